@@ -1,0 +1,51 @@
+// Every limit of the protocol and the task model on one page, each with its unit and reason.
+// Pure constants: the codec, the broker, the HTTP API and the client all read them from here.
+
+/** Bytes in the frame header: 4-byte big-endian length, then the 1-byte message type. */
+export const FRAME_HEADER_BYTES = 5;
+/** Largest frame, counted as the length field counts it (type byte + payload): 16 MiB. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Protocol version spoken by this build; Hello negotiates it. */
+export const PROTOCOL_VERSION = 1;
+
+/** Task payload bytes: leaves room for the other fields inside one frame. */
+export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - 64 * 1024;
+/** Result bytes stored on a completed task. */
+export const MAX_RESULT_BYTES = MAX_PAYLOAD_BYTES;
+/** UTF-8 bytes of an error message stored on a failed task (longer ones are truncated). */
+export const MAX_ERROR_BYTES = 64 * 1024;
+/** UTF-8 bytes of a task type name. */
+export const MAX_TYPE_BYTES = 255;
+/** UTF-8 bytes of a queue name; names match QUEUE_NAME_PATTERN. */
+export const MAX_QUEUE_BYTES = 128;
+export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** UTF-8 bytes of an idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_BYTES = 255;
+/** UTF-8 bytes of a worker id. */
+export const MAX_WORKER_ID_BYTES = 128;
+/** Tasks in one batch submit (also bounded by the frame size). */
+export const MAX_BATCH_SUBMIT = 10_000;
+/** Longest a blocking claim may wait, in ms (the client re-issues it after). */
+export const MAX_CLAIM_WAIT_MS = 5 * 60 * 1000;
+/** Retries one task may ask for. */
+export const MAX_RETRIES_LIMIT = 1000;
+/** Shortest and longest lease a task may ask for, in ms. */
+export const MIN_LEASE_MS = 100;
+export const MAX_LEASE_MS = 24 * 60 * 60 * 1000;
+
+/** Priority range and the tiers of the original spec: higher runs first. */
+export const MIN_PRIORITY = 0;
+export const MAX_PRIORITY = 255;
+export const PRIORITY_TIERS = {
+  high: { min: 200, max: 255, default: 255 },
+  normal: { min: 100, max: 199, default: 150 },
+  low: { min: 0, max: 99, default: 50 },
+} as const;
+export type PriorityTier = keyof typeof PRIORITY_TIERS;
+export const DEFAULT_PRIORITY = PRIORITY_TIERS.normal.default;
+
+export function tierOf(priority: number): PriorityTier {
+  if (priority >= PRIORITY_TIERS.high.min) return "high";
+  if (priority >= PRIORITY_TIERS.normal.min) return "normal";
+  return "low";
+}

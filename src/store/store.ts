@@ -1,0 +1,220 @@
+// The Store contract: one method per state transition of a task, each atomic and durable
+// before its promise resolves (group commit is the implementation's business). SQLite is the
+// default implementation; PostgreSQL (multi-node) must be able to follow, so claim is phrased
+// as "take up to N ready rows for this worker", i.e. SELECT ... FOR UPDATE SKIP LOCKED.
+// No network, no config reading: implementations take typed options.
+
+import type { PriorityTier } from "../protocol/limits.ts";
+
+export const TASK_STATUSES = ["pending", "scheduled", "in_progress", "completed", "failed", "dead", "cancelled"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Statuses a task never leaves on its own; retention purges them. */
+export const FINISHED_STATUSES: readonly TaskStatus[] = ["completed", "dead", "cancelled"];
+
+/** A task as the broker has validated it, ready to be stored. */
+export interface NewTask {
+  type: string;
+  queue: string;
+  /** Opaque bytes; JSON payloads arrive already encoded (payloadIsJson tells clients how to decode). */
+  payload: Uint8Array;
+  payloadIsJson: boolean;
+  /** 0-255, higher first. */
+  priority: number;
+  /** Not claimable before this time (epoch ms); null = ready now. */
+  runAtMs: number | null;
+  /** Failures retried before the task is dead. */
+  maxRetries: number;
+  /** Lease length granted to each claim, in ms. */
+  leaseMs: number;
+  /** A second submit with the same key returns the first task while it is retained. */
+  idempotencyKey: string | null;
+}
+
+export interface Task extends NewTask {
+  /** UUIDv7, canonical lowercase text form. */
+  id: string;
+  status: TaskStatus;
+  /** Failed runs so far: reported failures, lease expiries and dead-worker reclaims count; hand-backs do not. */
+  attempts: number;
+  result: Uint8Array | null;
+  resultIsJson: boolean;
+  error: string | null;
+  /** Worker holding the lease while in_progress, else the last one that held it. */
+  workerId: string | null;
+  createdAtMs: number;
+  updatedAtMs: number;
+  /** When the current or last claim started. */
+  startedAtMs: number | null;
+  /** When it reached completed, dead or cancelled. */
+  finishedAtMs: number | null;
+  leaseExpiresAtMs: number | null;
+}
+
+export interface SubmitOutcome {
+  id: string;
+  status: TaskStatus;
+  /** True when an idempotency key matched an existing task: `id` is that task's. */
+  duplicate: boolean;
+}
+
+export interface ClaimRequest {
+  /** Queues to take from; among them the highest priority wins, then the oldest. */
+  queues: readonly string[];
+  workerId: string;
+  /** Most tasks to take (batch claim). */
+  max: number;
+  nowMs: number;
+}
+
+/** A claimed task and the lease that proves the right to report on it. */
+export interface Lease {
+  task: Task;
+  /** Changes on every claim: a result carrying an older token is rejected with LeaseLost. */
+  token: number;
+  expiresAtMs: number;
+}
+
+export interface LeaseRef {
+  id: string;
+  token: number;
+}
+
+export interface TaskResultIn {
+  result: Uint8Array | null;
+  resultIsJson: boolean;
+}
+
+export interface FailureIn {
+  error: string;
+  /** Skip the remaining retries: the task goes straight to dead. */
+  unrecoverable: boolean;
+}
+
+export interface FailureOutcome {
+  status: "failed" | "dead";
+  /** For failed: when the retry becomes ready. */
+  retryAtMs: number | null;
+  attempts: number;
+}
+
+export interface ListQuery {
+  status?: TaskStatus;
+  queue?: string;
+  type?: string;
+  limit: number;
+  /** Opaque, from the previous page's nextCursor. */
+  cursor?: string;
+}
+
+export interface ListPage {
+  tasks: Task[];
+  nextCursor: string | null;
+}
+
+export interface TierCounts {
+  high: number;
+  normal: number;
+  low: number;
+}
+
+export interface QueueCounts {
+  queue: string;
+  /** Ready now, by tier. */
+  pending: TierCounts;
+  /** Waiting for run_at (including failed tasks waiting for their retry). */
+  scheduled: number;
+  inProgress: number;
+  /** Epoch ms the oldest ready task became ready, null when none is ready. */
+  oldestReadyAtMs: number | null;
+}
+
+export interface StoreCounts {
+  pending: number;
+  scheduled: number;
+  inProgress: number;
+  queues: QueueCounts[];
+}
+
+/** What one scheduler tick did, and when the next one is due. */
+export interface TickOutcome {
+  /** Scheduled/failed tasks whose time came and are now pending. */
+  promoted: number;
+  /** In-progress tasks whose lease ran out: counted as an attempt, then pending at once, or dead when retries are used up. */
+  expired: number;
+  /** Epoch ms of the next due promotion or lease expiry; null when nothing is waiting. */
+  nextDueMs: number | null;
+}
+
+export interface Store {
+  /**
+   * Inserts tasks (all or none). A task whose runAtMs is in the future is scheduled, else pending.
+   * An idempotency key already used by a retained task returns that task (duplicate: true).
+   * Resolves after commit. Throws StorageUnavailable if the commit failed.
+   */
+  submit(tasks: readonly NewTask[], nowMs: number): Promise<SubmitOutcome[]>;
+
+  /**
+   * Leases up to `max` pending tasks from the given queues (highest priority, then FIFO) to the
+   * worker: status in_progress, new token, expiry = now + task.leaseMs. Resolves after commit;
+   * an empty array when nothing is ready.
+   */
+  claim(request: ClaimRequest): Promise<Lease[]>;
+
+  /** Extends each lease by its task's leaseMs. Returns the new expiry, or null for a lost lease. */
+  renew(leases: readonly LeaseRef[], nowMs: number): Promise<(number | null)[]>;
+
+  /** in_progress -> completed with its result. Throws LeaseLost on a stale token, NotFound on an unknown id. */
+  complete(lease: LeaseRef, result: TaskResultIn, nowMs: number): Promise<void>;
+
+  /** in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). Throws like complete. */
+  fail(lease: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome>;
+
+  /** in_progress -> pending at once, not counted as an attempt (a worker handing work back). Throws like complete. */
+  release(leases: readonly LeaseRef[], nowMs: number): Promise<void>;
+
+  /**
+   * Every lease the worker holds goes back. `countAttempt` true (the worker died: it may have been
+   * killed by the task) counts an attempt like a lease expiry; false (it deregistered) does not.
+   * Returns the ids.
+   */
+  reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]>;
+
+  /** pending, scheduled or failed -> cancelled. Throws InvalidState for other statuses, NotFound for unknown ids. */
+  cancel(id: string, nowMs: number): Promise<Task>;
+
+  /** dead or cancelled -> pending with attempts reset. Throws InvalidState for other statuses. */
+  retry(id: string, nowMs: number): Promise<Task>;
+
+  /** One task, or null. */
+  get(id: string): Promise<Task | null>;
+
+  /** Tasks filtered by status/queue/type, oldest first, paginated. */
+  list(query: ListQuery): Promise<ListPage>;
+
+  /** All time-based work due at `nowMs`: promotions and lease expiries. */
+  tick(nowMs: number): Promise<TickOutcome>;
+
+  /** Deletes up to `limit` finished tasks finished before `beforeMs`. Returns how many. */
+  purgeFinished(beforeMs: number, limit: number): Promise<number>;
+
+  /** Current counts, from memory: cheap enough to call on every submit. */
+  counts(): StoreCounts;
+
+  /** Pending tasks over all queues (backpressure check, per submit). */
+  pendingCount(): number;
+
+  /** True when a claim on these queues would find a task now. */
+  hasReady(queues: readonly string[]): boolean;
+
+  /** Checks the store accepts writes (readiness probe). */
+  ping(): Promise<void>;
+
+  /** Flushes the pending group commit and closes. Later calls throw ShuttingDown. */
+  close(): Promise<void>;
+}
+
+/** Told when tasks become ready in a queue (submit, promotion, release, retry), to wake blocking claims. */
+export type ReadyListener = (queue: string) => void;
+
+export type { PriorityTier };
