@@ -1,0 +1,69 @@
+// Task ids: UUIDv7 (RFC 9562), time-ordered so new rows append to the end of every index.
+// 16 bytes on the wire and in the store, canonical lowercase text in JSON and the SDK.
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+let lastMs = 0;
+let counter = 0;
+const random = new Uint8Array(16);
+
+/** A fresh UUIDv7 as 16 bytes: 48-bit ms timestamp, then a 12-bit counter for order within a ms, then random bits. */
+export function uuidv7Bytes(nowMs: number = Date.now()): Uint8Array {
+  if (nowMs <= lastMs) {
+    counter++;
+    if (counter > 0xfff) {
+      // Counter exhausted within one ms: borrow the next ms so ids stay strictly increasing.
+      lastMs++;
+      counter = 0;
+    }
+  } else {
+    lastMs = nowMs;
+    counter = 0;
+  }
+  crypto.getRandomValues(random);
+  const out = random.slice();
+  const ms = lastMs;
+  out[0] = Math.floor(ms / 2 ** 40) & 0xff;
+  out[1] = Math.floor(ms / 2 ** 32) & 0xff;
+  out[2] = (ms >>> 24) & 0xff;
+  out[3] = (ms >>> 16) & 0xff;
+  out[4] = (ms >>> 8) & 0xff;
+  out[5] = ms & 0xff;
+  out[6] = 0x70 | ((counter >>> 8) & 0x0f);
+  out[7] = counter & 0xff;
+  out[8] = 0x80 | ((out[8] ?? 0) & 0x3f);
+  return out;
+}
+
+export function uuidv7(nowMs?: number): string {
+  return uuidToString(uuidv7Bytes(nowMs));
+}
+
+export function uuidToString(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
+    s += HEX[b[i]!]!;
+  }
+  return s;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(s: string): boolean {
+  return UUID_PATTERN.test(s);
+}
+
+/** Parses canonical text into 16 bytes; null when `s` is not a UUID. */
+export function uuidFromString(s: string): Uint8Array | null {
+  if (!UUID_PATTERN.test(s)) return null;
+  const hex = s.replaceAll("-", "");
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Epoch ms a UUIDv7 was made at. */
+export function uuidv7TimeMs(b: Uint8Array): number {
+  return (b[0]! * 2 ** 40) + (b[1]! * 2 ** 32) + ((b[2]! << 24) >>> 0) + (b[3]! << 16) + (b[4]! << 8) + b[5]!;
+}
