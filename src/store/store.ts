@@ -85,6 +85,11 @@ export interface TaskResultIn {
   resultIsJson: boolean;
 }
 
+export interface CompletedInfo {
+  queue: string;
+  startedAtMs: number;
+}
+
 export interface FailureIn {
   error: string;
   /** Skip the remaining retries: the task goes straight to dead. */
@@ -164,8 +169,11 @@ export interface Store {
   /** Extends each lease by its task's leaseMs. Returns the new expiry, or null for a lost lease. */
   renew(leases: readonly LeaseRef[], nowMs: number): Promise<(number | null)[]>;
 
-  /** in_progress -> completed with its result. Throws LeaseLost on a stale token, NotFound on an unknown id. */
-  complete(lease: LeaseRef, result: TaskResultIn, nowMs: number): Promise<void>;
+  /**
+   * in_progress -> completed with its result. Throws LeaseLost on a stale token, NotFound on an
+   * unknown id. Returns what metrics need (queue, when the run started) without reading the row.
+   */
+  complete(lease: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo>;
 
   /** in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). Throws like complete. */
   fail(lease: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome>;
