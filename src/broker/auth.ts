@@ -1,0 +1,92 @@
+// API keys and roles: who may do what, for the TCP and HTTP front doors alike. Keys are kept
+// only as SHA-256 digests and compared in constant time; nothing here logs or returns a key.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+
+export const ROLES = ["admin", "producer", "worker"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Operations as the permission table names them; both front doors map their requests onto these. */
+export const OPERATIONS = [
+  "submit",
+  "status",
+  "cancel",
+  "result",
+  "claim",
+  "report",
+  "heartbeat",
+  "retry",
+  "list",
+  "stats",
+  "workers",
+  "manage",
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+const ALLOWED: Record<Role, ReadonlySet<Operation>> = {
+  admin: new Set(OPERATIONS),
+  producer: new Set<Operation>(["submit", "status", "cancel", "result"]),
+  worker: new Set<Operation>(["claim", "report", "heartbeat"]),
+};
+
+export function roleAllows(role: Role, operation: Operation): boolean {
+  return ALLOWED[role].has(operation);
+}
+
+export interface ApiKeySpec {
+  name: string;
+  role: Role;
+  /** Plaintext key, or... */
+  key?: string;
+  /** ...its SHA-256 digest as 64 hex characters. */
+  key_sha256?: string;
+}
+
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+interface StoredKey extends Principal {
+  digest: Buffer;
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+export class Authenticator {
+  private readonly keys: StoredKey[];
+
+  constructor(
+    readonly enabled: boolean,
+    specs: readonly ApiKeySpec[],
+  ) {
+    this.keys = specs.map((spec) => ({
+      name: spec.name,
+      role: spec.role,
+      digest: spec.key_sha256 !== undefined && spec.key_sha256 !== "" ? Buffer.from(spec.key_sha256, "hex") : sha256(spec.key ?? ""),
+    }));
+  }
+
+  /** The key's owner, or null. Every stored key is compared, so timing does not tell which one matched. */
+  authenticate(presented: string): Principal | null {
+    if (presented === "") return null;
+    const digest = sha256(presented);
+    let found: Principal | null = null;
+    for (const key of this.keys) {
+      if (key.digest.length === digest.length && timingSafeEqual(key.digest, digest) && found === null) {
+        found = { name: key.name, role: key.role };
+      }
+    }
+    return found;
+  }
+}
+
+/** With auth off, every client acts as admin. */
+export const ANONYMOUS_ADMIN: Principal = { name: "anonymous", role: "admin" };
+
+/** Loopback addresses, for protected mode (auth off and a non-loopback bind). */
+export function isLoopback(address: string): boolean {
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.") || address === "localhost";
+}

@@ -1,0 +1,441 @@
+// The broker's commands: every rule of the queue that is not the store's (defaults, validation,
+// backpressure, blocking claims, result waits, workers and their reclaim, pause). The TCP and
+// HTTP front doors both call these and nothing else; no sockets, no encoding here.
+
+import { BrokerError, ErrorCode } from "../protocol/errors.ts";
+import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
+import type { Clock } from "../queue/clock.ts";
+import type {
+  CompletedInfo,
+  FailureIn,
+  FailureOutcome,
+  Lease,
+  LeaseRef,
+  ListPage,
+  ListQuery,
+  Store,
+  StoreCounts,
+  SubmitOutcome,
+  Task,
+  TaskResultIn,
+} from "../store/store.ts";
+import { FINISHED_STATUSES } from "../store/store.ts";
+import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerState } from "../workers/registry.ts";
+import { ClaimWaiters } from "./claim-waiters.ts";
+import { checkQueueName, DEFAULT_QUEUE, toNewTask, type SubmitSpec } from "./submit-spec.ts";
+
+export interface BrokerLog {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Hooks for metrics; every one optional. Called after the change is committed. */
+export interface BrokerEvents {
+  submitted(count: number): void;
+  claimed(count: number): void;
+  completed(task: CompletedInfo, nowMs: number): void;
+  failed(outcome: FailureOutcome): void;
+  reclaimed(count: number, reason: "worker_dead" | "deregistered" | "released"): void;
+  queueFull(): void;
+}
+
+export interface BrokerOptions {
+  store: Store;
+  clock: Clock;
+  log: BrokerLog;
+  queueDepthThreshold: number;
+  defaultLeaseMs: number;
+  defaultMaxRetries: number;
+  maxBatchClaim: number;
+  heartbeatIntervalMs: number;
+  disconnectGraceMs: number;
+  events?: Partial<BrokerEvents>;
+}
+
+export interface ClaimCommand {
+  workerId: string;
+  queues: readonly string[];
+  max: number;
+  /** 0 answers at once; otherwise wait up to this long for a task. */
+  waitMs: number;
+  /** Aborted when the asking connection goes away: a parked claim is dropped. */
+  signal?: AbortSignal;
+}
+
+export interface HeartbeatReply {
+  command: number;
+  /** New lease expiry per in-flight task, null where the lease is lost. */
+  renewed: (number | null)[];
+}
+
+export interface BrokerStats {
+  uptimeMs: number;
+  tasks: StoreCounts;
+  workers: number;
+  parkedClaims: number;
+  resultWaiters: number;
+  pausedQueues: string[];
+  totals: Record<string, number>;
+  background: Record<string, number | null>;
+}
+
+const FINISHED = new Set<string>(FINISHED_STATUSES);
+
+export class Broker {
+  readonly workers: WorkerRegistry;
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly log: BrokerLog;
+  private readonly options: BrokerOptions;
+  private readonly events: Partial<BrokerEvents>;
+  private readonly waiters: ClaimWaiters;
+  private readonly resultWaiters = new Map<string, Set<() => void>>();
+  private readonly paused = new Set<string>();
+  private readonly startedAtMs: number;
+  private serving = false;
+  private closed = false;
+  private reapTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly totals = { submitted: 0, claimed: 0, completed: 0, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 };
+  readonly background: Record<string, number | null> = { lastWorkerReapAtMs: null, workersReaped: 0 };
+
+  constructor(options: BrokerOptions) {
+    this.options = options;
+    this.store = options.store;
+    this.clock = options.clock;
+    this.log = options.log;
+    this.events = options.events ?? {};
+    this.waiters = new ClaimWaiters(() => this.clock.now());
+    this.workers = new WorkerRegistry({
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      disconnectGraceMs: options.disconnectGraceMs,
+    });
+    this.startedAtMs = this.clock.now();
+    this.scheduleReap(options.heartbeatIntervalMs);
+  }
+
+  // ---- producers -------------------------------------------------------------------------
+
+  async submit(specs: readonly SubmitSpec[]): Promise<SubmitOutcome[]> {
+    this.checkOpen();
+    if (specs.length === 0) throw new BrokerError(ErrorCode.InvalidField, "tasks: expected at least one task", { field: "tasks" });
+    if (specs.length > MAX_BATCH_SUBMIT) {
+      throw new BrokerError(ErrorCode.InvalidField, `tasks: ${specs.length} tasks is over the batch limit of ${MAX_BATCH_SUBMIT}`, { field: "tasks" });
+    }
+    const nowMs = this.clock.now();
+    const defaults = { leaseMs: this.options.defaultLeaseMs, maxRetries: this.options.defaultMaxRetries };
+    const batch = specs.length > 1;
+    const tasks = specs.map((spec, i) => toNewTask(spec, defaults, nowMs, batch ? `tasks[${i}].` : ""));
+    const pending = this.store.pendingCount();
+    if (pending + tasks.length > this.options.queueDepthThreshold) {
+      this.totals.queueFull++;
+      this.events.queueFull?.();
+      throw new BrokerError(
+        ErrorCode.QueueFull,
+        `queue full: ${pending} pending tasks, the limit (broker.queue_depth_threshold) is ${this.options.queueDepthThreshold}`,
+        { retryAfterMs: 1000 },
+      );
+    }
+    const outcomes = await this.store.submit(tasks, nowMs);
+    const created = outcomes.reduce((n, o) => (o.duplicate ? n : n + 1), 0);
+    this.totals.submitted += created;
+    this.events.submitted?.(created);
+    return outcomes;
+  }
+
+  async get(id: string): Promise<Task> {
+    const task = await this.store.get(id);
+    if (!task) throw notFound(id);
+    return task;
+  }
+
+  /** The task once it is completed, dead or cancelled, or as it is when waitMs runs out. */
+  async waitResult(id: string, waitMs: number, signal?: AbortSignal): Promise<Task> {
+    const task = await this.get(id);
+    if (FINISHED.has(task.status) || waitMs <= 0) return task;
+    await new Promise<void>((resolve) => {
+      let set = this.resultWaiters.get(id);
+      if (!set) this.resultWaiters.set(id, (set = new Set()));
+      const waiters = set;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.resultWaiters.get(id) === waiters) this.resultWaiters.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(waitMs, MAX_CLAIM_WAIT_MS));
+      signal?.addEventListener("abort", done);
+      waiters.add(done);
+    });
+    return this.get(id);
+  }
+
+  async cancel(id: string): Promise<Task> {
+    this.checkOpen();
+    const task = await this.store.cancel(id, this.clock.now());
+    this.notifyFinished(id);
+    return task;
+  }
+
+  async retry(id: string): Promise<Task> {
+    this.checkOpen();
+    return this.store.retry(id, this.clock.now());
+  }
+
+  list(query: ListQuery): Promise<ListPage> {
+    return this.store.list(query);
+  }
+
+  // ---- workers ---------------------------------------------------------------------------
+
+  registerWorker(info: WorkerInfo): WorkerState {
+    for (const queue of info.queues) checkQueueName("queues", queue);
+    return this.workers.register(info, this.clock.now());
+  }
+
+  /** A worker leaving on purpose: its unfinished tasks go back at once, not counted as attempts. */
+  async deregisterWorker(workerId: string): Promise<number> {
+    this.workers.remove(workerId);
+    const ids = await this.store.reclaimWorker(workerId, false, this.clock.now());
+    if (ids.length > 0) {
+      this.totals.reclaimed += ids.length;
+      this.events.reclaimed?.(ids.length, "deregistered");
+      this.log.info("worker deregistered; tasks handed back", { worker: workerId, tasks: ids.length });
+    }
+    return ids.length;
+  }
+
+  async heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[]): Promise<HeartbeatReply> {
+    const nowMs = this.clock.now();
+    const state = this.workers.heartbeat(workerId, load, nowMs);
+    const renewed = inFlight.length === 0 ? [] : await this.store.renew(inFlight, nowMs);
+    return { command: state.command, renewed };
+  }
+
+  /** The connection a worker spoke on closed: its tasks go back after the grace period unless it returns. */
+  workerDisconnected(workerId: string): void {
+    this.workers.disconnected(workerId, this.clock.now());
+    this.scheduleReap(this.options.disconnectGraceMs);
+  }
+
+  setWorkerCommand(workerId: string, command: "quiet" | "shutdown"): WorkerState {
+    const state = this.workers.get(workerId);
+    if (!state) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)}`, { field: "worker_id" });
+    state.command = WorkerCommand[command];
+    return state;
+  }
+
+  async claim(command: ClaimCommand): Promise<Lease[]> {
+    this.checkOpen();
+    const queues = command.queues.length === 0 ? [DEFAULT_QUEUE] : command.queues.map((q) => checkQueueName("queues", q));
+    if (!Number.isInteger(command.max) || command.max < 1 || command.max > this.options.maxBatchClaim) {
+      throw new BrokerError(
+        ErrorCode.InvalidField,
+        `max: expected an integer 1-${this.options.maxBatchClaim} (broker.max_batch_claim), got ${command.max}`,
+        { field: "max" },
+      );
+    }
+    if (!Number.isInteger(command.waitMs) || command.waitMs < 0 || command.waitMs > MAX_CLAIM_WAIT_MS) {
+      throw new BrokerError(ErrorCode.InvalidField, `wait_ms: expected an integer 0-${MAX_CLAIM_WAIT_MS}, got ${command.waitMs}`, { field: "wait_ms" });
+    }
+    this.workers.touch(command.workerId, this.clock.now());
+    const open = this.unpaused(queues);
+    // Parked claims come first: a claim that finds a task must not overtake one waiting for it.
+    if (open.length > 0 && this.waiters.size === 0 && this.store.hasReady(open)) {
+      const leases = await this.store.claim({ queues: open, workerId: command.workerId, max: command.max, nowMs: this.clock.now() });
+      if (leases.length > 0 || command.waitMs === 0) return this.claimed(leases);
+    }
+    if (command.waitMs === 0) return [];
+    if (command.signal?.aborted) return [];
+    const leases = await new Promise<Lease[]>((resolve) => {
+      const cancel = this.waiters.park({ queues, workerId: command.workerId, max: command.max, resolve }, command.waitMs);
+      command.signal?.addEventListener("abort", cancel, { once: true });
+      this.serveWaiters();
+    });
+    return leases;
+  }
+
+  async complete(lease: LeaseRef, result: TaskResultIn): Promise<void> {
+    const nowMs = this.clock.now();
+    const info = await this.store.complete(lease, result, nowMs);
+    this.totals.completed++;
+    this.events.completed?.(info, nowMs);
+    this.notifyFinished(lease.id);
+  }
+
+  async fail(lease: LeaseRef, failure: FailureIn): Promise<FailureOutcome> {
+    const outcome = await this.store.fail(lease, failure, this.clock.now());
+    if (outcome.status === "dead") {
+      this.totals.dead++;
+      this.notifyFinished(lease.id);
+    } else {
+      this.totals.failed++;
+    }
+    this.events.failed?.(outcome);
+    return outcome;
+  }
+
+  /** A worker handing claimed tasks back unstarted (Nack, graceful shutdown): ready again at once. */
+  async release(leases: readonly LeaseRef[]): Promise<void> {
+    await this.store.release(leases, this.clock.now());
+    this.events.reclaimed?.(leases.length, "released");
+  }
+
+  renew(leases: readonly LeaseRef[]): Promise<(number | null)[]> {
+    return this.store.renew(leases, this.clock.now());
+  }
+
+  // ---- queues and stats ------------------------------------------------------------------
+
+  pause(queue: string): void {
+    this.paused.add(checkQueueName("queue", queue));
+  }
+
+  resume(queue: string): void {
+    if (this.paused.delete(checkQueueName("queue", queue))) this.serveWaiters();
+  }
+
+  isPaused(queue: string): boolean {
+    return this.paused.has(queue);
+  }
+
+  stats(): BrokerStats {
+    return {
+      uptimeMs: this.clock.now() - this.startedAtMs,
+      tasks: this.store.counts(),
+      workers: this.workers.size,
+      parkedClaims: this.waiters.size,
+      resultWaiters: this.resultWaiters.size,
+      pausedQueues: [...this.paused],
+      totals: { ...this.totals },
+      background: { ...this.background },
+    };
+  }
+
+  /** Resolves when the store accepts writes (readiness probe). */
+  ping(): Promise<void> {
+    return this.store.ping();
+  }
+
+  // ---- wiring ----------------------------------------------------------------------------
+
+  /** The store's ReadyListener: tasks became claimable in `queue`. */
+  onReady(_queue: string): void {
+    if (this.waiters.size > 0) this.serveWaiters();
+  }
+
+  /** Called after each scheduler tick: tasks may have died or become ready. */
+  afterTick(): void {
+    if (this.resultWaiters.size > 0) {
+      for (const id of [...this.resultWaiters.keys()]) this.recheckResult(id);
+    }
+    if (this.waiters.size > 0) this.serveWaiters();
+  }
+
+  /** Stops taking work: parked claims are answered empty, result waits return the current state. */
+  close(): void {
+    this.closed = true;
+    if (this.reapTimer) clearTimeout(this.reapTimer);
+    this.reapTimer = null;
+    this.waiters.releaseAll();
+    for (const id of [...this.resultWaiters.keys()]) this.notifyFinished(id);
+  }
+
+  /** Declares silent or long-disconnected workers dead and takes their tasks back. */
+  async reapWorkers(): Promise<void> {
+    const nowMs = this.clock.now();
+    const { dead, nextCheckMs } = this.workers.reapDead(nowMs);
+    this.background.lastWorkerReapAtMs = nowMs;
+    for (const worker of dead) {
+      const ids = await this.store.reclaimWorker(worker.id, true, this.clock.now());
+      this.background.workersReaped = (this.background.workersReaped ?? 0) + 1;
+      this.totals.reclaimed += ids.length;
+      if (ids.length > 0) this.events.reclaimed?.(ids.length, "worker_dead");
+      this.log.warn("worker dead; tasks reclaimed", {
+        worker: worker.id,
+        tasks: ids.length,
+        reason: worker.disconnectedAtMs === null ? "missed heartbeats" : "connection closed",
+      });
+    }
+    this.log.debug("worker reap", { dead: dead.length, workers: this.workers.size });
+    this.scheduleReap(nextCheckMs === null ? this.options.heartbeatIntervalMs : nextCheckMs - this.clock.now());
+  }
+
+  private scheduleReap(inMs: number): void {
+    if (this.closed) return;
+    const delayMs = Math.max(10, Math.min(inMs, this.options.heartbeatIntervalMs));
+    if (this.reapTimer) clearTimeout(this.reapTimer);
+    this.reapTimer = setTimeout(() => {
+      this.reapTimer = null;
+      this.reapWorkers().catch((err: unknown) => {
+        this.log.error("worker reap failed", { err });
+        this.scheduleReap(this.options.heartbeatIntervalMs);
+      });
+    }, delayMs);
+  }
+
+  private claimed(leases: Lease[]): Lease[] {
+    if (leases.length > 0) {
+      this.totals.claimed += leases.length;
+      this.events.claimed?.(leases.length);
+    }
+    return leases;
+  }
+
+  private unpaused(queues: readonly string[]): readonly string[] {
+    if (this.paused.size === 0) return queues;
+    return queues.filter((q) => !this.paused.has(q));
+  }
+
+  /** Hands ready tasks to parked claims, longest-waiting first, until one side runs out. */
+  private serveWaiters(): void {
+    if (this.serving) return;
+    this.serving = true;
+    try {
+      for (;;) {
+        const waiter = this.waiters.takeFirst((queues) => {
+          const open = this.unpaused(queues);
+          return open.length > 0 && this.store.hasReady(open);
+        });
+        if (!waiter) return;
+        const open = this.unpaused(waiter.queues);
+        this.store
+          .claim({ queues: open, workerId: waiter.workerId, max: waiter.max, nowMs: this.clock.now() })
+          .then(
+            (leases) => this.waiters.served(waiter, this.claimed(leases)),
+            (err: unknown) => {
+              this.log.warn("blocking claim failed", { err });
+              this.waiters.served(waiter, []);
+            },
+          );
+      }
+    } finally {
+      this.serving = false;
+    }
+  }
+
+  private notifyFinished(id: string): void {
+    const set = this.resultWaiters.get(id);
+    if (!set) return;
+    for (const done of [...set]) done();
+  }
+
+  private recheckResult(id: string): void {
+    this.store.get(id).then(
+      (task) => {
+        if (!task || FINISHED.has(task.status)) this.notifyFinished(id);
+      },
+      () => {},
+    );
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new BrokerError(ErrorCode.ShuttingDown, "the broker is shutting down");
+  }
+}
+
+function notFound(id: string): BrokerError {
+  return new BrokerError(ErrorCode.NotFound, `no task with id ${JSON.stringify(id)}`, { field: "id" });
+}

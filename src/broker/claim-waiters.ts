@@ -1,0 +1,82 @@
+// Blocking claims parked until a task arrives or their wait runs out. Served first-come
+// first-served among waiting workers; which task each gets (priority, then FIFO) is the store's
+// rule. Holds no task state itself.
+
+import type { Lease } from "../store/store.ts";
+
+export interface ClaimWaiter {
+  readonly queues: readonly string[];
+  readonly workerId: string;
+  readonly max: number;
+  readonly deadlineMs: number;
+  readonly resolve: (leases: Lease[]) => void;
+  timer: ReturnType<typeof setTimeout> | null;
+  /** Taken out to be served: its timer must not answer it with nothing meanwhile. */
+  serving: boolean;
+  done: boolean;
+}
+
+export type ParkedClaim = Pick<ClaimWaiter, "queues" | "workerId" | "max" | "resolve">;
+
+export class ClaimWaiters {
+  private waiters: ClaimWaiter[] = [];
+
+  constructor(private readonly now: () => number) {}
+
+  get size(): number {
+    return this.waiters.length;
+  }
+
+  /** Parks a claim; it is answered with [] after waitMs unless served first. Returns a cancel function. */
+  park(claim: ParkedClaim, waitMs: number): () => void {
+    const waiter: ClaimWaiter = { ...claim, deadlineMs: this.now() + waitMs, timer: null, serving: false, done: false };
+    this.arm(waiter);
+    this.waiters.push(waiter);
+    return () => {
+      if (!waiter.serving) this.finish(waiter, []);
+    };
+  }
+
+  /** Takes the longest-waiting claim for which `ready(queues)` is true, or null. */
+  takeFirst(ready: (queues: readonly string[]) => boolean): ClaimWaiter | null {
+    for (let i = 0; i < this.waiters.length; i++) {
+      const waiter = this.waiters[i]!;
+      if (ready(waiter.queues)) {
+        this.waiters.splice(i, 1);
+        waiter.serving = true;
+        return waiter;
+      }
+    }
+    return null;
+  }
+
+  /** Answers a claim taken by takeFirst. With nothing claimed and time left, it waits again at the head of the line. */
+  served(waiter: ClaimWaiter, leases: Lease[]): void {
+    waiter.serving = false;
+    if (leases.length === 0 && !waiter.done && this.now() < waiter.deadlineMs) {
+      this.waiters.unshift(waiter);
+      return;
+    }
+    this.finish(waiter, leases);
+  }
+
+  /** Answers every parked claim with nothing (shutdown). */
+  releaseAll(): void {
+    for (const waiter of [...this.waiters]) this.finish(waiter, []);
+  }
+
+  private arm(waiter: ClaimWaiter): void {
+    waiter.timer = setTimeout(() => {
+      if (!waiter.serving) this.finish(waiter, []);
+    }, Math.max(0, waiter.deadlineMs - this.now()));
+  }
+
+  private finish(waiter: ClaimWaiter, leases: Lease[]): void {
+    if (waiter.done) return;
+    waiter.done = true;
+    if (waiter.timer !== null) clearTimeout(waiter.timer);
+    const at = this.waiters.indexOf(waiter);
+    if (at >= 0) this.waiters.splice(at, 1);
+    waiter.resolve(leases);
+  }
+}

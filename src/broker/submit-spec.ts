@@ -1,0 +1,109 @@
+// Turns what a client asked for (TCP or HTTP) into a NewTask: checks every field against the
+// limits, fills the broker's defaults. Every queue rule about a task's shape lives here, once.
+
+import { BrokerError, ErrorCode } from "../protocol/errors.ts";
+import {
+  DEFAULT_PRIORITY,
+  MAX_IDEMPOTENCY_KEY_BYTES,
+  MAX_LEASE_MS,
+  MAX_PAYLOAD_BYTES,
+  MAX_RETRIES_LIMIT,
+  MAX_TYPE_BYTES,
+  MIN_LEASE_MS,
+  QUEUE_NAME_PATTERN,
+} from "../protocol/limits.ts";
+import { parsePriority } from "../queue/priority.ts";
+import type { NewTask } from "../store/store.ts";
+
+/** A task as a client describes it; absent fields take the broker's defaults. */
+export interface SubmitSpec {
+  type: string;
+  queue?: string;
+  payload?: Uint8Array;
+  payloadIsJson?: boolean;
+  /** 0-255 or a tier name: "high", "normal", "low". */
+  priority?: number | string;
+  /** Epoch ms before which the task is not claimable. */
+  runAtMs?: number;
+  /** Alternative to runAtMs: ms from now. */
+  delayMs?: number;
+  maxRetries?: number;
+  leaseMs?: number;
+  idempotencyKey?: string;
+}
+
+export interface SubmitDefaults {
+  leaseMs: number;
+  maxRetries: number;
+}
+
+export const DEFAULT_QUEUE = "default";
+
+function invalid(field: string, message: string): BrokerError {
+  return new BrokerError(ErrorCode.InvalidField, `${field}: ${message}`, { field });
+}
+
+function checkInteger(field: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(field, `expected an integer ${min}-${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function utf8Length(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+export function checkQueueName(field: string, queue: string): string {
+  if (!QUEUE_NAME_PATTERN.test(queue)) {
+    throw invalid(field, `expected 1-128 characters of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(queue)}`);
+  }
+  return queue;
+}
+
+/** Validates one spec; `field` prefixes field names in errors (e.g. "tasks[3]."). */
+export function toNewTask(spec: SubmitSpec, defaults: SubmitDefaults, nowMs: number, field = ""): NewTask {
+  if (typeof spec.type !== "string" || spec.type.length === 0) {
+    throw invalid(`${field}type`, `expected a non-empty task type, got ${JSON.stringify(spec.type)}`);
+  }
+  if (utf8Length(spec.type) > MAX_TYPE_BYTES) {
+    throw invalid(`${field}type`, `longer than ${MAX_TYPE_BYTES} bytes`);
+  }
+  const queue = spec.queue === undefined || spec.queue === "" ? DEFAULT_QUEUE : checkQueueName(`${field}queue`, spec.queue);
+  const payload = spec.payload ?? new Uint8Array(0);
+  if (payload.byteLength > MAX_PAYLOAD_BYTES) {
+    throw invalid(`${field}payload`, `${payload.byteLength} bytes is over the ${MAX_PAYLOAD_BYTES}-byte limit`);
+  }
+  const priority = spec.priority === undefined ? DEFAULT_PRIORITY : parsePriority(spec.priority, `${field}priority`);
+  let runAtMs: number | null = null;
+  if (spec.runAtMs !== undefined && spec.delayMs !== undefined) {
+    throw invalid(`${field}run_at`, "give run_at or delay, not both");
+  }
+  if (spec.runAtMs !== undefined) {
+    runAtMs = checkInteger(`${field}run_at`, spec.runAtMs, 0, 8.64e15);
+  } else if (spec.delayMs !== undefined) {
+    runAtMs = nowMs + checkInteger(`${field}delay`, spec.delayMs, 0, 10 * 365 * 86_400_000);
+  }
+  if (runAtMs !== null && runAtMs <= nowMs) runAtMs = null;
+  const maxRetries =
+    spec.maxRetries === undefined ? defaults.maxRetries : checkInteger(`${field}max_retries`, spec.maxRetries, 0, MAX_RETRIES_LIMIT);
+  const leaseMs = spec.leaseMs === undefined ? defaults.leaseMs : checkInteger(`${field}lease_ms`, spec.leaseMs, MIN_LEASE_MS, MAX_LEASE_MS);
+  let idempotencyKey: string | null = null;
+  if (spec.idempotencyKey !== undefined && spec.idempotencyKey !== "") {
+    if (utf8Length(spec.idempotencyKey) > MAX_IDEMPOTENCY_KEY_BYTES) {
+      throw invalid(`${field}idempotency_key`, `longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes`);
+    }
+    idempotencyKey = spec.idempotencyKey;
+  }
+  return {
+    type: spec.type,
+    queue,
+    payload,
+    payloadIsJson: spec.payloadIsJson ?? false,
+    priority,
+    runAtMs,
+    maxRetries,
+    leaseMs,
+    idempotencyKey,
+  };
+}

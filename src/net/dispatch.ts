@@ -1,0 +1,251 @@
+// The verb table of the TCP front door: each request kind -> the permission it needs and a
+// handler that turns the request into a broker call and the result into a response. Handlers
+// hold no queue rules (those live in broker/); errors thrown are BrokerErrors, answered by the
+// connection with an Error frame.
+
+import type { Broker } from "../broker/broker.ts";
+import type { Operation, Principal } from "../broker/auth.ts";
+import { BrokerError, ErrorCode } from "../protocol/errors.ts";
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol/limits.ts";
+import type { ClaimedTask, LeaseRef, Request, RequestOf, Response, TaskInfo } from "../protocol/messages.ts";
+import type { Lease, Task, TaskStatus } from "../store/store.ts";
+
+/** What a handler knows of the connection it serves. */
+export interface Session {
+  readonly id: number;
+  readonly remoteAddress: string;
+  principal: Principal | null;
+  /** The worker id claims are made under when the client did not register one. */
+  workerId: string;
+  /** Worker ids registered or heard from over this connection (reclaimed when it closes). */
+  readonly workerIds: Set<string>;
+  /** Aborted when the connection closes: parked claims and result waits stop. */
+  readonly closed: AbortSignal;
+}
+
+export interface DispatchContext {
+  broker: Broker;
+  serverVersion: string;
+  heartbeatIntervalMs: number;
+  defaultLeaseMs: number;
+  maxBatchClaim: number;
+  authenticate(apiKey: string, session: Session): void;
+  extraStats(): Record<string, unknown>;
+}
+
+type Handler<K extends Request["kind"]> = (
+  ctx: DispatchContext,
+  session: Session,
+  request: RequestOf<K>,
+) => Response | Promise<Response>;
+
+interface Route<K extends Request["kind"]> {
+  /** Permission needed; null = allowed before and without authentication. */
+  operation: Operation | null;
+  /** Answered when ready instead of in request order (it may wait a long time). */
+  unordered?: boolean;
+  handle: Handler<K>;
+}
+
+type RouteTable = { [K in Request["kind"]]: Route<K> };
+
+export function toTaskInfo(task: Task): TaskInfo {
+  return task;
+}
+
+function toClaimedTask(lease: Lease): ClaimedTask {
+  const t = lease.task;
+  return {
+    id: t.id,
+    token: lease.token,
+    expiresAtMs: lease.expiresAtMs,
+    attempts: t.attempts,
+    priority: t.priority,
+    queue: t.queue,
+    type: t.type,
+    payloadIsJson: t.payloadIsJson,
+    payload: t.payload,
+    createdAtMs: t.createdAtMs,
+    maxRetries: t.maxRetries,
+  };
+}
+
+function leaseRefs(refs: readonly LeaseRef[]): LeaseRef[] {
+  return refs as LeaseRef[];
+}
+
+/** A worker id named in a request must be the session's own or one it registered. */
+function rememberWorker(session: Session, workerId: string): string {
+  if (workerId === "") throw new BrokerError(ErrorCode.InvalidField, "worker_id: expected a non-empty worker id", { field: "worker_id" });
+  session.workerIds.add(workerId);
+  return workerId;
+}
+
+export const ROUTES: RouteTable = {
+  Hello: {
+    operation: null,
+    handle(ctx, session, req) {
+      if (req.version !== PROTOCOL_VERSION) {
+        throw new BrokerError(ErrorCode.UnsupportedVersion, `protocol version ${req.version} is not supported; this broker speaks ${PROTOCOL_VERSION}`, {
+          field: "version",
+        });
+      }
+      ctx.authenticate(req.apiKey, session);
+      return {
+        kind: "HelloOk",
+        requestId: req.requestId,
+        version: PROTOCOL_VERSION,
+        serverVersion: ctx.serverVersion,
+        maxFrameBytes: MAX_FRAME_BYTES,
+        maxBatchClaim: ctx.maxBatchClaim,
+        heartbeatIntervalMs: ctx.heartbeatIntervalMs,
+        defaultLeaseMs: ctx.defaultLeaseMs,
+      };
+    },
+  },
+  Ping: { operation: null, handle: (_ctx, _s, req) => ({ kind: "Pong", requestId: req.requestId }) },
+  SubmitTask: {
+    operation: "submit",
+    async handle(ctx, _s, req) {
+      const [outcome] = await ctx.broker.submit([req.task]);
+      return { kind: "Submitted", requestId: req.requestId, id: outcome!.id, status: outcome!.status, duplicate: outcome!.duplicate };
+    },
+  },
+  SubmitBatch: {
+    operation: "submit",
+    async handle(ctx, _s, req) {
+      const outcomes = await ctx.broker.submit(req.tasks);
+      return { kind: "SubmittedBatch", requestId: req.requestId, outcomes };
+    },
+  },
+  ClaimTask: {
+    operation: "claim",
+    unordered: true,
+    async handle(ctx, session, req) {
+      const leases = await ctx.broker.claim({
+        workerId: session.workerId,
+        queues: req.queues,
+        max: Math.min(req.max, ctx.maxBatchClaim),
+        waitMs: req.waitMs,
+        signal: session.closed,
+      });
+      session.workerIds.add(session.workerId);
+      return { kind: "Claimed", requestId: req.requestId, tasks: leases.map(toClaimedTask) };
+    },
+  },
+  TaskResult: {
+    operation: "report",
+    async handle(ctx, _s, req) {
+      const lease = { id: req.id, token: req.token };
+      if (req.outcome === "completed") {
+        await ctx.broker.complete(lease, { result: req.result.byteLength === 0 && !req.resultIsJson ? null : req.result, resultIsJson: req.resultIsJson });
+        return { kind: "Ack", requestId: req.requestId };
+      }
+      const outcome = await ctx.broker.fail(lease, { error: req.error, unrecoverable: req.outcome === "unrecoverable" });
+      return { kind: "FailOutcome", requestId: req.requestId, status: outcome.status, retryAtMs: outcome.retryAtMs, attempts: outcome.attempts };
+    },
+  },
+  Nack: {
+    operation: "report",
+    async handle(ctx, _s, req) {
+      await ctx.broker.release(leaseRefs(req.leases));
+      return { kind: "Ack", requestId: req.requestId };
+    },
+  },
+  RenewLease: {
+    operation: "report",
+    async handle(ctx, _s, req) {
+      const expiresAtMs = await ctx.broker.renew(leaseRefs(req.leases));
+      return { kind: "Renewed", requestId: req.requestId, expiresAtMs };
+    },
+  },
+  Heartbeat: {
+    operation: "heartbeat",
+    async handle(ctx, session, req) {
+      const workerId = rememberWorker(session, req.workerId);
+      const reply = await ctx.broker.heartbeat(
+        workerId,
+        { cpuPercent: req.cpuPercent, memoryMb: req.memoryMb, inFlight: req.inFlight.length },
+        leaseRefs(req.inFlight),
+      );
+      const command = reply.command === 2 ? "shutdown" : reply.command === 1 ? "quiet" : "none";
+      return { kind: "HeartbeatOk", requestId: req.requestId, command, renewed: reply.renewed };
+    },
+  },
+  RegisterWorker: {
+    operation: "heartbeat",
+    handle(ctx, session, req) {
+      const workerId = rememberWorker(session, req.workerId);
+      ctx.broker.registerWorker({
+        id: workerId,
+        hostname: req.hostname,
+        pid: req.pid,
+        queues: req.queues,
+        concurrency: req.concurrency,
+        version: req.version,
+        labels: Object.fromEntries(req.labels.map((l) => [l.key, l.value])),
+      });
+      // Claims on this connection are made for the registered worker from now on.
+      session.workerId = workerId;
+      return { kind: "Registered", requestId: req.requestId, heartbeatIntervalMs: ctx.heartbeatIntervalMs };
+    },
+  },
+  DeregisterWorker: {
+    operation: "heartbeat",
+    async handle(ctx, session, req) {
+      await ctx.broker.deregisterWorker(req.workerId);
+      session.workerIds.delete(req.workerId);
+      return { kind: "Ack", requestId: req.requestId };
+    },
+  },
+  QueryStatus: {
+    operation: "status",
+    async handle(ctx, _s, req) {
+      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.get(req.id)) };
+    },
+  },
+  WaitResult: {
+    operation: "result",
+    unordered: true,
+    async handle(ctx, session, req) {
+      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.waitResult(req.id, req.waitMs, session.closed)) };
+    },
+  },
+  CancelTask: {
+    operation: "cancel",
+    async handle(ctx, _s, req) {
+      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.cancel(req.id)) };
+    },
+  },
+  RetryTask: {
+    operation: "retry",
+    async handle(ctx, _s, req) {
+      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.retry(req.id)) };
+    },
+  },
+  ListTasks: {
+    operation: "list",
+    async handle(ctx, _s, req) {
+      const page = await ctx.broker.list({
+        status: req.status as TaskStatus | undefined,
+        queue: req.queue,
+        type: req.type,
+        limit: req.limit,
+        cursor: req.cursor,
+      });
+      return { kind: "TaskList", requestId: req.requestId, tasks: page.tasks.map(toTaskInfo), nextCursor: page.nextCursor };
+    },
+  },
+  GetStats: {
+    operation: "stats",
+    handle(ctx, _s, req) {
+      return { kind: "Stats", requestId: req.requestId, json: JSON.stringify({ ...ctx.broker.stats(), ...ctx.extraStats() }) };
+    },
+  },
+  ListWorkers: {
+    operation: "workers",
+    handle(ctx, _s, req) {
+      return { kind: "Workers", requestId: req.requestId, json: JSON.stringify(ctx.broker.workers.list()) };
+    },
+  },
+};

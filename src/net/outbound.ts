@@ -1,0 +1,132 @@
+// A connection's outgoing bytes: replies put in request order (except those that answer when
+// ready, like blocking claims), coalesced into one socket write per event-loop turn, partial
+// writes kept and finished on drain, and a cap past which the owner stops reading the client.
+// Knows nothing of frames' meaning; tested against a fake sink, not a socket.
+
+/** What Outbound writes to: Bun's socket.write returns how many bytes it took (possibly fewer). */
+export interface ByteSink {
+  write(data: Uint8Array): number;
+}
+
+export interface OutboundOptions {
+  /** Bytes queued (not yet accepted by the socket) past which `overCap()` is true. */
+  capBytes: number;
+  /** Called when the queue goes over the cap and when it drains back under it. */
+  onPressure?: (overCap: boolean) => void;
+}
+
+/** A reserved place in the reply order; fill it once. */
+export type ReplySlot = number;
+
+export class Outbound {
+  private readonly sink: ByteSink;
+  private readonly options: OutboundOptions;
+  /** Replies in request order; null = still being worked on. */
+  private slots: (Uint8Array | null)[] = [];
+  private slotBase = 0;
+  /** Bytes ready for the socket, in order. */
+  private ready: Uint8Array[] = [];
+  private readyBytes = 0;
+  /** What the socket did not take last time; always written first. */
+  private leftover: Uint8Array | null = null;
+  private flushQueued = false;
+  private pressured = false;
+  private closed = false;
+
+  constructor(sink: ByteSink, options: OutboundOptions) {
+    this.sink = sink;
+    this.options = options;
+  }
+
+  get queuedBytes(): number {
+    return this.readyBytes + (this.leftover?.byteLength ?? 0);
+  }
+
+  overCap(): boolean {
+    return this.queuedBytes > this.options.capBytes;
+  }
+
+  /** Reserves the next place in the reply order. */
+  reserve(): ReplySlot {
+    this.slots.push(null);
+    return this.slotBase + this.slots.length - 1;
+  }
+
+  /** Fills a reserved place; replies before it that are not ready yet hold it back. */
+  fill(slot: ReplySlot, frame: Uint8Array): void {
+    const at = slot - this.slotBase;
+    if (at < 0 || at >= this.slots.length || this.slots[at] !== null) return;
+    this.slots[at] = frame;
+    if (at !== 0) return;
+    let n = 0;
+    while (n < this.slots.length && this.slots[n] !== null) {
+      this.push(this.slots[n]!);
+      n++;
+    }
+    this.slots.splice(0, n);
+    this.slotBase += n;
+  }
+
+  /** Sends a frame now, outside the reply order (answers that come when ready, errors that close). */
+  sendNow(frame: Uint8Array): void {
+    this.push(frame);
+  }
+
+  /** Writes whatever is queued; call from the socket's drain event too. */
+  flush(): void {
+    this.flushQueued = false;
+    if (this.closed) return;
+    if (this.leftover) {
+      const taken = this.writeSome(this.leftover);
+      if (taken < this.leftover.byteLength) {
+        this.leftover = this.leftover.subarray(taken);
+        this.notePressure();
+        return;
+      }
+      this.leftover = null;
+    }
+    if (this.readyBytes > 0) {
+      const data = this.ready.length === 1 ? this.ready[0]! : Buffer.concat(this.ready, this.readyBytes);
+      this.ready = [];
+      this.readyBytes = 0;
+      const taken = this.writeSome(data);
+      if (taken < data.byteLength) this.leftover = data.subarray(taken);
+    }
+    this.notePressure();
+  }
+
+  /** Drops everything: the socket is gone. */
+  close(): void {
+    this.closed = true;
+    this.slots = [];
+    this.ready = [];
+    this.readyBytes = 0;
+    this.leftover = null;
+  }
+
+  private push(frame: Uint8Array): void {
+    if (this.closed) return;
+    this.ready.push(frame);
+    this.readyBytes += frame.byteLength;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // setImmediate, not a microtask: replies resolved by one group commit reach here through
+      // several promise hops, and all of them should share one write.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private writeSome(data: Uint8Array): number {
+    const taken = this.sink.write(data);
+    // A closed socket answers -1 or 0; the close event will follow, so keep nothing.
+    return taken < 0 ? data.byteLength : taken;
+  }
+
+  private notePressure(): void {
+    const over = this.overCap();
+    if (over !== this.pressured) {
+      this.pressured = over;
+      this.options.onPressure?.(over);
+    }
+  }
+}

@@ -1,0 +1,287 @@
+// The TCP front door on Bun.listen: accepts connections (up to max_connections), enforces
+// Hello/auth and protected mode, decodes frames, runs each request through the dispatch table and
+// writes replies through the connection's Outbound. Translates only: no queue rules here.
+
+import type { Socket, TCPSocketListener } from "bun";
+import { ANONYMOUS_ADMIN, type Authenticator, isLoopback, roleAllows } from "../broker/auth.ts";
+import type { Broker, BrokerLog } from "../broker/broker.ts";
+import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
+import { encodeResponse } from "../protocol/response-codec.ts";
+import { decodeRequest } from "../protocol/request-codec.ts";
+import { FrameDecoder } from "../protocol/frame-decoder.ts";
+import { messageTypeName } from "../protocol/message-types.ts";
+import { ProtocolError } from "../protocol/protocol-error.ts";
+import type { Request, Response } from "../protocol/messages.ts";
+import { ROUTES, type DispatchContext, type Session } from "./dispatch.ts";
+import { Outbound } from "./outbound.ts";
+
+export interface TcpServerOptions {
+  host: string;
+  port: number;
+  maxConnections: number;
+  /** A connection that sends nothing (and waits for nothing) this long is closed. */
+  idleTimeoutMs: number;
+  /** Queued reply bytes past which the broker stops reading from that client. */
+  maxOutboundBytes: number;
+  auth: Authenticator;
+  /** Failed Hellos after which the connection is closed. */
+  maxAuthFailures: number;
+  serverVersion: string;
+  heartbeatIntervalMs: number;
+  defaultLeaseMs: number;
+  maxBatchClaim: number;
+  tls?: { cert: string; key: string; ca?: string };
+  log: BrokerLog;
+  /** Called per error answered, for metrics. */
+  onProtocolError?: (code: number) => void;
+  onAuthFailure?: () => void;
+}
+
+export interface TcpServer {
+  readonly port: number;
+  readonly hostname: string;
+  connectionCount(): number;
+  /** Stops accepting; with `force`, closes every open connection. */
+  stop(force?: boolean): void;
+}
+
+interface Conn {
+  session: Session;
+  decoder: FrameDecoder;
+  out: Outbound;
+  abort: AbortController;
+  /** Requests still being worked on; a connection waiting for answers is not idle. */
+  busy: number;
+  /** Closing after the current writes: nothing more is read. */
+  closing: boolean;
+  /** Hellos refused so far; past auth.max_failures_per_connection the connection is closed. */
+  authFailures: number;
+}
+
+type BrokerSocket = Socket<Conn>;
+
+export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpServer {
+  const log = options.log;
+  const idleSecs = Math.max(1, Math.ceil(options.idleTimeoutMs / 1000));
+  const protectedMode = !options.auth.enabled && !isLoopback(options.host);
+  let open = 0;
+  let nextSessionId = 1;
+
+  const ctx: DispatchContext = {
+    broker,
+    serverVersion: options.serverVersion,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    defaultLeaseMs: options.defaultLeaseMs,
+    maxBatchClaim: options.maxBatchClaim,
+    authenticate(apiKey, session) {
+      if (!options.auth.enabled) {
+        session.principal = ANONYMOUS_ADMIN;
+        return;
+      }
+      const principal = options.auth.authenticate(apiKey);
+      if (!principal) {
+        options.onAuthFailure?.();
+        throw new BrokerError(ErrorCode.Unauthorized, apiKey === "" ? "an API key is required (auth.enabled is true)" : "the API key is not valid", {
+          field: "api_key",
+        });
+      }
+      session.principal = principal;
+    },
+    extraStats: () => ({ connections: open }),
+  };
+
+  function errorFrame(requestId: number, err: BrokerError): Uint8Array {
+    return encodeResponse({
+      kind: "Error",
+      requestId,
+      code: err.code,
+      retryAfterMs: err.retryAfterMs ?? 0,
+      field: err.field ?? "",
+      message: err.message,
+    });
+  }
+
+  /** Sends an error that ends the connection, then closes it once written. */
+  function refuse(socket: BrokerSocket, code: ErrorCodeValue, message: string, requestId = 0): void {
+    const conn = socket.data;
+    options.onProtocolError?.(code);
+    conn.closing = true;
+    conn.out.sendNow(errorFrame(requestId, new BrokerError(code, message)));
+    conn.out.flush();
+    socket.end();
+  }
+
+  function handle(socket: BrokerSocket, request: Request): void {
+    const conn = socket.data;
+    const route = ROUTES[request.kind] as (typeof ROUTES)[Request["kind"]];
+    const session = conn.session;
+    let authFailure = false;
+    const slot = route.unordered ? -1 : conn.out.reserve();
+    const reply = (frame: Uint8Array): void => {
+      if (slot < 0) conn.out.sendNow(frame);
+      else conn.out.fill(slot, frame);
+    };
+    const fail = (err: unknown): void => {
+      const e = toBrokerError(err);
+      if (e.code === ErrorCode.Internal) log.error("request failed", { err, request: request.kind, session: session.id });
+      options.onProtocolError?.(e.code);
+      reply(errorFrame(request.requestId, e));
+      if (e.code === ErrorCode.Unauthorized && request.kind === "Hello") authFailure = true;
+      if (e.spec.closesConnection || (authFailure && ++conn.authFailures >= options.maxAuthFailures)) {
+        conn.closing = true;
+        setImmediate(() => socket.end());
+      }
+    };
+    if (route.operation !== null) {
+      if (session.principal === null) {
+        fail(new BrokerError(ErrorCode.Unauthorized, `${request.kind} before Hello: send Hello with an API key first (auth.enabled is true)`));
+        return;
+      }
+      if (!roleAllows(session.principal.role, route.operation)) {
+        fail(
+          new BrokerError(ErrorCode.Forbidden, `the ${session.principal.role} role may not ${route.operation} (key ${JSON.stringify(session.principal.name)})`),
+        );
+        return;
+      }
+    }
+    let result: Response | Promise<Response>;
+    try {
+      result = (route.handle as (c: DispatchContext, s: Session, r: Request) => Response | Promise<Response>)(ctx, session, request);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      reply(encodeResponse(result));
+      return;
+    }
+    conn.busy++;
+    result.then(
+      (response) => {
+        conn.busy--;
+        reply(encodeResponse(response));
+      },
+      (err: unknown) => {
+        conn.busy--;
+        fail(err);
+      },
+    );
+  }
+
+  const listener: TCPSocketListener<Conn> = Bun.listen<Conn>({
+    hostname: options.host,
+    port: options.port,
+    ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca } : {}) } } : {}),
+    socket: {
+      open(socket) {
+        const abort = new AbortController();
+        const id = nextSessionId++;
+        const session: Session = {
+          id,
+          remoteAddress: socket.remoteAddress,
+          principal: options.auth.enabled ? null : ANONYMOUS_ADMIN,
+          workerId: `conn-${id}-${process.pid}`,
+          workerIds: new Set(),
+          closed: abort.signal,
+        };
+        socket.data = {
+          session,
+          decoder: new FrameDecoder(),
+          out: new Outbound(socket, {
+            capBytes: options.maxOutboundBytes,
+            onPressure(over) {
+              // A client that does not read its replies stops being read: TCP pushes back on it.
+              if (over) socket.pause();
+              else if (!socket.data.closing) socket.resume();
+            },
+          }),
+          abort,
+          busy: 0,
+          closing: false,
+          authFailures: 0,
+        };
+        open++;
+        socket.setNoDelay(true);
+        socket.timeout(idleSecs);
+        if (open > options.maxConnections) {
+          refuse(socket, ErrorCode.TooManyConnections, `the broker is at its connection limit (broker.max_connections = ${options.maxConnections})`);
+          return;
+        }
+        if (protectedMode && !isLoopback(socket.remoteAddress)) {
+          refuse(
+            socket,
+            ErrorCode.ProtectedMode,
+            "protected mode: auth is off and the broker listens beyond loopback, so only loopback clients are served; " +
+              "set auth.enabled with auth.api_keys, or bind broker.host to 127.0.0.1",
+          );
+          return;
+        }
+        log.debug("connection opened", { session: id, remote: socket.remoteAddress });
+      },
+      data(socket, chunk) {
+        const conn = socket.data;
+        if (conn.closing) return;
+        socket.timeout(idleSecs);
+        const frames = conn.decoder.push(chunk);
+        for (const frame of frames) {
+          if (conn.closing) return;
+          let request: Request;
+          try {
+            request = decodeRequest(frame.type, frame.body);
+          } catch (err) {
+            const e = toBrokerError(err);
+            const requestId = err instanceof ProtocolError ? (err.requestId ?? 0) : 0;
+            log.debug("bad request", { session: conn.session.id, type: messageTypeName(frame.type), code: e.code, err: e.message });
+            options.onProtocolError?.(e.code);
+            conn.out.fill(conn.out.reserve(), errorFrame(requestId, e));
+            if (e.spec.closesConnection) {
+              conn.closing = true;
+              setImmediate(() => socket.end());
+            }
+            continue;
+          }
+          handle(socket, request);
+        }
+        const fatal = conn.decoder.error;
+        if (fatal) {
+          log.debug("framing lost; closing", { session: conn.session.id, code: fatal.code, err: fatal.message });
+          refuse(socket, fatal.code, fatal.message);
+        }
+      },
+      drain(socket) {
+        socket.data.out.flush();
+      },
+      timeout(socket) {
+        const conn = socket.data;
+        if (conn.busy > 0 && !conn.closing) {
+          // Waiting on a blocking claim or result is not idleness.
+          socket.timeout(idleSecs);
+          return;
+        }
+        log.debug("idle connection closed", { session: conn.session.id });
+        socket.end();
+      },
+      close(socket) {
+        const conn = socket.data;
+        if (!conn) return;
+        open--;
+        conn.out.close();
+        conn.abort.abort();
+        for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId);
+        log.debug("connection closed", { session: conn.session.id });
+      },
+      error(socket, err) {
+        log.debug("socket error", { session: socket.data?.session.id, err });
+      },
+    },
+  });
+
+  return {
+    port: listener.port,
+    hostname: listener.hostname,
+    connectionCount: () => open,
+    stop(force = false) {
+      listener.stop(force);
+    },
+  };
+}
