@@ -1,0 +1,92 @@
+// The reply writer against a fake sink: order, coalescing, partial writes, the outbound cap.
+import { describe, expect, test } from "bun:test";
+import { Outbound, type ByteSink } from "../../../src/net/outbound.ts";
+
+/** A socket stand-in that takes at most `room` bytes per write. */
+class FakeSink implements ByteSink {
+  writes: Uint8Array[] = [];
+  constructor(public room = Infinity) {}
+  write(data: Uint8Array): number {
+    const n = Math.min(this.room, data.byteLength);
+    this.writes.push(data.slice(0, n));
+    this.room -= n;
+    return n;
+  }
+  get bytes(): number[] {
+    return this.writes.flatMap((w) => [...w]);
+  }
+}
+
+const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe("Outbound", () => {
+  test("replies go out in request order even when they finish out of order", async () => {
+    const sink = new FakeSink();
+    const out = new Outbound(sink, { capBytes: 1024 });
+    const a = out.reserve();
+    const b = out.reserve();
+    const c = out.reserve();
+    out.fill(c, bytes(3));
+    out.fill(b, bytes(2));
+    await tick();
+    expect(sink.bytes).toEqual([]);
+    out.fill(a, bytes(1));
+    await tick();
+    expect(sink.bytes).toEqual([1, 2, 3]);
+  });
+
+  test("everything ready in one turn leaves in one write", async () => {
+    const sink = new FakeSink();
+    const out = new Outbound(sink, { capBytes: 1024 });
+    for (let i = 0; i < 10; i++) out.fill(out.reserve(), bytes(i));
+    out.sendNow(bytes(99));
+    await tick();
+    expect(sink.writes.length).toBe(1);
+    expect(sink.bytes).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 99]);
+  });
+
+  test("a partial write keeps the rest and finishes it on drain, before newer bytes", async () => {
+    const sink = new FakeSink(3);
+    const out = new Outbound(sink, { capBytes: 1024 });
+    out.sendNow(bytes(1, 2, 3, 4, 5));
+    await tick();
+    expect(sink.bytes).toEqual([1, 2, 3]);
+    expect(out.queuedBytes).toBe(2);
+    out.sendNow(bytes(6));
+    sink.room = 1;
+    out.flush();
+    expect(sink.bytes).toEqual([1, 2, 3, 4]);
+    sink.room = Infinity;
+    out.flush();
+    expect(sink.bytes).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(out.queuedBytes).toBe(0);
+  });
+
+  test("pressure is reported past the cap and released once drained", async () => {
+    const sink = new FakeSink(0);
+    const events: boolean[] = [];
+    const out = new Outbound(sink, { capBytes: 4, onPressure: (over) => events.push(over) });
+    out.sendNow(new Uint8Array(10));
+    await tick();
+    expect(events).toEqual([true]);
+    expect(out.overCap()).toBe(true);
+    sink.room = Infinity;
+    out.flush();
+    expect(events).toEqual([true, false]);
+  });
+
+  test("a filled slot is taken once; a closed writer drops everything", async () => {
+    const sink = new FakeSink();
+    const out = new Outbound(sink, { capBytes: 1024 });
+    const a = out.reserve();
+    out.fill(a, bytes(1));
+    out.fill(a, bytes(2));
+    await tick();
+    expect(sink.bytes).toEqual([1]);
+    out.close();
+    out.sendNow(bytes(3));
+    out.flush();
+    expect(sink.bytes).toEqual([1]);
+  });
+});

@@ -1,0 +1,42 @@
+// Worker liveness: two missed heartbeat intervals, or a closed connection past the grace period.
+import { describe, expect, test } from "bun:test";
+import { WorkerCommand, WorkerRegistry } from "../../../src/workers/registry.ts";
+
+const info = (id: string) => ({ id, hostname: "h", pid: 1, queues: ["default"], concurrency: 2, version: "1", labels: {} });
+
+describe("WorkerRegistry", () => {
+  test("a worker silent for two heartbeat intervals is dead, not before", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
+    reg.register(info("w1"), 0);
+    expect(reg.reapDead(1999).dead).toEqual([]);
+    expect(reg.reapDead(1999).nextCheckMs).toBe(2000);
+    reg.heartbeat("w1", { cpuPercent: 5, memoryMb: 10, inFlight: 1 }, 1500);
+    expect(reg.reapDead(3000).dead).toEqual([]);
+    const { dead } = reg.reapDead(3500);
+    expect(dead.map((w) => w.id)).toEqual(["w1"]);
+    expect(reg.size).toBe(0);
+  });
+
+  test("a disconnected worker is dead after the grace period unless it speaks again", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 10_000, disconnectGraceMs: 500 });
+    reg.register(info("a"), 0);
+    reg.register(info("b"), 0);
+    reg.disconnected("a", 100);
+    reg.disconnected("b", 100);
+    reg.touch("b", 300);
+    expect(reg.reapDead(599).dead).toEqual([]);
+    expect(reg.reapDead(600).dead.map((w) => w.id)).toEqual(["a"]);
+    expect(reg.get("b")?.disconnectedAtMs).toBeNull();
+  });
+
+  test("a first heartbeat registers an unknown worker; commands stick across re-registration", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
+    const state = reg.heartbeat("new", { cpuPercent: 1, memoryMb: 2, inFlight: 0 }, 10);
+    expect(state.autoRegistered).toBe(true);
+    expect(reg.setCommand("new", WorkerCommand.quiet)).toBe(true);
+    reg.register(info("new"), 20);
+    expect(reg.get("new")?.command).toBe(WorkerCommand.quiet);
+    expect(reg.get("new")?.autoRegistered).toBe(false);
+    expect(reg.setCommand("nobody", WorkerCommand.shutdown)).toBe(false);
+  });
+});
