@@ -49,3 +49,13 @@ export function tierOf(priority: number): PriorityTier {
   if (priority >= PRIORITY_TIERS.normal.min) return "normal";
   return "low";
 }
+
+/** Tasks in one ListTasks page: bounds the reply frame and the store query. */
+export const MAX_LIST_LIMIT = 1000;
+/** Queues one claim may name: the ready index checks each one per claim. */
+export const MAX_CLAIM_QUEUES = 100;
+/** Labels one worker may register, each key and value at most MAX_LABEL_BYTES of UTF-8. */
+export const MAX_WORKER_LABELS = 64;
+export const MAX_LABEL_BYTES = 255;
+/** UTF-8 bytes of a short wire string (u16 length prefix). */
+export const MAX_STR_BYTES = 0xffff;

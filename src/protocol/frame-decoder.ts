@@ -1,0 +1,136 @@
+// Incremental frame splitter: bytes in (any chunking), whole frames out. Checks the declared
+// length against the frame limit from the 4-byte header alone, before buffering any body.
+// Knows nothing of message layouts; decodeRequest/decodeResponse read the bodies.
+
+import { ErrorCode } from "./errors.ts";
+import { MAX_FRAME_BYTES } from "./limits.ts";
+import { ProtocolError } from "./protocol-error.ts";
+
+export interface Frame {
+  /** The message-type byte. */
+  type: number;
+  /**
+   * The payload (after the type byte). Often a view into the chunk given to push(): valid until
+   * the next push(). Decode it (decoders copy what they keep) or copy it before then.
+   */
+  body: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class FrameDecoder {
+  private readonly maxFrameBytes: number;
+  /** The chunk being read, and how far. */
+  private chunk: Uint8Array = EMPTY;
+  private pos = 0;
+  /** Header bytes of a length prefix split across chunks. */
+  private readonly head = new Uint8Array(4);
+  private headFilled = 0;
+  /** A frame (type + payload) being assembled across chunks, sized from its header. */
+  private partial: Uint8Array | null = null;
+  private partialFilled = 0;
+  private failure: ProtocolError | null = null;
+
+  constructor(maxFrameBytes: number = MAX_FRAME_BYTES) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** The fatal framing error, once one happened: the connection must be closed. */
+  get error(): ProtocolError | null {
+    return this.failure;
+  }
+
+  /** Bytes received and not yet returned as frames (for buffer-limit accounting). */
+  get bufferedBytes(): number {
+    return this.chunk.length - this.pos + this.headFilled + this.partialFilled;
+  }
+
+  /** Adds received bytes. Call next() until it returns null before pushing again, or the rest is copied. */
+  push(chunk: Uint8Array): void {
+    if (this.failure !== null || chunk.length === 0) return;
+    const left = this.chunk.length - this.pos;
+    if (left === 0) {
+      this.chunk = chunk;
+    } else {
+      const joined = new Uint8Array(left + chunk.length);
+      joined.set(this.chunk.subarray(this.pos));
+      joined.set(chunk, left);
+      this.chunk = joined;
+    }
+    this.pos = 0;
+  }
+
+  /** The next complete frame, or null when more bytes are needed. Throws the fatal ProtocolError (BadFrame/FrameTooLarge), again on every later call. */
+  next(): Frame | null {
+    if (this.failure !== null) throw this.failure;
+    const chunk = this.chunk;
+    if (this.partial !== null) return this.continuePartial();
+    let avail = chunk.length - this.pos;
+    let length: number;
+    if (this.headFilled > 0 || avail < 4) {
+      const take = Math.min(4 - this.headFilled, avail);
+      this.head.set(chunk.subarray(this.pos, this.pos + take), this.headFilled);
+      this.headFilled += take;
+      this.pos += take;
+      if (this.headFilled < 4) return null;
+      this.headFilled = 0;
+      length = readU32(this.head, 0);
+      avail -= take;
+    } else {
+      length = readU32(chunk, this.pos);
+      this.pos += 4;
+      avail -= 4;
+    }
+    this.checkLength(length);
+    if (avail >= length) {
+      const p = this.pos;
+      this.pos = p + length;
+      return { type: chunk[p]!, body: chunk.subarray(p + 1, p + length) };
+    }
+    this.partial = new Uint8Array(length);
+    this.partialFilled = 0;
+    return this.continuePartial();
+  }
+
+  /** Yields every complete frame now available; throws like next(). */
+  *frames(): IterableIterator<Frame> {
+    for (let f = this.next(); f !== null; f = this.next()) yield f;
+  }
+
+  [Symbol.iterator](): IterableIterator<Frame> {
+    return this.frames();
+  }
+
+  private continuePartial(): Frame | null {
+    const partial = this.partial!;
+    const take = Math.min(partial.length - this.partialFilled, this.chunk.length - this.pos);
+    partial.set(this.chunk.subarray(this.pos, this.pos + take), this.partialFilled);
+    this.partialFilled += take;
+    this.pos += take;
+    if (this.partialFilled < partial.length) return null;
+    this.partial = null;
+    this.partialFilled = 0;
+    return { type: partial[0]!, body: partial.subarray(1) };
+  }
+
+  private checkLength(length: number): void {
+    if (length === 0) {
+      this.failure = new ProtocolError(ErrorCode.BadFrame, "frame length 0: the length counts the type byte, so it is at least 1", null);
+    } else if (length > this.maxFrameBytes) {
+      this.failure = new ProtocolError(
+        ErrorCode.FrameTooLarge,
+        `frame length ${length} is over the limit of ${this.maxFrameBytes} bytes`,
+        null,
+      );
+    } else {
+      return;
+    }
+    this.chunk = EMPTY;
+    this.pos = 0;
+    throw this.failure;
+  }
+}
+
+function readU32(b: Uint8Array, p: number): number {
+  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+}

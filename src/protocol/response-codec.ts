@@ -1,0 +1,217 @@
+// Byte layouts of every response (broker -> client): the body writers the server uses and
+// decodeResponse the client uses. The body is `requestId u32` (echoed) then the fields listed
+// in docs/PROTOCOL.md. Decoding throws only ProtocolError (InvalidField, UnknownMessageType).
+
+import { ByteReader } from "./byte-reader.ts";
+import type { ByteWriter } from "./byte-writer.ts";
+import { ErrorCode } from "./errors.ts";
+import { MAX_FRAME_BYTES, MAX_STR_BYTES } from "./limits.ts";
+import type { ClaimedTask, Response, ResponseOf, SubmitOutcomeWire, TaskInfo } from "./messages.ts";
+import { messageTypeName, responseKindOf, type ResponseKind } from "./message-types.ts";
+import { ProtocolError } from "./protocol-error.ts";
+import {
+  MIN_CLAIMED_TASK_BYTES,
+  MIN_TASK_INFO_BYTES,
+  readClaimedTask,
+  readTaskInfo,
+  writeClaimedTask,
+  writeTaskInfo,
+} from "./task-codecs.ts";
+import { FAIL_STATUSES, TASK_STATUS_BYTE, WIRE_TASK_STATUSES, WORKER_COMMAND_BYTE, WORKER_COMMANDS } from "./wire-values.ts";
+
+type BodyWriters = { [K in ResponseKind]: (w: ByteWriter, m: ResponseOf<K>) => void };
+type BodyReaders = { [K in ResponseKind]: (r: ByteReader, requestId: number) => ResponseOf<K> };
+
+const SUBMIT_OUTCOME_BYTES = 16 + 1 + 1;
+
+function writeExpiries(w: ByteWriter, field: string, expiries: readonly (number | null)[]): void {
+  w.u16(field, expiries.length);
+  for (const e of expiries) w.u64OrNull(field, e);
+}
+
+function readExpiries(r: ByteReader, field: string): (number | null)[] {
+  const n = r.count(field, 8, 0xffff);
+  const out: (number | null)[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = r.u64OrNull(field);
+  return out;
+}
+
+const WRITERS: BodyWriters = {
+  Ack() {},
+  HelloOk(w, m) {
+    w.u16("version", m.version);
+    w.str("serverVersion", m.serverVersion);
+    w.u32("maxFrameBytes", m.maxFrameBytes);
+    w.u16("maxBatchClaim", m.maxBatchClaim);
+    w.u32("heartbeatIntervalMs", m.heartbeatIntervalMs);
+    w.u32("defaultLeaseMs", m.defaultLeaseMs);
+  },
+  Submitted(w, m) {
+    w.uuid("id", m.id);
+    w.u8("status", TASK_STATUS_BYTE[m.status]);
+    w.bool(m.duplicate);
+  },
+  SubmittedBatch(w, m) {
+    w.u16("outcomes", m.outcomes.length);
+    for (const o of m.outcomes) {
+      w.uuid("id", o.id);
+      w.u8("status", TASK_STATUS_BYTE[o.status]);
+      w.bool(o.duplicate);
+    }
+  },
+  Claimed(w, m) {
+    w.u16("tasks", m.tasks.length);
+    for (const t of m.tasks) writeClaimedTask(w, t);
+  },
+  FailOutcome(w, m) {
+    w.u8("status", TASK_STATUS_BYTE[m.status]);
+    w.u64OrNull("retryAtMs", m.retryAtMs);
+    w.u16("attempts", m.attempts);
+  },
+  Renewed(w, m) {
+    writeExpiries(w, "expiresAtMs", m.expiresAtMs);
+  },
+  HeartbeatOk(w, m) {
+    w.u8("command", WORKER_COMMAND_BYTE[m.command]);
+    writeExpiries(w, "renewed", m.renewed);
+  },
+  Registered(w, m) {
+    w.u32("heartbeatIntervalMs", m.heartbeatIntervalMs);
+  },
+  TaskInfo(w, m) {
+    writeTaskInfo(w, m.task);
+  },
+  TaskList(w, m) {
+    w.u16("tasks", m.tasks.length);
+    for (const t of m.tasks) writeTaskInfo(w, t);
+    w.str("nextCursor", m.nextCursor ?? "");
+  },
+  Stats(w, m) {
+    w.text("json", m.json, MAX_FRAME_BYTES);
+  },
+  Workers(w, m) {
+    w.text("json", m.json, MAX_FRAME_BYTES);
+  },
+  Pong() {},
+  Error(w, m) {
+    w.u16("code", m.code);
+    w.u32("retryAfterMs", m.retryAfterMs);
+    w.str("field", m.field);
+    w.str("message", m.message);
+  },
+};
+
+const READERS: BodyReaders = {
+  Ack(_r, requestId) {
+    return { kind: "Ack", requestId };
+  },
+  HelloOk(r, requestId) {
+    return {
+      kind: "HelloOk",
+      requestId,
+      version: r.u16("version"),
+      serverVersion: r.str("serverVersion", MAX_STR_BYTES),
+      maxFrameBytes: r.u32("maxFrameBytes"),
+      maxBatchClaim: r.u16("maxBatchClaim"),
+      heartbeatIntervalMs: r.u32("heartbeatIntervalMs"),
+      defaultLeaseMs: r.u32("defaultLeaseMs"),
+    };
+  },
+  Submitted(r, requestId) {
+    return { kind: "Submitted", requestId, id: r.uuid("id"), status: r.pick("status", WIRE_TASK_STATUSES), duplicate: r.bool("duplicate") };
+  },
+  SubmittedBatch(r, requestId) {
+    const n = r.count("outcomes", SUBMIT_OUTCOME_BYTES, 0xffff);
+    const outcomes: SubmitOutcomeWire[] = new Array(n);
+    r.listName = "outcomes";
+    for (let i = 0; i < n; i++) {
+      r.listIndex = i;
+      outcomes[i] = { id: r.uuid("id"), status: r.pick("status", WIRE_TASK_STATUSES), duplicate: r.bool("duplicate") };
+    }
+    r.listName = null;
+    return { kind: "SubmittedBatch", requestId, outcomes };
+  },
+  Claimed(r, requestId) {
+    const n = r.count("tasks", MIN_CLAIMED_TASK_BYTES, 0xffff);
+    const tasks: ClaimedTask[] = new Array(n);
+    r.listName = "tasks";
+    for (let i = 0; i < n; i++) {
+      r.listIndex = i;
+      tasks[i] = readClaimedTask(r);
+    }
+    r.listName = null;
+    return { kind: "Claimed", requestId, tasks };
+  },
+  FailOutcome(r, requestId) {
+    const status = WIRE_TASK_STATUSES[r.u8("status")];
+    if (status !== "failed" && status !== "dead") throw r.fail("status", `must be one of ${FAIL_STATUSES.join(", ")}, got ${String(status)}`);
+    return { kind: "FailOutcome", requestId, status, retryAtMs: r.u64OrNull("retryAtMs"), attempts: r.u16("attempts") };
+  },
+  Renewed(r, requestId) {
+    return { kind: "Renewed", requestId, expiresAtMs: readExpiries(r, "expiresAtMs") };
+  },
+  HeartbeatOk(r, requestId) {
+    const command = r.pick("command", WORKER_COMMANDS);
+    return { kind: "HeartbeatOk", requestId, command, renewed: readExpiries(r, "renewed") };
+  },
+  Registered(r, requestId) {
+    return { kind: "Registered", requestId, heartbeatIntervalMs: r.u32("heartbeatIntervalMs") };
+  },
+  TaskInfo(r, requestId) {
+    return { kind: "TaskInfo", requestId, task: readTaskInfo(r) };
+  },
+  TaskList(r, requestId) {
+    const n = r.count("tasks", MIN_TASK_INFO_BYTES, 0xffff);
+    const tasks: TaskInfo[] = new Array(n);
+    r.listName = "tasks";
+    for (let i = 0; i < n; i++) {
+      r.listIndex = i;
+      tasks[i] = readTaskInfo(r);
+    }
+    r.listName = null;
+    const cursor = r.str("nextCursor", MAX_STR_BYTES);
+    return { kind: "TaskList", requestId, tasks, nextCursor: cursor === "" ? null : cursor };
+  },
+  Stats(r, requestId) {
+    return { kind: "Stats", requestId, json: r.text("json", MAX_FRAME_BYTES) };
+  },
+  Workers(r, requestId) {
+    return { kind: "Workers", requestId, json: r.text("json", MAX_FRAME_BYTES) };
+  },
+  Pong(_r, requestId) {
+    return { kind: "Pong", requestId };
+  },
+  Error(r, requestId) {
+    return {
+      kind: "Error",
+      requestId,
+      code: r.u16("code"),
+      retryAfterMs: r.u32("retryAfterMs"),
+      field: r.str("field", MAX_STR_BYTES),
+      message: r.str("message", MAX_STR_BYTES),
+    };
+  },
+};
+
+/** Writes the body of a response (request id first) at the writer's position. */
+export function writeResponseBody(w: ByteWriter, m: Response): void {
+  w.u32("requestId", m.requestId);
+  (WRITERS[m.kind] as (w: ByteWriter, m: Response) => void)(w, m);
+}
+
+/**
+ * Decodes one response frame's body. The result owns its bytes, so `body` may be reused
+ * afterwards. Throws ProtocolError carrying the request id when it could be read.
+ */
+export function decodeResponse(type: number, body: Uint8Array): Response {
+  const r = new ByteReader(body);
+  const kind = responseKindOf(type);
+  if (body.length >= 4) r.requestId = r.u32("requestId");
+  if (kind === undefined) {
+    throw new ProtocolError(ErrorCode.UnknownMessageType, `message type ${messageTypeName(type)} is not a response`, r.requestId);
+  }
+  if (r.requestId === null) r.u32("requestId");
+  const m = (READERS[kind] as (r: ByteReader, requestId: number) => Response)(r, r.requestId as number);
+  r.end();
+  return m;
+}
