@@ -6,9 +6,10 @@ import type { Socket, TCPSocketListener } from "bun";
 import { ANONYMOUS_ADMIN, type Authenticator, isLoopback, roleAllows } from "../broker/auth.ts";
 import type { Broker, BrokerLog } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
-import { encodeResponse } from "../protocol/response-codec.ts";
+import { encodeResponse } from "../protocol/frame-writer.ts";
+import { errorResponse } from "../protocol/error-response.ts";
 import { decodeRequest } from "../protocol/request-codec.ts";
-import { FrameDecoder } from "../protocol/frame-decoder.ts";
+import { FrameDecoder, type Frame } from "../protocol/frame-decoder.ts";
 import { messageTypeName } from "../protocol/message-types.ts";
 import { ProtocolError } from "../protocol/protocol-error.ts";
 import type { Request, Response } from "../protocol/messages.ts";
@@ -91,14 +92,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
   };
 
   function errorFrame(requestId: number, err: BrokerError): Uint8Array {
-    return encodeResponse({
-      kind: "Error",
-      requestId,
-      code: err.code,
-      retryAfterMs: err.retryAfterMs ?? 0,
-      field: err.field ?? "",
-      message: err.message,
-    });
+    return encodeResponse(errorResponse(requestId, err));
   }
 
   /** Sends an error that ends the connection, then closes it once written. */
@@ -222,9 +216,18 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         const conn = socket.data;
         if (conn.closing) return;
         socket.timeout(idleSecs);
-        const frames = conn.decoder.push(chunk);
-        for (const frame of frames) {
-          if (conn.closing) return;
+        conn.decoder.push(chunk);
+        for (;;) {
+          let frame: Frame | null;
+          try {
+            frame = conn.decoder.next();
+          } catch (err) {
+            const e = toBrokerError(err);
+            log.debug("framing lost; closing", { session: conn.session.id, code: e.code, err: e.message });
+            refuse(socket, e.code, e.message);
+            return;
+          }
+          if (frame === null || conn.closing) return;
           let request: Request;
           try {
             request = decodeRequest(frame.type, frame.body);
@@ -241,11 +244,6 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
             continue;
           }
           handle(socket, request);
-        }
-        const fatal = conn.decoder.error;
-        if (fatal) {
-          log.debug("framing lost; closing", { session: conn.session.id, code: fatal.code, err: fatal.message });
-          refuse(socket, fatal.code, fatal.message);
         }
       },
       drain(socket) {
