@@ -1,0 +1,26 @@
+// The shape of a subcommand and what it receives. A new subcommand is one file exporting a
+// Command plus one line in commands.ts; no subcommand reads process.argv or exits the process.
+
+import type { ExitCode } from "./exit-codes.ts";
+
+export interface CliContext {
+  /** Usually process.env; config env overrides are read from here. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Writes a line (newline added) to stdout. */
+  out(text: string): void;
+  /** Writes a line (newline added) to stderr. */
+  err(text: string): void;
+  /** Every registered command, for `help`. */
+  commands: readonly Command[];
+}
+
+export interface Command {
+  /** The word after `tq-broker`, e.g. "serve". */
+  name: string;
+  /** One line for `tq-broker help`. */
+  summary: string;
+  /** Full --help text. */
+  help: string;
+  /** Runs with the arguments after the command name. */
+  run(argv: readonly string[], ctx: CliContext): Promise<ExitCode>;
+}

@@ -1,0 +1,76 @@
+// `tq-broker config check FILE` and `config print [--config FILE]`: validate or show a config
+// without starting anything. Errors are thrown for main to report (ConfigError -> 78).
+
+import { stringify } from "yaml";
+import { loadConfig, maskSecrets } from "../config/index.ts";
+import { renderDefaultYaml } from "../config/config-docs.ts";
+import type { Command } from "./command.ts";
+import { EXIT, UsageError } from "./exit-codes.ts";
+import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
+
+const checkSpec: ArgsSpec = {
+  flags: { env: { type: "boolean", description: "also apply TQ_* environment overrides, as serve would" } },
+  positionals: ["FILE"],
+  requiredPositionals: 1,
+};
+
+const printSpec: ArgsSpec = {
+  flags: {
+    config: { type: "string", valueName: "FILE", description: "YAML config file (default: none, built-in defaults)" },
+    json: { type: "boolean", description: "print JSON instead of YAML" },
+    defaults: { type: "boolean", description: "print the commented default config (the shipped broker.yaml) and ignore env" },
+  },
+};
+
+const HELP = `usage:
+  tq-broker config check FILE [--env]
+  tq-broker config print [--config FILE] [--json] [--defaults]
+
+check: validates FILE and reports every problem at once (exit 0 if valid, 78 if not).
+print: prints the effective config (defaults < FILE < TQ_* environment), API keys masked.
+
+check options:
+${formatFlags(checkSpec.flags)}
+
+print options:
+${formatFlags(printSpec.flags)}`;
+
+export const configCommand: Command = {
+  name: "config",
+  summary: "check a config file, or print the effective config",
+  help: HELP,
+  async run(argv, ctx) {
+    const [action, ...rest] = argv;
+    if (action === undefined || action === "--help" || action === "-h" || action === "help") {
+      if (action === undefined) throw new UsageError("missing action: check or print");
+      ctx.out(HELP);
+      return EXIT.ok;
+    }
+    if (action === "check") {
+      const args = parseArgs(rest, checkSpec);
+      if (args.help) {
+        ctx.out(HELP);
+        return EXIT.ok;
+      }
+      const file = args.positionals[0] ?? "";
+      loadConfig({ file, env: args.booleans.env === true ? ctx.env : {} });
+      ctx.out(`${file}: ok`);
+      return EXIT.ok;
+    }
+    if (action === "print") {
+      const args = parseArgs(rest, printSpec);
+      if (args.help) {
+        ctx.out(HELP);
+        return EXIT.ok;
+      }
+      if (args.booleans.defaults === true) {
+        ctx.out(renderDefaultYaml().trimEnd());
+        return EXIT.ok;
+      }
+      const config = maskSecrets(loadConfig({ file: args.strings.config, env: ctx.env }));
+      ctx.out(args.booleans.json === true ? JSON.stringify(config, null, 2) : stringify(config).trimEnd());
+      return EXIT.ok;
+    }
+    throw new UsageError(`unknown action ${JSON.stringify(action)}: expected check or print`);
+  },
+};

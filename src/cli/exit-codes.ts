@@ -1,0 +1,22 @@
+// The CLI's exit codes, one table (sysexits.h numbers where one fits), and the errors that map
+// to them. systemd's RestartPreventExitStatus=78 relies on config errors being 78.
+
+export const EXIT = {
+  /** Did what was asked. */
+  ok: 0,
+  /** Runtime failure: data dir locked or unwritable, port in use, crash. */
+  failure: 1,
+  /** Bad command line: unknown subcommand or flag, missing argument (EX_USAGE). */
+  usage: 64,
+  /** Bad configuration: the broker would not start with it (EX_CONFIG). */
+  config: 78,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A command-line mistake; main prints it with the command's usage line and exits 64. */
+export class UsageError extends Error {
+  override get name(): string {
+    return "UsageError";
+  }
+}

@@ -1,0 +1,93 @@
+// `tq-broker serve`: loads config, starts the app, logs where it listens and where its data
+// lives, and stops cleanly on SIGTERM/SIGINT. The only command that installs signal handlers.
+
+import { startApp } from "../app.ts";
+import { loadConfig } from "../config/index.ts";
+import { createLogger } from "../log.ts";
+import type { Command } from "./command.ts";
+import { EXIT } from "./exit-codes.ts";
+import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
+import { versionInfo } from "./version.ts";
+
+const spec: ArgsSpec = {
+  flags: {
+    config: { type: "string", valueName: "FILE", description: "YAML config file (default: built-in defaults)" },
+    port: { type: "string", valueName: "N", description: "TCP port, overrides broker.port (0 = any free port)" },
+    "data-dir": { type: "string", valueName: "DIR", description: "data directory, overrides persistence.data_dir" },
+  },
+};
+
+/** Which config key each flag overrides: flags beat env, env beats the file. */
+const FLAG_KEYS: Readonly<Record<string, string>> = { port: "broker.port", "data-dir": "persistence.data_dir" };
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "run the broker",
+  help: `usage: tq-broker serve [--config FILE] [--port N] [--data-dir DIR]
+
+Runs the broker until SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly and exits 0.
+Settings come from built-in defaults < FILE < TQ_<SECTION>_<KEY> environment < these flags.
+
+options:
+${formatFlags(spec.flags)}`,
+  async run(argv, ctx) {
+    const args = parseArgs(argv, spec);
+    if (args.help) {
+      ctx.out(this.help);
+      return EXIT.ok;
+    }
+    const flags: Record<string, string> = {};
+    for (const [flag, key] of Object.entries(FLAG_KEYS)) {
+      const value = args.strings[flag];
+      if (value !== undefined) flags[key] = value;
+    }
+    const config = loadConfig({ file: args.strings.config, env: ctx.env, flags });
+    const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging });
+    const version = versionInfo();
+
+    const app = await startApp(config, log);
+    log.info("tq-broker started", {
+      version: version.version,
+      pid: process.pid,
+      data_dir: app.dataDir,
+      config_file: args.strings.config ?? null,
+    });
+    const listeners = Object.entries(app.addresses);
+    for (const [key, address] of listeners) log.info("listening", { key, address });
+    if (listeners.length === 0) log.warn("no listeners configured in this build yet", {});
+
+    const signal = await waitForStopSignal(() => {
+      log.error("second signal: exiting without finishing shutdown", {});
+      process.exit(EXIT.failure);
+    });
+    const timeoutMs = config.broker.shutdown_timeout_secs * 1000;
+    const finished = await Promise.race([
+      app.stop(signal).then(() => true),
+      Bun.sleep(timeoutMs).then(() => false),
+    ]);
+    if (!finished) {
+      log.error("shutdown took longer than broker.shutdown_timeout_secs; exiting anyway", { timeout_secs: config.broker.shutdown_timeout_secs });
+      return EXIT.failure;
+    }
+    return EXIT.ok;
+  },
+};
+
+/**
+ * Resolves with the first SIGTERM/SIGINT. Until then a timer holds the event loop open: serve
+ * must keep running even when no listener holds it. A second signal calls `onSecond`.
+ */
+function waitForStopSignal(onSecond: () => void): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    let received = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (received) return onSecond();
+      received = true;
+      clearInterval(keepAlive);
+      resolve(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}

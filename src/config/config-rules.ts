@@ -1,0 +1,50 @@
+// Rules that span several keys (TLS needs a cert, auth needs keys, raft is not available yet).
+// Runs on a config that already passed the schema; returns problems, never throws.
+
+import type { ConfigProblem } from "./config-error.ts";
+import type { Config } from "./schema.ts";
+
+/** Listeners that bind a port; two of them on one non-zero port cannot both start. */
+const LISTENER_PORT_KEYS = [
+  ["broker.port", (c: Config) => c.broker.port],
+  ["api.rest_port", (c: Config) => c.api.rest_port],
+  ["monitoring.prometheus_port", (c: Config) => c.monitoring.prometheus_port],
+] as const;
+
+export function checkConfigRules(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+
+  if (config.api.enable_tls) {
+    for (const key of ["tls_cert_file", "tls_key_file"] as const) {
+      if (config.api[key] === "") problems.push({ path: `api.${key}`, message: "required when api.enable_tls is true" });
+    }
+  }
+
+  if (config.auth.enabled && config.auth.api_keys.length === 0) {
+    problems.push({ path: "auth.api_keys", message: "at least one key is required when auth.enabled is true" });
+  }
+  const seenNames = new Map<string, number>();
+  config.auth.api_keys.forEach((k, i) => {
+    const first = seenNames.get(k.name);
+    if (first === undefined) seenNames.set(k.name, i);
+    else problems.push({ path: `auth.api_keys[${i}].name`, message: `duplicate name ${JSON.stringify(k.name)} (also auth.api_keys[${first}])` });
+  });
+
+  const seenPorts = new Map<number, string>();
+  for (const [key, read] of LISTENER_PORT_KEYS) {
+    const port = read(config);
+    if (port === 0) continue;
+    const other = seenPorts.get(port);
+    if (other === undefined) seenPorts.set(port, key);
+    else problems.push({ path: key, message: `port ${port} is already used by ${other}` });
+  }
+
+  if (config.raft.enabled) {
+    if (config.raft.node_id === "") problems.push({ path: "raft.node_id", message: "required when raft.enabled is true" });
+    problems.push({
+      path: "raft.enabled",
+      message: "multi-node mode is not available yet in this version of tq-broker; set raft.enabled to false",
+    });
+  }
+  return problems;
+}

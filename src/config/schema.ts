@@ -1,0 +1,245 @@
+// The one source of every config key: its type, default, unit and description (zod 4).
+// Docs, the shipped YAML and env-var parsing are derived from this file; nothing here reads
+// files or the environment.
+
+import { z } from "zod";
+
+/** What each leaf carries besides its type: read back by the docs generator and error messages. */
+export interface KeyMeta {
+  /** One line for docs, the shipped YAML comment and `--help`. */
+  description: string;
+  /** What a valid value looks like, as it appears after "expected" in an error message. */
+  expected: string;
+  /** The value is a credential: masked whenever config is printed, logged or echoed in an error. */
+  secret?: boolean;
+}
+
+const MIB = 1024 * 1024;
+
+function int(min: number, max: number, fallback: number, description: string) {
+  const expected = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer ${min}-${max}`;
+  return z
+    .int({ error: expected })
+    .min(min, { error: expected })
+    .max(max, { error: expected })
+    .default(fallback)
+    .meta({ description, expected } satisfies KeyMeta);
+}
+
+/** 0 means "the OS picks a free port": tests and ad-hoc runs rely on it. */
+function port(fallback: number, description: string) {
+  return int(0, 65535, fallback, description);
+}
+
+function positive(fallback: number, description: string) {
+  return int(1, Number.MAX_SAFE_INTEGER, fallback, description);
+}
+
+function fraction(fallback: number, description: string) {
+  const expected = "a number 0-1";
+  return z
+    .number({ error: expected })
+    .min(0, { error: expected })
+    .max(1, { error: expected })
+    .default(fallback)
+    .meta({ description, expected } satisfies KeyMeta);
+}
+
+function bool(fallback: boolean, description: string) {
+  const expected = "true or false";
+  return z.boolean({ error: expected }).default(fallback).meta({ description, expected } satisfies KeyMeta);
+}
+
+function str(fallback: string, description: string) {
+  const expected = "a string";
+  return z.string({ error: expected }).default(fallback).meta({ description, expected } satisfies KeyMeta);
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number], description: string) {
+  const expected = `one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
+  return z.enum(values, { error: expected }).default(fallback as never).meta({ description, expected } satisfies KeyMeta);
+}
+
+const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
+
+export const API_KEY_ROLES = ["admin", "producer", "worker"] as const;
+export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
+
+/** Keys shorter than this are guessable; the broker compares them in constant time either way. */
+export const MIN_API_KEY_CHARS = 16;
+
+const apiKeySchema = z
+  .strictObject({
+    name: z.string({ error: "a non-empty string" }).min(1, { error: "a non-empty string" }),
+    role: z.enum(API_KEY_ROLES, { error: `one of ${API_KEY_ROLES.map((r) => JSON.stringify(r)).join(", ")}` }),
+    key: z
+      .string({ error: `a string of at least ${MIN_API_KEY_CHARS} characters` })
+      .min(MIN_API_KEY_CHARS, { error: `a string of at least ${MIN_API_KEY_CHARS} characters` })
+      .optional()
+      .meta({ description: "the API key itself", expected: "a string", secret: true } satisfies KeyMeta),
+    key_sha256: z
+      .string({ error: "64 hex characters (the SHA-256 of the key)" })
+      .regex(/^[0-9a-fA-F]{64}$/, { error: "64 hex characters (the SHA-256 of the key)" })
+      .optional()
+      .meta({ description: "SHA-256 of the API key, hex", expected: "64 hex characters", secret: true } satisfies KeyMeta),
+  }, { error: "a mapping with name, role and key (or key_sha256)" })
+  .superRefine((item, ctx) => {
+    if ((item.key === undefined) === (item.key_sha256 === undefined)) {
+      ctx.addIssue({ code: "custom", message: "exactly one of key or key_sha256", path: [] });
+    }
+  });
+
+export type ApiKeyConfig = z.output<typeof apiKeySchema>;
+
+const brokerSchema = z.strictObject({
+  host: str("0.0.0.0", "Address the TCP protocol listener binds to (0.0.0.0 = all interfaces)."),
+  port: port(6379, "TCP port of the task protocol; 0 lets the OS pick one."),
+  max_connections: positive(1000, "Open client connections allowed at once; more are refused with TooManyConnections."),
+  queue_depth_threshold: positive(100_000, "Pending tasks at which submits get QueueFull (nothing accepted is dropped)."),
+  worker_lease_timeout_secs: positive(30, "Default lease of a claimed task, in seconds, when the task sets none."),
+  max_batch_claim: int(1, 10_000, 10, "Most tasks one claim request may take."),
+  idle_timeout_secs: positive(30, "A connection that sends nothing for this many seconds is closed."),
+  max_outbound_buffer_bytes: positive(8 * MIB, "Bytes queued for one slow client before the broker stops reading from it."),
+  disconnect_grace_secs: int(0, 86_400, 5, "Seconds after a worker's connection closes before its tasks go back to the queue."),
+  default_max_retries: int(0, 1000, 3, "Retries of a failing task when the task sets none; then it is dead."),
+  retry_base_delay_ms: int(0, 86_400_000, 1000, "First retry delay in ms; later ones grow by retry_factor."),
+  retry_factor: z
+    .number({ error: "a number >= 1" })
+    .min(1, { error: "a number >= 1" })
+    .default(2)
+    .meta({ description: "Multiplier of the retry delay per failed attempt.", expected: "a number >= 1" } satisfies KeyMeta),
+  retry_max_delay_ms: int(0, 30 * 86_400_000, 3_600_000, "Cap on one retry delay, in ms."),
+  retry_jitter: fraction(0.2, "Random spread of each retry delay, as a fraction (0.2 = +/-20%)."),
+  shutdown_timeout_secs: positive(30, "Seconds a clean shutdown may take before the broker exits anyway."),
+});
+
+const persistenceSchema = z.strictObject({
+  data_dir: str("./data", "Directory of the SQLite database and the lock file; created if missing."),
+  sync: oneOf(["full", "interval"] as const, "full", "full: fsync each group commit before acking; interval: fsync every wal_sync_interval_ms."),
+  wal_sync_interval_ms: positive(100, "With sync: interval, how often the WAL is synced to disk, in ms."),
+  completed_task_retention_days: int(0, 36_500, 7, "Days finished tasks are kept before compaction removes them."),
+  auto_compact: bool(true, "Remove expired finished tasks and reclaim space in the background."),
+  compact_interval_secs: positive(3600, "Seconds between background compactions."),
+  max_wal_bytes: positive(64 * MIB, "WAL size in bytes that triggers a checkpoint."),
+});
+
+const raftSchema = z.strictObject({
+  enabled: bool(false, "Multi-node mode; not available yet (true is refused at start)."),
+  node_id: str("", "This node's id in the cluster."),
+  peers: z
+    .array(z.string().regex(HOST_PORT, { error: "host:port" }), { error: "a list of host:port strings" })
+    .default([])
+    .meta({ description: "Other nodes, as host:port.", expected: "a list of host:port strings" } satisfies KeyMeta),
+  election_timeout_ms: positive(1000, "Election timeout in ms."),
+  heartbeat_interval_ms: positive(100, "Leader heartbeat interval in ms."),
+  data_dir: str("", "Directory for cluster state; empty = under persistence.data_dir."),
+});
+
+const apiSchema = z.strictObject({
+  rest_port: port(8080, "HTTP port of the REST API and dashboard; 0 lets the OS pick one."),
+  grpc_port: port(9090, "Reserved for a gRPC API; 0 lets the OS pick one."),
+  enable_tls: bool(false, "Serve the REST API over TLS (needs tls_cert_file and tls_key_file)."),
+  tls_cert_file: str("", "PEM certificate chain for TLS."),
+  tls_key_file: str("", "PEM private key for TLS."),
+  tls_ca_file: str("", "PEM CA bundle to verify client certificates; empty = no client certs."),
+});
+
+const authSchema = z.strictObject({
+  enabled: bool(false, "Require an API key on every connection and request."),
+  api_keys: z
+    .array(apiKeySchema, { error: "a list of {name, role, key} mappings" })
+    .default([])
+    .meta({
+      description: "Keys: {name, role: admin|producer|worker, key or key_sha256}.",
+      expected: "a list of {name, role, key} mappings",
+      secret: true,
+    } satisfies KeyMeta),
+  metrics_require_auth: bool(false, "Require an admin key for /metrics too."),
+  max_failures_per_connection: positive(3, "Failed authentications after which a connection is closed."),
+});
+
+const monitoringSchema = z.strictObject({
+  prometheus_port: port(9091, "HTTP port of /metrics; 0 lets the OS pick one."),
+  log_level: oneOf(["debug", "info", "warn", "error"] as const, "info", "Least severe level logged."),
+  json_logging: bool(true, "JSON lines on stdout; false = readable text lines."),
+});
+
+const workerSchema = z.strictObject({
+  concurrency: int(1, 10_000, 4, "Tasks one worker process runs at once."),
+  heartbeat_interval_secs: positive(15, "Seconds between worker heartbeats; two missed = dead worker."),
+  graceful_shutdown_timeout_secs: int(0, 86_400, 60, "Seconds a stopping worker waits for running tasks."),
+  max_inactivity_secs: positive(60, "A worker silent this long is deregistered."),
+});
+
+/** Sections in the order docs and the shipped YAML list them. */
+export const SECTION_SCHEMAS = {
+  broker: brokerSchema,
+  persistence: persistenceSchema,
+  raft: raftSchema,
+  api: apiSchema,
+  auth: authSchema,
+  monitoring: monitoringSchema,
+  worker: workerSchema,
+} as const;
+
+export type SectionName = keyof typeof SECTION_SCHEMAS;
+export const SECTION_NAMES = Object.keys(SECTION_SCHEMAS) as SectionName[];
+
+export const ConfigSchema = z.strictObject(
+  {
+    broker: brokerSchema.prefault({}),
+    persistence: persistenceSchema.prefault({}),
+    raft: raftSchema.prefault({}),
+    api: apiSchema.prefault({}),
+    auth: authSchema.prefault({}),
+    monitoring: monitoringSchema.prefault({}),
+    worker: workerSchema.prefault({}),
+  },
+  { error: "a mapping of sections (broker, persistence, ...)" },
+);
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export const DEFAULT_CONFIG: Config = Object.freeze(ConfigSchema.parse({})) as Config;
+
+/** One leaf key, for docs, env parsing and did-you-mean. */
+export interface KeyInfo {
+  section: SectionName;
+  key: string;
+  /** "broker.port" */
+  path: string;
+  /** "TQ_BROKER_PORT" */
+  envVar: string;
+  meta: KeyMeta;
+  defaultValue: unknown;
+}
+
+function metaOf(schema: z.ZodType, path: string): KeyMeta {
+  const meta = schema.meta() as Partial<KeyMeta> | undefined;
+  if (meta?.description === undefined || meta.expected === undefined) {
+    throw new Error(`config schema: ${path} has no description/expected meta`);
+  }
+  return meta as KeyMeta;
+}
+
+export const CONFIG_KEYS: readonly KeyInfo[] = SECTION_NAMES.flatMap((section) =>
+  Object.entries(SECTION_SCHEMAS[section].shape).map(([key, schema]): KeyInfo => {
+    const path = `${section}.${key}`;
+    return {
+      section,
+      key,
+      path,
+      envVar: envVarFor(section, key),
+      meta: metaOf(schema as z.ZodType, path),
+      defaultValue: (DEFAULT_CONFIG[section] as Record<string, unknown>)[key],
+    };
+  }),
+);
+
+export function envVarFor(section: string, key: string): string {
+  return `TQ_${section}_${key}`.toUpperCase();
+}
+
+export function keyInfo(path: string): KeyInfo | undefined {
+  return CONFIG_KEYS.find((k) => k.path === path);
+}
