@@ -1,0 +1,105 @@
+// What the SQLite store keeps in memory so that claims, promotions and counts never scan the table:
+// the ready index, the run_at and lease-expiry heaps, the live leases and per-queue counts.
+// Holds row handles (seq) and lease bookkeeping only — never payloads. Runs no SQL.
+
+import { ReadyIndex } from "../../queue/ready-index.ts";
+import { TimerHeap } from "../../queue/timer-heap.ts";
+import type { QueueCounts, StoreCounts } from "../store.ts";
+
+export interface LeaseState {
+  seq: number;
+  id: string;
+  token: number;
+  workerId: string;
+  expiresAtMs: number;
+  queue: string;
+  leaseMs: number;
+  startedAtMs: number;
+}
+
+export class MemoryState {
+  readonly ready = new ReadyIndex();
+  /** (run_at, seq) of scheduled and failed tasks; stale entries are filtered by the promote UPDATE. */
+  readonly runAtHeap = new TimerHeap();
+  /** (expiresAtMs, seq) of leases; an entry is stale when the lease is gone or was renewed. */
+  readonly leaseHeap = new TimerHeap();
+  readonly leasesById = new Map<string, LeaseState>();
+  readonly leasesBySeq = new Map<number, LeaseState>();
+  private readonly scheduledByQueue = new Map<string, number>();
+  private readonly inProgressByQueue = new Map<string, number>();
+  private scheduledTotal = 0;
+
+  addLease(lease: LeaseState): void {
+    this.leasesById.set(lease.id, lease);
+    this.leasesBySeq.set(lease.seq, lease);
+    this.leaseHeap.push(lease.expiresAtMs, lease.seq);
+    bump(this.inProgressByQueue, lease.queue, 1);
+  }
+
+  removeLease(lease: LeaseState): void {
+    this.leasesById.delete(lease.id);
+    this.leasesBySeq.delete(lease.seq);
+    bump(this.inProgressByQueue, lease.queue, -1);
+  }
+
+  addScheduled(queue: string, seq: number, runAtMs: number): void {
+    this.runAtHeap.push(runAtMs, seq);
+    bump(this.scheduledByQueue, queue, 1);
+    this.scheduledTotal++;
+  }
+
+  /** A scheduled/failed task left that state (promoted or cancelled); its heap entry goes stale. */
+  scheduledGone(queue: string): void {
+    bump(this.scheduledByQueue, queue, -1);
+    this.scheduledTotal--;
+  }
+
+  /** Earliest promotion or lease expiry, or null. */
+  nextDueMs(): number | null {
+    const a = this.runAtHeap.peekDueMs();
+    const b = this.leaseHeap.peekDueMs();
+    if (a === null) return b;
+    if (b === null) return a;
+    return Math.min(a, b);
+  }
+
+  clear(): void {
+    this.ready.clear();
+    this.runAtHeap.clear();
+    this.leaseHeap.clear();
+    this.leasesById.clear();
+    this.leasesBySeq.clear();
+    this.scheduledByQueue.clear();
+    this.inProgressByQueue.clear();
+    this.scheduledTotal = 0;
+  }
+
+  counts(): StoreCounts {
+    const names = new Set<string>([...this.ready.queueNames(), ...this.scheduledByQueue.keys(), ...this.inProgressByQueue.keys()]);
+    const queues: QueueCounts[] = [];
+    for (const queue of [...names].sort()) {
+      const q = this.ready.queue(queue);
+      const tiers = q?.tierCounts();
+      queues.push({
+        queue,
+        pending: { high: tiers?.high ?? 0, normal: tiers?.normal ?? 0, low: tiers?.low ?? 0 },
+        scheduled: this.scheduledByQueue.get(queue) ?? 0,
+        inProgress: this.inProgressByQueue.get(queue) ?? 0,
+        oldestReadyAtMs: q === undefined || q.size === 0 ? null : q.oldestReadyAtMs(),
+      });
+    }
+    return { pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesById.size, queues };
+  }
+
+  /** Bytes held by the typed arrays (the Maps of leases come on top; they hold only live leases). */
+  get indexBytes(): number {
+    return this.ready.capacityBytes + this.runAtHeap.capacityBytes + this.leaseHeap.capacityBytes;
+  }
+}
+
+// Queues with nothing left are dropped so a burst of one-off queue names does not accumulate.
+function bump(map: Map<string, number>, key: string, by: number): void {
+  const n = (map.get(key) ?? 0) + by;
+  if (n <= 0) map.delete(key);
+  else map.set(key, n);
+}

@@ -1,0 +1,492 @@
+// The default Store: tasks in one SQLite file (WAL, group commit), indexes in memory so claims and
+// promotions never scan. Every state transition of the Store contract is one method here; the
+// broker's validation, defaults and backpressure live above it, not here.
+
+import { statSync } from "node:fs";
+import type { Database } from "bun:sqlite";
+import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
+import { uuidFromString, uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
+import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
+import type {
+  ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, ReadyListener, Store,
+  StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
+} from "../store.ts";
+import { GroupCommit, storageUnavailable, type FlushOn } from "./group-commit.ts";
+import { MemoryState, type LeaseState } from "./memory-state.ts";
+import { openDatabase } from "./schema.ts";
+import { Statements } from "./statements.ts";
+import { FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
+
+export interface SqliteStoreOptions {
+  /** Database file; ":memory:" for tests that need no durability. */
+  path: string;
+  /** full: fsync at every group commit. interval: fsync at the checkpoint every walSyncIntervalMs. */
+  sync?: "full" | "interval";
+  /** Period of the checkpoint timer (and of the fsync, with sync interval), in ms. */
+  walSyncIntervalMs?: number;
+  /** WAL size past which the checkpoint also truncates the file, in bytes. */
+  maxWalBytes?: number;
+  backoff?: BackoffPolicy;
+  onReady?: ReadyListener;
+  /** Told when a new run_at or lease expiry is due at `dueMs` (wire it to Scheduler.poke). */
+  onDue?: (dueMs: number) => void;
+  /** Told after each commit (metrics). */
+  onCommit?: (ops: number, commitMs: number) => void;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Jitter source for backoff; injected by tests. */
+  random?: () => number;
+  flushOn?: FlushOn;
+  /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
+  beforeCommit?: () => void;
+}
+
+// Tokens are reserved in blocks so that persisting the high-water mark costs one UPDATE per block.
+const TOKEN_BLOCK = 10_000;
+const LOAD_CHUNK_ROWS = 65_536;
+const COMMIT_SAMPLES = 8192;
+
+export interface CommitStats {
+  commits: number;
+  ops: number;
+  /** Over the last COMMIT_SAMPLES commits, in ms. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  checkpoints: number;
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database;
+  private readonly stmts: Statements;
+  private readonly group: GroupCommit;
+  private readonly mem = new MemoryState();
+  private readonly backoff: BackoffPolicy;
+  private readonly random: () => number;
+  private readonly readyAfterCommit = new Set<string>();
+  private readonly checkpointTimer: ReturnType<typeof setInterval> | null;
+  private readonly walPath: string | null;
+  private readonly maxWalBytes: number;
+  private nextToken = 0;
+  private reservedToken = 0;
+  private closed = false;
+  private checkpointWanted = false;
+  private readonly commitMs = new Float64Array(COMMIT_SAMPLES);
+  private commits = 0;
+  private opsCommitted = 0;
+  private checkpoints = 0;
+
+  constructor(private readonly options: SqliteStoreOptions) {
+    const sync = options.sync ?? "full";
+    this.db = openDatabase(options.path, sync).db;
+    this.stmts = new Statements(this.db);
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.random = options.random ?? Math.random;
+    this.maxWalBytes = options.maxWalBytes ?? 64 * 1024 * 1024;
+    this.walPath = options.path === ":memory:" ? null : `${options.path}-wal`;
+    this.group = new GroupCommit({
+      db: this.db,
+      flushOn: options.flushOn ?? "immediate",
+      beforeCommit: options.beforeCommit,
+      onRolledBack: (err) => this.rebuildAfterFailure(err),
+      onCommitted: (ops, ms) => this.committed(ops, ms),
+    });
+    this.recover(Date.now());
+    const intervalMs = options.walSyncIntervalMs ?? 100;
+    this.checkpointTimer = this.walPath === null ? null : setInterval(() => this.checkpoint(), intervalMs);
+    (this.checkpointTimer as { unref?: () => void } | null)?.unref?.();
+  }
+
+  async submit(tasks: readonly NewTask[], nowMs: number): Promise<SubmitOutcome[]> {
+    this.assertOpen();
+    return this.group.run(() => {
+      const out: SubmitOutcome[] = [];
+      let earliestRunAt = Number.POSITIVE_INFINITY;
+      for (const t of tasks) {
+        if (t.idempotencyKey !== null) {
+          const existing = this.stmts.byKey.get(t.idempotencyKey);
+          if (existing !== null) {
+            out.push({ id: uuidToString(existing.id), status: statusName(existing.status), duplicate: true });
+            continue;
+          }
+        }
+        const id = uuidv7Bytes(nowMs);
+        const delayed = t.runAtMs !== null && t.runAtMs > nowMs;
+        const status = delayed ? STATUS.scheduled : STATUS.pending;
+        const seq = Number(
+          this.stmts.insert.run(
+            id, t.type, t.queue, t.payload, t.payloadIsJson ? FLAG.payloadIsJson : 0, t.priority, status,
+            t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
+          ).lastInsertRowid,
+        );
+        if (delayed) {
+          this.mem.addScheduled(t.queue, seq, t.runAtMs!);
+          earliestRunAt = Math.min(earliestRunAt, t.runAtMs!);
+        } else {
+          this.mem.ready.push(t.queue, seq, t.priority, nowMs);
+          this.readyAfterCommit.add(t.queue);
+        }
+        out.push({ id: uuidToString(id), status: delayed ? "scheduled" : "pending", duplicate: false });
+      }
+      if (earliestRunAt !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestRunAt);
+      return out;
+    });
+  }
+
+  async claim(request: ClaimRequest): Promise<Lease[]> {
+    this.assertOpen();
+    if (request.max <= 0 || !this.mem.ready.hasReady(request.queues)) return [];
+    return this.group.run(() => {
+      const leases: Lease[] = [];
+      let earliestExpiry = Number.POSITIVE_INFINITY;
+      while (leases.length < request.max) {
+        const entry = this.mem.ready.popBest(request.queues);
+        if (entry === null) break;
+        const token = this.issueToken();
+        const row = this.stmts.claim.get(token, request.nowMs, request.workerId, entry.seq);
+        if (row === null) continue;
+        const task = rowToTask(row);
+        const expiresAtMs = row.lease_expires_at!;
+        this.mem.addLease({ seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, leaseMs: row.lease_ms, startedAtMs: request.nowMs });
+        earliestExpiry = Math.min(earliestExpiry, expiresAtMs);
+        leases.push({ task, token, expiresAtMs });
+      }
+      if (earliestExpiry !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestExpiry);
+      return leases;
+    });
+  }
+
+  async renew(leases: readonly LeaseRef[], nowMs: number): Promise<(number | null)[]> {
+    this.assertOpen();
+    return this.group.run(() =>
+      leases.map((ref) => {
+        const lease = this.mem.leasesById.get(ref.id);
+        if (lease === undefined || lease.token !== ref.token) return null;
+        lease.expiresAtMs = nowMs + lease.leaseMs;
+        this.stmts.renew.run(lease.expiresAtMs, nowMs, lease.seq);
+        this.mem.leaseHeap.push(lease.expiresAtMs, lease.seq);
+        return lease.expiresAtMs;
+      }),
+    );
+  }
+
+  async complete(ref: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo> {
+    this.assertOpen();
+    return this.group.run(() => {
+      const lease = this.heldLease(ref);
+      this.stmts.complete.run(result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.seq);
+      this.mem.removeLease(lease);
+      return { queue: lease.queue, startedAtMs: lease.startedAtMs };
+    });
+  }
+
+  async fail(ref: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome> {
+    this.assertOpen();
+    return this.group.run(() => {
+      const lease = this.heldLease(ref);
+      const row = this.stmts.attemptsOf.get(lease.seq)!;
+      const attempts = row.attempts + 1;
+      const dead = failure.unrecoverable || attempts > row.max_retries;
+      const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.backoff, this.random);
+      this.stmts.fail.run(dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq);
+      this.mem.removeLease(lease);
+      if (retryAtMs !== null) {
+        this.mem.addScheduled(lease.queue, lease.seq, retryAtMs);
+        this.options.onDue?.(retryAtMs);
+      }
+      return { status: dead ? "dead" : "failed", retryAtMs, attempts };
+    });
+  }
+
+  async release(refs: readonly LeaseRef[], nowMs: number): Promise<void> {
+    this.assertOpen();
+    return this.group.run(() => {
+      const leases = refs.map((ref) => this.heldLease(ref));
+      for (const lease of leases) this.requeue(lease, false, "", nowMs);
+    });
+  }
+
+  async reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]> {
+    this.assertOpen();
+    return this.group.run(() => {
+      const held = [...this.mem.leasesById.values()].filter((l) => l.workerId === workerId);
+      const reason = `worker ${workerId} was lost while running the task`;
+      for (const lease of held) this.requeue(lease, countAttempt, reason, nowMs);
+      return held.map((l) => l.id);
+    });
+  }
+
+  async cancel(id: string, nowMs: number): Promise<Task> {
+    this.assertOpen();
+    return this.group.run(() => {
+      const row = this.rowOf(id);
+      if (row.status !== STATUS.pending && row.status !== STATUS.scheduled && row.status !== STATUS.failed) {
+        throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
+      }
+      const updated = this.stmts.cancel.get(nowMs, row.seq)!;
+      if (row.status === STATUS.pending) this.mem.ready.remove(row.queue, row.seq, row.priority);
+      else this.mem.scheduledGone(row.queue);
+      return rowToTask(updated);
+    });
+  }
+
+  async retry(id: string, nowMs: number): Promise<Task> {
+    this.assertOpen();
+    return this.group.run(() => {
+      const row = this.rowOf(id);
+      if (row.status !== STATUS.dead && row.status !== STATUS.cancelled) {
+        throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only dead or cancelled tasks can be re-run`, { field: "id" });
+      }
+      const updated = this.stmts.retry.get(nowMs, row.seq)!;
+      this.mem.ready.push(row.queue, row.seq, row.priority, nowMs);
+      this.readyAfterCommit.add(row.queue);
+      return rowToTask(updated);
+    });
+  }
+
+  async get(id: string): Promise<Task | null> {
+    this.assertOpen();
+    const bytes = uuidFromString(id);
+    if (bytes === null) return null;
+    // Never show a row whose commit is still open: it may yet be rolled back.
+    await this.group.settled();
+    const row = this.stmts.byId.get(bytes);
+    return row === null ? null : rowToTask(row);
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    this.assertOpen();
+    const after = query.cursor === undefined ? 0 : Number(query.cursor);
+    if (!Number.isSafeInteger(after) || after < 0) {
+      throw new BrokerError(ErrorCode.InvalidField, `cursor ${JSON.stringify(query.cursor)} is not one this store returned`, { field: "cursor" });
+    }
+    const limit = Math.max(1, Math.min(1000, Math.floor(query.limit)));
+    await this.group.settled();
+    const stmt = this.stmts.list(query.status !== undefined, query.queue !== undefined, query.type !== undefined);
+    const rows = stmt.all(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { tasks: page.map(rowToTask), nextCursor: rows.length > limit && last !== undefined ? String(last.seq) : null };
+  }
+
+  async tick(nowMs: number): Promise<TickOutcome> {
+    this.assertOpen();
+    return this.group.run(() => {
+      let promoted = 0;
+      let expired = 0;
+      const heap = this.mem.runAtHeap;
+      while ((heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs) {
+        const seq = heap.pop();
+        const row = this.stmts.promote.get(nowMs, seq);
+        if (row === null) continue;
+        this.mem.scheduledGone(row.queue);
+        this.mem.ready.push(row.queue, seq, row.priority, nowMs);
+        this.readyAfterCommit.add(row.queue);
+        promoted++;
+      }
+      const leases = this.mem.leaseHeap;
+      while ((leases.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs) {
+        const seq = leases.pop();
+        const lease = this.mem.leasesBySeq.get(seq);
+        if (lease === undefined || lease.expiresAtMs > nowMs) continue;
+        this.requeue(lease, true, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
+        expired++;
+      }
+      return { promoted, expired, nextDueMs: this.mem.nextDueMs() };
+    });
+  }
+
+  async purgeFinished(beforeMs: number, limit: number): Promise<number> {
+    this.assertOpen();
+    return this.group.run(() => this.stmts.purge.run(beforeMs, Math.max(0, Math.floor(limit))).changes);
+  }
+
+  /** Returns up to `maxPages` free pages to the file system (auto_vacuum = INCREMENTAL). */
+  async reclaimSpace(maxPages: number): Promise<number> {
+    this.assertOpen();
+    await this.group.settled();
+    const before = this.pragmaNumber("freelist_count");
+    this.db.exec(`PRAGMA incremental_vacuum(${Math.max(1, Math.floor(maxPages))})`);
+    return before - this.pragmaNumber("freelist_count");
+  }
+
+  counts(): StoreCounts {
+    return this.mem.counts();
+  }
+
+  pendingCount(): number {
+    return this.mem.ready.size;
+  }
+
+  hasReady(queues: readonly string[]): boolean {
+    return this.mem.ready.hasReady(queues);
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+    return this.group.run(() => {
+      this.stmts.reserveTokens.run(this.reservedToken);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.group.flush();
+    this.closed = true;
+    if (this.checkpointTimer !== null) clearInterval(this.checkpointTimer);
+    try {
+      if (this.walPath !== null) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } finally {
+      this.db.close();
+    }
+  }
+
+  /** Commit latency and checkpoint figures (benchmarks, metrics). */
+  commitStats(): CommitStats {
+    const n = Math.min(this.commits, COMMIT_SAMPLES);
+    const samples = Array.from(this.commitMs.subarray(0, n)).sort((a, b) => a - b);
+    const at = (q: number): number => samples[Math.min(n - 1, Math.floor(q * n))] ?? 0;
+    return { commits: this.commits, ops: this.opsCommitted, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[n - 1] ?? 0, checkpoints: this.checkpoints };
+  }
+
+  /** Bytes of the in-memory typed-array indexes. */
+  indexBytes(): number {
+    return this.mem.indexBytes;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BrokerError(ErrorCode.ShuttingDown, "the store is closed");
+  }
+
+  /** The live lease `ref` names, or NotFound / LeaseLost. Reads only, so it may throw inside a group op. */
+  private heldLease(ref: LeaseRef): LeaseState {
+    const lease = this.mem.leasesById.get(ref.id);
+    if (lease !== undefined && lease.token === ref.token) return lease;
+    const row = this.rowOf(ref.id);
+    throw new BrokerError(
+      ErrorCode.LeaseLost,
+      `lease token ${ref.token} on task ${ref.id} is not current (task is ${statusName(row.status)}${lease === undefined ? "" : `, leased under a newer token`}); the task may be running elsewhere`,
+      { field: "token" },
+    );
+  }
+
+  private rowOf(id: string): TaskRow {
+    const bytes = uuidFromString(id);
+    const row = bytes === null ? null : this.stmts.byId.get(bytes);
+    if (row === null) throw new BrokerError(ErrorCode.NotFound, `no task with id ${JSON.stringify(id)}`, { field: "id" });
+    return row;
+  }
+
+  /** A lease ends without a result: back to pending now, or dead when this counted attempt was the last. */
+  private requeue(lease: LeaseState, countAttempt: boolean, reason: string, nowMs: number): void {
+    this.mem.removeLease(lease);
+    let status: number = STATUS.pending;
+    let priority: number;
+    if (countAttempt) {
+      const row = this.stmts.expire.get(nowMs, reason, lease.seq)!;
+      status = row.status;
+      priority = row.priority;
+    } else {
+      priority = this.stmts.release.get(nowMs, lease.seq)!.priority;
+    }
+    if (status === STATUS.pending) {
+      this.mem.ready.push(lease.queue, lease.seq, priority, nowMs);
+      this.readyAfterCommit.add(lease.queue);
+    }
+  }
+
+  private issueToken(): number {
+    this.nextToken++;
+    if (this.nextToken > this.reservedToken) {
+      this.reservedToken = this.nextToken + TOKEN_BLOCK;
+      this.stmts.reserveTokens.run(this.reservedToken);
+    }
+    return this.nextToken;
+  }
+
+  private committed(ops: number, ms: number): void {
+    this.commitMs[this.commits % COMMIT_SAMPLES] = ms;
+    this.commits++;
+    this.opsCommitted += ops;
+    this.options.onCommit?.(ops, ms);
+    if (this.readyAfterCommit.size > 0) {
+      const queues = [...this.readyAfterCommit];
+      this.readyAfterCommit.clear();
+      for (const q of queues) this.options.onReady?.(q);
+    }
+    if (this.checkpointWanted) this.checkpoint();
+  }
+
+  /**
+   * Periodic PASSIVE checkpoint (it fsyncs the WAL, which is what makes sync interval durable), and
+   * TRUNCATE once the WAL is past maxWalBytes. Run often, each one has little to copy, so no single
+   * commit waits long; never inside an open group (it would see uncommitted pages as busy).
+   */
+  private checkpoint(): void {
+    if (this.closed || this.walPath === null) return;
+    if (this.group.isOpen) {
+      this.checkpointWanted = true;
+      return;
+    }
+    this.checkpointWanted = false;
+    try {
+      let walBytes = 0;
+      try {
+        walBytes = statSync(this.walPath).size;
+      } catch {
+        return;
+      }
+      if (walBytes === 0) return;
+      this.db.exec(walBytes > this.maxWalBytes ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+      this.checkpoints++;
+    } catch (err) {
+      this.options.log?.("checkpoint failed", { error: String(err) });
+    }
+  }
+
+  private pragmaNumber(name: string): number {
+    const row = this.db.query(`PRAGMA ${name}`).values()[0];
+    return Number(row?.[0] ?? 0);
+  }
+
+  /** Open: leases of a previous run are void (their workers are gone with it), then load memory. */
+  private recover(nowMs: number): void {
+    this.db.transaction(() => this.stmts.requeueInProgress.run(nowMs))();
+    this.nextToken = this.stmts.reservedTokens.get()?.value ?? 0;
+    this.reservedToken = this.nextToken;
+    this.loadMemory();
+  }
+
+  private rebuildAfterFailure(err: unknown): void {
+    this.readyAfterCommit.clear();
+    this.options.log?.("group commit failed; rebuilding memory from the database", { error: storageUnavailable(err).message });
+    try {
+      this.loadMemory();
+    } catch (loadErr) {
+      this.options.log?.("rebuild after a failed commit failed too", { error: String(loadErr) });
+    }
+  }
+
+  private loadMemory(): void {
+    this.mem.clear();
+    for (let after = 0; ;) {
+      const rows = this.stmts.loadPending.values(after, LOAD_CHUNK_ROWS) as [number, string, number, number][];
+      for (const [seq, queue, priority, updatedAt] of rows) this.mem.ready.push(queue, seq, priority, updatedAt);
+      if (rows.length < LOAD_CHUNK_ROWS) break;
+      after = rows[rows.length - 1]![0];
+    }
+    for (let after = 0; ;) {
+      const rows = this.stmts.loadWaiting.values(after, LOAD_CHUNK_ROWS) as [number, string, number][];
+      for (const [seq, queue, runAt] of rows) this.mem.addScheduled(queue, seq, runAt);
+      if (rows.length < LOAD_CHUNK_ROWS) break;
+      after = rows[rows.length - 1]![0];
+    }
+    const leases = this.stmts.loadLeases.values() as [number, Uint8Array, string, number, number, string, number, number][];
+    for (const [seq, id, queue, token, expiresAtMs, workerId, leaseMs, startedAtMs] of leases) {
+      this.mem.addLease({ seq, id: uuidToString(id), token, workerId, expiresAtMs, queue, leaseMs, startedAtMs });
+    }
+  }
+}
+
+export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  return new SqliteStore(options);
+}

@@ -1,0 +1,118 @@
+// Every SQL statement of the SQLite store, prepared once at open. Pure SQL text and binding:
+// which statement runs when is decided by sqlite-store.ts.
+
+import type { Database, Statement } from "bun:sqlite";
+import type { TaskRow } from "./task-row.ts";
+import { STATUS } from "./task-row.ts";
+
+const S = STATUS;
+
+export class Statements {
+  readonly insert: Statement;
+  readonly byKey: Statement<{ id: Uint8Array; status: number }>;
+  readonly byId: Statement<TaskRow>;
+  readonly claim: Statement<TaskRow>;
+  readonly renew: Statement;
+  readonly complete: Statement;
+  readonly attemptsOf: Statement<{ attempts: number; max_retries: number }>;
+  readonly fail: Statement;
+  readonly release: Statement<{ priority: number }>;
+  readonly expire: Statement<{ status: number; priority: number }>;
+  readonly cancel: Statement<TaskRow>;
+  readonly retry: Statement<TaskRow>;
+  readonly promote: Statement<{ queue: string; priority: number }>;
+  readonly purge: Statement;
+  readonly reserveTokens: Statement;
+  readonly reservedTokens: Statement<{ value: number }>;
+  readonly requeueInProgress: Statement;
+  readonly loadPending: Statement;
+  readonly loadWaiting: Statement;
+  readonly loadLeases: Statement;
+  private readonly lists = new Map<string, Statement<TaskRow>>();
+
+  constructor(private readonly db: Database) {
+    this.insert = db.prepare(
+      `INSERT INTO tasks (id, type, queue, payload, flags, priority, status, run_at, max_retries, lease_ms,
+                          idempotency_key, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.byKey = db.prepare("SELECT id, status FROM tasks WHERE idempotency_key = ?");
+    this.byId = db.prepare("SELECT * FROM tasks WHERE id = ?");
+    // The status guard makes a stale ready entry harmless: it updates nothing.
+    this.claim = db.prepare(
+      `UPDATE tasks SET status = ${S.in_progress}, lease_token = ?1, lease_expires_at = ?2 + lease_ms,
+                        worker_id = ?3, started_at = ?2, updated_at = ?2
+       WHERE seq = ?4 AND status = ${S.pending} RETURNING *`,
+    );
+    this.renew = db.prepare("UPDATE tasks SET lease_expires_at = ?1, updated_at = ?2 WHERE seq = ?3");
+    this.complete = db.prepare(
+      `UPDATE tasks SET status = ${S.completed}, result = ?1, flags = (flags & ~2) | ?2, error = NULL,
+                        lease_expires_at = NULL, finished_at = ?3, updated_at = ?3
+       WHERE seq = ?4`,
+    );
+    this.attemptsOf = db.prepare("SELECT attempts, max_retries FROM tasks WHERE seq = ?");
+    this.fail = db.prepare(
+      `UPDATE tasks SET status = ?1, attempts = ?2, error = ?3, run_at = ?4, finished_at = ?5,
+                        lease_expires_at = NULL, updated_at = ?6
+       WHERE seq = ?7`,
+    );
+    this.release = db.prepare(
+      `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ?1 WHERE seq = ?2 RETURNING priority`,
+    );
+    // SET expressions read the old row, so attempts + 1 is the attempt being counted now.
+    this.expire = db.prepare(
+      `UPDATE tasks SET attempts = attempts + 1,
+                        status = CASE WHEN attempts + 1 > max_retries THEN ${S.dead} ELSE ${S.pending} END,
+                        finished_at = CASE WHEN attempts + 1 > max_retries THEN ?1 ELSE NULL END,
+                        error = ?2, lease_expires_at = NULL, updated_at = ?1
+       WHERE seq = ?3 RETURNING status, priority`,
+    );
+    this.cancel = db.prepare(
+      `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1 WHERE seq = ?2 RETURNING *`,
+    );
+    this.retry = db.prepare(
+      `UPDATE tasks SET status = ${S.pending}, attempts = 0, run_at = NULL, finished_at = NULL, updated_at = ?1
+       WHERE seq = ?2 RETURNING *`,
+    );
+    // run_at guard: a heap entry left over from an earlier schedule of the same task must not promote early.
+    this.promote = db.prepare(
+      `UPDATE tasks SET status = ${S.pending}, updated_at = ?1
+       WHERE seq = ?2 AND status IN (${S.scheduled}, ${S.failed}) AND run_at <= ?1 RETURNING queue, priority`,
+    );
+    this.purge = db.prepare(
+      `DELETE FROM tasks WHERE seq IN (
+         SELECT seq FROM tasks WHERE finished_at < ?1
+           AND status IN (${S.completed}, ${S.dead}, ${S.cancelled}) ORDER BY finished_at LIMIT ?2)`,
+    );
+    this.reserveTokens = db.prepare("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
+    this.reservedTokens = db.prepare("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
+    this.requeueInProgress = db.prepare(
+      `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress}`,
+    );
+    // Chunked by seq so recovery of millions of rows never materialises them all at once.
+    this.loadPending = db.prepare(
+      `SELECT seq, queue, priority, updated_at FROM tasks WHERE status = ${S.pending} AND seq > ? ORDER BY seq LIMIT ?`,
+    );
+    this.loadWaiting = db.prepare(
+      `SELECT seq, queue, run_at FROM tasks WHERE status IN (${S.scheduled}, ${S.failed}) AND seq > ? ORDER BY seq LIMIT ?`,
+    );
+    this.loadLeases = db.prepare(
+      `SELECT seq, id, queue, lease_token, lease_expires_at, worker_id, lease_ms, started_at FROM tasks WHERE status = ${S.in_progress}`,
+    );
+  }
+
+  /** A list query for this combination of filters (at most 8 shapes, each prepared once). */
+  list(hasStatus: boolean, hasQueue: boolean, hasType: boolean): Statement<TaskRow> {
+    const key = `${+hasStatus}${+hasQueue}${+hasType}`;
+    let stmt = this.lists.get(key);
+    if (stmt === undefined) {
+      const where = ["seq > ?1"];
+      if (hasStatus) where.push("status = ?2");
+      if (hasQueue) where.push("queue = ?3");
+      if (hasType) where.push("type = ?4");
+      stmt = this.db.prepare(`SELECT * FROM tasks WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?5`);
+      this.lists.set(key, stmt);
+    }
+    return stmt;
+  }
+}
