@@ -30,6 +30,9 @@ export function versionInfo(): VersionInfo {
   };
 }
 
+/** The version string alone, for logs and the Hello reply. */
+export const VERSION: string = versionInfo().version;
+
 function sourceVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(resolve(import.meta.dir, "../../package.json"), "utf8")) as { version?: unknown };

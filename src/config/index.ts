@@ -3,7 +3,7 @@
 export { ConfigError, formatConfigErrors, type ConfigProblem } from "./config-error.ts";
 export { loadConfig, type LoadConfigOptions } from "./load-config.ts";
 export { MASK, maskSecrets } from "./mask-secrets.ts";
-export { listenError, ListenError } from "./listen-error.ts";
+export { bindOrExplain, listenError, ListenError } from "./listen-error.ts";
 export {
   API_KEY_ROLES,
   CONFIG_KEYS,

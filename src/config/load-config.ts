@@ -84,6 +84,8 @@ function readConfigFile(file: string, problems: ConfigProblem[], sources: Map<st
     problems.push({ path: "", message: `config file ${file}: expected a mapping of sections (broker:, persistence:, ...), got ${render(value)}` });
     return undefined;
   }
+  // A section whose keys are all commented out parses as null; it means "all defaults".
+  for (const [key, inner] of Object.entries(value)) if (inner === null) value[key] = {};
   if (doc.contents !== null) recordLines(doc.contents, [], file, lines, sources);
   return value;
 }

@@ -60,6 +60,11 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallba
   return z.enum(values, { error: expected }).default(fallback as never).meta({ description, expected } satisfies KeyMeta);
 }
 
+/** A section: unknown keys are errors (typos must not be silently ignored). */
+function section<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape, { error: "a mapping of keys" });
+}
+
 const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
 
 export const API_KEY_ROLES = ["admin", "producer", "worker"] as const;
@@ -91,7 +96,7 @@ const apiKeySchema = z
 
 export type ApiKeyConfig = z.output<typeof apiKeySchema>;
 
-const brokerSchema = z.strictObject({
+const brokerSchema = section({
   host: str("0.0.0.0", "Address the TCP protocol listener binds to (0.0.0.0 = all interfaces)."),
   port: port(6379, "TCP port of the task protocol; 0 lets the OS pick one."),
   max_connections: positive(1000, "Open client connections allowed at once; more are refused with TooManyConnections."),
@@ -113,7 +118,7 @@ const brokerSchema = z.strictObject({
   shutdown_timeout_secs: positive(30, "Seconds a clean shutdown may take before the broker exits anyway."),
 });
 
-const persistenceSchema = z.strictObject({
+const persistenceSchema = section({
   data_dir: str("./data", "Directory of the SQLite database and the lock file; created if missing."),
   sync: oneOf(["full", "interval"] as const, "full", "full: fsync each group commit before acking; interval: fsync every wal_sync_interval_ms."),
   wal_sync_interval_ms: positive(100, "With sync: interval, how often the WAL is synced to disk, in ms."),
@@ -123,7 +128,7 @@ const persistenceSchema = z.strictObject({
   max_wal_bytes: positive(64 * MIB, "WAL size in bytes that triggers a checkpoint."),
 });
 
-const raftSchema = z.strictObject({
+const raftSchema = section({
   enabled: bool(false, "Multi-node mode; not available yet (true is refused at start)."),
   node_id: str("", "This node's id in the cluster."),
   peers: z
@@ -135,7 +140,7 @@ const raftSchema = z.strictObject({
   data_dir: str("", "Directory for cluster state; empty = under persistence.data_dir."),
 });
 
-const apiSchema = z.strictObject({
+const apiSchema = section({
   rest_port: port(8080, "HTTP port of the REST API and dashboard; 0 lets the OS pick one."),
   grpc_port: port(9090, "Reserved for a gRPC API; 0 lets the OS pick one."),
   enable_tls: bool(false, "Serve the REST API over TLS (needs tls_cert_file and tls_key_file)."),
@@ -144,7 +149,7 @@ const apiSchema = z.strictObject({
   tls_ca_file: str("", "PEM CA bundle to verify client certificates; empty = no client certs."),
 });
 
-const authSchema = z.strictObject({
+const authSchema = section({
   enabled: bool(false, "Require an API key on every connection and request."),
   api_keys: z
     .array(apiKeySchema, { error: "a list of {name, role, key} mappings" })
@@ -158,13 +163,13 @@ const authSchema = z.strictObject({
   max_failures_per_connection: positive(3, "Failed authentications after which a connection is closed."),
 });
 
-const monitoringSchema = z.strictObject({
+const monitoringSchema = section({
   prometheus_port: port(9091, "HTTP port of /metrics; 0 lets the OS pick one."),
   log_level: oneOf(["debug", "info", "warn", "error"] as const, "info", "Least severe level logged."),
   json_logging: bool(true, "JSON lines on stdout; false = readable text lines."),
 });
 
-const workerSchema = z.strictObject({
+const workerSchema = section({
   concurrency: int(1, 10_000, 4, "Tasks one worker process runs at once."),
   heartbeat_interval_secs: positive(15, "Seconds between worker heartbeats; two missed = dead worker."),
   graceful_shutdown_timeout_secs: int(0, 86_400, 60, "Seconds a stopping worker waits for running tasks."),
