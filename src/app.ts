@@ -1,15 +1,30 @@
 // startApp: composes the broker's parts from one validated Config and stops them in reverse
 // order. Holds no queue rules and parses no config; each part receives typed options.
 
+import { join } from "node:path";
+import { Authenticator } from "./broker/auth.ts";
+import { Broker } from "./broker/broker.ts";
 import type { Config } from "./config/index.ts";
+import { bindOrExplain } from "./config/listen-error.ts";
 import type { Logger } from "./log.ts";
+import { startTcpServer } from "./net/tcp-server.ts";
+import { systemClock } from "./queue/clock.ts";
+import { startRetention } from "./queue/retention.ts";
+import { Scheduler } from "./queue/scheduler.ts";
 import { openDataDir } from "./store/data-dir.ts";
+import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
+import { versionInfo } from "./cli/version.ts";
+
+/** The database file inside persistence.data_dir. */
+export const DATABASE_FILE = "tq.db";
 
 export interface App {
   /** Where each listener is bound, by config key, e.g. { "broker.port": "127.0.0.1:6379" }. */
   readonly addresses: Record<string, string>;
   /** Absolute path of the locked data dir. */
   readonly dataDir: string;
+  /** The running broker's commands (tests and embedding use it directly). */
+  readonly broker: Broker;
   /** Stops every part in reverse start order; safe to call twice. */
   stop(reason?: string): Promise<void>;
 }
@@ -34,14 +49,87 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const dataDir = openDataDir(config.persistence.data_dir);
     undo.push(() => dataDir.release());
 
-    // Store, queue, TCP server and HTTP listeners are composed here as they land (lead).
-    // Each listener binds through bindOrExplain(key, port, host, ...) from config/listen-error.ts
-    // and records addresses[key] = "host:port" with the port the OS actually gave.
+    const clock = systemClock;
+    const cfg = config.broker;
+    let broker: Broker | null = null;
+    let scheduler: Scheduler | null = null;
+    const store = openSqliteStore({
+      path: join(dataDir.path, DATABASE_FILE),
+      sync: config.persistence.sync,
+      walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
+      maxWalBytes: config.persistence.max_wal_bytes,
+      backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
+      onReady: (queue) => broker?.onReady(queue),
+      onDue: (dueMs) => scheduler?.poke(dueMs),
+      log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
+    });
+    undo.push(() => store.close());
+    log.info("store opened", { path: join(dataDir.path, DATABASE_FILE), sync: config.persistence.sync, ...store.counts(), queues: undefined });
+
+    broker = new Broker({
+      store,
+      clock,
+      log: log.child({ component: "broker" }),
+      queueDepthThreshold: cfg.queue_depth_threshold,
+      defaultLeaseMs: cfg.worker_lease_timeout_secs * 1000,
+      defaultMaxRetries: cfg.default_max_retries,
+      maxBatchClaim: cfg.max_batch_claim,
+      heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
+      disconnectGraceMs: cfg.disconnect_grace_secs * 1000,
+    });
+    const theBroker = broker;
+    undo.push(() => theBroker.close());
+
+    scheduler = new Scheduler({
+      store,
+      clock,
+      onTick: (outcome) => {
+        if (outcome.promoted > 0 || outcome.expired > 0) log.debug("scheduler tick", { component: "scheduler", ...outcome });
+        theBroker.afterTick();
+      },
+      log: (msg, err) => log.error(msg, { component: "scheduler", err }),
+    });
+    scheduler.start();
+    const theScheduler = scheduler;
+    undo.push(() => theScheduler.stop());
+
+    const retention = startRetention({
+      store,
+      clock,
+      retentionDays: config.persistence.completed_task_retention_days,
+      intervalSecs: config.persistence.compact_interval_secs,
+      autoCompact: config.persistence.auto_compact,
+      log: (msg, err) => log.error(msg, { component: "retention", err }),
+    });
+    undo.push(() => retention.stop());
+
+    const auth = new Authenticator(config.auth.enabled, config.auth.api_keys);
+    const tcp = bindOrExplain("broker.port", cfg.port, cfg.host, () =>
+      startTcpServer(theBroker, {
+        host: cfg.host,
+        port: cfg.port,
+        maxConnections: cfg.max_connections,
+        idleTimeoutMs: cfg.idle_timeout_secs * 1000,
+        maxOutboundBytes: cfg.max_outbound_buffer_bytes,
+        auth,
+        maxAuthFailures: config.auth.max_failures_per_connection,
+        serverVersion: versionInfo().version,
+        heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
+        defaultLeaseMs: cfg.worker_lease_timeout_secs * 1000,
+        maxBatchClaim: cfg.max_batch_claim,
+        log: log.child({ component: "net" }),
+      }),
+    );
+    // Stop accepting first; open connections are closed once the broker has stopped taking work.
+    undo.push(() => tcp.stop(true));
+    undo.push(() => tcp.stop(false));
+    addresses["broker.port"] = `${tcp.hostname}:${tcp.port}`;
 
     let stopping: Promise<void> | undefined;
     return {
       addresses,
       dataDir: dataDir.path,
+      broker: theBroker,
       stop(reason = "stop requested") {
         stopping ??= (async () => {
           log.info("stopping", { reason });

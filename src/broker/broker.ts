@@ -240,7 +240,7 @@ export class Broker {
     if (!Number.isInteger(command.waitMs) || command.waitMs < 0 || command.waitMs > MAX_CLAIM_WAIT_MS) {
       throw new BrokerError(ErrorCode.InvalidField, `wait_ms: expected an integer 0-${MAX_CLAIM_WAIT_MS}, got ${command.waitMs}`, { field: "wait_ms" });
     }
-    this.workers.touch(command.workerId, this.clock.now());
+    this.workers.touch(command.workerId, this.clock.now(), true);
     const open = this.unpaused(queues);
     // Parked claims come first: a claim that finds a task must not overtake one waiting for it.
     if (open.length > 0 && this.waiters.size === 0 && this.store.hasReady(open)) {

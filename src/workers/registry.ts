@@ -25,6 +25,11 @@ export interface WorkerState extends WorkerInfo {
   disconnectedAtMs: number | null;
   /** Registered explicitly, or made up on a first heartbeat or claim. */
   autoRegistered: boolean;
+  /**
+   * Known only as "the client on this connection" (it claimed without registering or
+   * heartbeating): it lives as long as its connection, so silence alone does not kill it.
+   */
+  connectionBound: boolean;
   command: WorkerCommandValue;
 }
 
@@ -56,15 +61,23 @@ export class WorkerRegistry {
       inFlight: previous?.inFlight ?? 0,
       disconnectedAtMs: null,
       autoRegistered,
+      connectionBound: false,
       command: previous?.command ?? WorkerCommand.none,
     };
     this.workers.set(info.id, state);
     return state;
   }
 
-  /** Records a sign of life; a worker not seen before is registered with what is known. */
-  touch(id: string, nowMs: number): WorkerState {
-    const state = this.workers.get(id) ?? this.register(anonymousInfo(id), nowMs, true);
+  /**
+   * Records a sign of life; a worker not seen before is registered with what is known, bound to
+   * its connection when `connectionBound` (a claim from a client that never registered).
+   */
+  touch(id: string, nowMs: number, connectionBound = false): WorkerState {
+    let state = this.workers.get(id);
+    if (!state) {
+      state = this.register(anonymousInfo(id), nowMs, true);
+      state.connectionBound = connectionBound;
+    }
     state.lastSeenAtMs = nowMs;
     state.disconnectedAtMs = null;
     return state;
@@ -72,6 +85,7 @@ export class WorkerRegistry {
 
   heartbeat(id: string, load: HeartbeatIn, nowMs: number): WorkerState {
     const state = this.touch(id, nowMs);
+    state.connectionBound = false;
     state.cpuPercent = load.cpuPercent;
     state.memoryMb = load.memoryMb;
     state.inFlight = load.inFlight;
@@ -115,12 +129,12 @@ export class WorkerRegistry {
     const dead: WorkerState[] = [];
     let nextCheckMs: number | null = null;
     for (const state of this.workers.values()) {
-      const silentDueMs = state.lastSeenAtMs + silentLimitMs;
+      const silentDueMs = state.connectionBound ? Infinity : state.lastSeenAtMs + silentLimitMs;
       const goneDueMs = state.disconnectedAtMs === null ? Infinity : state.disconnectedAtMs + this.options.disconnectGraceMs;
       const dueMs = Math.min(silentDueMs, goneDueMs);
       if (dueMs <= nowMs) {
         dead.push(state);
-      } else if (nextCheckMs === null || dueMs < nextCheckMs) {
+      } else if (dueMs !== Infinity && (nextCheckMs === null || dueMs < nextCheckMs)) {
         nextCheckMs = dueMs;
       }
     }

@@ -7,6 +7,9 @@ import { encodeRequest } from "../../src/protocol/frame-writer.ts";
 import type { Request, Response } from "../../src/protocol/messages.ts";
 import { decodeResponse } from "../../src/protocol/response-codec.ts";
 
+/** A request without its id (distributes over the union, unlike Omit). */
+export type RequestInput = Request extends infer R ? (R extends Request ? Omit<R, "requestId"> : never) : never;
+
 export class RawConn {
   private buffer = new Uint8Array(0);
   private frames: Response[] = [];
@@ -39,14 +42,14 @@ export class RawConn {
   }
 
   /** Sends a request (its requestId taken as given, or the next one) and returns the id. */
-  send(request: Omit<Request, "requestId"> & { requestId?: number }): number {
+  send(request: RequestInput & { requestId?: number }): number {
     const requestId = request.requestId ?? this.nextId++;
     this.sendBytes(encodeRequest({ ...request, requestId } as Request));
     return requestId;
   }
 
   /** Sends a request and waits for the response with its id. */
-  async call(request: Omit<Request, "requestId">, timeoutMs = 5000): Promise<Response> {
+  async call(request: RequestInput, timeoutMs = 5000): Promise<Response> {
     const id = this.send(request);
     return this.waitFor((r) => r.requestId === id, timeoutMs);
   }

@@ -40,3 +40,20 @@ describe("WorkerRegistry", () => {
     expect(reg.setCommand("nobody", WorkerCommand.shutdown)).toBe(false);
   });
 });
+
+describe("connection-bound workers", () => {
+  test("a client that only claims lives as long as its connection, however quiet", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
+    reg.touch("conn-1", 0, true);
+    expect(reg.reapDead(60_000).dead).toEqual([]);
+    reg.disconnected("conn-1", 60_000);
+    expect(reg.reapDead(60_500).dead.map((w) => w.id)).toEqual(["conn-1"]);
+  });
+
+  test("a heartbeat makes it an ordinary worker that dies of silence", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
+    reg.touch("w", 0, true);
+    reg.heartbeat("w", { cpuPercent: 0, memoryMb: 0, inFlight: 0 }, 100);
+    expect(reg.reapDead(2100).dead.map((w) => w.id)).toEqual(["w"]);
+  });
+});

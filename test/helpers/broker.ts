@@ -1,0 +1,63 @@
+// Starts a real broker in this process for a test: fresh temp data dir, loopback, port 0 for
+// every listener, config overrides as dotted keys. Stops it and removes the dir afterwards.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startApp, type App } from "../../src/app.ts";
+import { loadConfig, type Config } from "../../src/config/index.ts";
+import { createLogger } from "../../src/log.ts";
+
+export interface TestBroker {
+  app: App;
+  config: Config;
+  dataDir: string;
+  /** TCP protocol port. */
+  port: number;
+  httpPort: number;
+  metricsPort: number;
+  stop(): Promise<void>;
+  /** Stops without deleting the data dir, to start again on it. */
+  stopKeepData(): Promise<void>;
+}
+
+function portOf(address: string | undefined): number {
+  if (address === undefined) return 0;
+  return Number(address.slice(address.lastIndexOf(":") + 1));
+}
+
+export async function startBroker(overrides: Record<string, unknown> = {}, dataDir?: string): Promise<TestBroker> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "tq-test-"));
+  const config = loadConfig({
+    flags: {
+      "broker.host": "127.0.0.1",
+      "broker.port": 0,
+      "api.rest_port": 0,
+      "monitoring.prometheus_port": 0,
+      "persistence.data_dir": dir,
+      "monitoring.log_level": process.env.TQ_TEST_LOG_LEVEL ?? "error",
+      ...overrides,
+    },
+  });
+  const log = createLogger({ level: config.monitoring.log_level, json: true });
+  const app = await startApp(config, log);
+  let stopped = false;
+  const stopKeepData = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await app.stop("test finished");
+  };
+  return {
+    app,
+    config,
+    dataDir: dir,
+    port: portOf(app.addresses["broker.port"]),
+    httpPort: portOf(app.addresses["api.rest_port"]),
+    metricsPort: portOf(app.addresses["monitoring.prometheus_port"]),
+    stopKeepData,
+    async stop() {
+      await stopKeepData();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
