@@ -35,6 +35,16 @@ function positive(fallback: number, description: string) {
   return int(1, Number.MAX_SAFE_INTEGER, fallback, description);
 }
 
+/** Durations in seconds take decimals (0.5 = half a second): tests and tight deployments need sub-second values. */
+function seconds(min: number, fallback: number, description: string) {
+  const expected = min === 0 ? "a number of seconds >= 0" : "a number of seconds > 0";
+  return z
+    .number({ error: expected })
+    .refine((v) => Number.isFinite(v) && (min === 0 ? v >= 0 : v > 0) && v <= 10 * 365 * 86_400, { error: expected })
+    .default(fallback)
+    .meta({ description, expected } satisfies KeyMeta);
+}
+
 function fraction(fallback: number, description: string) {
   const expected = "a number 0-1";
   return z
@@ -101,11 +111,11 @@ const brokerSchema = section({
   port: port(6379, "TCP port of the task protocol; 0 lets the OS pick one."),
   max_connections: positive(1000, "Open client connections allowed at once; more are refused with TooManyConnections."),
   queue_depth_threshold: positive(100_000, "Pending tasks at which submits get QueueFull (nothing accepted is dropped)."),
-  worker_lease_timeout_secs: positive(30, "Default lease of a claimed task, in seconds, when the task sets none."),
+  worker_lease_timeout_secs: seconds(1, 30, "Default lease of a claimed task, in seconds, when the task sets none."),
   max_batch_claim: int(1, 10_000, 10, "Most tasks one claim request may take."),
-  idle_timeout_secs: positive(30, "A connection that sends nothing for this many seconds is closed."),
+  idle_timeout_secs: seconds(1, 30, "A connection that sends nothing for this many seconds is closed."),
   max_outbound_buffer_bytes: positive(8 * MIB, "Bytes queued for one slow client before the broker stops reading from it."),
-  disconnect_grace_secs: int(0, 86_400, 5, "Seconds after a worker's connection closes before its tasks go back to the queue."),
+  disconnect_grace_secs: seconds(0, 5, "Seconds after a worker's connection closes before its tasks go back to the queue."),
   default_max_retries: int(0, 1000, 3, "Retries of a failing task when the task sets none; then it is dead."),
   retry_base_delay_ms: int(0, 86_400_000, 1000, "First retry delay in ms; later ones grow by retry_factor."),
   retry_factor: z
@@ -115,7 +125,7 @@ const brokerSchema = section({
     .meta({ description: "Multiplier of the retry delay per failed attempt.", expected: "a number >= 1" } satisfies KeyMeta),
   retry_max_delay_ms: int(0, 30 * 86_400_000, 3_600_000, "Cap on one retry delay, in ms."),
   retry_jitter: fraction(0.2, "Random spread of each retry delay, as a fraction (0.2 = +/-20%)."),
-  shutdown_timeout_secs: positive(30, "Seconds a clean shutdown may take before the broker exits anyway."),
+  shutdown_timeout_secs: seconds(1, 30, "Seconds a clean shutdown may take before the broker exits anyway."),
 });
 
 const persistenceSchema = section({
@@ -124,7 +134,7 @@ const persistenceSchema = section({
   wal_sync_interval_ms: positive(100, "With sync: interval, how often the WAL is synced to disk, in ms."),
   completed_task_retention_days: int(0, 36_500, 7, "Days finished tasks are kept before compaction removes them."),
   auto_compact: bool(true, "Remove expired finished tasks and reclaim space in the background."),
-  compact_interval_secs: positive(3600, "Seconds between background compactions."),
+  compact_interval_secs: seconds(1, 3600, "Seconds between background compactions."),
   max_wal_bytes: positive(64 * MIB, "WAL size in bytes that triggers a checkpoint."),
 });
 
@@ -171,9 +181,9 @@ const monitoringSchema = section({
 
 const workerSchema = section({
   concurrency: int(1, 10_000, 4, "Tasks one worker process runs at once."),
-  heartbeat_interval_secs: positive(15, "Seconds between worker heartbeats; two missed = dead worker."),
-  graceful_shutdown_timeout_secs: int(0, 86_400, 60, "Seconds a stopping worker waits for running tasks."),
-  max_inactivity_secs: positive(60, "A worker silent this long is deregistered."),
+  heartbeat_interval_secs: seconds(1, 15, "Seconds between worker heartbeats; two missed = dead worker."),
+  graceful_shutdown_timeout_secs: seconds(0, 60, "Seconds a stopping worker waits for running tasks."),
+  max_inactivity_secs: seconds(1, 60, "A worker silent this long is deregistered."),
 });
 
 /** Sections in the order docs and the shipped YAML list them. */

@@ -1,0 +1,129 @@
+// Leases and workers over the socket: expiry re-delivers and the old token is refused; heartbeats
+// renew; a silent worker or a closed connection loses its tasks; deregister hands back at once.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { RawConn } from "../helpers/raw-conn.ts";
+import { claim, complete, expectKind, sleep, spec, status, submit } from "../helpers/wire.ts";
+
+let broker: TestBroker;
+const conns: RawConn[] = [];
+
+async function connect(): Promise<RawConn> {
+  const conn = await RawConn.connect(broker.port);
+  conns.push(conn);
+  return conn;
+}
+
+function register(conn: RawConn, workerId: string, queues: string[]) {
+  return conn.call({ kind: "RegisterWorker", workerId, hostname: "test", pid: 1, queues, concurrency: 1, version: "t", labels: [] });
+}
+
+beforeAll(async () => {
+  broker = await startBroker({
+    "worker.heartbeat_interval_secs": 0.2,
+    "broker.disconnect_grace_secs": 0.2,
+  });
+});
+
+afterAll(async () => {
+  for (const conn of conns) conn.close();
+  await broker.stop();
+});
+
+describe("leases", () => {
+  test("an expired lease re-delivers the task and the first holder's result is refused", async () => {
+    const first = await connect();
+    const second = await connect();
+    const id = await submit(first, spec("slow", { queue: "expire", leaseMs: 200 }));
+    const [a] = await claim(first, { queues: ["expire"] });
+    const [b] = await claim(second, { queues: ["expire"], waitMs: 3000 });
+    expect(b?.id).toBe(id);
+    expect(b!.token).not.toBe(a!.token);
+    expect(expectKind(await complete(first, a!), "Error").code).toBe(10);
+    expectKind(await complete(second, b!), "Ack");
+    expect((await status(first, id)).status).toBe("completed");
+  });
+
+  test("renewing keeps a lease alive past its length", async () => {
+    const conn = await connect();
+    const id = await submit(conn, spec("long", { queue: "renew", leaseMs: 300 }));
+    const [task] = await claim(conn, { queues: ["renew"] });
+    for (let i = 0; i < 5; i++) {
+      await sleep(150);
+      const renewed = expectKind(await conn.call({ kind: "RenewLease", leases: [{ id, token: task!.token }] }), "Renewed");
+      expect(renewed.expiresAtMs[0]).toBeGreaterThan(Date.now());
+    }
+    expect((await status(conn, id)).status).toBe("in_progress");
+    expectKind(await complete(conn, task!), "Ack");
+  });
+
+  test("a heartbeat carrying in-flight leases renews them", async () => {
+    const conn = await connect();
+    expectKind(await register(conn, "hb-worker", ["hb"]), "Registered");
+    const id = await submit(conn, spec("long", { queue: "hb", leaseMs: 300 }));
+    const [task] = await claim(conn, { queues: ["hb"] });
+    for (let i = 0; i < 5; i++) {
+      await sleep(120);
+      const reply = expectKind(
+        await conn.call({ kind: "Heartbeat", workerId: "hb-worker", cpuPercent: 1, memoryMb: 10, inFlight: [{ id, token: task!.token }] }),
+        "HeartbeatOk",
+      );
+      expect(reply.command).toBe("none");
+      expect(reply.renewed[0]).toBeGreaterThan(Date.now());
+    }
+    expectKind(await complete(conn, task!), "Ack");
+  });
+});
+
+describe("workers", () => {
+  test("a worker that stops heartbeating is dead and its task goes back before the lease ends", async () => {
+    const quiet = await connect();
+    const other = await connect();
+    expectKind(await register(quiet, "silent", ["dead"]), "Registered");
+    const id = await submit(other, spec("t", { queue: "dead", leaseMs: 60_000 }));
+    const [task] = await claim(quiet, { queues: ["dead"] });
+    expect(task?.id).toBe(id);
+    // Two missed 200 ms intervals, far sooner than the 60 s lease.
+    const [again] = await claim(other, { queues: ["dead"], waitMs: 3000 });
+    expect(again?.id).toBe(id);
+  });
+
+  test("a worker whose connection closes loses its tasks after the grace period", async () => {
+    const leaving = await connect();
+    const other = await connect();
+    const id = await submit(other, spec("t", { queue: "gone", leaseMs: 60_000 }));
+    expect((await claim(leaving, { queues: ["gone"] }))[0]?.id).toBe(id);
+    leaving.close();
+    const [again] = await claim(other, { queues: ["gone"], waitMs: 3000 });
+    expect(again?.id).toBe(id);
+  });
+
+  test("deregistering hands unfinished tasks back at once without counting an attempt", async () => {
+    const worker = await connect();
+    const other = await connect();
+    expectKind(await register(worker, "leaver", ["dereg"]), "Registered");
+    const id = await submit(other, spec("t", { queue: "dereg", leaseMs: 60_000 }));
+    await claim(worker, { queues: ["dereg"] });
+    expectKind(await worker.call({ kind: "DeregisterWorker", workerId: "leaver" }), "Ack");
+    const info = await status(other, id);
+    expect(info.status).toBe("pending");
+    expect(info.attempts).toBe(0);
+  });
+
+  test("registered workers are listed with what they reported", async () => {
+    const conn = await connect();
+    expectKind(await register(conn, "listed", ["a", "b"]), "Registered");
+    await conn.call({ kind: "Heartbeat", workerId: "listed", cpuPercent: 42, memoryMb: 64, inFlight: [] });
+    const workers = JSON.parse(expectKind(await conn.call({ kind: "ListWorkers" }), "Workers").json) as Record<string, unknown>[];
+    const me = workers.find((w) => w.id === "listed");
+    expect(me).toMatchObject({ queues: ["a", "b"], cpuPercent: 42, memoryMb: 64 });
+  });
+
+  test("a heartbeat reply passes on an operator's quiet command", async () => {
+    const conn = await connect();
+    expectKind(await register(conn, "to-quiet", ["q"]), "Registered");
+    broker.app.broker!.setWorkerCommand("to-quiet", "quiet");
+    const reply = expectKind(await conn.call({ kind: "Heartbeat", workerId: "to-quiet", cpuPercent: 0, memoryMb: 0, inFlight: [] }), "HeartbeatOk");
+    expect(reply.command).toBe("quiet");
+  });
+});
