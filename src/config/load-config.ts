@@ -170,7 +170,9 @@ function problemsOf(issue: z.core.$ZodIssue, raw: Raw, sources: Map<string, stri
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((key) => withSource({ path: formatPath([...at, key]), message: unknownKeyMessage(at, key) }, sources));
   }
-  if (issue.code === "custom") return [withSource({ path: formatPath(at), message: `expected ${issue.message}` }, sources)];
+  if (issue.code === "custom" && issue.params?.echoValue === false) {
+    return [withSource({ path: formatPath(at), message: `expected ${issue.message}` }, sources)];
+  }
   const value = valueAt(raw, at);
   const got = isSecretPath(at) && typeof value === "string" ? `a hidden value of ${value.length} characters` : render(maskRaw(value, at));
   return [withSource({ path: formatPath(at), message: `expected ${issue.message}, got ${got}` }, sources)];

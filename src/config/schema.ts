@@ -36,11 +36,12 @@ function positive(fallback: number, description: string) {
 }
 
 /** Durations in seconds take decimals (0.5 = half a second): tests and tight deployments need sub-second values. */
-function seconds(min: number, fallback: number, description: string) {
+function seconds(min: 0 | 1, fallback: number, description: string) {
+  // min 1 means "more than zero": a zero timeout or interval would spin or never wait.
   const expected = min === 0 ? "a number of seconds >= 0" : "a number of seconds > 0";
-  return z
-    .number({ error: expected })
-    .refine((v) => Number.isFinite(v) && (min === 0 ? v >= 0 : v > 0) && v <= 10 * 365 * 86_400, { error: expected })
+  const atLeast = z.number({ error: expected });
+  return (min === 0 ? atLeast.min(0, { error: expected }) : atLeast.gt(0, { error: expected }))
+    .max(10 * 365 * 86_400, { error: expected })
     .default(fallback)
     .meta({ description, expected } satisfies KeyMeta);
 }
@@ -100,7 +101,8 @@ const apiKeySchema = z
   }, { error: "a mapping with name, role and key (or key_sha256)" })
   .superRefine((item, ctx) => {
     if ((item.key === undefined) === (item.key_sha256 === undefined)) {
-      ctx.addIssue({ code: "custom", message: "exactly one of key or key_sha256", path: [] });
+      // The entry's value holds the secret, so this message must not echo it.
+      ctx.addIssue({ code: "custom", message: "exactly one of key or key_sha256", path: [], params: { echoValue: false } });
     }
   });
 

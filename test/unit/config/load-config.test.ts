@@ -244,3 +244,15 @@ describe("api keys", () => {
     ]);
   });
 });
+
+describe("durations in seconds", () => {
+  test("take decimals; zero only where it means 'no wait'", () => {
+    const c = loadConfig({ env: { TQ_BROKER_IDLE_TIMEOUT_SECS: "0.5", TQ_BROKER_DISCONNECT_GRACE_SECS: "0" } });
+    expect(c.broker.idle_timeout_secs).toBe(0.5);
+    expect(c.broker.disconnect_grace_secs).toBe(0);
+    expect(problems({ env: { TQ_BROKER_IDLE_TIMEOUT_SECS: "0", TQ_BROKER_DISCONNECT_GRACE_SECS: "-1" } })).toEqual([
+      "broker.idle_timeout_secs: expected a number of seconds > 0, got 0 (from TQ_BROKER_IDLE_TIMEOUT_SECS)",
+      "broker.disconnect_grace_secs: expected a number of seconds >= 0, got -1 (from TQ_BROKER_DISCONNECT_GRACE_SECS)",
+    ]);
+  });
+});
