@@ -90,7 +90,7 @@ export class ByteWriter {
     this.pos += 4;
   }
 
-  bool(v: boolean): void {
+  bool(_field: string, v: boolean): void {
     this.ensure(1);
     this.buf[this.pos++] = v ? 1 : 0;
   }

@@ -79,7 +79,7 @@ const WRITERS: BodyWriters = {
     w.uuid("id", m.id);
     w.u32("token", m.token);
     w.u8("outcome", TASK_OUTCOME_BYTE[m.outcome]);
-    w.bool(m.resultIsJson);
+    w.bool("resultIsJson", m.resultIsJson);
     w.bytes("result", m.result, MAX_RESULT_BYTES);
     w.text("error", m.error, MAX_ERROR_BYTES);
   },

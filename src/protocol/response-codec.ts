@@ -49,14 +49,14 @@ const WRITERS: BodyWriters = {
   Submitted(w, m) {
     w.uuid("id", m.id);
     w.u8("status", TASK_STATUS_BYTE[m.status]);
-    w.bool(m.duplicate);
+    w.bool("duplicate", m.duplicate);
   },
   SubmittedBatch(w, m) {
     w.u16("outcomes", m.outcomes.length);
     for (const o of m.outcomes) {
       w.uuid("id", o.id);
       w.u8("status", TASK_STATUS_BYTE[o.status]);
-      w.bool(o.duplicate);
+      w.bool("duplicate", o.duplicate);
     }
   },
   Claimed(w, m) {

@@ -144,7 +144,7 @@ export function writeClaimedTask(w: ByteWriter, t: ClaimedTask): void {
   w.u8("priority", t.priority);
   w.str("queue", t.queue);
   w.str("type", t.type);
-  w.bool(t.payloadIsJson);
+  w.bool("payloadIsJson", t.payloadIsJson);
   w.bytes("payload", t.payload, MAX_PAYLOAD_BYTES);
   w.u64("createdAtMs", t.createdAtMs);
   w.u16("maxRetries", t.maxRetries);

@@ -1,0 +1,206 @@
+// Sample values of every request and response kind, used by the round-trip, fuzz and doc-example
+// tests and by the generator of docs/PROTOCOL.md's hex examples. The first sample of each kind is
+// the one the doc shows. The mapped types make a new message kind without a sample a type error.
+
+import type { Request, RequestOf, Response, ResponseOf, TaskInfo } from "../../../src/protocol/messages.ts";
+import type { RequestKind, ResponseKind } from "../../../src/protocol/message-types.ts";
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+export const TASK_ID = "01936f0e-7a3c-7d21-9b4e-3f2a1c5d8e90";
+export const TASK_ID_2 = "01936f0e-7a3c-7d22-a0b1-c2d3e4f50617";
+const T0 = 1_733_000_000_000;
+
+const completedTask: TaskInfo = {
+  id: TASK_ID,
+  status: "completed",
+  type: "email.send",
+  queue: "default",
+  priority: 150,
+  attempts: 0,
+  maxRetries: 3,
+  leaseMs: 30_000,
+  runAtMs: null,
+  createdAtMs: T0,
+  updatedAtMs: T0 + 1200,
+  startedAtMs: T0 + 200,
+  finishedAtMs: T0 + 1200,
+  leaseExpiresAtMs: null,
+  workerId: "w1",
+  idempotencyKey: null,
+  payloadIsJson: true,
+  payload: text('{"to":"a@b.c"}'),
+  resultIsJson: true,
+  result: text('{"ok":true}'),
+  error: null,
+};
+
+const deadTask: TaskInfo = {
+  ...completedTask,
+  id: TASK_ID_2,
+  status: "dead",
+  queue: "reports",
+  priority: 50,
+  attempts: 4,
+  runAtMs: T0 + 60_000,
+  idempotencyKey: "order-42",
+  payloadIsJson: false,
+  payload: new Uint8Array([0, 1, 2, 0xff]),
+  resultIsJson: false,
+  result: null,
+  error: "smtp: connection refused ⚠",
+  leaseExpiresAtMs: T0 + 999,
+};
+
+export const REQUEST_SAMPLES: { [K in RequestKind]: RequestOf<K>[] } = {
+  Hello: [{ kind: "Hello", requestId: 1, version: 1, apiKey: "k3y", clientName: "py-worker" }],
+  SubmitTask: [
+    { kind: "SubmitTask", requestId: 2, task: { type: "email.send", queue: "default", payload: text('{"to":"a@b.c"}'), payloadIsJson: true } },
+    {
+      kind: "SubmitTask",
+      requestId: 0xffff_ffff,
+      task: {
+        type: "report",
+        queue: "reports",
+        payload: new Uint8Array([0, 1, 2, 0xff]),
+        payloadIsJson: false,
+        priority: 255,
+        runAtMs: T0 + 60_000,
+        maxRetries: 5,
+        leaseMs: 120_000,
+        idempotencyKey: "order-42",
+      },
+    },
+  ],
+  SubmitBatch: [
+    {
+      kind: "SubmitBatch",
+      requestId: 3,
+      tasks: [
+        { type: "a", queue: "default", payload: text("1"), payloadIsJson: true, priority: 10 },
+        { type: "b", queue: "q2", payload: new Uint8Array(0), payloadIsJson: false },
+      ],
+    },
+  ],
+  ClaimTask: [
+    { kind: "ClaimTask", requestId: 4, queues: ["default"], max: 10, waitMs: 30_000 },
+    { kind: "ClaimTask", requestId: 0, queues: ["high", "low.jobs", "a:b-c_d"], max: 1, waitMs: 0 },
+  ],
+  TaskResult: [
+    { kind: "TaskResult", requestId: 5, id: TASK_ID, token: 1, outcome: "completed", resultIsJson: true, result: text('{"ok":true}'), error: "" },
+    { kind: "TaskResult", requestId: 6, id: TASK_ID, token: 2, outcome: "failed", resultIsJson: false, result: new Uint8Array(0), error: "timeout" },
+    { kind: "TaskResult", requestId: 6, id: TASK_ID, token: 3, outcome: "unrecoverable", resultIsJson: false, result: new Uint8Array(0), error: "bad input é" },
+  ],
+  Nack: [{ kind: "Nack", requestId: 7, leases: [{ id: TASK_ID, token: 1 }] }],
+  RenewLease: [
+    { kind: "RenewLease", requestId: 8, leases: [{ id: TASK_ID, token: 1 }, { id: TASK_ID_2, token: 0xffff_ffff }] },
+    { kind: "RenewLease", requestId: 8, leases: [] },
+  ],
+  Heartbeat: [{ kind: "Heartbeat", requestId: 9, workerId: "w1", cpuPercent: 12.5, memoryMb: 256, inFlight: [{ id: TASK_ID, token: 1 }] }],
+  RegisterWorker: [
+    {
+      kind: "RegisterWorker",
+      requestId: 10,
+      workerId: "w1",
+      hostname: "host-a",
+      pid: 4242,
+      queues: ["default"],
+      concurrency: 4,
+      version: "1.0.0",
+      labels: [{ key: "zone", value: "eu-1" }],
+    },
+  ],
+  DeregisterWorker: [{ kind: "DeregisterWorker", requestId: 11, workerId: "w1" }],
+  QueryStatus: [{ kind: "QueryStatus", requestId: 12, id: TASK_ID }],
+  WaitResult: [{ kind: "WaitResult", requestId: 13, id: TASK_ID, waitMs: 5000 }],
+  CancelTask: [{ kind: "CancelTask", requestId: 14, id: TASK_ID }],
+  RetryTask: [{ kind: "RetryTask", requestId: 15, id: TASK_ID }],
+  ListTasks: [
+    { kind: "ListTasks", requestId: 16, status: "dead", queue: "reports", limit: 100 },
+    { kind: "ListTasks", requestId: 16, type: "email.send", limit: 1, cursor: "c-123" },
+    { kind: "ListTasks", requestId: 16, limit: 1000 },
+  ],
+  GetStats: [{ kind: "GetStats", requestId: 17 }],
+  ListWorkers: [{ kind: "ListWorkers", requestId: 18 }],
+  Ping: [{ kind: "Ping", requestId: 19 }],
+};
+
+export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
+  Ack: [{ kind: "Ack", requestId: 5 }],
+  HelloOk: [
+    {
+      kind: "HelloOk",
+      requestId: 1,
+      version: 1,
+      serverVersion: "tq-broker 0.1.0",
+      maxFrameBytes: 16 * 1024 * 1024,
+      maxBatchClaim: 10,
+      heartbeatIntervalMs: 15_000,
+      defaultLeaseMs: 30_000,
+    },
+  ],
+  Submitted: [
+    { kind: "Submitted", requestId: 2, id: TASK_ID, status: "pending", duplicate: false },
+    { kind: "Submitted", requestId: 2, id: TASK_ID_2, status: "scheduled", duplicate: true },
+  ],
+  SubmittedBatch: [
+    {
+      kind: "SubmittedBatch",
+      requestId: 3,
+      outcomes: [
+        { id: TASK_ID, status: "pending", duplicate: false },
+        { id: TASK_ID_2, status: "pending", duplicate: false },
+      ],
+    },
+  ],
+  Claimed: [
+    {
+      kind: "Claimed",
+      requestId: 4,
+      tasks: [
+        {
+          id: TASK_ID,
+          token: 1,
+          expiresAtMs: T0 + 30_200,
+          attempts: 0,
+          priority: 150,
+          queue: "default",
+          type: "email.send",
+          payloadIsJson: true,
+          payload: text('{"to":"a@b.c"}'),
+          createdAtMs: T0,
+          maxRetries: 3,
+        },
+      ],
+    },
+    { kind: "Claimed", requestId: 4, tasks: [] },
+  ],
+  FailOutcome: [
+    { kind: "FailOutcome", requestId: 6, status: "failed", retryAtMs: T0 + 2000, attempts: 1 },
+    { kind: "FailOutcome", requestId: 6, status: "dead", retryAtMs: null, attempts: 4 },
+  ],
+  Renewed: [{ kind: "Renewed", requestId: 8, expiresAtMs: [T0 + 60_000, null] }],
+  HeartbeatOk: [
+    { kind: "HeartbeatOk", requestId: 9, command: "none", renewed: [T0 + 45_000] },
+    { kind: "HeartbeatOk", requestId: 9, command: "shutdown", renewed: [] },
+  ],
+  Registered: [{ kind: "Registered", requestId: 10, heartbeatIntervalMs: 15_000 }],
+  TaskInfo: [
+    { kind: "TaskInfo", requestId: 12, task: completedTask },
+    { kind: "TaskInfo", requestId: 12, task: deadTask },
+  ],
+  TaskList: [
+    { kind: "TaskList", requestId: 16, tasks: [deadTask], nextCursor: null },
+    { kind: "TaskList", requestId: 16, tasks: [completedTask, deadTask], nextCursor: "c-124" },
+  ],
+  Stats: [{ kind: "Stats", requestId: 17, json: '{"pending":3}' }],
+  Workers: [{ kind: "Workers", requestId: 18, json: '[{"workerId":"w1"}]' }],
+  Pong: [{ kind: "Pong", requestId: 19 }],
+  Error: [
+    { kind: "Error", requestId: 2, code: 4, retryAfterMs: 0, field: "tasks[1].queue", message: "tasks[1].queue: \"a b\" is not a queue name" },
+    { kind: "Error", requestId: 2, code: 11, retryAfterMs: 1000, field: "", message: "queue full" },
+  ],
+};
+
+export const ALL_REQUESTS: Request[] = Object.values(REQUEST_SAMPLES).flat() as Request[];
+export const ALL_RESPONSES: Response[] = Object.values(RESPONSE_SAMPLES).flat() as Response[];
