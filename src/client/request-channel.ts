@@ -1,0 +1,279 @@
+// RequestChannel: one logical link to the broker over successive connections. Says Hello on
+// each, pipelines requests matched by request id, holds requests while disconnected (bounded by
+// their timeout), reconnects with backoff, and decides what a drop means for each request:
+// resend the idempotent ones, fail the others as "outcome unknown". No task semantics here.
+
+import { EventEmitter } from "node:events";
+import { BrokerError, ErrorCode } from "../protocol/errors.ts";
+import { PROTOCOL_VERSION } from "../protocol/limits.ts";
+import type { HelloOkResponse, Request, Response } from "../protocol/messages.ts";
+import type { ResolvedClientOptions } from "./client-options.ts";
+import { Connection } from "./connection.ts";
+import { ClientClosedError, ConnectionError, TimeoutError, TqError, errorForCode, errorFromResponse } from "./tq-error.ts";
+
+/** A request before the channel gives it an id. */
+export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, "requestId"> : never) : never;
+
+export interface RequestOptions {
+  /** Answer deadline, ms from now. Default the client's requestTimeoutMs. */
+  timeoutMs?: number;
+  /** Safe to send twice: resent after a reconnect instead of failing as "outcome unknown". */
+  idempotent?: boolean;
+  /** Part of a session's setup (see onSession): sent before the channel is ready. */
+  setup?: boolean;
+}
+
+interface Pending {
+  body: RequestBody;
+  requestId: number;
+  idempotent: boolean;
+  setup: boolean;
+  timer: ReturnType<typeof setTimeout>;
+  resolve(m: Response): void;
+  reject(e: Error): void;
+}
+
+type State = "idle" | "connecting" | "ready" | "closed";
+
+/** Hello errors that another attempt cannot fix: the waiting requests fail instead of reconnecting forever. */
+const FATAL_HELLO_CODES = new Set<number>([ErrorCode.Unauthorized, ErrorCode.Forbidden, ErrorCode.UnsupportedVersion, ErrorCode.ProtectedMode]);
+
+/** Events: "connected" (HelloOk), "disconnected" (Error | null). */
+export class RequestChannel extends EventEmitter {
+  readonly options: ResolvedClientOptions;
+  private state: State = "idle";
+  private conn: Connection | null = null;
+  private nextRequestId = 1;
+  private readonly waiting: Pending[] = [];
+  private readonly inFlight = new Map<number, Pending>();
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private failedAttempts = 0;
+  private lastError: Error | null = null;
+  private readonly sessionHooks: Array<(hello: HelloOkResponse) => Promise<void>> = [];
+  /** Reconnect after a drop even with nothing waiting (a worker must re-register and keep heartbeating). */
+  keepConnected = false;
+  /** The broker's HelloOk on the current (or last) connection. */
+  hello: HelloOkResponse | null = null;
+
+  constructor(options: ResolvedClientOptions) {
+    super();
+    this.options = options;
+  }
+
+  get isReady(): boolean {
+    return this.state === "ready";
+  }
+
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  /** Runs after every Hello, before queued requests go out; its requests must pass `setup: true`. */
+  onSession(hook: (hello: HelloOkResponse) => Promise<void>): void {
+    this.sessionHooks.push(hook);
+  }
+
+  /** Connects now instead of on the first request; resolves with the HelloOk. */
+  async connect(): Promise<HelloOkResponse> {
+    await this.request({ kind: "Ping" }, { idempotent: true });
+    return this.hello!;
+  }
+
+  request(body: RequestBody, options: RequestOptions = {}): Promise<Response> {
+    if (this.state === "closed") return Promise.reject(new ClientClosedError());
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    return new Promise<Response>((resolve, reject) => {
+      const p: Pending = {
+        body,
+        requestId: 0,
+        idempotent: options.idempotent ?? false,
+        setup: options.setup ?? false,
+        timer: setTimeout(() => this.expire(p, timeoutMs), timeoutMs),
+        resolve,
+        reject,
+      };
+      if (this.state === "ready" || (p.setup && this.state === "connecting" && this.conn !== null)) {
+        this.transmit(p);
+      } else {
+        this.waiting.push(p);
+        this.ensureConnecting();
+      }
+    });
+  }
+
+  /** Fails every request still waiting or in flight with ClientClosedError and closes the socket. */
+  close(): Promise<void> {
+    if (this.state === "closed") return Promise.resolve();
+    this.state = "closed";
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const all = [...this.waiting, ...this.inFlight.values()];
+    this.waiting.length = 0;
+    this.inFlight.clear();
+    for (const p of all) this.settle(p, new ClientClosedError());
+    const conn = this.conn;
+    this.conn = null;
+    if (conn === null || conn.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.once("disconnected", () => resolve());
+      conn.end();
+      // A broker that never closes its side must not hold close() open.
+      setTimeout(() => conn.destroy(), 1000).unref?.();
+    });
+  }
+
+  private transmit(p: Pending): void {
+    const conn = this.conn;
+    if (conn === null) {
+      this.waiting.push(p);
+      return;
+    }
+    p.requestId = this.takeRequestId();
+    try {
+      conn.send({ ...p.body, requestId: p.requestId } as Request);
+    } catch (err) {
+      this.settle(p, toTqError(err));
+      return;
+    }
+    this.inFlight.set(p.requestId, p);
+  }
+
+  private takeRequestId(): number {
+    const id = this.nextRequestId;
+    this.nextRequestId = id >= 0xffff_ffff ? 1 : id + 1;
+    return id;
+  }
+
+  private settle(p: Pending, outcome: Response | Error): void {
+    clearTimeout(p.timer);
+    if (outcome instanceof Error) p.reject(outcome);
+    else p.resolve(outcome);
+  }
+
+  private expire(p: Pending, timeoutMs: number): void {
+    const at = this.waiting.indexOf(p);
+    if (at !== -1) {
+      this.waiting.splice(at, 1);
+      const why = this.lastError ? ` (last error: ${this.lastError.message})` : "";
+      p.reject(new ConnectionError(`no connection to ${this.options.display} within ${timeoutMs} ms${why}; the request was not sent`, false, this.lastError ?? undefined));
+      return;
+    }
+    if (this.inFlight.get(p.requestId) !== p) return;
+    this.inFlight.delete(p.requestId);
+    p.reject(
+      new TimeoutError(ErrorCode.Timeout, `${p.body.kind}: no answer from ${this.options.display} within ${timeoutMs} ms; it may or may not have taken effect`),
+    );
+  }
+
+  private ensureConnecting(): void {
+    if (this.state !== "idle" || this.reconnectTimer !== null) return;
+    this.startConnect();
+  }
+
+  private startConnect(): void {
+    this.state = "connecting";
+    const conn = new Connection(
+      { host: this.options.host, port: this.options.port, tls: this.options.tls, connectTimeoutMs: this.options.connectTimeoutMs },
+      { response: (m) => this.onResponse(m), closed: (err) => this.onClosed(conn, err) },
+    );
+    this.conn = conn;
+    this.handshake(conn).catch((err: unknown) => this.onHandshakeFailed(conn, err));
+  }
+
+  private async handshake(conn: Connection): Promise<void> {
+    await conn.opened;
+    const hello = await this.request(
+      { kind: "Hello", version: PROTOCOL_VERSION, apiKey: this.options.apiKey, clientName: this.options.clientName },
+      { setup: true, timeoutMs: this.options.connectTimeoutMs },
+    );
+    if (hello.kind !== "HelloOk") throw unexpected("Hello", hello);
+    if (this.conn !== conn) return;
+    this.hello = hello;
+    for (const hook of this.sessionHooks) await hook(hello);
+    if (this.conn !== conn || this.state !== "connecting") return;
+    this.state = "ready";
+    this.failedAttempts = 0;
+    this.lastError = null;
+    this.emit("connected", hello);
+    const queued = this.waiting.splice(0);
+    for (const p of queued) this.transmit(p);
+  }
+
+  private onHandshakeFailed(conn: Connection, err: unknown): void {
+    if (this.conn !== conn || this.state === "closed") return;
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.lastError = error;
+    if (error instanceof TqError && error.code !== 0 && FATAL_HELLO_CODES.has(error.code)) {
+      // Retrying with the same key or version cannot help: fail what waits, try again on the next request.
+      const queued = this.waiting.splice(0);
+      for (const p of queued) this.settle(p, error);
+    }
+    conn.destroy(error);
+  }
+
+  private onResponse(m: Response): void {
+    const p = this.inFlight.get(m.requestId);
+    if (p === undefined) {
+      // An Error frame for no request of ours (or one already timed out): the broker is about to
+      // close (TooManyConnections, ShuttingDown...); remember why for the waiting requests.
+      if (m.kind === "Error") this.lastError = errorFromResponse(m);
+      return;
+    }
+    this.inFlight.delete(m.requestId);
+    this.settle(p, m.kind === "Error" ? errorFromResponse(m) : m);
+  }
+
+  private onClosed(conn: Connection, err: Error | null): void {
+    if (this.conn !== conn) return;
+    this.conn = null;
+    const wasReady = this.state === "ready";
+    if (this.state !== "closed") this.state = "idle";
+    if (err !== null) this.lastError = err;
+    const sent = [...this.inFlight.values()].sort((a, b) => a.requestId - b.requestId);
+    this.inFlight.clear();
+    const resend: Pending[] = [];
+    for (const p of sent) {
+      if (p.idempotent && !p.setup && this.state !== "closed") resend.push(p);
+      else {
+        this.settle(p, new ConnectionError(
+          `connection to ${this.options.display} lost after ${p.body.kind} was sent${err ? ` (${err.message})` : ""}; it may or may not have taken effect`,
+          true,
+          err ?? undefined,
+        ));
+      }
+    }
+    this.waiting.unshift(...resend);
+    this.emit("disconnected", err);
+    if (this.state === "closed") return;
+    if (!wasReady) this.failedAttempts++;
+    if (this.options.reconnect === null) {
+      const queued = this.waiting.splice(0);
+      const why = this.lastError ? `: ${this.lastError.message}` : "";
+      for (const p of queued) this.settle(p, new ConnectionError(`cannot reach ${this.options.display}${why}`, false, this.lastError ?? undefined));
+      return;
+    }
+    if (this.waiting.length > 0 || this.keepConnected) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const r = this.options.reconnect!;
+    const base = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** Math.min(this.failedAttempts, 20));
+    // Full jitter on half the delay: many clients dropped by one restart do not return in step.
+    const delayMs = base / 2 + Math.random() * (base / 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.state === "idle") this.startConnect();
+    }, delayMs);
+  }
+}
+
+/** An encoding failure (a value that does not fit its field, a frame over the limit) as the typed error for its code. */
+function toTqError(err: unknown): TqError {
+  if (err instanceof BrokerError) return errorForCode(err.code, err.message, err.field === undefined ? {} : { field: err.field });
+  return errorForCode(ErrorCode.Internal, err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/** The broker answered with a message kind the request does not expect: a protocol mismatch. */
+export function unexpected(asked: string, got: Response): TqError {
+  return new TqError(ErrorCode.Internal, `${asked}: unexpected ${got.kind} response from the broker`);
+}
