@@ -45,6 +45,12 @@ ${formatFlags(spec.flags)}`,
     const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging });
     const version = versionInfo();
 
+    // Handlers go in before anything starts: a signal that arrives while starting (or right
+    // after "started" is logged) must still mean a clean stop, not the default kill.
+    const stopSignal = waitForStopSignal(() => {
+      log.error("second signal: exiting without finishing shutdown", {});
+      process.exit(EXIT.failure);
+    });
     const app = await startApp(config, log);
     log.info("tq-broker started", {
       version: version.version,
@@ -56,10 +62,7 @@ ${formatFlags(spec.flags)}`,
     for (const [key, address] of listeners) log.info("listening", { key, address });
     if (listeners.length === 0) log.warn("no listeners configured in this build yet", {});
 
-    const signal = await waitForStopSignal(() => {
-      log.error("second signal: exiting without finishing shutdown", {});
-      process.exit(EXIT.failure);
-    });
+    const signal = await stopSignal;
     const timeoutMs = config.broker.shutdown_timeout_secs * 1000;
     const finished = await Promise.race([
       app.stop(signal).then(() => true),
