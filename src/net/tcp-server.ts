@@ -57,6 +57,8 @@ interface Conn {
   closing: boolean;
   /** Hellos refused so far; past auth.max_failures_per_connection the connection is closed. */
   authFailures: number;
+  /** performance.now() of the last byte received. */
+  lastReadMs: number;
 }
 
 type BrokerSocket = Socket<Conn>;
@@ -193,6 +195,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           busy: 0,
           closing: false,
           authFailures: 0,
+          lastReadMs: performance.now(),
         };
         open++;
         socket.setNoDelay(true);
@@ -215,7 +218,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
       data(socket, chunk) {
         const conn = socket.data;
         if (conn.closing) return;
-        socket.timeout(idleSecs);
+        conn.lastReadMs = performance.now();
         conn.decoder.push(chunk);
         for (;;) {
           let frame: Frame | null;
@@ -250,9 +253,11 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         socket.data.out.flush();
       },
       timeout(socket) {
+        // Bun's socket timer ticks coarsely and is not reset by traffic, so idleness is judged
+        // here from the last read. Waiting on a blocking claim or a result is not idleness.
         const conn = socket.data;
-        if (conn.busy > 0 && !conn.closing) {
-          // Waiting on a blocking claim or result is not idleness.
+        const quietMs = performance.now() - conn.lastReadMs;
+        if (!conn.closing && (conn.busy > 0 || quietMs < options.idleTimeoutMs)) {
           socket.timeout(idleSecs);
           return;
         }
