@@ -1,0 +1,80 @@
+// Queue, worker and stats views for the REST API: the broker's camelCase records rendered with
+// snake_case names, durations in ms. Shapes only; the numbers come from broker.stats() as they are.
+
+import type { BrokerStats } from "../broker/broker.ts";
+import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
+import type { QueueCounts } from "../store/store.ts";
+import type { WorkerState } from "../workers/registry.ts";
+
+export function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function snakeKeys(record: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [snakeCase(k), v]));
+}
+
+export function queueJson(counts: QueueCounts, paused: boolean, nowMs: number): Record<string, unknown> {
+  const p = counts.pending;
+  return {
+    name: counts.queue,
+    pending: { high: p.high, normal: p.normal, low: p.low },
+    pending_total: p.high + p.normal + p.low,
+    scheduled: counts.scheduled,
+    in_progress: counts.inProgress,
+    oldest_ready_age_ms: counts.oldestReadyAtMs === null ? null : Math.max(0, nowMs - counts.oldestReadyAtMs),
+    paused,
+  };
+}
+
+/** Every queue with tasks, plus paused queues that are empty (a pause must stay visible). */
+export function queuesJson(stats: BrokerStats, nowMs: number): Record<string, unknown>[] {
+  const paused = new Set(stats.pausedQueues);
+  const out = stats.tasks.queues.map((q) => queueJson(q, paused.has(q.queue), nowMs));
+  const listed = new Set(stats.tasks.queues.map((q) => q.queue));
+  for (const name of stats.pausedQueues) {
+    if (!listed.has(name)) {
+      out.push(queueJson({ queue: name, pending: { high: 0, normal: 0, low: 0 }, scheduled: 0, inProgress: 0, oldestReadyAtMs: null }, true, nowMs));
+    }
+  }
+  return out.sort((a, b) => String(a.name).localeCompare(String(b.name)));
+}
+
+export function workerJson(w: WorkerState): Record<string, unknown> {
+  return {
+    id: w.id,
+    hostname: w.hostname,
+    pid: w.pid,
+    queues: w.queues,
+    concurrency: w.concurrency,
+    version: w.version,
+    labels: w.labels,
+    registered_at_ms: w.registeredAtMs,
+    last_seen_at_ms: w.lastSeenAtMs,
+    disconnected_at_ms: w.disconnectedAtMs,
+    cpu_percent: w.cpuPercent,
+    memory_mb: w.memoryMb,
+    in_flight: w.inFlight,
+    auto_registered: w.autoRegistered,
+    command: WORKER_COMMANDS[w.command] ?? "none",
+  };
+}
+
+export function statsJson(stats: BrokerStats, nowMs: number, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    uptime_ms: stats.uptimeMs,
+    tasks: {
+      pending: stats.tasks.pending,
+      scheduled: stats.tasks.scheduled,
+      in_progress: stats.tasks.inProgress,
+      queues: queuesJson(stats, nowMs),
+    },
+    workers: stats.workers,
+    parked_claims: stats.parkedClaims,
+    result_waiters: stats.resultWaiters,
+    paused_queues: stats.pausedQueues,
+    totals: snakeKeys(stats.totals),
+    background: snakeKeys(stats.background),
+    ...snakeKeys(extra),
+  };
+}

@@ -1,0 +1,100 @@
+// REST routes for operators: queues (with pause/resume), workers (with quiet/shutdown) and
+// stats. Each handler only translates to one Broker call and renders the answer.
+
+import { checkQueueName } from "../broker/submit-spec.ts";
+import type { WorkerCommand } from "../protocol/wire-values.ts";
+import { queuesJson, statsJson, workerJson } from "./admin-json.ts";
+import { ref } from "./api-schemas.ts";
+import type { Route, RouteContext } from "./route.ts";
+import { noBody } from "./task-routes.ts";
+
+function queueAction(action: "pause" | "resume"): Route {
+  return {
+    method: "POST",
+    path: `/api/v1/queues/{name}/${action}`,
+    operation: "manage",
+    operationId: `${action}Queue`,
+    summary:
+      action === "pause"
+        ? "Stop claims from taking tasks of this queue (submits still accepted; running tasks finish). Held in memory: a restart resumes every queue."
+        : "Let claims take tasks of this queue again.",
+    tag: "queues",
+    pathParams: { name: "Queue name." },
+    responses: [{ status: 200, description: "The queue's new state.", schema: ref("QueueState") }],
+    errors: ["InvalidField"],
+    async handle(ctx) {
+      await noBody(ctx.request);
+      const name = checkQueueName("name", ctx.params.name ?? "");
+      if (action === "pause") ctx.broker.pause(name);
+      else ctx.broker.resume(name);
+      return { body: { name, paused: ctx.broker.isPaused(name) } };
+    },
+  };
+}
+
+function workerAction(command: Exclude<WorkerCommand, "none">): Route {
+  return {
+    method: "POST",
+    path: `/api/v1/workers/{id}/${command}`,
+    operation: "manage",
+    operationId: `${command}Worker`,
+    summary:
+      command === "quiet"
+        ? "Ask a worker to stop claiming and finish what it runs (told in its next heartbeat reply)."
+        : "Ask a worker to finish what it runs and exit (told in its next heartbeat reply).",
+    tag: "workers",
+    pathParams: { id: "Worker id." },
+    responses: [{ status: 200, description: "The worker with its pending command.", schema: ref("Worker") }],
+    errors: ["NotFound"],
+    async handle(ctx: RouteContext) {
+      await noBody(ctx.request);
+      return { body: workerJson(ctx.broker.setWorkerCommand(ctx.params.id ?? "", command)) };
+    },
+  };
+}
+
+export const ADMIN_ROUTES: readonly Route[] = [
+  {
+    method: "GET",
+    path: "/api/v1/queues",
+    operation: "stats",
+    operationId: "listQueues",
+    summary: "Every queue with tasks or paused: ready tasks per priority tier, scheduled, in progress, oldest ready task's age, paused.",
+    tag: "queues",
+    responses: [{ status: 200, description: "Queues by name.", schema: ref("QueueList") }],
+    errors: [],
+    handle(ctx) {
+      return { body: { queues: queuesJson(ctx.broker.stats(), ctx.server.now()) } };
+    },
+  },
+  queueAction("pause"),
+  queueAction("resume"),
+  {
+    method: "GET",
+    path: "/api/v1/workers",
+    operation: "workers",
+    operationId: "listWorkers",
+    summary: "Workers the broker knows: identity, queues, load, last heartbeat, pending command.",
+    tag: "workers",
+    responses: [{ status: 200, description: "Workers.", schema: ref("WorkerList") }],
+    errors: [],
+    handle(ctx) {
+      return { body: { workers: ctx.broker.workers.list().map(workerJson) } };
+    },
+  },
+  workerAction("quiet"),
+  workerAction("shutdown"),
+  {
+    method: "GET",
+    path: "/api/v1/stats",
+    operation: "stats",
+    operationId: "getStats",
+    summary: "Broker-wide counts and counters since start.",
+    tag: "stats",
+    responses: [{ status: 200, description: "Stats.", schema: ref("Stats") }],
+    errors: [],
+    handle(ctx) {
+      return { body: statsJson(ctx.broker.stats(), ctx.server.now(), ctx.server.extraStats()) };
+    },
+  },
+];

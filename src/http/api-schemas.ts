@@ -1,0 +1,200 @@
+// JSON Schemas of the REST API's bodies, referenced by the route table and emitted under
+// components.schemas in the OpenAPI document. Descriptions only: the handlers' shapes are in
+// task-json.ts and admin-json.ts, and a test checks real replies against these.
+
+import { ERRORS, ErrorCode } from "../protocol/errors.ts";
+import { MAX_PRIORITY, MIN_PRIORITY } from "../protocol/limits.ts";
+import { TASK_STATUSES } from "../store/store.ts";
+import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
+import { SUBMIT_FIELDS } from "./task-json.ts";
+import type { JsonSchema } from "./route.ts";
+
+export function ref(name: keyof typeof SCHEMAS): JsonSchema {
+  return { $ref: `#/components/schemas/${name}` };
+}
+
+const int = { type: "integer" } as const;
+const nullableInt = { type: ["integer", "null"] } as const;
+const nullableString = { type: ["string", "null"] } as const;
+const tiers = { type: "object", required: ["high", "normal", "low"], properties: { high: int, normal: int, low: int } } as const;
+
+const submitTask: JsonSchema = {
+  type: "object",
+  required: ["type"],
+  additionalProperties: false,
+  properties: {
+    type: { type: "string", description: "What to run; workers dispatch on it." },
+    queue: { type: "string", pattern: "^[A-Za-z0-9_.:-]{1,128}$", default: "default" },
+    payload: { description: "Any JSON value; stored as UTF-8 JSON and shown back as JSON." },
+    payload_base64: { type: "string", contentEncoding: "base64", description: "Opaque bytes instead of payload." },
+    priority: {
+      oneOf: [
+        { type: "integer", minimum: MIN_PRIORITY, maximum: MAX_PRIORITY },
+        { type: "string", enum: ["high", "normal", "low"] },
+      ],
+      description: "Higher runs first. Tiers: high 200-255 (255), normal 100-199 (150, default), low 0-99 (50).",
+    },
+    run_at_ms: { type: "integer", description: "Epoch ms before which the task is not claimable." },
+    delay_ms: { type: "integer", minimum: 0, description: "Alternative to run_at_ms: ms from now." },
+    max_retries: { type: "integer", minimum: 0, maximum: 1000 },
+    lease_ms: { type: "integer", minimum: 100, description: "Lease granted to each claim." },
+    idempotency_key: { type: "string", maxLength: 255, description: "A second submit with the same key returns the first task." },
+  },
+};
+if (Object.keys(submitTask.properties as object).join() !== SUBMIT_FIELDS.join()) {
+  throw new Error("api-schemas: SubmitTask properties differ from task-json SUBMIT_FIELDS");
+}
+
+const taskSummaryProperties = {
+  id: { type: "string", format: "uuid" },
+  type: { type: "string" },
+  queue: { type: "string" },
+  status: { type: "string", enum: [...TASK_STATUSES] },
+  priority: int,
+  priority_tier: { type: "string", enum: ["high", "normal", "low"] },
+  attempts: int,
+  max_retries: int,
+  lease_ms: int,
+  run_at_ms: nullableInt,
+  created_at_ms: int,
+  updated_at_ms: int,
+  started_at_ms: nullableInt,
+  finished_at_ms: nullableInt,
+  lease_expires_at_ms: nullableInt,
+  worker_id: nullableString,
+  idempotency_key: nullableString,
+  error: nullableString,
+  payload_is_json: { type: "boolean" },
+  payload_bytes: int,
+  result_is_json: { type: "boolean" },
+  result_bytes: nullableInt,
+} as const;
+
+export const SCHEMAS = {
+  Error: {
+    type: "object",
+    required: ["error"],
+    properties: {
+      error: {
+        type: "object",
+        required: ["code", "name", "message", "field", "retry_after_ms"],
+        properties: {
+          code: { type: "integer", enum: Object.values(ErrorCode), description: "Stable code from the protocol's error table." },
+          name: { type: "string", enum: Object.values(ERRORS).map((e) => e.name) },
+          message: { type: "string", description: "Names what was wrong and the value; for people, not for parsing." },
+          field: { ...nullableString, description: "The request field at fault, e.g. tasks[2].priority." },
+          retry_after_ms: { ...nullableInt, description: "For retryable errors: wait this long before trying again." },
+        },
+      },
+    },
+  },
+  SubmitTask: submitTask,
+  SubmitBatch: {
+    type: "object",
+    required: ["tasks"],
+    additionalProperties: false,
+    properties: { tasks: { type: "array", items: { $ref: "#/components/schemas/SubmitTask" }, minItems: 1, maxItems: 10_000 } },
+  },
+  SubmitOutcome: {
+    type: "object",
+    required: ["id", "status", "duplicate"],
+    properties: { id: { type: "string", format: "uuid" }, status: { type: "string", enum: [...TASK_STATUSES] }, duplicate: { type: "boolean" } },
+  },
+  SubmitBatchOutcome: {
+    type: "object",
+    required: ["tasks"],
+    properties: { tasks: { type: "array", items: { $ref: "#/components/schemas/SubmitOutcome" } } },
+  },
+  TaskSummary: { type: "object", required: Object.keys(taskSummaryProperties), properties: taskSummaryProperties },
+  Task: {
+    type: "object",
+    required: Object.keys(taskSummaryProperties),
+    properties: {
+      ...taskSummaryProperties,
+      payload: { description: "Present when payload_is_json: the payload as JSON." },
+      payload_base64: { type: "string", description: "Present otherwise: the payload bytes." },
+      result: { description: "Present when result_is_json (null before completion)." },
+      result_base64: { type: "string", description: "Present for opaque results." },
+    },
+  },
+  TaskPage: {
+    type: "object",
+    required: ["tasks", "next_cursor"],
+    properties: {
+      tasks: { type: "array", items: { $ref: "#/components/schemas/TaskSummary" } },
+      next_cursor: { ...nullableString, description: "Pass as cursor for the next page; null on the last page." },
+    },
+  },
+  Queue: {
+    type: "object",
+    required: ["name", "pending", "pending_total", "scheduled", "in_progress", "oldest_ready_age_ms", "paused"],
+    properties: {
+      name: { type: "string" },
+      pending: { ...tiers, description: "Ready tasks by priority tier." },
+      pending_total: int,
+      scheduled: { type: "integer", description: "Waiting for run_at or a retry's backoff." },
+      in_progress: int,
+      oldest_ready_age_ms: { ...nullableInt, description: "How long the oldest ready task has waited; null when none is ready." },
+      paused: { type: "boolean" },
+    },
+  },
+  QueueList: { type: "object", required: ["queues"], properties: { queues: { type: "array", items: { $ref: "#/components/schemas/Queue" } } } },
+  QueueState: { type: "object", required: ["name", "paused"], properties: { name: { type: "string" }, paused: { type: "boolean" } } },
+  Worker: {
+    type: "object",
+    required: ["id", "hostname", "pid", "queues", "concurrency", "version", "labels", "registered_at_ms", "last_seen_at_ms", "command"],
+    properties: {
+      id: { type: "string" },
+      hostname: { type: "string" },
+      pid: int,
+      queues: { type: "array", items: { type: "string" } },
+      concurrency: int,
+      version: { type: "string" },
+      labels: { type: "object", additionalProperties: { type: "string" } },
+      registered_at_ms: int,
+      last_seen_at_ms: int,
+      disconnected_at_ms: nullableInt,
+      cpu_percent: { type: "number" },
+      memory_mb: { type: "number" },
+      in_flight: int,
+      auto_registered: { type: "boolean", description: "Made up from a heartbeat or claim without RegisterWorker." },
+      command: { type: "string", enum: [...WORKER_COMMANDS], description: "What the operator asked; sent in the next heartbeat reply." },
+    },
+  },
+  WorkerList: { type: "object", required: ["workers"], properties: { workers: { type: "array", items: { $ref: "#/components/schemas/Worker" } } } },
+  Stats: {
+    type: "object",
+    required: ["uptime_ms", "tasks", "workers", "parked_claims", "paused_queues", "totals"],
+    properties: {
+      uptime_ms: int,
+      tasks: {
+        type: "object",
+        required: ["pending", "scheduled", "in_progress"],
+        properties: { pending: int, scheduled: int, in_progress: int, queues: { type: "array", items: { $ref: "#/components/schemas/Queue" } } },
+      },
+      workers: int,
+      parked_claims: int,
+      result_waiters: int,
+      paused_queues: { type: "array", items: { type: "string" } },
+      totals: { type: "object", additionalProperties: { type: "integer" }, description: "Counters since start: submitted, claimed, completed, ..." },
+      background: { type: "object", additionalProperties: { type: ["number", "null"] } },
+    },
+  },
+  Health: { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] }, version: { type: "string" } } },
+  Readiness: {
+    type: "object",
+    required: ["status", "checks"],
+    properties: {
+      status: { type: "string", enum: ["ready", "not_ready"] },
+      checks: {
+        type: "object",
+        description: "store: the store accepted a write; one entry per listener: it is bound.",
+        additionalProperties: {
+          type: "object",
+          required: ["ok"],
+          properties: { ok: { type: "boolean" }, error: { type: "string" } },
+        },
+      },
+    },
+  },
+} as const satisfies Record<string, JsonSchema>;
