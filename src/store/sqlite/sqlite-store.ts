@@ -36,6 +36,8 @@ export interface SqliteStoreOptions {
   /** Jitter source for backoff; injected by tests. */
   random?: () => number;
   flushOn?: FlushOn;
+  /** SQLite page cache, in MiB (counts toward RSS). */
+  cacheMiB?: number;
   /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
   beforeCommit?: () => void;
 }
@@ -77,7 +79,7 @@ export class SqliteStore implements Store {
 
   constructor(private readonly options: SqliteStoreOptions) {
     const sync = options.sync ?? "full";
-    this.db = openDatabase(options.path, sync).db;
+    this.db = openDatabase(options.path, sync, options.cacheMiB ?? 32).db;
     this.stmts = new Statements(this.db);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.random = options.random ?? Math.random;

@@ -1,0 +1,37 @@
+import { expect, test } from "bun:test";
+import { TimerHeap } from "../../../src/queue/timer-heap.ts";
+
+test("pops in due order, ties in seq order, growing as needed", () => {
+  const heap = new TimerHeap(2);
+  const entries: [number, number][] = [];
+  let s = 12345;
+  for (let seq = 1; seq <= 5000; seq++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    const due = s % 1000;
+    entries.push([due, seq]);
+    heap.push(due, seq);
+  }
+  entries.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  expect(heap.size).toBe(5000);
+  for (const [due, seq] of entries) {
+    expect(heap.peekDueMs()).toBe(due);
+    expect(heap.pop()).toBe(seq);
+  }
+  expect(heap.pop()).toBe(-1);
+  expect(heap.peekDueMs()).toBeNull();
+});
+
+test("interleaved pushes and pops keep the minimum on top", () => {
+  const heap = new TimerHeap();
+  heap.push(50, 1);
+  heap.push(10, 2);
+  expect(heap.pop()).toBe(2);
+  heap.push(5, 3);
+  heap.push(70, 4);
+  expect(heap.pop()).toBe(3);
+  expect(heap.pop()).toBe(1);
+  expect(heap.pop()).toBe(4);
+  heap.push(1, 9);
+  heap.clear();
+  expect(heap.size).toBe(0);
+});
