@@ -3,13 +3,13 @@
 //   bun run build.ts           dist/tq-broker for this machine
 //   bun run build.ts --all     also linux-x64, linux-arm64, darwin-arm64 and dist/SHA256SUMS
 //   bun run build.ts --docs    rewrite config/broker.yaml and the key table in docs/configuration.md
+//   --out DIR                  write the executables to DIR instead of dist/ (tests build privately)
 
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { renderDefaultYaml, withConfigTable } from "./src/config/config-docs.ts";
 
 const ROOT = import.meta.dir;
-const DIST = resolve(ROOT, "dist");
 const ENTRY = "src/cli/main.ts";
 
 /** Cross-compiled targets of --all: Bun's target name -> output file suffix. */
@@ -72,10 +72,22 @@ async function sha256(file: string): Promise<string> {
   return hasher.digest("hex");
 }
 
-async function build(args: readonly string[]): Promise<number> {
+async function build(argv: readonly string[]): Promise<number> {
+  const args = [...argv];
+  let dist = resolve(ROOT, "dist");
+  const outAt = args.indexOf("--out");
+  if (outAt !== -1) {
+    const dir = args[outAt + 1];
+    if (dir === undefined) {
+      console.error("build: --out needs a directory");
+      return 64;
+    }
+    dist = resolve(dir);
+    args.splice(outAt, 2);
+  }
   const unknown = args.filter((a) => a !== "--all" && a !== "--docs");
   if (unknown.length > 0) {
-    console.error(`build: unknown option ${unknown.join(" ")} (options: --all, --docs)`);
+    console.error(`build: unknown option ${unknown.join(" ")} (options: --all, --docs, --out DIR)`);
     return 64;
   }
   if (args.includes("--docs")) {
@@ -88,10 +100,10 @@ async function build(args: readonly string[]): Promise<number> {
 
   const pkg = JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { version: string };
   const commit = gitCommit();
-  mkdirSync(DIST, { recursive: true });
+  mkdirSync(dist, { recursive: true });
 
   const built: string[] = [];
-  const main = resolve(DIST, "tq-broker");
+  const main = resolve(dist, "tq-broker");
   if (!compile(main, undefined, pkg.version, commit).ok) return 1;
   built.push(main);
   console.log(`build: ${main} (version ${pkg.version}, commit ${commit})`);
@@ -99,7 +111,7 @@ async function build(args: readonly string[]): Promise<number> {
   if (!args.includes("--all")) return 0;
   const missing: string[] = [];
   for (const [target, suffix] of Object.entries(TARGETS)) {
-    const outfile = resolve(DIST, `tq-broker-${suffix}`);
+    const outfile = resolve(dist, `tq-broker-${suffix}`);
     const result = compile(outfile, target, pkg.version, commit);
     if (result.ok) {
       built.push(outfile);
@@ -112,8 +124,8 @@ async function build(args: readonly string[]): Promise<number> {
     }
   }
   const sums = await Promise.all(built.map(async (f) => `${await sha256(f)}  ${basename(f)}`));
-  writeFileSync(resolve(DIST, "SHA256SUMS"), `${sums.join("\n")}\n`);
-  console.log(`build: ${resolve(DIST, "SHA256SUMS")} (${built.length} files)`);
+  writeFileSync(resolve(dist, "SHA256SUMS"), `${sums.join("\n")}\n`);
+  console.log(`build: ${resolve(dist, "SHA256SUMS")} (${built.length} files)`);
   if (missing.length > 0) {
     console.error(`build: built ${built.length} of ${built.length + missing.length} executables; missing: ${missing.join(", ")}`);
     return 1;

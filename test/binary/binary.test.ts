@@ -1,0 +1,76 @@
+// The compiled executable, built once per run by build.ts into a private temp dir (so parallel
+// runs never overwrite each other's binary) and run from an empty directory with nothing beside it.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+
+const root = mkdtempSync(join(tmpdir(), "tq-binary-"));
+const binDir = join(root, "bin");
+const bin = join(binDir, "tq-broker");
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+beforeAll(async () => {
+  const proc = Bun.spawn([process.execPath, "run", resolve(REPO_ROOT, "build.ts"), "--out", binDir], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 170_000);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`build.ts failed (exit ${code}):\n${out}${err}`);
+}, 180_000);
+
+let n = 0;
+/** An empty working directory: the binary must need nothing beside it. */
+function emptyDir(): string {
+  const dir = join(root, `cwd${n++}`);
+  mkdirSync(dir);
+  return dir;
+}
+
+const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
+
+describe("compiled tq-broker", () => {
+  test("build.ts leaves exactly one executable", () => {
+    expect(readdirSync(binDir)).toEqual(["tq-broker"]);
+  });
+
+  test("version: embedded from package.json, marked compiled", async () => {
+    const pkg = (await Bun.file(resolve(REPO_ROOT, "package.json")).json()) as { version: string };
+    const r = await runCli(["version", "--json"], { cwd: emptyDir(), bin });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: "tq-broker", version: pkg.version, build: "compiled" });
+  });
+
+  test("config check: the shipped file passes; a bad one exits 78 naming the key", async () => {
+    const cwd = emptyDir();
+    copyFileSync(resolve(REPO_ROOT, "config/broker.yaml"), join(cwd, "broker.yaml"));
+    expect(await runCli(["config", "check", "broker.yaml"], { cwd, bin })).toEqual({ exitCode: 0, stdout: "broker.yaml: ok\n", stderr: "" });
+    writeFileSync(join(cwd, "bad.yaml"), "broker:\n  port: nope\n");
+    const bad = await runCli(["config", "check", "bad.yaml"], { cwd, bin });
+    expect(bad.exitCode).toBe(78);
+    expect(bad.stderr).toContain('broker.port: expected an integer 0-65535, got "nope" (bad.yaml line 2)');
+  });
+
+  test("ignores .env and bunfig.toml in the directory it is started from", async () => {
+    const cwd = emptyDir();
+    writeFileSync(join(cwd, ".env"), "TQ_BROKER_PORT=not-a-port\n");
+    writeFileSync(join(cwd, "bunfig.toml"), 'preload = ["./nope.ts"]\n');
+    const r = await runCli(["config", "print", "--json"], { cwd, bin });
+    expect(r.exitCode).toBe(0);
+    expect((JSON.parse(r.stdout) as { broker: { port: number } }).broker.port).toBe(6379);
+  });
+
+  test("usage errors exit 64", async () => {
+    expect((await runCli(["nope"], { cwd: emptyDir(), bin })).exitCode).toBe(64);
+  });
+
+  test("serve from an empty dir: creates ./data, logs where it listens, SIGTERM exits 0", async () => {
+    const cwd = emptyDir();
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });
+    await broker.waitForStdout('"msg":"tq-broker started"');
+    expect(broker.stdout()).toContain(`"data_dir":"${join(cwd, "data")}"`);
+    expect(existsSync(join(cwd, "data"))).toBe(true);
+    expect(await broker.stop("SIGTERM")).toBe(0);
+  });
+});
