@@ -419,11 +419,11 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Periodic PASSIVE checkpoint (it fsyncs the WAL, which is what makes sync interval durable), and
+   * The timer's work, callable directly (tests, shutdown paths). Periodic PASSIVE checkpoint (it fsyncs the WAL, which is what makes sync interval durable), and
    * TRUNCATE once the WAL is past maxWalBytes. Run often, each one has little to copy, so no single
    * commit waits long; never inside an open group (it would see uncommitted pages as busy).
    */
-  private checkpoint(): void {
+  checkpoint(): void {
     if (this.closed || this.walPath === null) return;
     if (this.group.isOpen) {
       this.checkpointWanted = true;

@@ -1,0 +1,174 @@
+// SQLite-specific behaviour the shared contract cannot express: group commit boundaries, failed
+// commits, corrupt files, WAL bounds, space reclaim. Temp dirs only; no sleeps.
+
+import { afterEach, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
+import { CorruptDatabaseError } from "../../../src/store/sqlite/schema.ts";
+import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "../../../src/store/sqlite/sqlite-store.ts";
+import { task } from "../../contract/store.contract.ts";
+
+const dirs: string[] = [];
+const stores: SqliteStore[] = [];
+
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), "tq-sqlite-"));
+  dirs.push(dir);
+  return join(dir, "tasks.db");
+}
+
+function open(options: Partial<SqliteStoreOptions> & { path: string }): SqliteStore {
+  const store = openSqliteStore(options);
+  stores.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+test("calls issued in one turn share one commit, and none resolves before it", async () => {
+  const store = open({ path: tempPath() });
+  const before = store.commitStats().commits;
+  let resolved = 0;
+  const calls = Array.from({ length: 20 }, (_, i) => store.submit([task({ type: `t${i}` })], 1000).then(() => resolved++));
+  await Promise.resolve();
+  expect(resolved).toBe(0);
+  await Promise.all(calls);
+  expect(resolved).toBe(20);
+  const stats = store.commitStats();
+  expect(stats.commits - before).toBe(1);
+  expect(stats.ops).toBeGreaterThanOrEqual(20);
+});
+
+test("a failed commit rejects the whole group with StorageUnavailable and memory matches the file again", async () => {
+  let failNext = false;
+  const store = open({
+    path: tempPath(),
+    beforeCommit() {
+      if (failNext) {
+        failNext = false;
+        throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+      }
+    },
+  });
+  const [kept] = await store.submit([task({ priority: 10 })], 1000);
+  const [leased] = await store.claim({ queues: ["default"], workerId: "w1", max: 1, nowMs: 1000 });
+  await store.submit([task({ priority: 20 })], 1000);
+
+  failNext = true;
+  const results = await Promise.allSettled([
+    store.submit([task({ idempotencyKey: "k" }), task()], 1001),
+    store.claim({ queues: ["default"], workerId: "w2", max: 5, nowMs: 1001 }),
+    store.complete({ id: leased!.task.id, token: leased!.token }, { result: null, resultIsJson: false }, 1001),
+  ]);
+  for (const r of results) {
+    expect(r.status).toBe("rejected");
+    const err = (r as PromiseRejectedResult).reason as BrokerError;
+    expect(err).toBeInstanceOf(BrokerError);
+    expect(err.code).toBe(ErrorCode.StorageUnavailable);
+    expect(err.spec.retryable).toBe(true);
+    expect(err.message).toContain("SQLITE_FULL");
+  }
+  // Nothing of the failed group is visible; what was committed before is intact.
+  expect(store.pendingCount()).toBe(1);
+  expect(store.counts().inProgress).toBe(1);
+  expect((await store.get(kept!.id))!.status).toBe("in_progress");
+  expect((await store.list({ limit: 100 })).tasks).toHaveLength(2);
+  // The lease that the failed complete touched is still valid, and the key is still free.
+  await store.complete({ id: leased!.task.id, token: leased!.token }, { result: null, resultIsJson: false }, 1002);
+  const [fresh] = await store.submit([task({ idempotencyKey: "k" })], 1002);
+  expect(fresh!.duplicate).toBe(false);
+  const claimed = await store.claim({ queues: ["default"], workerId: "w2", max: 5, nowMs: 1002 });
+  expect(claimed.map((l) => l.task.priority)).toEqual([150, 20]);
+  // A rolled-back claim never hands out a token that a later claim reuses.
+  expect(claimed[0]!.token).toBeGreaterThan(leased!.token + 1);
+});
+
+test("a file that is not a database is refused with CorruptDatabaseError", () => {
+  const path = tempPath();
+  writeFileSync(path, Buffer.alloc(8192, 0x41));
+  let caught: unknown;
+  try {
+    open({ path });
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(CorruptDatabaseError);
+  expect((caught as CorruptDatabaseError).message).toContain(path);
+  expect(CorruptDatabaseError.EXIT_CODE).toBe(65);
+});
+
+test("a database with damaged pages is refused by the integrity check", async () => {
+  const path = tempPath();
+  const store = openSqliteStore({ path });
+  await store.submit(Array.from({ length: 2000 }, (_, i) => task({ type: `type-${i}`, idempotencyKey: `key-${i}` })), 1000);
+  await store.close();
+  const bytes = readFileSync(path);
+  // Scribble over the middle of the file (b-tree pages), keeping the header valid.
+  for (let i = 4096 * 3; i < bytes.length - 4096; i += 4096) bytes.fill(0x5a, i + 100, i + 1200);
+  writeFileSync(path, bytes);
+  expect(() => open({ path })).toThrow(CorruptDatabaseError);
+});
+
+test("a database from a newer build is refused", () => {
+  const path = tempPath();
+  const db = new Database(path, { create: true });
+  db.exec("PRAGMA user_version = 999");
+  db.close();
+  expect(() => open({ path })).toThrow(/newer than this build/);
+});
+
+test("the checkpoint truncates a WAL grown past maxWalBytes", async () => {
+  const path = tempPath();
+  const store = open({ path, maxWalBytes: 64 * 1024, walSyncIntervalMs: 3_600_000 });
+  for (let i = 0; i < 5; i++) await store.submit(Array.from({ length: 200 }, () => task({ payload: new Uint8Array(512) })), 1000);
+  expect(statSync(`${path}-wal`).size).toBeGreaterThan(64 * 1024);
+  store.checkpoint();
+  expect(statSync(`${path}-wal`).size).toBe(0);
+  expect(store.commitStats().checkpoints).toBe(1);
+  expect(store.pendingCount()).toBe(1000);
+});
+
+test("reclaimSpace gives purged pages back to the file system", async () => {
+  const path = tempPath();
+  const store = open({ path });
+  await store.submit(Array.from({ length: 2000 }, () => task({ payload: new Uint8Array(2048) })), 1000);
+  const leases = await store.claim({ queues: ["default"], workerId: "w", max: 2000, nowMs: 1000 });
+  await Promise.all(leases.map((l) => store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, 1000)));
+  store.checkpoint();
+  const before = statSync(path).size;
+  let purged = 0;
+  for (let i = 0; i < 10; i++) purged += await store.purgeFinished(2000, 500);
+  expect(purged).toBe(2000);
+  let freed = 0;
+  for (let i = 0; i < 100; i++) {
+    const n = await store.reclaimSpace(256);
+    freed += n;
+    if (n < 256) break;
+  }
+  expect(freed).toBeGreaterThan(500);
+  await store.close();
+  expect(statSync(path).size).toBeLessThan(before / 2);
+});
+
+test("sync interval keeps the same semantics", async () => {
+  const path = tempPath();
+  const store = open({ path, sync: "interval", walSyncIntervalMs: 10 });
+  const [out] = await store.submit([task()], 1000);
+  store.checkpoint();
+  await store.close();
+  const again = open({ path, sync: "interval" });
+  expect((await again.get(out!.id))!.status).toBe("pending");
+});
+
+test("microtask flushing also groups calls made in the same job", async () => {
+  const store = open({ path: tempPath(), flushOn: "microtask" });
+  const before = store.commitStats().commits;
+  await Promise.all([store.submit([task()], 1), store.submit([task()], 1), store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: 1 })]);
+  expect(store.commitStats().commits - before).toBe(1);
+});
