@@ -15,6 +15,14 @@ import { openDataDir } from "./store/data-dir.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import { versionInfo } from "./cli/version.ts";
 
+/** Longest wait at shutdown for requests already being committed to get their replies. */
+const DRAIN_TIMEOUT_MS = 5000;
+
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 /** The database file inside persistence.data_dir. */
 export const DATABASE_FILE = "tq.db";
 
@@ -120,9 +128,15 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         log: log.child({ component: "net" }),
       }),
     );
-    // Stop accepting first; open connections are closed once the broker has stopped taking work.
-    undo.push(() => tcp.stop(true));
-    undo.push(() => tcp.stop(false));
+    // Shutdown, last-first: stop accepting, stop taking work (parked claims answered empty),
+    // let requests already in a group commit finish and their replies go out, then close.
+    undo.push(async () => {
+      tcp.stopAccepting();
+      theBroker.close();
+      await waitUntil(() => tcp.busyCount() === 0, DRAIN_TIMEOUT_MS);
+      await new Promise((resolve) => setImmediate(resolve));
+      tcp.closeAll();
+    });
     addresses["broker.port"] = `${tcp.hostname}:${tcp.port}`;
 
     let stopping: Promise<void> | undefined;

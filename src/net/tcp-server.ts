@@ -42,8 +42,12 @@ export interface TcpServer {
   readonly port: number;
   readonly hostname: string;
   connectionCount(): number;
-  /** Stops accepting; with `force`, closes every open connection. */
-  stop(force?: boolean): void;
+  /** Requests being worked on across all connections (parked claims included). */
+  busyCount(): number;
+  /** Stops accepting new connections; open ones keep being served. */
+  stopAccepting(): void;
+  /** Closes every connection after writing what is queued for it. */
+  closeAll(): void;
 }
 
 interface Conn {
@@ -69,6 +73,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
   const protectedMode = !options.auth.enabled && !isLoopback(options.host);
   let open = 0;
   let nextSessionId = 1;
+  const sockets = new Set<BrokerSocket>();
 
   const ctx: DispatchContext = {
     broker,
@@ -198,6 +203,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           lastReadMs: performance.now(),
         };
         open++;
+        sockets.add(socket);
         socket.setNoDelay(true);
         socket.timeout(idleSecs);
         if (open > options.maxConnections) {
@@ -268,6 +274,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         const conn = socket.data;
         if (!conn) return;
         open--;
+        sockets.delete(socket);
         conn.out.close();
         conn.abort.abort();
         for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId);
@@ -283,8 +290,21 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     port: listener.port,
     hostname: listener.hostname,
     connectionCount: () => open,
-    stop(force = false) {
-      listener.stop(force);
+    busyCount() {
+      let busy = 0;
+      for (const socket of sockets) busy += socket.data.busy;
+      return busy;
+    },
+    stopAccepting() {
+      listener.stop(false);
+    },
+    closeAll() {
+      for (const socket of sockets) {
+        socket.data.closing = true;
+        socket.data.out.flush();
+        socket.end();
+      }
+      listener.stop(true);
     },
   };
 }
