@@ -17,6 +17,8 @@ export interface Frame {
 }
 
 const EMPTY = new Uint8Array(0);
+/** First buffer for a frame split across reads; doubled as bytes arrive. */
+const PARTIAL_INITIAL_BYTES = 64 * 1024;
 
 export class FrameDecoder {
   private readonly maxFrameBytes: number;
@@ -26,8 +28,13 @@ export class FrameDecoder {
   /** Header bytes of a length prefix split across chunks. */
   private readonly head = new Uint8Array(4);
   private headFilled = 0;
-  /** A frame (type + payload) being assembled across chunks, sized from its header. */
+  /**
+   * A frame (type + payload) being assembled across chunks: `partialLength` bytes are expected.
+   * The buffer grows with the bytes that actually arrive, so a header that announces 16 MiB and
+   * then stalls costs what was sent, not 16 MiB (many such connections must not exhaust memory).
+   */
   private partial: Uint8Array | null = null;
+  private partialLength = 0;
   private partialFilled = 0;
   private failure: ProtocolError | null = null;
 
@@ -43,6 +50,11 @@ export class FrameDecoder {
   /** Bytes received and not yet returned as frames (for buffer-limit accounting). */
   get bufferedBytes(): number {
     return this.chunk.length - this.pos + this.headFilled + this.partialFilled;
+  }
+
+  /** Memory this decoder holds for incomplete frames: grows with bytes received, not with lengths announced. */
+  get heldBytes(): number {
+    return (this.partial?.length ?? 0) + this.headFilled;
   }
 
   /** Adds received bytes. Call next() until it returns null before pushing again, or the rest is copied. */
@@ -87,7 +99,8 @@ export class FrameDecoder {
       this.pos = p + length;
       return { type: chunk[p]!, body: chunk.subarray(p + 1, p + length) };
     }
-    this.partial = new Uint8Array(length);
+    this.partial = new Uint8Array(Math.min(length, Math.max(PARTIAL_INITIAL_BYTES, avail)));
+    this.partialLength = length;
     this.partialFilled = 0;
     return this.continuePartial();
   }
@@ -102,15 +115,23 @@ export class FrameDecoder {
   }
 
   private continuePartial(): Frame | null {
-    const partial = this.partial!;
-    const take = Math.min(partial.length - this.partialFilled, this.chunk.length - this.pos);
+    const take = Math.min(this.partialLength - this.partialFilled, this.chunk.length - this.pos);
+    let partial = this.partial!;
+    const needed = this.partialFilled + take;
+    if (needed > partial.length) {
+      let size = partial.length * 2;
+      while (size < needed) size *= 2;
+      const grown = new Uint8Array(Math.min(size, this.partialLength));
+      grown.set(partial.subarray(0, this.partialFilled));
+      partial = this.partial = grown;
+    }
     partial.set(this.chunk.subarray(this.pos, this.pos + take), this.partialFilled);
-    this.partialFilled += take;
+    this.partialFilled = needed;
     this.pos += take;
-    if (this.partialFilled < partial.length) return null;
+    if (this.partialFilled < this.partialLength) return null;
     this.partial = null;
     this.partialFilled = 0;
-    return { type: partial[0]!, body: partial.subarray(1) };
+    return { type: partial[0]!, body: partial.subarray(1, this.partialLength) };
   }
 
   private checkLength(length: number): void {

@@ -182,3 +182,15 @@ test("a 16 MiB frame split in many chunks is assembled once", () => {
   expect(frame!.body.length).toBe(MAX_FRAME_BYTES - 1);
   expect(frame!.body[frame!.body.length - 1]).toBe(0xaa);
 });
+
+test("a header announcing 16 MiB followed by a trickle holds memory for the trickle only", () => {
+  const d = new FrameDecoder();
+  const len = MAX_FRAME_BYTES;
+  d.push(new Uint8Array([len >>> 24, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff, 0x02, 1, 2, 3]));
+  expect(d.next()).toBeNull();
+  expect(d.bufferedBytes).toBe(4);
+  expect(d.heldBytes).toBeLessThanOrEqual(64 * 1024);
+  d.push(new Uint8Array(200 * 1024));
+  expect(d.next()).toBeNull();
+  expect(d.heldBytes).toBeLessThanOrEqual(2 * (200 * 1024 + 4));
+});
