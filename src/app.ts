@@ -7,7 +7,7 @@ import { Broker } from "./broker/broker.ts";
 import type { Config } from "./config/index.ts";
 import { bindOrExplain } from "./config/listen-error.ts";
 import type { Logger } from "./log.ts";
-import { startTcpServer } from "./net/tcp-server.ts";
+import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
 import { systemClock } from "./queue/clock.ts";
 import { startRetention } from "./queue/retention.ts";
 import { Scheduler } from "./queue/scheduler.ts";
@@ -60,6 +60,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const clock = systemClock;
     const cfg = config.broker;
     let broker: Broker | null = null;
+    let tcpServer: TcpServer | null = null;
     let scheduler: Scheduler | null = null;
     const store = openSqliteStore({
       path: join(dataDir.path, DATABASE_FILE),
@@ -84,6 +85,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       maxBatchClaim: cfg.max_batch_claim,
       heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
       disconnectGraceMs: cfg.disconnect_grace_secs * 1000,
+      extraStats: () => ({ connections: tcpServer?.connectionCount() ?? 0, commits: store.commitStats() }),
     });
     const theBroker = broker;
     undo.push(() => theBroker.close());
@@ -91,8 +93,9 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     scheduler = new Scheduler({
       store,
       clock,
-      onTick: (outcome) => {
+      onTick: (outcome, nowMs) => {
         if (outcome.promoted > 0 || outcome.expired > 0) log.debug("scheduler tick", { component: "scheduler", ...outcome });
+        theBroker.noteBackground("scheduler", { lastRunAtMs: nowMs, runs: 1, promoted: outcome.promoted, leasesExpired: outcome.expired });
         theBroker.afterTick();
       },
       log: (msg, err) => log.error(msg, { component: "scheduler", err }),
@@ -108,6 +111,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       intervalSecs: config.persistence.compact_interval_secs,
       autoCompact: config.persistence.auto_compact,
       log: (msg, err) => log.error(msg, { component: "retention", err }),
+      onPass: (pass) => {
+        log.debug("retention pass", { component: "retention", ...pass });
+        theBroker.noteBackground("retention", { lastRunAtMs: clock.now(), runs: 1, purged: pass.purged, pagesFreed: pass.pagesFreed });
+      },
     });
     undo.push(() => retention.stop());
 
@@ -137,6 +144,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       await new Promise((resolve) => setImmediate(resolve));
       tcp.closeAll();
     });
+    tcpServer = tcp;
     addresses["broker.port"] = `${tcp.hostname}:${tcp.port}`;
 
     let stopping: Promise<void> | undefined;

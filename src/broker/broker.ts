@@ -52,6 +52,8 @@ export interface BrokerOptions {
   heartbeatIntervalMs: number;
   disconnectGraceMs: number;
   events?: Partial<BrokerEvents>;
+  /** More figures for stats() from parts the broker does not own (listeners, store commits). */
+  extraStats?: () => Record<string, unknown>;
 }
 
 export interface ClaimCommand {
@@ -78,7 +80,9 @@ export interface BrokerStats {
   resultWaiters: number;
   pausedQueues: string[];
   totals: Record<string, number>;
-  background: Record<string, number | null>;
+  /** What each background job did last: worker reaping, scheduler ticks, retention passes. */
+  background: Record<string, Record<string, number | null>>;
+  [extra: string]: unknown;
 }
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
@@ -98,7 +102,9 @@ export class Broker {
   private closed = false;
   private reapTimer: ReturnType<typeof setTimeout> | null = null;
   readonly totals = { submitted: 0, claimed: 0, completed: 0, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 };
-  readonly background: Record<string, number | null> = { lastWorkerReapAtMs: null, workersReaped: 0 };
+  private readonly background: Record<string, Record<string, number | null>> = {
+    workers: { lastRunAtMs: null, reaped: 0 },
+  };
 
   constructor(options: BrokerOptions) {
     this.options = options;
@@ -310,8 +316,17 @@ export class Broker {
       resultWaiters: this.resultWaiters.size,
       pausedQueues: [...this.paused],
       totals: { ...this.totals },
-      background: { ...this.background },
+      background: structuredClone(this.background),
+      ...this.options.extraStats?.(),
     };
+  }
+
+  /** Records what a background job just did, for stats (the job logs it at debug level itself). */
+  noteBackground(job: string, figures: Record<string, number | null>): void {
+    const entry = (this.background[job] ??= {});
+    for (const [key, value] of Object.entries(figures)) {
+      entry[key] = key.startsWith("last") || value === null ? value : (entry[key] ?? 0)! + value;
+    }
   }
 
   /** Resolves when the store accepts writes (readiness probe). */
@@ -347,10 +362,9 @@ export class Broker {
   async reapWorkers(): Promise<void> {
     const nowMs = this.clock.now();
     const { dead, nextCheckMs } = this.workers.reapDead(nowMs);
-    this.background.lastWorkerReapAtMs = nowMs;
+    this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead.length });
     for (const worker of dead) {
       const ids = await this.store.reclaimWorker(worker.id, true, this.clock.now());
-      this.background.workersReaped = (this.background.workersReaped ?? 0) + 1;
       this.totals.reclaimed += ids.length;
       if (ids.length > 0) this.events.reclaimed?.(ids.length, "worker_dead");
       this.log.warn("worker dead; tasks reclaimed", {

@@ -27,6 +27,8 @@ export interface RetentionOptions {
   /** Safety bound on chunks per pass; the rest waits for the next pass. */
   maxChunksPerPass?: number;
   log?: (message: string, err: unknown) => void;
+  /** Told after each timed pass (stats, debug log). */
+  onPass?: (pass: RetentionPass) => void;
 }
 
 export interface RetentionPass {
@@ -82,6 +84,7 @@ export function startRetention(options: RetentionOptions): Retention {
     if (stopped) return;
     timer = timers.setTimeout(() => {
       runOnce()
+        .then((done) => options.onPass?.(done))
         .catch((err: unknown) => options.log?.("retention pass failed", err))
         .finally(schedule);
     }, options.intervalSecs * 1000);

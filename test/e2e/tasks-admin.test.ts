@@ -104,4 +104,13 @@ describe("stats", () => {
     expect(s.connections).toBeGreaterThanOrEqual(1);
     expect(s.totals.submitted).toBeGreaterThanOrEqual(2);
   });
+
+  test("stats show what the background jobs and the group commit have done", async () => {
+    const s = await stats(conn);
+    expect(s.background.scheduler.runs).toBeGreaterThan(0);
+    expect(s.background.scheduler.lastRunAtMs).toBeGreaterThan(Date.now() - 60_000);
+    expect(s.background.workers).toBeDefined();
+    expect(s.commits.commits).toBeGreaterThan(0);
+    expect(s.commits.p99Ms).toBeGreaterThanOrEqual(0);
+  });
 });
