@@ -43,6 +43,11 @@ export interface HttpServerOptions {
   hooks?: HttpHooks;
   /** Largest request body; default fits a maximal payload sent as base64 inside JSON. */
   maxRequestBodyBytes?: number;
+  /**
+   * Test seam: tests may bind only loopback, so they make the listener judge protected mode as if
+   * bound to `bindHost` and as if every client came from `remoteAddress`. Never set in production.
+   */
+  simulate?: { bindHost?: string; remoteAddress?: string };
 }
 
 export interface HttpServer {
@@ -65,7 +70,8 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
   const log = options.log;
   const clock = options.clock ?? systemClock;
   const router = new Router(HTTP_ROUTES);
-  const protectedMode = isProtectedListener(options.host, options.auth.enabled);
+  const judgedHost = options.simulate?.bindHost ?? options.host;
+  const protectedMode = isProtectedListener(judgedHost, options.auth.enabled);
   let inFlight = 0;
 
   const facts: ServerFacts = {
@@ -91,10 +97,10 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
 
   async function serve(request: Request, server: Server<undefined>): Promise<Response> {
     const url = new URL(request.url);
-    const remote = server.requestIP(request)?.address ?? null;
-    if (!PROTECTED_MODE_EXEMPT.has(url.pathname) && protectedModeRefuses({ bindHost: options.host, remoteAddress: remote, authEnabled: options.auth.enabled })) {
+    const remote = options.simulate?.remoteAddress ?? server.requestIP(request)?.address ?? null;
+    if (!PROTECTED_MODE_EXEMPT.has(url.pathname) && protectedModeRefuses({ bindHost: judgedHost, remoteAddress: remote, authEnabled: options.auth.enabled })) {
       log.warn("http client refused by protected mode", { remote });
-      return fail(protectedModeError(options.host), null, remote);
+      return fail(protectedModeError(judgedHost), null, remote);
     }
     const match = router.match(request.method, url.pathname);
     if (match.kind === "none") {

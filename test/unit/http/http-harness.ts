@@ -9,7 +9,7 @@ import { Authenticator, type ApiKeySpec } from "../../../src/broker/auth.ts";
 import { Broker } from "../../../src/broker/broker.ts";
 import { startHttpServer, type HttpServer } from "../../../src/http/http-server.ts";
 import { startMetricsServer, type MetricsServer } from "../../../src/http/metrics-server.ts";
-import { silentLogger } from "../../../src/log.ts";
+import { createLogger, silentLogger } from "../../../src/log.ts";
 import { Metrics } from "../../../src/metrics.ts";
 import { systemClock, type Clock } from "../../../src/queue/clock.ts";
 import { openSqliteStore, type SqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
@@ -23,6 +23,9 @@ export interface HarnessOptions {
   maxQueueLabels?: number;
   queueDepthThreshold?: number;
   listeners?: () => Record<string, boolean>;
+  /** Log lines land here (as JSON text) instead of being dropped. */
+  logLines?: string[];
+  simulate?: { bindHost?: string; remoteAddress?: string };
 }
 
 export interface Harness {
@@ -46,6 +49,8 @@ export interface HttpReply {
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const lines = options.logLines;
+  const log = lines === undefined ? silentLogger : createLogger({ level: "debug", json: true, sink: (line) => void lines.push(line) });
   const dir = mkdtempSync(join(tmpdir(), "tq-http-"));
   const clock = options.clock ?? systemClock;
   let broker: Broker | undefined;
@@ -77,12 +82,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     host: "127.0.0.1",
     port: 0,
     auth,
-    log: silentLogger,
+    log,
     serverVersion: "test",
     clock,
     hooks: metrics,
     ...(options.tls ? { tls: options.tls } : {}),
     ...(options.listeners ? { listeners: options.listeners } : {}),
+    ...(options.simulate ? { simulate: options.simulate } : {}),
   });
   metrics.countConnectionsWith(() => ({ tcp: 0, http: http.requestsInFlight() }));
   const metricsServer = startMetricsServer(metrics, {
@@ -90,7 +96,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     port: 0,
     auth,
     requireAuth: options.metricsRequireAuth ?? false,
-    log: silentLogger,
+    log,
   });
   const b = broker;
   return {
