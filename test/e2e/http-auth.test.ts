@@ -107,7 +107,8 @@ describe("without a valid key", () => {
         return;
       }
       const failuresBefore = await authFailures();
-      for (const headers of [{}, { authorization: `Bearer ${WRONG_KEY}` }, { authorization: `Basic ${btoa(`u:${KEYS.admin}`)}` }]) {
+      const attempts: Record<string, string>[] = [{}, { authorization: `Bearer ${WRONG_KEY}` }, { authorization: `Basic ${btoa(`u:${KEYS.admin}`)}` }];
+      for (const headers of attempts) {
         const before = await snapshot();
         const reply = await h.call(req.method, req.path, { ...(req.body === undefined ? {} : { body: req.body }), headers });
         expect(reply.status).toBe(401);
