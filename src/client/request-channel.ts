@@ -112,7 +112,6 @@ export class RequestChannel extends EventEmitter {
     this.inFlight.clear();
     for (const p of all) this.settle(p, new ClientClosedError());
     const conn = this.conn;
-    this.conn = null;
     if (conn === null || conn.closed) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.once("disconnected", () => resolve());
