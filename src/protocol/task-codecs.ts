@@ -52,7 +52,7 @@ export const MIN_TASK_INFO_BYTES = 1 + 16 + 1 + 2 + 2 + 1 + 2 + 2 + 4 + 6 * 8 + 
 
 /** A queue name as the wire carries it: "" means the default queue; anything else must match the pattern. */
 export function readQueueName(r: ByteReader, field: string): string {
-  const queue = r.str(field, MAX_QUEUE_BYTES);
+  const queue = r.name(field, MAX_QUEUE_BYTES);
   if (queue === "") return DEFAULT_QUEUE;
   if (!QUEUE_NAME_PATTERN.test(queue)) {
     throw r.fail(field, `${JSON.stringify(queue)} is not a queue name (letters, digits and _ . : - only)`);
@@ -61,7 +61,7 @@ export function readQueueName(r: ByteReader, field: string): string {
 }
 
 export function readWorkerId(r: ByteReader, field: string): string {
-  const workerId = r.str(field, MAX_WORKER_ID_BYTES);
+  const workerId = r.name(field, MAX_WORKER_ID_BYTES);
   if (workerId === "") throw r.fail(field, "must not be empty");
   return workerId;
 }
@@ -87,7 +87,7 @@ export function writeTaskSpec(w: ByteWriter, t: TaskSpec): void {
 export function readTaskSpec(r: ByteReader): TaskSpec {
   const flags = r.u8("flags");
   if ((flags & ~TASK_SPEC_KNOWN_FLAGS) !== 0) throw r.fail("flags", `unknown flag bits 0x${flags.toString(16)}`);
-  const type = r.str("type", MAX_TYPE_BYTES);
+  const type = r.name("type", MAX_TYPE_BYTES);
   if (type === "") throw r.fail("type", "must not be empty");
   const queue = readQueueName(r, "queue");
   const spec: TaskSpec = { type, queue, payload: EMPTY, payloadIsJson: (flags & TaskSpecFlag.payloadIsJson) !== 0 };
@@ -157,8 +157,8 @@ export function readClaimedTask(r: ByteReader): ClaimedTask {
     expiresAtMs: r.u64("expiresAtMs"),
     attempts: r.u16("attempts"),
     priority: r.u8("priority"),
-    queue: r.str("queue", MAX_QUEUE_BYTES),
-    type: r.str("type", MAX_TYPE_BYTES),
+    queue: r.name("queue", MAX_QUEUE_BYTES),
+    type: r.name("type", MAX_TYPE_BYTES),
     payloadIsJson: r.bool("payloadIsJson"),
     payload: r.bytes("payload", MAX_PAYLOAD_BYTES),
     createdAtMs: r.u64("createdAtMs"),
@@ -200,8 +200,8 @@ export function readTaskInfo(r: ByteReader): TaskInfo {
   if ((flags & ~TASK_INFO_KNOWN_FLAGS) !== 0) throw r.fail("flags", `unknown flag bits 0x${flags.toString(16)}`);
   const id = r.uuid("id");
   const status = r.pick("status", WIRE_TASK_STATUSES);
-  const type = r.str("type", MAX_STR_BYTES);
-  const queue = r.str("queue", MAX_STR_BYTES);
+  const type = r.name("type", MAX_STR_BYTES);
+  const queue = r.name("queue", MAX_STR_BYTES);
   const priority = r.u8("priority");
   const attempts = r.u16("attempts");
   const maxRetries = r.u16("maxRetries");

@@ -114,3 +114,14 @@ test("u64 timestamps up to 2^53-1 survive", () => {
   const f = onlyFrame(encodeResponse(m));
   expect(decodeResponse(f.type, f.body)).toEqual(m);
 });
+
+test("names decode exactly through the intern cache, colliding slots and non-ASCII included", () => {
+  const names = Array.from({ length: 3000 }, (_, i) => `q${i.toString(36)}`);
+  for (let round = 0; round < 2; round++) {
+    for (const queue of names) {
+      const f = onlyFrame(encodeRequest({ kind: "SubmitTask", requestId: 1, task: { type: "tÿpé", queue, payload: new Uint8Array(0), payloadIsJson: false } }));
+      const m = decodeRequest(f.type, f.body);
+      if (m.kind !== "SubmitTask" || m.task.queue !== queue || m.task.type !== "tÿpé") throw new Error(`decoded ${JSON.stringify(m)} for ${queue}`);
+    }
+  }
+});
