@@ -43,7 +43,7 @@ describe("format", () => {
     const tq = json.filter((m) => m.name.startsWith("tq_"));
     expect(tq.length).toBeGreaterThan(15);
     for (const metric of tq) {
-      expect(families.get(metric.name)?.type).toBe(metric.type);
+      expect(families.get(metric.name)?.type).toBe(String(metric.type));
       for (const v of metric.values) {
         const name = (v as { metricName?: string }).metricName ?? metric.name;
         const labels = Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)]));
