@@ -55,6 +55,8 @@ export interface CommitStats {
   p99Ms: number;
   maxMs: number;
   checkpoints: number;
+  /** Longest single checkpoint, in ms: the event loop is held that long. */
+  checkpointMaxMs: number;
 }
 
 export class SqliteStore implements Store {
@@ -76,6 +78,7 @@ export class SqliteStore implements Store {
   private commits = 0;
   private opsCommitted = 0;
   private checkpoints = 0;
+  private checkpointMaxMs = 0;
 
   constructor(private readonly options: SqliteStoreOptions) {
     const sync = options.sync ?? "full";
@@ -347,7 +350,7 @@ export class SqliteStore implements Store {
     const n = Math.min(this.commits, COMMIT_SAMPLES);
     const samples = Array.from(this.commitMs.subarray(0, n)).sort((a, b) => a - b);
     const at = (q: number): number => samples[Math.min(n - 1, Math.floor(q * n))] ?? 0;
-    return { commits: this.commits, ops: this.opsCommitted, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[n - 1] ?? 0, checkpoints: this.checkpoints };
+    return { commits: this.commits, ops: this.opsCommitted, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[n - 1] ?? 0, checkpoints: this.checkpoints, checkpointMaxMs: this.checkpointMaxMs };
   }
 
   /** Bytes of the in-memory typed-array indexes. */
@@ -438,7 +441,9 @@ export class SqliteStore implements Store {
         return;
       }
       if (walBytes === 0) return;
+      const startMs = performance.now();
       this.db.exec(walBytes > this.maxWalBytes ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+      this.checkpointMaxMs = Math.max(this.checkpointMaxMs, performance.now() - startMs);
       this.checkpoints++;
     } catch (err) {
       this.options.log?.("checkpoint failed", { error: String(err) });
