@@ -159,6 +159,22 @@ export class ByteReader {
     return this.utf8(field, len, maxBytes);
   }
 
+  /**
+   * text, cut to its first `keepBytes` (at a character boundary): for task error messages, where
+   * a long stack trace must not cost the worker its report. The rest is skipped, bounded by the frame.
+   */
+  clippedText(field: string, keepBytes: number): string {
+    const len = this.u32(field);
+    if (len <= keepBytes) return this.utf8(field, len, keepBytes);
+    this.need(field, len);
+    const end = this.pos + len;
+    let cut = keepBytes;
+    while (cut > 0 && (this.buf[this.pos + cut]! & 0xc0) === 0x80) cut--;
+    const s = this.utf8(field, cut, keepBytes);
+    this.pos = end;
+    return s;
+  }
+
   /** bytes: u32 length + raw. Returns a copy: the frame's buffer may be reused after decoding. */
   bytes(field: string, maxBytes: number): Uint8Array {
     const len = this.u32(field);

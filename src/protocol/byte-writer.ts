@@ -126,6 +126,11 @@ export class ByteWriter {
     this.utf8(field, s, 4, maxBytes);
   }
 
+  /** text cut to its first `keepBytes` of UTF-8, at a character boundary (task error messages). */
+  clippedText(field: string, s: string, keepBytes: number): void {
+    this.utf8(field, s, 4, keepBytes, true);
+  }
+
   /** bytes: u32 length + raw. */
   bytes(field: string, data: Uint8Array, maxBytes: number): void {
     if (data.length > maxBytes) throw unrepresentable(field, `${data.length} bytes is over the limit of ${maxBytes}`);
@@ -135,7 +140,7 @@ export class ByteWriter {
     this.pos += 4 + data.length;
   }
 
-  private utf8(field: string, s: string, prefixBytes: 2 | 4, maxBytes: number): void {
+  private utf8(field: string, s: string, prefixBytes: 2 | 4, maxBytes: number, clip = false): void {
     const n = s.length;
     // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair is 2 units -> 4 bytes).
     this.ensure(prefixBytes + n * 3);
@@ -153,7 +158,11 @@ export class ByteWriter {
     }
     if (ascii) written = n;
     else written = utf8.encodeInto(s, b.subarray(start)).written;
-    if (written > maxBytes) throw unrepresentable(field, `${written} bytes of UTF-8 is over the limit of ${maxBytes}`);
+    if (written > maxBytes) {
+      if (!clip) throw unrepresentable(field, `${written} bytes of UTF-8 is over the limit of ${maxBytes}`);
+      written = maxBytes;
+      while (written > 0 && (b[start + written]! & 0xc0) === 0x80) written--;
+    }
     if (prefixBytes === 2) {
       b[this.pos] = written >>> 8;
       b[this.pos + 1] = written;

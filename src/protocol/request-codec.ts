@@ -81,7 +81,7 @@ const WRITERS: BodyWriters = {
     w.u8("outcome", TASK_OUTCOME_BYTE[m.outcome]);
     w.bool("resultIsJson", m.resultIsJson);
     w.bytes("result", m.result, MAX_RESULT_BYTES);
-    w.text("error", m.error, MAX_ERROR_BYTES);
+    w.clippedText("error", m.error, MAX_ERROR_BYTES);
   },
   Nack(w, m) {
     writeLeaseRefs(w, "leases", m.leases);
@@ -176,7 +176,7 @@ const READERS: BodyReaders = {
       outcome: r.pick("outcome", TASK_OUTCOMES),
       resultIsJson: r.bool("resultIsJson"),
       result: r.bytes("result", MAX_RESULT_BYTES),
-      error: r.text("error", MAX_ERROR_BYTES),
+      error: r.clippedText("error", MAX_ERROR_BYTES),
     };
   },
   Nack(r, requestId) {

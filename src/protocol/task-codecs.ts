@@ -192,7 +192,7 @@ export function writeTaskInfo(w: ByteWriter, t: TaskInfo): void {
   if (t.idempotencyKey !== null) w.str("idempotencyKey", t.idempotencyKey);
   w.bytes("payload", t.payload, MAX_PAYLOAD_BYTES);
   if (t.result !== null) w.bytes("result", t.result, MAX_RESULT_BYTES);
-  if (t.error !== null) w.text("error", t.error, MAX_ERROR_BYTES);
+  if (t.error !== null) w.clippedText("error", t.error, MAX_ERROR_BYTES);
 }
 
 export function readTaskInfo(r: ByteReader): TaskInfo {
@@ -216,7 +216,7 @@ export function readTaskInfo(r: ByteReader): TaskInfo {
   const idempotencyKey = (flags & TaskInfoFlag.hasIdempotencyKey) !== 0 ? r.str("idempotencyKey", MAX_STR_BYTES) : null;
   const payload = r.bytes("payload", MAX_PAYLOAD_BYTES);
   const result = (flags & TaskInfoFlag.hasResult) !== 0 ? r.bytes("result", MAX_RESULT_BYTES) : null;
-  const error = (flags & TaskInfoFlag.hasError) !== 0 ? r.text("error", MAX_ERROR_BYTES) : null;
+  const error = (flags & TaskInfoFlag.hasError) !== 0 ? r.clippedText("error", MAX_ERROR_BYTES) : null;
   return {
     id,
     status,

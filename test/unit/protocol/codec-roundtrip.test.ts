@@ -6,7 +6,9 @@ import { FrameWriter, encodeRequest, encodeResponse } from "../../../src/protoco
 import { RequestType, ResponseType, type RequestKind, type ResponseKind } from "../../../src/protocol/message-types.ts";
 import { decodeRequest } from "../../../src/protocol/request-codec.ts";
 import { decodeResponse } from "../../../src/protocol/response-codec.ts";
-import { ALL_REQUESTS, ALL_RESPONSES, REQUEST_SAMPLES, RESPONSE_SAMPLES } from "./sample-messages.ts";
+import { ByteWriter } from "../../../src/protocol/byte-writer.ts";
+import { MAX_ERROR_BYTES } from "../../../src/protocol/limits.ts";
+import { ALL_REQUESTS, ALL_RESPONSES, REQUEST_SAMPLES, RESPONSE_SAMPLES, TASK_ID } from "./sample-messages.ts";
 
 function onlyFrame(bytes: Uint8Array): { type: number; body: Uint8Array } {
   const d = new FrameDecoder();
@@ -124,4 +126,31 @@ test("names decode exactly through the intern cache, colliding slots and non-ASC
       if (m.kind !== "SubmitTask" || m.task.queue !== queue || m.task.type !== "tÿpé") throw new Error(`decoded ${JSON.stringify(m)} for ${queue}`);
     }
   }
+});
+
+describe("task error messages over 64 KiB are cut, not refused", () => {
+  // "x" then 2-byte characters: byte 65536 is the middle of a character, so the cut must step back one.
+  const long = "é".repeat(40_000) + "tail";
+  test("the encoder cuts at a character boundary", () => {
+    const f = onlyFrame(encodeRequest({ kind: "TaskResult", requestId: 1, id: TASK_ID, token: 1, outcome: "failed", resultIsJson: false, result: new Uint8Array(0), error: "x" + long }));
+    const m = decodeRequest(f.type, f.body);
+    if (m.kind !== "TaskResult") throw new Error(m.kind);
+    expect(new TextEncoder().encode(m.error).length).toBe(MAX_ERROR_BYTES - 1);
+    expect(m.error).toBe("x" + "é".repeat((MAX_ERROR_BYTES - 2) / 2));
+  });
+
+  test("the decoder cuts what a client sent uncut", () => {
+    const w = new ByteWriter();
+    w.u32("requestId", 5);
+    w.uuid("id", TASK_ID);
+    w.u32("token", 1);
+    w.u8("outcome", 1);
+    w.bool("resultIsJson", false);
+    w.bytes("result", new Uint8Array(0), 0);
+    w.text("error", "x" + long, 1 << 20);
+    const m = decodeRequest(RequestType.TaskResult, w.buf.subarray(0, w.pos));
+    if (m.kind !== "TaskResult") throw new Error(m.kind);
+    expect(m.requestId).toBe(5);
+    expect(m.error).toBe("x" + "é".repeat((MAX_ERROR_BYTES - 2) / 2));
+  });
 });
