@@ -2,7 +2,7 @@
 // lives, and stops cleanly on SIGTERM/SIGINT. The only command that installs signal handlers.
 
 import { startApp } from "../app.ts";
-import { loadConfig } from "../config/index.ts";
+import { loadConfig, maskSecrets } from "../config/index.ts";
 import { createLogger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -44,6 +44,7 @@ ${formatFlags(spec.flags)}`,
     const config = loadConfig({ file: args.strings.config, env: ctx.env, flags });
     const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging });
     const version = versionInfo();
+    if (log.enabled("debug")) log.debug("effective config", { config: maskSecrets(config) });
 
     // Handlers go in before anything starts: a signal that arrives while starting (or right
     // after "started" is logged) must still mean a clean stop, not the default kill.

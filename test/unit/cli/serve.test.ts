@@ -162,3 +162,21 @@ describe("openDataDir", () => {
     expect(readFileSync(opened.lockFile, "utf8")).toBe("2000\n");
   });
 });
+
+describe("serve logging", () => {
+  test("at debug level the effective config is logged with API keys masked", async () => {
+    const cwd = freshDir();
+    const secret = "never-log-this-key-0123";
+    const env = {
+      ...LOOPBACK_ENV,
+      TQ_MONITORING_LOG_LEVEL: "debug",
+      TQ_AUTH_API_KEYS: JSON.stringify([{ name: "a", role: "admin", key: secret }]),
+    };
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, env });
+    await broker.waitForStdout(STARTED);
+    expect(await broker.stop()).toBe(0);
+    expect(broker.stdout()).toContain('"msg":"effective config"');
+    expect(broker.stdout()).toContain('"key":"***"');
+    expect(broker.stdout()).not.toContain(secret);
+  });
+});
