@@ -78,6 +78,12 @@ export class FrameDecoder {
     const chunk = this.chunk;
     if (this.partial !== null) return this.continuePartial();
     let avail = chunk.length - this.pos;
+    if (avail === 0) {
+      // Drop the drained chunk so the socket's buffer is not kept alive until the next read.
+      this.chunk = EMPTY;
+      this.pos = 0;
+      return null;
+    }
     let length: number;
     if (this.headFilled > 0 || avail < 4) {
       const take = Math.min(4 - this.headFilled, avail);
