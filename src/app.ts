@@ -13,7 +13,7 @@ import { startRetention } from "./queue/retention.ts";
 import { Scheduler } from "./queue/scheduler.ts";
 import { openDataDir } from "./store/data-dir.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
-import { versionInfo } from "./cli/version.ts";
+import { versionInfo } from "./version.ts";
 
 /** Longest wait at shutdown for requests already being committed to get their replies. */
 const DRAIN_TIMEOUT_MS = 5000;

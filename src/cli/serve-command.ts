@@ -7,7 +7,7 @@ import { createLogger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { EXIT } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
-import { versionInfo } from "./version.ts";
+import { versionInfo } from "../version.ts";
 
 const spec: ArgsSpec = {
   flags: {

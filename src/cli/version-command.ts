@@ -3,7 +3,7 @@
 import type { Command } from "./command.ts";
 import { EXIT } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
-import { versionInfo } from "./version.ts";
+import { versionInfo } from "../version.ts";
 
 const spec: ArgsSpec = { flags: { json: { type: "boolean", description: "print name, version, build, commit, bun and platform as JSON" } } };
 

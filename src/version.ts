@@ -35,7 +35,7 @@ export const VERSION: string = versionInfo().version;
 
 function sourceVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(resolve(import.meta.dir, "../../package.json"), "utf8")) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(resolve(import.meta.dir, "../package.json"), "utf8")) as { version?: unknown };
     return typeof pkg.version === "string" ? pkg.version : "0.0.0-unknown";
   } catch {
     return "0.0.0-unknown";
