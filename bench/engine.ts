@@ -103,6 +103,33 @@ async function throughputRun(): Promise<ThroughputRun> {
   }
 }
 
+/**
+ * Many connections each sending single submits: every request arrives in its own macrotask, as a
+ * socket's data callback would, so this shows how many operations one commit really groups.
+ */
+async function clientsRun(clients: number, total: number): Promise<{ submitsPerSec: number; opsPerCommit: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "tq-bench-clients-"));
+  const store = open(join(dir, "tasks.db"));
+  try {
+    const perClient = Math.ceil(total / clients);
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async (_, c) => {
+        for (let i = 0; i < perClient; i++) {
+          await new Promise((resolve) => setImmediate(resolve));
+          await store.submit([newTask(c * perClient + i)], Date.now());
+        }
+      }),
+    );
+    const ms = performance.now() - start;
+    const stats = store.commitStats();
+    return { submitsPerSec: ((perClient * clients) / ms) * 1000, opsPerCommit: stats.ops / Math.max(1, stats.commits) };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function rssMiB(): number {
   Bun.gc(true);
   return process.memoryUsage().rss / 1024 / 1024;
@@ -160,6 +187,10 @@ console.log(`median: submits/s ${fmt(pick("submitsPerSec"))} (batches of ${SUBMI
 console.log(`median: claims/s ${fmt(pick("claimsPerSec"))} (batches of ${CLAIM_BATCH}, ${CLAIMS_IN_FLIGHT} in flight)`);
 console.log(`median: completes/s ${fmt(pick("completesPerSec"))} (${COMPLETES_IN_FLIGHT} in flight)`);
 console.log(`median: commit latency p50 ${fmt(pick("commitP50Ms"), 2)} ms, p99 ${fmt(pick("commitP99Ms"), 2)} ms, max ${fmt(pick("commitMaxMs"), 2)} ms; longest checkpoint ${fmt(pick("checkpointMaxMs"), 2)} ms`);
+const CLIENTS = 64;
+const single: { submitsPerSec: number; opsPerCommit: number }[] = [];
+for (let i = 0; i < RUNS; i++) single.push(await clientsRun(CLIENTS, Math.min(TASKS, 20_000)));
+console.log(`median: single submits from ${CLIENTS} clients ${fmt(median(single.map((r) => r.submitsPerSec)))}/s, ${fmt(median(single.map((r) => r.opsPerCommit)), 1)} ops/commit`);
 if (PENDING > 0) {
   // A fresh process, so the figure is what a broker holding 1M pending tasks would show.
   const child = Bun.spawnSync([process.execPath, import.meta.path], { env: { ...process.env, BENCH_PHASE: "pending" }, stdout: "inherit", stderr: "inherit" });

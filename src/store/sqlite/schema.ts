@@ -90,6 +90,8 @@ export function openDatabase(path: string, sync: "full" | "interval", cacheMiB =
     db.exec(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
     db.exec("PRAGMA wal_autocheckpoint = 0");
     db.exec("PRAGMA temp_store = MEMORY");
+    // The checkpoint worker's TRUNCATE briefly holds the write lock: wait for it rather than fail a group.
+    db.exec("PRAGMA busy_timeout = 5000");
     // Claims and completions touch rows all over the table (priority order is not insert order):
     // a page cache of a few dozen MiB keeps those reads off the file system.
     db.exec(`PRAGMA cache_size = -${Math.max(1, Math.floor(cacheMiB)) * 1024}`);

@@ -11,6 +11,7 @@ import type {
   ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, ReadyListener, Store,
   StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store.ts";
+import { Checkpointer, type CheckpointResult } from "./checkpointer.ts";
 import { GroupCommit, storageUnavailable, type FlushOn } from "./group-commit.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openDatabase } from "./schema.ts";
@@ -36,6 +37,11 @@ export interface SqliteStoreOptions {
   /** Jitter source for backoff; injected by tests. */
   random?: () => number;
   flushOn?: FlushOn;
+  /**
+   * Where checkpoints run: "worker" (default: a Worker thread with its own connection, so the
+   * copy and fsync never hold the event loop) or "inline" (on this thread, between groups).
+   */
+  checkpointIn?: "worker" | "inline";
   /** SQLite page cache, in MiB (counts toward RSS). */
   cacheMiB?: number;
   /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
@@ -67,7 +73,8 @@ export class SqliteStore implements Store {
   private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly readyAfterCommit = new Set<string>();
-  private readonly checkpointTimer: ReturnType<typeof setInterval> | null;
+  private checkpointTimer: ReturnType<typeof setInterval> | null = null;
+  private checkpointer: Checkpointer | null = null;
   private readonly walPath: string | null;
   private readonly maxWalBytes: number;
   private nextToken = 0;
@@ -96,9 +103,44 @@ export class SqliteStore implements Store {
       onCommitted: (ops, ms) => this.committed(ops, ms),
     });
     this.recover(Date.now());
-    const intervalMs = options.walSyncIntervalMs ?? 100;
-    this.checkpointTimer = this.walPath === null ? null : setInterval(() => this.checkpoint(), intervalMs);
-    (this.checkpointTimer as { unref?: () => void } | null)?.unref?.();
+    if (this.walPath !== null) {
+      if ((options.checkpointIn ?? "worker") === "worker") this.startWorkerCheckpoints(options.path);
+      else this.startInlineCheckpoints();
+    }
+  }
+
+  private startWorkerCheckpoints(path: string): void {
+    try {
+      this.checkpointer = new Checkpointer({
+        path,
+        intervalMs: this.options.walSyncIntervalMs ?? 100,
+        maxWalBytes: this.maxWalBytes,
+        onResult: (r) => this.checkpointed(r),
+        onFailed: (reason) => {
+          this.options.log?.("checkpoint worker failed; checkpointing on the main thread", { reason });
+          this.checkpointer = null;
+          if (!this.closed) this.startInlineCheckpoints();
+        },
+      });
+    } catch (err) {
+      this.options.log?.("cannot start the checkpoint worker; checkpointing on the main thread", { error: String(err) });
+      this.startInlineCheckpoints();
+    }
+  }
+
+  private startInlineCheckpoints(): void {
+    this.checkpointTimer = setInterval(() => this.checkpoint(), this.options.walSyncIntervalMs ?? 100);
+    (this.checkpointTimer as { unref?: () => void }).unref?.();
+  }
+
+  private checkpointed(r: CheckpointResult): void {
+    this.checkpoints++;
+    this.checkpointMaxMs = Math.max(this.checkpointMaxMs, r.ms);
+  }
+
+  /** A checkpoint on the worker now (tests, operators); null when none ran (no WAL, or one was running). */
+  checkpointInBackground(): Promise<CheckpointResult | null> {
+    return this.checkpointer?.runNow() ?? Promise.resolve(null);
   }
 
   async submit(tasks: readonly NewTask[], nowMs: number): Promise<SubmitOutcome[]> {
@@ -338,6 +380,7 @@ export class SqliteStore implements Store {
     this.group.flush();
     this.closed = true;
     if (this.checkpointTimer !== null) clearInterval(this.checkpointTimer);
+    await this.checkpointer?.stop();
     try {
       if (this.walPath !== null) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {

@@ -125,7 +125,7 @@ test("a database from a newer build is refused", () => {
 
 test("the checkpoint truncates a WAL grown past maxWalBytes", async () => {
   const path = tempPath();
-  const store = open({ path, maxWalBytes: 64 * 1024, walSyncIntervalMs: 3_600_000 });
+  const store = open({ path, maxWalBytes: 64 * 1024, walSyncIntervalMs: 3_600_000, checkpointIn: "inline" });
   for (let i = 0; i < 5; i++) await store.submit(Array.from({ length: 200 }, () => task({ payload: new Uint8Array(512) })), 1000);
   expect(statSync(`${path}-wal`).size).toBeGreaterThan(64 * 1024);
   store.checkpoint();
@@ -171,4 +171,23 @@ test("microtask flushing also groups calls made in the same job", async () => {
   const before = store.commitStats().commits;
   await Promise.all([store.submit([task()], 1), store.submit([task()], 1), store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: 1 })]);
   expect(store.commitStats().commits - before).toBe(1);
+});
+
+test("the checkpoint worker copies the WAL off the main thread and truncates it past maxWalBytes", async () => {
+  const path = tempPath();
+  const store = open({ path, maxWalBytes: 64 * 1024, walSyncIntervalMs: 3_600_000, checkpointIn: "worker" });
+  await store.submit(Array.from({ length: 10 }, () => task()), 1000);
+  const small = await store.checkpointInBackground();
+  expect(small?.mode).toBe("PASSIVE");
+  expect(small?.checkpointed).toBe(small?.logFrames);
+  for (let i = 0; i < 5; i++) await store.submit(Array.from({ length: 200 }, () => task({ payload: new Uint8Array(512) })), 1000);
+  expect(statSync(`${path}-wal`).size).toBeGreaterThan(64 * 1024);
+  const big = await store.checkpointInBackground();
+  expect(big?.mode).toBe("TRUNCATE");
+  expect(big?.busy).toBe(0);
+  expect(statSync(`${path}-wal`).size).toBe(0);
+  expect(store.commitStats().checkpoints).toBe(2);
+  // Writes go on normally after the worker's checkpoints.
+  await store.submit([task()], 1000);
+  expect(store.pendingCount()).toBe(1011);
 });
