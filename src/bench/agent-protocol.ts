@@ -1,0 +1,97 @@
+// What the bench orchestrator and its agent processes say to each other: the agent's spec (one
+// JSON argument), its report lines (JSON on stdout) and the control words it reads on stdin.
+// Types and tiny helpers only; no sockets and no workload logic.
+
+/** Submits `n` tasks in batches with `window` SubmitBatch frames in flight. */
+export interface ProducerSpec {
+  role: "producer";
+  host: string;
+  port: number;
+  queue: string;
+  n: number;
+  payloadBytes: number;
+  batch: number;
+  window: number;
+  recordIds: boolean;
+  /** The agent gives up (reports and exits) after this long: every bench loop is bounded. */
+  deadlineMs: number;
+}
+
+/** `lanes` claim loops on one connection: claim up to `batch`, no-op handler, complete. */
+export interface WorkerSpec {
+  role: "worker";
+  host: string;
+  port: number;
+  queue: string;
+  lanes: number;
+  batch: number;
+  waitMs: number;
+  recordIds: boolean;
+  /** Read the submit time the paced producer put in each payload and record handler-start latency. */
+  recordLatency: boolean;
+  deadlineMs: number;
+}
+
+/** One SubmitTask at a time on a fixed schedule of `ratePerSec`, `count` tasks (W4). */
+export interface PacedProducerSpec {
+  role: "paced-producer";
+  host: string;
+  port: number;
+  queue: string;
+  ratePerSec: number;
+  count: number;
+  payloadBytes: number;
+  deadlineMs: number;
+}
+
+export type AgentSpec = ProducerSpec | WorkerSpec | PacedProducerSpec;
+
+/** Error responses counted by error name (or "connection" when the socket failed). */
+export type ErrorCounts = Record<string, number>;
+
+export interface ProducerReport {
+  event: "done";
+  role: "producer" | "paced-producer";
+  submitted: number;
+  /** Epoch ms (sub-ms precision) of the first submit sent and of the last ack received. */
+  firstSendMs: number;
+  lastAckMs: number;
+  errors: ErrorCounts;
+  ids: string[];
+}
+
+export interface WorkerReport {
+  event: "done";
+  role: "worker";
+  completed: number;
+  firstClaimMs: number;
+  lastCompleteMs: number;
+  errors: ErrorCounts;
+  ids: string[];
+  /** Submit -> handler start, ms, one per task (W4 only). */
+  latenciesMs: number[];
+}
+
+export type AgentReport = ProducerReport | WorkerReport;
+
+export type AgentLine =
+  | { event: "ready" }
+  | { event: "progress"; done: number }
+  | AgentReport
+  | { event: "failed"; message: string };
+
+/** Control words the orchestrator writes to an agent's stdin, one a line. */
+export const CONTROL = { go: "go", stop: "stop" } as const;
+
+/**
+ * Wall-clock ms with sub-ms precision, comparable across processes on one machine (W4 measures
+ * submit in one process and handler start in another). Bun's hrtime counts from process start,
+ * so it cannot serve here.
+ */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export function countError(errors: ErrorCounts, name: string): void {
+  errors[name] = (errors[name] ?? 0) + 1;
+}

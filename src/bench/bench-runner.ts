@@ -1,0 +1,134 @@
+// runBench: every requested workload, `runs` times each, against --url or a freshly spawned
+// broker per run (so each run's RSS and CPU are its own), and the median with range of each
+// figure. Owns the broker's life in --spawn mode; prints nothing (report.ts formats).
+
+import { epochMs } from "./agent-protocol.ts";
+import { WORKLOADS, type BenchOptions, type SyncMode, type WorkloadName } from "./bench-options.ts";
+import { ProcSampler, type ProcUsage } from "./proc-sampler.ts";
+import { drainQueue, runWorkload, type CompletionCheck, type Endpoint, type WorkloadRun } from "./run-workload.ts";
+import { spawnBroker, withDeadline, type SpawnedBroker } from "./spawn-broker.ts";
+import { spread, type Spread } from "./stats.ts";
+import { WireConn } from "./wire-conn.ts";
+
+const RESTART_READY_DEADLINE_MS = 120_000;
+
+export interface RestartFigures {
+  /** Tasks pending when the broker was stopped. */
+  pending: number;
+  /** Spawn -> "listening" logged. */
+  listeningMs: number;
+  /** Spawn -> first claim answered with a task: the broker is serving its recovered queue. */
+  readyMs: number;
+  /** RSS right after recovery, with everything pending loaded. */
+  rssMiB: number | null;
+}
+
+export interface RunFigures extends WorkloadRun {
+  broker: ProcUsage | null;
+  restart: RestartFigures | null;
+}
+
+export interface WorkloadResult {
+  workload: WorkloadName;
+  description: string;
+  sync: SyncMode | null;
+  runs: RunFigures[];
+  tasksPerSec: Spread;
+  latency: { p50Ms: Spread; p90Ms: Spread; p99Ms: Spread; p999Ms: Spread; maxMs: Spread } | null;
+  peakRssMiB: Spread | null;
+  cpuSecs: Spread | null;
+  /** Every run's tasks completed exactly once (W2/W3); null when the workload does not check. */
+  exactlyOnce: boolean | null;
+  checks: CompletionCheck[];
+}
+
+export async function runBench(opts: BenchOptions, onRun: (result: RunFigures, index: number) => void = () => {}): Promise<WorkloadResult[]> {
+  const results: WorkloadResult[] = [];
+  const runTag = Math.floor(epochMs()).toString(36);
+  for (const workload of opts.workloads) {
+    const runs: RunFigures[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      const queue = `bench-${runTag}-${workload.toLowerCase()}-${i}`;
+      const run = opts.target.kind === "spawn" ? await spawnedRun(workload, opts, opts.target.sync, queue) : await urlRun(workload, opts, queue);
+      runs.push(run);
+      onRun(run, i);
+    }
+    results.push(summarize(workload, opts, runs));
+  }
+  return results;
+}
+
+async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string): Promise<RunFigures> {
+  if (opts.target.kind !== "url") throw new Error("urlRun needs a --url target");
+  const at: Endpoint = { host: opts.target.host, port: opts.target.port, queue };
+  const run = await runWorkload(workload, opts, at);
+  if (workload === "W1") await drainQueue(opts, at, run.tasks);
+  return { ...run, broker: null, restart: null };
+}
+
+async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string): Promise<RunFigures> {
+  const brokerOptions = {
+    sync,
+    // The bench loads N tasks at once; the default threshold would answer QueueFull at 100,000.
+    queueDepthThreshold: opts.n + 100_000,
+    maxBatchClaim: Math.max(10, opts.batch),
+    runtimeArgs: opts.cpuProfDir === null ? [] : ["--cpu-prof-md", "--cpu-prof-dir", opts.cpuProfDir],
+  };
+  let broker: SpawnedBroker = await spawnBroker(brokerOptions);
+  try {
+    const sampler = new ProcSampler(broker.pid);
+    sampler.start();
+    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue }).finally(() => sampler.stop());
+    const usage = sampler.stop();
+    let restart: RestartFigures | null = null;
+    if (opts.restart && workload === "W1") {
+      await broker.stop({ keepData: true });
+      const t0 = performance.now();
+      broker = await spawnBroker({ ...brokerOptions, dataDir: broker.dataDir });
+      const readyMs = await withDeadline(firstClaim(broker, queue, t0), RESTART_READY_DEADLINE_MS, "the restarted broker did not hand out a task");
+      restart = { pending: run.tasks, listeningMs: broker.startMs, readyMs, rssMiB: new ProcSampler(broker.pid).rssMiB() };
+    }
+    return { ...run, broker: usage, restart };
+  } finally {
+    await broker.stop();
+  }
+}
+
+/** ms from t0 until a claim on the recovered queue returns a task. */
+async function firstClaim(broker: SpawnedBroker, queue: string, t0: number): Promise<number> {
+  const conn = await WireConn.open(broker.host, broker.port);
+  try {
+    const r = await conn.send({ kind: "ClaimTask", queues: [queue], max: 1, waitMs: RESTART_READY_DEADLINE_MS });
+    if (r.kind !== "Claimed" || r.tasks.length === 0) throw new Error(`the restarted broker answered ${r.kind === "Error" ? r.message : r.kind}`);
+    return performance.now() - t0;
+  } finally {
+    conn.close();
+  }
+}
+
+function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[]): WorkloadResult {
+  const usages = runs.map((r) => r.broker).filter((u): u is ProcUsage => u !== null);
+  const latencies = runs.map((r) => r.latency).filter((l) => l !== null);
+  const checks = runs.map((r) => r.check).filter((c): c is CompletionCheck => c !== null);
+  return {
+    workload,
+    description: WORKLOADS[workload],
+    sync: opts.target.kind === "spawn" ? opts.target.sync : null,
+    runs,
+    tasksPerSec: spread(runs.map((r) => r.tasksPerSec)),
+    latency:
+      latencies.length === 0
+        ? null
+        : {
+            p50Ms: spread(latencies.map((l) => l.p50Ms)),
+            p90Ms: spread(latencies.map((l) => l.p90Ms)),
+            p99Ms: spread(latencies.map((l) => l.p99Ms)),
+            p999Ms: spread(latencies.map((l) => l.p999Ms)),
+            maxMs: spread(latencies.map((l) => l.maxMs)),
+          },
+    peakRssMiB: usages.length === 0 ? null : spread(usages.map((u) => u.peakRssMiB ?? Number.NaN)),
+    cpuSecs: usages.length === 0 ? null : spread(usages.map((u) => u.cpuSecs ?? Number.NaN)),
+    exactlyOnce: checks.length === 0 ? null : checks.every((c) => c.exactlyOnce),
+    checks,
+  };
+}

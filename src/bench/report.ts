@@ -1,0 +1,95 @@
+// Formats bench results: a readable table, or one JSON object per workload (--json). Pure
+// string building; the command decides where the text goes.
+
+import type { RunFigures, WorkloadResult } from "./bench-runner.ts";
+import type { Spread } from "./stats.ts";
+
+function num(v: number, digits = 0): string {
+  if (!Number.isFinite(v)) return "-";
+  return v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** "123,456 (120,001-130,222)" with the range only when there was more than one run. */
+function withRange(s: Spread, runs: number, digits = 0): string {
+  if (runs <= 1 || s.min === s.max) return num(s.median, digits);
+  return `${num(s.median, digits)} (${num(s.min, digits)}-${num(s.max, digits)})`;
+}
+
+function pad(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n");
+}
+
+export function formatTable(results: readonly WorkloadResult[]): string {
+  const rows: string[][] = [["workload", "sync", "tasks", "tasks/s", "latency p50 / p99 / p99.9 / max ms", "broker peak RSS MiB", "broker CPU s", "exactly once"]];
+  for (const r of results) {
+    const n = r.runs.length;
+    const latency =
+      r.latency === null
+        ? "-"
+        : [r.latency.p50Ms, r.latency.p99Ms, r.latency.p999Ms, r.latency.maxMs].map((s) => withRange(s, n, 3)).join(" / ");
+    rows.push([
+      r.workload,
+      r.sync ?? "(url)",
+      num(r.runs.reduce((s, run) => s + run.tasks, 0) / n),
+      withRange(r.tasksPerSec, n),
+      latency,
+      r.peakRssMiB === null ? "-" : withRange(r.peakRssMiB, n, 1),
+      r.cpuSecs === null ? "-" : withRange(r.cpuSecs, n, 2),
+      r.exactlyOnce === null ? "-" : r.exactlyOnce ? "yes" : "NO",
+    ]);
+  }
+  const notes: string[] = [];
+  for (const r of results) {
+    if (r.runs.length > 1) notes.push(`${r.workload}: median of ${r.runs.length} runs (range in brackets)`);
+    for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
+      notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
+    }
+    const errors = mergedErrors(r.runs);
+    if (Object.keys(errors).length > 0) notes.push(`${r.workload}: error answers ${JSON.stringify(errors)}`);
+    for (const run of r.runs) {
+      if (run.restart !== null) {
+        const x = run.restart;
+        notes.push(
+          `${r.workload} restart with ${num(x.pending)} pending: listening after ${num(x.listeningMs)} ms, serving after ${num(x.readyMs)} ms, RSS ${x.rssMiB === null ? "-" : num(x.rssMiB, 1)} MiB`,
+        );
+      }
+    }
+  }
+  return notes.length === 0 ? pad(rows) : `${pad(rows)}\n\n${notes.join("\n")}`;
+}
+
+function mergedErrors(runs: readonly RunFigures[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const run of runs) for (const [k, v] of Object.entries(run.errors)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** One line per workload: medians at the top level, every run's own figures under `runs`. */
+export function formatJsonLines(results: readonly WorkloadResult[]): string {
+  return results
+    .map((r) =>
+      JSON.stringify({
+        workload: r.workload,
+        description: r.description,
+        sync: r.sync,
+        runs: r.runs.length,
+        tasks: r.runs[0]?.tasks ?? 0,
+        tasksPerSec: r.tasksPerSec,
+        latencyMs: r.latency,
+        broker: r.peakRssMiB === null ? null : { peakRssMiB: r.peakRssMiB, cpuSecs: r.cpuSecs },
+        exactlyOnce: r.exactlyOnce,
+        checks: r.checks,
+        errors: mergedErrors(r.runs),
+        perRun: r.runs.map((run) => ({
+          tasks: run.tasks,
+          elapsedSecs: run.elapsedSecs,
+          tasksPerSec: run.tasksPerSec,
+          latencyMs: run.latency,
+          broker: run.broker,
+          restart: run.restart,
+        })),
+      }),
+    )
+    .join("\n");
+}

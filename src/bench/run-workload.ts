@@ -1,0 +1,203 @@
+// runWorkload: one run of one workload (W1-W4) against a broker at host:port, with the load in
+// agent processes. Starts the clock only when every agent is connected, stops workers once all
+// tasks are done, and checks by id that each submitted task was completed exactly once.
+// Does not start or sample the broker (bench-runner does).
+
+import type { AgentSpec, ErrorCounts, ProducerReport, WorkerReport, WorkerSpec } from "./agent-protocol.ts";
+import { AgentProcess } from "./agent-process.ts";
+import type { BenchOptions, WorkloadName } from "./bench-options.ts";
+import { summarizeLatencies, type LatencySummary } from "./stats.ts";
+
+const POLL_MS = 20;
+/** Blocking-claim wait of the workers: short, so a stop takes effect quickly. */
+const WORKER_WAIT_MS = 250;
+
+export interface CompletionCheck {
+  submitted: number;
+  completed: number;
+  /** Completions acknowledged twice for one id. */
+  duplicates: number;
+  /** Submitted ids never completed. */
+  missing: number;
+  /** Completed ids that no producer of this run submitted. */
+  unknown: number;
+  exactlyOnce: boolean;
+}
+
+export interface WorkloadRun {
+  workload: WorkloadName;
+  tasks: number;
+  elapsedSecs: number;
+  tasksPerSec: number;
+  latency: LatencySummary | null;
+  check: CompletionCheck | null;
+  errors: ErrorCounts;
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+  /** Unique per run, so runs never see each other's tasks on a shared broker. */
+  queue: string;
+}
+
+function deadlineMsFor(n: number): number {
+  return 120_000 + n;
+}
+
+function split(total: number, parts: number): number[] {
+  const base = Math.floor(total / parts);
+  return Array.from({ length: parts }, (_, i) => base + (i < total % parts ? 1 : 0)).filter((k) => k > 0);
+}
+
+function mergeErrors(into: ErrorCounts, from: ErrorCounts): void {
+  for (const [name, count] of Object.entries(from)) into[name] = (into[name] ?? 0) + count;
+}
+
+/** Starts agents, waits until each is connected (or one failed), then says go to all. */
+async function startAll(specs: readonly AgentSpec[]): Promise<AgentProcess[]> {
+  const agents = specs.map((s) => new AgentProcess(s));
+  await Promise.all(agents.map((a) => a.ready));
+  for (const a of agents) a.go();
+  return agents;
+}
+
+/** Polls worker progress until `target` completions, an agent failure or the deadline; then says stop. */
+async function stopWhenDone(workers: readonly AgentProcess[], target: number, deadlineMs: number, others: readonly AgentProcess[]): Promise<void> {
+  let failed: unknown = null;
+  for (const a of [...workers, ...others]) a.report.catch((err: unknown) => (failed ??= err));
+  const startMs = performance.now();
+  while (failed === null && performance.now() - startMs < deadlineMs) {
+    if (workers.reduce((sum, w) => sum + w.progress, 0) >= target) break;
+    await Bun.sleep(POLL_MS);
+  }
+  for (const w of workers) w.stop();
+  if (failed !== null) throw failed;
+}
+
+async function reports<T>(agents: readonly AgentProcess[]): Promise<T[]> {
+  try {
+    return (await Promise.all(agents.map((a) => a.report))) as T[];
+  } catch (err) {
+    for (const a of agents) a.kill();
+    throw err;
+  }
+}
+
+function check(producers: readonly ProducerReport[], workers: readonly WorkerReport[]): CompletionCheck {
+  const submitted = new Set<string>();
+  for (const p of producers) for (const id of p.ids) submitted.add(id);
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let unknown = 0;
+  let completed = 0;
+  for (const w of workers) {
+    for (const id of w.ids) {
+      completed++;
+      if (seen.has(id)) duplicates++;
+      else seen.add(id);
+      if (!submitted.has(id)) unknown++;
+    }
+  }
+  let missing = 0;
+  for (const id of submitted) if (!seen.has(id)) missing++;
+  return { submitted: submitted.size, completed, duplicates, missing, unknown, exactlyOnce: duplicates === 0 && missing === 0 && unknown === 0 };
+}
+
+function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: boolean): AgentSpec[] {
+  return split(n, opts.producers).map((k) => ({
+    role: "producer",
+    host: at.host,
+    port: at.port,
+    queue: at.queue,
+    n: k,
+    payloadBytes: opts.payloadBytes,
+    batch: opts.batch,
+    window: opts.window,
+    recordIds,
+    deadlineMs: deadlineMsFor(n),
+  }));
+}
+
+function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolean): WorkerSpec {
+  return {
+    role: "worker",
+    host: at.host,
+    port: at.port,
+    queue: at.queue,
+    lanes: opts.concurrency,
+    batch: latency ? 1 : opts.batch,
+    waitMs: WORKER_WAIT_MS,
+    recordIds: !latency,
+    recordLatency: latency,
+    deadlineMs: deadlineMsFor(n),
+  };
+}
+
+export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: Endpoint): Promise<WorkloadRun> {
+  const errors: ErrorCounts = {};
+  if (name === "W1") {
+    const producers = await reports<ProducerReport>(await startAll(producerSpecs(opts, at, opts.n, false)));
+    for (const p of producers) mergeErrors(errors, p.errors);
+    const tasks = producers.reduce((s, p) => s + p.submitted, 0);
+    const elapsedSecs = (Math.max(...producers.map((p) => p.lastAckMs)) - Math.min(...producers.map((p) => p.firstSendMs))) / 1000;
+    return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: null, errors };
+  }
+  if (name === "W2") {
+    // Pre-enqueue, untimed, with the same producers W1 uses.
+    const preload = await reports<ProducerReport>(await startAll(producerSpecs(opts, at, opts.n, true)));
+    for (const p of preload) mergeErrors(errors, p.errors);
+    const workers = await startAll([workerSpec(opts, at, opts.n, false)]);
+    const target = preload.reduce((s, p) => s + p.submitted, 0);
+    await stopWhenDone(workers, target, deadlineMsFor(opts.n), []);
+    const done = await reports<WorkerReport>(workers);
+    return finishThroughput(name, done, errors, check(preload, done), Math.min(...done.map((w) => w.firstClaimMs)));
+  }
+  if (name === "W3") {
+    const workers = workerSpec(opts, at, opts.n, false);
+    const agents = await startAll([workers, ...producerSpecs(opts, at, opts.n, true)]);
+    const [workerAgent, ...producerAgents] = agents;
+    await stopWhenDone([workerAgent!], opts.n, deadlineMsFor(opts.n), producerAgents);
+    const produced = await reports<ProducerReport>(producerAgents);
+    const done = await reports<WorkerReport>([workerAgent!]);
+    for (const p of produced) mergeErrors(errors, p.errors);
+    return finishThroughput(name, done, errors, check(produced, done), Math.min(...produced.map((p) => p.firstSendMs)));
+  }
+  const count = Math.max(1, Math.round(opts.ratePerSec * opts.seconds));
+  const deadlineMs = opts.seconds * 1000 + 60_000;
+  const agents = await startAll([
+    workerSpec(opts, at, count, true),
+    { role: "paced-producer", host: at.host, port: at.port, queue: at.queue, ratePerSec: opts.ratePerSec, count, payloadBytes: opts.payloadBytes, deadlineMs },
+  ]);
+  const [workerAgent, producerAgent] = agents;
+  await stopWhenDone([workerAgent!], count, deadlineMs, [producerAgent!]);
+  const [paced] = await reports<ProducerReport>([producerAgent!]);
+  const [worker] = await reports<WorkerReport>([workerAgent!]);
+  mergeErrors(errors, paced!.errors);
+  mergeErrors(errors, worker!.errors);
+  const elapsedSecs = (worker!.lastCompleteMs - paced!.firstSendMs) / 1000;
+  return {
+    workload: name,
+    tasks: worker!.completed,
+    elapsedSecs,
+    tasksPerSec: paced!.submitted / ((paced!.lastAckMs - paced!.firstSendMs) / 1000),
+    latency: summarizeLatencies(worker!.latenciesMs),
+    check: null,
+    errors,
+  };
+}
+
+function finishThroughput(name: WorkloadName, done: readonly WorkerReport[], errors: ErrorCounts, completion: CompletionCheck, startMs: number): WorkloadRun {
+  for (const w of done) mergeErrors(errors, w.errors);
+  const tasks = done.reduce((s, w) => s + w.completed, 0);
+  const elapsedSecs = (Math.max(...done.map((w) => w.lastCompleteMs)) - startMs) / 1000;
+  return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: completion, errors };
+}
+
+/** Completes `count` tasks left in the run's queue, untimed: W1 must not leave its load in a shared broker. */
+export async function drainQueue(opts: BenchOptions, at: Endpoint, count: number): Promise<void> {
+  if (count === 0) return;
+  const workers = await startAll([{ ...workerSpec(opts, at, count, false), recordIds: false }]);
+  await stopWhenDone(workers, count, deadlineMsFor(count), []);
+  await reports<WorkerReport>(workers);
+}

@@ -1,0 +1,163 @@
+// spawnBroker: `tq-broker serve` as a child process on a temp data dir and a free loopback port,
+// for `bench --spawn`. Learns the address from the broker's "listening" log line, stops it by PID
+// with SIGTERM (SIGKILL only past a deadline) and deletes the temp dir. Measures nothing itself.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { selfCommand } from "./self-command.ts";
+
+const START_DEADLINE_MS = 60_000;
+const STOP_DEADLINE_MS = 30_000;
+/** Log lines kept for the error message when the broker fails to start or dies. */
+const LOG_TAIL_LINES = 30;
+
+export interface SpawnBrokerOptions {
+  sync: "full" | "interval";
+  /** Pending tasks the broker accepts before QueueFull; the bench raises it above -n. */
+  queueDepthThreshold: number;
+  maxBatchClaim: number;
+  /** Reuse this data dir (restart measurement); default a fresh temp dir. */
+  dataDir?: string;
+  /** Arguments for bun before the entry, e.g. --cpu-prof-md (from source only). */
+  runtimeArgs?: readonly string[];
+}
+
+export interface SpawnedBroker {
+  readonly pid: number;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** ms from spawn to the "listening" line. */
+  readonly startMs: number;
+  /** SIGTERM, wait for exit; deletes the data dir unless keepData. Returns the exit code. */
+  stop(options?: { keepData?: boolean }): Promise<number>;
+}
+
+/** Env for the child: the caller's env minus TQ_* (a user's broker settings must not skew a bench). */
+function childEnv(options: SpawnBrokerOptions): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("TQ_")) env[k] = v;
+  return {
+    ...env,
+    TQ_BROKER_HOST: "127.0.0.1",
+    TQ_API_REST_PORT: "0",
+    TQ_MONITORING_PROMETHEUS_PORT: "0",
+    TQ_MONITORING_LOG_LEVEL: "info",
+    TQ_MONITORING_JSON_LOGGING: "true",
+    TQ_PERSISTENCE_SYNC: options.sync,
+    TQ_BROKER_QUEUE_DEPTH_THRESHOLD: String(options.queueDepthThreshold),
+    TQ_BROKER_MAX_BATCH_CLAIM: String(options.maxBatchClaim),
+  };
+}
+
+export async function spawnBroker(options: SpawnBrokerOptions): Promise<SpawnedBroker> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "tq-bench-"));
+  const t0 = performance.now();
+  const proc = Bun.spawn([...selfCommand(options.runtimeArgs), "serve", "--port", "0", "--data-dir", dataDir], {
+    cwd: dataDir,
+    env: childEnv(options),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const tail: string[] = [];
+  const remember = (line: string): void => {
+    tail.push(line);
+    if (tail.length > LOG_TAIL_LINES) tail.shift();
+  };
+  void drainLines(proc.stderr, remember);
+
+  let address: string;
+  try {
+    address = await withDeadline(
+      readLines(proc.stdout, (line) => {
+        remember(line);
+        return listeningAddress(line);
+      }),
+      START_DEADLINE_MS,
+      "the broker did not log its listening address",
+    );
+  } catch (err) {
+    proc.kill("SIGKILL");
+    await proc.exited;
+    if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; its last log lines:\n${tail.join("\n")}`);
+  }
+  const startMs = performance.now() - t0;
+  const colon = address.lastIndexOf(":");
+
+  let stopping: Promise<number> | null = null;
+  return {
+    pid: proc.pid,
+    host: address.slice(0, colon),
+    port: Number(address.slice(colon + 1)),
+    dataDir,
+    startMs,
+    stop({ keepData = false } = {}) {
+      stopping ??= (async () => {
+        proc.kill("SIGTERM");
+        const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_DEADLINE_MS);
+        const code = await proc.exited;
+        clearTimeout(timer);
+        if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+        return code;
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The address of a `{"msg":"listening","key":"broker.port","address":"127.0.0.1:N"}` log line. */
+function listeningAddress(line: string): string | null {
+  if (!line.includes('"listening"')) return null;
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; key?: unknown; address?: unknown };
+    return entry.msg === "listening" && entry.key === "broker.port" && typeof entry.address === "string" ? entry.address : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads lines until `pick` returns a value; the rest of the stream keeps being drained (a full
+ * pipe would block the broker's logging) but is ignored.
+ */
+async function readLines<T>(stream: ReadableStream<Uint8Array>, pick: (line: string) => T | null): Promise<T> {
+  let found: T | null = null;
+  let resolveFound: (value: T) => void = () => {};
+  const result = new Promise<T>((resolve, reject) => {
+    resolveFound = resolve;
+    void drainLines(stream, (line) => {
+      if (found !== null) return;
+      found = pick(line);
+      if (found !== null) resolveFound(found);
+    }).then(() => {
+      if (found === null) reject(new Error("the broker exited before it was listening"));
+    });
+  });
+  return result;
+}
+
+async function drainLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of stream) {
+    buffered += decoder.decode(chunk, { stream: true });
+    for (let nl = buffered.indexOf("\n"); nl !== -1; nl = buffered.indexOf("\n")) {
+      onLine(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+    }
+  }
+  if (buffered.length > 0) onLine(buffered);
+}
+
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export { drainLines };

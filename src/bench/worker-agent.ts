@@ -1,0 +1,71 @@
+// The worker agent: `lanes` claim loops on one connection, each claiming up to `batch` tasks with
+// a blocking claim, running a no-op handler and reporting every task completed with TaskResult
+// frames coalesced per tick. Counts completions by acknowledged id; knows no workload.
+
+import type { ClaimedTask } from "../protocol/messages.ts";
+import { countError, epochMs, type ErrorCounts, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
+import { errorName } from "./producer-agent.ts";
+import { WireConn } from "./wire-conn.ts";
+
+const EMPTY = new Uint8Array(0);
+/** Pause after an error answer before claiming again, so a refusing broker is not spun on. */
+const ERROR_PAUSE_MS = 5;
+
+export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, stop: Promise<void>, onProgress: (done: number) => void): Promise<WorkerReport> {
+  const conn = await WireConn.open(spec.host, spec.port);
+  const errors: ErrorCounts = {};
+  const ids: string[] = [];
+  const latenciesMs: number[] = [];
+  let completed = 0;
+  let firstClaimMs = 0;
+  let lastCompleteMs = 0;
+  let stopped = false;
+  void stop.then(() => {
+    stopped = true;
+  });
+  await ready();
+  const startMs = epochMs();
+
+  const complete = (task: ClaimedTask): Promise<void> =>
+    conn.send({ kind: "TaskResult", id: task.id, token: task.token, outcome: "completed", resultIsJson: false, result: EMPTY, error: "" }).then((r) => {
+      if (r.kind !== "Ack") {
+        countError(errors, errorName(r));
+        return;
+      }
+      completed++;
+      lastCompleteMs = epochMs();
+      if (spec.recordIds) ids.push(task.id);
+      onProgress(completed);
+    });
+
+  const lane = async (): Promise<void> => {
+    // Results not yet acknowledged; bounded so a slow broker pushes back on the claims.
+    let unacked: Promise<void>[] = [];
+    while (!stopped && !conn.failed) {
+      if (epochMs() - startMs > spec.deadlineMs) {
+        countError(errors, "deadline");
+        break;
+      }
+      if (firstClaimMs === 0) firstClaimMs = epochMs();
+      const r = await conn.send({ kind: "ClaimTask", queues: [spec.queue], max: spec.batch, waitMs: spec.waitMs });
+      if (r.kind !== "Claimed") {
+        countError(errors, errorName(r));
+        await Bun.sleep(ERROR_PAUSE_MS);
+        continue;
+      }
+      for (const task of r.tasks) {
+        // The handler: a no-op, whose start is when the task arrived here.
+        if (spec.recordLatency) latenciesMs.push(epochMs() - new DataView(task.payload.buffer, task.payload.byteOffset, 8).getFloat64(0));
+        unacked.push(complete(task));
+      }
+      if (unacked.length >= 2 * spec.batch) {
+        await Promise.all(unacked);
+        unacked = [];
+      }
+    }
+    await Promise.all(unacked);
+  };
+  await Promise.all(Array.from({ length: spec.lanes }, lane));
+  conn.close();
+  return { event: "done", role: "worker", completed, firstClaimMs, lastCompleteMs, errors, ids, latenciesMs };
+}

@@ -1,0 +1,95 @@
+// `tq-broker bench`: the built-in load generator. Parses and checks the flags, runs the workloads
+// (bench/bench-runner.ts) and prints the table or JSON lines. Holds no load logic of its own.
+
+import { isCompiled } from "../bench/self-command.ts";
+import { parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions } from "../bench/bench-options.ts";
+import { runBench } from "../bench/bench-runner.ts";
+import { formatJsonLines, formatTable } from "../bench/report.ts";
+import type { Command } from "./command.ts";
+import { EXIT, UsageError } from "./exit-codes.ts";
+import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
+
+const spec: ArgsSpec = {
+  flags: {
+    url: { type: "string", valueName: "URL", description: "load a running broker at tq://HOST:PORT" },
+    spawn: { type: "boolean", description: "start a fresh broker per run on a temp dir and loopback port, and stop it after (default)" },
+    workload: { type: "string", valueName: "W1,W2,W3,W4", description: "workloads to run, comma-separated (default all four)" },
+    n: { type: "string", valueName: "N", description: "tasks per run of W1/W2/W3 (default 100000); -n N works too" },
+    "payload-bytes": { type: "string", valueName: "B", description: "payload size of each task (default 100)" },
+    producers: { type: "string", valueName: "P", description: "producer processes of W1/W2/W3 (default 1)" },
+    concurrency: { type: "string", valueName: "C", description: "claim loops of the worker process (default 4)" },
+    batch: { type: "string", valueName: "B", description: "tasks per SubmitBatch and most tasks per claim (default 100)" },
+    rate: { type: "string", valueName: "R", description: "W4 submits per second (default 1000)" },
+    seconds: { type: "string", valueName: "S", description: "W4 duration in seconds (default 10)" },
+    sync: { type: "string", valueName: "full|interval", description: "--spawn: persistence.sync of the spawned broker (default full)" },
+    runs: { type: "string", valueName: "K", description: "runs per workload; figures are the median with the range (default 1)" },
+    window: { type: "string", valueName: "W", description: "SubmitBatch frames each producer keeps in flight (default 8)" },
+    restart: { type: "boolean", description: "--spawn, W1: restart the broker on its data after the run and time until it serves" },
+    "cpu-prof-dir": { type: "string", valueName: "DIR", description: "--spawn, from source: write a bun --cpu-prof-md profile of the broker to DIR" },
+    json: { type: "boolean", description: "print one JSON object per workload instead of the table" },
+  },
+};
+
+export const benchCommand: Command = {
+  name: "bench",
+  summary: "measure a broker: enqueue, drain, mixed and latency workloads",
+  help: `usage: tq-broker bench [--url URL | --spawn] [--workload W1,W2,W3,W4] [-n 100000]
+                       [--payload-bytes 100] [--producers P] [--concurrency C] [--batch B]
+                       [--rate R --seconds S] [--sync full|interval] [--json]
+
+Producers and workers run as separate processes from the broker. Workloads:
+${Object.entries(WORKLOADS)
+  .map(([name, what]) => `  ${name}  ${what}`)
+  .join("\n")}
+W2 and W3 check by id that every submitted task was completed exactly once; a failed check
+exits 1. With --spawn the table also shows the broker's peak RSS and CPU seconds.
+
+options:
+${formatFlags(spec.flags)}`,
+  async run(argv, ctx) {
+    // -n is the one short flag, as in redis-benchmark; parseArgs knows long flags only.
+    const args = parseArgs(
+      argv.map((a) => (a === "-n" ? "--n" : a.startsWith("-n=") ? `--n=${a.slice(3)}` : a)),
+      spec,
+    );
+    if (args.help) {
+      ctx.out(this.help);
+      return EXIT.ok;
+    }
+    const opts = toOptions(args.strings, args.booleans);
+    const results = await runBench(opts, (run, i) => {
+      if (!args.booleans.json) ctx.err(`${run.workload} run ${i + 1}/${opts.runs}: ${Math.round(run.tasksPerSec).toLocaleString("en-US")} tasks/s`);
+    });
+    ctx.out(args.booleans.json ? formatJsonLines(results) : formatTable(results));
+    return results.some((r) => r.exactlyOnce === false) ? EXIT.failure : EXIT.ok;
+  },
+};
+
+function toOptions(strings: Record<string, string>, booleans: Record<string, boolean>): BenchOptions {
+  try {
+    if (strings.url !== undefined && booleans.spawn) throw new Error("--url and --spawn exclude each other");
+    const sync = strings.sync ?? "full";
+    if (sync !== "full" && sync !== "interval") throw new Error(`--sync: expected full or interval, got ${JSON.stringify(sync)}`);
+    if (strings.url !== undefined && strings.sync !== undefined) throw new Error("--sync applies to --spawn; a --url broker keeps its own setting");
+    const cpuProfDir = strings["cpu-prof-dir"] ?? null;
+    if (cpuProfDir !== null && (strings.url !== undefined || isCompiled())) throw new Error("--cpu-prof-dir needs --spawn and running from source (bun src/cli/main.ts)");
+    if (booleans.restart && strings.url !== undefined) throw new Error("--restart needs --spawn");
+    return {
+      target: strings.url === undefined ? { kind: "spawn", sync } : { kind: "url", ...parseUrl(strings.url) },
+      workloads: parseWorkloads(strings.workload ?? "W1,W2,W3,W4"),
+      n: parseCount("n", strings.n ?? "100000", 1, 100_000_000),
+      payloadBytes: parseCount("payload-bytes", strings["payload-bytes"] ?? "100", 0, 1024 * 1024),
+      producers: parseCount("producers", strings.producers ?? "1", 1, 64),
+      concurrency: parseCount("concurrency", strings.concurrency ?? "4", 1, 1024),
+      batch: parseCount("batch", strings.batch ?? "100", 1, 10_000),
+      ratePerSec: parseCount("rate", strings.rate ?? "1000", 1, 1_000_000),
+      seconds: parseCount("seconds", strings.seconds ?? "10", 1, 3600),
+      runs: parseCount("runs", strings.runs ?? "1", 1, 100),
+      window: parseCount("window", strings.window ?? "8", 1, 1024),
+      cpuProfDir,
+      restart: booleans.restart ?? false,
+    };
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
