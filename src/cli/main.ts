@@ -2,6 +2,7 @@
 // Entry of the `tq-broker` executable: picks the subcommand from the table, runs it, and turns
 // what it throws into a message and an exit code. Holds no command logic of its own.
 
+import { CorruptDatabaseError } from "../store/sqlite/schema.ts";
 import { ConfigError, formatConfigErrors, ListenError } from "../config/index.ts";
 import { DataDirError } from "../store/data-dir.ts";
 import type { CliContext, Command } from "./command.ts";
@@ -43,6 +44,10 @@ function report(err: unknown, command: Command | undefined, ctx: CliContext): Ex
     const n = err.problems.length;
     ctx.err(`tq-broker: invalid configuration (${n} problem${n === 1 ? "" : "s"}):\n${indent(formatConfigErrors(err))}`);
     return EXIT.config;
+  }
+  if (err instanceof CorruptDatabaseError) {
+    ctx.err(`tq-broker: ${err.message}\nRestore the data dir from a backup, or move it aside to start empty.`);
+    return EXIT.corruptData;
   }
   if (err instanceof DataDirError || err instanceof ListenError) {
     ctx.err(`tq-broker: ${err.message}`);

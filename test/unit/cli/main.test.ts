@@ -32,7 +32,7 @@ function file(name: string, text: string): string {
 
 describe("exit codes", () => {
   test("the table", () => {
-    expect(EXIT).toEqual({ ok: 0, failure: 1, usage: 64, config: 78 });
+    expect(EXIT).toEqual({ ok: 0, failure: 1, usage: 64, corruptData: 65, config: 78 });
   });
 
   test("no command: the overview on stderr, 64", async () => {
@@ -144,5 +144,16 @@ describe("config", () => {
   test("print --defaults is the shipped broker.yaml", async () => {
     const r = await cli(["config", "print", "--defaults"]);
     expect(`${r.out}\n`).toBe(await Bun.file(SHIPPED).text());
+  });
+});
+
+describe("corrupt database", () => {
+  test("serve refuses a data dir whose database is not SQLite: 65, naming the file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tq-corrupt-"));
+    writeFileSync(join(dir, "tq.db"), "not a database ".repeat(100));
+    const r = await cli(["serve", "--port", "0", "--data-dir", dir], { TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" });
+    expect(r.code).toBe(65);
+    expect(r.err).toContain(join(dir, "tq.db"));
+    expect(r.err).toContain("corrupt");
   });
 });
