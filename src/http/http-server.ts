@@ -10,7 +10,7 @@ import { MAX_FRAME_BYTES } from "../protocol/limits.ts";
 import { systemClock, type Clock } from "../queue/clock.ts";
 import { bunTlsOptions, type TlsMaterial } from "../tls.ts";
 import { authorize } from "./http-auth.ts";
-import { errorResponse, jsonResponse } from "./http-error.ts";
+import { errorJson, errorResponse, jsonResponse } from "./http-error.ts";
 import { isProtectedListener, protectedModeError, protectedModeRefuses } from "./protected-mode.ts";
 import { Router, routeLabel, type ListenerCheck, type Route, type ServerFacts } from "./route.ts";
 import { HTTP_ROUTES } from "./routes.ts";
@@ -63,6 +63,9 @@ export interface HttpServer {
 /** Health probes come from the orchestrator's address, not loopback; they reveal nothing, so protected mode lets them through. */
 const PROTECTED_MODE_EXEMPT = new Set(["/healthz", "/readyz"]);
 
+/** A certificate this close to expiry is logged at start, while there is time to renew it. */
+const CERT_EXPIRY_WARNING_MS = 14 * 86_400_000;
+
 /** base64 grows bytes by 4/3; the rest is JSON around it. */
 const DEFAULT_MAX_BODY_BYTES = Math.ceil((MAX_FRAME_BYTES * 4) / 3) + 1024 * 1024;
 
@@ -110,12 +113,12 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
       // 405 is the one status not taken from the error table: HTTP requires it with Allow, and no table code means "wrong verb".
       const err = new BrokerError(ErrorCode.NotFound, `${url.pathname} does not take ${request.method}; it takes ${match.allowed.join(", ")}`);
       options.hooks?.protocolError("http", err.code);
-      return jsonResponse(405, { error: { code: err.code, name: err.name, message: err.message, field: null, retry_after_ms: null } }, { allow: match.allowed.join(", ") });
+      return jsonResponse(405, errorJson(err), { allow: match.allowed.join(", ") });
     }
     const route = match.route;
     let response: Response;
     try {
-      const principal = route.operation === null ? { name: "anonymous", role: "admin" as const } : authorize(options.auth, request.headers.get("authorization"), route.operation);
+      const principal = route.operation === null ? null : authorize(options.auth, request.headers.get("authorization"), route.operation);
       const reply = await route.handle({ broker, request, params: match.params, query: url.searchParams, principal, server: facts });
       response = reply instanceof Response ? reply : jsonResponse(reply.status ?? route.responses[0]?.status ?? 200, reply.body);
     } catch (err) {
@@ -152,6 +155,10 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
   const hostname = server.hostname ?? options.host;
   const scheme = options.tls ? "https" : "http";
   const urlHost = hostname.includes(":") ? `[${hostname}]` : hostname;
+  log.info("REST API listening", { url: `${scheme}://${urlHost}:${port}`, tls: options.tls?.subject ?? null });
+  if (options.tls && options.tls.validToMs - clock.now() < CERT_EXPIRY_WARNING_MS) {
+    log.warn("the TLS certificate expires soon", { subject: options.tls.subject, valid_to: new Date(options.tls.validToMs).toISOString() });
+  }
   if (protectedMode) {
     log.warn("REST API in protected mode: auth is off and it listens beyond loopback, so only loopback clients are served", { host: options.host, port });
   }

@@ -48,7 +48,8 @@ export interface RouteContext {
   readonly request: Request;
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
-  readonly principal: Principal;
+  /** Who called; null on open routes, which check no key. */
+  readonly principal: Principal | null;
   readonly server: ServerFacts;
 }
 

@@ -119,7 +119,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         body = JSON.stringify(init.body);
         headers["content-type"] = "application/json";
       }
-      const res = await fetch(`${http.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }), tls: { rejectUnauthorized: false } });
+      const res = await fetch(`${http.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
       const text = await res.text();
       let parsed: unknown = text;
       try {
