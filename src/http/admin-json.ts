@@ -10,9 +10,14 @@ export function snakeCase(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-function snakeKeys(record: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(record).map(([k, v]) => [snakeCase(k), v]));
+/** Plain objects get snake_case keys all the way down; arrays and other values are kept as they are. */
+function snakeDeep(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snakeCase(k), snakeDeep(v)]));
 }
+
+/** Fields of BrokerStats rendered by name below; anything else the broker adds is passed through. */
+const KNOWN_STATS = new Set(["uptimeMs", "tasks", "workers", "parkedClaims", "resultWaiters", "pausedQueues", "totals", "background"]);
 
 export function queueJson(counts: QueueCounts, paused: boolean, nowMs: number): Record<string, unknown> {
   const p = counts.pending;
@@ -60,7 +65,8 @@ export function workerJson(w: WorkerState): Record<string, unknown> {
   };
 }
 
-export function statsJson(stats: BrokerStats, nowMs: number, extra: Record<string, unknown>): Record<string, unknown> {
+export function statsJson(stats: BrokerStats, nowMs: number): Record<string, unknown> {
+  const extra = Object.fromEntries(Object.entries(stats).filter(([k]) => !KNOWN_STATS.has(k)));
   return {
     uptime_ms: stats.uptimeMs,
     tasks: {
@@ -73,8 +79,8 @@ export function statsJson(stats: BrokerStats, nowMs: number, extra: Record<strin
     parked_claims: stats.parkedClaims,
     result_waiters: stats.resultWaiters,
     paused_queues: stats.pausedQueues,
-    totals: snakeKeys(stats.totals),
-    background: snakeKeys(stats.background),
-    ...snakeKeys(extra),
+    totals: snakeDeep(stats.totals),
+    background: snakeDeep(stats.background),
+    ...(snakeDeep(extra) as Record<string, unknown>),
   };
 }

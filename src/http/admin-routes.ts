@@ -94,7 +94,7 @@ export const ADMIN_ROUTES: readonly Route[] = [
     responses: [{ status: 200, description: "Stats.", schema: ref("Stats") }],
     errors: [],
     handle(ctx) {
-      return { body: statsJson(ctx.broker.stats(), ctx.server.now(), ctx.server.extraStats()) };
+      return { body: statsJson(ctx.broker.stats(), ctx.server.now()) };
     },
   },
 ];

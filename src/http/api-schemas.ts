@@ -165,6 +165,7 @@ export const SCHEMAS = {
   Stats: {
     type: "object",
     required: ["uptime_ms", "tasks", "workers", "parked_claims", "paused_queues", "totals"],
+    description: "Also carries whatever the composed broker adds (e.g. connections, commits), snake_cased.",
     properties: {
       uptime_ms: int,
       tasks: {
@@ -177,7 +178,11 @@ export const SCHEMAS = {
       result_waiters: int,
       paused_queues: { type: "array", items: { type: "string" } },
       totals: { type: "object", additionalProperties: { type: "integer" }, description: "Counters since start: submitted, claimed, completed, ..." },
-      background: { type: "object", additionalProperties: { type: ["number", "null"] } },
+      background: {
+        type: "object",
+        description: "What each background job did last (worker reaping, scheduler ticks, retention), by job.",
+        additionalProperties: { type: "object", additionalProperties: { type: ["number", "null"] } },
+      },
     },
   },
   Health: { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] }, version: { type: "string" } } },

@@ -38,8 +38,6 @@ export interface HttpServerOptions {
   listeners?: ListenerCheck;
   /** Longest /readyz waits for the store's ping. Default 2000. */
   readyTimeoutMs?: number;
-  /** Merged into GET /api/v1/stats (e.g. open TCP connections). */
-  extraStats?: () => Record<string, unknown>;
   hooks?: HttpHooks;
   /** Largest request body; default fits a maximal payload sent as base64 inside JSON. */
   maxRequestBodyBytes?: number;
@@ -81,7 +79,6 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     routes: HTTP_ROUTES,
     listeners: options.listeners ?? (() => ({})),
     readyTimeoutMs: options.readyTimeoutMs ?? 2000,
-    extraStats: options.extraStats ?? (() => ({})),
     serverVersion: options.serverVersion,
     authEnabled: options.auth.enabled,
     now: () => clock.now(),

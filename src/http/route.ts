@@ -36,7 +36,6 @@ export interface ServerFacts {
   readonly listeners: ListenerCheck;
   /** Longest the store ping may take before /readyz says not ready. */
   readonly readyTimeoutMs: number;
-  readonly extraStats: () => Record<string, unknown>;
   readonly serverVersion: string;
   readonly authEnabled: boolean;
   /** The broker's clock: ages are measured against the times the store stamped. */

@@ -110,6 +110,11 @@ describe("stats", () => {
     expect(after).toHaveProperty("parked_claims");
     expect(after.totals).toHaveProperty("queue_full");
     expect(Array.isArray(after.tasks.queues)).toBe(true);
+    // What the composed broker adds is passed through, snake_cased all the way down.
+    expect(after.commits).toHaveProperty("p99_ms");
+    h.broker.noteBackground("scheduler", { lastRunAtMs: 5, leasesExpired: 0 });
+    const background = (await h.call("GET", "/api/v1/stats")).body.background;
+    expect(background.scheduler).toMatchObject({ last_run_at_ms: 5, leases_expired: 0 });
   });
 });
 

@@ -75,6 +75,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     heartbeatIntervalMs: 15_000,
     disconnectGraceMs: 5_000,
     events: metrics,
+    extraStats: () => ({ commits: store.commitStats() }),
   });
   metrics.attach(broker);
   const auth = new Authenticator((options.apiKeys ?? []).length > 0, options.apiKeys ?? []);
