@@ -1,0 +1,31 @@
+// Chaos scenario 1 for `bun run test:chaos`: kill -9 under load. Long tier (TQ_CHAOS_TIER=long):
+// 500 kills, bounded by TQ_CHAOS_KILL_BUDGET_SECS (default 40 min); otherwise the short 20.
+
+import { afterAll, expect, test } from "bun:test";
+import { runKillNine } from "./lib/kill-nine.ts";
+import { printSummary, recordRow } from "./lib/summary.ts";
+import { byTier, chaosSeed } from "./lib/tier.ts";
+
+afterAll(printSummary);
+
+const kills = byTier(20, Number(process.env.TQ_CHAOS_KILLS ?? 500));
+const budgetMs = byTier(60, Number(process.env.TQ_CHAOS_KILL_BUDGET_SECS ?? 2400)) * 1000;
+
+test(`kill -9 under load, up to ${kills} kills`, async () => {
+  const seed = chaosSeed();
+  const report = await runKillNine({
+    kills,
+    budgetMs,
+    seed,
+    progress: (done, kind) => {
+      if (done % 25 === 0) process.stdout.write(`kill-nine: ${done}/${kills} kills (last: ${kind})\n`);
+    },
+  });
+  recordRow(report.row);
+  const c = report.check;
+  expect(report.unexpectedExits).toEqual([]);
+  expect({ lostSubmits: c.lostSubmits.slice(0, 20), lostCompletions: c.lostCompletions.slice(0, 20) }).toEqual({ lostSubmits: [], lostCompletions: [] });
+  expect({ unexpected: c.unexpected.slice(0, 20), falseFailures: c.falseFailures.slice(0, 20) }).toEqual({ unexpected: [], falseFailures: [] });
+  expect({ beyondWindow: c.duplicatesBeyondWindow.slice(0, 20), afterComplete: c.deliveredAfterComplete.slice(0, 20) }).toEqual({ beyondWindow: [], afterComplete: [] });
+  expect(report.kills).toBeGreaterThanOrEqual(Math.min(kills, 20));
+}, budgetMs + 180_000);

@@ -1,0 +1,215 @@
+// A Jepsen-style history of a queue run and its checker: every submit, delivery and completion is
+// recorded as invoked and then ok / failed / unknown, stamped with a logical time and the broker
+// incarnation (a crash starts a new one). check() turns the history plus the final stored state
+// into counts of lost, unexpected, duplicated-beyond-the-window and delivered-after-complete.
+// Pure bookkeeping: no sockets, no processes.
+
+export type Outcome = "ok" | "failed" | "unknown";
+
+interface SubmitOp {
+  key: string;
+  invokedAt: number;
+  outcome: Outcome | null;
+  id: string | null;
+}
+
+interface Delivery {
+  key: string;
+  id: string;
+  token: number;
+  /** Logical time the claim was sent. */
+  claimInvokedAt: number;
+  incarnation: number;
+}
+
+interface CompleteOp {
+  id: string;
+  token: number;
+  invokedAt: number;
+  outcome: Outcome | null;
+  completedAt: number | null;
+}
+
+/** The final state of one stored task, as ListTasks reports it after the drain. */
+export interface FinalTask {
+  id: string;
+  key: string | null;
+  status: string;
+}
+
+export interface CheckResult {
+  operations: number;
+  submitsOk: number;
+  submitsUnknown: number;
+  submitsFailed: number;
+  deliveries: number;
+  completionsOk: number;
+  /** Acked submits never delivered and not stored at the end, or stored but never finished. */
+  lostSubmits: string[];
+  /** Acked completions whose task was found not completed at the end. */
+  lostCompletions: string[];
+  /** Keys delivered or stored that no producer sent. */
+  unexpected: string[];
+  /** A delivery while the previous lease of the same task was live and no crash came between. */
+  duplicatesBeyondWindow: string[];
+  /** A delivery claimed after the task's completion had been acknowledged. */
+  deliveredAfterComplete: string[];
+  /** Re-deliveries explained by a crash (the at-least-once window): a figure, not a failure. */
+  duplicatesInWindow: number;
+  /** A submit answered with a definite error whose task exists anyway. */
+  falseFailures: string[];
+}
+
+export class History {
+  private time = 0;
+  private incarnationNo = 0;
+  private readonly submits = new Map<string, SubmitOp>();
+  private readonly deliveries: Delivery[] = [];
+  private readonly completes: CompleteOp[] = [];
+  private readonly ackListeners = new Set<() => void>();
+  operations = 0;
+
+  get incarnation(): number {
+    return this.incarnationNo;
+  }
+
+  /** The broker crashed or was killed: later deliveries may repeat earlier ones. */
+  crash(): void {
+    this.incarnationNo++;
+  }
+
+  /** Called on every ok outcome (a kill trigger counts acknowledgements this way). */
+  onAck(listener: () => void): () => void {
+    this.ackListeners.add(listener);
+    return () => this.ackListeners.delete(listener);
+  }
+
+  private acked(): void {
+    for (const listener of this.ackListeners) listener();
+  }
+
+  submitInvoked(key: string): void {
+    if (this.submits.has(key)) throw new Error(`key ${key} submitted twice: the generator must make unique keys`);
+    this.operations++;
+    this.submits.set(key, { key, invokedAt: ++this.time, outcome: null, id: null });
+  }
+
+  submitOk(key: string, id: string): void {
+    const op = this.submits.get(key);
+    if (!op) throw new Error(`submitOk for unknown key ${key}`);
+    op.outcome = "ok";
+    op.id = id;
+    this.acked();
+  }
+
+  submitEnded(key: string, outcome: "failed" | "unknown"): void {
+    const op = this.submits.get(key);
+    if (op && op.outcome === null) op.outcome = outcome;
+  }
+
+  /** Returns the logical time to pass to delivered(). */
+  claimInvoked(): number {
+    this.operations++;
+    return ++this.time;
+  }
+
+  delivered(key: string, id: string, token: number, claimInvokedAt: number): void {
+    this.deliveries.push({ key, id, token, claimInvokedAt, incarnation: this.incarnationNo });
+  }
+
+  /** Returns a handle for completeEnded. */
+  completeInvoked(id: string, token: number): CompleteOp {
+    this.operations++;
+    const op: CompleteOp = { id, token, invokedAt: ++this.time, outcome: null, completedAt: null };
+    this.completes.push(op);
+    return op;
+  }
+
+  completeEnded(op: CompleteOp, outcome: Outcome): void {
+    op.outcome = outcome;
+    if (outcome === "ok") {
+      op.completedAt = ++this.time;
+      this.acked();
+    }
+  }
+
+  /** Acknowledged submits so far. */
+  get submitsAcked(): number {
+    let n = 0;
+    for (const op of this.submits.values()) if (op.outcome === "ok") n++;
+    return n;
+  }
+
+  get completionsAcked(): number {
+    return this.completes.filter((c) => c.outcome === "ok").length;
+  }
+
+  check(finalTasks: readonly FinalTask[]): CheckResult {
+    const finalById = new Map(finalTasks.map((t) => [t.id, t]));
+    const deliveredKeys = new Set(this.deliveries.map((d) => d.key));
+    const completedAt = new Map<string, number>();
+    for (const c of this.completes) if (c.outcome === "ok" && c.completedAt !== null && !completedAt.has(c.id)) completedAt.set(c.id, c.completedAt);
+
+    const lostSubmits: string[] = [];
+    const falseFailures: string[] = [];
+    const storedKeys = new Set(finalTasks.map((t) => t.key));
+    let submitsOk = 0;
+    let submitsUnknown = 0;
+    let submitsFailed = 0;
+    for (const op of this.submits.values()) {
+      if (op.outcome === "ok") {
+        submitsOk++;
+        const stored = op.id === null ? undefined : finalById.get(op.id);
+        // Finished tasks may be purged by retention, so "delivered once" is what proves it survived.
+        if (!deliveredKeys.has(op.key) && !stored) lostSubmits.push(op.key);
+        else if (stored && stored.status !== "completed") lostSubmits.push(`${op.key} (left ${stored.status})`);
+      } else if (op.outcome === "failed") {
+        submitsFailed++;
+        if (deliveredKeys.has(op.key) || storedKeys.has(op.key)) falseFailures.push(op.key);
+      } else submitsUnknown++;
+    }
+
+    const lostCompletions: string[] = [];
+    for (const id of completedAt.keys()) {
+      const stored = finalById.get(id);
+      if (stored && stored.status !== "completed") lostCompletions.push(`${id} (${stored.status})`);
+    }
+
+    const unexpected: string[] = [];
+    for (const d of this.deliveries) if (!this.submits.has(d.key)) unexpected.push(d.key);
+    for (const t of finalTasks) if (t.key === null || !this.submits.has(t.key)) unexpected.push(t.key ?? `id ${t.id}`);
+
+    const duplicatesBeyondWindow: string[] = [];
+    const deliveredAfterComplete: string[] = [];
+    let duplicatesInWindow = 0;
+    const lastDelivery = new Map<string, Delivery>();
+    for (const d of this.deliveries) {
+      const done = completedAt.get(d.id);
+      if (done !== undefined && d.claimInvokedAt > done) deliveredAfterComplete.push(`${d.key} token ${d.token}`);
+      const previous = lastDelivery.get(d.id);
+      if (previous) {
+        // Leases in these runs outlast the run, and worker connections only die with the broker:
+        // the only legitimate cause of a second delivery is a crash in between.
+        if (previous.incarnation === d.incarnation) duplicatesBeyondWindow.push(`${d.key} tokens ${previous.token},${d.token}`);
+        else duplicatesInWindow++;
+      }
+      lastDelivery.set(d.id, d);
+    }
+
+    return {
+      operations: this.operations,
+      submitsOk,
+      submitsUnknown,
+      submitsFailed,
+      deliveries: this.deliveries.length,
+      completionsOk: completedAt.size,
+      lostSubmits,
+      lostCompletions,
+      unexpected,
+      duplicatesBeyondWindow,
+      deliveredAfterComplete,
+      duplicatesInWindow,
+      falseFailures,
+    };
+  }
+}

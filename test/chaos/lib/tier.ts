@@ -1,0 +1,29 @@
+// Which tier of the reliability suite runs: "short" (default, in `npm test`) or "long"
+// (TQ_CHAOS_TIER=long). Only picks numbers; the scenarios take them as parameters.
+
+export type ChaosTier = "short" | "long";
+
+export const TIER: ChaosTier = process.env.TQ_CHAOS_TIER === "long" ? "long" : "short";
+
+/** The short value, or the long one when the long tier runs. */
+export function byTier<T>(short: T, long: T): T {
+  return TIER === "long" ? long : short;
+}
+
+/** A seed from TQ_CHAOS_SEED, else from the clock; scenarios print it so a failure can be replayed. */
+export function chaosSeed(): number {
+  const fromEnv = Number(process.env.TQ_CHAOS_SEED);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : (Date.now() % 2_147_483_647) + 1;
+}
+
+/** A small seeded PRNG (mulberry32): replayable runs without a dependency. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

@@ -1,0 +1,81 @@
+// The chaos checker must itself be able to fail: hand-made histories with one violation each
+// (lost submit, lost completion, unexpected task, duplicate beyond the window, delivery after an
+// acknowledged completion, false failure) and one clean history with a crash re-delivery.
+
+import { describe, expect, test } from "bun:test";
+import { History } from "../chaos/lib/history.ts";
+
+function cleanRun(): History {
+  const h = new History();
+  h.submitInvoked("a");
+  h.submitOk("a", "id-a");
+  const at = h.claimInvoked();
+  h.delivered("a", "id-a", 1, at);
+  h.completeEnded(h.completeInvoked("id-a", 1), "ok");
+  return h;
+}
+
+describe("chaos history checker", () => {
+  test("a clean run, with a re-delivery after a crash, has no violation", () => {
+    const h = cleanRun();
+    h.submitInvoked("b");
+    h.submitOk("b", "id-b");
+    h.delivered("b", "id-b", 2, h.claimInvoked());
+    h.crash();
+    h.delivered("b", "id-b", 3, h.claimInvoked());
+    h.completeEnded(h.completeInvoked("id-b", 3), "ok");
+    h.submitInvoked("c");
+    h.submitEnded("c", "unknown");
+    const r = h.check([{ id: "id-b", key: "b", status: "completed" }]);
+    expect([r.lostSubmits, r.lostCompletions, r.unexpected, r.duplicatesBeyondWindow, r.deliveredAfterComplete, r.falseFailures]).toEqual([[], [], [], [], [], []]);
+    expect(r.duplicatesInWindow).toBe(1);
+    expect(r.submitsUnknown).toBe(1);
+  });
+
+  test("an acknowledged submit never delivered nor stored is lost; one left pending is lost too", () => {
+    const h = cleanRun();
+    h.submitInvoked("b");
+    h.submitOk("b", "id-b");
+    h.submitInvoked("c");
+    h.submitOk("c", "id-c");
+    const r = h.check([{ id: "id-c", key: "c", status: "pending" }]);
+    expect(r.lostSubmits).toEqual(["b", "c (left pending)"]);
+  });
+
+  test("an acknowledged completion found pending again is a lost completion", () => {
+    const r = cleanRun().check([{ id: "id-a", key: "a", status: "pending" }]);
+    expect(r.lostCompletions).toEqual(["id-a (pending)"]);
+  });
+
+  test("a task nobody submitted is unexpected, delivered or stored", () => {
+    const h = cleanRun();
+    h.delivered("zz", "id-z", 9, h.claimInvoked());
+    const r = h.check([{ id: "id-y", key: "yy", status: "pending" }]);
+    expect(r.unexpected).toEqual(["zz", "yy"]);
+  });
+
+  test("a second delivery with no crash between is beyond the window", () => {
+    const h = new History();
+    h.submitInvoked("a");
+    h.submitOk("a", "id-a");
+    h.delivered("a", "id-a", 1, h.claimInvoked());
+    h.delivered("a", "id-a", 2, h.claimInvoked());
+    expect(h.check([]).duplicatesBeyondWindow).toEqual(["a tokens 1,2"]);
+  });
+
+  test("a delivery claimed after the completion was acknowledged is caught even across a crash", () => {
+    const h = cleanRun();
+    h.crash();
+    h.delivered("a", "id-a", 5, h.claimInvoked());
+    const r = h.check([]);
+    expect(r.deliveredAfterComplete).toEqual(["a token 5"]);
+    expect(r.duplicatesBeyondWindow).toEqual([]);
+  });
+
+  test("a submit answered with an error whose task exists anyway is a false failure", () => {
+    const h = new History();
+    h.submitInvoked("a");
+    h.submitEnded("a", "failed");
+    expect(h.check([{ id: "id-a", key: "a", status: "pending" }]).falseFailures).toEqual(["a"]);
+  });
+});
