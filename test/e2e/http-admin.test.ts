@@ -209,5 +209,9 @@ describe("dashboard", () => {
     expect(page.body).toContain("/api/v1/stats");
     expect(page.body).not.toMatch(/<script[^>]+src=|<link[^>]+href=/);
     expect(page.body).not.toContain("innerHTML");
+    // The inline script at least parses (a syntax error would leave an empty page).
+    const script = /<script>([\s\S]*)<\/script>/.exec(page.body)?.[1] ?? "";
+    expect(script.length).toBeGreaterThan(100);
+    expect(() => new Function(script)).not.toThrow();
   });
 });
