@@ -80,11 +80,10 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     listeners: options.listeners ?? (() => ({})),
     readyTimeoutMs: options.readyTimeoutMs ?? 2000,
     serverVersion: options.serverVersion,
-    authEnabled: options.auth.enabled,
     now: () => clock.now(),
   };
 
-  function fail(err: BrokerError, route: Route | null, remote: string | null, headers: Record<string, string> = {}): Response {
+  function fail(err: BrokerError, route: Route | null, remote: string | null): Response {
     options.hooks?.protocolError("http", err.code);
     if (err.code === ErrorCode.Unauthorized) {
       options.hooks?.authFailure("http");
@@ -92,7 +91,7 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     } else if (err.code === ErrorCode.Internal) {
       log.error("http request failed", { remote, route: route ? routeLabel(route) : null, err: err.cause ?? err });
     }
-    return errorResponse(err, headers);
+    return errorResponse(err);
   }
 
   async function serve(request: Request, server: Server<undefined>): Promise<Response> {

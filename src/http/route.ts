@@ -37,7 +37,6 @@ export interface ServerFacts {
   /** Longest the store ping may take before /readyz says not ready. */
   readonly readyTimeoutMs: number;
   readonly serverVersion: string;
-  readonly authEnabled: boolean;
   /** The broker's clock: ages are measured against the times the store stamped. */
   now(): number;
 }
