@@ -128,6 +128,26 @@ describe("GET /api/v1/tasks/{id} and /result", () => {
   });
 });
 
+/** Polls `check` across event-loop turns, at most `turns` times; true once it held. */
+async function eventually(check: () => boolean, turns = 500): Promise<boolean> {
+  for (let i = 0; i < turns; i++) {
+    if (check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return check();
+}
+
+test("a result wait the client gives up on frees its waiter in the broker", async () => {
+  const sent = await h.call("POST", "/api/v1/tasks", { body: { type: "abandon", queue: "abandon" } });
+  const base = h.broker.stats().resultWaiters;
+  const ac = new AbortController();
+  const waiting = fetch(`${h.http.url}/api/v1/tasks/${sent.body.id}/result?wait_ms=60000`, { signal: ac.signal }).catch(() => "aborted");
+  expect(await eventually(() => h.broker.stats().resultWaiters === base + 1)).toBe(true);
+  ac.abort();
+  expect(await waiting).toBe("aborted");
+  expect(await eventually(() => h.broker.stats().resultWaiters === base)).toBe(true);
+});
+
 describe("DELETE /api/v1/tasks/{id} and POST .../retry", () => {
   test("cancel a pending task, then retry it; a second cancel is InvalidState", async () => {
     const sent = await h.call("POST", "/api/v1/tasks", { body: { type: "c", queue: "cancel" } });
