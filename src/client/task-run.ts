@@ -124,7 +124,7 @@ export class TaskRun {
     try {
       outcome = { kind: "completed", result: await this.invoke() };
     } catch (error) {
-      outcome = { kind: error instanceof UnrecoverableError ? "unrecoverable" : "failed", error };
+      outcome = { kind: isUnrecoverable(error) ? "unrecoverable" : "failed", error };
     }
     if (timer) clearTimeout(timer);
     if (this.state === "running") await this.finish(outcome);
@@ -231,6 +231,14 @@ export class TaskRun {
     if (this.renewTimer) clearTimeout(this.renewTimer);
     this.renewTimer = null;
   }
+}
+
+/**
+ * By class, or by name: a handlers module loaded by the compiled CLI imports its own copy of the
+ * SDK, whose UnrecoverableError is a different class with the same name.
+ */
+function isUnrecoverable(error: unknown): boolean {
+  return error instanceof UnrecoverableError || (error instanceof Error && error.name === "UnrecoverableError");
 }
 
 /** What a failed run records on the task: the error's name and message, then its stack. */

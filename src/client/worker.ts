@@ -65,6 +65,8 @@ export class Worker extends EventEmitter implements TaskRunHost {
   private stopping: Promise<void> | null = null;
   private claimLoopDone: Promise<void> = Promise.resolve();
   private signalHandler: ((signal: NodeJS.Signals) => void) | null = null;
+  /** While stop() waits for running tasks: ends the wait early. */
+  private endDrain: (() => void) | null = null;
 
   constructor(options: WorkerOptions = {}) {
     super();
@@ -134,6 +136,8 @@ export class Worker extends EventEmitter implements TaskRunHost {
    * worker deregisters and disconnects. Safe to call more than once.
    */
   stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    // Called again with timeoutMs 0 while draining (a second Ctrl-C): stop waiting and hand back now.
+    if (this.stopping !== null && options.timeoutMs === 0) this.endDrain?.();
     this.stopping ??= this.shutdown(options.timeoutMs ?? this.options.gracefulShutdownTimeoutMs ?? DEFAULT_GRACEFUL_SHUTDOWN_MS);
     return this.stopping;
   }
@@ -279,9 +283,13 @@ export class Worker extends EventEmitter implements TaskRunHost {
     const runs = [...this.running.values()];
     if (runs.length > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        this.endDrain = resolve;
+      });
       await Promise.race([Promise.allSettled(runs.map((r) => r.done)), timedOut]);
       clearTimeout(timer);
+      this.endDrain = null;
     }
     const unfinished = [...this.running.values()].filter((r) => r.holdsLease);
     for (const run of unfinished) run.handBack(`the worker is shutting down and the task did not finish within ${timeoutMs} ms`);
@@ -305,7 +313,8 @@ export class Worker extends EventEmitter implements TaskRunHost {
     this.signalHandler = (signal) => {
       if (signalled) {
         // A second signal: the operator does not want to wait for the drain.
-        process.exit(130);
+        void this.stop({ timeoutMs: 0 });
+        return;
       }
       signalled = true;
       void this.stop().then(() => {

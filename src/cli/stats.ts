@@ -1,0 +1,59 @@
+// `tq-broker stats`: the broker's counters (tasks by status and queue, workers, totals) as text
+// or JSON. Printing only; the numbers come from the broker's GetStats answer.
+
+import { CLIENT_FLAGS, table, toJson, withClient } from "./client-options.ts";
+import type { Command } from "./command.ts";
+import { EXIT } from "./exit-codes.ts";
+import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
+
+const spec: ArgsSpec = { flags: CLIENT_FLAGS };
+
+/** Nested stats as dotted `key value` rows; arrays of objects (per-queue counts) get their own table. */
+function flatten(prefix: string, value: unknown, rows: string[][], tables: string[]): void {
+  if (Array.isArray(value)) {
+    if (value.length > 0 && value.every((v) => typeof v === "object" && v !== null && !Array.isArray(v))) {
+      const objects = value as Array<Record<string, unknown>>;
+      const header = [...new Set(objects.flatMap((o) => Object.keys(o)))];
+      tables.push(`${prefix}:\n${table(header, objects.map((o) => header.map((h) => String(o[h] ?? ""))))}`);
+      return;
+    }
+    rows.push([prefix, value.length === 0 ? "-" : value.join(", ")]);
+    return;
+  }
+  if (typeof value === "object" && value !== null) {
+    for (const [k, v] of Object.entries(value)) flatten(prefix === "" ? k : `${prefix}.${k}`, v, rows, tables);
+    return;
+  }
+  rows.push([prefix, value === null ? "-" : String(value)]);
+}
+
+export const statsCommand: Command = {
+  name: "stats",
+  summary: "show task counts, workers and totals",
+  help: `usage: tq-broker stats [--url URL] [--api-key KEY] [--json]
+
+Prints the broker's statistics: tasks pending, scheduled and in progress (overall and per queue),
+connected workers, parked claims, and totals since start.
+
+options:
+${formatFlags(spec.flags)}`,
+  async run(argv, ctx) {
+    const args = parseArgs(argv, spec);
+    if (args.help) {
+      ctx.out(this.help);
+      return EXIT.ok;
+    }
+    return withClient(args, ctx, async (client) => {
+      const stats = await client.stats();
+      if (args.booleans.json) {
+        ctx.out(toJson(stats));
+        return EXIT.ok;
+      }
+      const rows: string[][] = [];
+      const tables: string[] = [];
+      flatten("", stats, rows, tables);
+      ctx.out([table(["stat", "value"], rows), ...tables].join("\n\n"));
+      return EXIT.ok;
+    });
+  },
+};
