@@ -10,7 +10,8 @@ import { runWorker } from "./worker-agent.ts";
 const PROGRESS_EVERY_MS = 50;
 
 export interface AgentIo {
-  write(line: string): void;
+  /** Writes one line; the promise settles once it is handed to the OS (a report can be megabytes). */
+  write(line: string): Promise<void>;
   /** Calls back with each stdin line, and with null at its end. */
   onInput(listener: (line: string | null) => void): void;
 }
@@ -24,7 +25,7 @@ export function parseAgentSpec(text: string): AgentSpec {
 }
 
 export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
-  const emit = (line: AgentLine): void => io.write(JSON.stringify(line));
+  const emit = (line: AgentLine): Promise<void> => io.write(JSON.stringify(line));
   let goNow = (): void => {};
   let stopNow = (): void => {};
   const go = new Promise<void>((resolve) => (goNow = resolve));
@@ -42,7 +43,7 @@ export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
   const progress = setInterval(() => {
     if (done === shown) return;
     shown = done;
-    emit({ event: "progress", done });
+    void emit({ event: "progress", done });
   }, PROGRESS_EVERY_MS);
   const onProgress = (n: number): void => {
     done = n;
@@ -50,7 +51,7 @@ export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
   try {
     // Called by the role once connected: the orchestrator starts the clock only when all are.
     const ready = (): Promise<void> => {
-      emit({ event: "ready" });
+      void emit({ event: "ready" });
       return go;
     };
     const report =
@@ -59,10 +60,10 @@ export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
         : spec.role === "paced-producer"
           ? await runPacedProducer(spec, ready)
           : await runWorker(spec, ready, stop, onProgress);
-    emit(report);
+    await emit(report);
     return true;
   } catch (err) {
-    emit({ event: "failed", message: err instanceof Error ? err.message : String(err) });
+    await emit({ event: "failed", message: err instanceof Error ? err.message : String(err) });
     return false;
   } finally {
     clearInterval(progress);

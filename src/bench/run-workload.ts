@@ -126,7 +126,7 @@ function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolea
     port: at.port,
     queue: at.queue,
     lanes: opts.concurrency,
-    batch: latency ? 1 : opts.batch,
+    batch: opts.batch,
     waitMs: WORKER_WAIT_MS,
     recordIds: !latency,
     recordLatency: latency,

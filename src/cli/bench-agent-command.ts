@@ -27,7 +27,9 @@ described by SPEC_JSON, reads "go"/"stop" lines on stdin and writes JSON report 
       throw new UsageError(err instanceof Error ? err.message : String(err));
     }
     const ok = await runAgent(spec, {
-      write: (line) => ctx.out(line),
+      // Not ctx.out: the CLI exits right after run() returns, and a report of megabytes must
+      // reach the pipe first, so the write's completion is awaited.
+      write: (line) => new Promise<void>((resolve) => process.stdout.write(`${line}\n`, () => resolve())),
       onInput(listener) {
         let buffered = "";
         process.stdin.setEncoding("utf8");
