@@ -1,0 +1,188 @@
+// Scenario 2: hostile frames against a live broker (child process) on many connections at once,
+// while a Canary works; the broker's RSS is sampled from /proc. Every reply the broker sends is
+// decoded: a reply our own decoder cannot read is counted as unexpected.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Socket } from "bun";
+import { decodeResponse } from "../../../src/protocol/response-codec.ts";
+import { encodeRequest } from "../../../src/protocol/frame-writer.ts";
+import { launchBroker, reap, rssKiB, type LaunchedBroker } from "./broker-proc.ts";
+import { Canary, type CanaryReport } from "./canary.ts";
+import { closingFuzz, framedFuzz } from "./frame-fuzzer.ts";
+import type { ChaosRow } from "./summary.ts";
+import { seededRandom } from "./tier.ts";
+
+export interface CodecFuzzParams {
+  frames: number;
+  budgetMs: number;
+  seed: number;
+  /** Connections fuzzing at once. */
+  parallel?: number;
+}
+
+export interface CodecFuzzReport {
+  row: ChaosRow;
+  framesSent: number;
+  connections: number;
+  /** Connections whose closing Ping got no answer and no close within the wait. */
+  stalls: number;
+  undecodableReplies: string[];
+  internalErrors: number;
+  peakRssKiB: number;
+  startRssKiB: number;
+  endRssKiB: number;
+  canary: CanaryReport;
+  brokerExit: number | null;
+  /** Broker log lines at level error (each a bug: Internal means "not expected"). */
+  errorLines: string[];
+}
+
+const PING_ID = 0xfffffff0;
+
+/** Sends one connection's worth of frames, then waits for the Ping's Pong or the close. */
+async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boolean, onReply: (type: number, body: Uint8Array) => void): Promise<"pong" | "closed" | "stall"> {
+  let inbound = new Uint8Array(0);
+  let settle: (outcome: "pong" | "closed" | "stall") => void = () => {};
+  const done = new Promise<"pong" | "closed" | "stall">((resolve) => (settle = resolve));
+  let pending = bytes;
+  const pump = (socket: Socket<undefined>): void => {
+    while (pending.length > 0) {
+      const n = socket.write(pending);
+      if (n <= 0) return;
+      pending = pending.subarray(n);
+    }
+  };
+  let socket: Socket<undefined>;
+  try {
+    socket = await Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        data(_s, chunk) {
+          const merged = new Uint8Array(inbound.length + chunk.length);
+          merged.set(inbound);
+          merged.set(chunk, inbound.length);
+          let at = 0;
+          while (merged.length - at >= 5) {
+            const length = new DataView(merged.buffer, merged.byteOffset + at).getUint32(0);
+            if (merged.length - at < 4 + length) break;
+            const type = merged[at + 4]!;
+            const body = merged.slice(at + 5, at + 4 + length);
+            onReply(type, body);
+            if (endsWithPing && type === 0x8d && length >= 5 && new DataView(body.buffer).getUint32(0) === PING_ID) settle("pong");
+            at += 4 + length;
+          }
+          inbound = merged.slice(at);
+        },
+        drain: (s) => pump(s),
+        close: () => settle("closed"),
+        error: () => settle("closed"),
+      },
+    });
+  } catch {
+    return "closed";
+  }
+  pump(socket);
+  // A connection ending in a frame that leaves the broker waiting for more bytes is abandoned by
+  // this client (that is the test: a client that vanishes mid-frame); only a missing Pong is a stall.
+  const timer = setTimeout(() => settle(endsWithPing ? "stall" : "closed"), endsWithPing ? 10_000 : 200);
+  const outcome = await done;
+  clearTimeout(timer);
+  socket.end();
+  return outcome;
+}
+
+export async function runCodecFuzz(params: CodecFuzzParams): Promise<CodecFuzzReport> {
+  const random = seededRandom(params.seed);
+  const dataDir = mkdtempSync(join(tmpdir(), "tq-chaos-fuzz-"));
+  let broker: LaunchedBroker | null = null;
+  const started = Date.now();
+  const undecodable: string[] = [];
+  let internalErrors = 0;
+  let framesSent = 0;
+  let connections = 0;
+  let stalls = 0;
+  let peak = 0;
+  let canary: Canary | null = null;
+  try {
+    // Fewer group-commit fsyncs: what is measured here is parsing, not durability.
+    broker = launchBroker({ dataDir, env: { TQ_PERSISTENCE_SYNC: "interval", TQ_BROKER_MAX_CONNECTIONS: "1000" } });
+    const port = await broker.listening();
+    const pid = broker.pid;
+    const startRss = rssKiB(pid) ?? 0;
+    const sampler = setInterval(() => {
+      const rss = rssKiB(pid);
+      if (rss !== null && rss > peak) peak = rss;
+    }, 100);
+    canary = await Canary.start(port);
+    const onReply = (type: number, body: Uint8Array): void => {
+      try {
+        const response = decodeResponse(type, body);
+        if (response.kind === "Error" && response.code === 255) internalErrors++;
+      } catch (err) {
+        if (undecodable.length < 20) undecodable.push(`type 0x${type.toString(16)} (${body.length} bytes): ${String(err)}`);
+      }
+    };
+    const parallel = params.parallel ?? 8;
+    const lane = async (): Promise<void> => {
+      for (let i = 0; i < 10_000_000 && framesSent < params.frames && Date.now() - started < params.budgetMs; i++) {
+        const count = 20 + Math.floor(random() * 400);
+        const parts: Uint8Array[] = [];
+        for (let f = 0; f < count; f++) parts.push(framedFuzz(random, 1 + f));
+        const closing = random() < 0.3;
+        if (closing) parts.push(closingFuzz(random));
+        else parts.push(encodeRequest({ kind: "Ping", requestId: PING_ID }));
+        framesSent += parts.length;
+        connections++;
+        const outcome = await fuzzOne(port, Buffer.concat(parts), !closing, onReply);
+        if (outcome === "stall") stalls++;
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, lane));
+    clearInterval(sampler);
+    const report = await canary.stop();
+    canary = null;
+    const endRss = rssKiB(pid) ?? 0;
+    peak = Math.max(peak, endRss);
+    const alive = broker.proc.exitCode === null;
+    broker.proc.kill("SIGTERM");
+    const brokerExit = await broker.exited;
+    const errorLines = broker
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"level":"error"'))
+      .slice(0, 20);
+    const crashes = alive && brokerExit === 0 ? 0 : 1;
+    const unexpected = undecodable.length + internalErrors + errorLines.length;
+    const pass = crashes === 0 && report.errors.length === 0 && unexpected === 0 && stalls === 0 && peak < 512 * 1024;
+    return {
+      row: {
+        test: "codec-fuzz",
+        operations: framesSent,
+        lost: 0,
+        unexpected,
+        duplicates: 0,
+        crashes,
+        pass,
+        note: `seed ${params.seed}; ${connections} connections; RSS start ${Math.round(startRss / 1024)} MiB, peak ${Math.round(peak / 1024)} MiB, end ${Math.round(endRss / 1024)} MiB; canary ${report.rounds} rounds, ${report.errors.length} errors; stalls ${stalls}; ${Math.round((Date.now() - started) / 1000)} s`,
+      },
+      framesSent,
+      connections,
+      stalls,
+      undecodableReplies: undecodable,
+      internalErrors,
+      peakRssKiB: peak,
+      startRssKiB: startRss,
+      endRssKiB: endRss,
+      canary: report,
+      brokerExit,
+      errorLines,
+    };
+  } finally {
+    if (canary) await canary.stop().catch(() => undefined);
+    await reap(broker);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
