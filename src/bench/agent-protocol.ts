@@ -58,6 +58,8 @@ export interface ProducerReport {
   lastAckMs: number;
   errors: ErrorCounts;
   ids: string[];
+  /** This agent process's own user + system CPU seconds: shows whether the load side kept up. */
+  cpuSecs: number;
 }
 
 export interface WorkerReport {
@@ -70,6 +72,7 @@ export interface WorkerReport {
   ids: string[];
   /** Submit -> handler start, ms, one per task (W4 only). */
   latenciesMs: number[];
+  cpuSecs: number;
 }
 
 export type AgentReport = ProducerReport | WorkerReport;
@@ -94,4 +97,10 @@ export function epochMs(): number {
 
 export function countError(errors: ErrorCounts, name: string): void {
   errors[name] = (errors[name] ?? 0) + 1;
+}
+
+/** User + system CPU seconds this process has used so far. */
+export function ownCpuSecs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
 }

@@ -37,6 +37,8 @@ export interface WorkloadResult {
   latency: { p50Ms: Spread; p90Ms: Spread; p99Ms: Spread; p999Ms: Spread; maxMs: Spread } | null;
   peakRssMiB: Spread | null;
   cpuSecs: Spread | null;
+  /** CPU seconds of the load processes (producers + workers) per run. */
+  agentsCpuSecs: Spread;
   /** Every run's tasks completed exactly once (W2/W3); null when the workload does not check. */
   exactlyOnce: boolean | null;
   checks: CompletionCheck[];
@@ -128,6 +130,7 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
           },
     peakRssMiB: usages.length === 0 ? null : spread(usages.map((u) => u.peakRssMiB ?? Number.NaN)),
     cpuSecs: usages.length === 0 ? null : spread(usages.map((u) => u.cpuSecs ?? Number.NaN)),
+    agentsCpuSecs: spread(runs.map((r) => r.agentsCpuSecs)),
     exactlyOnce: checks.length === 0 ? null : checks.every((c) => c.exactlyOnce),
     checks,
   };

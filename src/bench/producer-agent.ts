@@ -4,7 +4,7 @@
 
 import { ErrorCode, errorSpec } from "../protocol/errors.ts";
 import type { Response, TaskSpec } from "../protocol/messages.ts";
-import { countError, epochMs, type ErrorCounts, type PacedProducerSpec, type ProducerReport, type ProducerSpec } from "./agent-protocol.ts";
+import { countError, epochMs, ownCpuSecs, type ErrorCounts, type PacedProducerSpec, type ProducerReport, type ProducerSpec } from "./agent-protocol.ts";
 import { WireConn } from "./wire-conn.ts";
 
 /** The task type every bench task carries: workers run a no-op for it. */
@@ -66,7 +66,7 @@ export async function runProducer(spec: ProducerSpec, ready: () => Promise<void>
   };
   await Promise.all(Array.from({ length: Math.min(spec.window, batches) }, lane));
   conn.close();
-  return { event: "done", role: "producer", submitted, firstSendMs, lastAckMs, errors, ids: spec.recordIds ? ids.filter((id) => id !== undefined) : [] };
+  return { event: "done", role: "producer", submitted, firstSendMs, lastAckMs, errors, ids: spec.recordIds ? ids.filter((id) => id !== undefined) : [], cpuSecs: ownCpuSecs() };
 }
 
 export async function runPacedProducer(spec: PacedProducerSpec, ready: () => Promise<void>): Promise<ProducerReport> {
@@ -100,5 +100,5 @@ export async function runPacedProducer(spec: PacedProducerSpec, ready: () => Pro
   }
   await Promise.all(acks);
   conn.close();
-  return { event: "done", role: "paced-producer", submitted, firstSendMs, lastAckMs, errors, ids: [] };
+  return { event: "done", role: "paced-producer", submitted, firstSendMs, lastAckMs, errors, ids: [], cpuSecs: ownCpuSecs() };
 }

@@ -21,7 +21,7 @@ function pad(rows: string[][]): string {
 }
 
 export function formatTable(results: readonly WorkloadResult[]): string {
-  const rows: string[][] = [["workload", "sync", "tasks", "tasks/s", "latency p50 / p99 / p99.9 / max ms", "broker peak RSS MiB", "broker CPU s", "exactly once"]];
+  const rows: string[][] = [["workload", "sync", "tasks", "tasks/s", "latency p50 / p99 / p99.9 / max ms", "broker peak RSS MiB", "broker CPU s", "load CPU s", "exactly once"]];
   for (const r of results) {
     const n = r.runs.length;
     const latency =
@@ -36,6 +36,7 @@ export function formatTable(results: readonly WorkloadResult[]): string {
       latency,
       r.peakRssMiB === null ? "-" : withRange(r.peakRssMiB, n, 1),
       r.cpuSecs === null ? "-" : withRange(r.cpuSecs, n, 2),
+      withRange(r.agentsCpuSecs, n, 2),
       r.exactlyOnce === null ? "-" : r.exactlyOnce ? "yes" : "NO",
     ]);
   }
@@ -78,6 +79,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         tasksPerSec: r.tasksPerSec,
         latencyMs: r.latency,
         broker: r.peakRssMiB === null ? null : { peakRssMiB: r.peakRssMiB, cpuSecs: r.cpuSecs },
+        agentsCpuSecs: r.agentsCpuSecs,
         exactlyOnce: r.exactlyOnce,
         checks: r.checks,
         errors: mergedErrors(r.runs),
@@ -87,6 +89,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
           tasksPerSec: run.tasksPerSec,
           latencyMs: run.latency,
           broker: run.broker,
+          agentsCpuSecs: run.agentsCpuSecs,
           restart: run.restart,
         })),
       }),

@@ -32,6 +32,8 @@ export interface WorkloadRun {
   latency: LatencySummary | null;
   check: CompletionCheck | null;
   errors: ErrorCounts;
+  /** CPU seconds of the timed agents (producers + workers), whole process lives. */
+  agentsCpuSecs: number;
 }
 
 export interface Endpoint {
@@ -141,7 +143,7 @@ export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: En
     for (const p of producers) mergeErrors(errors, p.errors);
     const tasks = producers.reduce((s, p) => s + p.submitted, 0);
     const elapsedSecs = (Math.max(...producers.map((p) => p.lastAckMs)) - Math.min(...producers.map((p) => p.firstSendMs))) / 1000;
-    return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: null, errors };
+    return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: null, errors, agentsCpuSecs: cpuOf(producers) };
   }
   if (name === "W2") {
     // Pre-enqueue, untimed, with the same producers W1 uses.
@@ -151,7 +153,7 @@ export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: En
     const target = preload.reduce((s, p) => s + p.submitted, 0);
     await stopWhenDone(workers, target, deadlineMsFor(opts.n), []);
     const done = await reports<WorkerReport>(workers);
-    return finishThroughput(name, done, errors, check(preload, done), Math.min(...done.map((w) => w.firstClaimMs)));
+    return finishThroughput(name, done, errors, check(preload, done), Math.min(...done.map((w) => w.firstClaimMs)), cpuOf(done));
   }
   if (name === "W3") {
     const workers = workerSpec(opts, at, opts.n, false);
@@ -161,7 +163,7 @@ export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: En
     const produced = await reports<ProducerReport>(producerAgents);
     const done = await reports<WorkerReport>([workerAgent!]);
     for (const p of produced) mergeErrors(errors, p.errors);
-    return finishThroughput(name, done, errors, check(produced, done), Math.min(...produced.map((p) => p.firstSendMs)));
+    return finishThroughput(name, done, errors, check(produced, done), Math.min(...produced.map((p) => p.firstSendMs)), cpuOf([...produced, ...done]));
   }
   const count = Math.max(1, Math.round(opts.ratePerSec * opts.seconds));
   const deadlineMs = opts.seconds * 1000 + 60_000;
@@ -184,14 +186,26 @@ export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: En
     latency: summarizeLatencies(worker!.latenciesMs),
     check: null,
     errors,
+    agentsCpuSecs: cpuOf([paced!, worker!]),
   };
 }
 
-function finishThroughput(name: WorkloadName, done: readonly WorkerReport[], errors: ErrorCounts, completion: CompletionCheck, startMs: number): WorkloadRun {
+function cpuOf(reports: readonly (ProducerReport | WorkerReport)[]): number {
+  return reports.reduce((sum, r) => sum + r.cpuSecs, 0);
+}
+
+function finishThroughput(
+  name: WorkloadName,
+  done: readonly WorkerReport[],
+  errors: ErrorCounts,
+  completion: CompletionCheck,
+  startMs: number,
+  agentsCpuSecs: number,
+): WorkloadRun {
   for (const w of done) mergeErrors(errors, w.errors);
   const tasks = done.reduce((s, w) => s + w.completed, 0);
   const elapsedSecs = (Math.max(...done.map((w) => w.lastCompleteMs)) - startMs) / 1000;
-  return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: completion, errors };
+  return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: completion, errors, agentsCpuSecs };
 }
 
 /** Completes `count` tasks left in the run's queue, untimed: W1 must not leave its load in a shared broker. */

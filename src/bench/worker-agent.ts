@@ -3,7 +3,7 @@
 // frames coalesced per tick. Counts completions by acknowledged id; knows no workload.
 
 import type { ClaimedTask } from "../protocol/messages.ts";
-import { countError, epochMs, type ErrorCounts, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
+import { countError, epochMs, ownCpuSecs, type ErrorCounts, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
 import { errorName } from "./producer-agent.ts";
 import { WireConn } from "./wire-conn.ts";
 
@@ -67,5 +67,5 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
   };
   await Promise.all(Array.from({ length: spec.lanes }, lane));
   conn.close();
-  return { event: "done", role: "worker", completed, firstClaimMs, lastCompleteMs, errors, ids, latenciesMs };
+  return { event: "done", role: "worker", completed, firstClaimMs, lastCompleteMs, errors, ids, latenciesMs, cpuSecs: ownCpuSecs() };
 }
