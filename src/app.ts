@@ -7,7 +7,11 @@ import { Broker } from "./broker/broker.ts";
 import type { Config } from "./config/index.ts";
 import { bindOrExplain } from "./config/listen-error.ts";
 import type { Logger } from "./log.ts";
+import { startHttpServer } from "./http/http-server.ts";
+import { startMetricsServer } from "./http/metrics-server.ts";
+import { Metrics } from "./metrics.ts";
 import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
+import { bunTlsOptions, loadTls } from "./tls.ts";
 import { systemClock } from "./queue/clock.ts";
 import { startRetention } from "./queue/retention.ts";
 import { Scheduler } from "./queue/scheduler.ts";
@@ -54,6 +58,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   };
 
   try {
+    // TLS fails closed before anything binds or opens: a bad cert must not leave a plain listener.
+    const tls = config.api.enable_tls
+      ? loadTls({ certFile: config.api.tls_cert_file, keyFile: config.api.tls_key_file, caFile: config.api.tls_ca_file })
+      : undefined;
     const dataDir = openDataDir(config.persistence.data_dir);
     undo.push(() => dataDir.release());
 
@@ -62,6 +70,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
     let scheduler: Scheduler | null = null;
+    const metrics = new Metrics({ clock });
     const store = openSqliteStore({
       path: join(dataDir.path, DATABASE_FILE),
       sync: config.persistence.sync,
@@ -70,6 +79,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
       onReady: (queue) => broker?.onReady(queue),
       onDue: (dueMs) => scheduler?.poke(dueMs),
+      onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
       log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
     });
     undo.push(() => store.close());
@@ -85,16 +95,19 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       maxBatchClaim: cfg.max_batch_claim,
       heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
       disconnectGraceMs: cfg.disconnect_grace_secs * 1000,
+      events: metrics,
       extraStats: () => ({ connections: tcpServer?.connectionCount() ?? 0, commits: store.commitStats() }),
     });
     const theBroker = broker;
     undo.push(() => theBroker.close());
+    metrics.attach(theBroker);
 
     scheduler = new Scheduler({
       store,
       clock,
       onTick: (outcome, nowMs) => {
         if (outcome.promoted > 0 || outcome.expired > 0) log.debug("scheduler tick", { component: "scheduler", ...outcome });
+        metrics.ticked(outcome);
         theBroker.noteBackground("scheduler", { lastRunAtMs: nowMs, runs: 1, promoted: outcome.promoted, leasesExpired: outcome.expired });
         theBroker.afterTick();
       },
@@ -132,7 +145,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
         defaultLeaseMs: cfg.worker_lease_timeout_secs * 1000,
         maxBatchClaim: cfg.max_batch_claim,
+        ...(tls ? { tls: bunTlsOptions(tls) } : {}),
         log: log.child({ component: "net" }),
+        onAuthFailure: () => metrics.authFailure("tcp"),
+        onProtocolError: (code) => metrics.protocolError("tcp", code),
       }),
     );
     // Shutdown, last-first: stop accepting, stop taking work (parked claims answered empty),
@@ -146,6 +162,41 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     });
     tcpServer = tcp;
     addresses["broker.port"] = `${tcp.hostname}:${tcp.port}`;
+    let tcpAccepting = true;
+    undo.push(() => {
+      tcpAccepting = false;
+    });
+
+    // The REST API binds where the protocol does: one host setting for both front doors.
+    const http = bindOrExplain("api.rest_port", config.api.rest_port, cfg.host, () =>
+      startHttpServer(theBroker, {
+        host: cfg.host,
+        port: config.api.rest_port,
+        auth,
+        log: log.child({ component: "http" }),
+        serverVersion: versionInfo().version,
+        clock,
+        ...(tls ? { tls } : {}),
+        hooks: metrics,
+        listeners: () => ({ "broker.port": tcpAccepting }),
+      }),
+    );
+    undo.push(() => http.stop(true));
+    addresses["api.rest_port"] = `${http.hostname}:${http.port}`;
+
+    const metricsServer = bindOrExplain("monitoring.prometheus_port", config.monitoring.prometheus_port, cfg.host, () =>
+      startMetricsServer(metrics, {
+        host: cfg.host,
+        port: config.monitoring.prometheus_port,
+        auth,
+        requireAuth: config.auth.metrics_require_auth,
+        log: log.child({ component: "metrics" }),
+        ...(tls ? { tls } : {}),
+      }),
+    );
+    undo.push(() => metricsServer.stop());
+    addresses["monitoring.prometheus_port"] = `${metricsServer.hostname}:${metricsServer.port}`;
+    metrics.countConnectionsWith(() => ({ tcp: tcp.connectionCount(), http: http.requestsInFlight() }));
 
     let stopping: Promise<void> | undefined;
     return {

@@ -3,6 +3,7 @@
 // what it throws into a message and an exit code. Holds no command logic of its own.
 
 import { CorruptDatabaseError } from "../store/sqlite/schema.ts";
+import { TlsConfigError } from "../tls.ts";
 import { ConfigError, formatConfigErrors, ListenError } from "../config/index.ts";
 import { DataDirError } from "../store/data-dir.ts";
 import type { CliContext, Command } from "./command.ts";
@@ -43,6 +44,10 @@ function report(err: unknown, command: Command | undefined, ctx: CliContext): Ex
   if (err instanceof ConfigError) {
     const n = err.problems.length;
     ctx.err(`tq-broker: invalid configuration (${n} problem${n === 1 ? "" : "s"}):\n${indent(formatConfigErrors(err))}`);
+    return EXIT.config;
+  }
+  if (err instanceof TlsConfigError) {
+    ctx.err(`tq-broker: invalid configuration: ${err.message}`);
     return EXIT.config;
   }
   if (err instanceof CorruptDatabaseError) {
