@@ -87,7 +87,14 @@ ${formatFlags(spec.flags)}`,
     const file = args.strings.handlers;
     if (file === undefined) throw new UsageError("missing --handlers FILE");
     const handlers = await loadHandlers(file);
-    const worker = new Worker(workerOptions(args, ctx));
+    let worker: Worker;
+    try {
+      worker = new Worker(workerOptions(args, ctx));
+    } catch (err) {
+      // A bad --url or --concurrency value is a command-line mistake.
+      if (err instanceof TqError) throw new UsageError(err.message);
+      throw err;
+    }
     for (const [type, fn] of handlers) worker.register(type, fn);
     const json = args.booleans.json === true;
     const line = (event: string, fields: Record<string, unknown>, text: string): void => ctx.out(json ? JSON.stringify({ event, ...fields }) : text);
@@ -109,25 +116,34 @@ ${formatFlags(spec.flags)}`,
     const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, handlers: [...handlers.keys()] };
     line("started", info, `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency}; handles ${info.handlers.join(", ")}`);
 
-    const signal = await new Promise<string>((resolveSignal) => {
-      let received = false;
-      const onSignal = (sig: string): void => {
-        if (received) {
-          ctx.err("tq-broker worker: second signal: handing back running tasks now");
-          void worker.stop({ timeoutMs: 0 });
-          return;
-        }
-        received = true;
-        resolveSignal(sig);
-      };
-      process.on("SIGTERM", onSignal);
-      process.on("SIGINT", onSignal);
-      // The broker told the worker to shut down (heartbeat command): nothing left to wait for.
-      worker.once("stopped", () => onSignal("broker shutdown command"));
-    });
-    line("stopping", { signal, running: worker.runningCount }, `${signal}: stopping; ${worker.runningCount} task(s) running`);
-    await worker.stop();
-    line("stopped", {}, "stopped");
+    let received = false;
+    let stopped = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopped) return;
+      if (received) {
+        ctx.err("tq-broker worker: second signal: handing back running tasks now");
+        void worker.stop({ timeoutMs: 0 });
+        return;
+      }
+      received = true;
+      resolveStop(sig);
+    };
+    let resolveStop: (why: string) => void = () => {};
+    const why = new Promise<string>((resolve) => (resolveStop = resolve));
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    // The broker told the worker to shut down (heartbeat command): nothing left to wait for.
+    worker.once("stopped", () => resolveStop("broker shutdown command"));
+    try {
+      const reason = await why;
+      line("stopping", { reason, running: worker.runningCount }, `${reason}: stopping; ${worker.runningCount} task(s) running`);
+      await worker.stop();
+      line("stopped", {}, "stopped");
+    } finally {
+      stopped = true;
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    }
     return EXIT.ok;
   },
 };

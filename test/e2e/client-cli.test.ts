@@ -170,6 +170,7 @@ process.exit(await main(process.argv.slice(2), { env: process.env, out: (t) => c
         .map((l) => JSON.parse(l) as { event: string; id?: string });
       expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(["started", "completed", "failed", "stopping", "stopped"]));
       expect(events.find((e) => e.event === "completed")?.id).toBe(greet.id);
+      expect(await new Response(proc.stderr).text()).not.toContain("second signal");
     } finally {
       clearTimeout(killer);
       proc.kill("SIGKILL");
