@@ -57,13 +57,12 @@ describe("TLS on the composed broker", () => {
   });
 
   test("a plaintext client cannot speak the protocol to a TLS listener", async () => {
-    let answered = false;
-    const socket = await Bun.connect({ hostname: "127.0.0.1", port: broker.port, socket: { data() { answered = true; }, close() {} } });
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port: broker.port, socket: { data() {}, close() {} } });
     socket.write(encodeRequest({ kind: "SubmitTask", requestId: 1, task: { type: "plain", queue: "default", payload: new Uint8Array(1), payloadIsJson: false } }));
     await Bun.sleep(200);
     socket.end();
+    // The bytes are not a TLS handshake: at most a TLS alert comes back, and nothing is stored.
     expect(broker.app.broker.stats().totals.submitted).toBe(0);
-    expect(answered).toBe(false);
   });
 
   test("the REST API answers over HTTPS", async () => {
