@@ -11,7 +11,7 @@ import { systemClock, type Clock } from "../queue/clock.ts";
 import { bunTlsOptions, type TlsMaterial } from "../tls.ts";
 import { authorize } from "./http-auth.ts";
 import { errorJson, errorResponse, jsonResponse } from "./http-error.ts";
-import { isProtectedListener, protectedModeError, protectedModeRefuses } from "./protected-mode.ts";
+import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
 import { Router, routeLabel, type ListenerCheck, type Route, type ServerFacts } from "./route.ts";
 import { HTTP_ROUTES } from "./routes.ts";
 import { MAX_HTTP_WAIT_MS } from "./task-routes.ts";

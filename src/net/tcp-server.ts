@@ -3,7 +3,8 @@
 // writes replies through the connection's Outbound. Translates only: no queue rules here.
 
 import type { Socket, TCPSocketListener } from "bun";
-import { ANONYMOUS_ADMIN, type Authenticator, isLoopback, roleAllows } from "../broker/auth.ts";
+import { ANONYMOUS_ADMIN, type Authenticator, roleAllows } from "../broker/auth.ts";
+import { protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
 import type { Broker, BrokerLog } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
 import { encodeResponse } from "../protocol/frame-writer.ts";
@@ -36,6 +37,11 @@ export interface TcpServerOptions {
   /** Called per error answered, for metrics. */
   onProtocolError?: (code: number) => void;
   onAuthFailure?: () => void;
+  /**
+   * Test seam: tests may bind only loopback, so they make the listener judge protected mode as if
+   * bound to `bindHost` and as if every client came from `remoteAddress`. Never set in production.
+   */
+  simulate?: { bindHost?: string; remoteAddress?: string };
 }
 
 export interface TcpServer {
@@ -70,7 +76,6 @@ type BrokerSocket = Socket<Conn>;
 export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpServer {
   const log = options.log;
   const idleSecs = Math.max(1, Math.ceil(options.idleTimeoutMs / 1000));
-  const protectedMode = !options.auth.enabled && !isLoopback(options.host);
   let open = 0;
   let nextSessionId = 1;
   const sockets = new Set<BrokerSocket>();
@@ -210,13 +215,10 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           refuse(socket, ErrorCode.TooManyConnections, `the broker is at its connection limit (broker.max_connections = ${options.maxConnections})`);
           return;
         }
-        if (protectedMode && !isLoopback(socket.remoteAddress)) {
-          refuse(
-            socket,
-            ErrorCode.ProtectedMode,
-            "protected mode: auth is off and the broker listens beyond loopback, so only loopback clients are served; " +
-              "set auth.enabled with auth.api_keys, or bind broker.host to 127.0.0.1",
-          );
+        const bindHost = options.simulate?.bindHost ?? options.host;
+        const remoteAddress = options.simulate?.remoteAddress ?? socket.remoteAddress;
+        if (protectedModeRefuses({ bindHost, remoteAddress, authEnabled: options.auth.enabled })) {
+          refuse(socket, ErrorCode.ProtectedMode, protectedModeError(bindHost).message);
           return;
         }
         log.debug("connection opened", { session: id, remote: socket.remoteAddress });

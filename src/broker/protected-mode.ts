@@ -2,7 +2,7 @@
 // loopback clients are served. A pure decision of (bind host, remote address, auth on) so it can
 // be tested for any address; the server only applies it.
 
-import { isLoopback } from "../broker/auth.ts";
+import { isLoopback } from "./auth.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 
 export interface ProtectedModeInput {
@@ -27,8 +27,8 @@ export function protectedModeRefuses(input: ProtectedModeInput): boolean {
 export function protectedModeError(bindHost: string): BrokerError {
   return new BrokerError(
     ErrorCode.ProtectedMode,
-    `protected mode: auth is off (auth.enabled: false) and the API listens on ${bindHost}, so only loopback clients are served. ` +
-      "Enable auth (auth.enabled: true with at least one entry in auth.api_keys) and send Authorization: Bearer <key>, " +
-      "or bind the API to 127.0.0.1 and reach it through a tunnel or proxy.",
+    `protected mode: auth is off (auth.enabled: false) and the broker listens on ${bindHost}, so only loopback clients are served. ` +
+      "Enable auth (auth.enabled: true with at least one entry in auth.api_keys) and send the key (Hello on TCP, " +
+      "Authorization: Bearer <key> on HTTP), or bind broker.host to 127.0.0.1 and reach it through a tunnel or proxy.",
   );
 }

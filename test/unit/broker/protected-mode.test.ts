@@ -1,7 +1,7 @@
 // Protected mode as a pure decision of (bind host, remote address, auth on): every combination
 // that matters, including IPv4-mapped IPv6 and an unknown peer.
 import { describe, expect, test } from "bun:test";
-import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../../../src/http/protected-mode.ts";
+import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../../../src/broker/protected-mode.ts";
 
 describe("protectedModeRefuses", () => {
   const cases: [bindHost: string, remote: string | null, authEnabled: boolean, refused: boolean][] = [
