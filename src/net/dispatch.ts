@@ -7,8 +7,8 @@ import type { Broker } from "../broker/broker.ts";
 import type { Operation, Principal } from "../broker/auth.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol/limits.ts";
-import type { ClaimedTask, LeaseRef, Request, RequestOf, Response, TaskInfo } from "../protocol/messages.ts";
-import type { Lease, Task, TaskStatus } from "../store/store.ts";
+import type { ClaimedTask, Request, RequestOf, Response } from "../protocol/messages.ts";
+import type { Lease, TaskStatus } from "../store/store.ts";
 
 /** What a handler knows of the connection it serves. */
 export interface Session {
@@ -49,10 +49,6 @@ interface Route<K extends Request["kind"]> {
 
 type RouteTable = { [K in Request["kind"]]: Route<K> };
 
-export function toTaskInfo(task: Task): TaskInfo {
-  return task;
-}
-
 function toClaimedTask(lease: Lease): ClaimedTask {
   const t = lease.task;
   return {
@@ -68,10 +64,6 @@ function toClaimedTask(lease: Lease): ClaimedTask {
     createdAtMs: t.createdAtMs,
     maxRetries: t.maxRetries,
   };
-}
-
-function leaseRefs(refs: readonly LeaseRef[]): LeaseRef[] {
-  return refs as LeaseRef[];
 }
 
 /** A worker id named in a request must be the session's own or one it registered. */
@@ -148,14 +140,14 @@ export const ROUTES: RouteTable = {
   Nack: {
     operation: "report",
     async handle(ctx, _s, req) {
-      await ctx.broker.release(leaseRefs(req.leases));
+      await ctx.broker.release(req.leases);
       return { kind: "Ack", requestId: req.requestId };
     },
   },
   RenewLease: {
     operation: "report",
     async handle(ctx, _s, req) {
-      const expiresAtMs = await ctx.broker.renew(leaseRefs(req.leases));
+      const expiresAtMs = await ctx.broker.renew(req.leases);
       return { kind: "Renewed", requestId: req.requestId, expiresAtMs };
     },
   },
@@ -166,7 +158,7 @@ export const ROUTES: RouteTable = {
       const reply = await ctx.broker.heartbeat(
         workerId,
         { cpuPercent: req.cpuPercent, memoryMb: req.memoryMb, inFlight: req.inFlight.length },
-        leaseRefs(req.inFlight),
+        req.inFlight,
       );
       const command = reply.command === 2 ? "shutdown" : reply.command === 1 ? "quiet" : "none";
       return { kind: "HeartbeatOk", requestId: req.requestId, command, renewed: reply.renewed };
@@ -201,26 +193,26 @@ export const ROUTES: RouteTable = {
   QueryStatus: {
     operation: "status",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.get(req.id)) };
+      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.get(req.id) };
     },
   },
   WaitResult: {
     operation: "result",
     unordered: true,
     async handle(ctx, session, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.waitResult(req.id, req.waitMs, session.closed)) };
+      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.waitResult(req.id, req.waitMs, session.closed) };
     },
   },
   CancelTask: {
     operation: "cancel",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.cancel(req.id)) };
+      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.cancel(req.id) };
     },
   },
   RetryTask: {
     operation: "retry",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: toTaskInfo(await ctx.broker.retry(req.id)) };
+      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.retry(req.id) };
     },
   },
   ListTasks: {
@@ -233,7 +225,7 @@ export const ROUTES: RouteTable = {
         limit: req.limit,
         cursor: req.cursor,
       });
-      return { kind: "TaskList", requestId: req.requestId, tasks: page.tasks.map(toTaskInfo), nextCursor: page.nextCursor };
+      return { kind: "TaskList", requestId: req.requestId, tasks: page.tasks, nextCursor: page.nextCursor };
     },
   },
   GetStats: {
