@@ -7,6 +7,8 @@ export const DEFAULT_URL = "tq://127.0.0.1:6379";
 export const DEFAULT_PORT = 6379;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A third of the broker's default idle timeout (30 s): quiet connections stay open. */
+export const DEFAULT_KEEPALIVE_MS = 10_000;
 
 export interface TlsOptions {
   /** PEM CA certificate(s) to trust instead of the system roots (a self-signed broker). */
@@ -37,6 +39,8 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Reconnect after a drop, with exponential backoff. Default true. */
   reconnect?: boolean | ReconnectOptions;
+  /** Ping after this long without traffic, so the broker's idle timeout (broker.idle_timeout_secs) does not close a quiet connection under a request about to be sent. 0 = never. Default 10000. */
+  keepAliveMs?: number;
   /** Sent in Hello, shown in broker logs. Default "tq-client". */
   clientName?: string;
   /** Where defaults come from. Default process.env. */
@@ -51,6 +55,7 @@ export interface ResolvedClientOptions {
   requestTimeoutMs: number;
   connectTimeoutMs: number;
   reconnect: Required<ReconnectOptions> | null;
+  keepAliveMs: number;
   clientName: string;
   /** For messages: the URL with no secrets. */
   display: string;
@@ -112,6 +117,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     requestTimeoutMs: positiveMs("requestTimeoutMs", options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
     connectTimeoutMs: positiveMs("connectTimeoutMs", options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
     reconnect,
+    keepAliveMs: options.keepAliveMs === 0 ? 0 : positiveMs("keepAliveMs", options.keepAliveMs, DEFAULT_KEEPALIVE_MS),
     clientName: options.clientName ?? "tq-client",
     display: `${parsed.tls ? "tqs" : "tq"}://${host}:${parsed.port}`,
   };

@@ -35,8 +35,6 @@ interface Pending {
 
 type State = "idle" | "connecting" | "ready" | "closed";
 
-/** Hello errors that another attempt cannot fix: the waiting requests fail instead of reconnecting forever. */
-const FATAL_HELLO_CODES = new Set<number>([ErrorCode.Unauthorized, ErrorCode.Forbidden, ErrorCode.UnsupportedVersion, ErrorCode.ProtectedMode]);
 
 /** Events: "connected" (HelloOk), "disconnected" (Error | null). */
 export class RequestChannel extends EventEmitter {
@@ -47,6 +45,9 @@ export class RequestChannel extends EventEmitter {
   private readonly waiting: Pending[] = [];
   private readonly inFlight = new Map<number, Pending>();
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private keepAliveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** performance.now() of the last request sent, for the keepalive. */
+  private lastSendMs = 0;
   private failedAttempts = 0;
   private lastError: Error | null = null;
   private readonly sessionHooks: Array<(hello: HelloOkResponse) => Promise<void>> = [];
@@ -107,6 +108,7 @@ export class RequestChannel extends EventEmitter {
     this.state = "closed";
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
+    this.stopKeepAlive();
     const all = [...this.waiting, ...this.inFlight.values()];
     this.waiting.length = 0;
     this.inFlight.clear();
@@ -135,6 +137,33 @@ export class RequestChannel extends EventEmitter {
       return;
     }
     this.inFlight.set(p.requestId, p);
+    this.lastSendMs = performance.now();
+  }
+
+  /**
+   * While connected: after keepAliveMs with nothing sent, a Ping. One timer re-armed for the
+   * remainder, not one per request. Unref'd: a quiet client must not keep the process alive.
+   */
+  private armKeepAlive(delayMs: number): void {
+    const everyMs = this.options.keepAliveMs;
+    if (everyMs === 0 || this.keepAliveTimer !== null) return;
+    this.keepAliveTimer = setTimeout(() => {
+      this.keepAliveTimer = null;
+      if (this.state !== "ready") return;
+      const quietMs = performance.now() - this.lastSendMs;
+      if (quietMs >= everyMs && this.inFlight.size === 0) {
+        this.request({ kind: "Ping" }, { idempotent: true }).catch(() => {});
+        this.armKeepAlive(everyMs);
+      } else {
+        this.armKeepAlive(Math.max(everyMs - quietMs, 10));
+      }
+    }, delayMs);
+    (this.keepAliveTimer as { unref?: () => void }).unref?.();
+  }
+
+  private stopKeepAlive(): void {
+    if (this.keepAliveTimer !== null) clearTimeout(this.keepAliveTimer);
+    this.keepAliveTimer = null;
   }
 
   private takeRequestId(): number {
@@ -194,6 +223,7 @@ export class RequestChannel extends EventEmitter {
     this.failedAttempts = 0;
     this.lastError = null;
     this.emit("connected", hello);
+    this.armKeepAlive(this.options.keepAliveMs);
     const queued = this.waiting.splice(0);
     for (const p of queued) this.transmit(p);
   }
@@ -202,8 +232,9 @@ export class RequestChannel extends EventEmitter {
     if (this.conn !== conn || this.state === "closed") return;
     const error = err instanceof Error ? err : new Error(String(err));
     this.lastError = error;
-    if (error instanceof TqError && error.code !== 0 && FATAL_HELLO_CODES.has(error.code)) {
-      // Retrying with the same key or version cannot help: fail what waits, try again on the next request.
+    if (error instanceof TqError && error.code !== 0 && !error.retryable) {
+      // Retrying with the same key, version or registration cannot help: fail what waits, and
+      // try again only on the next request.
       const queued = this.waiting.splice(0);
       for (const p of queued) this.settle(p, error);
     }
@@ -225,6 +256,7 @@ export class RequestChannel extends EventEmitter {
   private onClosed(conn: Connection, err: Error | null): void {
     if (this.conn !== conn) return;
     this.conn = null;
+    this.stopKeepAlive();
     const wasReady = this.state === "ready";
     if (this.state !== "closed") this.state = "idle";
     if (err !== null) this.lastError = err;

@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import * as os from "node:os";
 import { ErrorCode } from "../protocol/errors.ts";
-import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
+import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
 import type { ClaimedTask, LeaseRef } from "../protocol/messages.ts";
 import { Client } from "./client.ts";
 import type { ClientOptions } from "./client-options.ts";
@@ -74,6 +74,11 @@ export class Worker extends EventEmitter implements TaskRunHost {
     this.client = new Client({ clientName: "tq-worker", ...options });
     this.workerId = options.workerId ?? `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.queues = options.queues && options.queues.length > 0 ? [...options.queues] : ["default"];
+    for (const queue of this.queues) {
+      if (!QUEUE_NAME_PATTERN.test(queue)) {
+        throw new InvalidFieldError(ErrorCode.InvalidField, `queues: ${JSON.stringify(queue)} is not a queue name (letters, digits and _ . : - only)`, { field: "queues" });
+      }
+    }
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 0xffff) {
       throw new InvalidFieldError(ErrorCode.InvalidField, `concurrency: expected a whole number >= 1, got ${this.concurrency}`, { field: "concurrency" });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { ERRORS, ErrorCode } from "../../../src/protocol/errors.ts";
 import type { Response, TaskInfo } from "../../../src/protocol/messages.ts";
 import { Client } from "../../../src/client/client.ts";
-import { ClientClosedError, ConnectionError, ERROR_CLASSES, InternalError, TimeoutError, TqError } from "../../../src/client/tq-error.ts";
+import { ClientClosedError, ConnectionError, ERROR_CLASSES, InternalError, InvalidFieldError, TimeoutError, TqError } from "../../../src/client/tq-error.ts";
 import { Worker } from "../../../src/client/worker.ts";
 import { FakeBroker } from "./fake-broker.ts";
 
@@ -181,7 +181,28 @@ describe("Hello and defaults", () => {
   });
 });
 
+describe("keepalive", () => {
+  test("a quiet connection is pinged so the broker's idle timeout does not close it", async () => {
+    fake = await FakeBroker.start();
+    const c = client({ keepAliveMs: 30 });
+    await c.ping();
+    for (let i = 0; i < 200 && fake.seen("Ping").length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fake.seen("Ping").length).toBeGreaterThanOrEqual(3);
+    expect(fake.conns.length).toBe(1);
+  });
+});
+
 describe("Worker over the fake", () => {
+  test("start() rejects with the broker's error when registration is refused, instead of retrying forever", async () => {
+    fake = await FakeBroker.start((req) =>
+      req.kind === "RegisterWorker" ? { kind: "Error", requestId: req.requestId, code: 4, retryAfterMs: 0, field: "queues", message: "queues: bad" } : null,
+    );
+    const w = new Worker({ url: fake.url, env: {}, handleSignals: false });
+    const err = await w.start().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidFieldError);
+    expect(() => new Worker({ env: {}, queues: ["has space"] })).toThrow(InvalidFieldError);
+  });
+
   test("re-registers on every new connection and claims for no more than its free slots", async () => {
     fake = await FakeBroker.start((req, conn): Response | null => {
       if (req.kind === "RegisterWorker") {
