@@ -1,7 +1,8 @@
-// Runs WAL checkpoints on a Worker thread with its own connection, so copying WAL pages into the
-// database file and fsyncing it never holds the broker's event loop. Owns the worker and its
-// timer; knows nothing of tasks. The worker source is inline (bun:sqlite is built in), so the
-// compiled single executable needs no extra entry point.
+// Runs PASSIVE WAL checkpoints on a Worker thread with its own connection, so copying WAL pages
+// into the database file and fsyncing it never holds the broker's event loop. Owns the worker and
+// its timer; knows nothing of tasks; never truncates (that needs the writer idle: the store does
+// it). The worker source is inline (bun:sqlite is built in): the compiled executable needs no
+// extra entry point.
 
 import { statSync } from "node:fs";
 
@@ -33,10 +34,7 @@ self.onmessage = (event) => {
 
 const STOP_WAIT_MS = 10_000;
 
-export type CheckpointMode = "PASSIVE" | "TRUNCATE";
-
 export interface CheckpointResult {
-  mode: CheckpointMode;
   /** Time the worker spent in the checkpoint (not a stall of the main thread). */
   ms: number;
   /** 1 when it could not finish (a writer or reader was in the way); it is simply retried next time. */
@@ -48,7 +46,6 @@ export interface CheckpointResult {
 export interface CheckpointerOptions {
   path: string;
   intervalMs: number;
-  maxWalBytes: number;
   onResult: (result: CheckpointResult) => void;
   /** The worker failed: the owner falls back to checkpointing inline. */
   onFailed: (reason: string) => void;
@@ -88,7 +85,6 @@ export class Checkpointer {
       return Promise.resolve(null);
     }
     if (walBytes === 0) return Promise.resolve(null);
-    const mode: CheckpointMode = walBytes > this.options.maxWalBytes ? "TRUNCATE" : "PASSIVE";
     return new Promise((resolve) => {
       this.inFlight = (reply) => {
         if (reply.kind === "done") {
@@ -99,7 +95,7 @@ export class Checkpointer {
           resolve(null);
         }
       };
-      this.worker.postMessage({ kind: "checkpoint", path: this.options.path, mode });
+      this.worker.postMessage({ kind: "checkpoint", path: this.options.path, mode: "PASSIVE" });
     });
   }
 

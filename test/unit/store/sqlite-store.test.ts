@@ -173,21 +173,20 @@ test("microtask flushing also groups calls made in the same job", async () => {
   expect(store.commitStats().commits - before).toBe(1);
 });
 
-test("the checkpoint worker copies the WAL off the main thread and truncates it past maxWalBytes", async () => {
+test("the checkpoint worker copies the WAL off the main thread; the WAL stays bounded", async () => {
   const path = tempPath();
   const store = open({ path, maxWalBytes: 64 * 1024, walSyncIntervalMs: 3_600_000, checkpointIn: "worker" });
   await store.submit(Array.from({ length: 10 }, () => task()), 1000);
-  const small = await store.checkpointInBackground();
-  expect(small?.mode).toBe("PASSIVE");
-  expect(small?.checkpointed).toBe(small?.logFrames);
-  for (let i = 0; i < 5; i++) await store.submit(Array.from({ length: 200 }, () => task({ payload: new Uint8Array(512) })), 1000);
-  expect(statSync(`${path}-wal`).size).toBeGreaterThan(64 * 1024);
-  const big = await store.checkpointInBackground();
-  expect(big?.mode).toBe("TRUNCATE");
-  expect(big?.busy).toBe(0);
-  expect(statSync(`${path}-wal`).size).toBe(0);
-  expect(store.commitStats().checkpoints).toBe(2);
-  // Writes go on normally after the worker's checkpoints.
-  await store.submit([task()], 1000);
-  expect(store.pendingCount()).toBe(1011);
+  const result = await store.checkpointInBackground();
+  expect(result?.busy).toBe(0);
+  expect(result?.checkpointed).toBe(result?.logFrames);
+  const afterFirst = store.commitStats().checkpoints;
+  expect(afterFirst).toBeGreaterThanOrEqual(1);
+  // Past half its bound after a commit, the main thread finishes the checkpoint and truncates.
+  for (let i = 0; i < 5; i++) {
+    await store.submit(Array.from({ length: 200 }, () => task({ payload: new Uint8Array(512) })), 1000);
+    expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(64 * 1024);
+  }
+  expect(store.commitStats().checkpoints).toBeGreaterThan(afterFirst);
+  expect(store.pendingCount()).toBe(1010);
 });
