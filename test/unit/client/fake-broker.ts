@@ -31,6 +31,8 @@ export class FakeBroker {
   readonly conns: FakeConn[] = [];
   /** Every request on every connection, in arrival order. */
   readonly requests: Request[] = [];
+  /** Reads the server made (data events), to see writes coalesced. */
+  chunks = 0;
   private listener: TCPSocketListener<ConnData> | null = null;
   private readonly sockets = new Set<Socket<ConnData>>();
   port = 0;
@@ -60,6 +62,7 @@ export class FakeBroker {
         },
         data: (socket, chunk) => {
           const { conn, decoder } = socket.data;
+          this.chunks++;
           decoder.push(chunk);
           for (const frame of decoder) {
             const req = decodeRequest(frame.type, frame.body);

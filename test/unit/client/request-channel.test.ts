@@ -95,6 +95,17 @@ describe("pipelining", () => {
     expect(tasks.map((t) => t.id)).toEqual(ids);
     expect(new Set(fake.seen("QueryStatus").map((r) => r.requestId)).size).toBe(20);
   });
+
+  test("requests made in one tick leave in one write", async () => {
+    fake = await FakeBroker.start((req) => (req.kind === "QueryStatus" ? { kind: "TaskInfo", requestId: req.requestId, task: taskInfo(req.id) } : null));
+    const c = client();
+    await c.ping();
+    const before = fake.chunks;
+    await Promise.all(Array.from({ length: 100 }, () => c.status(ID)));
+    expect(fake.seen("QueryStatus").length).toBe(100);
+    // One 2.4 KB write; a loopback read could still split it, but never into one read per request.
+    expect(fake.chunks - before).toBeLessThanOrEqual(2);
+  });
 });
 
 describe("connection loss", () => {
