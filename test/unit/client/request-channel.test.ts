@@ -239,4 +239,59 @@ describe("Worker over the fake", () => {
     expect(claims.every((c) => c.max <= 3 && c.waitMs > 0)).toBe(true);
     expect(fake.seen("DeregisterWorker").map((d) => d.workerId)).toEqual(["w-1"]);
   });
+
+  test("heartbeats carry load and running leases; a quiet command stops claiming, a shutdown command stops the worker", async () => {
+    let command: "none" | "quiet" | "shutdown" = "none";
+    let handed = false;
+    const claimed = { id: ID, token: 7, expiresAtMs: Date.now() + 60_000, attempts: 0, priority: 150, queue: "default", type: "hold", payloadIsJson: true, payload: new TextEncoder().encode("null"), createdAtMs: 1, maxRetries: 0 };
+    fake = await FakeBroker.start((req, conn): Response | null => {
+      switch (req.kind) {
+        case "RegisterWorker":
+          return { kind: "Registered", requestId: req.requestId, heartbeatIntervalMs: 60_000 };
+        case "ClaimTask": {
+          const tasks = handed ? [] : [claimed];
+          handed = true;
+          setTimeout(() => conn.reply({ kind: "Claimed", requestId: req.requestId, tasks }), 20);
+          return null;
+        }
+        case "Heartbeat":
+          return { kind: "HeartbeatOk", requestId: req.requestId, command, renewed: req.inFlight.map(() => Date.now() + 60_000) };
+        case "RenewLease":
+          return { kind: "Renewed", requestId: req.requestId, expiresAtMs: req.leases.map(() => Date.now() + 60_000) };
+        case "Nack":
+        case "DeregisterWorker":
+          return { kind: "Ack", requestId: req.requestId };
+        default:
+          return null;
+      }
+    });
+    const w = new Worker({ url: fake.url, env: {}, handleSignals: false, heartbeatIntervalMs: 20, gracefulShutdownTimeoutMs: 50 });
+    w.on("error", () => {});
+    let aborted: unknown = null;
+    w.register("hold", (_t, ctx) => new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve((aborted = ctx.signal.reason)))));
+    const stopped = new Promise<void>((resolve) => w.once("stopped", resolve));
+    await w.start();
+    const waitFor = async (cond: () => boolean): Promise<void> => {
+      for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(cond()).toBe(true);
+    };
+    await waitFor(() => fake.seen("Heartbeat").some((h) => h.inFlight.length === 1));
+    const beat = fake.seen("Heartbeat").find((h) => h.inFlight.length === 1)!;
+    expect(beat.inFlight).toEqual([{ id: ID, token: 7 }]);
+    expect(beat.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(beat.memoryMb).toBeGreaterThan(0);
+
+    command = "quiet";
+    const quietFrom = fake.seen("Heartbeat").length;
+    await waitFor(() => fake.seen("Heartbeat").length >= quietFrom + 2);
+    const claimsAtQuiet = fake.seen("ClaimTask").length;
+    await waitFor(() => fake.seen("Heartbeat").length >= quietFrom + 6);
+    expect(fake.seen("ClaimTask").length).toBeLessThanOrEqual(claimsAtQuiet + 1);
+
+    command = "shutdown";
+    await stopped;
+    expect((aborted as Error).name).toBe("ShuttingDownError");
+    expect(fake.seen("Nack").flatMap((n) => n.leases)).toEqual([{ id: ID, token: 7 }]);
+    expect(fake.seen("DeregisterWorker").length).toBe(1);
+  });
 });
