@@ -8,13 +8,28 @@ import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 
 const spec: ArgsSpec = { flags: CLIENT_FLAGS };
 
+/** One value for a person: epoch-ms fields as times, fractions rounded, small objects inline. */
+function show(key: string, value: unknown): string {
+  if (value === null || value === undefined) return "-";
+  if (typeof value === "number") {
+    if (/AtMs$/.test(key) && value > 0) return new Date(value).toISOString();
+    return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  }
+  if (typeof value === "object" && !Array.isArray(value)) {
+    return Object.entries(value)
+      .map(([k, v]) => `${k}=${show(k, v)}`)
+      .join(" ");
+  }
+  return String(value);
+}
+
 /** Nested stats as dotted `key value` rows; arrays of objects (per-queue counts) get their own table. */
 function flatten(prefix: string, value: unknown, rows: string[][], tables: string[]): void {
   if (Array.isArray(value)) {
     if (value.length > 0 && value.every((v) => typeof v === "object" && v !== null && !Array.isArray(v))) {
       const objects = value as Array<Record<string, unknown>>;
       const header = [...new Set(objects.flatMap((o) => Object.keys(o)))];
-      tables.push(`${prefix}:\n${table(header, objects.map((o) => header.map((h) => String(o[h] ?? ""))))}`);
+      tables.push(`${prefix}:\n${table(header, objects.map((o) => header.map((h) => show(h, o[h]))))}`);
       return;
     }
     rows.push([prefix, value.length === 0 ? "-" : value.join(", ")]);
@@ -24,7 +39,7 @@ function flatten(prefix: string, value: unknown, rows: string[][], tables: strin
     for (const [k, v] of Object.entries(value)) flatten(prefix === "" ? k : `${prefix}.${k}`, v, rows, tables);
     return;
   }
-  rows.push([prefix, value === null ? "-" : String(value)]);
+  rows.push([prefix, show(prefix, value)]);
 }
 
 export const statsCommand: Command = {
