@@ -22,6 +22,18 @@ export interface GroupCommitOptions {
   onCommitted: (ops: number, commitMs: number) => void;
 }
 
+const COMMIT_SAMPLES = 8192;
+
+export interface CommitFigures {
+  commits: number;
+  /** Operations acknowledged by those commits. */
+  ops: number;
+  /** COMMIT durations over the last COMMIT_SAMPLES commits, in ms. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
 interface Waiter {
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -34,6 +46,9 @@ export class GroupCommit {
   private open = false;
   private waiters: Waiter[] = [];
   private settleWaiters: (() => void)[] = [];
+  private readonly commitMs = new Float64Array(COMMIT_SAMPLES);
+  private commits = 0;
+  private ops = 0;
 
   constructor(private readonly options: GroupCommitOptions) {
     this.begin = options.db.prepare("BEGIN");
@@ -72,6 +87,13 @@ export class GroupCommit {
     });
   }
 
+  figures(): CommitFigures {
+    const n = Math.min(this.commits, COMMIT_SAMPLES);
+    const samples = Array.from(this.commitMs.subarray(0, n)).sort((a, b) => a - b);
+    const at = (q: number): number => samples[Math.min(n - 1, Math.floor(q * n))] ?? 0;
+    return { commits: this.commits, ops: this.ops, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[n - 1] ?? 0 };
+  }
+
   /** Resolves once the open group (if any) has committed or failed. */
   settled(): Promise<void> {
     if (!this.open) return Promise.resolve();
@@ -93,7 +115,11 @@ export class GroupCommit {
       return;
     }
     this.open = false;
-    this.options.onCommitted(waiters.length, performance.now() - startMs);
+    const commitMs = performance.now() - startMs;
+    this.commitMs[this.commits % COMMIT_SAMPLES] = commitMs;
+    this.commits++;
+    this.ops += waiters.length;
+    this.options.onCommitted(waiters.length, commitMs);
     for (const w of waiters) w.resolve();
     this.settle();
   }

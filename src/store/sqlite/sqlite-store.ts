@@ -2,7 +2,6 @@
 // promotions never scan. Every state transition of the Store contract is one method here; the
 // broker's validation, defaults and backpressure live above it, not here.
 
-import { statSync } from "node:fs";
 import type { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString, uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
@@ -11,11 +10,13 @@ import type {
   ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, ReadyListener, Store,
   StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store.ts";
-import { Checkpointer, type CheckpointResult } from "./checkpointer.ts";
-import { GroupCommit, storageUnavailable, type FlushOn } from "./group-commit.ts";
+import type { CheckpointResult } from "./checkpointer.ts";
+import { GroupCommit, storageUnavailable, type CommitFigures, type FlushOn } from "./group-commit.ts";
+import { loadMemory } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openDatabase } from "./schema.ts";
 import { Statements } from "./statements.ts";
+import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
@@ -58,22 +59,8 @@ export interface SqliteStoreOptions {
 
 // Tokens are reserved in blocks so that persisting the high-water mark costs one UPDATE per block.
 const TOKEN_BLOCK = 10_000;
-const LOAD_CHUNK_ROWS = 65_536;
-const COMMIT_SAMPLES = 8192;
 
-export interface CommitStats {
-  commits: number;
-  ops: number;
-  /** Over the last COMMIT_SAMPLES commits, in ms. */
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  checkpoints: number;
-  /** Longest checkpoint run on the main thread, in ms: the event loop was held that long. */
-  checkpointStallMaxMs: number;
-  /** Longest checkpoint on the worker thread, in ms (holds nothing but the disk). */
-  backgroundCheckpointMaxMs: number;
-}
+export type CommitStats = CommitFigures & CheckpointFigures;
 
 export class SqliteStore implements Store {
   private readonly db: Database;
@@ -83,21 +70,11 @@ export class SqliteStore implements Store {
   private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly readyAfterCommit = new Set<string>();
-  private checkpointTimer: ReturnType<typeof setInterval> | null = null;
-  private checkpointer: Checkpointer | null = null;
+  private readonly wal: WalKeeper | null;
   private readonly walPath: string | null;
-  private readonly maxWalBytes: number;
   private nextToken = 0;
   private reservedToken = 0;
   private closed = false;
-  private checkpointWanted = false;
-  private readonly commitMs = new Float64Array(COMMIT_SAMPLES);
-  private commits = 0;
-  private opsCommitted = 0;
-  private checkpoints = 0;
-  private checkpointStallMaxMs = 0;
-  private backgroundCheckpointMaxMs = 0;
-  private readonly checkpointStepBytes: number;
 
   constructor(private readonly options: SqliteStoreOptions) {
     const sync = options.sync ?? "full";
@@ -105,8 +82,6 @@ export class SqliteStore implements Store {
     this.stmts = new Statements(this.db);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.random = options.random ?? Math.random;
-    this.maxWalBytes = options.maxWalBytes ?? 64 * 1024 * 1024;
-    this.checkpointStepBytes = options.checkpointStepBytes ?? 4 * 1024 * 1024;
     this.walPath = options.path === ":memory:" ? null : `${options.path}-wal`;
     this.group = new GroupCommit({
       db: this.db,
@@ -116,43 +91,30 @@ export class SqliteStore implements Store {
       onCommitted: (ops, ms) => this.committed(ops, ms),
     });
     this.recover(Date.now());
-    if (this.walPath !== null) {
-      if ((options.checkpointIn ?? "inline") === "worker") this.startWorkerCheckpoints(options.path);
-      else this.startInlineCheckpoints();
-    }
+    this.wal =
+      this.walPath === null
+        ? null
+        : new WalKeeper({
+            db: this.db,
+            walPath: this.walPath,
+            dbPath: options.path,
+            mode: options.checkpointIn ?? "inline",
+            intervalMs: options.walSyncIntervalMs ?? 100,
+            maxWalBytes: options.maxWalBytes ?? 64 * 1024 * 1024,
+            stepBytes: options.checkpointStepBytes ?? 4 * 1024 * 1024,
+            isGroupOpen: () => this.group.isOpen,
+            log: options.log,
+          });
   }
 
-  private startWorkerCheckpoints(path: string): void {
-    try {
-      this.checkpointer = new Checkpointer({
-        path,
-        intervalMs: this.options.walSyncIntervalMs ?? 100,
-        onResult: (r) => this.checkpointed(r),
-        onFailed: (reason) => {
-          this.options.log?.("checkpoint worker failed; checkpointing on the main thread", { reason });
-          this.checkpointer = null;
-          if (!this.closed) this.startInlineCheckpoints();
-        },
-      });
-    } catch (err) {
-      this.options.log?.("cannot start the checkpoint worker; checkpointing on the main thread", { error: String(err) });
-      this.startInlineCheckpoints();
-    }
-  }
-
-  private startInlineCheckpoints(): void {
-    this.checkpointTimer = setInterval(() => this.checkpoint(), this.options.walSyncIntervalMs ?? 100);
-    (this.checkpointTimer as { unref?: () => void }).unref?.();
-  }
-
-  private checkpointed(r: CheckpointResult): void {
-    this.checkpoints++;
-    this.backgroundCheckpointMaxMs = Math.max(this.backgroundCheckpointMaxMs, r.ms);
-  }
-
-  /** A checkpoint on the worker now (tests, operators); null when none ran (no WAL, or one was running). */
+  /** A checkpoint on the worker thread now (tests, operators); null when none ran. */
   checkpointInBackground(): Promise<CheckpointResult | null> {
-    return this.checkpointer?.runNow() ?? Promise.resolve(null);
+    return this.wal?.checkpointInBackground() ?? Promise.resolve(null);
+  }
+
+  /** A checkpoint on this thread now, or right after the open group commits. */
+  checkpoint(): void {
+    if (!this.closed) this.wal?.checkpoint();
   }
 
   async submit(tasks: readonly NewTask[], nowMs: number): Promise<SubmitOutcome[]> {
@@ -391,8 +353,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.group.flush();
     this.closed = true;
-    if (this.checkpointTimer !== null) clearInterval(this.checkpointTimer);
-    await this.checkpointer?.stop();
+    await this.wal?.stop();
     try {
       if (this.walPath !== null) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {
@@ -402,10 +363,7 @@ export class SqliteStore implements Store {
 
   /** Commit latency and checkpoint figures (benchmarks, metrics). */
   commitStats(): CommitStats {
-    const n = Math.min(this.commits, COMMIT_SAMPLES);
-    const samples = Array.from(this.commitMs.subarray(0, n)).sort((a, b) => a - b);
-    const at = (q: number): number => samples[Math.min(n - 1, Math.floor(q * n))] ?? 0;
-    return { commits: this.commits, ops: this.opsCommitted, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[n - 1] ?? 0, checkpoints: this.checkpoints, checkpointStallMaxMs: this.checkpointStallMaxMs, backgroundCheckpointMaxMs: this.backgroundCheckpointMaxMs };
+    return { ...this.group.figures(), ...(this.wal?.stats ?? { checkpoints: 0, checkpointStallMaxMs: 0, backgroundCheckpointMaxMs: 0 }) };
   }
 
   /** Bytes of the in-memory typed-array indexes. */
@@ -464,55 +422,13 @@ export class SqliteStore implements Store {
   }
 
   private committed(ops: number, ms: number): void {
-    this.commitMs[this.commits % COMMIT_SAMPLES] = ms;
-    this.commits++;
-    this.opsCommitted += ops;
     this.options.onCommit?.(ops, ms);
     if (this.readyAfterCommit.size > 0) {
       const queues = [...this.readyAfterCommit];
       this.readyAfterCommit.clear();
       for (const q of queues) this.options.onReady?.(q);
     }
-    if (this.checkpointWanted) this.checkpoint();
-    else if (this.walPath !== null) {
-      // The WAL can only restart from its beginning after a checkpoint that caught up while no
-      // group was open. The worker, copying while groups keep coming, rarely catches up, so the
-      // main thread finishes the job (a small remainder) once the WAL is half its bound.
-      const triggerBytes = this.checkpointer === null ? this.checkpointStepBytes : this.maxWalBytes / 2;
-      if (this.walBytes() > triggerBytes) this.checkpoint();
-    }
-  }
-
-  private walBytes(): number {
-    try {
-      return this.walPath === null ? 0 : statSync(this.walPath).size;
-    } catch {
-      return 0;
-    }
-  }
-
-  /**
-   * The timer's work, callable directly (tests, shutdown paths). Periodic PASSIVE checkpoint (it fsyncs the WAL, which is what makes sync interval durable), and
-   * TRUNCATE once the WAL is past maxWalBytes. Run often, each one has little to copy, so no single
-   * commit waits long; never inside an open group (it would see uncommitted pages as busy).
-   */
-  checkpoint(): void {
-    if (this.closed || this.walPath === null) return;
-    if (this.group.isOpen) {
-      this.checkpointWanted = true;
-      return;
-    }
-    this.checkpointWanted = false;
-    try {
-      const walBytes = this.walBytes();
-      if (walBytes === 0) return;
-      const startMs = performance.now();
-      this.db.exec(walBytes > this.maxWalBytes ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
-      this.checkpointStallMaxMs = Math.max(this.checkpointStallMaxMs, performance.now() - startMs);
-      this.checkpoints++;
-    } catch (err) {
-      this.options.log?.("checkpoint failed", { error: String(err) });
-    }
+    this.wal?.afterCommit();
   }
 
   private pragmaNumber(name: string): number {
@@ -539,23 +455,7 @@ export class SqliteStore implements Store {
   }
 
   private loadMemory(): void {
-    this.mem.clear();
-    for (let after = 0; ;) {
-      const rows = this.stmts.loadPending.values(after, LOAD_CHUNK_ROWS) as [number, string, number, number][];
-      for (const [seq, queue, priority, updatedAt] of rows) this.mem.ready.push(queue, seq, priority, updatedAt);
-      if (rows.length < LOAD_CHUNK_ROWS) break;
-      after = rows[rows.length - 1]![0];
-    }
-    for (let after = 0; ;) {
-      const rows = this.stmts.loadWaiting.values(after, LOAD_CHUNK_ROWS) as [number, string, number][];
-      for (const [seq, queue, runAt] of rows) this.mem.addScheduled(queue, seq, runAt);
-      if (rows.length < LOAD_CHUNK_ROWS) break;
-      after = rows[rows.length - 1]![0];
-    }
-    const leases = this.stmts.loadLeases.values() as [number, Uint8Array, string, number, number, string, number, number][];
-    for (const [seq, id, queue, token, expiresAtMs, workerId, leaseMs, startedAtMs] of leases) {
-      this.mem.addLease({ seq, id: uuidToString(id), token, workerId, expiresAtMs, queue, leaseMs, startedAtMs });
-    }
+    loadMemory(this.stmts, this.mem);
   }
 }
 

@@ -1,0 +1,28 @@
+// Fills the in-memory indexes from the tasks table: at open (recovery) and after a failed commit.
+// Reads in seq-ordered chunks so millions of rows never sit in memory at once; writes nothing.
+
+import { uuidToString } from "../../protocol/uuid.ts";
+import type { MemoryState } from "./memory-state.ts";
+import type { Statements } from "./statements.ts";
+
+const LOAD_CHUNK_ROWS = 65_536;
+
+export function loadMemory(stmts: Statements, mem: MemoryState): void {
+  mem.clear();
+  for (let after = 0; ;) {
+    const rows = stmts.loadPending.values(after, LOAD_CHUNK_ROWS) as [number, string, number, number][];
+    for (const [seq, queue, priority, updatedAt] of rows) mem.ready.push(queue, seq, priority, updatedAt);
+    if (rows.length < LOAD_CHUNK_ROWS) break;
+    after = rows[rows.length - 1]![0];
+  }
+  for (let after = 0; ;) {
+    const rows = stmts.loadWaiting.values(after, LOAD_CHUNK_ROWS) as [number, string, number][];
+    for (const [seq, queue, runAt] of rows) mem.addScheduled(queue, seq, runAt);
+    if (rows.length < LOAD_CHUNK_ROWS) break;
+    after = rows[rows.length - 1]![0];
+  }
+  const leases = stmts.loadLeases.values() as [number, Uint8Array, string, number, number, string, number, number][];
+  for (const [seq, id, queue, token, expiresAtMs, workerId, leaseMs, startedAtMs] of leases) {
+    mem.addLease({ seq, id: uuidToString(id), token, workerId, expiresAtMs, queue, leaseMs, startedAtMs });
+  }
+}

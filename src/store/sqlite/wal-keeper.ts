@@ -1,0 +1,129 @@
+// Keeps the WAL small and synced: PASSIVE checkpoints between groups (timer + WAL growth), TRUNCATE
+// past the bound, optionally a worker thread for the copying. Owns only checkpoint timing and its
+// figures; never runs inside an open group, never touches tasks.
+
+import type { Database } from "bun:sqlite";
+import { statSync } from "node:fs";
+import { Checkpointer, type CheckpointResult } from "./checkpointer.ts";
+
+export interface WalKeeperOptions {
+  db: Database;
+  walPath: string;
+  dbPath: string;
+  mode: "inline" | "worker";
+  intervalMs: number;
+  maxWalBytes: number;
+  /** Inline mode: WAL size that triggers a checkpoint right after a commit. */
+  stepBytes: number;
+  /** A checkpoint inside an open transaction would see its pages as busy: wait for the commit. */
+  isGroupOpen: () => boolean;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface CheckpointFigures {
+  checkpoints: number;
+  /** Longest checkpoint run on the main thread, in ms: the event loop was held that long. */
+  checkpointStallMaxMs: number;
+  /** Longest checkpoint on the worker thread, in ms (holds nothing but the disk). */
+  backgroundCheckpointMaxMs: number;
+}
+
+export class WalKeeper {
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private checkpointer: Checkpointer | null = null;
+  private wanted = false;
+  private stopped = false;
+  private readonly figures: CheckpointFigures = { checkpoints: 0, checkpointStallMaxMs: 0, backgroundCheckpointMaxMs: 0 };
+
+  constructor(private readonly options: WalKeeperOptions) {
+    if (options.mode === "worker") this.startWorker();
+    else this.startInline();
+  }
+
+  get stats(): Readonly<CheckpointFigures> {
+    return this.figures;
+  }
+
+  /** Called after every commit (the group is closed): the moment a checkpoint costs no waiting. */
+  afterCommit(): void {
+    if (this.wanted) {
+      this.checkpoint();
+      return;
+    }
+    // The WAL restarts from its beginning only after a checkpoint that caught up while no group was
+    // open. A worker copying while groups keep coming rarely catches up, so the main thread
+    // finishes the job (a small remainder) once the WAL is half its bound.
+    const triggerBytes = this.checkpointer === null ? this.options.stepBytes : this.options.maxWalBytes / 2;
+    if (this.walBytes() > triggerBytes) this.checkpoint();
+  }
+
+  /**
+   * PASSIVE checkpoint on this thread (it fsyncs the WAL, which is what makes sync interval
+   * durable), TRUNCATE once the WAL is past maxWalBytes. Deferred to the next commit when a group
+   * is open.
+   */
+  checkpoint(): void {
+    if (this.stopped) return;
+    if (this.options.isGroupOpen()) {
+      this.wanted = true;
+      return;
+    }
+    this.wanted = false;
+    const walBytes = this.walBytes();
+    if (walBytes === 0) return;
+    try {
+      const startMs = performance.now();
+      this.options.db.exec(walBytes > this.options.maxWalBytes ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+      this.figures.checkpointStallMaxMs = Math.max(this.figures.checkpointStallMaxMs, performance.now() - startMs);
+      this.figures.checkpoints++;
+    } catch (err) {
+      this.options.log?.("checkpoint failed", { error: String(err) });
+    }
+  }
+
+  /** A checkpoint on the worker now; null when none ran (inline mode, no WAL, or one running). */
+  checkpointInBackground(): Promise<CheckpointResult | null> {
+    return this.checkpointer?.runNow() ?? Promise.resolve(null);
+  }
+
+  /** Stops the timers and the worker; the store truncates the WAL itself before closing. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.checkpointer?.stop();
+  }
+
+  private walBytes(): number {
+    try {
+      return statSync(this.options.walPath).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  private startWorker(): void {
+    try {
+      this.checkpointer = new Checkpointer({
+        path: this.options.dbPath,
+        intervalMs: this.options.intervalMs,
+        onResult: (r) => {
+          this.figures.checkpoints++;
+          this.figures.backgroundCheckpointMaxMs = Math.max(this.figures.backgroundCheckpointMaxMs, r.ms);
+        },
+        onFailed: (reason) => {
+          this.options.log?.("checkpoint worker failed; checkpointing on the main thread", { reason });
+          this.checkpointer = null;
+          if (!this.stopped) this.startInline();
+        },
+      });
+    } catch (err) {
+      this.options.log?.("cannot start the checkpoint worker; checkpointing on the main thread", { error: String(err) });
+      this.startInline();
+    }
+  }
+
+  private startInline(): void {
+    this.timer = setInterval(() => this.checkpoint(), this.options.intervalMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+}
