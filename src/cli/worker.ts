@@ -17,7 +17,7 @@ const spec: ArgsSpec = {
     handlers: { type: "string", valueName: "FILE", description: "module whose default export maps task type -> async (task, ctx) => result (required)" },
     concurrency: { type: "string", valueName: "N", description: "most tasks running at once (default $TQ_WORKER_CONCURRENCY, else 4)" },
     queues: { type: "string", valueName: "A,B", description: "queues to serve, comma-separated (default \"default\")" },
-    "graceful-timeout": { type: "string", valueName: "DURATION", description: "on SIGTERM, how long running tasks may finish before they are handed back (default 60s)" },
+    "graceful-timeout": { type: "string", valueName: "DURATION", description: "on SIGTERM, how long running tasks may finish before they are handed back (default $TQ_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT_SECS, else 60s)" },
     "task-timeout": { type: "string", valueName: "DURATION", description: "longest one handler may run (default: no limit; the lease is renewed while it runs)" },
     "worker-id": { type: "string", valueName: "ID", description: "name shown in `tq-broker workers` (default host-pid-random)" },
     ...CLIENT_FLAGS,
@@ -52,7 +52,9 @@ function workerOptions(args: ReturnType<typeof parseArgs>, ctx: CliContext): Wor
   const concurrency = s.concurrency ?? ctx.env.TQ_WORKER_CONCURRENCY;
   if (concurrency !== undefined) options.concurrency = parseCount("concurrency", concurrency, 1, 10_000);
   if (s.queues !== undefined) options.queues = s.queues.split(",").map((q) => q.trim()).filter((q) => q !== "");
+  const gracefulSecs = ctx.env.TQ_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT_SECS;
   if (s["graceful-timeout"] !== undefined) options.gracefulShutdownTimeoutMs = parseDuration("graceful-timeout", s["graceful-timeout"]);
+  else if (gracefulSecs !== undefined) options.gracefulShutdownTimeoutMs = parseCount("graceful-timeout", gracefulSecs, 0, 86_400) * 1000;
   if (s["task-timeout"] !== undefined) options.taskTimeoutMs = parseDuration("task-timeout", s["task-timeout"]);
   if (s["worker-id"] !== undefined) options.workerId = s["worker-id"];
   return options;
