@@ -1,0 +1,120 @@
+// Contract cases: leases — expiry and re-delivery, stale tokens, renewal, release, dead-worker reclaim.
+// Registered by runStoreContract; every backend runs them.
+
+import { expect, test } from "bun:test";
+import { ErrorCode } from "../../src/protocol/errors.ts";
+import { expectCode, task, type ContractContext } from "./store.contract.ts";
+
+export function leaseCases({ setup, claimOne }: ContractContext): void {
+  test("lease expiry re-delivers with a new token; the old token is LeaseLost", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      await store.submit([task({ leaseMs: 5_000 })], clock.now());
+      const first = await claimOne(store, clock);
+      expect(first.expiresAtMs).toBe(clock.now() + 5_000);
+      expect(first.task.status).toBe("in_progress");
+      expect(first.task.workerId).toBe("w1");
+      clock.advance(4_999);
+      expect((await store.tick(clock.now())).expired).toBe(0);
+      clock.advance(1);
+      const tick = await store.tick(clock.now());
+      expect(tick.expired).toBe(1);
+      const again = await claimOne(store, clock, ["default"], "w2");
+      expect(again.task.id).toBe(first.task.id);
+      expect(again.task.attempts).toBe(1);
+      expect(again.token).not.toBe(first.token);
+      await expectCode(store.complete({ id: first.task.id, token: first.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
+      await expectCode(store.fail({ id: first.task.id, token: first.token }, { error: "x", unrecoverable: false }, clock.now()), ErrorCode.LeaseLost);
+      await expectCode(store.release([{ id: first.task.id, token: first.token }], clock.now()), ErrorCode.LeaseLost);
+      await store.complete({ id: again.task.id, token: again.token }, { result: null, resultIsJson: false }, clock.now());
+      await expectCode(store.complete({ id: again.task.id, token: again.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
+      await expectCode(store.complete({ id: "0190a000-0000-7000-8000-000000000000", token: 1 }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.NotFound);
+      await expectCode(store.complete({ id: "not-a-uuid", token: 1 }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.NotFound);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("an expired lease with retries used up goes dead", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      const [out] = await store.submit([task({ leaseMs: 1_000, maxRetries: 0 })], clock.now());
+      await claimOne(store, clock);
+      clock.advance(1_000);
+      expect((await store.tick(clock.now())).expired).toBe(1);
+      const dead = await store.get(out!.id);
+      expect(dead!.status).toBe("dead");
+      expect(dead!.attempts).toBe(1);
+      expect(dead!.error).toContain("lease expired");
+      expect(dead!.finishedAtMs).toBe(clock.now());
+      expect(store.pendingCount()).toBe(0);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("renew extends a lease; a stale token renews nothing", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      await store.submit([task({ leaseMs: 1_000 })], clock.now());
+      const lease = await claimOne(store, clock);
+      clock.advance(800);
+      const [renewed, stale] = await store.renew([{ id: lease.task.id, token: lease.token }, { id: lease.task.id, token: lease.token + 1000 }], clock.now());
+      expect(renewed).toBe(clock.now() + 1_000);
+      expect(stale).toBeNull();
+      clock.advance(300);
+      expect((await store.tick(clock.now())).expired).toBe(0);
+      expect((await store.get(lease.task.id))!.leaseExpiresAtMs).toBe(renewed!);
+      clock.advance(700);
+      expect((await store.tick(clock.now())).expired).toBe(1);
+      expect(await store.renew([{ id: lease.task.id, token: lease.token }], clock.now())).toEqual([null]);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("release hands work back without counting an attempt", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      await store.submit([task(), task()], clock.now());
+      const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 2, nowMs: clock.now() });
+      await store.release(leases.map((l) => ({ id: l.task.id, token: l.token })), clock.now());
+      expect(store.pendingCount()).toBe(2);
+      expect(store.counts().inProgress).toBe(0);
+      const again = await store.claim({ queues: ["default"], workerId: "w2", max: 2, nowMs: clock.now() });
+      expect(again.map((l) => l.task.attempts)).toEqual([0, 0]);
+      // All or none: one stale ref rejects the whole call.
+      await expectCode(store.release([{ id: again[0]!.task.id, token: again[0]!.token }, { id: again[1]!.task.id, token: 0 }], clock.now()), ErrorCode.LeaseLost);
+      expect(store.counts().inProgress).toBe(2);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("reclaimWorker returns a worker's leases, counting an attempt only when it died", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      await store.submit([task({ maxRetries: 1 }), task({ maxRetries: 1 }), task({ maxRetries: 1 })], clock.now());
+      const mine = await store.claim({ queues: ["default"], workerId: "dying", max: 2, nowMs: clock.now() });
+      const other = await claimOne(store, clock, ["default"], "alive");
+      const ids = await store.reclaimWorker("dying", true, clock.now());
+      expect(ids.sort()).toEqual(mine.map((l) => l.task.id).sort());
+      expect(store.counts().inProgress).toBe(1);
+      const back = await store.claim({ queues: ["default"], workerId: "leaving", max: 2, nowMs: clock.now() });
+      expect(back.map((l) => l.task.attempts)).toEqual([1, 1]);
+      await store.reclaimWorker("leaving", false, clock.now());
+      const again = await store.claim({ queues: ["default"], workerId: "dying2", max: 2, nowMs: clock.now() });
+      expect(again.map((l) => l.task.attempts)).toEqual([1, 1]);
+      await store.reclaimWorker("dying2", true, clock.now());
+      expect(store.pendingCount()).toBe(0);
+      const dead = await store.list({ status: "dead", limit: 10 });
+      expect(dead.tasks).toHaveLength(2);
+      expect(dead.tasks[0]!.error).toContain("dying2");
+      expect(await store.reclaimWorker("nobody", true, clock.now())).toEqual([]);
+      await expectCode(store.complete({ id: mine[0]!.task.id, token: mine[0]!.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
+      await store.complete({ id: other.task.id, token: other.token }, { result: null, resultIsJson: false }, clock.now());
+    } finally {
+      await h.cleanup();
+    }
+  });
+}

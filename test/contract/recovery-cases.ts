@@ -1,0 +1,82 @@
+// Contract cases: restart and recovery, clean and unclean, and a closed store.
+// Registered by runStoreContract; every backend runs them.
+
+import { expect, test } from "bun:test";
+import { ErrorCode } from "../../src/protocol/errors.ts";
+import { expectCode, task, type ContractContext } from "./store.contract.ts";
+
+export function recoveryCases({ setup }: ContractContext): void {
+  test("recovery after close and reopen: every state survives, leases in flight come back ready", async () => {
+    const { clock, h } = await setup();
+    let store = h.store;
+    try {
+      const [pending, scheduled, running, done, dead] = await store.submit(
+        [task({ priority: 5 }), task({ runAtMs: clock.now() + 5000 }), task({ priority: 200 }), task({ priority: 100 }), task({ priority: 90, maxRetries: 0 })],
+        clock.now(),
+      );
+      const [runLease, doneLease, deadLease] = await store.claim({ queues: ["default"], workerId: "w1", max: 3, nowMs: clock.now() });
+      expect(runLease!.task.id).toBe(running!.id);
+      await store.complete({ id: done!.id, token: doneLease!.token }, { result: new Uint8Array([1]), resultIsJson: false }, clock.now());
+      await store.fail({ id: dead!.id, token: deadLease!.token }, { error: "e", unrecoverable: false }, clock.now());
+
+      store = await h.reopen();
+      expect((await store.get(done!.id))!.status).toBe("completed");
+      expect((await store.get(dead!.id))!.status).toBe("dead");
+      expect((await store.get(scheduled!.id))!.status).toBe("scheduled");
+      expect((await store.get(running!.id))!.status).toBe("pending");
+      expect(store.counts().scheduled).toBe(1);
+      expect(store.pendingCount()).toBe(2);
+      const leases = await store.claim({ queues: ["default"], workerId: "w2", max: 5, nowMs: clock.now() });
+      expect(leases.map((l) => l.task.id)).toEqual([running!.id, pending!.id]);
+      // Tokens are never reused across restarts, so an old worker cannot report on the new run.
+      expect(leases[0]!.token).toBeGreaterThan(runLease!.token);
+      await expectCode(store.complete({ id: running!.id, token: runLease!.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
+      clock.advance(5000);
+      expect((await store.tick(clock.now())).promoted).toBe(1);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("recovery after an unclean stop sees every acknowledged change", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      const outs = await store.submit(Array.from({ length: 50 }, (_, i) => task({ priority: i })), clock.now());
+      const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() });
+      for (const l of leases.slice(0, 5)) await store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, clock.now());
+      const second = await h.reopenUnclean();
+      expect(second.pendingCount()).toBe(45);
+      for (const l of leases.slice(0, 5)) expect((await second.get(l.task.id))!.status).toBe("completed");
+      for (const o of outs) expect(await second.get(o.id)).not.toBeNull();
+      const relet = await second.claim({ queues: ["default"], workerId: "w2", max: 1, nowMs: clock.now() });
+      expect(relet[0]!.task.priority).toBe(44);
+      expect(relet[0]!.token).toBeGreaterThan(Math.max(...leases.map((l) => l.token)));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("a closed store refuses work with ShuttingDown", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      const pendingSubmit = store.submit([task()], clock.now());
+      await store.close();
+      // What was issued before close is committed by it.
+      expect((await pendingSubmit)[0]!.status).toBe("pending");
+      await expectCode(store.submit([task()], clock.now()), ErrorCode.ShuttingDown);
+      await expectCode(store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: clock.now() }), ErrorCode.ShuttingDown);
+      await store.close();
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("ping resolves on a healthy store", async () => {
+    const { h, store } = await setup();
+    try {
+      await store.ping();
+    } finally {
+      await h.cleanup();
+    }
+  });
+}
