@@ -59,6 +59,8 @@ export interface SqliteStoreOptions {
 
 // Tokens are reserved in blocks so that persisting the high-water mark costs one UPDATE per block.
 const TOKEN_BLOCK = 10_000;
+// Heap entries one tick works through per kind: bounds how long a tick holds the event loop (~10 ms).
+const MAX_TICK_STEPS = 2000;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
@@ -289,13 +291,20 @@ export class SqliteStore implements Store {
     return { tasks: page.map(rowToTask), nextCursor: rows.length > limit && last !== undefined ? String(last.seq) : null };
   }
 
+  /**
+   * At most MAX_TICK_STEPS heap entries per kind per tick, so a backlog (a million tasks due at the
+   * same instant) is worked off over several ticks instead of one long stall; nextDueMs then says
+   * "now" and the scheduler comes straight back.
+   */
   async tick(nowMs: number): Promise<TickOutcome> {
     this.assertOpen();
+    const dueMs = this.mem.nextDueMs();
+    if (dueMs === null || dueMs > nowMs) return { promoted: 0, expired: 0, nextDueMs: dueMs };
     return this.group.run(() => {
       let promoted = 0;
       let expired = 0;
       const heap = this.mem.runAtHeap;
-      while ((heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs) {
+      for (let step = 0; step < MAX_TICK_STEPS && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
         const seq = heap.pop();
         const row = this.stmts.promote.get(nowMs, seq);
         if (row === null) continue;
@@ -305,7 +314,7 @@ export class SqliteStore implements Store {
         promoted++;
       }
       const leases = this.mem.leaseHeap;
-      while ((leases.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs) {
+      for (let step = 0; step < MAX_TICK_STEPS && (leases.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
         const seq = leases.pop();
         const lease = this.mem.leasesBySeq.get(seq);
         if (lease === undefined || lease.expiresAtMs > nowMs) continue;

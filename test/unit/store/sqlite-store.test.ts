@@ -190,3 +190,16 @@ test("the checkpoint worker copies the WAL off the main thread; the WAL stays bo
   expect(store.commitStats().checkpoints).toBeGreaterThan(afterFirst);
   expect(store.pendingCount()).toBe(1010);
 });
+
+test("a tick works off a large due backlog in bounded steps, asking to come straight back", async () => {
+  const store = open({ path: tempPath() });
+  await store.submit(Array.from({ length: 4500 }, () => task({ runAtMs: 5000 })), 1000);
+  expect(await store.tick(4999)).toEqual({ promoted: 0, expired: 0, nextDueMs: 5000 });
+  const first = await store.tick(5000);
+  expect(first.promoted).toBe(2000);
+  expect(first.nextDueMs).toBe(5000);
+  expect((await store.tick(5000)).promoted).toBe(2000);
+  const last = await store.tick(5000);
+  expect(last).toEqual({ promoted: 500, expired: 0, nextDueMs: null });
+  expect(store.pendingCount()).toBe(4500);
+});
