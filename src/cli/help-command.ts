@@ -8,6 +8,7 @@ export const EXIT_CODES_HELP = `exit codes:
   0   ok
   1   runtime failure (data dir in use or unwritable, port in use, crash)
   64  usage error (unknown command or option, missing argument)
+  65  corrupt database file (restore it from a backup or move it aside)
   78  configuration error (the broker would not start with this config)`;
 
 export function overview(commands: readonly Command[]): string {
