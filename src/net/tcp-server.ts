@@ -4,7 +4,7 @@
 
 import type { Socket, TCPSocketListener } from "bun";
 import { ANONYMOUS_ADMIN, type Authenticator, roleAllows } from "../broker/auth.ts";
-import { protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
+import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
 import type { Broker, BrokerLog } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
 import { encodeResponse } from "../protocol/frame-writer.ts";
@@ -287,6 +287,13 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
       },
     },
   });
+
+  if (isProtectedListener(options.simulate?.bindHost ?? options.host, options.auth.enabled)) {
+    log.warn("protocol in protected mode: auth is off and it listens beyond loopback, so only loopback clients are served", {
+      host: options.host,
+      port: listener.port,
+    });
+  }
 
   return {
     port: listener.port,
