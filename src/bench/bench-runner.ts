@@ -23,8 +23,20 @@ export interface RestartFigures {
   rssMiB: number | null;
 }
 
+/** The spawned broker's own group-commit figures (GetStats `commits`), cumulative over the run. */
+export interface CommitFigures {
+  commits: number;
+  ops: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  checkpoints: number;
+  checkpointStallMaxMs: number;
+}
+
 export interface RunFigures extends WorkloadRun {
   broker: ProcUsage | null;
+  commits: CommitFigures | null;
   restart: RestartFigures | null;
 }
 
@@ -39,6 +51,8 @@ export interface WorkloadResult {
   cpuSecs: Spread | null;
   /** CPU seconds of the load processes (producers + workers) per run. */
   agentsCpuSecs: Spread;
+  /** Operations per group commit and commit duration, medians over runs (spawned broker only). */
+  commits: { opsPerCommit: Spread; p50Ms: Spread; p99Ms: Spread; checkpointStallMaxMs: Spread } | null;
   /** Every run's tasks completed exactly once (W2/W3); null when the workload does not check. */
   exactlyOnce: boolean | null;
   checks: CompletionCheck[];
@@ -65,7 +79,7 @@ async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string)
   const at: Endpoint = { host: opts.target.host, port: opts.target.port, queue };
   const run = await runWorkload(workload, opts, at);
   if (workload === "W1") await drainQueue(opts, at, run.tasks);
-  return { ...run, broker: null, restart: null };
+  return { ...run, broker: null, commits: null, restart: null };
 }
 
 async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string): Promise<RunFigures> {
@@ -82,6 +96,7 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     sampler.start();
     const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue }).finally(() => sampler.stop());
     const usage = sampler.stop();
+    const commits = await commitFigures(broker);
     let restart: RestartFigures | null = null;
     if (opts.restart && workload === "W1") {
       await broker.stop({ keepData: true });
@@ -90,9 +105,22 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
       const readyMs = await withDeadline(firstClaim(broker, queue, t0), RESTART_READY_DEADLINE_MS, "the restarted broker did not hand out a task");
       restart = { pending: run.tasks, listeningMs: broker.startMs, readyMs, rssMiB: new ProcSampler(broker.pid).rssMiB() };
     }
-    return { ...run, broker: usage, restart };
+    return { ...run, broker: usage, commits, restart };
   } finally {
     await broker.stop();
+  }
+}
+
+/** The broker's group-commit statistics, or null when it does not report them. */
+async function commitFigures(broker: SpawnedBroker): Promise<CommitFigures | null> {
+  const conn = await WireConn.open(broker.host, broker.port);
+  try {
+    const r = await conn.send({ kind: "GetStats" });
+    if (r.kind !== "Stats") return null;
+    const commits = (JSON.parse(r.json) as { commits?: CommitFigures }).commits;
+    return commits !== undefined && typeof commits.commits === "number" ? commits : null;
+  } finally {
+    conn.close();
   }
 }
 
@@ -131,7 +159,19 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
     peakRssMiB: usages.length === 0 ? null : spread(usages.map((u) => u.peakRssMiB ?? Number.NaN)),
     cpuSecs: usages.length === 0 ? null : spread(usages.map((u) => u.cpuSecs ?? Number.NaN)),
     agentsCpuSecs: spread(runs.map((r) => r.agentsCpuSecs)),
+    commits: commitSpread(runs),
     exactlyOnce: checks.length === 0 ? null : checks.every((c) => c.exactlyOnce),
     checks,
+  };
+}
+
+function commitSpread(runs: readonly RunFigures[]): WorkloadResult["commits"] {
+  const all = runs.map((r) => r.commits).filter((c): c is CommitFigures => c !== null && c.commits > 0);
+  if (all.length === 0) return null;
+  return {
+    opsPerCommit: spread(all.map((c) => c.ops / c.commits)),
+    p50Ms: spread(all.map((c) => c.p50Ms)),
+    p99Ms: spread(all.map((c) => c.p99Ms)),
+    checkpointStallMaxMs: spread(all.map((c) => c.checkpointStallMaxMs)),
   };
 }

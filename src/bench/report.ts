@@ -46,6 +46,12 @@ export function formatTable(results: readonly WorkloadResult[]): string {
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }
+    if (r.commits !== null) {
+      const c = r.commits;
+      notes.push(
+        `${r.workload} broker group commits: ${withRange(c.opsPerCommit, n1(r), 1)} ops/commit, commit p50 ${withRange(c.p50Ms, n1(r), 2)} ms, p99 ${withRange(c.p99Ms, n1(r), 2)} ms, longest checkpoint stall ${withRange(c.checkpointStallMaxMs, n1(r), 1)} ms`,
+      );
+    }
     const errors = mergedErrors(r.runs);
     if (Object.keys(errors).length > 0) notes.push(`${r.workload}: error answers ${JSON.stringify(errors)}`);
     for (const run of r.runs) {
@@ -58,6 +64,10 @@ export function formatTable(results: readonly WorkloadResult[]): string {
     }
   }
   return notes.length === 0 ? pad(rows) : `${pad(rows)}\n\n${notes.join("\n")}`;
+}
+
+function n1(r: WorkloadResult): number {
+  return r.runs.length;
 }
 
 function mergedErrors(runs: readonly RunFigures[]): Record<string, number> {
@@ -80,6 +90,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         latencyMs: r.latency,
         broker: r.peakRssMiB === null ? null : { peakRssMiB: r.peakRssMiB, cpuSecs: r.cpuSecs },
         agentsCpuSecs: r.agentsCpuSecs,
+        commits: r.commits,
         exactlyOnce: r.exactlyOnce,
         checks: r.checks,
         errors: mergedErrors(r.runs),
@@ -90,6 +101,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
           latencyMs: run.latency,
           broker: run.broker,
           agentsCpuSecs: run.agentsCpuSecs,
+          commits: run.commits,
           restart: run.restart,
         })),
       }),
