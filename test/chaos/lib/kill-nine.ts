@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { RawConn } from "../../helpers/raw-conn.ts";
 import { launchBroker, reap, type LaunchedBroker } from "./broker-proc.ts";
 import { History, type CheckResult } from "./history.ts";
-import { connectRetry, produce, readAll, unfinishedCount, work, type LoadControl } from "./queue-load.ts";
+import { connectRetry, drainAndCheck, produce, work, type LoadControl } from "./queue-load.ts";
 import type { ChaosRow } from "./summary.ts";
 import { seededRandom } from "./tier.ts";
 
@@ -122,22 +122,10 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
     }
 
     // Drain: one more incarnation, no kills, workers finish everything still unfinished.
-    broker = launchBroker({ dataDir, env: BROKER_ENV });
-    const port = await broker.listening();
-    const admin = await connectRetry(port);
-    const workers = await Promise.all(Array.from({ length: nWorkers }, () => connectRetry(port)));
-    const control: LoadControl = { stop: false };
-    const loops = workers.map((conn) => work(conn, history, { queue: QUEUE, random, control, holdFraction: 0, maxClaims: 1_000_000 }));
-    const drainDeadline = Date.now() + 60_000;
-    while (Date.now() < drainDeadline && (await unfinishedCount(admin, QUEUE)) > 0) await Bun.sleep(100);
-    control.stop = true;
-    await Promise.all(loops);
-    const finalTasks = await readAll(admin, QUEUE);
-    check = history.check(finalTasks);
-    for (const conn of [admin, ...workers]) conn.close();
-    broker.proc.kill("SIGTERM");
-    const code = await broker.exited;
-    if (code !== 0) unexpectedExits.push(`final stop: exit ${code}\n${broker.output().slice(-2000)}`);
+    const drained = await drainAndCheck(dataDir, BROKER_ENV, history, random, nWorkers);
+    broker = null;
+    check = drained.check;
+    if (drained.exitCode !== 0) unexpectedExits.push(`final stop: exit ${drained.exitCode}\n${drained.output.slice(-2000)}`);
   } finally {
     await reap(broker);
     rmSync(dataDir, { recursive: true, force: true });

@@ -4,7 +4,8 @@
 
 import type { ClaimedTask, TaskInfo, TaskSpec } from "../../../src/protocol/messages.ts";
 import { RawConn } from "../../helpers/raw-conn.ts";
-import type { FinalTask, History } from "./history.ts";
+import { launchBroker, reap } from "./broker-proc.ts";
+import type { CheckResult, FinalTask, History } from "./history.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -122,4 +123,31 @@ export async function connectRetry(port: number, attempts = 50): Promise<RawConn
     }
   }
   throw new Error(`could not connect to 127.0.0.1:${port}: ${String(last)}`);
+}
+
+/**
+ * Starts the broker once more on `dataDir`, lets `workers` connections claim and complete until
+ * the queue "chaos" has nothing unfinished (at most 60 s), reads every stored task, stops the
+ * broker with SIGTERM and runs the checker.
+ */
+export async function drainAndCheck(dataDir: string, env: Record<string, string>, history: History, random: () => number, workers: number): Promise<{ check: CheckResult; exitCode: number; output: string }> {
+  const broker = launchBroker({ dataDir, env });
+  try {
+    const port = await broker.listening();
+    const admin = await connectRetry(port);
+    const conns = await Promise.all(Array.from({ length: workers }, () => connectRetry(port)));
+    const control: LoadControl = { stop: false };
+    const loops = conns.map((conn) => work(conn, history, { queue: "chaos", random, control, holdFraction: 0, maxClaims: 1_000_000 }));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (await unfinishedCount(admin, "chaos")) > 0) await Bun.sleep(100);
+    control.stop = true;
+    await Promise.all(loops);
+    const check = history.check(await readAll(admin, "chaos"));
+    for (const conn of [admin, ...conns]) conn.close();
+    broker.proc.kill("SIGTERM");
+    const exitCode = await broker.exited;
+    return { check, exitCode, output: broker.output() };
+  } finally {
+    await reap(broker);
+  }
 }
