@@ -1,5 +1,6 @@
 // Chaos scenario 1 for `bun run test:chaos`: kill -9 under load. Long tier (TQ_CHAOS_TIER=long):
-// 500 kills, bounded by TQ_CHAOS_KILL_BUDGET_SECS (default 40 min); otherwise the short 20.
+// 500 kills, bounded by TQ_CHAOS_KILL_BUDGET_SECS (default 40 min), then a fifth as many with
+// persistence.sync interval; otherwise the short 20 and 10.
 
 import { afterAll, expect, test } from "bun:test";
 import { runKillNine } from "./lib/kill-nine.ts";
@@ -29,3 +30,14 @@ test(`kill -9 under load, up to ${kills} kills`, async () => {
   expect({ beyondWindow: c.duplicatesBeyondWindow.slice(0, 20), afterComplete: c.deliveredAfterComplete.slice(0, 20) }).toEqual({ beyondWindow: [], afterComplete: [] });
   expect(report.kills).toBeGreaterThanOrEqual(Math.min(kills, 20));
 }, budgetMs + 180_000);
+
+const intervalKills = byTier(10, Math.max(10, Math.floor(kills / 5)));
+test(`kill -9 under load with persistence.sync interval, up to ${intervalKills} kills`, async () => {
+  const report = await runKillNine({ kills: intervalKills, budgetMs: Math.max(40_000, budgetMs / 5), seed: chaosSeed(), sync: "interval" });
+  recordRow(report.row);
+  const c = report.check;
+  expect(report.unexpectedExits).toEqual([]);
+  expect({ lostSubmits: c.lostSubmits.slice(0, 20), lostCompletions: c.lostCompletions.slice(0, 20) }).toEqual({ lostSubmits: [], lostCompletions: [] });
+  expect({ unexpected: c.unexpected.slice(0, 20), falseFailures: c.falseFailures.slice(0, 20) }).toEqual({ unexpected: [], falseFailures: [] });
+  expect({ beyondWindow: c.duplicatesBeyondWindow.slice(0, 20), afterComplete: c.deliveredAfterComplete.slice(0, 20) }).toEqual({ beyondWindow: [], afterComplete: [] });
+}, budgetMs / 5 + 180_000);

@@ -1,4 +1,5 @@
-// Short tier of chaos scenario 1 (kill -9 under load, 20 kills); the long tier is
+// Short tier of chaos scenario 1 (kill -9 under load: 20 kills with sync full, 10 with sync
+// interval); the long tier is
 // test/chaos/kill-nine.test.ts. Scenario and checker: test/chaos/lib/kill-nine.ts, history.ts.
 
 import { afterAll, expect, test } from "bun:test";
@@ -19,3 +20,14 @@ test("kill -9 under load, 20 kills: nothing acknowledged is lost, nothing comple
   expect(c.submitsOk).toBeGreaterThan(0);
   expect(c.completionsOk).toBeGreaterThan(0);
 }, 150_000);
+
+test("kill -9 under load with persistence.sync interval, 10 kills: a process crash loses nothing acknowledged either", async () => {
+  const report = await runKillNine({ kills: 10, budgetMs: 40_000, seed: chaosSeed(), sync: "interval" });
+  recordRow(report.row);
+  const c = report.check;
+  expect(report.unexpectedExits).toEqual([]);
+  expect({ lostSubmits: c.lostSubmits.slice(0, 10), lostCompletions: c.lostCompletions.slice(0, 10) }).toEqual({ lostSubmits: [], lostCompletions: [] });
+  expect({ unexpected: c.unexpected.slice(0, 10), falseFailures: c.falseFailures.slice(0, 10) }).toEqual({ unexpected: [], falseFailures: [] });
+  expect({ beyondWindow: c.duplicatesBeyondWindow.slice(0, 10), afterComplete: c.deliveredAfterComplete.slice(0, 10) }).toEqual({ beyondWindow: [], afterComplete: [] });
+  expect(report.kills).toBe(10);
+}, 120_000);
