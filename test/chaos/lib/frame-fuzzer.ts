@@ -1,7 +1,6 @@
-// Generates hostile frames for scenario 2: valid requests with flipped bytes, bodies cut short or
-// padded, unknown and response type bytes, random bodies, large and deeply nested payloads, and
-// (only as the last frame of a connection) frames that end framing: zero, wrong or huge lengths.
-// Pure: returns bytes; sending them is codec-fuzz.ts's job.
+// Hostile frames for scenario 2: valid requests with flipped bytes, cut or padded bodies, unknown
+// and response type bytes, random, large and deeply nested payloads; framing-breaking ones (zero,
+// wrong or huge lengths) only as a connection's last frame. Pure: returns bytes, sends nothing.
 
 import { encodeRequest } from "../../../src/protocol/frame-writer.ts";
 import type { Request } from "../../../src/protocol/messages.ts";

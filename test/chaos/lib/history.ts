@@ -1,8 +1,6 @@
-// A Jepsen-style history of a queue run and its checker: every submit, delivery and completion is
-// recorded as invoked and then ok / failed / unknown, stamped with a logical time and the broker
-// incarnation (a crash starts a new one). check() turns the history plus the final stored state
-// into counts of lost, unexpected, duplicated-beyond-the-window and delivered-after-complete.
-// Pure bookkeeping: no sockets, no processes.
+// A Jepsen-style history of a queue run and its checker: submits, deliveries and completions as
+// invoked then ok / failed / unknown, stamped with logical time and broker incarnation; check()
+// counts lost, unexpected, duplicated-beyond-window and delivered-after-complete. No I/O.
 
 export type Outcome = "ok" | "failed" | "unknown";
 

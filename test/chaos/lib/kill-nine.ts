@@ -1,7 +1,6 @@
 // Scenario 1: SIGKILL the real broker under load again and again on one data dir, then drain and
-// check the whole history. Kill moments rotate through approximations of the named points
-// (random, right after the Nth ack, during start-up/recovery, right after a completion burst while
-// retention passes run every 0.2 s); docs/guarantees.md says why they are approximations.
+// check the history. Kill moments rotate through approximations of the named points (random, after
+// the Nth ack, during start-up, after a completion burst with retention running); see guarantees.md.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

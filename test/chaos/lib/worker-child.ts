@@ -1,6 +1,5 @@
-// A worker process for scenario 5: registers, heartbeats every <hbMs> with its lease in flight,
-// claims one task from <queue>, prints "CLAIMED <id> <token>", and keeps heartbeating (never
-// answering) until the test SIGKILLs it. Exits by itself after 60 s so it can never be orphaned.
+// Worker process for scenario 5: registers, heartbeats every <hbMs> with its lease in flight, claims
+// one task, prints "CLAIMED <id> <token>", never answers; exits by itself after 60 s (no orphans).
 // Usage: bun worker-child.ts <port> <queue> <hbMs> <workerId>
 
 import type { LeaseRef } from "../../../src/protocol/messages.ts";
