@@ -2,7 +2,7 @@
 // runs: submit/claim/complete throughput in batches, commit latency, RSS with 1M pending tasks and
 // the time to reopen and recover them. Prints figures; asserts nothing.
 // Knobs: BENCH_RUNS (3), BENCH_TASKS (200000), BENCH_PENDING (1000000), BENCH_SYNC (full|interval),
-// BENCH_FLUSH (immediate|microtask), BENCH_CHECKPOINT (inline|worker), BENCH_PRIORITIES (mixed|one).
+// BENCH_FLUSH (immediate|microtask), BENCH_CHECKPOINT (inline|worker), BENCH_PRIORITIES (tiers|mixed|one).
 
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +17,19 @@ const PENDING = Number(process.env.BENCH_PENDING ?? 1_000_000);
 const SYNC = (process.env.BENCH_SYNC ?? "full") as "full" | "interval";
 const FLUSH = (process.env.BENCH_FLUSH ?? "immediate") as FlushOn;
 const CHECKPOINT_IN = (process.env.BENCH_CHECKPOINT ?? "inline") as "worker" | "inline";
-const MIXED = (process.env.BENCH_PRIORITIES ?? "mixed") === "mixed";
+/**
+ * tiers: the three tier defaults (10% high, 70% normal, 20% low), as most producers use them;
+ * mixed: every priority 0-255, so claims jump all over the table (the worst case for page locality);
+ * one: a single priority (pure FIFO).
+ */
+const PRIORITIES = (process.env.BENCH_PRIORITIES ?? "tiers") as "tiers" | "mixed" | "one";
+
+function priorityOf(i: number): number {
+  if (PRIORITIES === "mixed") return (i * 7) % 256;
+  if (PRIORITIES === "one") return 150;
+  const r = (i * 7919) % 10;
+  return r === 0 ? 255 : r < 8 ? 150 : 50;
+}
 const SUBMIT_BATCH = 1000;
 const SUBMIT_IN_FLIGHT = 4;
 const CLAIM_BATCH = 100;
@@ -27,7 +39,7 @@ const COMPLETES_IN_FLIGHT = 1000;
 const payload = new TextEncoder().encode(JSON.stringify({ to: "user@example.com", template: "welcome", n: 12345 }));
 
 function newTask(i: number): NewTask {
-  return { type: "email.send", queue: i % 4 === 0 ? "mail" : "default", payload, payloadIsJson: true, priority: MIXED ? (i * 7) % 256 : 150, runAtMs: null, maxRetries: 3, leaseMs: 60_000, idempotencyKey: null };
+  return { type: "email.send", queue: i % 4 === 0 ? "mail" : "default", payload, payloadIsJson: true, priority: priorityOf(i), runAtMs: null, maxRetries: 3, leaseMs: 60_000, idempotencyKey: null };
 }
 
 function median(xs: number[]): number {
@@ -178,7 +190,7 @@ if (process.env.BENCH_PHASE === "pending") {
   process.exit(0);
 }
 
-console.log(`engine bench: sync=${SYNC} flush=${FLUSH} checkpoints=${CHECKPOINT_IN} priorities=${MIXED ? "mixed 0-255" : "one"} runs=${RUNS} tasks/run=${TASKS} pending=${PENDING} (bun ${Bun.version}, ${process.platform}/${process.arch})`);
+console.log(`engine bench: sync=${SYNC} flush=${FLUSH} checkpoints=${CHECKPOINT_IN} priorities=${PRIORITIES} runs=${RUNS} tasks/run=${TASKS} pending=${PENDING} (bun ${Bun.version}, ${process.platform}/${process.arch})`);
 const runs: ThroughputRun[] = [];
 for (let i = 0; i < RUNS; i++) {
   const r = await throughputRun();

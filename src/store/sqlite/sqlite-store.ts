@@ -165,8 +165,8 @@ export class SqliteStore implements Store {
         const entry = this.mem.ready.popBest(request.queues);
         if (entry === null) break;
         const token = this.issueToken();
-        const row = this.stmts.claim.get(token, request.nowMs, request.workerId, entry.seq);
-        if (row === null) continue;
+        if (this.stmts.claim.run(token, request.nowMs, request.workerId, entry.seq).changes !== 1) continue;
+        const row = this.stmts.bySeq.get(entry.seq)!;
         const task = rowToTask(row);
         const expiresAtMs = row.lease_expires_at!;
         this.mem.addLease({ seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, leaseMs: row.lease_ms, startedAtMs: request.nowMs });
