@@ -306,8 +306,8 @@ export class SqliteStore implements Store {
       const heap = this.mem.runAtHeap;
       for (let step = 0; step < MAX_TICK_STEPS && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
         const seq = heap.pop();
-        const row = this.stmts.promote.get(nowMs, seq);
-        if (row === null) continue;
+        if (this.stmts.promote.run(nowMs, seq).changes !== 1) continue;
+        const row = this.stmts.placeOf.get(seq)!;
         this.mem.scheduledGone(row.queue);
         this.mem.ready.push(row.queue, seq, row.priority, nowMs);
         this.readyAfterCommit.add(row.queue);

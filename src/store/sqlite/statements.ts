@@ -21,7 +21,8 @@ export class Statements {
   readonly expire: Statement<{ status: number; priority: number }>;
   readonly cancel: Statement<TaskRow>;
   readonly retry: Statement<TaskRow>;
-  readonly promote: Statement<{ queue: string; priority: number }>;
+  readonly promote: Statement;
+  readonly placeOf: Statement<{ queue: string; priority: number }>;
   readonly purge: Statement;
   readonly reserveTokens: Statement;
   readonly reservedTokens: Statement<{ value: number }>;
@@ -77,11 +78,12 @@ export class Statements {
       `UPDATE tasks SET status = ${S.pending}, attempts = 0, run_at = NULL, finished_at = NULL, updated_at = ?1
        WHERE seq = ?2 RETURNING *`,
     );
-    // run_at guard: a heap entry left over from an earlier schedule of the same task must not promote early.
+    // The guard makes a heap entry left over from an earlier schedule of the same task harmless.
     this.promote = db.prepare(
       `UPDATE tasks SET status = ${S.pending}, updated_at = ?1
-       WHERE seq = ?2 AND status IN (${S.scheduled}, ${S.failed}) AND run_at <= ?1 RETURNING queue, priority`,
+       WHERE seq = ?2 AND status IN (${S.scheduled}, ${S.failed}) AND run_at <= ?1`,
     );
+    this.placeOf = db.prepare("SELECT queue, priority FROM tasks WHERE seq = ?");
     this.purge = db.prepare(
       `DELETE FROM tasks WHERE seq IN (
          SELECT seq FROM tasks WHERE finished_at < ?1
