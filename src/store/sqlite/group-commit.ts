@@ -119,9 +119,10 @@ export class GroupCommit {
     this.commitMs[this.commits % COMMIT_SAMPLES] = commitMs;
     this.commits++;
     this.ops += waiters.length;
-    this.options.onCommitted(waiters.length, commitMs);
+    // Acknowledge first: nothing the owner's hook does may leave a committed caller waiting.
     for (const w of waiters) w.resolve();
     this.settle();
+    this.options.onCommitted(waiters.length, commitMs);
   }
 
   private fail(err: unknown): void {

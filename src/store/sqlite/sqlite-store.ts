@@ -430,14 +430,23 @@ export class SqliteStore implements Store {
     return this.nextToken;
   }
 
+  /** After a commit: the listeners (a throwing one is logged, never allowed to break the flush), then WAL upkeep. */
   private committed(ops: number, ms: number): void {
-    this.options.onCommit?.(ops, ms);
+    this.notify("onCommit", () => this.options.onCommit?.(ops, ms));
     if (this.readyAfterCommit.size > 0) {
       const queues = [...this.readyAfterCommit];
       this.readyAfterCommit.clear();
-      for (const q of queues) this.options.onReady?.(q);
+      for (const q of queues) this.notify("onReady", () => this.options.onReady?.(q));
     }
     this.wal?.afterCommit();
+  }
+
+  private notify(listener: string, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.options.log?.(`${listener} listener threw`, { error: String(err) });
+    }
   }
 
   private pragmaNumber(name: string): number {

@@ -203,3 +203,20 @@ test("a tick works off a large due backlog in bounded steps, asking to come stra
   expect(last).toEqual({ promoted: 500, expired: 0, nextDueMs: null });
   expect(store.pendingCount()).toBe(4500);
 });
+
+test("a throwing listener is logged and never leaves a committed caller waiting", async () => {
+  const logged: string[] = [];
+  const store = open({
+    path: tempPath(),
+    onReady: () => {
+      throw new Error("listener bug");
+    },
+    onCommit: () => {
+      throw new Error("metrics bug");
+    },
+    log: (message) => logged.push(message),
+  });
+  const [out] = await store.submit([task()], 1000);
+  expect(out!.status).toBe("pending");
+  expect(logged).toEqual(["onCommit listener threw", "onReady listener threw"]);
+});
