@@ -47,7 +47,8 @@ test("runs every intervalSecs on the injected timers; no compaction when auto_co
   const clock = new FakeClock(30 * 86_400_000);
   const finished = [1, 2, 3];
   const store = target(finished);
-  const retention = startRetention({ store, clock, timers: clock, retentionDays: 7, intervalSecs: 60, autoCompact: false });
+  const passes: { purged: number; pagesFreed: number }[] = [];
+  const retention = startRetention({ store, clock, timers: clock, retentionDays: 7, intervalSecs: 60, autoCompact: false, onPass: (p) => passes.push(p) });
   clock.advance(59_999);
   expect(store.calls).toHaveLength(0);
   clock.advance(1);
@@ -55,6 +56,7 @@ test("runs every intervalSecs on the injected timers; no compaction when auto_co
   expect(store.calls).toHaveLength(1);
   expect(finished).toHaveLength(0);
   expect(store.reclaimed).toEqual([]);
+  expect(passes).toEqual([{ purged: 3, pagesFreed: 0 }]);
   await retention.stop();
   expect(clock.pendingTimers).toBe(0);
 });
