@@ -36,7 +36,8 @@ export function defineStorageTests(): void {
       const r = await diskFull(mount.dir);
       const otherCodes = Object.keys(r.errorCodes).filter((c) => c !== "13");
       const pass =
-        r.submitsAcked > 0 && (r.errorCodes[13] ?? 0) > 0 && otherCodes.length === 0 && r.recovered && r.servedWhileFull && r.lostAfterRestart.length === 0 && r.falseFailures.length === 0 && r.brokerExits.every((c) => c === 0);
+        r.submitsAcked > 0 && (r.errorCodes[13] ?? 0) > 0 && otherCodes.length === 0 && r.recovered && r.servedWhileFull && r.lostAfterRestart.length === 0 && r.falseFailures.length === 0 && r.brokerExits.every((c) => c === 0) &&
+        (r.startWhileFull === "started" || /^exit 1: .*no space left on device/.test(r.startWhileFull));
       recordRow({
         test: "storage/disk-full",
         operations: r.submitsAcked + Object.values(r.errorCodes).reduce((a, b) => a + b, 0) + r.attemptsToRecover,
@@ -45,7 +46,7 @@ export function defineStorageTests(): void {
         duplicates: 0,
         crashes: r.brokerExits.filter((c) => c !== 0).length,
         pass,
-        note: `acked ${r.submitsAcked}; errors ${JSON.stringify(r.errorCodes)}; recovered after ${r.attemptsToRecover} attempts`,
+        note: `acked ${r.submitsAcked}; errors ${JSON.stringify(r.errorCodes)}; recovered after ${r.attemptsToRecover} attempts; start while full: ${r.startWhileFull}`,
       });
       expect(r.submitsAcked).toBeGreaterThan(0);
       expect(r.otherErrors).toEqual([]);
@@ -56,6 +57,7 @@ export function defineStorageTests(): void {
       expect(r.lostAfterRestart).toEqual([]);
       expect(r.falseFailures).toEqual([]);
       expect(r.brokerExits).toEqual([0, 0]);
+      expect(r.startWhileFull === "started" || /^exit 1: .*no space left on device/.test(r.startWhileFull)).toBe(true);
     }, 120_000);
 
     test("a corrupt database (garbage over pages 2-5) is refused: exit 65, a message naming the file, no listener", async () => {
