@@ -53,6 +53,8 @@ export interface WorkloadResult {
   agentsCpuSecs: Spread;
   /** Operations per group commit and commit duration, medians over runs (spawned broker only). */
   commits: { opsPerCommit: Spread; p50Ms: Spread; p99Ms: Spread; checkpointStallMaxMs: Spread } | null;
+  /** --restart: recovery figures over runs. */
+  restart: { pending: number; listeningMs: Spread; readyMs: Spread; rssMiB: Spread } | null;
   /** Every run's tasks completed exactly once (W2/W3); null when the workload does not check. */
   exactlyOnce: boolean | null;
   checks: CompletionCheck[];
@@ -160,6 +162,7 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
     cpuSecs: usages.length === 0 ? null : spread(usages.map((u) => u.cpuSecs ?? Number.NaN)),
     agentsCpuSecs: spread(runs.map((r) => r.agentsCpuSecs)),
     commits: commitSpread(runs),
+    restart: restartSpread(runs),
     exactlyOnce: checks.length === 0 ? null : checks.every((c) => c.exactlyOnce),
     checks,
   };
@@ -173,5 +176,16 @@ function commitSpread(runs: readonly RunFigures[]): WorkloadResult["commits"] {
     p50Ms: spread(all.map((c) => c.p50Ms)),
     p99Ms: spread(all.map((c) => c.p99Ms)),
     checkpointStallMaxMs: spread(all.map((c) => c.checkpointStallMaxMs)),
+  };
+}
+
+function restartSpread(runs: readonly RunFigures[]): WorkloadResult["restart"] {
+  const all = runs.map((r) => r.restart).filter((x): x is RestartFigures => x !== null);
+  if (all.length === 0) return null;
+  return {
+    pending: all[0]!.pending,
+    listeningMs: spread(all.map((x) => x.listeningMs)),
+    readyMs: spread(all.map((x) => x.readyMs)),
+    rssMiB: spread(all.map((x) => x.rssMiB ?? Number.NaN)),
   };
 }

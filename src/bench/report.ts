@@ -42,32 +42,27 @@ export function formatTable(results: readonly WorkloadResult[]): string {
   }
   const notes: string[] = [];
   for (const r of results) {
-    if (r.runs.length > 1) notes.push(`${r.workload}: median of ${r.runs.length} runs (range in brackets)`);
+    const n = r.runs.length;
+    if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }
     if (r.commits !== null) {
       const c = r.commits;
       notes.push(
-        `${r.workload} broker group commits: ${withRange(c.opsPerCommit, n1(r), 1)} ops/commit, commit p50 ${withRange(c.p50Ms, n1(r), 2)} ms, p99 ${withRange(c.p99Ms, n1(r), 2)} ms, longest checkpoint stall ${withRange(c.checkpointStallMaxMs, n1(r), 1)} ms`,
+        `${r.workload} broker group commits: ${withRange(c.opsPerCommit, n, 1)} ops/commit, commit p50 ${withRange(c.p50Ms, n, 2)} ms, p99 ${withRange(c.p99Ms, n, 2)} ms, longest checkpoint stall ${withRange(c.checkpointStallMaxMs, n, 1)} ms`,
       );
     }
     const errors = mergedErrors(r.runs);
     if (Object.keys(errors).length > 0) notes.push(`${r.workload}: error answers ${JSON.stringify(errors)}`);
-    for (const run of r.runs) {
-      if (run.restart !== null) {
-        const x = run.restart;
-        notes.push(
-          `${r.workload} restart with ${num(x.pending)} pending: listening after ${num(x.listeningMs)} ms, serving after ${num(x.readyMs)} ms, RSS ${x.rssMiB === null ? "-" : num(x.rssMiB, 1)} MiB`,
-        );
-      }
+    if (r.restart !== null) {
+      const x = r.restart;
+      notes.push(
+        `${r.workload} restart with ${num(x.pending)} pending: listening after ${withRange(x.listeningMs, n)} ms, serving after ${withRange(x.readyMs, n)} ms, RSS then ${withRange(x.rssMiB, n, 1)} MiB`,
+      );
     }
   }
   return notes.length === 0 ? pad(rows) : `${pad(rows)}\n\n${notes.join("\n")}`;
-}
-
-function n1(r: WorkloadResult): number {
-  return r.runs.length;
 }
 
 function mergedErrors(runs: readonly RunFigures[]): Record<string, number> {
@@ -91,6 +86,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         broker: r.peakRssMiB === null ? null : { peakRssMiB: r.peakRssMiB, cpuSecs: r.cpuSecs },
         agentsCpuSecs: r.agentsCpuSecs,
         commits: r.commits,
+        restart: r.restart,
         exactlyOnce: r.exactlyOnce,
         checks: r.checks,
         errors: mergedErrors(r.runs),
