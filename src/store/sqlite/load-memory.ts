@@ -9,8 +9,10 @@ const LOAD_CHUNK_ROWS = 65_536;
 
 export function loadMemory(stmts: Statements, mem: MemoryState): void {
   mem.clear();
+  const share = stmts.pendingShare.get()!;
+  const loadPending = share.pending * 2 > share.span ? stmts.loadPendingByScan : stmts.loadPending;
   for (let after = 0; ;) {
-    const rows = stmts.loadPending.values(after, LOAD_CHUNK_ROWS) as [number, string, number, number][];
+    const rows = loadPending.values(after, LOAD_CHUNK_ROWS) as [number, string, number, number][];
     for (const [seq, queue, priority, updatedAt] of rows) mem.ready.push(queue, seq, priority, updatedAt);
     if (rows.length < LOAD_CHUNK_ROWS) break;
     after = rows[rows.length - 1]![0];

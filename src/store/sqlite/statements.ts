@@ -28,6 +28,8 @@ export class Statements {
   readonly reservedTokens: Statement<{ value: number }>;
   readonly requeueInProgress: Statement;
   readonly loadPending: Statement;
+  readonly loadPendingByScan: Statement;
+  readonly pendingShare: Statement<{ pending: number; span: number }>;
   readonly loadWaiting: Statement;
   readonly loadLeases: Statement;
   private readonly lists = new Map<string, Statement<TaskRow>>();
@@ -84,9 +86,11 @@ export class Statements {
        WHERE seq = ?2 AND status IN (${S.scheduled}, ${S.failed}) AND run_at <= ?1`,
     );
     this.placeOf = db.prepare("SELECT queue, priority FROM tasks WHERE seq = ?");
+    // INDEXED BY: left to itself the planner picks the status index and sorts every finished row
+    // on each chunk, which turns a bounded chunk into a scan of the whole retained history.
     this.purge = db.prepare(
       `DELETE FROM tasks WHERE seq IN (
-         SELECT seq FROM tasks WHERE finished_at < ?1
+         SELECT seq FROM tasks INDEXED BY tasks_finished_at WHERE finished_at < ?1
            AND status IN (${S.completed}, ${S.dead}, ${S.cancelled}) ORDER BY finished_at LIMIT ?2)`,
     );
     this.reserveTokens = db.prepare("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
@@ -94,9 +98,19 @@ export class Statements {
     this.requeueInProgress = db.prepare(
       `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress}`,
     );
-    // Chunked by seq so recovery of millions of rows never materialises them all at once.
+    // Chunked by seq so recovery of millions of rows never materialises them all at once. Through
+    // the status index when pending rows are a minority; when they are most of the table, reading
+    // the table in rowid order skips a b-tree descent per row (measured ~30% faster for 1M).
     this.loadPending = db.prepare(
       `SELECT seq, queue, priority, updated_at FROM tasks WHERE status = ${S.pending} AND seq > ? ORDER BY seq LIMIT ?`,
+    );
+    this.loadPendingByScan = db.prepare(
+      `SELECT seq, queue, priority, updated_at FROM tasks NOT INDEXED WHERE seq > ? AND status = ${S.pending} ORDER BY seq LIMIT ?`,
+    );
+    this.pendingShare = db.prepare(
+      // Separate subqueries for max and min: combined in one expression they defeat the rowid shortcut.
+      `SELECT (SELECT count(*) FROM tasks WHERE status = ${S.pending}) AS pending,
+              coalesce((SELECT max(seq) FROM tasks) - (SELECT min(seq) FROM tasks) + 1, 0) AS span`,
     );
     this.loadWaiting = db.prepare(
       `SELECT seq, queue, run_at FROM tasks WHERE status IN (${S.scheduled}, ${S.failed}) AND seq > ? ORDER BY seq LIMIT ?`,
