@@ -44,6 +44,11 @@ interface Route<K extends Request["kind"]> {
   operation: Operation | null;
   /** Answered when ready instead of in request order (it may wait a long time). */
   unordered?: boolean;
+  /**
+   * Its reply carries whole tasks (payload and result, up to 16 MiB each): a connection may have
+   * only a few of these outstanding, so a tiny request cannot multiply into huge queued replies.
+   */
+  heavy?: boolean;
   handle: Handler<K>;
 }
 
@@ -191,12 +196,14 @@ export const ROUTES: RouteTable = {
     },
   },
   QueryStatus: {
+    heavy: true,
     operation: "status",
     async handle(ctx, _s, req) {
       return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.get(req.id) };
     },
   },
   WaitResult: {
+    heavy: true,
     operation: "result",
     unordered: true,
     async handle(ctx, session, req) {
@@ -204,18 +211,21 @@ export const ROUTES: RouteTable = {
     },
   },
   CancelTask: {
+    heavy: true,
     operation: "cancel",
     async handle(ctx, _s, req) {
       return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.cancel(req.id) };
     },
   },
   RetryTask: {
+    heavy: true,
     operation: "retry",
     async handle(ctx, _s, req) {
       return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.retry(req.id) };
     },
   },
   ListTasks: {
+    heavy: true,
     operation: "list",
     async handle(ctx, _s, req) {
       const page = await ctx.broker.list({

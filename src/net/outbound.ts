@@ -24,6 +24,8 @@ export class Outbound {
   /** Replies in request order; null = still being worked on. */
   private slots: (Uint8Array | null)[] = [];
   private slotBase = 0;
+  /** Bytes of replies finished but held behind an earlier one still being worked on. */
+  private heldBytes = 0;
   /** Bytes ready for the socket, in order. */
   private ready: Uint8Array[] = [];
   private readyBytes = 0;
@@ -39,7 +41,12 @@ export class Outbound {
   }
 
   get queuedBytes(): number {
-    return this.readyBytes + (this.leftover?.byteLength ?? 0);
+    return this.heldBytes + this.readyBytes + (this.leftover?.byteLength ?? 0);
+  }
+
+  /** Ordered replies reserved and not yet released to the socket. */
+  get pendingReplies(): number {
+    return this.slots.length;
   }
 
   overCap(): boolean {
@@ -57,10 +64,16 @@ export class Outbound {
     const at = slot - this.slotBase;
     if (at < 0 || at >= this.slots.length || this.slots[at] !== null) return;
     this.slots[at] = frame;
-    if (at !== 0) return;
-    let n = 0;
+    if (at !== 0) {
+      this.heldBytes += frame.byteLength;
+      return;
+    }
+    this.push(frame);
+    let n = 1;
     while (n < this.slots.length && this.slots[n] !== null) {
-      this.push(this.slots[n]!);
+      const held = this.slots[n]!;
+      this.heldBytes -= held.byteLength;
+      this.push(held);
       n++;
     }
     this.slots.splice(0, n);
@@ -99,6 +112,7 @@ export class Outbound {
   close(): void {
     this.closed = true;
     this.slots = [];
+    this.heldBytes = 0;
     this.ready = [];
     this.readyBytes = 0;
     this.leftover = null;

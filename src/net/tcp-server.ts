@@ -69,9 +69,24 @@ interface Conn {
   authFailures: number;
   /** performance.now() of the last byte received. */
   lastReadMs: number;
+  /** Reading stopped: too many replies outstanding or too many bytes queued for this client. */
+  readPaused: boolean;
+  /** Heavy requests (replies with whole tasks) being worked on. */
+  heavyPending: number;
+  /** A decoded heavy request waiting for a heavy slot; dispatched before any later frame. */
+  held: Request | null;
 }
 
 type BrokerSocket = Socket<Conn>;
+
+/**
+ * Ordered replies one connection may have outstanding before the broker stops reading it:
+ * enough to keep group commits full for a pipelining client, few enough that replies to one
+ * client's requests cannot take the broker's memory (replies can be as large as a task).
+ */
+const MAX_PENDING_REPLIES = 64;
+/** Requests whose replies carry whole tasks that one connection may have outstanding. */
+const MAX_HEAVY_PENDING = 4;
 
 export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpServer {
   const log = options.log;
@@ -117,6 +132,80 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     socket.end();
   }
 
+  /** Past either bound a connection's frames stay in its decoder and its socket is not read. */
+  function overloaded(conn: Conn): boolean {
+    return conn.out.overCap() || conn.out.pendingReplies >= MAX_PENDING_REPLIES || (conn.held !== null && conn.heavyPending >= MAX_HEAVY_PENDING);
+  }
+
+  function isHeavy(request: Request): boolean {
+    return ROUTES[request.kind].heavy === true;
+  }
+
+  /**
+   * Runs the buffered frames of a connection through dispatch, one at a time, until none is left
+   * or the connection is overloaded; checked per frame, since one read can hold thousands.
+   */
+  function pump(socket: BrokerSocket): void {
+    const conn = socket.data;
+    while (!conn.closing) {
+      if (overloaded(conn)) {
+        if (!conn.readPaused) {
+          conn.readPaused = true;
+          socket.pause();
+        }
+        return;
+      }
+      if (conn.held !== null) {
+        const held = conn.held;
+        conn.held = null;
+        handle(socket, held);
+        continue;
+      }
+      let frame: Frame | null;
+      try {
+        frame = conn.decoder.next();
+      } catch (err) {
+        const e = toBrokerError(err);
+        log.debug("framing lost; closing", { session: conn.session.id, code: e.code, err: e.message });
+        refuse(socket, e.code, e.message);
+        return;
+      }
+      if (frame === null) {
+        if (conn.readPaused) {
+          conn.readPaused = false;
+          socket.resume();
+        }
+        return;
+      }
+      let request: Request;
+      try {
+        request = decodeRequest(frame.type, frame.body);
+      } catch (err) {
+        const e = toBrokerError(err);
+        const requestId = err instanceof ProtocolError ? (err.requestId ?? 0) : 0;
+        log.debug("bad request", { session: conn.session.id, type: messageTypeName(frame.type), code: e.code, err: e.message });
+        options.onProtocolError?.(e.code);
+        conn.out.fill(conn.out.reserve(), errorFrame(requestId, e));
+        if (e.spec.closesConnection) {
+          conn.closing = true;
+          setImmediate(() => socket.end());
+        }
+        continue;
+      }
+      if (isHeavy(request) && conn.heavyPending >= MAX_HEAVY_PENDING) {
+        conn.held = request;
+        continue;
+      }
+      handle(socket, request);
+    }
+  }
+
+  /** A reply went out or the outbound queue drained: a paused connection may be read again. */
+  function unblock(socket: BrokerSocket): void {
+    const conn = socket.data;
+    if (conn.readPaused && !conn.closing && !overloaded(conn)) pump(socket);
+  }
+
   function handle(socket: BrokerSocket, request: Request): void {
     const conn = socket.data;
     const route = ROUTES[request.kind] as (typeof ROUTES)[Request["kind"]];
@@ -126,6 +215,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     const reply = (frame: Uint8Array): void => {
       if (slot < 0) conn.out.sendNow(frame);
       else conn.out.fill(slot, frame);
+      if (conn.readPaused) setImmediate(() => unblock(socket));
     };
     const fail = (err: unknown): void => {
       const e = toBrokerError(err);
@@ -161,14 +251,20 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
       reply(encodeResponse(result));
       return;
     }
+    const heavy = isHeavy(request);
     conn.busy++;
+    if (heavy) conn.heavyPending++;
+    const settled = (): void => {
+      conn.busy--;
+      if (heavy) conn.heavyPending--;
+    };
     result.then(
       (response) => {
-        conn.busy--;
+        settled();
         reply(encodeResponse(response));
       },
       (err: unknown) => {
-        conn.busy--;
+        settled();
         fail(err);
       },
     );
@@ -196,9 +292,9 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           out: new Outbound(socket, {
             capBytes: options.maxOutboundBytes,
             onPressure(over) {
-              // A client that does not read its replies stops being read: TCP pushes back on it.
-              if (over) socket.pause();
-              else if (!socket.data.closing) socket.resume();
+              // A client that does not read its replies stops being read (pump pauses it): TCP
+              // pushes back on it. Once its replies drained, reading goes on.
+              if (!over) unblock(socket);
             },
           }),
           abort,
@@ -206,6 +302,9 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           closing: false,
           authFailures: 0,
           lastReadMs: performance.now(),
+          readPaused: false,
+          heavyPending: 0,
+          held: null,
         };
         open++;
         sockets.add(socket);
@@ -228,34 +327,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         if (conn.closing) return;
         conn.lastReadMs = performance.now();
         conn.decoder.push(chunk);
-        for (;;) {
-          let frame: Frame | null;
-          try {
-            frame = conn.decoder.next();
-          } catch (err) {
-            const e = toBrokerError(err);
-            log.debug("framing lost; closing", { session: conn.session.id, code: e.code, err: e.message });
-            refuse(socket, e.code, e.message);
-            return;
-          }
-          if (frame === null || conn.closing) return;
-          let request: Request;
-          try {
-            request = decodeRequest(frame.type, frame.body);
-          } catch (err) {
-            const e = toBrokerError(err);
-            const requestId = err instanceof ProtocolError ? (err.requestId ?? 0) : 0;
-            log.debug("bad request", { session: conn.session.id, type: messageTypeName(frame.type), code: e.code, err: e.message });
-            options.onProtocolError?.(e.code);
-            conn.out.fill(conn.out.reserve(), errorFrame(requestId, e));
-            if (e.spec.closesConnection) {
-              conn.closing = true;
-              setImmediate(() => socket.end());
-            }
-            continue;
-          }
-          handle(socket, request);
-        }
+        pump(socket);
       },
       drain(socket) {
         socket.data.out.flush();

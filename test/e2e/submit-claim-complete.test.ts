@@ -92,6 +92,24 @@ describe("pipelining", () => {
   });
 });
 
+describe("pipelining past the per-connection bounds", () => {
+  test("300 status requests in one write (replies with whole tasks) are all answered, in order", async () => {
+    const { encodeRequest } = await import("../../src/protocol/frame-writer.ts");
+    const id = await submit(conn, spec("big", { queue: "heavy", payload: new Uint8Array(64 * 1024) }));
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 300; i++) frames.push(encodeRequest({ kind: "QueryStatus", requestId: 20_000 + i, id }));
+    frames.push(encodeRequest({ kind: "Ping", requestId: 20_300 }));
+    conn.sendBytes(Buffer.concat(frames));
+    const seen: number[] = [];
+    for (let i = 0; i <= 300; i++) {
+      const response = await conn.waitFor((r) => r.requestId >= 20_000 && r.requestId <= 20_300);
+      if (i < 300) expect(expectKind(response, "TaskInfo").task.payload.byteLength).toBe(64 * 1024);
+      seen.push(response.requestId);
+    }
+    expect(seen).toEqual(Array.from({ length: 301 }, (_, i) => 20_000 + i));
+  });
+});
+
 describe("batches", () => {
   test("a batch submit is stored whole and a batch claim takes several in priority order", async () => {
     const tasks = [10, 200, 50, 255, 150].map((priority) => spec(`b${priority}`, { queue: "batch", priority }));

@@ -60,12 +60,10 @@ export function defineConnectionTests(tier: ChaosTier): void {
       expect(r.brokerExit).toBe(0);
     }, 90_000);
 
-    // BUG (src/net/tcp-server.ts, socket handler `data`): every frame of a received chunk is
-    // dispatched even after the connection's Outbound went over max_outbound_buffer_bytes; the cap
-    // only pauses the *next* read. 400 QueryStatus requests (10 KiB, one TCP read) for a 512 KiB
-    // task queue 200 MiB of replies against a 1 MiB cap (2,000 requests: RSS 2.3 GiB, other
-    // clients stalled 1.8 s). Un-todo once the handler stops taking frames while over the cap.
-    test.todo("a client that never reads (512 KiB replies, one read of requests): RSS growth stays near the outbound cap", async () => {
+    // Regression: every frame of one read used to be dispatched even past the outbound cap
+    // (400 QueryStatus in one read for a 512 KiB task queued 200 MiB of replies against a 1 MiB
+    // cap). The server now checks per frame and bounds replies-in-flight per connection.
+    test("a client that never reads (512 KiB replies, one read of requests): RSS growth stays near the outbound cap", async () => {
       const r = await nonReader({ requests: 400, perWrite: 400, payloadBytes: 512 * 1024, capBytes: 1024 * 1024, settleMs: 1500 });
       const growthKiB = r.figures.rssPeakKiB! - r.figures.rssBeforeKiB!;
       row("non-reader-amplified", r, healthy(r) && growthKiB < 64 * 1024);

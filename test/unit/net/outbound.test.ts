@@ -90,3 +90,21 @@ describe("Outbound", () => {
     expect(sink.bytes).toEqual([1]);
   });
 });
+
+describe("Outbound accounting", () => {
+  test("replies held behind an unfinished one count as queued bytes", async () => {
+    const sink = new FakeSink();
+    const out = new Outbound(sink, { capBytes: 4 });
+    const a = out.reserve();
+    const b = out.reserve();
+    out.fill(b, new Uint8Array(10));
+    expect(out.pendingReplies).toBe(2);
+    expect(out.queuedBytes).toBe(10);
+    expect(out.overCap()).toBe(true);
+    out.fill(a, new Uint8Array(1));
+    expect(out.pendingReplies).toBe(0);
+    await tick();
+    expect(out.queuedBytes).toBe(0);
+    expect(sink.bytes.length).toBe(11);
+  });
+});
