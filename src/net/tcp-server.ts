@@ -15,6 +15,7 @@ import { messageTypeName } from "../protocol/message-types.ts";
 import { ProtocolError } from "../protocol/protocol-error.ts";
 import type { Request, Response } from "../protocol/messages.ts";
 import { ROUTES, type DispatchContext, type Session } from "./dispatch.ts";
+import { effectiveMaxConnections, openFileLimit } from "./fd-limit.ts";
 import { Outbound } from "./outbound.ts";
 
 export interface TcpServerOptions {
@@ -91,6 +92,15 @@ const MAX_HEAVY_PENDING = 4;
 export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpServer {
   const log = options.log;
   const idleSecs = Math.max(1, Math.ceil(options.idleTimeoutMs / 1000));
+  const fdLimit = openFileLimit();
+  const maxConnections = effectiveMaxConnections(options.maxConnections, fdLimit);
+  if (maxConnections < options.maxConnections) {
+    log.warn("broker.max_connections lowered to fit the open-file limit (raise LimitNOFILE / ulimit -n)", {
+      configured: options.maxConnections,
+      effective: maxConnections,
+      open_file_limit: fdLimit,
+    });
+  }
   let open = 0;
   let nextSessionId = 1;
   const sockets = new Set<BrokerSocket>();
@@ -310,8 +320,8 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         sockets.add(socket);
         socket.setNoDelay(true);
         socket.timeout(idleSecs);
-        if (open > options.maxConnections) {
-          refuse(socket, ErrorCode.TooManyConnections, `the broker is at its connection limit (broker.max_connections = ${options.maxConnections})`);
+        if (open > maxConnections) {
+          refuse(socket, ErrorCode.TooManyConnections, `the broker is at its connection limit (broker.max_connections = ${maxConnections})`);
           return;
         }
         const bindHost = options.simulate?.bindHost ?? options.host;
