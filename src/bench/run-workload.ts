@@ -56,21 +56,35 @@ function mergeErrors(into: ErrorCounts, from: ErrorCounts): void {
   for (const [name, count] of Object.entries(from)) into[name] = (into[name] ?? 0) + count;
 }
 
+/** Every agent started by the workload running now, so a failure can end them all by PID. */
+let started: AgentProcess[] = [];
+
 /** Starts agents, waits until each is connected (or one failed), then says go to all. */
 async function startAll(specs: readonly AgentSpec[]): Promise<AgentProcess[]> {
   const agents = specs.map((s) => new AgentProcess(s));
+  started.push(...agents);
   await Promise.all(agents.map((a) => a.ready));
   for (const a of agents) a.go();
   return agents;
 }
 
-/** Polls worker progress until `target` completions, an agent failure or the deadline; then says stop. */
-async function stopWhenDone(workers: readonly AgentProcess[], target: number, deadlineMs: number, others: readonly AgentProcess[]): Promise<void> {
+/**
+ * Polls worker progress until every task the producers got acknowledged is done (`target` until
+ * all producers have reported), an agent fails or the deadline passes; then says stop.
+ */
+async function stopWhenDone(workers: readonly AgentProcess[], target: number, deadlineMs: number, producers: readonly AgentProcess[]): Promise<void> {
   let failed: unknown = null;
-  for (const a of [...workers, ...others]) a.report.catch((err: unknown) => (failed ??= err));
+  for (const a of [...workers, ...producers]) a.report.catch((err: unknown) => (failed ??= err));
+  let acknowledged: number | null = null;
+  if (producers.length > 0) {
+    void Promise.all(producers.map((p) => p.report)).then(
+      (done) => (acknowledged = (done as ProducerReport[]).reduce((sum, r) => sum + r.submitted, 0)),
+      () => {},
+    );
+  }
   const startMs = performance.now();
   while (failed === null && performance.now() - startMs < deadlineMs) {
-    if (workers.reduce((sum, w) => sum + w.progress, 0) >= target) break;
+    if (workers.reduce((sum, w) => sum + w.progress, 0) >= (acknowledged ?? target)) break;
     await Bun.sleep(POLL_MS);
   }
   for (const w of workers) w.stop();
@@ -78,12 +92,7 @@ async function stopWhenDone(workers: readonly AgentProcess[], target: number, de
 }
 
 async function reports<T>(agents: readonly AgentProcess[]): Promise<T[]> {
-  try {
-    return (await Promise.all(agents.map((a) => a.report))) as T[];
-  } catch (err) {
-    for (const a of agents) a.kill();
-    throw err;
-  }
+  return (await Promise.all(agents.map((a) => a.report))) as T[];
 }
 
 function check(producers: readonly ProducerReport[], workers: readonly WorkerReport[]): CompletionCheck {
@@ -137,6 +146,17 @@ function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolea
 }
 
 export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: Endpoint): Promise<WorkloadRun> {
+  started = [];
+  try {
+    return await runAgents(name, opts, at);
+  } catch (err) {
+    // One agent failed: the others must not go on loading the broker.
+    for (const a of started) a.kill();
+    throw err;
+  }
+}
+
+async function runAgents(name: WorkloadName, opts: BenchOptions, at: Endpoint): Promise<WorkloadRun> {
   const errors: ErrorCounts = {};
   if (name === "W1") {
     const producers = await reports<ProducerReport>(await startAll(producerSpecs(opts, at, opts.n, false)));
@@ -211,6 +231,7 @@ function finishThroughput(
 /** Completes `count` tasks left in the run's queue, untimed: W1 must not leave its load in a shared broker. */
 export async function drainQueue(opts: BenchOptions, at: Endpoint, count: number): Promise<void> {
   if (count === 0) return;
+  started = [];
   const workers = await startAll([{ ...workerSpec(opts, at, count, false), recordIds: false }]);
   await stopWhenDone(workers, count, deadlineMsFor(count), []);
   await reports<WorkerReport>(workers);

@@ -57,9 +57,16 @@ ${formatFlags(spec.flags)}`,
       return EXIT.ok;
     }
     const opts = toOptions(args.strings, args.booleans);
-    const results = await runBench(opts, (run, i) => {
-      if (!args.booleans.json) ctx.err(`${run.workload} run ${i + 1}/${opts.runs}: ${Math.round(run.tasksPerSec).toLocaleString("en-US")} tasks/s`);
-    });
+    let results;
+    try {
+      results = await runBench(opts, (run, i) => {
+        if (!args.booleans.json) ctx.err(`${run.workload} run ${i + 1}/${opts.runs}: ${Math.round(run.tasksPerSec).toLocaleString("en-US")} tasks/s`);
+      });
+    } catch (err) {
+      // A broker that cannot be reached or dies mid-run is an expected failure of a bench, not a crash.
+      ctx.err(`tq-broker bench: ${err instanceof Error ? err.message : String(err)}`);
+      return EXIT.failure;
+    }
     ctx.out(args.booleans.json ? formatJsonLines(results) : formatTable(results));
     return results.some((r) => r.exactlyOnce === false) ? EXIT.failure : EXIT.ok;
   },

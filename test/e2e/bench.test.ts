@@ -91,6 +91,17 @@ describe("tq-broker bench", () => {
     }, 60_000);
   });
 
+  test("a broker that cannot be reached is a clear failure (exit 1), not a hang or a crash", async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = probe.port;
+    probe.stop(true);
+    const r = await runCli(["bench", "--url", `tq://127.0.0.1:${port}`, "--workload", "W2", "-n", "10"], { cwd }, 30_000);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain("tq-broker bench: producer agent failed");
+    expect(r.stderr).not.toContain("unexpected error");
+  });
+
   test("conflicting or bad options are usage errors (exit 64) naming the option", async () => {
     const both = await runCli(["bench", "--spawn", "--url", "tq://127.0.0.1:1"], { cwd });
     expect(both.exitCode).toBe(64);
