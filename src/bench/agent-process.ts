@@ -5,7 +5,7 @@
 import type { Subprocess } from "bun";
 import { CONTROL, type AgentLine, type AgentReport, type AgentSpec } from "./agent-protocol.ts";
 import { selfCommand } from "./self-command.ts";
-import { drainLines } from "./spawn-broker.ts";
+import { drainLines } from "./stream-lines.ts";
 
 const STDERR_TAIL_CHARS = 4000;
 

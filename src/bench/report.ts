@@ -1,7 +1,7 @@
 // Formats bench results: a readable table, or one JSON object per workload (--json). Pure
 // string building; the command decides where the text goes.
 
-import type { RunFigures, WorkloadResult } from "./bench-runner.ts";
+import type { RunFigures, WorkloadResult } from "./run-bench.ts";
 import type { Spread } from "./stats.ts";
 
 function num(v: number, digits = 0): string {

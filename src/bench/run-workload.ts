@@ -1,7 +1,7 @@
 // runWorkload: one run of one workload (W1-W4) against a broker at host:port, with the load in
 // agent processes. Starts the clock only when every agent is connected, stops workers once all
 // tasks are done, and checks by id that each submitted task was completed exactly once.
-// Does not start or sample the broker (bench-runner does).
+// Does not start or sample the broker (run-bench.ts does).
 
 import type { AgentSpec, ErrorCounts, ProducerReport, WorkerReport, WorkerSpec } from "./agent-protocol.ts";
 import { AgentProcess } from "./agent-process.ts";

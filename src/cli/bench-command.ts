@@ -1,9 +1,9 @@
 // `tq-broker bench`: the built-in load generator. Parses and checks the flags, runs the workloads
-// (bench/bench-runner.ts) and prints the table or JSON lines. Holds no load logic of its own.
+// (bench/run-bench.ts) and prints the table or JSON lines. Holds no load logic of its own.
 
 import { isCompiled } from "../bench/self-command.ts";
 import { parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions } from "../bench/bench-options.ts";
-import { runBench } from "../bench/bench-runner.ts";
+import { runBench } from "../bench/run-bench.ts";
 import { formatJsonLines, formatTable } from "../bench/report.ts";
 import type { Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";

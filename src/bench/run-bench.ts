@@ -6,7 +6,8 @@ import { epochMs } from "./agent-protocol.ts";
 import { WORKLOADS, type BenchOptions, type SyncMode, type WorkloadName } from "./bench-options.ts";
 import { ProcSampler, type ProcUsage } from "./proc-sampler.ts";
 import { drainQueue, runWorkload, type CompletionCheck, type Endpoint, type WorkloadRun } from "./run-workload.ts";
-import { spawnBroker, withDeadline, type SpawnedBroker } from "./spawn-broker.ts";
+import { spawnBroker, type SpawnedBroker } from "./spawn-broker.ts";
+import { withDeadline } from "./stream-lines.ts";
 import { spread, type Spread } from "./stats.ts";
 import { WireConn } from "./wire-conn.ts";
 
