@@ -15,7 +15,7 @@ import { GroupCommit, storageUnavailable, type CommitFigures, type FlushOn } fro
 import { loadMemory } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openDatabase } from "./schema.ts";
-import { Statements } from "./statements.ts";
+import { INSERT_BATCH_ROWS, Statements } from "./statements.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
@@ -123,9 +123,30 @@ export class SqliteStore implements Store {
     this.assertOpen();
     return this.group.run(() => {
       const out: SubmitOutcome[] = [];
+      // Rows waiting for one multi-row INSERT; flushed before any key lookup so that seq order is
+      // batch order and a key lookup sees every earlier row.
+      const chunk: NewTask[] = [];
+      const args: unknown[] = [];
       let earliestRunAt = Number.POSITIVE_INFINITY;
+      const flush = (): void => {
+        if (chunk.length === 0) return;
+        const lastSeq = Number(this.stmts.insertRows(chunk.length).run(...(args as never[])).lastInsertRowid);
+        const firstSeq = lastSeq - chunk.length + 1;
+        chunk.forEach((t, i) => {
+          if (t.runAtMs !== null && t.runAtMs > nowMs) {
+            this.mem.addScheduled(t.queue, firstSeq + i, t.runAtMs);
+            earliestRunAt = Math.min(earliestRunAt, t.runAtMs);
+          } else {
+            this.mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
+            this.readyAfterCommit.add(t.queue);
+          }
+        });
+        chunk.length = 0;
+        args.length = 0;
+      };
       for (const t of tasks) {
         if (t.idempotencyKey !== null) {
+          flush();
           const existing = this.stmts.byKey.get(t.idempotencyKey);
           if (existing !== null) {
             out.push({ id: uuidToString(existing.id), status: statusName(existing.status), duplicate: true });
@@ -134,22 +155,15 @@ export class SqliteStore implements Store {
         }
         const id = uuidv7Bytes(nowMs);
         const delayed = t.runAtMs !== null && t.runAtMs > nowMs;
-        const status = delayed ? STATUS.scheduled : STATUS.pending;
-        const seq = Number(
-          this.stmts.insert.run(
-            id, t.type, t.queue, t.payload, t.payloadIsJson ? FLAG.payloadIsJson : 0, t.priority, status,
-            t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
-          ).lastInsertRowid,
+        args.push(
+          id, t.type, t.queue, t.payload, t.payloadIsJson ? FLAG.payloadIsJson : 0, t.priority, delayed ? STATUS.scheduled : STATUS.pending,
+          t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
         );
-        if (delayed) {
-          this.mem.addScheduled(t.queue, seq, t.runAtMs!);
-          earliestRunAt = Math.min(earliestRunAt, t.runAtMs!);
-        } else {
-          this.mem.ready.push(t.queue, seq, t.priority, nowMs);
-          this.readyAfterCommit.add(t.queue);
-        }
+        chunk.push(t);
         out.push({ id: uuidToString(id), status: delayed ? "scheduled" : "pending", duplicate: false });
+        if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
       }
+      flush();
       if (earliestRunAt !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestRunAt);
       return out;
     });

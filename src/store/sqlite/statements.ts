@@ -7,6 +7,12 @@ import { STATUS } from "./task-row.ts";
 
 const S = STATUS;
 
+const INSERT_HEAD = `INSERT INTO tasks (id, type, queue, payload, flags, priority, status, run_at, max_retries, lease_ms,
+                                       idempotency_key, created_at, updated_at)`;
+const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/** Rows per multi-row INSERT: one statement step for many rows measured ~40% cheaper per row. */
+export const INSERT_BATCH_ROWS = 64;
+
 export class Statements {
   readonly insert: Statement;
   readonly byKey: Statement<{ id: Uint8Array; status: number }>;
@@ -33,13 +39,10 @@ export class Statements {
   readonly loadWaiting: Statement;
   readonly loadLeases: Statement;
   private readonly lists = new Map<string, Statement<TaskRow>>();
+  private readonly inserts = new Map<number, Statement>();
 
   constructor(private readonly db: Database) {
-    this.insert = db.prepare(
-      `INSERT INTO tasks (id, type, queue, payload, flags, priority, status, run_at, max_retries, lease_ms,
-                          idempotency_key, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.insert = db.prepare(`${INSERT_HEAD} VALUES ${INSERT_ROW}`);
     this.byKey = db.prepare("SELECT id, status FROM tasks WHERE idempotency_key = ?");
     this.byId = db.prepare("SELECT * FROM tasks WHERE id = ?");
     // The status guard makes a stale ready entry harmless: it updates nothing. No RETURNING: in
@@ -118,6 +121,20 @@ export class Statements {
     this.loadLeases = db.prepare(
       `SELECT seq, id, queue, lease_token, lease_expires_at, worker_id, lease_ms, started_at FROM tasks WHERE status = ${S.in_progress}`,
     );
+  }
+
+  /**
+   * INSERT of `rows` rows (1..INSERT_BATCH_ROWS), each prepared once. Rows of one statement get
+   * consecutive rowids (max+1 each, no AUTOINCREMENT), so the last one's rowid gives them all.
+   */
+  insertRows(rows: number): Statement {
+    if (rows === 1) return this.insert;
+    let stmt = this.inserts.get(rows);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(`${INSERT_HEAD} VALUES ${Array.from({ length: rows }, () => INSERT_ROW).join(", ")}`);
+      this.inserts.set(rows, stmt);
+    }
+    return stmt;
   }
 
   /** A list query for this combination of filters (at most 8 shapes, each prepared once). */

@@ -220,3 +220,24 @@ test("a throwing listener is logged and never leaves a committed caller waiting"
   expect(out!.status).toBe("pending");
   expect(logged).toEqual(["onCommit listener threw", "onReady listener threw"]);
 });
+
+test("multi-row inserts keep batch order, key lookups and delays exact across chunk boundaries", async () => {
+  const store = open({ path: tempPath() });
+  const batch = Array.from({ length: 300 }, (_, i) =>
+    task({ type: `t${i}`, idempotencyKey: i % 37 === 0 ? `key-${i % 74}` : null, runAtMs: i % 50 === 7 ? 9000 : null }),
+  );
+  const outs = await store.submit(batch, 1000);
+  // i and i+74 share a key when both are multiples of 37: the later one is a duplicate of the first.
+  for (let i = 0; i < 300; i++) {
+    const dupOf = i % 37 === 0 && i >= 74 ? i % 74 : null;
+    if (dupOf !== null) expect(outs[i]).toEqual({ ...outs[dupOf]!, duplicate: true });
+    else expect(outs[i]!.duplicate).toBe(false);
+  }
+  const fresh = outs.filter((o) => !o.duplicate);
+  const delayed = fresh.filter((o) => o.status === "scheduled").length;
+  expect(delayed).toBe(6);
+  expect(store.pendingCount()).toBe(fresh.length - delayed);
+  const claimed = await store.claim({ queues: ["default"], workerId: "w", max: 1000, nowMs: 1000 });
+  expect(claimed.map((l) => l.task.id)).toEqual(fresh.filter((o) => o.status === "pending").map((o) => o.id));
+  for (const l of claimed) expect(l.task.type).toBe(batch[outs.findIndex((o) => o.id === l.task.id)]!.type);
+});
