@@ -1,3 +1,5 @@
+// The retry delay policy: exponential growth, the cap, and jitter that only ever shortens.
+
 import { expect, test } from "bun:test";
 import { retryDelayMs } from "../../../src/queue/backoff.ts";
 

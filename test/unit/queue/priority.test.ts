@@ -1,3 +1,5 @@
+// Priority parsing: tier names and numbers accepted, everything else refused with InvalidField naming it.
+
 import { expect, test } from "bun:test";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
 import { parsePriority } from "../../../src/queue/priority.ts";

@@ -1,3 +1,5 @@
+// The ready index against a sorted reference: priority then FIFO, removals, ring growth, memory per entry.
+
 import { describe, expect, test } from "bun:test";
 import { QueueReady, ReadyIndex } from "../../../src/queue/ready-index.ts";
 

@@ -1,3 +1,5 @@
+// The scheduler loop on a fake clock: tick, sleep until due (capped), poke earlier, survive a failed tick.
+
 import { expect, test } from "bun:test";
 import { Scheduler } from "../../../src/queue/scheduler.ts";
 import type { TickOutcome } from "../../../src/store/store.ts";

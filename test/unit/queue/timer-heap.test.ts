@@ -1,3 +1,5 @@
+// The (dueMs, seq) min-heap: due order, seq tie-break, growth, interleaved use.
+
 import { expect, test } from "bun:test";
 import { TimerHeap } from "../../../src/queue/timer-heap.ts";
 
