@@ -237,7 +237,8 @@ export class SqliteStore implements Store {
   async release(refs: readonly LeaseRef[], nowMs: number): Promise<void> {
     this.assertOpen();
     return this.group.run(() => {
-      const leases = refs.map((ref) => this.heldLease(ref));
+      // A Set: the same lease named twice must go back to the ready index once.
+      const leases = new Set(refs.map((ref) => this.heldLease(ref)));
       for (const lease of leases) this.requeue(lease, false, "", nowMs);
     });
   }
