@@ -4,7 +4,7 @@
 
 import type { Subprocess } from "bun";
 import { CONTROL, type AgentLine, type AgentReport, type AgentSpec } from "./agent-protocol.ts";
-import { selfCommand } from "./self-command.ts";
+import { childEnv, selfCommand } from "./self-command.ts";
 import { drainLines } from "./stream-lines.ts";
 
 const STDERR_TAIL_CHARS = 4000;
@@ -19,6 +19,7 @@ export class AgentProcess {
 
   constructor(spec: AgentSpec) {
     this.proc = Bun.spawn([...selfCommand(), "bench-agent", JSON.stringify(spec)], {
+      env: childEnv(process.env),
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",

@@ -19,7 +19,12 @@ export function errorName(r: Response): string {
   return r.code === -1 ? "connection" : errorSpec(r.code).name;
 }
 
-export async function runProducer(spec: ProducerSpec, ready: () => Promise<void>, onProgress: (done: number) => void): Promise<ProducerReport> {
+export async function runProducer(
+  spec: ProducerSpec,
+  ready: () => Promise<void>,
+  stop: Promise<void>,
+  onProgress: (done: number) => void,
+): Promise<ProducerReport> {
   const conn = await WireConn.open(spec.host, spec.port);
   const payload = new Uint8Array(spec.payloadBytes).fill(0x61);
   const batches = Math.ceil(spec.n / spec.batch);
@@ -29,6 +34,10 @@ export async function runProducer(spec: ProducerSpec, ready: () => Promise<void>
   let nextBatch = 0;
   let lastAckMs = 0;
   let gaveUp = false;
+  // Told to stop (the bench gave up, or died and closed stdin): no more batches go out.
+  void stop.then(() => {
+    gaveUp = true;
+  });
   await ready();
   const firstSendMs = epochMs();
 
@@ -69,16 +78,20 @@ export async function runProducer(spec: ProducerSpec, ready: () => Promise<void>
   return { event: "done", role: "producer", submitted, firstSendMs, lastAckMs, errors, ids: spec.recordIds ? ids.filter((id) => id !== undefined) : [], cpuSecs: ownCpuSecs() };
 }
 
-export async function runPacedProducer(spec: PacedProducerSpec, ready: () => Promise<void>): Promise<ProducerReport> {
+export async function runPacedProducer(spec: PacedProducerSpec, ready: () => Promise<void>, stop: Promise<void>): Promise<ProducerReport> {
   const conn = await WireConn.open(spec.host, spec.port);
   const errors: ErrorCounts = {};
   const intervalMs = 1000 / spec.ratePerSec;
   const acks: Promise<void>[] = [];
   let submitted = 0;
   let lastAckMs = 0;
+  let stopped = false;
+  void stop.then(() => {
+    stopped = true;
+  });
   await ready();
   const firstSendMs = epochMs();
-  for (let i = 0; i < spec.count && !conn.failed; i++) {
+  for (let i = 0; i < spec.count && !conn.failed && !stopped; i++) {
     const dueMs = firstSendMs + i * intervalMs;
     const aheadMs = dueMs - epochMs();
     if (aheadMs > 0) await Bun.sleep(aheadMs);

@@ -32,6 +32,7 @@ export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
   const stop = new Promise<void>((resolve) => (stopNow = resolve));
   io.onInput((line) => {
     if (line === CONTROL.go) goNow();
+    // The end of stdin means the bench is gone: stop too, so no agent outlives it.
     else if (line === CONTROL.stop || line === null) {
       goNow();
       stopNow();
@@ -56,9 +57,9 @@ export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
     };
     const report =
       spec.role === "producer"
-        ? await runProducer(spec, ready, onProgress)
+        ? await runProducer(spec, ready, stop, onProgress)
         : spec.role === "paced-producer"
-          ? await runPacedProducer(spec, ready)
+          ? await runPacedProducer(spec, ready, stop)
           : await runWorker(spec, ready, stop, onProgress);
     await emit(report);
     return true;

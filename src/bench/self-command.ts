@@ -19,3 +19,14 @@ export function selfCommand(runtimeArgs: readonly string[] = []): string[] {
   if (isCompiled()) return [process.execPath];
   return [process.execPath, ...runtimeArgs, SOURCE_ENTRY];
 }
+
+/**
+ * The environment for a child: `env` plus Bun's --no-orphans (through BUN_OPTIONS, which the
+ * compiled binary honours too), so a bench that is killed takes its broker and agents with it.
+ */
+export function childEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  out.BUN_OPTIONS = `${out.BUN_OPTIONS ?? ""} --no-orphans`.trim();
+  return out;
+}

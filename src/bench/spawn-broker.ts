@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { selfCommand } from "./self-command.ts";
+import { childEnv as runtimeEnv, selfCommand } from "./self-command.ts";
 import { drainLines, withDeadline } from "./stream-lines.ts";
 
 const START_DEADLINE_MS = 60_000;
@@ -40,7 +40,7 @@ function childEnv(options: SpawnBrokerOptions): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("TQ_")) env[k] = v;
   return {
-    ...env,
+    ...runtimeEnv(env),
     TQ_BROKER_HOST: "127.0.0.1",
     TQ_API_REST_PORT: "0",
     TQ_MONITORING_PROMETHEUS_PORT: "0",

@@ -1,6 +1,6 @@
-// The worker agent: `lanes` claim loops on one connection, each claiming up to `batch` tasks with
-// a blocking claim, running a no-op handler and reporting every task completed with TaskResult
-// frames coalesced per tick. Counts completions by acknowledged id; knows no workload.
+// The worker agent: `lanes` claim loops, each on its own connection, claiming up to `batch` tasks
+// with a blocking claim, running a no-op handler and reporting every task completed with
+// TaskResult frames coalesced per tick. Counts completions by acknowledged id; knows no workload.
 
 import type { ClaimedTask } from "../protocol/messages.ts";
 import { countError, epochMs, ownCpuSecs, type ErrorCounts, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
@@ -12,7 +12,9 @@ const EMPTY = new Uint8Array(0);
 const ERROR_PAUSE_MS = 5;
 
 export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, stop: Promise<void>, onProgress: (done: number) => void): Promise<WorkerReport> {
-  const conn = await WireConn.open(spec.host, spec.port);
+  // A connection per lane: the broker bounds the replies one connection may have outstanding
+  // (net/tcp-server.ts), so lanes sharing one would queue behind each other's results.
+  const conns = await Promise.all(Array.from({ length: spec.lanes }, () => WireConn.open(spec.host, spec.port)));
   const errors: ErrorCounts = {};
   const ids: string[] = [];
   const latenciesMs: number[] = [];
@@ -26,7 +28,7 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
   await ready();
   const startMs = epochMs();
 
-  const complete = (task: ClaimedTask): Promise<void> =>
+  const complete = (conn: WireConn, task: ClaimedTask): Promise<void> =>
     conn.send({ kind: "TaskResult", id: task.id, token: task.token, outcome: "completed", resultIsJson: false, result: EMPTY, error: "" }).then((r) => {
       if (r.kind !== "Ack") {
         countError(errors, errorName(r));
@@ -38,7 +40,7 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
       onProgress(completed);
     });
 
-  const lane = async (): Promise<void> => {
+  const lane = async (conn: WireConn): Promise<void> => {
     // Results not yet acknowledged; bounded so a slow broker pushes back on the claims.
     let unacked: Promise<void>[] = [];
     while (!stopped && !conn.failed) {
@@ -56,7 +58,7 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
       for (const task of r.tasks) {
         // The handler: a no-op, whose start is when the task arrived here.
         if (spec.recordLatency) latenciesMs.push(epochMs() - new DataView(task.payload.buffer, task.payload.byteOffset, 8).getFloat64(0));
-        unacked.push(complete(task));
+        unacked.push(complete(conn, task));
       }
       if (unacked.length >= 2 * spec.batch) {
         await Promise.all(unacked);
@@ -65,7 +67,7 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
     }
     await Promise.all(unacked);
   };
-  await Promise.all(Array.from({ length: spec.lanes }, lane));
-  conn.close();
+  await Promise.all(conns.map(lane));
+  for (const conn of conns) conn.close();
   return { event: "done", role: "worker", completed, firstClaimMs, lastCompleteMs, errors, ids, latenciesMs, cpuSecs: ownCpuSecs() };
 }
