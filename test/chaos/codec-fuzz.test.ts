@@ -2,7 +2,7 @@
 // (TQ_CHAOS_TIER=long): 10,000,000 frames, bounded by TQ_CHAOS_FUZZ_BUDGET_SECS (default 20 min).
 
 import { afterAll, expect, test } from "bun:test";
-import { runCodecFuzz } from "./lib/codec-fuzz.ts";
+import { END_RSS_LIMIT_KIB, PEAK_RSS_LIMIT_KIB, runCodecFuzz } from "./lib/codec-fuzz.ts";
 import { printSummary, recordRow } from "./lib/summary.ts";
 import { byTier, chaosSeed } from "./lib/tier.ts";
 
@@ -19,7 +19,9 @@ test(`up to ${frames} fuzzed frames: the broker stays up, its memory bounded, th
   expect(report.undecodableReplies).toEqual([]);
   expect(report.errorLines).toEqual([]);
   expect(report.internalErrors).toBe(0);
+  expect(report.stallDetails).toEqual([]);
   expect(report.stalls).toBe(0);
-  expect(report.peakRssKiB).toBeLessThan(512 * 1024);
+  expect(report.peakRssKiB).toBeLessThan(PEAK_RSS_LIMIT_KIB);
+  expect(report.endRssKiB).toBeLessThan(END_RSS_LIMIT_KIB);
   expect(report.framesSent).toBeGreaterThanOrEqual(Math.min(frames, 100_000));
 }, budgetMs + 120_000);

@@ -2,7 +2,7 @@
 // the long tier is test/chaos/codec-fuzz.test.ts. Scenario: test/chaos/lib/codec-fuzz.ts.
 
 import { afterAll, expect, test } from "bun:test";
-import { runCodecFuzz } from "../chaos/lib/codec-fuzz.ts";
+import { END_RSS_LIMIT_KIB, PEAK_RSS_LIMIT_KIB, runCodecFuzz } from "../chaos/lib/codec-fuzz.ts";
 import { printSummary, recordRow } from "../chaos/lib/summary.ts";
 import { chaosSeed } from "../chaos/lib/tier.ts";
 
@@ -16,8 +16,10 @@ test("100,000 fuzzed frames: the broker stays up, its memory bounded, the canary
   expect(report.undecodableReplies).toEqual([]);
   expect(report.errorLines).toEqual([]);
   expect(report.internalErrors).toBe(0);
+  expect(report.stallDetails).toEqual([]);
   expect(report.stalls).toBe(0);
-  expect(report.peakRssKiB).toBeLessThan(512 * 1024);
+  expect(report.peakRssKiB).toBeLessThan(PEAK_RSS_LIMIT_KIB);
+  expect(report.endRssKiB).toBeLessThan(END_RSS_LIMIT_KIB);
   expect(report.framesSent).toBeGreaterThanOrEqual(100_000);
   expect(report.canary.rounds).toBeGreaterThan(0);
 }, 120_000);
