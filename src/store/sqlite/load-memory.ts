@@ -4,6 +4,7 @@
 import { uuidToString } from "../../protocol/uuid.ts";
 import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
+import { STATUS } from "./task-row.ts";
 
 const LOAD_CHUNK_ROWS = 65_536;
 
@@ -17,11 +18,13 @@ export function loadMemory(stmts: Statements, mem: MemoryState): void {
     if (rows.length < LOAD_CHUNK_ROWS) break;
     after = rows[rows.length - 1]![0];
   }
-  for (let after = 0; ;) {
-    const rows = stmts.loadWaiting.values(after, LOAD_CHUNK_ROWS) as [number, string, number][];
-    for (const [seq, queue, runAt] of rows) mem.addScheduled(queue, seq, runAt);
-    if (rows.length < LOAD_CHUNK_ROWS) break;
-    after = rows[rows.length - 1]![0];
+  for (const status of [STATUS.scheduled, STATUS.failed]) {
+    for (let after = 0; ;) {
+      const rows = stmts.loadWaiting.values(status, after, LOAD_CHUNK_ROWS) as [number, string, number][];
+      for (const [seq, queue, runAt] of rows) mem.addScheduled(queue, seq, runAt);
+      if (rows.length < LOAD_CHUNK_ROWS) break;
+      after = rows[rows.length - 1]![0];
+    }
   }
   const leases = stmts.loadLeases.values() as [number, Uint8Array, string, number, number, string, number, number][];
   for (const [seq, id, queue, token, expiresAtMs, workerId, leaseMs, startedAtMs] of leases) {

@@ -38,89 +38,95 @@ export class Statements {
   readonly pendingShare: Statement<{ pending: number; span: number }>;
   readonly loadWaiting: Statement;
   readonly loadLeases: Statement;
+  /** Every SQL text prepared so far: the query-plan test checks each one uses the index it should. */
+  readonly sqlTexts: string[] = [];
   private readonly lists = new Map<string, Statement<TaskRow>>();
   private readonly inserts = new Map<number, Statement>();
 
   constructor(private readonly db: Database) {
-    this.insert = db.prepare(`${INSERT_HEAD} VALUES ${INSERT_ROW}`);
-    this.byKey = db.prepare("SELECT id, status FROM tasks WHERE idempotency_key = ?");
-    this.byId = db.prepare("SELECT * FROM tasks WHERE id = ?");
+    this.insert = this.prep(`${INSERT_HEAD} VALUES ${INSERT_ROW}`);
+    this.byKey = this.prep("SELECT id, status FROM tasks WHERE idempotency_key = ?");
+    this.byId = this.prep("SELECT * FROM tasks WHERE id = ?");
     // The status guard makes a stale ready entry harmless: it updates nothing. No RETURNING: in
     // SQLite it buffers the rows in a temp table, and UPDATE + SELECT by seq measured ~35% cheaper.
-    this.claim = db.prepare(
+    this.claim = this.prep(
       `UPDATE tasks SET status = ${S.in_progress}, lease_token = ?1, lease_expires_at = ?2 + lease_ms,
                         worker_id = ?3, started_at = ?2, updated_at = ?2
        WHERE seq = ?4 AND status = ${S.pending}`,
     );
-    this.bySeq = db.prepare("SELECT * FROM tasks WHERE seq = ?");
-    this.renew = db.prepare("UPDATE tasks SET lease_expires_at = ?1, updated_at = ?2 WHERE seq = ?3");
-    this.complete = db.prepare(
+    this.bySeq = this.prep("SELECT * FROM tasks WHERE seq = ?");
+    this.renew = this.prep("UPDATE tasks SET lease_expires_at = ?1, updated_at = ?2 WHERE seq = ?3");
+    this.complete = this.prep(
       `UPDATE tasks SET status = ${S.completed}, result = ?1, flags = (flags & ~2) | ?2, error = NULL,
                         lease_expires_at = NULL, finished_at = ?3, updated_at = ?3
        WHERE seq = ?4`,
     );
-    this.attemptsOf = db.prepare("SELECT attempts, max_retries FROM tasks WHERE seq = ?");
-    this.fail = db.prepare(
+    this.attemptsOf = this.prep("SELECT attempts, max_retries FROM tasks WHERE seq = ?");
+    this.fail = this.prep(
       `UPDATE tasks SET status = ?1, attempts = ?2, error = ?3, run_at = ?4, finished_at = ?5,
                         lease_expires_at = NULL, updated_at = ?6
        WHERE seq = ?7`,
     );
-    this.release = db.prepare(
+    this.release = this.prep(
       `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ?1 WHERE seq = ?2 RETURNING priority`,
     );
     // SET expressions read the old row, so attempts + 1 is the attempt being counted now.
-    this.expire = db.prepare(
+    this.expire = this.prep(
       `UPDATE tasks SET attempts = attempts + 1,
                         status = CASE WHEN attempts + 1 > max_retries THEN ${S.dead} ELSE ${S.pending} END,
                         finished_at = CASE WHEN attempts + 1 > max_retries THEN ?1 ELSE NULL END,
                         error = ?2, lease_expires_at = NULL, updated_at = ?1
        WHERE seq = ?3 RETURNING status, priority`,
     );
-    this.cancel = db.prepare(
+    this.cancel = this.prep(
       `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1 WHERE seq = ?2 RETURNING *`,
     );
-    this.retry = db.prepare(
+    this.retry = this.prep(
       `UPDATE tasks SET status = ${S.pending}, attempts = 0, run_at = NULL, finished_at = NULL, updated_at = ?1
        WHERE seq = ?2 RETURNING *`,
     );
     // The guard makes a heap entry left over from an earlier schedule of the same task harmless.
-    this.promote = db.prepare(
+    this.promote = this.prep(
       `UPDATE tasks SET status = ${S.pending}, updated_at = ?1
        WHERE seq = ?2 AND status IN (${S.scheduled}, ${S.failed}) AND run_at <= ?1`,
     );
-    this.placeOf = db.prepare("SELECT queue, priority FROM tasks WHERE seq = ?");
+    this.placeOf = this.prep("SELECT queue, priority FROM tasks WHERE seq = ?");
     // INDEXED BY: left to itself the planner picks the status index and sorts every finished row
     // on each chunk, which turns a bounded chunk into a scan of the whole retained history.
-    this.purge = db.prepare(
+    this.purge = this.prep(
       `DELETE FROM tasks WHERE seq IN (
          SELECT seq FROM tasks INDEXED BY tasks_finished_at WHERE finished_at < ?1
            AND status IN (${S.completed}, ${S.dead}, ${S.cancelled}) ORDER BY finished_at LIMIT ?2)`,
     );
-    this.reserveTokens = db.prepare("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
-    this.reservedTokens = db.prepare("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
-    this.requeueInProgress = db.prepare(
+    this.reserveTokens = this.prep("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
+    this.reservedTokens = this.prep("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
+    this.requeueInProgress = this.prep(
       `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress}`,
     );
     // Chunked by seq so recovery of millions of rows never materialises them all at once. Through
     // the status index when pending rows are a minority; when they are most of the table, reading
     // the table in rowid order skips a b-tree descent per row (measured ~30% faster for 1M).
-    this.loadPending = db.prepare(
+    this.loadPending = this.prep(
       `SELECT seq, queue, priority, updated_at FROM tasks WHERE status = ${S.pending} AND seq > ? ORDER BY seq LIMIT ?`,
     );
-    this.loadPendingByScan = db.prepare(
+    this.loadPendingByScan = this.prep(
       `SELECT seq, queue, priority, updated_at FROM tasks NOT INDEXED WHERE seq > ? AND status = ${S.pending} ORDER BY seq LIMIT ?`,
     );
-    this.pendingShare = db.prepare(
+    this.pendingShare = this.prep(
       // Separate subqueries for max and min: combined in one expression they defeat the rowid shortcut.
       `SELECT (SELECT count(*) FROM tasks WHERE status = ${S.pending}) AS pending,
               coalesce((SELECT max(seq) FROM tasks) - (SELECT min(seq) FROM tasks) + 1, 0) AS span`,
     );
-    this.loadWaiting = db.prepare(
-      `SELECT seq, queue, run_at FROM tasks WHERE status IN (${S.scheduled}, ${S.failed}) AND seq > ? ORDER BY seq LIMIT ?`,
-    );
-    this.loadLeases = db.prepare(
+    // One status at a time: with IN (scheduled, failed) the planner sorts every waiting row per chunk.
+    this.loadWaiting = this.prep(`SELECT seq, queue, run_at FROM tasks WHERE status = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3`);
+    this.loadLeases = this.prep(
       `SELECT seq, id, queue, lease_token, lease_expires_at, worker_id, lease_ms, started_at FROM tasks WHERE status = ${S.in_progress}`,
     );
+  }
+
+  private prep<T = unknown>(sql: string): Statement<T> {
+    this.sqlTexts.push(sql);
+    return this.db.prepare(sql) as Statement<T>;
   }
 
   /**
@@ -131,7 +137,7 @@ export class Statements {
     if (rows === 1) return this.insert;
     let stmt = this.inserts.get(rows);
     if (stmt === undefined) {
-      stmt = this.db.prepare(`${INSERT_HEAD} VALUES ${Array.from({ length: rows }, () => INSERT_ROW).join(", ")}`);
+      stmt = this.prep(`${INSERT_HEAD} VALUES ${Array.from({ length: rows }, () => INSERT_ROW).join(", ")}`);
       this.inserts.set(rows, stmt);
     }
     return stmt;
@@ -146,7 +152,7 @@ export class Statements {
       if (hasStatus) where.push("status = ?2");
       if (hasQueue) where.push("queue = ?3");
       if (hasType) where.push("type = ?4");
-      stmt = this.db.prepare(`SELECT * FROM tasks WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?5`);
+      stmt = this.prep(`SELECT * FROM tasks WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?5`);
       this.lists.set(key, stmt);
     }
     return stmt;

@@ -1,0 +1,32 @@
+// Every statement the SQLite store prepares, checked with EXPLAIN QUERY PLAN: none scans or sorts
+// the tasks table, so no operation's cost grows with the retained history. Guards planner
+// surprises like the purge that once sorted every finished row per chunk.
+
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "../../../src/store/sqlite/schema.ts";
+import { INSERT_BATCH_ROWS, Statements } from "../../../src/store/sqlite/statements.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "tq-plans-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("no statement scans or sorts the tasks table", () => {
+  const { db } = openDatabase(join(dir, "tasks.db"), "full");
+  const stmts = new Statements(db);
+  for (const s of [false, true]) for (const q of [false, true]) for (const t of [false, true]) stmts.list(s, q, t);
+  stmts.insertRows(INSERT_BATCH_ROWS);
+  expect(stmts.sqlTexts.length).toBeGreaterThan(25);
+  const plans = new Map<string, string>();
+  for (const sql of stmts.sqlTexts) {
+    const rows = db.query(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[];
+    plans.set(sql, rows.map((r) => r.detail).join(" | "));
+  }
+  for (const [sql, plan] of plans) {
+    expect({ sql, scans: /\bSCAN tasks\b/.test(plan), sorts: plan.includes("TEMP B-TREE") }).toEqual({ sql, scans: false, sorts: false });
+  }
+  const purge = [...plans].find(([sql]) => sql.startsWith("DELETE FROM tasks"));
+  expect(purge?.[1]).toContain("tasks_finished_at");
+  db.close();
+});
