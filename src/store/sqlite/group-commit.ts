@@ -68,7 +68,11 @@ export class GroupCommit {
    */
   run<T>(op: () => T): Promise<T> {
     if (!this.open) {
-      this.begin.run();
+      try {
+        this.begin.run();
+      } catch (err) {
+        return Promise.reject(storageUnavailable(err));
+      }
       this.open = true;
       if (this.options.flushOn === "microtask") queueMicrotask(() => this.flush());
       else setImmediate(() => this.flush());
