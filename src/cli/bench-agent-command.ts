@@ -9,6 +9,7 @@ import { parseArgs } from "./parse-args.ts";
 
 export const benchAgentCommand: Command = {
   name: "bench-agent",
+  hidden: true,
   summary: "internal: one load process of `bench` (started by bench, not by hand)",
   help: `usage: tq-broker bench-agent SPEC_JSON
 

@@ -21,6 +21,8 @@ export interface Command {
   summary: string;
   /** Full --help text. */
   help: string;
+  /** Internal (started by another command, not by hand): left out of `tq-broker help`. */
+  hidden?: boolean;
   /** Runs with the arguments after the command name. */
   run(argv: readonly string[], ctx: CliContext): Promise<ExitCode>;
 }

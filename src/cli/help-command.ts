@@ -11,7 +11,8 @@ export const EXIT_CODES_HELP = `exit codes:
   65  corrupt database file (restore it from a backup or move it aside)
   78  configuration error (the broker would not start with this config)`;
 
-export function overview(commands: readonly Command[]): string {
+export function overview(all: readonly Command[]): string {
+  const commands = all.filter((c) => c.hidden !== true);
   const width = Math.max(...commands.map((c) => c.name.length));
   const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return `usage: tq-broker <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun 'tq-broker <command> --help' for a command's options.\n\n${EXIT_CODES_HELP}`;

@@ -80,7 +80,11 @@ describe("help", () => {
     for (const argv of [["--help"], ["help"]]) {
       const r = await cli(argv);
       expect(r.code).toBe(0);
-      for (const c of COMMANDS) expect(r.out).toContain(`  ${c.name}`);
+      for (const c of COMMANDS) {
+        if (c.hidden) expect(r.out).not.toContain(`  ${c.name} `);
+        else expect(r.out).toContain(`  ${c.name}`);
+      }
+      expect(r.out).toContain("65  corrupt database");
       expect(r.out).toContain("78  configuration error");
     }
   });
