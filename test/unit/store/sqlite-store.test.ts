@@ -241,3 +241,26 @@ test("multi-row inserts keep batch order, key lookups and delays exact across ch
   expect(claimed.map((l) => l.task.id)).toEqual(fresh.filter((o) => o.status === "pending").map((o) => o.id));
   for (const l of claimed) expect(l.task.type).toBe(batch[outs.findIndex((o) => o.id === l.task.id)]!.type);
 });
+
+test("a statement failing mid-operation fails its whole group and nothing of it stays", async () => {
+  const path = tempPath();
+  const store = open({ path });
+  await store.submit([task({ type: "kept" })], 1000);
+  // A trigger made by another connection stands in for a write error (disk full, I/O error) that
+  // hits in the middle of a batch, after some of its rows were written.
+  const other = new Database(path);
+  other.exec("CREATE TRIGGER boom BEFORE INSERT ON tasks WHEN NEW.type = 'boom' BEGIN SELECT RAISE(FAIL, 'simulated write error'); END");
+  other.close();
+  const results = await Promise.allSettled([
+    store.submit([task({ type: "same-group" })], 1001),
+    store.submit([task({ type: "ok", idempotencyKey: "a" }), task({ type: "boom", idempotencyKey: "b" })], 1001),
+  ]);
+  for (const r of results) {
+    expect(r.status).toBe("rejected");
+    expect(((r as PromiseRejectedResult).reason as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
+  }
+  expect(store.pendingCount()).toBe(1);
+  expect((await store.list({ limit: 10 })).tasks.map((t) => t.type)).toEqual(["kept"]);
+  const [again] = await store.submit([task({ type: "ok", idempotencyKey: "a" })], 1002);
+  expect(again!.duplicate).toBe(false);
+});
