@@ -6,6 +6,26 @@ import { ErrorCode } from "../../src/protocol/errors.ts";
 import { expectCode, task, type ContractContext } from "./store.contract.ts";
 
 export function leaseCases({ setup, claimOne }: ContractContext): void {
+  test("leased tasks are listed as in_progress (with worker and expiry), not as pending", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      const [a, b, c] = await store.submit([task(), task(), task()], clock.now());
+      const leased = await claimOne(store, clock, ["default"], "lister");
+      expect(leased.task.id).toBe(a!.id);
+      const running = await store.list({ status: "in_progress", limit: 10 });
+      expect(running.tasks.map((t) => t.id)).toEqual([a!.id]);
+      expect(running.tasks[0]).toMatchObject({ status: "in_progress", workerId: "lister", leaseExpiresAtMs: leased.expiresAtMs });
+      expect((await store.list({ status: "pending", limit: 10 })).tasks.map((t) => t.id)).toEqual([b!.id, c!.id]);
+      const all = await store.list({ limit: 10 });
+      expect(all.tasks.map((t) => t.status)).toEqual(["in_progress", "pending", "pending"]);
+      await store.release([{ id: a!.id, token: leased.token }], clock.now());
+      expect((await store.get(a!.id))!.status).toBe("pending");
+      expect((await store.list({ status: "in_progress", limit: 10 })).tasks).toEqual([]);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test("lease expiry re-delivers with a new token; the old token is LeaseLost", async () => {
     const { clock, h, store } = await setup();
     try {

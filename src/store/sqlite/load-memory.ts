@@ -1,13 +1,13 @@
 // Fills the in-memory indexes from the tasks table: at open (recovery) and after a failed commit.
 // Reads in seq-ordered chunks so millions of rows never sit in memory at once; writes nothing.
 
-import { uuidToString } from "../../protocol/uuid.ts";
 import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
 import { STATUS } from "./task-row.ts";
 
 const LOAD_CHUNK_ROWS = 65_536;
 
+/** Rebuilds ready and waiting indexes; live leases (memory only) are the caller's to keep or drop. */
 export function loadMemory(stmts: Statements, mem: MemoryState): void {
   mem.clear();
   const share = stmts.pendingShare.get()!;
@@ -25,9 +25,5 @@ export function loadMemory(stmts: Statements, mem: MemoryState): void {
       if (rows.length < LOAD_CHUNK_ROWS) break;
       after = rows[rows.length - 1]![0];
     }
-  }
-  const leases = stmts.loadLeases.values() as [number, Uint8Array, string, number, number, string, number, number][];
-  for (const [seq, id, queue, token, expiresAtMs, workerId, leaseMs, startedAtMs] of leases) {
-    mem.addLease({ seq, id: uuidToString(id), token, workerId, expiresAtMs, queue, leaseMs, startedAtMs });
   }
 }

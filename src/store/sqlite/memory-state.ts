@@ -6,6 +6,11 @@ import { ReadyIndex } from "../../queue/ready-index.ts";
 import { TimerHeap } from "../../queue/timer-heap.ts";
 import type { QueueCounts, StoreCounts } from "../store.ts";
 
+/**
+ * A live lease. Leases live only here, never in the database: a restart voids every lease anyway
+ * (its worker's connection is gone with the process), so writing them would buy nothing and cost
+ * a row update, two index moves and a commit wait on every claim.
+ */
 export interface LeaseState {
   seq: number;
   id: string;
@@ -13,6 +18,7 @@ export interface LeaseState {
   workerId: string;
   expiresAtMs: number;
   queue: string;
+  priority: number;
   leaseMs: number;
   startedAtMs: number;
 }

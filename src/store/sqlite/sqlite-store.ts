@@ -72,8 +72,16 @@ export class SqliteStore implements Store {
   private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly readyAfterCommit = new Set<string>();
+  /** Queues that got leases handed back (memory only, no commit) since the last announcement. */
+  private readonly handedBack = new Set<string>();
   private readonly wal: WalKeeper | null;
   private readonly walPath: string | null;
+  /** Leases handed out by claims waiting on the open group: void if it fails. */
+  private readonly provisionalLeases = new Set<LeaseState>();
+  /** Leases the open group's operations ended (complete, fail, expiry): live again if it fails. */
+  private endedInGroup: LeaseState[] = [];
+  /** Why the last group failed: what a claim that waited on it reports. */
+  private lastCommitFailure: unknown = null;
   private nextToken = 0;
   private reservedToken = 0;
   private closed = false;
@@ -169,49 +177,73 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Leases live in memory only (see LeaseState): a claim pops the ready index and reads the rows,
+   * writes nothing, and answers without a commit, unless what it hands out is not durable yet
+   * (tasks made ready by the group still open, or a new block of lease tokens) — then it waits
+   * for that commit, so no worker ever runs a task a failed commit takes back.
+   */
   async claim(request: ClaimRequest): Promise<Lease[]> {
     this.assertOpen();
     if (request.max <= 0 || !this.mem.ready.hasReady(request.queues)) return [];
-    return this.group.run(() => {
-      const leases: Lease[] = [];
-      let earliestExpiry = Number.POSITIVE_INFINITY;
-      while (leases.length < request.max) {
-        const entry = this.mem.ready.popBest(request.queues);
-        if (entry === null) break;
-        const token = this.issueToken();
-        if (this.stmts.claim.run(token, request.nowMs, request.workerId, entry.seq).changes !== 1) continue;
-        const row = this.stmts.bySeq.get(entry.seq)!;
-        const task = rowToTask(row);
-        const expiresAtMs = row.lease_expires_at!;
-        this.mem.addLease({ seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, leaseMs: row.lease_ms, startedAtMs: request.nowMs });
-        earliestExpiry = Math.min(earliestExpiry, expiresAtMs);
-        leases.push({ task, token, expiresAtMs });
+    const readyNotDurable = this.readyAfterCommit.size > 0;
+    const tokensBefore = this.reservedToken;
+    const leases: Lease[] = [];
+    const made: LeaseState[] = [];
+    let earliestExpiry = Number.POSITIVE_INFINITY;
+    while (leases.length < request.max) {
+      const entry = this.mem.ready.popBest(request.queues);
+      if (entry === null) break;
+      const row = this.stmts.bySeq.get(entry.seq);
+      // A stale ready entry (its row left pending meanwhile) is skipped.
+      if (row === null || row.status !== STATUS.pending) continue;
+      const token = this.issueToken();
+      const expiresAtMs = request.nowMs + row.lease_ms;
+      const task = rowToTask(row);
+      task.status = "in_progress";
+      task.workerId = request.workerId;
+      task.startedAtMs = request.nowMs;
+      task.leaseExpiresAtMs = expiresAtMs;
+      const lease: LeaseState = {
+        seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
+        leaseMs: row.lease_ms, startedAtMs: request.nowMs,
+      };
+      this.mem.addLease(lease);
+      made.push(lease);
+      earliestExpiry = Math.min(earliestExpiry, expiresAtMs);
+      leases.push({ task, token, expiresAtMs });
+    }
+    if (earliestExpiry !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestExpiry);
+    if (readyNotDurable || this.reservedToken !== tokensBefore) {
+      // Until that commit these leases are provisional: a failed commit drops them.
+      for (const lease of made) this.provisionalLeases.add(lease);
+      await this.group.settled();
+      // The commit failed and memory was rebuilt from the file: these leases are void.
+      if (leases.some((l) => this.mem.leasesById.get(l.task.id)?.token !== l.token)) {
+        throw storageUnavailable(this.lastCommitFailure);
       }
-      if (earliestExpiry !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestExpiry);
-      return leases;
-    });
+    }
+    return leases;
   }
 
+  /** Renewal is a memory write: leases are not in the file. */
   async renew(leases: readonly LeaseRef[], nowMs: number): Promise<(number | null)[]> {
     this.assertOpen();
-    return this.group.run(() =>
-      leases.map((ref) => {
-        const lease = this.mem.leasesById.get(ref.id);
-        if (lease === undefined || lease.token !== ref.token) return null;
-        lease.expiresAtMs = nowMs + lease.leaseMs;
-        this.stmts.renew.run(lease.expiresAtMs, nowMs, lease.seq);
-        this.mem.leaseHeap.push(lease.expiresAtMs, lease.seq);
-        return lease.expiresAtMs;
-      }),
-    );
+    return leases.map((ref) => {
+      const lease = this.mem.leasesById.get(ref.id);
+      if (lease === undefined || lease.token !== ref.token) return null;
+      lease.expiresAtMs = nowMs + lease.leaseMs;
+      this.mem.leaseHeap.push(lease.expiresAtMs, lease.seq);
+      return lease.expiresAtMs;
+    });
   }
 
   async complete(ref: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo> {
     this.assertOpen();
     return this.group.run(() => {
       const lease = this.heldLease(ref);
-      this.stmts.complete.run(result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.seq);
-      this.mem.removeLease(lease);
+      this.stmts.complete.run(result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.seq, lease.workerId, lease.startedAtMs);
+      this.endLease(lease);
       return { queue: lease.queue, startedAtMs: lease.startedAtMs };
     });
   }
@@ -224,8 +256,10 @@ export class SqliteStore implements Store {
       const attempts = row.attempts + 1;
       const dead = failure.unrecoverable || attempts > row.max_retries;
       const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.backoff, this.random);
-      this.stmts.fail.run(dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq);
-      this.mem.removeLease(lease);
+      this.stmts.fail.run(
+        dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
+      );
+      this.endLease(lease);
       if (retryAtMs !== null) {
         this.mem.addScheduled(lease.queue, lease.seq, retryAtMs);
         this.options.onDue?.(retryAtMs);
@@ -234,21 +268,26 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** A hand-back is a memory write: the row never left pending in the file. */
   async release(refs: readonly LeaseRef[], nowMs: number): Promise<void> {
     this.assertOpen();
-    return this.group.run(() => {
-      // A Set: the same lease named twice must go back to the ready index once.
-      const leases = new Set(refs.map((ref) => this.heldLease(ref)));
-      for (const lease of leases) this.requeue(lease, false, "", nowMs);
-    });
+    // A Set: the same lease named twice must go back to the ready index once. All are checked first.
+    const leases = new Set(refs.map((ref) => this.heldLease(ref)));
+    for (const lease of leases) this.handBack(lease, nowMs);
+    this.announceReady();
   }
 
   async reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]> {
     this.assertOpen();
+    const held = [...this.mem.leasesById.values()].filter((l) => l.workerId === workerId);
+    if (!countAttempt) {
+      for (const lease of held) this.handBack(lease, nowMs);
+      this.announceReady();
+      return held.map((l) => l.id);
+    }
     return this.group.run(() => {
-      const held = [...this.mem.leasesById.values()].filter((l) => l.workerId === workerId);
       const reason = `worker ${workerId} was lost while running the task`;
-      for (const lease of held) this.requeue(lease, countAttempt, reason, nowMs);
+      for (const lease of held) this.expireLease(lease, reason, nowMs);
       return held.map((l) => l.id);
     });
   }
@@ -257,8 +296,9 @@ export class SqliteStore implements Store {
     this.assertOpen();
     return this.group.run(() => {
       const row = this.rowOf(id);
-      if (row.status !== STATUS.pending && row.status !== STATUS.scheduled && row.status !== STATUS.failed) {
-        throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
+      const status = this.mem.leasesBySeq.has(row.seq) ? "in_progress" : statusName(row.status);
+      if (status !== "pending" && status !== "scheduled" && status !== "failed") {
+        throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${status}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
       }
       const updated = this.stmts.cancel.get(nowMs, row.seq)!;
       if (row.status === STATUS.pending) this.mem.ready.remove(row.queue, row.seq, row.priority);
@@ -288,7 +328,7 @@ export class SqliteStore implements Store {
     // Never show a row whose commit is still open: it may yet be rolled back.
     await this.group.settled();
     const row = this.stmts.byId.get(bytes);
-    return row === null ? null : rowToTask(row);
+    return row === null ? null : this.withLease(row);
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -299,11 +339,45 @@ export class SqliteStore implements Store {
     }
     const limit = Math.max(1, Math.min(1000, Math.floor(query.limit)));
     await this.group.settled();
+    if (query.status === "in_progress") return this.listLeased(query, after, limit);
     const stmt = this.stmts.list(query.status !== undefined, query.queue !== undefined, query.type !== undefined);
     const rows = stmt.all(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
-    return { tasks: page.map(rowToTask), nextCursor: rows.length > limit && last !== undefined ? String(last.seq) : null };
+    // Leased rows are pending in the file; asked for pending, they are not.
+    const tasks = page.map((row) => this.withLease(row)).filter((t) => query.status === undefined || t.status === query.status);
+    return { tasks, nextCursor: rows.length > limit && last !== undefined ? String(last.seq) : null };
+  }
+
+  /** In-progress tasks come from the leases in memory, in seq order, then their rows. */
+  private listLeased(query: ListQuery, after: number, limit: number): ListPage {
+    const seqs = [...this.mem.leasesBySeq.values()]
+      .filter((l) => l.seq > after && (query.queue === undefined || l.queue === query.queue))
+      .map((l) => l.seq)
+      .sort((a, b) => a - b);
+    const tasks: Task[] = [];
+    let lastSeq = after;
+    let i = 0;
+    for (; i < seqs.length && tasks.length < limit; i++) {
+      const row = this.stmts.bySeq.get(seqs[i]!);
+      lastSeq = seqs[i]!;
+      if (row === null || (query.type !== undefined && row.type !== query.type)) continue;
+      tasks.push(this.withLease(row));
+    }
+    return { tasks, nextCursor: i < seqs.length ? String(lastSeq) : null };
+  }
+
+  /** A row as the contract shows it: a leased row (pending in the file) is in_progress with its lease. */
+  private withLease(row: TaskRow): Task {
+    const task = rowToTask(row);
+    const lease = this.mem.leasesBySeq.get(row.seq);
+    if (lease !== undefined) {
+      task.status = "in_progress";
+      task.workerId = lease.workerId;
+      task.startedAtMs = lease.startedAtMs;
+      task.leaseExpiresAtMs = lease.expiresAtMs;
+    }
+    return task;
   }
 
   /**
@@ -333,7 +407,7 @@ export class SqliteStore implements Store {
         const seq = leases.pop();
         const lease = this.mem.leasesBySeq.get(seq);
         if (lease === undefined || lease.expiresAtMs > nowMs) continue;
-        this.requeue(lease, true, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
+        this.expireLease(lease, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
         expired++;
       }
       return { promoted, expired, nextDueMs: this.mem.nextDueMs() };
@@ -418,22 +492,35 @@ export class SqliteStore implements Store {
     return row;
   }
 
-  /** A lease ends without a result: back to pending now, or dead when this counted attempt was the last. */
-  private requeue(lease: LeaseState, countAttempt: boolean, reason: string, nowMs: number): void {
-    this.mem.removeLease(lease);
-    let status: number = STATUS.pending;
-    let priority: number;
-    if (countAttempt) {
-      const row = this.stmts.expire.get(nowMs, reason, lease.seq)!;
-      status = row.status;
-      priority = row.priority;
-    } else {
-      priority = this.stmts.release.get(nowMs, lease.seq)!.priority;
-    }
-    if (status === STATUS.pending) {
-      this.mem.ready.push(lease.queue, lease.seq, priority, nowMs);
+  /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
+  private expireLease(lease: LeaseState, reason: string, nowMs: number): void {
+    this.endLease(lease);
+    const row = this.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
+    if (row.status === STATUS.pending) {
+      this.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
       this.readyAfterCommit.add(lease.queue);
     }
+  }
+
+  /** A group op ends a lease: gone from memory now, back if the group fails. */
+  private endLease(lease: LeaseState): void {
+    this.mem.removeLease(lease);
+    this.endedInGroup.push(lease);
+  }
+
+  /** A lease ends without counting an attempt: the row is pending in the file already, so only memory changes. */
+  private handBack(lease: LeaseState, nowMs: number): void {
+    this.mem.removeLease(lease);
+    this.mem.ready.push(lease.queue, lease.seq, lease.priority, nowMs);
+    this.handedBack.add(lease.queue);
+  }
+
+  /** Wakes blocking claims on queues that got tasks back without a commit. */
+  private announceReady(): void {
+    if (this.handedBack.size === 0) return;
+    const queues = [...this.handedBack];
+    this.handedBack.clear();
+    for (const q of queues) this.notify("onReady", () => this.options.onReady?.(q));
   }
 
   private issueToken(): number {
@@ -447,6 +534,8 @@ export class SqliteStore implements Store {
 
   /** After a commit: the listeners (a throwing one is logged, never allowed to break the flush), then WAL upkeep. */
   private committed(ops: number, ms: number): void {
+    this.provisionalLeases.clear();
+    this.endedInGroup = [];
     this.notify("onCommit", () => this.options.onCommit?.(ops, ms));
     if (this.readyAfterCommit.size > 0) {
       const queues = [...this.readyAfterCommit];
@@ -478,10 +567,24 @@ export class SqliteStore implements Store {
   }
 
   private rebuildAfterFailure(err: unknown): void {
+    this.lastCommitFailure = err;
     this.readyAfterCommit.clear();
     this.options.log?.("group commit failed; rebuilding memory from the database", { error: storageUnavailable(err).message });
+    const leases = [...this.mem.leasesById.values(), ...this.endedInGroup].filter((l) => !this.provisionalLeases.has(l));
+    this.provisionalLeases.clear();
+    this.endedInGroup = [];
+    // A token reservation in the failed group is gone: reserve afresh before the next token.
+    this.reservedToken = this.nextToken;
     try {
       this.loadMemory();
+      // Leases are not in the file: keep those whose rows are still pending there (their workers
+      // are running them) and take those rows out of the ready index again.
+      for (const lease of leases) {
+        const row = this.stmts.bySeq.get(lease.seq);
+        if (row === null || row.status !== STATUS.pending) continue;
+        this.mem.ready.remove(lease.queue, lease.seq, row.priority);
+        this.mem.addLease(lease);
+      }
     } catch (loadErr) {
       this.options.log?.("rebuild after a failed commit failed too", { error: String(loadErr) });
     }

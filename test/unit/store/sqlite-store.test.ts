@@ -264,3 +264,42 @@ test("a statement failing mid-operation fails its whole group and nothing of it 
   const [again] = await store.submit([task({ type: "ok", idempotencyKey: "a" })], 1002);
   expect(again!.duplicate).toBe(false);
 });
+
+test("leases live in memory: claiming durable tasks, renewing and handing back commit nothing; an outcome commits once", async () => {
+  let commits = 0;
+  const store = open({ path: tempPath(), onCommit: () => commits++ });
+  const [first] = await store.submit([task(), task()], 1000);
+  const afterSubmit = commits;
+  const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 2, nowMs: 1001 });
+  expect(leases).toHaveLength(2);
+  expect(await store.renew(leases.map((l) => ({ id: l.task.id, token: l.token })), 1002)).toEqual([1002 + 30_000, 1002 + 30_000]);
+  await store.release([{ id: leases[1]!.task.id, token: leases[1]!.token }], 1003);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(commits).toBe(afterSubmit);
+  await store.complete({ id: first!.id, token: leases[0]!.token }, { result: null, resultIsJson: false }, 1004);
+  expect(commits).toBe(afterSubmit + 1);
+  const done = (await store.get(first!.id))!;
+  expect(done).toMatchObject({ status: "completed", workerId: "w1", startedAtMs: 1001 });
+});
+
+test("a claim of tasks whose submit is still uncommitted waits for that commit and fails with it", async () => {
+  let failNext = false;
+  const store = open({
+    path: tempPath(),
+    beforeCommit() {
+      if (failNext) {
+        failNext = false;
+        throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
+      }
+    },
+  });
+  failNext = true;
+  const [submitted, claimed] = await Promise.allSettled([
+    store.submit([task()], 1000),
+    store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: 1000 }),
+  ]);
+  expect(submitted.status).toBe("rejected");
+  expect(claimed.status).toBe("rejected");
+  expect(((claimed as PromiseRejectedResult).reason as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
+  expect(store.counts()).toMatchObject({ pending: 0, inProgress: 0 });
+});
