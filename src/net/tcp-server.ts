@@ -250,6 +250,23 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         return;
       }
     }
+    // A reply that cannot be encoded (over the frame limit: one task whose payload and result
+    // together pass 16 MiB) is answered with an error, never left unfilled: that would hang
+    // every later reply on the connection.
+    const send = (response: Response): void => {
+      let frame: Uint8Array;
+      try {
+        frame = encodeResponse(response);
+      } catch (err) {
+        const e = toBrokerError(err);
+        log.warn("reply could not be encoded", { request: request.kind, code: e.code, err: e.message });
+        frame = errorFrame(
+          request.requestId,
+          new BrokerError(ErrorCode.InvalidState, `the reply to ${request.kind} cannot be sent: ${e.message}`, { field: "" }),
+        );
+      }
+      reply(frame);
+    };
     let result: Response | Promise<Response>;
     try {
       result = (route.handle as (c: DispatchContext, s: Session, r: Request) => Response | Promise<Response>)(ctx, session, request);
@@ -258,7 +275,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
       return;
     }
     if (!(result instanceof Promise)) {
-      reply(encodeResponse(result));
+      send(result);
       return;
     }
     const heavy = isHeavy(request);
@@ -271,7 +288,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     result.then(
       (response) => {
         settled();
-        reply(encodeResponse(response));
+        send(response);
       },
       (err: unknown) => {
         settled();

@@ -12,6 +12,13 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - 64 * 1024;
 /** Result bytes stored on a completed task. */
 export const MAX_RESULT_BYTES = MAX_PAYLOAD_BYTES;
+/**
+ * Bytes of task data (payloads, results, errors) one reply may carry: a batch claim or a list
+ * page stops adding tasks before this, so its frame stays under MAX_FRAME_BYTES. Each task also
+ * costs up to REPLY_BYTES_PER_TASK of fixed fields and names.
+ */
+export const MAX_REPLY_TASK_BYTES = MAX_FRAME_BYTES - 256 * 1024;
+export const REPLY_BYTES_PER_TASK = 1024;
 /** UTF-8 bytes of an error message stored on a failed task (longer ones are truncated). */
 export const MAX_ERROR_BYTES = 64 * 1024;
 /** UTF-8 bytes of a task type name. */

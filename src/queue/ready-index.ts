@@ -35,6 +35,14 @@ class LevelRing {
     this.size--;
   }
 
+  unshift(seq: number, readyAtMs: number): void {
+    if (this.size === this.seqs.length) this.grow();
+    this.head = (this.head - 1) & (this.seqs.length - 1);
+    this.seqs[this.head] = seq;
+    this.readyAt[this.head] = readyAtMs;
+    this.size++;
+  }
+
   private grow(): void {
     const cap = this.seqs.length;
     const seqs = new Float64Array(cap * 2);
@@ -82,6 +90,20 @@ export class QueueReady {
       this.levels[priority] = ring;
     }
     ring.push(seq, readyAtMs);
+    this.bitmap[priority >>> 5]! |= 1 << (priority & 31);
+    this.tiers[tierOf(priority)]++;
+    this.liveCount++;
+  }
+
+  /** Puts an entry just popped back at the head of its level, where it was. */
+  unpop(entry: ReadyEntry): void {
+    const priority = entry.priority;
+    let ring = this.levels[priority];
+    if (ring === undefined) {
+      ring = new LevelRing();
+      this.levels[priority] = ring;
+    }
+    ring.unshift(entry.seq, entry.readyAtMs);
     this.bitmap[priority >>> 5]! |= 1 << (priority & 31);
     this.tiers[tierOf(priority)]++;
     this.liveCount++;
@@ -240,6 +262,17 @@ export class ReadyIndex {
     const entry = best.pop()!;
     this.total--;
     return { ...entry, queue: bestName };
+  }
+
+  /** Undoes popBest: the entry goes back to the head of its level, keeping the order. */
+  unpop(entry: ReadyEntry & { queue: string }): void {
+    let q = this.queues.get(entry.queue);
+    if (q === undefined) {
+      q = new QueueReady();
+      this.queues.set(entry.queue, q);
+    }
+    q.unpop(entry);
+    this.total++;
   }
 
   hasReady(queues: readonly string[]): boolean {

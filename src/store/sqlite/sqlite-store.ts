@@ -4,6 +4,7 @@
 
 import type { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
+import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
 import { uuidFromString, uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type {
@@ -191,12 +192,19 @@ export class SqliteStore implements Store {
     const leases: Lease[] = [];
     const made: LeaseState[] = [];
     let earliestExpiry = Number.POSITIVE_INFINITY;
+    let replyBytes = 0;
     while (leases.length < request.max) {
       const entry = this.mem.ready.popBest(request.queues);
       if (entry === null) break;
       const row = this.stmts.bySeq.get(entry.seq);
       // A stale ready entry (its row left pending meanwhile) is skipped.
       if (row === null || row.status !== STATUS.pending) continue;
+      // The batch must fit one reply frame: what does not fit stays first in line.
+      replyBytes += row.payload.byteLength + REPLY_BYTES_PER_TASK;
+      if (leases.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) {
+        this.mem.ready.unpop(entry);
+        break;
+      }
       const token = this.issueToken();
       const expiresAtMs = request.nowMs + row.lease_ms;
       const task = rowToTask(row);
@@ -342,11 +350,12 @@ export class SqliteStore implements Store {
     if (query.status === "in_progress") return this.listLeased(query, after, limit);
     const stmt = this.stmts.list(query.status !== undefined, query.queue !== undefined, query.type !== undefined);
     const rows = stmt.all(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
-    const page = rows.slice(0, limit);
+    const page = fitReply(rows.slice(0, limit));
     const last = page[page.length - 1];
+    const more = rows.length > page.length;
     // Leased rows are pending in the file; asked for pending, they are not.
     const tasks = page.map((row) => this.withLease(row)).filter((t) => query.status === undefined || t.status === query.status);
-    return { tasks, nextCursor: rows.length > limit && last !== undefined ? String(last.seq) : null };
+    return { tasks, nextCursor: more && last !== undefined ? String(last.seq) : null };
   }
 
   /** In-progress tasks come from the leases in memory, in seq order, then their rows. */
@@ -358,10 +367,16 @@ export class SqliteStore implements Store {
     const tasks: Task[] = [];
     let lastSeq = after;
     let i = 0;
+    let replyBytes = 0;
     for (; i < seqs.length && tasks.length < limit; i++) {
       const row = this.stmts.bySeq.get(seqs[i]!);
+      if (row === null || (query.type !== undefined && row.type !== query.type)) {
+        lastSeq = seqs[i]!;
+        continue;
+      }
+      replyBytes += rowReplyBytes(row);
+      if (tasks.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) break;
       lastSeq = seqs[i]!;
-      if (row === null || (query.type !== undefined && row.type !== query.type)) continue;
       tasks.push(this.withLease(row));
     }
     return { tasks, nextCursor: i < seqs.length ? String(lastSeq) : null };
@@ -593,6 +608,21 @@ export class SqliteStore implements Store {
   private loadMemory(): void {
     loadMemory(this.stmts, this.mem);
   }
+}
+
+/** What a row adds to a reply frame: its payload, result and error, and the fixed fields. */
+function rowReplyBytes(row: TaskRow): number {
+  return row.payload.byteLength + (row.result?.byteLength ?? 0) + (row.error?.length ?? 0) * 3 + REPLY_BYTES_PER_TASK;
+}
+
+/** The longest prefix of a page that fits one reply frame (at least one row). */
+function fitReply(rows: TaskRow[]): TaskRow[] {
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    bytes += rowReplyBytes(rows[i]!);
+    if (i > 0 && bytes > MAX_REPLY_TASK_BYTES) return rows.slice(0, i);
+  }
+  return rows;
 }
 
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {

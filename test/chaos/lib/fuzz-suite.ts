@@ -30,20 +30,18 @@ export function defineFuzzTests(tier: ChaosTier): void {
       expect(report.canary.rounds).toBeGreaterThan(0);
     }, budgetMs + 120_000);
 
-    // BUG (src/net/tcp-server.ts `handle`, and the page size of ListTasks in src/broker/): a page
-    // whose reply passes MAX_FRAME_BYTES makes encodeResponse throw FrameTooLarge inside the
-    // promise callback; the reply slot is never filled, so the request and every later reply on
-    // that connection hang forever. Reproduce: 20 tasks of 1 MiB, ListTasks limit 20.
-    test.todo("a ListTasks page over 16 MiB is answered (an error or a shorter page) and the connection keeps working", async () => {
+    // Regression: a page whose reply passed MAX_FRAME_BYTES made encodeResponse throw inside the
+    // promise callback and hung the connection. Pages now stop before the frame limit, and a reply
+    // that still cannot be encoded is answered with an error.
+    test("a ListTasks page over 16 MiB is answered (an error or a shorter page) and the connection keeps working", async () => {
       const r = await oversizeReply("ListTasks", 20);
       expect(r.answer).not.toBe("no reply");
       expect(r.pingAfter).toBe("Pong");
     }, 60_000);
 
-    // BUG (same place, ClaimTask): max_batch_claim 20 and 20 ready tasks of 1 MiB: the claim is
-    // committed (20 tasks in_progress) but its 20 MiB reply cannot be encoded, so nobody gets the
-    // tasks until their leases expire (and each expiry counts an attempt).
-    test.todo("a batch claim whose reply would pass 16 MiB hands out only what fits, leasing nothing it does not deliver", async () => {
+    // Regression: a batch claim of 20 tasks of 1 MiB leased all 20 but could not send them. A claim
+    // now takes only what fits one reply; the rest stays first in line.
+    test("a batch claim whose reply would pass 16 MiB hands out only what fits, leasing nothing it does not deliver", async () => {
       const r = await oversizeReply("ClaimTask", 20);
       expect(r.answer).not.toBe("no reply");
       expect(r.leasedButUndelivered).toBe(0);

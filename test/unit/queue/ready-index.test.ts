@@ -118,3 +118,31 @@ describe("ReadyIndex", () => {
     expect(idx.size).toBe(0);
   });
 });
+
+describe("unpop", () => {
+  test("an entry put back after popBest comes out first again, ahead of its level's later entries", () => {
+    const index = new ReadyIndex();
+    for (let seq = 1; seq <= 40; seq++) index.push("q", seq, seq % 2 === 0 ? 200 : 100, seq);
+    const popped = index.popBest(["q"])!;
+    expect(popped.seq).toBe(2);
+    const size = index.size;
+    index.unpop(popped);
+    expect(index.size).toBe(size + 1);
+    const order: number[] = [];
+    for (let e = index.popBest(["q"]); e !== null; e = index.popBest(["q"])) order.push(e.seq);
+    const evens = Array.from({ length: 20 }, (_, i) => 2 * (i + 1));
+    const odds = Array.from({ length: 20 }, (_, i) => 2 * i + 1);
+    expect(order).toEqual([...evens, ...odds]);
+  });
+
+  test("unpop into a full ring grows it", () => {
+    const index = new ReadyIndex();
+    for (let seq = 1; seq <= 16; seq++) index.push("q", seq, 5, seq);
+    const popped = index.popBest(["q"])!;
+    index.push("q", 17, 5, 17);
+    index.unpop(popped);
+    const order: number[] = [];
+    for (let e = index.popBest(["q"]); e !== null; e = index.popBest(["q"])) order.push(e.seq);
+    expect(order).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+  });
+});

@@ -303,3 +303,20 @@ test("a claim of tasks whose submit is still uncommitted waits for that commit a
   expect(((claimed as PromiseRejectedResult).reason as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
   expect(store.counts()).toMatchObject({ pending: 0, inProgress: 0 });
 });
+
+test("a batch claim and a list page stop before one reply frame is full; what did not fit stays first in line", async () => {
+  const store = open({ path: tempPath() });
+  const big = new Uint8Array(1024 * 1024);
+  const submitted = await store.submit(Array.from({ length: 20 }, () => task({ payload: big })), 1000);
+  const first = await store.claim({ queues: ["default"], workerId: "w", max: 20, nowMs: 1001 });
+  expect(first.length).toBeGreaterThan(0);
+  expect(first.length).toBeLessThan(20);
+  expect(first.map((l) => l.task.id)).toEqual(submitted.slice(0, first.length).map((o) => o.id));
+  const rest = await store.claim({ queues: ["default"], workerId: "w", max: 20, nowMs: 1002 });
+  expect(rest.map((l) => l.task.id)).toEqual(submitted.slice(first.length, first.length + rest.length).map((o) => o.id));
+  const page = await store.list({ limit: 20 });
+  expect(page.tasks.length).toBeLessThan(20);
+  expect(page.nextCursor).not.toBeNull();
+  const next = await store.list({ limit: 20, cursor: page.nextCursor! });
+  expect(next.tasks[0]!.id).toBe(submitted[page.tasks.length]!.id);
+});
