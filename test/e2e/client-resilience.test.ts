@@ -16,6 +16,19 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+async function waitForOutput(stdout: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
+  let text = "";
+  const reader = stdout.getReader();
+  const deadline = Date.now() + 10_000;
+  while (!lines.every((l) => text.includes(l))) {
+    if (Date.now() > deadline) throw new Error(`worker did not print ${JSON.stringify(lines)}; got ${JSON.stringify(text)}`);
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+}
+
 async function waitForStatus(client: Client, id: string, status: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
     if ((await client.status(id)).status === status) return;
@@ -37,9 +50,15 @@ describe("graceful shutdown", () => {
       `import { Worker } from ${JSON.stringify(ENTRY)};
 const w = new Worker({ queues: ["graceful"], concurrency: 2, gracefulShutdownTimeoutMs: 1000, workerId: "proc-worker" });
 // Finishes only after SIGTERM arrived: proves in-flight work completes during the drain.
-w.register("finishes", () => new Promise((resolve) => process.once("SIGTERM", () => setTimeout(() => resolve("finished in drain"), 50))));
+w.register("finishes", () => new Promise((resolve) => {
+  process.once("SIGTERM", () => setTimeout(() => resolve("finished in drain"), 50));
+  console.log("running finishes");
+}));
 // Never finishes by itself: must be handed back when the drain times out.
-w.register("hangs", (_t, ctx) => new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve("aborted"))));
+w.register("hangs", (_t, ctx) => new Promise((resolve) => {
+  ctx.signal.addEventListener("abort", () => resolve("aborted"));
+  console.log("running hangs");
+}));
 await w.start();
 `,
     );
@@ -51,6 +70,8 @@ await w.start();
     try {
       await waitForStatus(client, finishes.id, "in_progress");
       await waitForStatus(client, hangs.id, "in_progress");
+      // Leased is not yet running: wait until both handlers have started in the worker process.
+      await waitForOutput(proc.stdout, ["running finishes", "running hangs"]);
       proc.kill("SIGTERM");
       await proc.exited;
       expect(proc.signalCode === "SIGTERM" || proc.exitCode === 0).toBe(true);
