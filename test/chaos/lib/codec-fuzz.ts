@@ -2,7 +2,7 @@
 // while a Canary works; the broker's RSS is sampled from /proc. Every reply the broker sends is
 // decoded: a reply our own decoder cannot read is counted as unexpected.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
@@ -31,8 +31,6 @@ export interface CodecFuzzReport {
   connections: number;
   /** Connections whose closing Ping got no answer and no close within the wait. */
   stalls: number;
-  /** Stalls on a ListTasks whose page would pass 16 MiB: the known bug of oversize-replies.ts. */
-  knownBugStalls: number;
   /** For each stall: the first requests of that connection that got no reply, decoded. */
   stallDetails: string[];
   undecodableReplies: string[];
@@ -60,10 +58,9 @@ export const END_RSS_LIMIT_KIB = 512 * 1024;
  * Describes the requests among `parts` that got no reply: what a stall waits on. Flipped bytes
  * can give two requests the same id, so replies are counted per id and matched in send order.
  */
-function unanswered(parts: readonly Uint8Array[], answered: ReadonlyMap<number, number>): { text: string; firstKind: string | null } {
+function unanswered(parts: readonly Uint8Array[], answered: ReadonlyMap<number, number>): { text: string } {
   const left = new Map(answered);
   const out: string[] = [];
-  let firstKind: string | null = null;
   for (const part of parts) {
     if (out.length >= 3 || part.length < 9) continue;
     try {
@@ -73,13 +70,12 @@ function unanswered(parts: readonly Uint8Array[], answered: ReadonlyMap<number, 
         left.set(request.requestId, n - 1);
         continue;
       }
-      firstKind ??= request.kind;
       out.push(JSON.stringify(request, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v)).slice(0, 300));
     } catch {
       // Undecodable frames are answered with request id 0 or their own; not what a stall waits on.
     }
   }
-  return { text: out.join(" | ") || "(every decodable request was answered)", firstKind };
+  return { text: out.join(" | ") || "(every decodable request was answered)" };
 }
 
 async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boolean, stallMs: number, onReply: (type: number, body: Uint8Array) => void): Promise<{ outcome: "pong" | "closed" | "stall"; answered: ReadonlyMap<number, number> }> {
@@ -182,7 +178,6 @@ export async function runCodecFuzz(params: CodecFuzzParams): Promise<CodecFuzzRe
   let framesSent = 0;
   let connections = 0;
   let stalls = 0;
-  let knownBugStalls = 0;
   const stallDetails: string[] = [];
   let peak = 0;
   let canary: Canary | null = null;
@@ -219,13 +214,11 @@ export async function runCodecFuzz(params: CodecFuzzParams): Promise<CodecFuzzRe
         const { outcome, answered } = await fuzzOne(port, Buffer.concat(parts), !closing, params.stallMs ?? 30_000, onReply);
         if (outcome === "stall") {
           const what = unanswered(parts, answered);
-          // TODO(#8): known bug, see oversize-replies.ts: a ListTasks page over 16 MiB is never
-          // answered and holds the connection's later replies. Counted apart until it is fixed.
-          if (what.firstKind === "ListTasks") knownBugStalls++;
-          else {
-            stalls++;
-            if (stallDetails.length < 10) stallDetails.push(what.text);
-          }
+          stalls++;
+          // The exact bytes, so the stall can be replayed against a fresh broker.
+          const dump = join(tmpdir(), `tq-fuzz-stall-${params.seed}-${stalls}.bin`);
+          writeFileSync(dump, Buffer.concat(parts));
+          if (stallDetails.length < 10) stallDetails.push(`${what.text} (bytes: ${dump})`);
         }
       }
     };
@@ -255,12 +248,11 @@ export async function runCodecFuzz(params: CodecFuzzParams): Promise<CodecFuzzRe
         duplicates: 0,
         crashes,
         pass,
-        note: `seed ${params.seed}; ${connections} connections; RSS start ${Math.round(startRss / 1024)} MiB, peak ${Math.round(peak / 1024)} MiB, end ${Math.round(endRss / 1024)} MiB; canary ${report.rounds} rounds, ${report.errors.length} errors; stalls ${stalls} (+${knownBugStalls} on oversized ListTasks, known bug); ${Math.round((Date.now() - started) / 1000)} s`,
+        note: `seed ${params.seed}; ${connections} connections; RSS start ${Math.round(startRss / 1024)} MiB, peak ${Math.round(peak / 1024)} MiB, end ${Math.round(endRss / 1024)} MiB; canary ${report.rounds} rounds, ${report.errors.length} errors; stalls ${stalls}; ${Math.round((Date.now() - started) / 1000)} s`,
       },
       framesSent,
       connections,
       stalls,
-      knownBugStalls,
       stallDetails,
       undecodableReplies: undecodable,
       internalErrors,

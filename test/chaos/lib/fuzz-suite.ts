@@ -1,5 +1,5 @@
 // The tests of scenario 2 (codec fuzzing), defined once for both tiers: 100,000 frames short,
-// 10,000,000 (time-bounded) long; plus the regression tests for the oversized replies it found.
+// 10,000,000 (time-bounded) long; plus regression tests for the oversized replies it found.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { END_RSS_LIMIT_KIB, PEAK_RSS_LIMIT_KIB, runCodecFuzz } from "./codec-fuzz.ts";
