@@ -58,7 +58,7 @@ export const END_RSS_LIMIT_KIB = 512 * 1024;
  * Describes the requests among `parts` that got no reply: what a stall waits on. Flipped bytes
  * can give two requests the same id, so replies are counted per id and matched in send order.
  */
-function unanswered(parts: readonly Uint8Array[], answered: ReadonlyMap<number, number>): { text: string } {
+export function unanswered(parts: readonly Uint8Array[], answered: ReadonlyMap<number, number>): { text: string } {
   const left = new Map(answered);
   const out: string[] = [];
   for (const part of parts) {
@@ -78,7 +78,7 @@ function unanswered(parts: readonly Uint8Array[], answered: ReadonlyMap<number, 
   return { text: out.join(" | ") || "(every decodable request was answered)" };
 }
 
-async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boolean, stallMs: number, onReply: (type: number, body: Uint8Array) => void): Promise<{ outcome: "pong" | "closed" | "stall"; answered: ReadonlyMap<number, number> }> {
+export async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boolean, stallMs: number, onReply: (type: number, body: Uint8Array) => void): Promise<{ outcome: "pong" | "closed" | "stall"; answered: ReadonlyMap<number, number> }> {
   let chunks: Uint8Array[] = [];
   let buffered = 0;
   /** Bytes of the frame being received (header included); 0 until its header is in. */
