@@ -49,8 +49,15 @@ export class Outbound {
     return this.slots.length;
   }
 
+  /**
+   * Seen over the cap counts as pressure: the flush that brings the queue back under reports it
+   * with onPressure(false), even if no flush ever ran while it was over (the owner may have
+   * stopped reading on what it saw here).
+   */
   overCap(): boolean {
-    return this.queuedBytes > this.options.capBytes;
+    const over = this.queuedBytes > this.options.capBytes;
+    if (over) this.pressured = true;
+    return over;
   }
 
   /** Reserves the next place in the reply order. */
@@ -137,7 +144,7 @@ export class Outbound {
   }
 
   private notePressure(): void {
-    const over = this.overCap();
+    const over = this.queuedBytes > this.options.capBytes;
     if (over !== this.pressured) {
       this.pressured = over;
       this.options.onPressure?.(over);

@@ -108,3 +108,20 @@ describe("Outbound accounting", () => {
     expect(sink.bytes.length).toBe(11);
   });
 });
+
+describe("pressure seen between flushes", () => {
+  test("an owner that saw overCap() is told when the queue drains, even if no flush ran while over", async () => {
+    const sink = new FakeSink();
+    const events: boolean[] = [];
+    const out = new Outbound(sink, { capBytes: 4, onPressure: (over) => events.push(over) });
+    const a = out.reserve();
+    const b = out.reserve();
+    out.fill(b, new Uint8Array(10));
+    // Held behind `a`: over the cap before any flush; the owner stops reading on this.
+    expect(out.overCap()).toBe(true);
+    out.fill(a, new Uint8Array(1));
+    await tick();
+    expect(out.queuedBytes).toBe(0);
+    expect(events).toEqual([false]);
+  });
+});
