@@ -22,8 +22,8 @@ const dataDir = mkdtempSync(join(tmpdir(), "tq-chaos-replay-"));
 const broker = launchBroker({ dataDir, env: { TQ_PERSISTENCE_SYNC: "interval" } });
 try {
   const port = await broker.listening();
-  const { outcome, answered } = await fuzzOne(port, bytes, true, Number(stallArg ?? 30_000), () => {});
-  process.stdout.write(`${parts.length} frames: ${outcome}${outcome === "stall" ? `; waiting on: ${unanswered(parts, answered).text}` : ""}\n`);
+  const { outcome, answered, unsentBytes } = await fuzzOne(port, bytes, true, Number(stallArg ?? 30_000), () => {});
+  process.stdout.write(`${parts.length} frames: ${outcome}${outcome === "stall" ? `; ${unsentBytes} bytes unsent; waiting on: ${unanswered(parts, answered).text}` : ""}\n`);
 } finally {
   await reap(broker);
   rmSync(dataDir, { recursive: true, force: true });

@@ -78,7 +78,11 @@ export function unanswered(parts: readonly Uint8Array[], answered: ReadonlyMap<n
   return { text: out.join(" | ") || "(every decodable request was answered)" };
 }
 
-export async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boolean, stallMs: number, onReply: (type: number, body: Uint8Array) => void): Promise<{ outcome: "pong" | "closed" | "stall"; answered: ReadonlyMap<number, number> }> {
+function bytesOf(parts: readonly Uint8Array[]): number {
+  return parts.reduce((n, p) => n + p.length, 0);
+}
+
+export async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boolean, stallMs: number, onReply: (type: number, body: Uint8Array) => void): Promise<{ outcome: "pong" | "closed" | "stall"; answered: ReadonlyMap<number, number>; unsentBytes: number }> {
   let chunks: Uint8Array[] = [];
   let buffered = 0;
   /** Bytes of the frame being received (header included); 0 until its header is in. */
@@ -156,7 +160,7 @@ export async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boo
       },
     });
   } catch {
-    return { outcome: "closed", answered: answeredIds };
+    return { outcome: "closed", answered: answeredIds, unsentBytes: pending.length };
   }
   pump(socket);
   // A connection ending in a frame that leaves the broker waiting for more bytes is abandoned by
@@ -165,7 +169,7 @@ export async function fuzzOne(port: number, bytes: Uint8Array, endsWithPing: boo
   const outcome = await done;
   clearTimeout(timer);
   socket.end();
-  return { outcome, answered: answeredIds };
+  return { outcome, answered: answeredIds, unsentBytes: pending.length };
 }
 
 export async function runCodecFuzz(params: CodecFuzzParams): Promise<CodecFuzzReport> {
@@ -211,14 +215,15 @@ export async function runCodecFuzz(params: CodecFuzzParams): Promise<CodecFuzzRe
         else parts.push(encodeRequest({ kind: "Ping", requestId: PING_ID }));
         framesSent += parts.length;
         connections++;
-        const { outcome, answered } = await fuzzOne(port, Buffer.concat(parts), !closing, params.stallMs ?? 30_000, onReply);
+        const { outcome, answered, unsentBytes } = await fuzzOne(port, Buffer.concat(parts), !closing, params.stallMs ?? 30_000, onReply);
         if (outcome === "stall") {
           const what = unanswered(parts, answered);
           stalls++;
           // The exact bytes, so the stall can be replayed against a fresh broker.
           const dump = join(tmpdir(), `tq-fuzz-stall-${params.seed}-${stalls}.bin`);
           writeFileSync(dump, Buffer.concat(parts));
-          if (stallDetails.length < 10) stallDetails.push(`${what.text} (bytes: ${dump})`);
+          // Unsent bytes left tell a client-side write stall from a broker that stopped answering.
+          if (stallDetails.length < 10) stallDetails.push(`${what.text} (unsent: ${unsentBytes} of ${bytesOf(parts)} bytes; dump: ${dump})`);
         }
       }
     };

@@ -64,7 +64,8 @@ function deepJson(depth: number): Uint8Array {
 /** One frame that keeps framing intact (the broker answers and reads on). */
 export function framedFuzz(random: () => number, requestId: number): Uint8Array {
   const roll = random();
-  const base = encodeRequest(validRequest(random, requestId, roll < 0.002));
+  // Large payloads are rare: every one is written to the store, and a long run sends millions of frames.
+  const base = encodeRequest(validRequest(random, requestId, roll < 0.0005));
   const body = base.slice(5);
   const type = base[4]!;
   if (roll < 0.45) {
