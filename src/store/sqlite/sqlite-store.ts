@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { listPage, withLease } from "./task-reads.ts";
 import { uuidFromString, uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type {
@@ -336,7 +337,7 @@ export class SqliteStore implements Store {
     // Never show a row whose commit is still open: it may yet be rolled back.
     await this.group.settled();
     const row = this.stmts.byId.get(bytes);
-    return row === null ? null : this.withLease(row);
+    return row === null ? null : withLease(this.mem, row);
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -347,52 +348,7 @@ export class SqliteStore implements Store {
     }
     const limit = Math.max(1, Math.min(1000, Math.floor(query.limit)));
     await this.group.settled();
-    if (query.status === "in_progress") return this.listLeased(query, after, limit);
-    const stmt = this.stmts.list(query.status !== undefined, query.queue !== undefined, query.type !== undefined);
-    const rows = stmt.all(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
-    const page = fitReply(rows.slice(0, limit));
-    const last = page[page.length - 1];
-    const more = rows.length > page.length;
-    // Leased rows are pending in the file; asked for pending, they are not.
-    const tasks = page.map((row) => this.withLease(row)).filter((t) => query.status === undefined || t.status === query.status);
-    return { tasks, nextCursor: more && last !== undefined ? String(last.seq) : null };
-  }
-
-  /** In-progress tasks come from the leases in memory, in seq order, then their rows. */
-  private listLeased(query: ListQuery, after: number, limit: number): ListPage {
-    const seqs = [...this.mem.leasesBySeq.values()]
-      .filter((l) => l.seq > after && (query.queue === undefined || l.queue === query.queue))
-      .map((l) => l.seq)
-      .sort((a, b) => a - b);
-    const tasks: Task[] = [];
-    let lastSeq = after;
-    let i = 0;
-    let replyBytes = 0;
-    for (; i < seqs.length && tasks.length < limit; i++) {
-      const row = this.stmts.bySeq.get(seqs[i]!);
-      if (row === null || (query.type !== undefined && row.type !== query.type)) {
-        lastSeq = seqs[i]!;
-        continue;
-      }
-      replyBytes += rowReplyBytes(row);
-      if (tasks.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) break;
-      lastSeq = seqs[i]!;
-      tasks.push(this.withLease(row));
-    }
-    return { tasks, nextCursor: i < seqs.length ? String(lastSeq) : null };
-  }
-
-  /** A row as the contract shows it: a leased row (pending in the file) is in_progress with its lease. */
-  private withLease(row: TaskRow): Task {
-    const task = rowToTask(row);
-    const lease = this.mem.leasesBySeq.get(row.seq);
-    if (lease !== undefined) {
-      task.status = "in_progress";
-      task.workerId = lease.workerId;
-      task.startedAtMs = lease.startedAtMs;
-      task.leaseExpiresAtMs = lease.expiresAtMs;
-    }
-    return task;
+    return listPage(this.stmts, this.mem, query, after, limit);
   }
 
   /**
@@ -608,21 +564,6 @@ export class SqliteStore implements Store {
   private loadMemory(): void {
     loadMemory(this.stmts, this.mem);
   }
-}
-
-/** What a row adds to a reply frame: its payload, result and error, and the fixed fields. */
-function rowReplyBytes(row: TaskRow): number {
-  return row.payload.byteLength + (row.result?.byteLength ?? 0) + (row.error?.length ?? 0) * 3 + REPLY_BYTES_PER_TASK;
-}
-
-/** The longest prefix of a page that fits one reply frame (at least one row). */
-function fitReply(rows: TaskRow[]): TaskRow[] {
-  let bytes = 0;
-  for (let i = 0; i < rows.length; i++) {
-    bytes += rowReplyBytes(rows[i]!);
-    if (i > 0 && bytes > MAX_REPLY_TASK_BYTES) return rows.slice(0, i);
-  }
-  return rows;
 }
 
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {

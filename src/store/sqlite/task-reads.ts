@@ -1,0 +1,74 @@
+// How stored rows are shown through the Store contract: a leased row (pending in the file, since
+// leases live in memory) is in_progress with its lease, and list pages stop before one reply
+// frame is full. Reads only; the caller has waited for any open group.
+
+import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import type { ListPage, ListQuery, Task } from "../store.ts";
+import type { MemoryState } from "./memory-state.ts";
+import type { Statements } from "./statements.ts";
+import { rowToTask, STATUS, type TaskRow } from "./task-row.ts";
+
+/** A row as the contract shows it: a leased row is in_progress with its worker and expiry. */
+export function withLease(mem: MemoryState, row: TaskRow): Task {
+  const task = rowToTask(row);
+  const lease = mem.leasesBySeq.get(row.seq);
+  if (lease !== undefined) {
+    task.status = "in_progress";
+    task.workerId = lease.workerId;
+    task.startedAtMs = lease.startedAtMs;
+    task.leaseExpiresAtMs = lease.expiresAtMs;
+  }
+  return task;
+}
+
+/** One page of `list`, after the rows with seq > `after`. */
+export function listPage(stmts: Statements, mem: MemoryState, query: ListQuery, after: number, limit: number): ListPage {
+  if (query.status === "in_progress") return listLeased(stmts, mem, query, after, limit);
+  const stmt = stmts.list(query.status !== undefined, query.queue !== undefined, query.type !== undefined);
+  const rows = stmt.all(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
+  const page = fitReply(rows.slice(0, limit));
+  const last = page[page.length - 1];
+  const more = rows.length > page.length;
+  // Leased rows are pending in the file; asked for pending, they are not.
+  const tasks = page.map((row) => withLease(mem, row)).filter((t) => query.status === undefined || t.status === query.status);
+  return { tasks, nextCursor: more && last !== undefined ? String(last.seq) : null };
+}
+
+/** In-progress tasks come from the leases in memory, in seq order, then their rows. */
+function listLeased(stmts: Statements, mem: MemoryState, query: ListQuery, after: number, limit: number): ListPage {
+  const seqs = [...mem.leasesBySeq.values()]
+    .filter((l) => l.seq > after && (query.queue === undefined || l.queue === query.queue))
+    .map((l) => l.seq)
+    .sort((a, b) => a - b);
+  const tasks: Task[] = [];
+  let lastSeq = after;
+  let i = 0;
+  let replyBytes = 0;
+  for (; i < seqs.length && tasks.length < limit; i++) {
+    const row = stmts.bySeq.get(seqs[i]!);
+    if (row === null || (query.type !== undefined && row.type !== query.type)) {
+      lastSeq = seqs[i]!;
+      continue;
+    }
+    replyBytes += rowReplyBytes(row);
+    if (tasks.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) break;
+    lastSeq = seqs[i]!;
+    tasks.push(withLease(mem, row));
+  }
+  return { tasks, nextCursor: i < seqs.length ? String(lastSeq) : null };
+}
+
+/** What a row adds to a reply frame: its payload, result and error, and the fixed fields. */
+function rowReplyBytes(row: TaskRow): number {
+  return row.payload.byteLength + (row.result?.byteLength ?? 0) + (row.error?.length ?? 0) * 3 + REPLY_BYTES_PER_TASK;
+}
+
+/** The longest prefix of a page that fits one reply frame (at least one row). */
+function fitReply(rows: TaskRow[]): TaskRow[] {
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    bytes += rowReplyBytes(rows[i]!);
+    if (i > 0 && bytes > MAX_REPLY_TASK_BYTES) return rows.slice(0, i);
+  }
+  return rows;
+}
