@@ -22,6 +22,8 @@ import type {
 import { FINISHED_STATUSES } from "../store/store.ts";
 import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerState } from "../workers/registry.ts";
 import { ClaimWaiters } from "./claim-waiters.ts";
+import { ResultWaiters } from "./result-waiters.ts";
+import { WorkerReaper } from "./worker-reaper.ts";
 import { checkQueueName, DEFAULT_QUEUE, toNewTask, type SubmitSpec } from "./submit-spec.ts";
 
 export interface BrokerLog {
@@ -95,12 +97,12 @@ export class Broker {
   private readonly options: BrokerOptions;
   private readonly events: Partial<BrokerEvents>;
   private readonly waiters: ClaimWaiters;
-  private readonly resultWaiters = new Map<string, Set<() => void>>();
+  private readonly resultWaiters = new ResultWaiters();
   private readonly paused = new Set<string>();
   private readonly startedAtMs: number;
   private serving = false;
   private closed = false;
-  private reapTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly reaper: WorkerReaper;
   readonly totals = { submitted: 0, claimed: 0, completed: 0, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 };
   private readonly background: Record<string, Record<string, number | null>> = {
     workers: { lastRunAtMs: null, reaped: 0 },
@@ -118,7 +120,17 @@ export class Broker {
       disconnectGraceMs: options.disconnectGraceMs,
     });
     this.startedAtMs = this.clock.now();
-    this.scheduleReap(options.heartbeatIntervalMs);
+    this.reaper = new WorkerReaper({
+      registry: this.workers,
+      clock: this.clock,
+      maxSleepMs: options.heartbeatIntervalMs,
+      onDead: (worker) => this.reclaimDeadWorker(worker),
+      onChecked: (nowMs, dead) => {
+        this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead });
+        this.log.debug("worker reap", { dead, workers: this.workers.size });
+      },
+      onError: (err) => this.log.error("worker reap failed", { err }),
+    });
   }
 
   // ---- producers -------------------------------------------------------------------------
@@ -160,28 +172,14 @@ export class Broker {
   async waitResult(id: string, waitMs: number, signal?: AbortSignal): Promise<Task> {
     const task = await this.get(id);
     if (FINISHED.has(task.status) || waitMs <= 0) return task;
-    await new Promise<void>((resolve) => {
-      let set = this.resultWaiters.get(id);
-      if (!set) this.resultWaiters.set(id, (set = new Set()));
-      const waiters = set;
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        waiters.delete(done);
-        if (waiters.size === 0 && this.resultWaiters.get(id) === waiters) this.resultWaiters.delete(id);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.min(waitMs, MAX_CLAIM_WAIT_MS));
-      signal?.addEventListener("abort", done);
-      waiters.add(done);
-    });
+    await this.resultWaiters.wait(id, Math.min(waitMs, MAX_CLAIM_WAIT_MS), signal);
     return this.get(id);
   }
 
   async cancel(id: string): Promise<Task> {
     this.checkOpen();
     const task = await this.store.cancel(id, this.clock.now());
-    this.notifyFinished(id);
+    this.resultWaiters.wake(id);
     return task;
   }
 
@@ -223,7 +221,7 @@ export class Broker {
   /** The connection a worker spoke on closed: its tasks go back after the grace period unless it returns. */
   workerDisconnected(workerId: string): void {
     this.workers.disconnected(workerId, this.clock.now());
-    this.scheduleReap(this.options.disconnectGraceMs);
+    this.reaper.poke(this.options.disconnectGraceMs);
   }
 
   setWorkerCommand(workerId: string, command: "quiet" | "shutdown"): WorkerState {
@@ -268,14 +266,14 @@ export class Broker {
     const info = await this.store.complete(lease, result, nowMs);
     this.totals.completed++;
     this.events.completed?.(info, nowMs);
-    this.notifyFinished(lease.id);
+    this.resultWaiters.wake(lease.id);
   }
 
   async fail(lease: LeaseRef, failure: FailureIn): Promise<FailureOutcome> {
     const outcome = await this.store.fail(lease, failure, this.clock.now());
     if (outcome.status === "dead") {
       this.totals.dead++;
-      this.notifyFinished(lease.id);
+      this.resultWaiters.wake(lease.id);
     } else {
       this.totals.failed++;
     }
@@ -344,7 +342,7 @@ export class Broker {
   /** Called after each scheduler tick: tasks may have died or become ready. */
   afterTick(): void {
     if (this.resultWaiters.size > 0) {
-      for (const id of [...this.resultWaiters.keys()]) this.recheckResult(id);
+      for (const id of this.resultWaiters.ids()) this.recheckResult(id);
     }
     if (this.waiters.size > 0) this.serveWaiters();
   }
@@ -352,42 +350,25 @@ export class Broker {
   /** Stops taking work: parked claims are answered empty, result waits return the current state. */
   close(): void {
     this.closed = true;
-    if (this.reapTimer) clearTimeout(this.reapTimer);
-    this.reapTimer = null;
+    this.reaper.stop();
     this.waiters.releaseAll();
-    for (const id of [...this.resultWaiters.keys()]) this.notifyFinished(id);
+    this.resultWaiters.wakeAll();
   }
 
-  /** Declares silent or long-disconnected workers dead and takes their tasks back. */
-  async reapWorkers(): Promise<void> {
-    const nowMs = this.clock.now();
-    const { dead, nextCheckMs } = this.workers.reapDead(nowMs);
-    this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead.length });
-    for (const worker of dead) {
-      const ids = await this.store.reclaimWorker(worker.id, true, this.clock.now());
-      this.totals.reclaimed += ids.length;
-      if (ids.length > 0) this.events.reclaimed?.(ids.length, "worker_dead");
-      this.log.warn("worker dead; tasks reclaimed", {
-        worker: worker.id,
-        tasks: ids.length,
-        reason: worker.disconnectedAtMs === null ? "missed heartbeats" : "connection closed",
-      });
-    }
-    this.log.debug("worker reap", { dead: dead.length, workers: this.workers.size });
-    this.scheduleReap(nextCheckMs === null ? this.options.heartbeatIntervalMs : nextCheckMs - this.clock.now());
+  /** Declares silent or long-disconnected workers dead and takes their tasks back now. */
+  reapWorkers(): Promise<void> {
+    return this.reaper.check();
   }
 
-  private scheduleReap(inMs: number): void {
-    if (this.closed) return;
-    const delayMs = Math.max(10, Math.min(inMs, this.options.heartbeatIntervalMs));
-    if (this.reapTimer) clearTimeout(this.reapTimer);
-    this.reapTimer = setTimeout(() => {
-      this.reapTimer = null;
-      this.reapWorkers().catch((err: unknown) => {
-        this.log.error("worker reap failed", { err });
-        this.scheduleReap(this.options.heartbeatIntervalMs);
-      });
-    }, delayMs);
+  private async reclaimDeadWorker(worker: WorkerState): Promise<void> {
+    const ids = await this.store.reclaimWorker(worker.id, true, this.clock.now());
+    this.totals.reclaimed += ids.length;
+    if (ids.length > 0) this.events.reclaimed?.(ids.length, "worker_dead");
+    this.log.warn("worker dead; tasks reclaimed", {
+      worker: worker.id,
+      tasks: ids.length,
+      reason: worker.disconnectedAtMs === null ? "missed heartbeats" : "connection closed",
+    });
   }
 
   private claimed(leases: Lease[]): Lease[] {
@@ -430,16 +411,10 @@ export class Broker {
     }
   }
 
-  private notifyFinished(id: string): void {
-    const set = this.resultWaiters.get(id);
-    if (!set) return;
-    for (const done of [...set]) done();
-  }
-
   private recheckResult(id: string): void {
     this.store.get(id).then(
       (task) => {
-        if (!task || FINISHED.has(task.status)) this.notifyFinished(id);
+        if (!task || FINISHED.has(task.status)) this.resultWaiters.wake(id);
       },
       () => {},
     );
