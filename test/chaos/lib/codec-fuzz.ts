@@ -187,7 +187,13 @@ export async function runCodecFuzz(params: CodecFuzzParams): Promise<CodecFuzzRe
   let canary: Canary | null = null;
   try {
     // Fewer group-commit fsyncs: what is measured here is parsing, not durability.
-    broker = launchBroker({ dataDir, env: { TQ_PERSISTENCE_SYNC: "interval", TQ_BROKER_MAX_CONNECTIONS: "1000" } });
+    // The fuzzer's well-formed submits are accepted and never claimed: over a long run they reach
+    // the default queue_depth_threshold, and the canary's own submits would then rightly get
+    // QueueFull. Backpressure is not what this scenario tests, so the threshold is out of reach.
+    broker = launchBroker({
+      dataDir,
+      env: { TQ_PERSISTENCE_SYNC: "interval", TQ_BROKER_MAX_CONNECTIONS: "1000", TQ_BROKER_QUEUE_DEPTH_THRESHOLD: "100000000" },
+    });
     const port = await broker.listening();
     const pid = broker.pid;
     const startRss = rssKiB(pid) ?? 0;
