@@ -41,7 +41,11 @@ export class WorkerReaper {
   async check(): Promise<void> {
     const nowMs = this.options.clock.now();
     const { dead, nextCheckMs } = this.options.registry.reapDead(nowMs);
-    for (const worker of dead) await this.options.onDead(worker);
+    for (const worker of dead) {
+      // Stopped meanwhile (shutdown): the store may be closing; the next start reclaims anyway.
+      if (this.stopped) return;
+      await this.options.onDead(worker);
+    }
     this.options.onChecked?.(nowMs, dead.length);
     this.armIn(nextCheckMs === null ? this.options.maxSleepMs : nextCheckMs - this.options.clock.now());
   }

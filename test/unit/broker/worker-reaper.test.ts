@@ -34,3 +34,28 @@ test("a silent worker is reaped at two heartbeat intervals even when a disconnec
   expect(dead).toEqual(["silent"]);
   reaper.stop();
 });
+
+test("a check stopped part-way (shutdown) reclaims no more workers", async () => {
+  const clock = new FakeClock(0);
+  const registry = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 0 });
+  registry.register(info("a"), 0);
+  registry.register(info("b"), 0);
+  const reclaimed: string[] = [];
+  let reaper: WorkerReaper | null = null;
+  reaper = new WorkerReaper({
+    registry,
+    clock,
+    timers: clock,
+    maxSleepMs: 1000,
+    onDead: async (w: WorkerState) => {
+      reclaimed.push(w.id);
+      reaper!.stop();
+    },
+    onError: (err) => {
+      throw err;
+    },
+  });
+  clock.set(5000);
+  await reaper.check();
+  expect(reclaimed).toEqual(["a"]);
+});
