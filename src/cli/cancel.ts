@@ -1,6 +1,6 @@
 // `tq-broker cancel ID`: cancel a pending, scheduled or failed task; the Client does the work.
 
-import { taskIdCommand } from "./task-id-command.ts";
+import { taskIdCommand } from "./client-command.ts";
 
 export const cancelCommand = taskIdCommand({
   name: "cancel",

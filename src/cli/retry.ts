@@ -1,6 +1,6 @@
 // `tq-broker retry ID`: run a dead or cancelled task again; the Client does the work.
 
-import { taskIdCommand } from "./task-id-command.ts";
+import { taskIdCommand } from "./client-command.ts";
 
 export const retryCommand = taskIdCommand({
   name: "retry",

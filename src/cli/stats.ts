@@ -1,12 +1,9 @@
 // `tq-broker stats`: the broker's counters (tasks by status and queue, workers, totals) as text
 // or JSON. Printing only; the numbers come from the broker's GetStats answer.
 
-import { CLIENT_FLAGS, table, toJson, withClient } from "./client-options.ts";
-import type { Command } from "./command.ts";
+import { table, toJson } from "./client-options.ts";
 import { EXIT } from "./exit-codes.ts";
-import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
-
-const spec: ArgsSpec = { flags: CLIENT_FLAGS };
+import { clientCommand } from "./client-command.ts";
 
 /** One value for a person: epoch-ms fields as times, fractions rounded, small objects inline. */
 function show(key: string, value: unknown): string {
@@ -42,33 +39,21 @@ function flatten(prefix: string, value: unknown, rows: string[][], tables: strin
   rows.push([prefix, show(prefix, value)]);
 }
 
-export const statsCommand: Command = {
+export const statsCommand = clientCommand({
   name: "stats",
   summary: "show task counts, workers and totals",
-  help: `usage: tq-broker stats [--url URL] [--api-key KEY] [--json]
-
-Prints the broker's statistics: tasks pending, scheduled and in progress (overall and per queue),
-connected workers, parked claims, and totals since start.
-
-options:
-${formatFlags(spec.flags)}`,
-  async run(argv, ctx) {
-    const args = parseArgs(argv, spec);
-    if (args.help) {
-      ctx.out(this.help);
+  description: `Prints the broker's statistics: tasks pending, scheduled and in progress (overall and per queue),
+connected workers, parked claims, and totals since start.`,
+  async run(client, args, ctx) {
+    const stats = await client.stats();
+    if (args.booleans.json) {
+      ctx.out(toJson(stats));
       return EXIT.ok;
     }
-    return withClient(args, ctx, async (client) => {
-      const stats = await client.stats();
-      if (args.booleans.json) {
-        ctx.out(toJson(stats));
-        return EXIT.ok;
-      }
-      const rows: string[][] = [];
-      const tables: string[] = [];
-      flatten("", stats, rows, tables);
-      ctx.out([table(["stat", "value"], rows), ...tables].join("\n\n"));
-      return EXIT.ok;
-    });
+    const rows: string[][] = [];
+    const tables: string[] = [];
+    flatten("", stats, rows, tables);
+    ctx.out([table(["stat", "value"], rows), ...tables].join("\n\n"));
+    return EXIT.ok;
   },
-};
+});

@@ -1,6 +1,6 @@
 // `tq-broker status ID`: show one task: status, attempts, result or error; the Client does the work.
 
-import { taskIdCommand } from "./task-id-command.ts";
+import { taskIdCommand } from "./client-command.ts";
 
 export const statusCommand = taskIdCommand({
   name: "status",
