@@ -2,7 +2,7 @@
 // backpressure, blocking claims, result waits, workers and their reclaim, pause). The TCP and
 // HTTP front doors both call these and nothing else; no sockets, no encoding here.
 
-import { BrokerError, ErrorCode } from "../protocol/errors.ts";
+import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
 import type { Clock } from "../queue/clock.ts";
 import type {
@@ -67,6 +67,12 @@ export interface ClaimCommand {
   /** Aborted when the asking connection goes away: a parked claim is dropped. */
   signal?: AbortSignal;
 }
+
+/** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
+export type ResultReport = { lease: LeaseRef; completed: TaskResultIn } | { lease: LeaseRef; failed: FailureIn };
+
+/** What one report came to: failure null = completed, an outcome = failed; or that item's own error. */
+export type ReportSettled = { ok: true; failure: FailureOutcome | null } | { ok: false; error: BrokerError };
 
 export interface HeartbeatReply {
   command: number;
@@ -279,6 +285,24 @@ export class Broker {
     }
     this.events.failed?.(outcome);
     return outcome;
+  }
+
+  /**
+   * Several results at once (TaskResultBatch). Every item starts in this turn, so the store
+   * commits them in one group; each settles alone, so one stale lease fails only its own item.
+   * Resolves once all have settled, in input order.
+   */
+  async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
+    const settled = await Promise.allSettled(
+      reports.map((r) => ("completed" in r ? this.complete(r.lease, r.completed).then(() => null) : this.fail(r.lease, r.failed))),
+    );
+    return settled.map((s, i): ReportSettled => {
+      if (s.status === "fulfilled") return { ok: true, failure: s.value };
+      const error = toBrokerError(s.reason);
+      // Answered per item, so the connection never sees it: a bug must be logged here.
+      if (error.code === ErrorCode.Internal) this.log.error("task result failed", { err: s.reason, id: reports[i]!.lease.id });
+      return { ok: false, error };
+    });
   }
 
   /** A worker handing claimed tasks back unstarted (Nack, graceful shutdown): ready again at once. */

@@ -3,12 +3,13 @@
 // hold no queue rules (those live in broker/); errors thrown are BrokerErrors, answered by the
 // connection with an Error frame.
 
-import type { Broker } from "../broker/broker.ts";
+import type { Broker, ReportSettled, ResultReport } from "../broker/broker.ts";
 import type { Operation, Principal } from "../broker/auth.ts";
+import { errorResponse } from "../protocol/error-response.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol/limits.ts";
-import type { ClaimedTask, Request, RequestOf, Response } from "../protocol/messages.ts";
-import type { Lease, TaskStatus } from "../store/store.ts";
+import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskResultItem } from "../protocol/messages.ts";
+import type { Lease, TaskResultIn, TaskStatus } from "../store/store.ts";
 
 /** What a handler knows of the connection it serves. */
 export interface Session {
@@ -69,6 +70,26 @@ function toClaimedTask(lease: Lease): ClaimedTask {
     createdAtMs: t.createdAtMs,
     maxRetries: t.maxRetries,
   };
+}
+
+/** A result as the store keeps it: an empty non-JSON result is "no result". */
+function resultIn(item: TaskResultItem): TaskResultIn {
+  return { result: item.result.byteLength === 0 && !item.resultIsJson ? null : item.result, resultIsJson: item.resultIsJson };
+}
+
+function toReport(item: TaskResultItem): ResultReport {
+  const lease = { id: item.id, token: item.token };
+  if (item.outcome === "completed") return { lease, completed: resultIn(item) };
+  return { lease, failed: { error: item.error, unrecoverable: item.outcome === "unrecoverable" } };
+}
+
+function toResultEntry(settled: ReportSettled): ResultEntry {
+  if (!settled.ok) {
+    const { code, retryAfterMs, field, message } = errorResponse(0, settled.error);
+    return { entry: "error", code, retryAfterMs, field, message };
+  }
+  const f = settled.failure;
+  return f === null ? { entry: "ok" } : { entry: "fail", status: f.status, retryAtMs: f.retryAtMs, attempts: f.attempts };
 }
 
 /** A worker id named in a request must be the session's own or one it registered. */
@@ -135,11 +156,18 @@ export const ROUTES: RouteTable = {
     async handle(ctx, _s, req) {
       const lease = { id: req.id, token: req.token };
       if (req.outcome === "completed") {
-        await ctx.broker.complete(lease, { result: req.result.byteLength === 0 && !req.resultIsJson ? null : req.result, resultIsJson: req.resultIsJson });
+        await ctx.broker.complete(lease, resultIn(req));
         return { kind: "Ack", requestId: req.requestId };
       }
       const outcome = await ctx.broker.fail(lease, { error: req.error, unrecoverable: req.outcome === "unrecoverable" });
       return { kind: "FailOutcome", requestId: req.requestId, status: outcome.status, retryAtMs: outcome.retryAtMs, attempts: outcome.attempts };
+    },
+  },
+  TaskResultBatch: {
+    operation: "report",
+    async handle(ctx, _s, req) {
+      const settled = await ctx.broker.reportAll(req.results.map(toReport));
+      return { kind: "ResultBatchOutcome", requestId: req.requestId, entries: settled.map(toResultEntry) };
     },
   },
   Nack: {

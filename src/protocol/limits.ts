@@ -32,6 +32,11 @@ export const MAX_IDEMPOTENCY_KEY_BYTES = 255;
 export const MAX_WORKER_ID_BYTES = 128;
 /** Tasks in one batch submit (also bounded by the frame size). */
 export const MAX_BATCH_SUBMIT = 10_000;
+/**
+ * Results in one TaskResultBatch (also bounded by the frame size): ten times the largest batch
+ * claim a worker is likely to run at once, small enough that one batch's group commit stays short.
+ */
+export const MAX_RESULT_BATCH = 1000;
 /** Longest a blocking claim may wait, in ms (the client re-issues it after). */
 export const MAX_CLAIM_WAIT_MS = 5 * 60 * 1000;
 /** Retries one task may ask for. */

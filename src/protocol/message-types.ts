@@ -21,6 +21,7 @@ export const RequestType = {
   GetStats: 0x10,
   ListWorkers: 0x11,
   Ping: 0x12,
+  TaskResultBatch: 0x13,
 } as const;
 
 export const ResponseType = {
@@ -38,6 +39,7 @@ export const ResponseType = {
   Stats: 0x8b,
   Workers: 0x8c,
   Pong: 0x8d,
+  ResultBatchOutcome: 0x8e,
   Error: 0xff,
 } as const;
 

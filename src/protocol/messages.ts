@@ -94,9 +94,8 @@ export interface ClaimTaskRequest {
   /** 0 = answer at once; else block up to this long for a task. */
   waitMs: number;
 }
-export interface TaskResultRequest {
-  kind: "TaskResult";
-  requestId: number;
+/** How one run ended, as TaskResult carries it and each item of a TaskResultBatch. */
+export interface TaskResultItem {
   id: string;
   token: number;
   outcome: TaskOutcome;
@@ -106,6 +105,12 @@ export interface TaskResultRequest {
   /** For "failed"/"unrecoverable"; empty otherwise. */
   error: string;
 }
+export interface TaskResultRequest extends TaskResultItem {
+  kind: "TaskResult";
+  requestId: number;
+}
+/** Several results in one frame; each item is settled as if it came alone in a TaskResult. */
+export interface TaskResultBatchRequest { kind: "TaskResultBatch"; requestId: number; results: TaskResultItem[] }
 export interface NackRequest { kind: "Nack"; requestId: number; leases: LeaseRef[] }
 export interface RenewLeaseRequest { kind: "RenewLease"; requestId: number; leases: LeaseRef[] }
 export interface HeartbeatRequest {
@@ -165,7 +170,8 @@ export type Request =
   | ListTasksRequest
   | GetStatsRequest
   | ListWorkersRequest
-  | PingRequest;
+  | PingRequest
+  | TaskResultBatchRequest;
 
 // ---- Responses (broker -> client) ----
 
@@ -192,6 +198,17 @@ export interface FailOutcomeResponse {
   retryAtMs: number | null;
   attempts: number;
 }
+/**
+ * What became of one item of a TaskResultBatch: "ok" (a completion, acknowledged as Ack would),
+ * "fail" (a failure: what FailOutcome would say), or "error" (that item alone was refused, with
+ * the fields of an Error frame: a LeaseLost or NotFound item leaves the others untouched).
+ */
+export type ResultEntry =
+  | { entry: "ok" }
+  | { entry: "fail"; status: FailStatus; retryAtMs: number | null; attempts: number }
+  | { entry: "error"; code: number; retryAfterMs: number; field: string; message: string };
+/** The answer to a TaskResultBatch: one entry per item, in request order. */
+export interface ResultBatchOutcomeResponse { kind: "ResultBatchOutcome"; requestId: number; entries: ResultEntry[] }
 /** One entry per lease asked, in order: the new expiry, or null when the lease was lost. */
 export interface RenewedResponse { kind: "Renewed"; requestId: number; expiresAtMs: (number | null)[] }
 export interface HeartbeatOkResponse { kind: "HeartbeatOk"; requestId: number; command: WorkerCommand; renewed: (number | null)[] }
@@ -229,6 +246,7 @@ export type Response =
   | StatsResponse
   | WorkersResponse
   | PongResponse
+  | ResultBatchOutcomeResponse
   | ErrorResponse;
 
 export type RequestOf<K extends Request["kind"]> = Extract<Request, { kind: K }>;

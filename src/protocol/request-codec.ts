@@ -9,29 +9,31 @@ import {
   MAX_BATCH_SUBMIT,
   MAX_CLAIM_QUEUES,
   MAX_CLAIM_WAIT_MS,
-  MAX_ERROR_BYTES,
   MAX_LABEL_BYTES,
   MAX_LIST_LIMIT,
-  MAX_RESULT_BYTES,
+  MAX_RESULT_BATCH,
   MAX_STR_BYTES,
   MAX_TYPE_BYTES,
   MAX_QUEUE_BYTES,
   MAX_WORKER_LABELS,
 } from "./limits.ts";
-import type { Request, RequestOf, TaskSpec, WorkerLabel } from "./messages.ts";
+import type { Request, RequestOf, TaskResultItem, TaskSpec, WorkerLabel } from "./messages.ts";
 import { messageTypeName, requestKindOf, type RequestKind } from "./message-types.ts";
 import { ProtocolError } from "./protocol-error.ts";
 import {
   DEFAULT_QUEUE,
+  MIN_TASK_RESULT_BYTES,
   MIN_TASK_SPEC_BYTES,
   readLeaseRefs,
   readQueueName,
+  readTaskResultItem,
   readTaskSpec,
   readWorkerId,
   writeLeaseRefs,
+  writeTaskResultItem,
   writeTaskSpec,
 } from "./task-codecs.ts";
-import { TASK_OUTCOME_BYTE, TASK_OUTCOMES, TASK_STATUS_BYTE, WIRE_TASK_STATUSES } from "./wire-values.ts";
+import { TASK_STATUS_BYTE, WIRE_TASK_STATUSES } from "./wire-values.ts";
 
 export const ListTasksFlag = { hasStatus: 0x01, hasQueue: 0x02, hasType: 0x04, hasCursor: 0x08 } as const;
 const LIST_TASKS_KNOWN_FLAGS = 0x0f;
@@ -76,12 +78,11 @@ const WRITERS: BodyWriters = {
     w.u32("waitMs", m.waitMs);
   },
   TaskResult(w, m) {
-    w.uuid("id", m.id);
-    w.u32("token", m.token);
-    w.u8("outcome", TASK_OUTCOME_BYTE[m.outcome]);
-    w.bool("resultIsJson", m.resultIsJson);
-    w.bytes("result", m.result, MAX_RESULT_BYTES);
-    w.clippedText("error", m.error, MAX_ERROR_BYTES);
+    writeTaskResultItem(w, m);
+  },
+  TaskResultBatch(w, m) {
+    w.u16("results", m.results.length);
+    for (const item of m.results) writeTaskResultItem(w, item);
   },
   Nack(w, m) {
     writeLeaseRefs(w, "leases", m.leases);
@@ -168,16 +169,19 @@ const READERS: BodyReaders = {
     return { kind: "ClaimTask", requestId, queues, max, waitMs: readWaitMs(r) };
   },
   TaskResult(r, requestId) {
-    return {
-      kind: "TaskResult",
-      requestId,
-      id: r.uuid("id"),
-      token: r.u32("token"),
-      outcome: r.pick("outcome", TASK_OUTCOMES),
-      resultIsJson: r.bool("resultIsJson"),
-      result: r.bytes("result", MAX_RESULT_BYTES),
-      error: r.clippedText("error", MAX_ERROR_BYTES),
-    };
+    return { kind: "TaskResult", requestId, ...readTaskResultItem(r) };
+  },
+  TaskResultBatch(r, requestId) {
+    const n = r.count("results", MIN_TASK_RESULT_BYTES, MAX_RESULT_BATCH);
+    if (n === 0) throw r.fail("results", "a batch needs at least one result");
+    const results: TaskResultItem[] = new Array(n);
+    r.listName = "results";
+    for (let i = 0; i < n; i++) {
+      r.listIndex = i;
+      results[i] = readTaskResultItem(r);
+    }
+    r.listName = null;
+    return { kind: "TaskResultBatch", requestId, results };
   },
   Nack(r, requestId) {
     return { kind: "Nack", requestId, leases: readLeaseRefs(r, "leases") };

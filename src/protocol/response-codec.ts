@@ -6,7 +6,7 @@ import { ByteReader } from "./byte-reader.ts";
 import type { ByteWriter } from "./byte-writer.ts";
 import { ErrorCode } from "./errors.ts";
 import { MAX_FRAME_BYTES, MAX_STR_BYTES } from "./limits.ts";
-import type { ClaimedTask, Response, ResponseOf, SubmitOutcomeWire, TaskInfo } from "./messages.ts";
+import type { ClaimedTask, ErrorResponse, FailOutcomeResponse, ResultEntry, Response, ResponseOf, SubmitOutcomeWire, TaskInfo } from "./messages.ts";
 import { messageTypeName, responseKindOf, type ResponseKind } from "./message-types.ts";
 import { ProtocolError } from "./protocol-error.ts";
 import {
@@ -17,12 +17,64 @@ import {
   writeClaimedTask,
   writeTaskInfo,
 } from "./task-codecs.ts";
-import { FAIL_STATUSES, TASK_STATUS_BYTE, WIRE_TASK_STATUSES, WORKER_COMMAND_BYTE, WORKER_COMMANDS } from "./wire-values.ts";
+import {
+  FAIL_STATUSES,
+  RESULT_ENTRY_BYTE,
+  RESULT_ENTRY_KINDS,
+  TASK_STATUS_BYTE,
+  WIRE_TASK_STATUSES,
+  WORKER_COMMAND_BYTE,
+  WORKER_COMMANDS,
+  type FailStatus,
+} from "./wire-values.ts";
 
 type BodyWriters = { [K in ResponseKind]: (w: ByteWriter, m: ResponseOf<K>) => void };
 type BodyReaders = { [K in ResponseKind]: (r: ByteReader, requestId: number) => ResponseOf<K> };
 
 const SUBMIT_OUTCOME_BYTES = 16 + 1 + 1;
+/** The smallest ResultBatchOutcome entry: an "ok" tag alone. */
+const MIN_RESULT_ENTRY_BYTES = 1;
+
+type FailFields = Pick<FailOutcomeResponse, "status" | "retryAtMs" | "attempts">;
+type ErrorFields = Pick<ErrorResponse, "code" | "retryAfterMs" | "field" | "message">;
+
+// FailOutcome's and Error's fields, shared with the entries of ResultBatchOutcome so that one
+// outcome has one layout wherever it travels.
+function writeFailFields(w: ByteWriter, m: FailFields): void {
+  w.u8("status", TASK_STATUS_BYTE[m.status]);
+  w.u64OrNull("retryAtMs", m.retryAtMs);
+  w.u16("attempts", m.attempts);
+}
+
+function readFailFields(r: ByteReader): FailFields {
+  const status = WIRE_TASK_STATUSES[r.u8("status")];
+  if (status !== "failed" && status !== "dead") throw r.fail("status", `must be one of ${FAIL_STATUSES.join(", ")}, got ${String(status)}`);
+  return { status: status satisfies FailStatus, retryAtMs: r.u64OrNull("retryAtMs"), attempts: r.u16("attempts") };
+}
+
+function writeErrorFields(w: ByteWriter, m: ErrorFields): void {
+  w.u16("code", m.code);
+  w.u32("retryAfterMs", m.retryAfterMs);
+  w.str("field", m.field);
+  w.str("message", m.message);
+}
+
+function readErrorFields(r: ByteReader): ErrorFields {
+  return { code: r.u16("code"), retryAfterMs: r.u32("retryAfterMs"), field: r.str("field", MAX_STR_BYTES), message: r.str("message", MAX_STR_BYTES) };
+}
+
+function writeResultEntry(w: ByteWriter, e: ResultEntry): void {
+  w.u8("entry", RESULT_ENTRY_BYTE[e.entry]);
+  if (e.entry === "fail") writeFailFields(w, e);
+  else if (e.entry === "error") writeErrorFields(w, e);
+}
+
+function readResultEntry(r: ByteReader): ResultEntry {
+  const entry = r.pick("entry", RESULT_ENTRY_KINDS);
+  if (entry === "ok") return { entry };
+  if (entry === "fail") return { entry, ...readFailFields(r) };
+  return { entry, ...readErrorFields(r) };
+}
 
 function writeExpiries(w: ByteWriter, field: string, expiries: readonly (number | null)[]): void {
   w.u16(field, expiries.length);
@@ -64,9 +116,7 @@ const WRITERS: BodyWriters = {
     for (const t of m.tasks) writeClaimedTask(w, t);
   },
   FailOutcome(w, m) {
-    w.u8("status", TASK_STATUS_BYTE[m.status]);
-    w.u64OrNull("retryAtMs", m.retryAtMs);
-    w.u16("attempts", m.attempts);
+    writeFailFields(w, m);
   },
   Renewed(w, m) {
     writeExpiries(w, "expiresAtMs", m.expiresAtMs);
@@ -93,11 +143,12 @@ const WRITERS: BodyWriters = {
     w.text("json", m.json, MAX_FRAME_BYTES);
   },
   Pong() {},
+  ResultBatchOutcome(w, m) {
+    w.u16("entries", m.entries.length);
+    for (const e of m.entries) writeResultEntry(w, e);
+  },
   Error(w, m) {
-    w.u16("code", m.code);
-    w.u32("retryAfterMs", m.retryAfterMs);
-    w.str("field", m.field);
-    w.str("message", m.message);
+    writeErrorFields(w, m);
   },
 };
 
@@ -143,9 +194,7 @@ const READERS: BodyReaders = {
     return { kind: "Claimed", requestId, tasks };
   },
   FailOutcome(r, requestId) {
-    const status = WIRE_TASK_STATUSES[r.u8("status")];
-    if (status !== "failed" && status !== "dead") throw r.fail("status", `must be one of ${FAIL_STATUSES.join(", ")}, got ${String(status)}`);
-    return { kind: "FailOutcome", requestId, status, retryAtMs: r.u64OrNull("retryAtMs"), attempts: r.u16("attempts") };
+    return { kind: "FailOutcome", requestId, ...readFailFields(r) };
   },
   Renewed(r, requestId) {
     return { kind: "Renewed", requestId, expiresAtMs: readExpiries(r, "expiresAtMs") };
@@ -181,15 +230,19 @@ const READERS: BodyReaders = {
   Pong(_r, requestId) {
     return { kind: "Pong", requestId };
   },
+  ResultBatchOutcome(r, requestId) {
+    const n = r.count("entries", MIN_RESULT_ENTRY_BYTES, 0xffff);
+    const entries: ResultEntry[] = new Array(n);
+    r.listName = "entries";
+    for (let i = 0; i < n; i++) {
+      r.listIndex = i;
+      entries[i] = readResultEntry(r);
+    }
+    r.listName = null;
+    return { kind: "ResultBatchOutcome", requestId, entries };
+  },
   Error(r, requestId) {
-    return {
-      kind: "Error",
-      requestId,
-      code: r.u16("code"),
-      retryAfterMs: r.u32("retryAfterMs"),
-      field: r.str("field", MAX_STR_BYTES),
-      message: r.str("message", MAX_STR_BYTES),
-    };
+    return { kind: "Error", requestId, ...readErrorFields(r) };
   },
 };
 

@@ -1,5 +1,5 @@
-// Byte layouts of the structs that several messages share: TaskSpec, LeaseRef, ClaimedTask,
-// TaskInfo. Decoders check every limit of limits.ts a single field can be checked against;
+// Byte layouts of the structs that several messages share: TaskSpec, LeaseRef, TaskResultItem,
+// ClaimedTask, TaskInfo. Decoders check every limit of limits.ts a single field can be checked against;
 // rules that need broker state (max_batch_claim, does the task exist) are not checked here.
 
 import type { ByteReader } from "./byte-reader.ts";
@@ -18,8 +18,8 @@ import {
   MIN_LEASE_MS,
   QUEUE_NAME_PATTERN,
 } from "./limits.ts";
-import type { ClaimedTask, LeaseRef, TaskInfo, TaskSpec } from "./messages.ts";
-import { TASK_STATUS_BYTE, WIRE_TASK_STATUSES } from "./wire-values.ts";
+import type { ClaimedTask, LeaseRef, TaskInfo, TaskResultItem, TaskSpec } from "./messages.ts";
+import { TASK_OUTCOME_BYTE, TASK_OUTCOMES, TASK_STATUS_BYTE, WIRE_TASK_STATUSES } from "./wire-values.ts";
 
 /** The queue name an empty wire string stands for. */
 export const DEFAULT_QUEUE = "default";
@@ -47,6 +47,8 @@ const TASK_INFO_KNOWN_FLAGS = 0x3f;
 /** Smallest encodings, used to bound list counts before allocating. */
 export const MIN_TASK_SPEC_BYTES = 1 + 2 + 2 + 4;
 export const LEASE_REF_BYTES = 16 + 4;
+/** id, token, outcome, resultIsJson, result length, error length. */
+export const MIN_TASK_RESULT_BYTES = 16 + 4 + 1 + 1 + 4 + 4;
 export const MIN_CLAIMED_TASK_BYTES = 16 + 4 + 8 + 2 + 1 + 2 + 2 + 1 + 4 + 8 + 2;
 export const MIN_TASK_INFO_BYTES = 1 + 16 + 1 + 2 + 2 + 1 + 2 + 2 + 4 + 6 * 8 + 4;
 
@@ -134,6 +136,27 @@ export function readLeaseRefs(r: ByteReader, field: string): LeaseRef[] {
   }
   r.listName = null;
   return out;
+}
+
+/** One run's result: the body of TaskResult after the request id, and each TaskResultBatch item. */
+export function writeTaskResultItem(w: ByteWriter, m: TaskResultItem): void {
+  w.uuid("id", m.id);
+  w.u32("token", m.token);
+  w.u8("outcome", TASK_OUTCOME_BYTE[m.outcome]);
+  w.bool("resultIsJson", m.resultIsJson);
+  w.bytes("result", m.result, MAX_RESULT_BYTES);
+  w.clippedText("error", m.error, MAX_ERROR_BYTES);
+}
+
+export function readTaskResultItem(r: ByteReader): TaskResultItem {
+  return {
+    id: r.uuid("id"),
+    token: r.u32("token"),
+    outcome: r.pick("outcome", TASK_OUTCOMES),
+    resultIsJson: r.bool("resultIsJson"),
+    result: r.bytes("result", MAX_RESULT_BYTES),
+    error: r.clippedText("error", MAX_ERROR_BYTES),
+  };
 }
 
 export function writeClaimedTask(w: ByteWriter, t: ClaimedTask): void {

@@ -18,6 +18,10 @@ export type WorkerCommand = (typeof WORKER_COMMANDS)[number];
 export const FAIL_STATUSES = ["failed", "dead"] as const;
 export type FailStatus = (typeof FAIL_STATUSES)[number];
 
+/** The tag byte of each ResultBatchOutcome entry: what became of that item. */
+export const RESULT_ENTRY_KINDS = ["ok", "fail", "error"] as const;
+export type ResultEntryKind = (typeof RESULT_ENTRY_KINDS)[number];
+
 function indexTable<T extends string>(list: readonly T[]): Readonly<Record<T, number>> {
   const table = {} as Record<T, number>;
   list.forEach((name, i) => {
@@ -30,3 +34,4 @@ function indexTable<T extends string>(list: readonly T[]): Readonly<Record<T, nu
 export const TASK_STATUS_BYTE = indexTable(WIRE_TASK_STATUSES);
 export const TASK_OUTCOME_BYTE = indexTable(TASK_OUTCOMES);
 export const WORKER_COMMAND_BYTE = indexTable(WORKER_COMMANDS);
+export const RESULT_ENTRY_BYTE = indexTable(RESULT_ENTRY_KINDS);

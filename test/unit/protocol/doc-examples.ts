@@ -7,7 +7,7 @@ import { RequestType, ResponseType, type RequestKind, type ResponseKind } from "
 import type { Request, Response } from "../../../src/protocol/messages.ts";
 import { writeRequestBody } from "../../../src/protocol/request-codec.ts";
 import { writeResponseBody } from "../../../src/protocol/response-codec.ts";
-import { TASK_OUTCOMES, WIRE_TASK_STATUSES, WORKER_COMMANDS } from "../../../src/protocol/wire-values.ts";
+import { RESULT_ENTRY_KINDS, TASK_OUTCOMES, WIRE_TASK_STATUSES, WORKER_COMMANDS } from "../../../src/protocol/wire-values.ts";
 import { REQUEST_SAMPLES, RESPONSE_SAMPLES } from "./sample-messages.ts";
 
 interface Span {
@@ -21,7 +21,12 @@ const BYTES_PER_LINE = 16;
 /** What a u8 stands for, for the enumerations and bit sets. */
 function u8Meaning(field: string, v: number): string {
   if (field === "flags") return ` = 0b${v.toString(2).padStart(8, "0")}`;
-  const names: Record<string, readonly string[]> = { status: WIRE_TASK_STATUSES, outcome: TASK_OUTCOMES, command: WORKER_COMMANDS };
+  const names: Record<string, readonly string[]> = {
+    status: WIRE_TASK_STATUSES,
+    outcome: TASK_OUTCOMES,
+    command: WORKER_COMMANDS,
+    entry: RESULT_ENTRY_KINDS,
+  };
   const table = names[field];
   return table === undefined ? "" : ` (${table[v] ?? "?"})`;
 }
@@ -71,6 +76,9 @@ class TracingWriter extends ByteWriter {
   }
   override text(field: string, s: string, maxBytes: number): void {
     this.traceLengthPrefixed(field, "text", 4, JSON.stringify(s), () => super.text(field, s, maxBytes));
+  }
+  override clippedText(field: string, s: string, keepBytes: number): void {
+    this.traceLengthPrefixed(field, "text", 4, JSON.stringify(s), () => super.clippedText(field, s, keepBytes));
   }
   override bytes(field: string, data: Uint8Array, maxBytes: number): void {
     this.traceLengthPrefixed(field, "bytes", 4, `${data.length} raw bytes`, () => super.bytes(field, data, maxBytes));

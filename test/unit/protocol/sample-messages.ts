@@ -123,6 +123,21 @@ export const REQUEST_SAMPLES: { [K in RequestKind]: RequestOf<K>[] } = {
   GetStats: [{ kind: "GetStats", requestId: 17 }],
   ListWorkers: [{ kind: "ListWorkers", requestId: 18 }],
   Ping: [{ kind: "Ping", requestId: 19 }],
+  TaskResultBatch: [
+    {
+      kind: "TaskResultBatch",
+      requestId: 20,
+      results: [
+        { id: TASK_ID, token: 1, outcome: "completed", resultIsJson: true, result: text('{"ok":true}'), error: "" },
+        { id: TASK_ID_2, token: 7, outcome: "failed", resultIsJson: false, result: new Uint8Array(0), error: "timeout" },
+      ],
+    },
+    {
+      kind: "TaskResultBatch",
+      requestId: 0xffff_ffff,
+      results: [{ id: TASK_ID, token: 0xffff_ffff, outcome: "unrecoverable", resultIsJson: false, result: new Uint8Array([0, 0xff]), error: "bad input é" }],
+    },
+  ],
 };
 
 export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
@@ -196,6 +211,22 @@ export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
   Stats: [{ kind: "Stats", requestId: 17, json: '{"pending":3}' }],
   Workers: [{ kind: "Workers", requestId: 18, json: '[{"workerId":"w1"}]' }],
   Pong: [{ kind: "Pong", requestId: 19 }],
+  ResultBatchOutcome: [
+    {
+      kind: "ResultBatchOutcome",
+      requestId: 20,
+      entries: [
+        { entry: "ok" },
+        { entry: "fail", status: "failed", retryAtMs: T0 + 2000, attempts: 1 },
+        { entry: "error", code: 10, retryAfterMs: 0, field: "", message: "task 01936f0e-7a3c-7d21-9b4e-3f2a1c5d8e90: lease token 3 is stale" },
+      ],
+    },
+    {
+      kind: "ResultBatchOutcome",
+      requestId: 21,
+      entries: [{ entry: "fail", status: "dead", retryAtMs: null, attempts: 4 }, { entry: "error", code: 8, retryAfterMs: 0, field: "id", message: "no task" }],
+    },
+  ],
   Error: [
     { kind: "Error", requestId: 2, code: 4, retryAfterMs: 0, field: "tasks[1].queue", message: "tasks[1].queue: \"a b\" is not a queue name" },
     { kind: "Error", requestId: 2, code: 11, retryAfterMs: 1000, field: "", message: "queue full" },
