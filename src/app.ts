@@ -80,6 +80,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       onReady: (queue) => broker?.onReady(queue),
       onDue: (dueMs) => scheduler?.poke(dueMs),
       onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
+      // After a failed fsync the kernel may have dropped the pages (PostgreSQL's "fsyncgate"): no
+      // later write can be trusted, so exit and let recovery (under systemd, a restart) read the file.
+      onFatal: (err) => {
+        log.error("fsync of the write-ahead log failed; exiting so that recovery reads what is on disk", { err });
+        process.exit(1);
+      },
       log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
     });
     undo.push(() => store.close());

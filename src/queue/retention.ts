@@ -59,9 +59,9 @@ export function startRetention(options: RetentionOptions): Retention {
     let purged = 0;
     let pagesFreed = 0;
     for (let chunk = 0; chunk < maxChunks && !stopped; chunk++) {
-      const n = await options.store.purgeFinished(beforeMs, chunkRows);
-      purged += n;
-      if (n < chunkRows) break;
+      const step = await options.store.purgeFinished(beforeMs, chunkRows);
+      purged += step.purged;
+      if (step.done) break;
       await yieldTurn();
     }
     if (options.autoCompact && options.store.reclaimSpace !== undefined && purged > 0) {

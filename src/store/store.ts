@@ -142,6 +142,11 @@ export interface StoreCounts {
 }
 
 /** What one scheduler tick did, and when the next one is due. */
+export interface PurgeStep {
+  purged: number;
+  done: boolean;
+}
+
 export interface TickOutcome {
   /** Scheduled/failed tasks whose time came and are now pending. */
   promoted: number;
@@ -203,8 +208,12 @@ export interface Store {
   /** All time-based work due at `nowMs`: promotions and lease expiries. */
   tick(nowMs: number): Promise<TickOutcome>;
 
-  /** Deletes up to `limit` finished tasks finished before `beforeMs`. Returns how many. */
-  purgeFinished(beforeMs: number, limit: number): Promise<number>;
+  /**
+   * One bounded step of retention: deletes up to `limit` finished tasks (completed, dead,
+   * cancelled) that finished before `beforeMs`. `done` says no such task is left for this cutoff;
+   * until then the caller calls again (a step may delete fewer than `limit` and not be done).
+   */
+  purgeFinished(beforeMs: number, limit: number): Promise<PurgeStep>;
 
   /** Current counts, from memory: cheap enough to call on every submit. */
   counts(): StoreCounts;

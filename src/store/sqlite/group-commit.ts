@@ -1,6 +1,8 @@
 // Group commit: every mutating call issued in the same turn of the event loop runs inside one open
-// transaction; one COMMIT (and one fsync, with sync full) then acknowledges them all. Owns the
-// transaction boundaries only; the operations and the in-memory state belong to the store.
+// transaction; one COMMIT then acknowledges them all. With a `sync` (sync full) the acknowledgement
+// waits for an fsync that runs off the event loop, and the groups committed while one fsync is in
+// flight share the next: the event loop never waits for the disk. Owns the transaction boundaries
+// and acknowledgements only; the operations and the in-memory state belong to the store.
 
 import type { Database, Statement } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
@@ -18,8 +20,22 @@ export interface GroupCommitOptions {
   beforeCommit?: () => void;
   /** After a rollback: the owner must make its memory match the database again. */
   onRolledBack: (err: unknown) => void;
-  /** After each successful commit, with how many operations it acknowledged. */
-  onCommitted: (ops: number, commitMs: number) => void;
+  /** After each successful COMMIT (visible to reads, not yet acknowledged when there is a `sync`). */
+  onCommitted: (ops: number) => void;
+  /** After a group's operations were acknowledged, with the time from its COMMIT to then. */
+  onAcknowledged?: (ops: number, commitMs: number) => void;
+  /**
+   * Makes everything committed so far durable without blocking the event loop (an fdatasync of
+   * the WAL on a thread-pool thread) and calls back once it is, or with the error. Without it a
+   * COMMIT acknowledges at once (sync interval, or SQLite syncing inside COMMIT).
+   */
+  sync?: (done: (err: Error | null) => void) => void;
+  /**
+   * A sync failed: groups it covered are committed in memory but may not be on disk, and after a
+   * failed fsync the kernel may have dropped the pages, so no later sync can be trusted either.
+   * Every later group is rejected; the owner should stop and let recovery read the file.
+   */
+  onSyncFailed?: (err: unknown) => void;
 }
 
 const COMMIT_SAMPLES = 8192;
@@ -28,7 +44,7 @@ export interface CommitFigures {
   commits: number;
   /** Operations acknowledged by those commits. */
   ops: number;
-  /** COMMIT durations over the last COMMIT_SAMPLES commits, in ms. */
+  /** From COMMIT to acknowledgement (its sync included), over the last COMMIT_SAMPLES groups, in ms. */
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
@@ -39,6 +55,12 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+/** A committed group waiting for its sync. */
+interface Unsynced {
+  waiters: Waiter[];
+  commitStartMs: number;
+}
+
 export class GroupCommit {
   private readonly begin: Statement;
   private readonly commit: Statement;
@@ -46,6 +68,11 @@ export class GroupCommit {
   private open = false;
   private waiters: Waiter[] = [];
   private settleWaiters: (() => void)[] = [];
+  /** Committed groups no sync has covered yet (a sync in flight started before their COMMIT). */
+  private unsynced: Unsynced[] = [];
+  private syncing = false;
+  private syncFailure: unknown = null;
+  private idleWaiters: (() => void)[] = [];
   private readonly commitMs = new Float64Array(COMMIT_SAMPLES);
   private commits = 0;
   private ops = 0;
@@ -62,7 +89,8 @@ export class GroupCommit {
   }
 
   /**
-   * Runs `op` now inside the open group and resolves with its value once the group commits.
+   * Runs `op` now inside the open group and resolves with its value once the group is acknowledged
+   * (committed, and synced when there is a `sync`).
    * `op` must throw BrokerErrors only before it writes: such an error rejects just this call.
    * Any other throw is a storage failure: the whole group is rolled back and rejected.
    */
@@ -93,18 +121,24 @@ export class GroupCommit {
 
   figures(): CommitFigures {
     const n = Math.min(this.commits, COMMIT_SAMPLES);
-    const samples = Array.from(this.commitMs.subarray(0, n)).sort((a, b) => a - b);
+    const samples = this.commitMs.slice(0, n).sort();
     const at = (q: number): number => samples[Math.min(n - 1, Math.floor(q * n))] ?? 0;
     return { commits: this.commits, ops: this.ops, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples[n - 1] ?? 0 };
   }
 
-  /** Resolves once the open group (if any) has committed or failed. */
+  /** Resolves once the open group (if any) has committed or failed: its writes are visible or undone. */
   settled(): Promise<void> {
     if (!this.open) return Promise.resolve();
     return new Promise((resolve) => this.settleWaiters.push(resolve));
   }
 
-  /** Commits the open group now. */
+  /** Resolves once no committed group waits for a sync (before closing the file). */
+  synced(): Promise<void> {
+    if (!this.syncing && this.unsynced.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Commits the open group now; its operations are acknowledged now, or when a sync covers it. */
   flush(): void {
     if (!this.open) return;
     const waiters = this.waiters;
@@ -119,14 +153,67 @@ export class GroupCommit {
       return;
     }
     this.open = false;
-    const commitMs = performance.now() - startMs;
+    if (this.options.sync === undefined) {
+      // Acknowledge first: nothing the owner's hook does may leave a committed caller waiting.
+      this.acknowledge(waiters, startMs);
+      this.settle();
+      this.options.onCommitted(waiters.length);
+      return;
+    }
+    this.unsynced.push({ waiters, commitStartMs: startMs });
+    this.settle();
+    this.options.onCommitted(waiters.length);
+    this.startSync();
+  }
+
+  private acknowledge(waiters: Waiter[], commitStartMs: number): void {
+    const commitMs = performance.now() - commitStartMs;
     this.commitMs[this.commits % COMMIT_SAMPLES] = commitMs;
     this.commits++;
     this.ops += waiters.length;
-    // Acknowledge first: nothing the owner's hook does may leave a committed caller waiting.
     for (const w of waiters) w.resolve();
-    this.settle();
-    this.options.onCommitted(waiters.length, commitMs);
+    this.options.onAcknowledged?.(waiters.length, commitMs);
+  }
+
+  /** One sync at a time; it covers every group committed before it started. */
+  private startSync(): void {
+    const sync = this.options.sync;
+    if (this.syncing || sync === undefined) return;
+    if (this.unsynced.length === 0) {
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of idle) resolve();
+      return;
+    }
+    const batch = this.unsynced;
+    this.unsynced = [];
+    if (this.syncFailure !== null) {
+      this.rejectUnsynced(batch, this.syncFailure);
+      this.startSync();
+      return;
+    }
+    this.syncing = true;
+    sync((err) => {
+      this.syncing = false;
+      if (err === null) {
+        for (const group of batch) this.acknowledge(group.waiters, group.commitStartMs);
+      } else {
+        const first = this.syncFailure === null;
+        this.syncFailure = err;
+        this.rejectUnsynced(batch, err);
+        if (first) this.options.onSyncFailed?.(err);
+      }
+      this.startSync();
+    });
+  }
+
+  private rejectUnsynced(batch: Unsynced[], err: unknown): void {
+    const failure = new BrokerError(
+      ErrorCode.StorageUnavailable,
+      `the store could not make its writes durable (fsync failed: ${describe(err)}); nothing in this group was acknowledged`,
+      { retryAfterMs: 1000, cause: err },
+    );
+    for (const group of batch) for (const w of group.waiters) w.reject(failure);
   }
 
   private fail(err: unknown): void {
@@ -155,10 +242,13 @@ export class GroupCommit {
 }
 
 export function storageUnavailable(cause: unknown): BrokerError {
-  const code = (cause as { code?: unknown })?.code;
-  const what = typeof code === "string" ? code : String((cause as Error)?.message ?? cause);
-  return new BrokerError(ErrorCode.StorageUnavailable, `the store could not commit (${what}); nothing in this group was acknowledged`, {
+  return new BrokerError(ErrorCode.StorageUnavailable, `the store could not commit (${describe(cause)}); nothing in this group was acknowledged`, {
     retryAfterMs: 1000,
     cause,
   });
+}
+
+function describe(cause: unknown): string {
+  const code = (cause as { code?: unknown })?.code;
+  return typeof code === "string" ? code : String((cause as Error)?.message ?? cause);
 }

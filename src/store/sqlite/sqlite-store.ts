@@ -9,7 +9,7 @@ import { listPage, withLease } from "./task-reads.ts";
 import { uuidFromString, uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type {
-  ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, ReadyListener, Store,
+  ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReadyListener, Store,
   StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
@@ -17,14 +17,18 @@ import { GroupCommit, storageUnavailable, type CommitFigures, type FlushOn } fro
 import { loadMemory } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openDatabase } from "./schema.ts";
-import { INSERT_BATCH_ROWS, Statements } from "./statements.ts";
+import { INSERT_BATCH_ROWS, PURGE_SCAN_ROWS, Statements } from "./statements.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
+import { WalSync } from "./wal-sync.ts";
 import { FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
   path: string;
-  /** full: fsync at every group commit. interval: fsync at the checkpoint every walSyncIntervalMs. */
+  /**
+   * full: a group is acknowledged once an fsync of the WAL covers it (run off the event loop, see
+   * wal-sync.ts). interval: at COMMIT; the checkpoint every walSyncIntervalMs fsyncs.
+   */
   sync?: "full" | "interval";
   /** Period of the checkpoint timer (and of the fsync, with sync interval), in ms. */
   walSyncIntervalMs?: number;
@@ -39,8 +43,13 @@ export interface SqliteStoreOptions {
   onReady?: ReadyListener;
   /** Told when a new run_at or lease expiry is due at `dueMs` (wire it to Scheduler.poke). */
   onDue?: (dueMs: number) => void;
-  /** Told after each commit (metrics). */
+  /** Told after each group is acknowledged, with the time from its COMMIT to then (metrics). */
   onCommit?: (ops: number, commitMs: number) => void;
+  /**
+   * The WAL fsync failed: nothing more will be acknowledged (see GroupCommit.onSyncFailed). The
+   * owner should log it and exit so that recovery reads what the file really holds.
+   */
+  onFatal?: (err: unknown) => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Jitter source for backoff; injected by tests. */
   random?: () => number;
@@ -57,12 +66,16 @@ export interface SqliteStoreOptions {
   cacheMiB?: number;
   /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
   beforeCommit?: () => void;
+  /** Test seam (sync full): replaces the WAL fdatasync. */
+  syncWal?: (done: (err: Error | null) => void) => void;
 }
 
 // Tokens are reserved in blocks so that persisting the high-water mark costs one UPDATE per block.
 const TOKEN_BLOCK = 10_000;
 // Heap entries one tick works through per kind: bounds how long a tick holds the event loop (~10 ms).
 const MAX_TICK_STEPS = 2000;
+// Rows one purge step may walk per row it may delete: bounds a step when old rows are mostly live.
+const PURGE_SCAN_FACTOR = 8;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
@@ -78,6 +91,7 @@ export class SqliteStore implements Store {
   private readonly handedBack = new Set<string>();
   private readonly wal: WalKeeper | null;
   private readonly walPath: string | null;
+  private readonly walSync: WalSync | null;
   /** Leases handed out by claims waiting on the open group: void if it fails. */
   private readonly provisionalLeases = new Set<LeaseState>();
   /** Leases the open group's operations ended (complete, fail, expiry): live again if it fails. */
@@ -85,22 +99,35 @@ export class SqliteStore implements Store {
   /** Why the last group failed: what a claim that waited on it reports. */
   private lastCommitFailure: unknown = null;
   private nextToken = 0;
+  /** Where the retention walk over completed rows goes on (a seq; 0 = from the start). */
+  private purgeCursor = 0;
   private reservedToken = 0;
+  /** The write of the latest token block: a claim that used the block waits until it is durable. */
+  private tokenBlockWritten: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly options: SqliteStoreOptions) {
-    const sync = options.sync ?? "full";
-    this.db = openDatabase(options.path, sync, options.cacheMiB ?? 32).db;
+    const full = (options.sync ?? "full") === "full";
+    this.walPath = options.path === ":memory:" ? null : `${options.path}-wal`;
+    // Sync full on a file: SQLite does not fsync inside COMMIT; WalSync does it off the event loop.
+    this.walSync = full && this.walPath !== null && options.syncWal === undefined ? new WalSync(this.walPath) : null;
+    const syncWal = options.syncWal ?? (this.walSync === null ? undefined : this.walSync.sync.bind(this.walSync));
+    this.db = openDatabase(options.path, full && syncWal === undefined ? "full" : "normal", options.cacheMiB ?? 32).db;
     this.stmts = new Statements(this.db);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.random = options.random ?? Math.random;
-    this.walPath = options.path === ":memory:" ? null : `${options.path}-wal`;
     this.group = new GroupCommit({
       db: this.db,
       flushOn: options.flushOn ?? "immediate",
       beforeCommit: options.beforeCommit,
       onRolledBack: (err) => this.rebuildAfterFailure(err),
-      onCommitted: (ops, ms) => this.committed(ops, ms),
+      onCommitted: () => this.committed(),
+      onAcknowledged: (ops, ms) => this.notify("onCommit", () => this.options.onCommit?.(ops, ms)),
+      sync: full ? syncWal : undefined,
+      onSyncFailed: (err) => {
+        this.options.log?.("fsync of the WAL failed; nothing more will be acknowledged", { error: String(err) });
+        this.notify("onFatal", () => this.options.onFatal?.(err));
+      },
     });
     this.recover(Date.now());
     this.wal =
@@ -223,10 +250,13 @@ export class SqliteStore implements Store {
       leases.push({ task, token, expiresAtMs });
     }
     if (earliestExpiry !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestExpiry);
-    if (readyNotDurable || this.reservedToken !== tokensBefore) {
-      // Until that commit these leases are provisional: a failed commit drops them.
+    const newTokenBlock = this.reservedToken !== tokensBefore;
+    if (readyNotDurable || newTokenBlock) {
+      // Until that commit these leases are provisional: a failed commit drops them. A new token
+      // block must also be on disk: after a crash that lost it, tokens would be issued again.
       for (const lease of made) this.provisionalLeases.add(lease);
       await this.group.settled();
+      if (newTokenBlock) await this.tokenBlockWritten.catch(() => undefined);
       // The commit failed and memory was rebuilt from the file: these leases are void.
       if (leases.some((l) => this.mem.leasesById.get(l.task.id)?.token !== l.token)) {
         throw storageUnavailable(this.lastCommitFailure);
@@ -385,9 +415,33 @@ export class SqliteStore implements Store {
     });
   }
 
-  async purgeFinished(beforeMs: number, limit: number): Promise<number> {
+  /**
+   * Dead and cancelled rows come from the open index. Completed rows are in no index but the id's
+   * (a completion writes as little as possible), so they are found by walking seq order from
+   * purgeCursor: rows older than the cutoff are few once retention keeps up (live ones, deleted
+   * ones are gone), and the walk ends at the first row created after the cutoff, since a task
+   * finishes after it is created. The next pass starts again from the beginning.
+   */
+  async purgeFinished(beforeMs: number, limit: number): Promise<PurgeStep> {
     this.assertOpen();
-    return this.group.run(() => this.stmts.purge.run(beforeMs, Math.max(0, Math.floor(limit))).changes);
+    const max = Math.max(0, Math.floor(limit));
+    return this.group.run(() => {
+      let purged = this.stmts.purgeDeadOrCancelled.run(beforeMs, max).changes;
+      for (let scanned = 0; purged < max && scanned < max * PURGE_SCAN_FACTOR; ) {
+        const rows = this.stmts.purgeScan.values(this.purgeCursor, PURGE_SCAN_ROWS) as [number, number, number | null, number][];
+        if (rows.length === 0) return this.purgePassDone(purged);
+        for (const [seq, status, finishedAtMs, createdAtMs] of rows) {
+          if (createdAtMs >= beforeMs) return this.purgePassDone(purged);
+          this.purgeCursor = seq;
+          scanned++;
+          if (status === STATUS.completed && finishedAtMs !== null && finishedAtMs < beforeMs) {
+            this.stmts.deleteSeq.run(seq);
+            if (++purged >= max) break;
+          }
+        }
+      }
+      return { purged, done: false };
+    });
   }
 
   /** Returns up to `maxPages` free pages to the file system (auto_vacuum = INCREMENTAL). */
@@ -422,6 +476,8 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.group.flush();
     this.closed = true;
+    await this.group.synced();
+    this.walSync?.close();
     await this.wal?.stop();
     try {
       if (this.walPath !== null) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -438,6 +494,11 @@ export class SqliteStore implements Store {
   /** Bytes of the in-memory typed-array indexes. */
   indexBytes(): number {
     return this.mem.indexBytes;
+  }
+
+  private purgePassDone(purged: number): PurgeStep {
+    this.purgeCursor = 0;
+    return { purged, done: true };
   }
 
   private assertOpen(): void {
@@ -497,17 +558,19 @@ export class SqliteStore implements Store {
   private issueToken(): number {
     this.nextToken++;
     if (this.nextToken > this.reservedToken) {
-      this.reservedToken = this.nextToken + TOKEN_BLOCK;
-      this.stmts.reserveTokens.run(this.reservedToken);
+      const reserved = this.nextToken + TOKEN_BLOCK;
+      this.reservedToken = reserved;
+      this.tokenBlockWritten = this.group.run(() => {
+        this.stmts.reserveTokens.run(reserved);
+      });
     }
     return this.nextToken;
   }
 
   /** After a commit: the listeners (a throwing one is logged, never allowed to break the flush), then WAL upkeep. */
-  private committed(ops: number, ms: number): void {
+  private committed(): void {
     this.provisionalLeases.clear();
     this.endedInGroup = [];
-    this.notify("onCommit", () => this.options.onCommit?.(ops, ms));
     if (this.readyAfterCommit.size > 0) {
       const queues = [...this.readyAfterCommit];
       this.readyAfterCommit.clear();

@@ -6,6 +6,13 @@ import type { TaskRow } from "./task-row.ts";
 import { STATUS } from "./task-row.ts";
 
 const S = STATUS;
+/**
+ * The WHERE term of the partial index tasks_open_status_seq (schema migration 2), written exactly
+ * as there: SQLite uses a partial index only for queries that repeat its condition verbatim.
+ */
+const OPEN = `status <> ${S.completed}`;
+/** Rows one retention step reads while walking seq order for completed rows. */
+export const PURGE_SCAN_ROWS = 512;
 
 const INSERT_HEAD = `INSERT INTO tasks (id, type, queue, payload, flags, priority, status, run_at, max_retries, lease_ms,
                                        idempotency_key, created_at, updated_at)`;
@@ -26,7 +33,9 @@ export class Statements {
   readonly retry: Statement<TaskRow>;
   readonly promote: Statement;
   readonly placeOf: Statement<{ queue: string; priority: number }>;
-  readonly purge: Statement;
+  readonly purgeDeadOrCancelled: Statement;
+  readonly purgeScan: Statement;
+  readonly deleteSeq: Statement;
   readonly reserveTokens: Statement;
   readonly reservedTokens: Statement<{ value: number }>;
   readonly requeueInProgress: Statement;
@@ -78,35 +87,36 @@ export class Statements {
        WHERE seq = ?2 AND status IN (${S.scheduled}, ${S.failed}) AND run_at <= ?1`,
     );
     this.placeOf = this.prep("SELECT queue, priority FROM tasks WHERE seq = ?");
-    // INDEXED BY: left to itself the planner picks the status index and sorts every finished row
-    // on each chunk, which turns a bounded chunk into a scan of the whole retained history.
-    this.purge = this.prep(
+    // Dead and cancelled rows are few and in the open index; completed rows are in no index but
+    // the id's, so retention finds them by walking seq order (purgeScan) and deletes them by seq.
+    this.purgeDeadOrCancelled = this.prep(
       `DELETE FROM tasks WHERE seq IN (
-         SELECT seq FROM tasks INDEXED BY tasks_finished_at WHERE finished_at < ?1
-           AND status IN (${S.completed}, ${S.dead}, ${S.cancelled}) ORDER BY finished_at LIMIT ?2)`,
+         SELECT seq FROM tasks WHERE status IN (${S.dead}, ${S.cancelled}) AND ${OPEN} AND finished_at < ?1 LIMIT ?2)`,
     );
+    this.purgeScan = this.prep(`SELECT seq, status, finished_at, created_at FROM tasks WHERE seq > ?1 ORDER BY seq LIMIT ?2`);
+    this.deleteSeq = this.prep("DELETE FROM tasks WHERE seq = ?");
     this.reserveTokens = this.prep("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
     this.reservedTokens = this.prep("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
     // Leases are never written any more; this only clears in_progress rows left by earlier builds.
     this.requeueInProgress = this.prep(
-      `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress}`,
+      `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress} AND ${OPEN}`,
     );
     // Chunked by seq so recovery of millions of rows never materialises them all at once. Through
     // the status index when pending rows are a minority; when they are most of the table, reading
     // the table in rowid order skips a b-tree descent per row (measured ~30% faster for 1M).
     this.loadPending = this.prep(
-      `SELECT seq, queue, priority, updated_at FROM tasks WHERE status = ${S.pending} AND seq > ? ORDER BY seq LIMIT ?`,
+      `SELECT seq, queue, priority, updated_at FROM tasks WHERE status = ${S.pending} AND ${OPEN} AND seq > ? ORDER BY seq LIMIT ?`,
     );
     this.loadPendingByScan = this.prep(
       `SELECT seq, queue, priority, updated_at FROM tasks NOT INDEXED WHERE seq > ? AND status = ${S.pending} ORDER BY seq LIMIT ?`,
     );
     this.pendingShare = this.prep(
       // Separate subqueries for max and min: combined in one expression they defeat the rowid shortcut.
-      `SELECT (SELECT count(*) FROM tasks WHERE status = ${S.pending}) AS pending,
+      `SELECT (SELECT count(*) FROM tasks WHERE status = ${S.pending} AND ${OPEN}) AS pending,
               coalesce((SELECT max(seq) FROM tasks) - (SELECT min(seq) FROM tasks) + 1, 0) AS span`,
     );
     // One status at a time: with IN (scheduled, failed) the planner sorts every waiting row per chunk.
-    this.loadWaiting = this.prep(`SELECT seq, queue, run_at FROM tasks WHERE status = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3`);
+    this.loadWaiting = this.prep(`SELECT seq, queue, run_at FROM tasks WHERE status = ?1 AND ${OPEN} AND seq > ?2 ORDER BY seq LIMIT ?3`);
   }
 
   private prep<T = unknown>(sql: string): Statement<T> {
@@ -128,13 +138,18 @@ export class Statements {
     return stmt;
   }
 
-  /** A list query for this combination of filters (at most 8 shapes, each prepared once). */
-  list(hasStatus: boolean, hasQueue: boolean, hasType: boolean): Statement<TaskRow> {
-    const key = `${+hasStatus}${+hasQueue}${+hasType}`;
+  /**
+   * A list query for this combination of filters (at most 12 shapes, each prepared once). A status
+   * other than completed goes through the open index; completed rows, in no status index, are read
+   * in seq order and filtered.
+   */
+  list(status: "any" | "open" | "completed", hasQueue: boolean, hasType: boolean): Statement<TaskRow> {
+    const key = `${status}${+hasQueue}${+hasType}`;
     let stmt = this.lists.get(key);
     if (stmt === undefined) {
       const where = ["seq > ?1"];
-      if (hasStatus) where.push("status = ?2");
+      if (status === "open") where.push(`status = ?2 AND ${OPEN}`);
+      if (status === "completed") where.push("status = ?2");
       if (hasQueue) where.push("queue = ?3");
       if (hasType) where.push("type = ?4");
       stmt = this.prep(`SELECT * FROM tasks WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?5`);

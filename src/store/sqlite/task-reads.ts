@@ -24,7 +24,8 @@ export function withLease(mem: MemoryState, row: TaskRow): Task {
 /** One page of `list`, after the rows with seq > `after`. */
 export function listPage(stmts: Statements, mem: MemoryState, query: ListQuery, after: number, limit: number): ListPage {
   if (query.status === "in_progress") return listLeased(stmts, mem, query, after, limit);
-  const stmt = stmts.list(query.status !== undefined, query.queue !== undefined, query.type !== undefined);
+  const status = query.status === undefined ? "any" : query.status === "completed" ? "completed" : "open";
+  const stmt = stmts.list(status, query.queue !== undefined, query.type !== undefined);
   const rows = stmt.all(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
   const page = fitReply(rows.slice(0, limit));
   const last = page[page.length - 1];

@@ -109,6 +109,10 @@ export class WalKeeper {
         onResult: (r) => {
           this.figures.checkpoints++;
           this.figures.backgroundCheckpointMaxMs = Math.max(this.figures.backgroundCheckpointMaxMs, r.ms);
+          // The worker copied what was there when it started; groups committed meanwhile are left.
+          // Copying that remainder between two groups is short, and a checkpoint that catches up
+          // lets the next group restart the WAL from its beginning, so the file stays small.
+          this.wanted = true;
         },
         onFailed: (reason) => {
           this.options.log?.("checkpoint worker failed; checkpointing on the main thread", { reason });

@@ -20,7 +20,7 @@ function target(finished: number[]) {
           freePages += 3;
         }
       }
-      return n;
+      return { purged: n, done: n < limit };
     },
     async reclaimSpace(maxPages: number) {
       const n = Math.min(maxPages, freePages);
@@ -31,7 +31,7 @@ function target(finished: number[]) {
   };
 }
 
-test("purges in chunks until a short chunk, with the cutoff at now - retention, then reclaims space", async () => {
+test("purges in chunks until the store says done, with the cutoff at now - retention, then reclaims space", async () => {
   const clock = new FakeClock(10 * 86_400_000);
   const finished = [...Array.from({ length: 25 }, () => 1_000), ...Array.from({ length: 5 }, () => 9.5 * 86_400_000)];
   const store = target(finished);
