@@ -4,10 +4,11 @@
 
 import { ErrorCode } from "../protocol/errors.ts";
 import { MAX_LEASE_MS, MIN_LEASE_MS } from "../protocol/limits.ts";
-import type { ClaimedTask, LeaseRef, Response } from "../protocol/messages.ts";
+import type { ClaimedTask, LeaseRef, TaskResultItem } from "../protocol/messages.ts";
 import type { TaskOutcome } from "../protocol/wire-values.ts";
 import type { Client } from "./client.ts";
 import { decodeValue, encodeValue } from "./payload.ts";
+import type { ResultSettled } from "./result-batcher.ts";
 import { ConnectionError, LeaseLostError, ShuttingDownError, TimeoutError, UnrecoverableError } from "./tq-error.ts";
 
 /** A claimed task as a handler sees it. */
@@ -44,6 +45,8 @@ export interface TaskRunHost {
   runFinished(run: TaskRun): void;
   report(kind: "completed" | "failed", ...args: unknown[]): void;
   reportError(err: unknown): void;
+  /** Sends one result (coalesced with the others of this turn); rejects with that result's own error. */
+  sendResult(item: TaskResultItem): Promise<ResultSettled>;
 }
 
 type RunState = "running" | "reporting" | "lost" | "handedBack";
@@ -177,7 +180,7 @@ export class TaskRun {
     } else {
       body = { outcome: outcome.kind, resultIsJson: false, result: new Uint8Array(0), error: describeError(outcome.error) };
     }
-    let res: Response;
+    let res: ResultSettled;
     try {
       res = await this.send(body);
     } catch (err) {
@@ -185,19 +188,19 @@ export class TaskRun {
       return;
     }
     if (outcome.kind === "completed") this.host.report("completed", this.task, outcome.result);
-    else if (res.kind === "FailOutcome") {
+    else if (res.entry === "fail") {
       this.host.report("failed", this.task, outcome.error, { status: res.status, retryAtMs: res.retryAtMs, attempts: res.attempts });
     }
   }
 
-  private async send(body: { outcome: TaskOutcome; resultIsJson: boolean; result: Uint8Array; error: string }): Promise<Response> {
+  private async send(body: { outcome: TaskOutcome; resultIsJson: boolean; result: Uint8Array; error: string }): Promise<ResultSettled> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.client.request({ kind: "TaskResult", id: this.lease.id, token: this.lease.token, ...body });
+        return await this.host.sendResult({ id: this.lease.id, token: this.lease.token, ...body });
       } catch (err) {
         // After a drop the report may have landed: a resend then finds the lease spent, which
         // means the earlier one counted.
-        if (attempt > 1 && err instanceof LeaseLostError) return { kind: "Ack", requestId: 0 };
+        if (attempt > 1 && err instanceof LeaseLostError) return { entry: "ok" };
         if (!(err instanceof ConnectionError) || attempt >= REPORT_ATTEMPTS) throw err;
       }
     }

@@ -6,10 +6,11 @@ import { EventEmitter } from "node:events";
 import * as os from "node:os";
 import { ErrorCode } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
-import type { ClaimedTask, LeaseRef } from "../protocol/messages.ts";
+import type { ClaimedTask, LeaseRef, TaskResultItem } from "../protocol/messages.ts";
 import { Client } from "./client.ts";
 import type { ClientOptions } from "./client-options.ts";
 import { ProcessLoad } from "./process-load.ts";
+import { ResultBatcher, type ResultSettled } from "./result-batcher.ts";
 import { TaskRun, type Handler, type TaskRunHost, type WorkerTask } from "./task-run.ts";
 import { ClientClosedError, ConnectionError, InvalidFieldError, TqError } from "./tq-error.ts";
 
@@ -57,6 +58,8 @@ export class Worker extends EventEmitter implements TaskRunHost {
   private readonly handlers = new Map<string, Handler>();
   private readonly running = new Map<string, TaskRun>();
   private readonly load = new ProcessLoad();
+  /** Results of runs that finish in the same turn go out as one TaskResultBatch. */
+  private readonly results: ResultBatcher;
   private state: WorkerState = "new";
   private heartbeatIntervalMs = 15_000;
   private maxBatchClaim = 10;
@@ -72,6 +75,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     super();
     this.options = options;
     this.client = new Client({ clientName: "tq-worker", ...options });
+    this.results = new ResultBatcher(this.client);
     this.workerId = options.workerId ?? `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.queues = options.queues && options.queues.length > 0 ? [...options.queues] : ["default"];
     for (const queue of this.queues) {
@@ -174,6 +178,10 @@ export class Worker extends EventEmitter implements TaskRunHost {
 
   report(kind: "completed" | "failed", ...args: unknown[]): void {
     this.emit(kind, ...args);
+  }
+
+  sendResult(item: TaskResultItem): Promise<ResultSettled> {
+    return this.results.report(item);
   }
 
   reportError(err: unknown): void {
