@@ -1,7 +1,9 @@
 // The worker agent: `lanes` claim loops, each on its own connection, claiming up to `batch` tasks
-// with a blocking claim, running a no-op handler and reporting every task completed with
-// TaskResult frames coalesced per tick. Counts completions by acknowledged id; knows no workload.
+// with a blocking claim, running a no-op handler and reporting the tasks of each claim completed
+// in one TaskResultBatch. Counts completions by acknowledged item; knows no workload.
 
+import { errorSpec } from "../protocol/errors.ts";
+import { MAX_RESULT_BATCH } from "../protocol/limits.ts";
 import type { ClaimedTask } from "../protocol/messages.ts";
 import { countError, epochMs, ownCpuSecs, type ErrorCounts, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
 import { errorName } from "./producer-agent.ts";
@@ -28,21 +30,37 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
   await ready();
   const startMs = epochMs();
 
-  const complete = (conn: WireConn, task: ClaimedTask): Promise<void> =>
-    conn.send({ kind: "TaskResult", id: task.id, token: task.token, outcome: "completed", resultIsJson: false, result: EMPTY, error: "" }).then((r) => {
-      if (r.kind !== "Ack") {
-        countError(errors, errorName(r));
-        return;
-      }
-      completed++;
-      lastCompleteMs = epochMs();
-      if (spec.recordIds) ids.push(task.id);
-      onProgress(completed);
-    });
+  /** One frame for the tasks of one claim; a completion counts only when its own entry is ok. */
+  const complete = (conn: WireConn, tasks: readonly ClaimedTask[]): Promise<void> =>
+    conn
+      .send({
+        kind: "TaskResultBatch",
+        results: tasks.map((t) => ({ id: t.id, token: t.token, outcome: "completed" as const, resultIsJson: false, result: EMPTY, error: "" })),
+      })
+      .then((r) => {
+        if (r.kind !== "ResultBatchOutcome") {
+          for (let i = 0; i < tasks.length; i++) countError(errors, errorName(r));
+          return;
+        }
+        const before = completed;
+        r.entries.forEach((e, i) => {
+          const task = tasks[i];
+          if (e.entry !== "ok" || task === undefined) {
+            countError(errors, e.entry === "error" ? errorSpec(e.code).name : `unexpected ${e.entry}`);
+            return;
+          }
+          completed++;
+          if (spec.recordIds) ids.push(task.id);
+        });
+        if (completed === before) return;
+        lastCompleteMs = epochMs();
+        onProgress(completed);
+      });
 
   const lane = async (conn: WireConn): Promise<void> => {
     // Results not yet acknowledged; bounded so a slow broker pushes back on the claims.
     let unacked: Promise<void>[] = [];
+    let unackedTasks = 0;
     while (!stopped && !conn.failed) {
       if (epochMs() - startMs > spec.deadlineMs) {
         countError(errors, "deadline");
@@ -58,11 +76,16 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
       for (const task of r.tasks) {
         // The handler: a no-op, whose start is when the task arrived here.
         if (spec.recordLatency) latenciesMs.push(epochMs() - new DataView(task.payload.buffer, task.payload.byteOffset, 8).getFloat64(0));
-        unacked.push(complete(conn, task));
       }
-      if (unacked.length >= 2 * spec.batch) {
+      for (let at = 0; at < r.tasks.length; at += MAX_RESULT_BATCH) {
+        const tasks = r.tasks.slice(at, at + MAX_RESULT_BATCH);
+        unackedTasks += tasks.length;
+        unacked.push(complete(conn, tasks));
+      }
+      if (unackedTasks >= 2 * spec.batch) {
         await Promise.all(unacked);
         unacked = [];
+        unackedTasks = 0;
       }
     }
     await Promise.all(unacked);
