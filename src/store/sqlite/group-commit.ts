@@ -6,6 +6,7 @@
 
 import type { Database, Statement } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
+import { KILL_POINTS, killPoint } from "./kill-points.ts";
 
 export type FlushOn = "immediate" | "microtask";
 
@@ -153,6 +154,7 @@ export class GroupCommit {
       return;
     }
     this.open = false;
+    killPoint(KILL_POINTS.afterCommit);
     if (this.options.sync === undefined) {
       // Acknowledge first: nothing the owner's hook does may leave a committed caller waiting.
       this.acknowledge(waiters, startMs);
@@ -196,6 +198,7 @@ export class GroupCommit {
     sync((err) => {
       this.syncing = false;
       if (err === null) {
+        killPoint(KILL_POINTS.afterSync);
         for (const group of batch) this.acknowledge(group.waiters, group.commitStartMs);
       } else {
         const first = this.syncFailure === null;

@@ -20,6 +20,7 @@ import { openDatabase } from "./schema.ts";
 import { INSERT_BATCH_ROWS, PURGE_SCAN_ROWS, Statements } from "./statements.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
+import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
@@ -440,6 +441,7 @@ export class SqliteStore implements Store {
           }
         }
       }
+      if (purged > 0) killPoint(KILL_POINTS.compaction);
       return { purged, done: false };
     });
   }
@@ -450,6 +452,7 @@ export class SqliteStore implements Store {
     await this.group.settled();
     const before = this.pragmaNumber("freelist_count");
     this.db.exec(`PRAGMA incremental_vacuum(${Math.max(1, Math.floor(maxPages))})`);
+    killPoint(KILL_POINTS.compaction);
     return before - this.pragmaNumber("freelist_count");
   }
 
@@ -498,6 +501,7 @@ export class SqliteStore implements Store {
 
   private purgePassDone(purged: number): PurgeStep {
     this.purgeCursor = 0;
+    if (purged > 0) killPoint(KILL_POINTS.compaction);
     return { purged, done: true };
   }
 
@@ -595,6 +599,7 @@ export class SqliteStore implements Store {
   /** Open: leases of a previous run are void (their workers are gone with it), then load memory. */
   private recover(nowMs: number): void {
     this.db.transaction(() => this.stmts.requeueInProgress.run(nowMs))();
+    killPoint(KILL_POINTS.recovery);
     this.nextToken = this.stmts.reservedTokens.get()?.value ?? 0;
     this.reservedToken = this.nextToken;
     this.loadMemory();
