@@ -29,7 +29,7 @@ function run(dir: string, groups: number, killAt: string | undefined): { exitCod
     stdout: "pipe",
     stderr: "pipe",
   });
-  return { exitCode: proc.exitCode, signal: proc.signalCode ?? null, out: proc.stdout.toString(), err: proc.stderr.toString() };
+  return { exitCode: proc.exitCode, signal: proc.signalCode === undefined || proc.signalCode === null ? null : String(proc.signalCode), out: proc.stdout.toString(), err: proc.stderr.toString() };
 }
 
 test("after-commit:3 kills the process at its third commit, before that group is acknowledged", () => {
