@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import { encodeRequest, encodeResponse } from "../../../src/protocol/frame-writer.ts";
 import { MAX_LEASE_MS, MAX_RETRIES_LIMIT, MIN_LEASE_MS } from "../../../src/protocol/limits.ts";
-import type { ClaimedTask, Request, Response, TaskInfo, TaskSpec } from "../../../src/protocol/messages.ts";
+import type { ClaimedTask, Request, Response, ResultEntry, TaskInfo, TaskSpec } from "../../../src/protocol/messages.ts";
 import { decodeRequest } from "../../../src/protocol/request-codec.ts";
 import { decodeResponse } from "../../../src/protocol/response-codec.ts";
 import { TASK_OUTCOMES, WIRE_TASK_STATUSES } from "../../../src/protocol/wire-values.ts";
@@ -139,5 +139,26 @@ test("random claims, results and lease lists round-trip", () => {
 test("random task listings round-trip", () => {
   for (let i = 0; i < 150; i++) {
     roundTripResponse({ kind: "TaskList", requestId: i, tasks: Array.from({ length: int(0, 3) }, taskInfo), nextCursor: maybe() ? null : text(8) || "c" });
+  }
+});
+
+test("random result batches and their per-item outcomes round-trip", () => {
+  for (let i = 0; i < 150; i++) {
+    const results = Array.from({ length: int(1, 6) }, () => ({
+      id: uuid(),
+      token: edgy(0xffff_ffff),
+      outcome: pick(TASK_OUTCOMES),
+      resultIsJson: maybe(),
+      result: bytes(),
+      error: text(50),
+    }));
+    roundTripRequest({ kind: "TaskResultBatch", requestId: edgy(0xffff_ffff), results });
+    const entries = results.map((): ResultEntry => {
+      const which = int(0, 2);
+      if (which === 0) return { entry: "ok" };
+      if (which === 1) return { entry: "fail", status: pick(["failed", "dead"] as const), retryAtMs: maybeTimestamp(), attempts: edgy(0xffff) };
+      return { entry: "error", code: edgy(0xffff), retryAfterMs: edgy(0xffff_ffff), field: text(10), message: text(60) };
+    });
+    roundTripResponse({ kind: "ResultBatchOutcome", requestId: i, entries });
   }
 });
