@@ -32,6 +32,11 @@ export interface DispatchContext {
   maxBatchClaim: number;
   authenticate(apiKey: string, session: Session): void;
   extraStats(): Record<string, unknown>;
+  /**
+   * A batch item answered with an error entry instead of an Error frame: the error metrics count
+   * it as they count a TaskResult refused alone.
+   */
+  itemError?(code: number): void;
 }
 
 type Handler<K extends Request["kind"]> = (
@@ -167,6 +172,7 @@ export const ROUTES: RouteTable = {
     operation: "report",
     async handle(ctx, _s, req) {
       const settled = await ctx.broker.reportAll(req.results.map(toReport));
+      for (const s of settled) if (!s.ok) ctx.itemError?.(s.error.code);
       return { kind: "ResultBatchOutcome", requestId: req.requestId, entries: settled.map(toResultEntry) };
     },
   },
