@@ -3,6 +3,7 @@
 // Lines: "I <n>" (about to submit key k<n>), "S <n> <id>" (submit acked), "C <id>" (complete acked).
 // Usage: bun test/helpers/crash-child.ts <db path> <first key number>
 
+import { writeSync } from "node:fs";
 import { openSqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 
 const [path, firstArg] = process.argv.slice(2);
@@ -10,8 +11,10 @@ if (path === undefined || firstArg === undefined) throw new Error("usage: crash-
 let next = Number(firstArg);
 const store = openSqliteStore({ path, sync: "full" });
 const payload = new TextEncoder().encode('{"crash":"test"}');
+// A blocking write: "I <n>" must be in the pipe before the submit can commit, or a kill could
+// leave a committed row whose intent the parent never read (process.stdout.write is asynchronous).
 const out = (line: string): void => {
-  process.stdout.write(`${line}\n`);
+  writeSync(1, `${line}\n`);
 };
 
 async function producer(): Promise<void> {

@@ -75,6 +75,8 @@ export interface SqliteStoreOptions {
 const TOKEN_BLOCK = 10_000;
 // Heap entries one tick works through per kind: bounds how long a tick holds the event loop (~10 ms).
 const MAX_TICK_STEPS = 2000;
+// Checkpoint period with sync full (growth past checkpointStepBytes still triggers one sooner).
+const FULL_SYNC_CHECKPOINT_MS = 1000;
 // Rows one purge step may walk per row it may delete: bounds a step when old rows are mostly live.
 const PURGE_SCAN_FACTOR = 8;
 
@@ -139,7 +141,9 @@ export class SqliteStore implements Store {
             walPath: this.walPath,
             dbPath: options.path,
             mode: options.checkpointIn ?? "inline",
-            intervalMs: options.walSyncIntervalMs ?? 100,
+            // With sync interval the checkpoint is the fsync, so it keeps the configured period;
+            // with sync full it only keeps the WAL short, and each one briefly holds the event loop.
+            intervalMs: full ? Math.max(FULL_SYNC_CHECKPOINT_MS, options.walSyncIntervalMs ?? 100) : (options.walSyncIntervalMs ?? 100),
             maxWalBytes: options.maxWalBytes ?? 64 * 1024 * 1024,
             stepBytes: options.checkpointStepBytes ?? 4 * 1024 * 1024,
             isGroupOpen: () => this.group.isOpen,
