@@ -1,12 +1,13 @@
 // ResultBatcher: the results of task runs that finish in the same event-loop turn go to the
-// broker as one TaskResultBatch, and each run gets back its own entry or its own error. No retry
-// and no task semantics here: task-run.ts decides what a lost connection or a stale lease means.
+// broker as one TaskResultBatch (one TaskResult each to a broker that predates batches), and each
+// run gets back its own entry or its own error. No retry and no task semantics here: task-run.ts
+// decides what a lost connection or a stale lease means.
 
 import { MAX_ERROR_BYTES, MAX_FRAME_BYTES, MAX_RESULT_BATCH } from "../protocol/limits.ts";
 import type { ResultEntry, TaskResultItem } from "../protocol/messages.ts";
 import type { Client } from "./client.ts";
 import { unexpected } from "./request-channel.ts";
-import { errorFromResponse } from "./tq-error.ts";
+import { UnknownMessageTypeError, errorFromResponse } from "./tq-error.ts";
 
 /** What the broker did with one reported result: "ok" for a completion, FailOutcome's fields for a failure. */
 export type ResultSettled = Exclude<ResultEntry, { entry: "error" }>;
@@ -32,9 +33,17 @@ export class ResultBatcher {
   private readonly client: Client;
   private queued: Queued[] = [];
   private flushScheduled = false;
+  /**
+   * Set when the broker answered a batch with UnknownMessageType (it predates TaskResultBatch, and
+   * nothing of the batch took effect): results go one TaskResult each until the next connection.
+   */
+  private oneByOne = false;
 
   constructor(client: Client) {
     this.client = client;
+    client.channel.on("connected", () => {
+      this.oneByOne = false;
+    });
   }
 
   /**
@@ -72,6 +81,10 @@ export class ResultBatcher {
   }
 
   private async send(batch: Queued[]): Promise<void> {
+    if (this.oneByOne) {
+      for (const q of batch) void this.sendOne(q);
+      return;
+    }
     try {
       const res = await this.client.request({ kind: "TaskResultBatch", results: batch.map((q) => q.item) });
       if (res.kind !== "ResultBatchOutcome" || res.entries.length !== batch.length) throw unexpected("TaskResultBatch", res);
@@ -81,7 +94,23 @@ export class ResultBatcher {
         else q.resolve(e);
       });
     } catch (err) {
+      if (err instanceof UnknownMessageTypeError) {
+        this.oneByOne = true;
+        for (const q of batch) void this.sendOne(q);
+        return;
+      }
       for (const q of batch) q.reject(err);
+    }
+  }
+
+  private async sendOne(q: Queued): Promise<void> {
+    try {
+      const res = await this.client.request({ kind: "TaskResult", ...q.item });
+      if (res.kind === "Ack") q.resolve({ entry: "ok" });
+      else if (res.kind === "FailOutcome") q.resolve({ entry: "fail", status: res.status, retryAtMs: res.retryAtMs, attempts: res.attempts });
+      else throw unexpected("TaskResult", res);
+    } catch (err) {
+      q.reject(err);
     }
   }
 }

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { Client, LeaseLostError, Worker } from "../../src/index.ts";
+import { UnknownMessageTypeError } from "../../src/client/tq-error.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import type { RequestOf, Response, TaskResultItem } from "../../src/protocol/messages.ts";
 import { encodeRequest } from "../../src/protocol/frame-writer.ts";
@@ -279,6 +280,52 @@ describe("the SDK Worker reports through batches", () => {
       if (id === victim) expect(now).not.toBe("completed");
       else expect(now).toBe("completed");
     }
+    await client.close();
+  });
+
+  test("against a broker that does not know TaskResultBatch, results go one TaskResult each", async () => {
+    const url = `tq://127.0.0.1:${broker.port}`;
+    const client = new Client({ url, env: {} });
+    const n = 20;
+    const ids = (await client.submitMany(Array.from({ length: n }, (_, i) => ({ type: i % 2 === 0 ? "ok" : "bad", queue: "rb-old", maxRetries: 0 })))).map((s) => s.id);
+    const worker = new Worker({ url, env: {}, handleSignals: false, queues: ["rb-old"], concurrency: n });
+    const errors: unknown[] = [];
+    const outcomes = new Map<string, string>();
+    worker.on("error", (err) => errors.push(err));
+    worker.register("ok", () => "fine");
+    worker.register("bad", () => {
+      throw new Error("nope");
+    });
+    let batches = 0;
+    let singles = 0;
+    const request = worker.client.request.bind(worker.client);
+    worker.client.request = (body, options) => {
+      // What a broker from before 0x13 answers; it leaves the connection usable and changes nothing.
+      if (body.kind === "TaskResultBatch") {
+        batches++;
+        return Promise.reject(new UnknownMessageTypeError(ErrorCode.UnknownMessageType, "message type 0x13 (unknown) is not a request"));
+      }
+      if (body.kind === "TaskResult") singles++;
+      return request(body, options);
+    };
+    let allDone!: () => void;
+    const done = new Promise<void>((resolve) => (allDone = resolve));
+    const note = (id: string, what: string): void => {
+      outcomes.set(id, what);
+      if (outcomes.size === n) allDone();
+    };
+    worker.on("completed", (task: { id: string }) => note(task.id, "completed"));
+    worker.on("failed", (task: { id: string }, _err: unknown, outcome: { status: string }) => note(task.id, outcome.status));
+    await worker.start();
+    try {
+      await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error("not all reported in 10 s")), 10_000))]);
+    } finally {
+      await worker.stop();
+    }
+    expect(errors).toEqual([]);
+    expect(batches).toBe(1);
+    expect(singles).toBe(n);
+    ids.forEach((id, i) => expect(outcomes.get(id)).toBe(i % 2 === 0 ? "completed" : "dead"));
     await client.close();
   });
 });
