@@ -7,7 +7,8 @@ import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 const MAIN = resolve(import.meta.dir, "../../../src/cli/main.ts");
-const LISTENING = /"msg":"listening","key":"broker\.port","address":"[^"]*:(\d+)"/;
+/** The log line a broker writes once it accepts connections (the group is its port). */
+export const LISTENING_LOG = /"msg":"listening","key":"broker\.port","address":"[^"]*:(\d+)"/;
 
 export interface LaunchOptions {
   dataDir: string;
@@ -74,7 +75,7 @@ export function launchBroker(options: LaunchOptions): LaunchedBroker {
     async listening(timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const match = LISTENING.exec(text);
+        const match = LISTENING_LOG.exec(text);
         if (match) return Number(match[1]);
         if (exitCode !== null) throw new Error(`broker exited with ${exitCode} before listening:\n${text.slice(-4000)}`);
         if (Date.now() > deadline) throw new Error(`broker did not listen within ${timeoutMs} ms:\n${text.slice(-4000)}`);

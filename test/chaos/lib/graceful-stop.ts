@@ -75,7 +75,7 @@ export async function runGracefulStops(params: { stops: number; seed: number; bu
     await reap(broker);
     rmSync(dataDir, { recursive: true, force: true });
   }
-  const lost = check.lostSubmits.length + check.lostCompletions.length;
+  const lost = check.lostSubmits.length + check.lostCompletions.length + check.vanished.length;
   const unexpected = check.unexpected.length + check.falseFailures.length;
   const duplicates = check.duplicatesBeyondWindow.length + check.deliveredAfterComplete.length;
   return {

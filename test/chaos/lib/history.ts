@@ -1,12 +1,14 @@
 // A Jepsen-style history of a queue run and its checker: submits, deliveries and completions as
 // invoked then ok / failed / unknown, stamped with logical time and broker incarnation; check()
-// counts lost, unexpected, duplicated-beyond-window and delivered-after-complete. No I/O.
+// counts lost, vanished, unexpected, duplicated-beyond-window, delivered-after-complete and refused
+// completions. It judges process crashes (kill -9), not power loss. No I/O.
 
 export type Outcome = "ok" | "failed" | "unknown";
 
 interface SubmitOp {
   key: string;
   invokedAt: number;
+  incarnation: number;
   outcome: Outcome | null;
   id: string | null;
 }
@@ -26,6 +28,8 @@ interface CompleteOp {
   invokedAt: number;
   outcome: Outcome | null;
   completedAt: number | null;
+  /** The error frame's code when the outcome is failed. */
+  errorCode: number | null;
 }
 
 /** The final state of one stored task, as ListTasks reports it after the drain. */
@@ -42,8 +46,26 @@ export interface CheckResult {
   submitsFailed: number;
   deliveries: number;
   completionsOk: number;
-  /** Acked submits never delivered and not stored at the end, or stored but never finished. */
+  /**
+   * Acked submits absent at the end with no completion ever acknowledged or left unknown (only a
+   * completion lets retention purge a task), or stored but never finished.
+   */
   lostSubmits: string[];
+  /**
+   * Tasks delivered although their submit was never acknowledged, then absent at the end with no
+   * completion acknowledged or unknown. A claim hands out only committed rows, and a process crash
+   * keeps every committed row, so under kill -9 this is a loss (under power loss it would not be).
+   */
+  vanished: string[];
+  /** Deliveries of tasks whose submit outcome stayed unknown. */
+  deliveredUnacked: number;
+  /**
+   * Of those, deliveries by the incarnation that took the submit: the task was handed out and the
+   * broker died before its producer got the reply (with sync full, typically committed, not synced).
+   */
+  deliveredBeforeSubmitReply: number;
+  /** Completions answered with a definite error ("<id> code <n>"): NotFound, LeaseLost, ... */
+  refusedCompletions: string[];
   /** Acked completions whose task was found not completed at the end. */
   lostCompletions: string[];
   /** Keys delivered or stored that no producer sent. */
@@ -89,7 +111,7 @@ export class History {
   submitInvoked(key: string): void {
     if (this.submits.has(key)) throw new Error(`key ${key} submitted twice: the generator must make unique keys`);
     this.operations++;
-    this.submits.set(key, { key, invokedAt: ++this.time, outcome: null, id: null });
+    this.submits.set(key, { key, invokedAt: ++this.time, incarnation: this.incarnationNo, outcome: null, id: null });
   }
 
   submitOk(key: string, id: string): void {
@@ -118,13 +140,15 @@ export class History {
   /** Returns a handle for completeEnded. */
   completeInvoked(id: string, token: number): CompleteOp {
     this.operations++;
-    const op: CompleteOp = { id, token, invokedAt: ++this.time, outcome: null, completedAt: null };
+    const op: CompleteOp = { id, token, invokedAt: ++this.time, outcome: null, completedAt: null, errorCode: null };
     this.completes.push(op);
     return op;
   }
 
-  completeEnded(op: CompleteOp, outcome: Outcome): void {
+  /** `errorCode`: the error frame's code, when the broker answered one. */
+  completeEnded(op: CompleteOp, outcome: Outcome, errorCode?: number): void {
     op.outcome = outcome;
+    if (errorCode !== undefined) op.errorCode = errorCode;
     if (outcome === "ok") {
       op.completedAt = ++this.time;
       this.acked();
@@ -142,11 +166,20 @@ export class History {
     return this.completes.filter((c) => c.outcome === "ok").length;
   }
 
+  /** Deliveries in `incarnation` for which no completion was sent: leases its death voided. */
+  unfinishedDeliveries(incarnation: number): number {
+    const sent = new Set(this.completes.map((c) => `${c.id}:${c.token}`));
+    return this.deliveries.filter((d) => d.incarnation === incarnation && !sent.has(`${d.id}:${d.token}`)).length;
+  }
+
   check(finalTasks: readonly FinalTask[]): CheckResult {
     const finalById = new Map(finalTasks.map((t) => [t.id, t]));
     const deliveredKeys = new Set(this.deliveries.map((d) => d.key));
     const completedAt = new Map<string, number>();
     for (const c of this.completes) if (c.outcome === "ok" && c.completedAt !== null && !completedAt.has(c.id)) completedAt.set(c.id, c.completedAt);
+    // Only a completion lets retention purge a row, and one left unknown may have committed.
+    const mayBeCompleted = new Set(this.completes.filter((c) => c.outcome === "ok" || c.outcome === "unknown").map((c) => c.id));
+    const goneUnexplained = (id: string): boolean => !finalById.has(id) && !mayBeCompleted.has(id);
 
     const lostSubmits: string[] = [];
     const falseFailures: string[] = [];
@@ -158,8 +191,8 @@ export class History {
       if (op.outcome === "ok") {
         submitsOk++;
         const stored = op.id === null ? undefined : finalById.get(op.id);
-        // Finished tasks may be purged by retention, so "delivered once" is what proves it survived.
-        if (!deliveredKeys.has(op.key) && !stored) lostSubmits.push(op.key);
+        // Being delivered once proves only that the row existed then, not that it survived.
+        if (op.id === null || goneUnexplained(op.id)) lostSubmits.push(op.key);
         else if (stored && stored.status !== "completed") lostSubmits.push(`${op.key} (left ${stored.status})`);
       } else if (op.outcome === "failed") {
         submitsFailed++;
@@ -172,6 +205,23 @@ export class History {
       const stored = finalById.get(id);
       if (stored && stored.status !== "completed") lostCompletions.push(`${id} (${stored.status})`);
     }
+
+    const vanished: string[] = [];
+    let deliveredUnacked = 0;
+    let deliveredBeforeSubmitReply = 0;
+    const vanishedIds = new Set<string>();
+    for (const d of this.deliveries) {
+      const op = this.submits.get(d.key);
+      // Acked ones are judged above; a delivered failed submit is a false failure.
+      if (op === undefined || op.outcome !== "unknown") continue;
+      deliveredUnacked++;
+      if (d.incarnation === op.incarnation) deliveredBeforeSubmitReply++;
+      if (goneUnexplained(d.id) && !vanishedIds.has(d.id)) {
+        vanishedIds.add(d.id);
+        vanished.push(`${d.key} (${d.id})`);
+      }
+    }
+    const refusedCompletions = this.completes.filter((c) => c.outcome === "failed").map((c) => `${c.id} code ${c.errorCode ?? "?"}`);
 
     const unexpected: string[] = [];
     for (const d of this.deliveries) if (!this.submits.has(d.key)) unexpected.push(d.key);
@@ -203,6 +253,10 @@ export class History {
       completionsOk: completedAt.size,
       lostSubmits,
       lostCompletions,
+      vanished,
+      deliveredUnacked,
+      deliveredBeforeSubmitReply,
+      refusedCompletions,
       unexpected,
       duplicatesBeyondWindow,
       deliveredAfterComplete,

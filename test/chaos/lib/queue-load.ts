@@ -81,7 +81,9 @@ async function completeOne(conn: RawConn, history: History, task: ClaimedTask): 
       { kind: "TaskResult", id: task.id, token: task.token, outcome: "completed", resultIsJson: false, result: new Uint8Array(0), error: "" },
       10_000,
     );
-    history.completeEnded(op, response.kind === "Ack" ? "ok" : response.kind === "Error" && response.code !== 255 ? "failed" : "unknown");
+    if (response.kind === "Ack") history.completeEnded(op, "ok");
+    else if (response.kind === "Error" && response.code !== 255) history.completeEnded(op, "failed", response.code);
+    else history.completeEnded(op, "unknown");
   } catch {
     history.completeEnded(op, "unknown");
   }
