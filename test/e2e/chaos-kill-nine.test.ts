@@ -13,6 +13,8 @@ afterAll(printSummary);
 function expectClean(report: KillNineReport): void {
   const c = report.check;
   expect({ unexpectedExits: report.unexpectedExits, outsideFallbacks: report.outsideFallbacks }).toEqual({ unexpectedExits: [], outsideFallbacks: [] });
+  // Results sent with leases of a dead incarnation: each answered LeaseLost (never NotFound: the row survived).
+  expect(report.staleResults.other.slice(0, 10)).toEqual([]);
   expect({ lostSubmits: c.lostSubmits.slice(0, 10), lostCompletions: c.lostCompletions.slice(0, 10), vanished: c.vanished.slice(0, 10) }).toEqual({ lostSubmits: [], lostCompletions: [], vanished: [] });
   expect({ unexpected: c.unexpected.slice(0, 10), falseFailures: c.falseFailures.slice(0, 10), refused: c.refusedCompletions.slice(0, 10) }).toEqual({ unexpected: [], falseFailures: [], refused: [] });
   expect({ beyondWindow: c.duplicatesBeyondWindow.slice(0, 10), afterComplete: c.deliveredAfterComplete.slice(0, 10) }).toEqual({ beyondWindow: [], afterComplete: [] });
@@ -28,6 +30,7 @@ test("kill -9 under load, 20 kills at random moments and at every named point: n
   for (const kind of KILL_KINDS) expect({ kind, atLeastTwice: report.killsByKind[kind] >= 2 }).toEqual({ kind, atLeastTwice: true });
   // The recovery kills had leases to void: workers held tasks when the incarnation before died.
   expect(report.heldBeforeRecovery).toBeGreaterThan(0);
+  expect(report.staleResults.leaseLost).toBeGreaterThan(0);
   expect(report.check.submitsOk).toBeGreaterThan(0);
   expect(report.check.completionsOk).toBeGreaterThan(0);
 }, 150_000);

@@ -166,10 +166,20 @@ export class History {
     return this.completes.filter((c) => c.outcome === "ok").length;
   }
 
-  /** Deliveries in `incarnation` for which no completion was sent: leases its death voided. */
+  /** How many deliveries in `incarnation` got no completion sent: leases its death voided. */
   unfinishedDeliveries(incarnation: number): number {
+    return this.unfinishedLeases(incarnation).length;
+  }
+
+  /** The deliveries in `incarnation` for which no completion was sent, oldest first. */
+  unfinishedLeases(incarnation: number): { key: string; id: string; token: number }[] {
     const sent = new Set(this.completes.map((c) => `${c.id}:${c.token}`));
-    return this.deliveries.filter((d) => d.incarnation === incarnation && !sent.has(`${d.id}:${d.token}`)).length;
+    return this.deliveries.filter((d) => d.incarnation === incarnation && !sent.has(`${d.id}:${d.token}`)).map(({ key, id, token }) => ({ key, id, token }));
+  }
+
+  /** True if the submit of `key` was answered ok. */
+  acknowledged(key: string): boolean {
+    return this.submits.get(key)?.outcome === "ok";
   }
 
   check(finalTasks: readonly FinalTask[]): CheckResult {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { RawConn } from "../../helpers/raw-conn.ts";
 import { LISTENING_LOG, launchBroker, reap, type LaunchedBroker } from "./broker-proc.ts";
 import { History, type CheckResult } from "./history.ts";
-import { connectRetry, drainAndCheck, produce, work, type LoadControl } from "./queue-load.ts";
+import { connectRetry, drainAndCheck, produce, sendStaleResults, work, type LoadControl, type StaleResults } from "./queue-load.ts";
 import type { ChaosRow } from "./summary.ts";
 import { seededRandom } from "./tier.ts";
 
@@ -57,6 +57,8 @@ function nthPassage(kind: NamedKind, passages: Passages, random: () => number): 
  * reached (a bug in the seam or a stalled broker) gets there.
  */
 const NAMED_WAIT_MS = 20_000;
+/** Stale results sent per load round (those of unacknowledged submits first). */
+const STALE_PER_ROUND = 40;
 
 export interface KillNineParams {
   kills: number;
@@ -84,6 +86,10 @@ export interface KillNineReport {
   outsideFallbacks: string[];
   /** Leases held by workers when the incarnation before each recovery kill died, summed. */
   heldBeforeRecovery: number;
+  /** Results sent with dead leases at the start of each load round; all must get LeaseLost. */
+  staleResults: StaleResults;
+  /** How many of those were for tasks whose submit was never acknowledged. */
+  staleOfUnackedSubmits: number;
   unexpectedExits: string[];
 }
 
@@ -125,6 +131,10 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
   const startedMs = Date.now();
   let kills = 0;
   let heldBeforeRecovery = 0;
+  const staleResults: StaleResults = { sent: 0, leaseLost: 0, other: [] };
+  let staleOfUnackedSubmits = 0;
+  /** Leases the last load round's workers still held when it died; probed by the next load round. */
+  let deadLeases: { key: string; id: string; token: number }[] = [];
   let broker: LaunchedBroker | null = null;
   const nProducers = params.producers ?? 3;
   const nWorkers = params.workers ?? 3;
@@ -173,6 +183,12 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
 
       const port = await broker.listening();
       const conns: RawConn[] = await Promise.all(Array.from({ length: nProducers + nWorkers }, () => connectRetry(port)));
+      const probe = [...deadLeases.filter((l) => !history.acknowledged(l.key)), ...deadLeases.filter((l) => history.acknowledged(l.key))].slice(0, STALE_PER_ROUND);
+      deadLeases = [];
+      const sentBefore = staleResults.sent;
+      await sendStaleResults(conns[0]!, probe, staleResults);
+      // In order, so the answered ones are a prefix (a named kill may cut the probe short).
+      staleOfUnackedSubmits += probe.slice(0, staleResults.sent - sentBefore).filter((l) => !history.acknowledged(l.key)).length;
       const control: LoadControl = { stop: false };
       const incarnation = history.incarnation;
       const loops = [
@@ -204,6 +220,7 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
       if (history.incarnation === incarnation) history.crash();
       control.stop = true;
       await Promise.all(loops);
+      deadLeases = history.unfinishedLeases(incarnation);
       for (const conn of conns) conn.close();
       kills++;
       killsByKind[kind]++;
@@ -221,12 +238,13 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
   }
   const lost = check.lostSubmits.length + check.lostCompletions.length + check.vanished.length;
   // Leases outlast the run and results never reach a later incarnation: no refusal is legitimate.
-  const unexpected = check.unexpected.length + check.falseFailures.length + check.refusedCompletions.length;
+  const unexpected = check.unexpected.length + check.falseFailures.length + check.refusedCompletions.length + staleResults.other.length;
   const duplicates = check.duplicatesBeyondWindow.length + check.deliveredAfterComplete.length;
   const pass = lost === 0 && unexpected === 0 && duplicates === 0 && unexpectedExits.length === 0 && check.submitsOk > 0;
   const byKind = rotation.map((k) => (isNamed(k) ? `${k} ${killsByKind[k]} (seam ${seamKills[k]})` : `${k} ${killsByKind[k]}`)).join(", ");
   const note =
     `seed ${params.seed}; ${kills} kills (${byKind}); outside fallbacks ${outsideFallbacks.length}; leases held before recovery kills ${heldBeforeRecovery}; ` +
+    `stale results ${staleResults.sent} (${staleOfUnackedSubmits} of unacknowledged submits), LeaseLost ${staleResults.leaseLost}; ` +
     `submits ok ${check.submitsOk}/unknown ${check.submitsUnknown}/failed ${check.submitsFailed}; ` +
     `deliveries ${check.deliveries} (${check.deliveredUnacked} of unacknowledged submits, ${check.deliveredBeforeSubmitReply} before the crash that cut the submit's reply); completions ok ${check.completionsOk}; redelivered in window ${check.duplicatesInWindow}; ` +
     `${Math.round((Date.now() - startedMs) / 1000)} s`;
@@ -238,6 +256,8 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
     seamKills,
     outsideFallbacks,
     heldBeforeRecovery,
+    staleResults,
+    staleOfUnackedSubmits,
     unexpectedExits,
   };
 }

@@ -3,6 +3,7 @@
 // so a delivery is tied to its submit even when the submit's reply was lost.
 
 import type { ClaimedTask, TaskInfo, TaskSpec } from "../../../src/protocol/messages.ts";
+import { ErrorCode } from "../../../src/protocol/errors.ts";
 import { RawConn } from "../../helpers/raw-conn.ts";
 import { launchBroker, reap } from "./broker-proc.ts";
 import type { CheckResult, FinalTask, History } from "./history.ts";
@@ -86,6 +87,42 @@ async function completeOne(conn: RawConn, history: History, task: ClaimedTask): 
     else history.completeEnded(op, "unknown");
   } catch {
     history.completeEnded(op, "unknown");
+  }
+}
+
+/** What a broker answered to results sent with lease tokens of an incarnation that died. */
+export interface StaleResults {
+  sent: number;
+  leaseLost: number;
+  /** Anything but LeaseLost, as "<key>: <reply>". */
+  other: string[];
+}
+
+/**
+ * Sends a completed TaskResult for each lease of a dead incarnation, before anyone claims in this
+ * one: the row is still there (a claim hands out only committed rows, and a process crash keeps
+ * them) and its lease died with the process, so each must get LeaseLost and change nothing.
+ */
+export async function sendStaleResults(conn: RawConn, leases: readonly { key: string; id: string; token: number }[], into: StaleResults): Promise<void> {
+  for (const lease of leases) {
+    into.sent++;
+    let reply: string;
+    try {
+      const response = await conn.call(
+        { kind: "TaskResult", id: lease.id, token: lease.token, outcome: "completed", resultIsJson: false, result: new Uint8Array(0), error: "" },
+        10_000,
+      );
+      if (response.kind === "Error" && response.code === ErrorCode.LeaseLost) {
+        into.leaseLost++;
+        continue;
+      }
+      reply = response.kind === "Error" ? `error ${response.code}` : response.kind;
+    } catch {
+      // The broker died under the probe (a named kill can land here): no answer, nothing learnt.
+      into.sent--;
+      return;
+    }
+    into.other.push(`${lease.key}: ${reply}`);
   }
 }
 
