@@ -1,7 +1,6 @@
-// A Jepsen-style history of a queue run and its checker: submits, deliveries and completions as
-// invoked then ok / failed / unknown, stamped with logical time and broker incarnation; check()
-// counts lost, vanished, unexpected, duplicated-beyond-window, delivered-after-complete and refused
-// completions. It judges process crashes (kill -9), not power loss. No I/O.
+// A Jepsen-style history of a queue run (submits, deliveries, completions as invoked then ok /
+// failed / unknown, by logical time and broker incarnation) and its checker, which judges process
+// crashes (kill -9), not power loss: lost, vanished, unexpected, duplicates, refusals. No I/O.
 
 export type Outcome = "ok" | "failed" | "unknown";
 

@@ -1,7 +1,6 @@
 // Scenario 1: SIGKILL the real broker under load again and again on one data dir, then drain and
-// check the history. Kill moments rotate through kills from outside (random, after the Nth ack,
-// during start-up, after a completion burst) and the broker's own named kill points
-// (TQ_TEST_KILL_AT: after-commit, after-sync, recovery, compaction); see guarantees.md.
+// check the history. Kills rotate between moments picked from outside and the broker's own named
+// kill points (TQ_TEST_KILL_AT); signals only the brokers it starts. See guarantees.md.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
