@@ -116,6 +116,26 @@ async function exitsWithin(broker: LaunchedBroker, timeoutMs: number): Promise<b
   return exited;
 }
 
+/**
+ * The load's connections, or none when a named point killed the broker before they were all made:
+ * retention commits even while idle, so a small n can come before the load connects.
+ */
+async function connectLoad(broker: LaunchedBroker, count: number, named: boolean): Promise<RawConn[]> {
+  const made: RawConn[] = [];
+  try {
+    const port = await broker.listening();
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => connectRetry(port)));
+    for (const r of settled) if (r.status === "fulfilled") made.push(r.value);
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed === undefined) return made;
+    throw failed.reason;
+  } catch (err) {
+    for (const conn of made) conn.close();
+    if (named && (await exitsWithin(broker, 2000))) return [];
+    throw err;
+  }
+}
+
 export async function runKillNine(params: KillNineParams): Promise<KillNineReport> {
   const random = seededRandom(params.seed);
   const sync = params.sync ?? "full";
@@ -180,12 +200,13 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
         continue;
       }
 
-      const port = await broker.listening();
-      const conns: RawConn[] = await Promise.all(Array.from({ length: nProducers + nWorkers }, () => connectRetry(port)));
+      const conns = await connectLoad(target, nProducers + nWorkers, spec !== null);
       const probe = [...deadLeases.filter((l) => !history.acknowledged(l.key)), ...deadLeases.filter((l) => history.acknowledged(l.key))].slice(0, STALE_PER_ROUND);
-      deadLeases = [];
       const sentBefore = staleResults.sent;
-      await sendStaleResults(conns[0]!, probe, staleResults);
+      if (conns[0] !== undefined) {
+        deadLeases = [];
+        await sendStaleResults(conns[0], probe, staleResults);
+      }
       // In order, so the answered ones are a prefix (a named kill may cut the probe short).
       staleOfUnackedSubmits += probe.slice(0, staleResults.sent - sentBefore).filter((l) => !history.acknowledged(l.key)).length;
       const control: LoadControl = { stop: false };
