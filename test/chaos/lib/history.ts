@@ -10,6 +10,8 @@ interface SubmitOp {
   incarnation: number;
   outcome: Outcome | null;
   id: string | null;
+  /** The error frame's code when the outcome is failed. */
+  errorCode: number | null;
 }
 
 interface Delivery {
@@ -43,6 +45,8 @@ export interface CheckResult {
   submitsOk: number;
   submitsUnknown: number;
   submitsFailed: number;
+  /** Failed submits by error code ("11": QueueFull, "13": StorageUnavailable, ...). */
+  submitFailureCodes: Record<string, number>;
   deliveries: number;
   completionsOk: number;
   /**
@@ -110,7 +114,7 @@ export class History {
   submitInvoked(key: string): void {
     if (this.submits.has(key)) throw new Error(`key ${key} submitted twice: the generator must make unique keys`);
     this.operations++;
-    this.submits.set(key, { key, invokedAt: ++this.time, incarnation: this.incarnationNo, outcome: null, id: null });
+    this.submits.set(key, { key, invokedAt: ++this.time, incarnation: this.incarnationNo, outcome: null, id: null, errorCode: null });
   }
 
   submitOk(key: string, id: string): void {
@@ -121,9 +125,13 @@ export class History {
     this.acked();
   }
 
-  submitEnded(key: string, outcome: "failed" | "unknown"): void {
+  /** `errorCode`: the error frame's code, when the broker answered one. */
+  submitEnded(key: string, outcome: "failed" | "unknown", errorCode?: number): void {
     const op = this.submits.get(key);
-    if (op && op.outcome === null) op.outcome = outcome;
+    if (op && op.outcome === null) {
+      op.outcome = outcome;
+      if (errorCode !== undefined) op.errorCode = errorCode;
+    }
   }
 
   /** Returns the logical time to pass to delivered(). */
@@ -196,6 +204,7 @@ export class History {
     let submitsOk = 0;
     let submitsUnknown = 0;
     let submitsFailed = 0;
+    const submitFailureCodes: Record<string, number> = {};
     for (const op of this.submits.values()) {
       if (op.outcome === "ok") {
         submitsOk++;
@@ -205,6 +214,8 @@ export class History {
         else if (stored && stored.status !== "completed") lostSubmits.push(`${op.key} (left ${stored.status})`);
       } else if (op.outcome === "failed") {
         submitsFailed++;
+        const code = String(op.errorCode ?? "?");
+        submitFailureCodes[code] = (submitFailureCodes[code] ?? 0) + 1;
         if (deliveredKeys.has(op.key) || storedKeys.has(op.key)) falseFailures.push(op.key);
       } else submitsUnknown++;
     }
@@ -258,6 +269,7 @@ export class History {
       submitsOk,
       submitsUnknown,
       submitsFailed,
+      submitFailureCodes,
       deliveries: this.deliveries.length,
       completionsOk: completedAt.size,
       lostSubmits,

@@ -136,6 +136,12 @@ async function connectLoad(broker: LaunchedBroker, count: number, named: boolean
   }
 }
 
+/** " (code 11 x12, ...)" for the note, or nothing when no submit failed. */
+function failureCodes(byCode: Record<string, number>): string {
+  const parts = Object.entries(byCode).map(([code, n]) => `code ${code} x${n}`);
+  return parts.length === 0 ? "" : ` (${parts.join(", ")})`;
+}
+
 export async function runKillNine(params: KillNineParams): Promise<KillNineReport> {
   const random = seededRandom(params.seed);
   const sync = params.sync ?? "full";
@@ -265,7 +271,7 @@ export async function runKillNine(params: KillNineParams): Promise<KillNineRepor
   const note =
     `seed ${params.seed}; ${kills} kills (${byKind}); outside fallbacks ${outsideFallbacks.length}; leases held before recovery kills ${heldBeforeRecovery}; ` +
     `stale results ${staleResults.sent} (${staleOfUnackedSubmits} of unacknowledged submits), LeaseLost ${staleResults.leaseLost}; ` +
-    `submits ok ${check.submitsOk}/unknown ${check.submitsUnknown}/failed ${check.submitsFailed}; ` +
+    `submits ok ${check.submitsOk}/unknown ${check.submitsUnknown}/failed ${check.submitsFailed}${failureCodes(check.submitFailureCodes)}; ` +
     `deliveries ${check.deliveries} (${check.deliveredUnacked} of unacknowledged submits, ${check.deliveredBeforeSubmitReply} before the crash that cut the submit's reply); completions ok ${check.completionsOk}; redelivered in window ${check.duplicatesInWindow}; ` +
     `${Math.round((Date.now() - startedMs) / 1000)} s`;
   return {

@@ -47,8 +47,8 @@ export async function produce(conn: RawConn, history: History, options: { queue:
       response.outcomes.forEach((o, i) => history.submitOk(keys[i]!, o.id));
     } else {
       // Internal means "may or may not have happened"; every other error frame is definite.
-      const outcome = response.kind === "Error" && response.code !== 255 ? "failed" : "unknown";
-      for (const key of keys) history.submitEnded(key, outcome);
+      if (response.kind === "Error" && response.code !== 255) for (const key of keys) history.submitEnded(key, "failed", response.code);
+      else for (const key of keys) history.submitEnded(key, "unknown");
       if (response.kind === "Error" && (response.code === 13 || response.code === 11)) await Bun.sleep(50);
     }
   }
