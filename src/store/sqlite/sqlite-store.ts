@@ -17,7 +17,9 @@ import { GroupCommit, storageUnavailable, type CommitFigures, type FlushOn } fro
 import { loadMemory } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openDatabase } from "./schema.ts";
-import { INSERT_BATCH_ROWS, PURGE_SCAN_ROWS, Statements } from "./statements.ts";
+import { INSERT_BATCH_ROWS, Statements } from "./statements.ts";
+import { LeaseTokens } from "./lease-tokens.ts";
+import { RetentionWalk } from "./retention-walk.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
@@ -71,20 +73,18 @@ export interface SqliteStoreOptions {
   syncWal?: (done: (err: Error | null) => void) => void;
 }
 
-// Tokens are reserved in blocks so that persisting the high-water mark costs one UPDATE per block.
-const TOKEN_BLOCK = 10_000;
 // Heap entries one tick works through per kind: bounds how long a tick holds the event loop (~10 ms).
 const MAX_TICK_STEPS = 2000;
 // Checkpoint period with sync full (growth past checkpointStepBytes still triggers one sooner).
 const FULL_SYNC_CHECKPOINT_MS = 1000;
-// Rows one purge step may walk per row it may delete: bounds a step when old rows are mostly live.
-const PURGE_SCAN_FACTOR = 8;
+
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
 export class SqliteStore implements Store {
   private readonly db: Database;
   private readonly stmts: Statements;
+  private readonly retention: RetentionWalk;
   private readonly group: GroupCommit;
   private readonly mem = new MemoryState();
   private readonly backoff: BackoffPolicy;
@@ -101,12 +101,7 @@ export class SqliteStore implements Store {
   private endedInGroup: LeaseState[] = [];
   /** Why the last group failed: what a claim that waited on it reports. */
   private lastCommitFailure: unknown = null;
-  private nextToken = 0;
-  /** Where the retention walk over completed rows goes on (a seq; 0 = from the start). */
-  private purgeCursor = 0;
-  private reservedToken = 0;
-  /** The write of the latest token block: a claim that used the block waits until it is durable. */
-  private tokenBlockWritten: Promise<void> = Promise.resolve();
+  private readonly tokens: LeaseTokens;
   private closed = false;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -117,6 +112,7 @@ export class SqliteStore implements Store {
     const syncWal = options.syncWal ?? (this.walSync === null ? undefined : this.walSync.sync.bind(this.walSync));
     this.db = openDatabase(options.path, full && syncWal === undefined ? "full" : "normal", options.cacheMiB ?? 32).db;
     this.stmts = new Statements(this.db);
+    this.retention = new RetentionWalk(this.stmts);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.random = options.random ?? Math.random;
     this.group = new GroupCommit({
@@ -132,6 +128,7 @@ export class SqliteStore implements Store {
         this.notify("onFatal", () => this.options.onFatal?.(err));
       },
     });
+    this.tokens = new LeaseTokens(this.stmts, this.group);
     this.recover(Date.now());
     this.wal =
       this.walPath === null
@@ -221,7 +218,7 @@ export class SqliteStore implements Store {
     this.assertOpen();
     if (request.max <= 0 || !this.mem.ready.hasReady(request.queues)) return [];
     const readyNotDurable = this.readyAfterCommit.size > 0;
-    const tokensBefore = this.reservedToken;
+    const blocksBefore = this.tokens.blocksStarted;
     const leases: Lease[] = [];
     const made: LeaseState[] = [];
     let earliestExpiry = Number.POSITIVE_INFINITY;
@@ -238,7 +235,7 @@ export class SqliteStore implements Store {
         this.mem.ready.unpop(entry);
         break;
       }
-      const token = this.issueToken();
+      const token = this.tokens.issue();
       const expiresAtMs = request.nowMs + row.lease_ms;
       const task = rowToTask(row);
       task.status = "in_progress";
@@ -255,13 +252,13 @@ export class SqliteStore implements Store {
       leases.push({ task, token, expiresAtMs });
     }
     if (earliestExpiry !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestExpiry);
-    const newTokenBlock = this.reservedToken !== tokensBefore;
+    const newTokenBlock = this.tokens.blocksStarted !== blocksBefore;
     if (readyNotDurable || newTokenBlock) {
       // Until that commit these leases are provisional: a failed commit drops them. A new token
       // block must also be on disk: after a crash that lost it, tokens would be issued again.
       for (const lease of made) this.provisionalLeases.add(lease);
       await this.group.settled();
-      if (newTokenBlock) await this.tokenBlockWritten.catch(() => undefined);
+      if (newTokenBlock) await this.tokens.latestBlockDurable();
       // The commit failed and memory was rebuilt from the file: these leases are void.
       if (leases.some((l) => this.mem.leasesById.get(l.task.id)?.token !== l.token)) {
         throw storageUnavailable(this.lastCommitFailure);
@@ -420,35 +417,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  /**
-   * Dead and cancelled rows come from the open index. Completed rows are in no index but the id's
-   * (a completion writes as little as possible), so they are found by walking seq order from
-   * purgeCursor: rows older than the cutoff are few once retention keeps up (live ones, deleted
-   * ones are gone), and the walk ends at the first row created after the cutoff, since a task
-   * finishes after it is created. The next pass starts again from the beginning.
-   */
+  /** One retention step (see RetentionWalk), in a group. */
   async purgeFinished(beforeMs: number, limit: number): Promise<PurgeStep> {
     this.assertOpen();
     const max = Math.max(0, Math.floor(limit));
-    return this.group.run(() => {
-      let purged = this.stmts.purgeDeadOrCancelled.run(beforeMs, max).changes;
-      for (let scanned = 0; purged < max && scanned < max * PURGE_SCAN_FACTOR; ) {
-        const rows = this.stmts.purgeScan.values(this.purgeCursor, PURGE_SCAN_ROWS) as [number, number, number | null, number][];
-        if (rows.length === 0) return this.purgePassDone(purged);
-        for (const [seq, status, finishedAtMs, createdAtMs] of rows) {
-          if (createdAtMs >= beforeMs) return this.purgePassDone(purged);
-          this.purgeCursor = seq;
-          scanned++;
-          if (status === STATUS.completed && finishedAtMs !== null && finishedAtMs < beforeMs) {
-            this.stmts.deleteSeq.run(seq);
-            if (++purged >= max) break;
-          }
-        }
-      }
-      if (purged > 0) killPoint(KILL_POINTS.compaction);
-      return { purged, done: false };
-    });
+    return this.group.run(() => this.retention.step(beforeMs, max));
   }
+
 
   /** Returns up to `maxPages` free pages to the file system (auto_vacuum = INCREMENTAL). */
   async reclaimSpace(maxPages: number): Promise<number> {
@@ -475,7 +450,7 @@ export class SqliteStore implements Store {
   async ping(): Promise<void> {
     this.assertOpen();
     return this.group.run(() => {
-      this.stmts.reserveTokens.run(this.reservedToken);
+      this.tokens.persist();
     });
   }
 
@@ -501,12 +476,6 @@ export class SqliteStore implements Store {
   /** Bytes of the in-memory typed-array indexes. */
   indexBytes(): number {
     return this.mem.indexBytes;
-  }
-
-  private purgePassDone(purged: number): PurgeStep {
-    this.purgeCursor = 0;
-    if (purged > 0) killPoint(KILL_POINTS.compaction);
-    return { purged, done: true };
   }
 
   private assertOpen(): void {
@@ -563,18 +532,6 @@ export class SqliteStore implements Store {
     for (const q of queues) this.notify("onReady", () => this.options.onReady?.(q));
   }
 
-  private issueToken(): number {
-    this.nextToken++;
-    if (this.nextToken > this.reservedToken) {
-      const reserved = this.nextToken + TOKEN_BLOCK;
-      this.reservedToken = reserved;
-      this.tokenBlockWritten = this.group.run(() => {
-        this.stmts.reserveTokens.run(reserved);
-      });
-    }
-    return this.nextToken;
-  }
-
   /** After a commit: the listeners (a throwing one is logged, never allowed to break the flush), then WAL upkeep. */
   private committed(): void {
     this.provisionalLeases.clear();
@@ -604,8 +561,7 @@ export class SqliteStore implements Store {
   private recover(nowMs: number): void {
     this.db.transaction(() => this.stmts.requeueInProgress.run(nowMs))();
     killPoint(KILL_POINTS.recovery);
-    this.nextToken = this.stmts.reservedTokens.get()?.value ?? 0;
-    this.reservedToken = this.nextToken;
+    this.tokens.load();
     this.loadMemory();
   }
 
@@ -616,8 +572,7 @@ export class SqliteStore implements Store {
     const leases = [...this.mem.leasesById.values(), ...this.endedInGroup].filter((l) => !this.provisionalLeases.has(l));
     this.provisionalLeases.clear();
     this.endedInGroup = [];
-    // A token reservation in the failed group is gone: reserve afresh before the next token.
-    this.reservedToken = this.nextToken;
+    this.tokens.forgetUncommittedBlock();
     try {
       this.loadMemory();
       // Leases are not in the file: keep those whose rows are still pending there (their workers
