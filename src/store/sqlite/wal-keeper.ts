@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { statSync } from "node:fs";
 import { Checkpointer, type CheckpointResult } from "./checkpointer.ts";
+import { WalBacklog } from "./wal-backlog.ts";
 
 export interface WalKeeperOptions {
   db: Database;
@@ -33,9 +34,11 @@ export class WalKeeper {
   private checkpointer: Checkpointer | null = null;
   private wanted = false;
   private stopped = false;
+  private readonly backlog: WalBacklog;
   private readonly figures: CheckpointFigures = { checkpoints: 0, checkpointStallMaxMs: 0, backgroundCheckpointMaxMs: 0 };
 
   constructor(private readonly options: WalKeeperOptions) {
+    this.backlog = new WalBacklog(`${options.dbPath}-shm`);
     if (options.mode === "worker") this.startWorker();
     else this.startInline();
   }
@@ -50,11 +53,18 @@ export class WalKeeper {
       this.checkpoint();
       return;
     }
-    // The WAL restarts from its beginning only after a checkpoint that caught up while no group was
-    // open. A worker copying while groups keep coming rarely catches up, so the main thread
-    // finishes the job (a small remainder) once the WAL is half its bound.
-    const triggerBytes = this.checkpointer === null ? this.options.stepBytes : this.options.maxWalBytes / 2;
-    if (this.walBytes() > triggerBytes) this.checkpoint();
+    // What a checkpoint would copy now (the file's size stays put after the WAL restarts).
+    const uncopied = this.backlog.uncopiedBytes() ?? this.walBytes();
+    if (this.checkpointer === null) {
+      if (uncopied > this.options.stepBytes) this.checkpoint();
+      return;
+    }
+    // Worker mode: growth starts the worker early (it ignores the call while one runs). The WAL
+    // restarts from its beginning only after a checkpoint that caught up while no group was open;
+    // a worker copying while groups keep coming rarely catches up, so the main thread finishes the
+    // job after each worker checkpoint (see onResult), and at the latest at half the bound.
+    if (uncopied > this.options.maxWalBytes / 2) this.checkpoint();
+    else if (uncopied > this.options.stepBytes) void this.checkpointer.runNow();
   }
 
   /**
@@ -91,6 +101,7 @@ export class WalKeeper {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     await this.checkpointer?.stop();
+    this.backlog.close();
   }
 
   private walBytes(): number {

@@ -450,3 +450,20 @@ test("retention walks completed rows in bounded steps, keeps live and newer ones
   expect(await store.purgeFinished(2000, 100)).toEqual({ purged: 1, done: true });
   expect(await store.get(late!.id)).toBeNull();
 });
+
+test("a checkpoint runs per checkpointStepBytes of new WAL, not after every commit once the file has grown", async () => {
+  const path = tempPath();
+  const step = 256 * 1024;
+  const store = open({ path, checkpointStepBytes: step, walSyncIntervalMs: 3_600_000 });
+  const payload = new Uint8Array(200);
+  for (let g = 0; g < 200; g++) await store.submit(Array.from({ length: 50 }, () => task({ payload })), 1000);
+  const { commits, checkpoints } = store.commitStats();
+  // ~200 groups of ~15 KiB of WAL each: about 3 MiB in all, so about a dozen steps of 256 KiB. The
+  // WAL file, restarted after each complete checkpoint, stays at its first size: judged by the
+  // file's size, every commit after the first step would have run one (~190).
+  expect(commits).toBeGreaterThanOrEqual(200);
+  expect(checkpoints).toBeGreaterThan(3);
+  expect(checkpoints).toBeLessThan(40);
+  expect(statSync(`${path}-wal`).size).toBeLessThan(4 * step);
+  expect(store.pendingCount()).toBe(10_000);
+});
