@@ -29,6 +29,9 @@ export interface CheckpointFigures {
   backgroundCheckpointMaxMs: number;
 }
 
+/** Worker mode: WAL file size, in checkpoint steps, past which the main thread catches up. */
+const CATCH_UP_STEPS = 4;
+
 export class WalKeeper {
   private timer: ReturnType<typeof setInterval> | null = null;
   private checkpointer: Checkpointer | null = null;
@@ -121,9 +124,11 @@ export class WalKeeper {
           this.figures.checkpoints++;
           this.figures.backgroundCheckpointMaxMs = Math.max(this.figures.backgroundCheckpointMaxMs, r.ms);
           // The worker copied what was there when it started; groups committed meanwhile are left.
-          // Copying that remainder between two groups is short, and a checkpoint that catches up
-          // lets the next group restart the WAL from its beginning, so the file stays small.
-          this.wanted = true;
+          // Once the file is a few steps long, the main thread copies that remainder between two
+          // groups (short, but two fsyncs on the event loop): a checkpoint that catches up lets the
+          // next group restart the WAL from its beginning, so the file stops growing. Not after
+          // every worker run: each catch-up is a stall, and a longer file costs nothing else.
+          if (this.walBytes() > CATCH_UP_STEPS * this.options.stepBytes) this.wanted = true;
         },
         onFailed: (reason) => {
           this.options.log?.("checkpoint worker failed; checkpointing on the main thread", { reason });
