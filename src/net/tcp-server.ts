@@ -112,6 +112,8 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     defaultLeaseMs: options.defaultLeaseMs,
     maxBatchClaim: options.maxBatchClaim,
+    // A TaskResultBatch answers errors per item: they count like a TaskResult's error frame.
+    itemError: (code) => options.onProtocolError?.(code),
     authenticate(apiKey, session) {
       if (!options.auth.enabled) {
         session.principal = ANONYMOUS_ADMIN;

@@ -52,6 +52,12 @@ async function metric(name: string, outcome: string): Promise<number> {
   return line === undefined ? 0 : Number(line.split(" ").pop());
 }
 
+async function protocolErrors(code: string): Promise<number> {
+  const body = await (await fetch(`http://127.0.0.1:${broker.metricsPort}/metrics`)).text();
+  const line = body.split("\n").find((l) => l.startsWith(`tq_protocol_errors_total{front_door="tcp",code="${code}"}`));
+  return line === undefined ? 0 : Number(line.split(" ").pop());
+}
+
 describe("TaskResultBatch", () => {
   test("completions and failures in one batch are acknowledged per item, each as a TaskResult would be", async () => {
     const conn = await RawConn.connect(broker.port);
@@ -137,7 +143,11 @@ describe("TaskResultBatch", () => {
     const id = await submit(conn, spec("x", { queue: "rb-unknown" }));
     const [task] = await claim(conn, { queues: ["rb-unknown"], max: 1 });
     const unknown = uuidv7();
+    const errorsBefore = { notFound: await protocolErrors("NotFound"), leaseLost: await protocolErrors("LeaseLost") };
     const res = expectKind(await batch(conn, [completed({ id: unknown, token: 1 }), completed(task!), completed(task!)]), "ResultBatchOutcome");
+    // Per-item errors count in tq_protocol_errors_total like a TaskResult's error frame would.
+    expect((await protocolErrors("NotFound")) - errorsBefore.notFound).toBe(1);
+    expect((await protocolErrors("LeaseLost")) - errorsBefore.leaseLost).toBe(1);
     expect(res.entries[0]).toMatchObject({ entry: "error", code: ErrorCode.NotFound, field: "id" });
     expect(res.entries[1]).toEqual({ entry: "ok" });
     expect(res.entries[2]).toMatchObject({ entry: "error", code: ErrorCode.LeaseLost });

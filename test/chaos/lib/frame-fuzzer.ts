@@ -36,6 +36,11 @@ export function validRequest(random: () => number, requestId: number, large: boo
     { kind: "SubmitBatch", requestId, tasks: [task, { ...task, payload: new Uint8Array(3) }] },
     { kind: "ClaimTask", requestId, queues: [FUZZ_QUEUE], max: 1 + Math.floor(random() * 5), waitMs: 0 },
     { kind: "TaskResult", requestId, ...ref, outcome: "completed", resultIsJson: false, result: new Uint8Array(4), error: "" },
+    {
+      kind: "TaskResultBatch",
+      requestId,
+      results: Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({ ...ref, outcome: "completed" as const, resultIsJson: false, result: new Uint8Array(2), error: "" })),
+    },
     { kind: "Nack", requestId, leases: [ref] },
     { kind: "RenewLease", requestId, leases: [ref, ref] },
     { kind: "Heartbeat", requestId, workerId: "fuzz-worker", cpuPercent: 1, memoryMb: 2, inFlight: [ref] },
