@@ -64,6 +64,7 @@ function toClaimedTask(lease: Lease): ClaimedTask {
   const t = lease.task;
   return {
     id: t.id,
+    idBytes: lease.idBytes,
     token: lease.token,
     expiresAtMs: lease.expiresAtMs,
     attempts: t.attempts,

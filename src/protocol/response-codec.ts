@@ -106,7 +106,7 @@ const WRITERS: BodyWriters = {
   SubmittedBatch(w, m) {
     w.u16("outcomes", m.outcomes.length);
     for (const o of m.outcomes) {
-      w.uuid("id", o.id);
+      w.uuidOf("id", o.id, o.idBytes);
       w.u8("status", TASK_STATUS_BYTE[o.status]);
       w.bool("duplicate", o.duplicate);
     }

@@ -136,7 +136,7 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
       const [first] = await store.submit([task({ idempotencyKey: "order-1" })], clock.now());
       const [second] = await store.submit([task({ idempotencyKey: "order-1", type: "other" })], clock.now());
       expect(first!.duplicate).toBe(false);
-      expect(second).toEqual({ id: first!.id, status: "pending", duplicate: true });
+      expect(second).toMatchObject({ id: first!.id, status: "pending", duplicate: true });
 
       const batch = await store.submit([task({ idempotencyKey: "order-2" }), task({ idempotencyKey: "order-2" }), task({ idempotencyKey: null }), task({ idempotencyKey: null })], clock.now());
       expect(batch[1]!.id).toBe(batch[0]!.id);
@@ -153,7 +153,7 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
       const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() });
       for (const l of leases) await store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, clock.now());
       const [held] = await store.submit([task({ idempotencyKey: "order-1" })], clock.now());
-      expect(held).toEqual({ id: first!.id, status: "completed", duplicate: true });
+      expect(held).toMatchObject({ id: first!.id, status: "completed", duplicate: true });
       clock.advance(1);
       expect(await store.purgeFinished(clock.now(), 100)).toEqual({ purged: 5, done: true });
       const [fresh] = await store.submit([task({ idempotencyKey: "order-1" })], clock.now());

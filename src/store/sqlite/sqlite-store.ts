@@ -188,7 +188,7 @@ export class SqliteStore implements Store {
           flush();
           const existing = this.stmts.byKey.get(t.idempotencyKey);
           if (existing !== null) {
-            out.push({ id: uuidToString(existing.id), status: statusName(existing.status), duplicate: true });
+            out.push({ id: uuidToString(existing.id), idBytes: existing.id, status: statusName(existing.status), duplicate: true });
             continue;
           }
         }
@@ -199,7 +199,7 @@ export class SqliteStore implements Store {
           t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
         );
         chunk.push(t);
-        out.push({ id: uuidToString(id), status: delayed ? "scheduled" : "pending", duplicate: false });
+        out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });
         if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
       }
       flush();
@@ -249,7 +249,7 @@ export class SqliteStore implements Store {
       this.mem.addLease(lease);
       made.push(lease);
       earliestExpiry = Math.min(earliestExpiry, expiresAtMs);
-      leases.push({ task, token, expiresAtMs });
+      leases.push({ task, idBytes: row.id, token, expiresAtMs });
     }
     if (earliestExpiry !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestExpiry);
     const newTokenBlock = this.tokens.blocksStarted !== blocksBefore;
