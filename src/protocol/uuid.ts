@@ -5,7 +5,11 @@ const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padSt
 
 let lastMs = 0;
 let counter = 0;
-const random = new Uint8Array(16);
+// Random bits come from a pool refilled 256 ids at a time: one getRandomValues call per id was a
+// measurable share of a batch submit.
+const POOL_IDS = 256;
+const pool = new Uint8Array(16 * POOL_IDS);
+let poolNext = POOL_IDS;
 
 /** A fresh UUIDv7 as 16 bytes: 48-bit ms timestamp, then a 12-bit counter for order within a ms, then random bits. */
 export function uuidv7Bytes(nowMs: number = Date.now()): Uint8Array {
@@ -20,8 +24,12 @@ export function uuidv7Bytes(nowMs: number = Date.now()): Uint8Array {
     lastMs = nowMs;
     counter = 0;
   }
-  crypto.getRandomValues(random);
-  const out = random.slice();
+  if (poolNext === POOL_IDS) {
+    crypto.getRandomValues(pool);
+    poolNext = 0;
+  }
+  const out = pool.slice(poolNext * 16, poolNext * 16 + 16);
+  poolNext++;
   const ms = lastMs;
   out[0] = Math.floor(ms / 2 ** 40) & 0xff;
   out[1] = Math.floor(ms / 2 ** 32) & 0xff;

@@ -23,7 +23,7 @@ import { RetentionWalk } from "./retention-walk.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
-import { FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
+import { claimedTask, FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
@@ -226,7 +226,7 @@ export class SqliteStore implements Store {
     while (leases.length < request.max) {
       const entry = this.mem.ready.popBest(request.queues);
       if (entry === null) break;
-      const row = this.stmts.bySeq.get(entry.seq);
+      const row = this.stmts.claimRow.get(entry.seq);
       // A stale ready entry (its row left pending meanwhile) is skipped.
       if (row === null || row.status !== STATUS.pending) continue;
       // The batch must fit one reply frame: what does not fit stays first in line.
@@ -237,11 +237,7 @@ export class SqliteStore implements Store {
       }
       const token = this.tokens.issue();
       const expiresAtMs = request.nowMs + row.lease_ms;
-      const task = rowToTask(row);
-      task.status = "in_progress";
-      task.workerId = request.workerId;
-      task.startedAtMs = request.nowMs;
-      task.leaseExpiresAtMs = expiresAtMs;
+      const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
       const lease: LeaseState = {
         seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
         leaseMs: row.lease_ms, startedAtMs: request.nowMs,

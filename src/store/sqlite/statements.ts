@@ -2,7 +2,7 @@
 // which statement runs when is decided by sqlite-store.ts.
 
 import type { Database, Statement } from "bun:sqlite";
-import type { TaskRow } from "./task-row.ts";
+import type { ClaimRow, TaskRow } from "./task-row.ts";
 import { STATUS } from "./task-row.ts";
 
 const S = STATUS;
@@ -25,6 +25,7 @@ export class Statements {
   readonly byKey: Statement<{ id: Uint8Array; status: number }>;
   readonly byId: Statement<TaskRow>;
   readonly bySeq: Statement<TaskRow>;
+  readonly claimRow: Statement<ClaimRow>;
   readonly complete: Statement;
   readonly attemptsOf: Statement<{ attempts: number; max_retries: number }>;
   readonly fail: Statement;
@@ -53,6 +54,12 @@ export class Statements {
     this.byKey = this.prep("SELECT id, status FROM tasks WHERE idempotency_key = ?");
     this.byId = this.prep("SELECT * FROM tasks WHERE id = ?");
     this.bySeq = this.prep("SELECT * FROM tasks WHERE seq = ?");
+    // What a claim hands out: a pending row's outcome columns are empty, and each column read
+    // is a property on a fresh object (22 of them cost ~1 us more per claimed task).
+    this.claimRow = this.prep(
+      `SELECT seq, id, type, queue, payload, flags, priority, status, run_at, attempts, max_retries, lease_ms,
+              idempotency_key, error, created_at, updated_at FROM tasks WHERE seq = ?`,
+    );
     // A leased row is still pending in the file (leases live in memory): the run's worker and
     // start are written with its outcome.
     this.complete = this.prep(

@@ -53,6 +53,40 @@ export interface TaskRow {
   finished_at: number | null;
 }
 
+/** The columns a claim reads (Statements.claimRow). */
+export type ClaimRow = Pick<
+  TaskRow,
+  | "seq" | "id" | "type" | "queue" | "payload" | "flags" | "priority" | "status" | "run_at" | "attempts" | "max_retries" | "lease_ms"
+  | "idempotency_key" | "error" | "created_at" | "updated_at"
+>;
+
+/** The task a claim hands out: the row as it is in the file, in progress under a new lease. */
+export function claimedTask(row: ClaimRow, workerId: string, startedAtMs: number, leaseExpiresAtMs: number): Task {
+  return {
+    id: uuidToString(row.id),
+    type: row.type,
+    queue: row.queue,
+    payload: row.payload,
+    payloadIsJson: (row.flags & FLAG.payloadIsJson) !== 0,
+    priority: row.priority,
+    runAtMs: row.run_at,
+    maxRetries: row.max_retries,
+    leaseMs: row.lease_ms,
+    idempotencyKey: row.idempotency_key,
+    status: "in_progress",
+    attempts: row.attempts,
+    result: null,
+    resultIsJson: false,
+    error: row.error,
+    workerId,
+    createdAtMs: row.created_at,
+    updatedAtMs: row.updated_at,
+    startedAtMs,
+    finishedAtMs: null,
+    leaseExpiresAtMs,
+  };
+}
+
 export function rowToTask(row: TaskRow): Task {
   return {
     id: uuidToString(row.id),
