@@ -62,6 +62,23 @@ export type ClaimRow = Pick<
 
 /** The task a claim hands out: the row as it is in the file, in progress under a new lease. */
 export function claimedTask(row: ClaimRow, workerId: string, startedAtMs: number, leaseExpiresAtMs: number): Task {
+  return toTask(row, "in_progress", null, workerId, startedAtMs, null, leaseExpiresAtMs);
+}
+
+export function rowToTask(row: TaskRow): Task {
+  return toTask(row, statusName(row.status), row.result, row.worker_id, row.started_at, row.finished_at, row.lease_expires_at);
+}
+
+/** One object literal with every field (positional arguments: no intermediate object per task). */
+function toTask(
+  row: ClaimRow,
+  status: TaskStatus,
+  result: Uint8Array | null,
+  workerId: string | null,
+  startedAtMs: number | null,
+  finishedAtMs: number | null,
+  leaseExpiresAtMs: number | null,
+): Task {
   return {
     id: uuidToString(row.id),
     type: row.type,
@@ -73,42 +90,17 @@ export function claimedTask(row: ClaimRow, workerId: string, startedAtMs: number
     maxRetries: row.max_retries,
     leaseMs: row.lease_ms,
     idempotencyKey: row.idempotency_key,
-    status: "in_progress",
+    status,
     attempts: row.attempts,
-    result: null,
-    resultIsJson: false,
+    result,
+    // A claimed (pending) row has no result, whatever a flag left from earlier says.
+    resultIsJson: result !== null && (row.flags & FLAG.resultIsJson) !== 0,
     error: row.error,
     workerId,
     createdAtMs: row.created_at,
     updatedAtMs: row.updated_at,
     startedAtMs,
-    finishedAtMs: null,
+    finishedAtMs,
     leaseExpiresAtMs,
-  };
-}
-
-export function rowToTask(row: TaskRow): Task {
-  return {
-    id: uuidToString(row.id),
-    type: row.type,
-    queue: row.queue,
-    payload: row.payload,
-    payloadIsJson: (row.flags & FLAG.payloadIsJson) !== 0,
-    priority: row.priority,
-    runAtMs: row.run_at,
-    maxRetries: row.max_retries,
-    leaseMs: row.lease_ms,
-    idempotencyKey: row.idempotency_key,
-    status: statusName(row.status),
-    attempts: row.attempts,
-    result: row.result,
-    resultIsJson: (row.flags & FLAG.resultIsJson) !== 0,
-    error: row.error,
-    workerId: row.worker_id,
-    createdAtMs: row.created_at,
-    updatedAtMs: row.updated_at,
-    startedAtMs: row.started_at,
-    finishedAtMs: row.finished_at,
-    leaseExpiresAtMs: row.lease_expires_at,
   };
 }
