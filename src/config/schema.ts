@@ -137,7 +137,7 @@ const persistenceSchema = section({
   completed_task_retention_days: int(0, 36_500, 7, "Days finished tasks are kept before compaction removes them."),
   auto_compact: bool(true, "Remove expired finished tasks and reclaim space in the background."),
   compact_interval_secs: seconds(1, 3600, "Seconds between background compactions."),
-  max_wal_bytes: positive(64 * MIB, "WAL size in bytes that triggers a checkpoint."),
+  max_wal_bytes: positive(64 * MIB, "WAL file size in bytes past which a checkpoint also truncates the file (checkpoints run every 4 MiB of new WAL)."),
 });
 
 const raftSchema = section({
