@@ -17,10 +17,6 @@ Internal to 'tq-broker bench', which starts it as a child process: runs one prod
 described by SPEC_JSON, reads "go"/"stop" lines on stdin and writes JSON report lines on stdout.`,
   async run(argv, ctx) {
     const args = parseArgs(argv, { flags: {}, positionals: ["SPEC_JSON"], requiredPositionals: 1 });
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     let spec;
     try {
       spec = parseAgentSpec(args.positionals[0] ?? "");

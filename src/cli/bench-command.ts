@@ -52,10 +52,6 @@ ${formatFlags(spec.flags)}`,
       argv.map((a) => (a === "-n" ? "--n" : a.startsWith("-n=") ? `--n=${a.slice(3)}` : a)),
       spec,
     );
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     const opts = toOptions(args.strings, args.booleans);
     let results;
     try {

@@ -35,10 +35,6 @@ options:
 ${formatFlags(spec.flags)}`,
     async run(argv, ctx) {
       const args = parseArgs(argv, spec);
-      if (args.help) {
-        ctx.out(this.help);
-        return EXIT.ok;
-      }
       return withClient(args, ctx, (client) => s.run(client, args, ctx));
     },
   };

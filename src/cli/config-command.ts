@@ -48,10 +48,6 @@ export const configCommand: Command = {
     }
     if (action === "check") {
       const args = parseArgs(rest, checkSpec);
-      if (args.help) {
-        ctx.out(HELP);
-        return EXIT.ok;
-      }
       const file = args.positionals[0] ?? "";
       loadConfig({ file, env: args.booleans.env === true ? ctx.env : {} });
       ctx.out(`${file}: ok`);
@@ -59,10 +55,6 @@ export const configCommand: Command = {
     }
     if (action === "print") {
       const args = parseArgs(rest, printSpec);
-      if (args.help) {
-        ctx.out(HELP);
-        return EXIT.ok;
-      }
       if (args.booleans.defaults === true) {
         ctx.out(renderDefaultYaml().trimEnd());
         return EXIT.ok;

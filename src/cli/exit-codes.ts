@@ -16,6 +16,13 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/** --help or -h was given: main prints the command's help and exits 0 (thrown by parseArgs). */
+export class HelpRequested extends Error {
+  override get name(): string {
+    return "HelpRequested";
+  }
+}
+
 /** A command-line mistake; main prints it with the command's usage line and exits 64. */
 export class UsageError extends Error {
   override get name(): string {

@@ -24,10 +24,6 @@ export const helpCommand: Command = {
   help: "usage: tq-broker help [COMMAND]\n\nLists the commands, or prints the help of COMMAND.",
   async run(argv, ctx: CliContext) {
     const args = parseArgs(argv, { flags: {}, positionals: ["COMMAND"] });
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     const name = args.positionals[0];
     if (name === undefined) {
       ctx.out(overview(ctx.commands));

@@ -8,7 +8,7 @@ import { ConfigError, formatConfigErrors, ListenError } from "../config/index.ts
 import { DataDirError } from "../store/data-dir.ts";
 import type { CliContext, Command } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
-import { EXIT, UsageError, type ExitCode } from "./exit-codes.ts";
+import { EXIT, HelpRequested, UsageError, type ExitCode } from "./exit-codes.ts";
 import { overview } from "./help-command.ts";
 
 export async function main(argv: readonly string[], ctx: CliContext): Promise<ExitCode> {
@@ -35,6 +35,10 @@ async function run(command: Command | undefined, argv: readonly string[], ctx: C
 }
 
 function report(err: unknown, command: Command | undefined, ctx: CliContext): ExitCode {
+  if (err instanceof HelpRequested && command !== undefined) {
+    ctx.out(command.help);
+    return EXIT.ok;
+  }
   if (err instanceof UsageError) {
     const where = command === undefined ? "tq-broker" : `tq-broker ${command.name}`;
     const hint = command === undefined ? "Run 'tq-broker help' for the list of commands." : `Run 'tq-broker ${command.name} --help' for usage.`;

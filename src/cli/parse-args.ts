@@ -1,7 +1,8 @@
 // parseArgs: the one command-line parser every subcommand uses. Knows flags and positionals,
-// nothing of config keys; mistakes throw UsageError (exit 64).
+// nothing of config keys; mistakes throw UsageError (exit 64), --help throws HelpRequested (main
+// prints the command's help, exit 0), so no command handles help itself.
 
-import { UsageError } from "./exit-codes.ts";
+import { HelpRequested, UsageError } from "./exit-codes.ts";
 
 export interface FlagSpec {
   /** "string" takes a value (`--port 7000` or `--port=7000`); "boolean" takes none. */
@@ -24,12 +25,11 @@ export interface ParsedArgs {
   strings: Record<string, string>;
   booleans: Record<string, boolean>;
   positionals: string[];
-  /** --help or -h was given: the command prints its help instead of running. */
-  help: boolean;
 }
 
 export function parseArgs(argv: readonly string[], spec: ArgsSpec): ParsedArgs {
-  const out: ParsedArgs = { strings: {}, booleans: {}, positionals: [], help: false };
+  const out: ParsedArgs = { strings: {}, booleans: {}, positionals: [] };
+  let help = false;
   let onlyPositionals = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -42,7 +42,7 @@ export function parseArgs(argv: readonly string[], spec: ArgsSpec): ParsedArgs {
       continue;
     }
     if (arg === "--help" || arg === "-h") {
-      out.help = true;
+      help = true;
       continue;
     }
     const eq = arg.indexOf("=");
@@ -68,7 +68,7 @@ export function parseArgs(argv: readonly string[], spec: ArgsSpec): ParsedArgs {
     }
     out.strings[name] = value;
   }
-  if (out.help) return out;
+  if (help) throw new HelpRequested();
   const names = spec.positionals ?? [];
   const required = spec.requiredPositionals ?? 0;
   if (out.positionals.length < required) {

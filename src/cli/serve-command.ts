@@ -32,10 +32,6 @@ options:
 ${formatFlags(spec.flags)}`,
   async run(argv, ctx) {
     const args = parseArgs(argv, spec);
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     const flags: Record<string, string> = {};
     for (const [flag, key] of Object.entries(FLAG_KEYS)) {
       const value = args.strings[flag];

@@ -74,10 +74,6 @@ options:
 ${formatFlags(spec.flags)}`,
   async run(argv, ctx) {
     const args = parseArgs(argv, spec);
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     const type = args.positionals[0]!;
     const payload = readPayload(args.strings.payload);
     const options: SubmitOptions = {};

@@ -39,10 +39,6 @@ options:
 ${formatFlags(spec.flags)}`,
   async run(argv, ctx) {
     const args = parseArgs(argv, spec);
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     if (args.positionals[0] !== "list") throw new UsageError(`unknown action ${JSON.stringify(args.positionals[0])} (expected: list)`);
     const s = args.strings;
     const options: ListTasksOptions = { limit: s.limit === undefined ? 50 : parseCount("limit", s.limit, 1, MAX_LIST_LIMIT) };

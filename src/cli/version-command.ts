@@ -13,10 +13,6 @@ export const versionCommand: Command = {
   help: `usage: tq-broker version [--json]\n\nPrints the version of this tq-broker.\n\noptions:\n${formatFlags(spec.flags)}`,
   async run(argv, ctx) {
     const args = parseArgs(argv, spec);
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     const info = versionInfo();
     ctx.out(args.booleans.json === true ? JSON.stringify(info) : `tq-broker ${info.version} (${info.build}, commit ${info.commit}, bun ${info.bun}, ${info.platform})`);
     return EXIT.ok;

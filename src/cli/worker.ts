@@ -82,10 +82,6 @@ options:
 ${formatFlags(spec.flags)}`,
   async run(argv, ctx) {
     const args = parseArgs(argv, spec);
-    if (args.help) {
-      ctx.out(this.help);
-      return EXIT.ok;
-    }
     const file = args.strings.handlers;
     if (file === undefined) throw new UsageError("missing --handlers FILE");
     const handlers = await loadHandlers(file);

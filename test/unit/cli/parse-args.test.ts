@@ -1,7 +1,7 @@
 // parseArgs: flags in both forms, booleans, positionals, and each usage mistake.
 
 import { describe, expect, test } from "bun:test";
-import { UsageError } from "../../../src/cli/exit-codes.ts";
+import { HelpRequested, UsageError } from "../../../src/cli/exit-codes.ts";
 import { parseArgs, type ArgsSpec } from "../../../src/cli/parse-args.ts";
 
 const spec: ArgsSpec = {
@@ -25,13 +25,13 @@ function usageMessage(argv: string[], s: ArgsSpec = spec): string {
 
 describe("parseArgs", () => {
   test("--flag value, --flag=value, booleans and a positional", () => {
-    expect(parseArgs(["--config", "a.yaml", "--json", "x"], spec)).toEqual({ strings: { config: "a.yaml" }, booleans: { json: true }, positionals: ["x"], help: false });
+    expect(parseArgs(["--config", "a.yaml", "--json", "x"], spec)).toEqual({ strings: { config: "a.yaml" }, booleans: { json: true }, positionals: ["x"] });
     expect(parseArgs(["--config=b=c.yaml"], spec).strings.config).toBe("b=c.yaml");
   });
 
-  test("--help and -h anywhere, even with missing positionals", () => {
-    expect(parseArgs(["-h"], { ...spec, requiredPositionals: 1 }).help).toBe(true);
-    expect(parseArgs(["x", "--help"], spec).help).toBe(true);
+  test("--help and -h anywhere, even with missing positionals, throw HelpRequested", () => {
+    expect(() => parseArgs(["-h"], { ...spec, requiredPositionals: 1 })).toThrow(HelpRequested);
+    expect(() => parseArgs(["x", "--help"], spec)).toThrow(HelpRequested);
   });
 
   test("-- ends options", () => {
