@@ -80,7 +80,6 @@ const RECOVERY_GC_ROWS = 100_000;
 // Checkpoint period with sync full (growth past checkpointStepBytes still triggers one sooner).
 const FULL_SYNC_CHECKPOINT_MS = 1000;
 
-
 export type CommitStats = CommitFigures & CheckpointFigures;
 
 export class SqliteStore implements Store {
@@ -421,7 +420,6 @@ export class SqliteStore implements Store {
     const max = Math.max(0, Math.floor(limit));
     return this.group.run(() => this.retention.step(beforeMs, max));
   }
-
 
   /** Returns up to `maxPages` free pages to the file system (auto_vacuum = INCREMENTAL). */
   async reclaimSpace(maxPages: number): Promise<number> {
