@@ -195,6 +195,22 @@ export class ByteReader {
     return n;
   }
 
+  /**
+   * A list: its u16 count (checked as `count` does), then each item read by `readItem`, with error
+   * fields named `${field}[i].<item field>`.
+   */
+  list<T>(field: string, minItemBytes: number, maxCount: number, readItem: (r: ByteReader) => T): T[] {
+    const n = this.count(field, minItemBytes, maxCount);
+    const items: T[] = new Array(n);
+    this.listName = field;
+    for (let i = 0; i < n; i++) {
+      this.listIndex = i;
+      items[i] = readItem(this);
+    }
+    this.listName = null;
+    return items;
+  }
+
   /** The message must end exactly here: unknown trailing bytes are rejected, not skipped. */
   end(): void {
     if (this.pos !== this.buf.length) {

@@ -151,15 +151,8 @@ const READERS: BodyReaders = {
     return { kind: "SubmitTask", requestId, task: readTaskSpec(r) };
   },
   SubmitBatch(r, requestId) {
-    const n = r.count("tasks", MIN_TASK_SPEC_BYTES, MAX_BATCH_SUBMIT);
-    if (n === 0) throw r.fail("tasks", "a batch needs at least one task");
-    const tasks: TaskSpec[] = new Array(n);
-    r.listName = "tasks";
-    for (let i = 0; i < n; i++) {
-      r.listIndex = i;
-      tasks[i] = readTaskSpec(r);
-    }
-    r.listName = null;
+    const tasks: TaskSpec[] = r.list("tasks", MIN_TASK_SPEC_BYTES, MAX_BATCH_SUBMIT, readTaskSpec);
+    if (tasks.length === 0) throw r.fail("tasks", "a batch needs at least one task");
     return { kind: "SubmitBatch", requestId, tasks };
   },
   ClaimTask(r, requestId) {
@@ -172,15 +165,8 @@ const READERS: BodyReaders = {
     return { kind: "TaskResult", requestId, ...readTaskResultItem(r) };
   },
   TaskResultBatch(r, requestId) {
-    const n = r.count("results", MIN_TASK_RESULT_BYTES, MAX_RESULT_BATCH);
-    if (n === 0) throw r.fail("results", "a batch needs at least one result");
-    const results: TaskResultItem[] = new Array(n);
-    r.listName = "results";
-    for (let i = 0; i < n; i++) {
-      r.listIndex = i;
-      results[i] = readTaskResultItem(r);
-    }
-    r.listName = null;
+    const results: TaskResultItem[] = r.list("results", MIN_TASK_RESULT_BYTES, MAX_RESULT_BATCH, readTaskResultItem);
+    if (results.length === 0) throw r.fail("results", "a batch needs at least one result");
     return { kind: "TaskResultBatch", requestId, results };
   },
   Nack(r, requestId) {
@@ -204,14 +190,10 @@ const READERS: BodyReaders = {
     const concurrency = r.u16("concurrency");
     if (concurrency === 0) throw r.fail("concurrency", "must be at least 1");
     const version = r.str("version", MAX_STR_BYTES);
-    const n = r.count("labels", 4, MAX_WORKER_LABELS);
-    const labels: WorkerLabel[] = new Array(n);
-    r.listName = "labels";
-    for (let i = 0; i < n; i++) {
-      r.listIndex = i;
-      labels[i] = { key: r.str("key", MAX_LABEL_BYTES), value: r.str("value", MAX_LABEL_BYTES) };
-    }
-    r.listName = null;
+    const labels: WorkerLabel[] = r.list("labels", 4, MAX_WORKER_LABELS, (item) => ({
+      key: item.str("key", MAX_LABEL_BYTES),
+      value: item.str("value", MAX_LABEL_BYTES),
+    }));
     return { kind: "RegisterWorker", requestId, workerId, hostname, pid, queues, concurrency, version, labels };
   },
   DeregisterWorker(r, requestId) {

@@ -172,25 +172,15 @@ const READERS: BodyReaders = {
     return { kind: "Submitted", requestId, id: r.uuid("id"), status: r.pick("status", WIRE_TASK_STATUSES), duplicate: r.bool("duplicate") };
   },
   SubmittedBatch(r, requestId) {
-    const n = r.count("outcomes", SUBMIT_OUTCOME_BYTES, 0xffff);
-    const outcomes: SubmitOutcomeWire[] = new Array(n);
-    r.listName = "outcomes";
-    for (let i = 0; i < n; i++) {
-      r.listIndex = i;
-      outcomes[i] = { id: r.uuid("id"), status: r.pick("status", WIRE_TASK_STATUSES), duplicate: r.bool("duplicate") };
-    }
-    r.listName = null;
+    const outcomes: SubmitOutcomeWire[] = r.list("outcomes", SUBMIT_OUTCOME_BYTES, 0xffff, (item) => ({
+      id: item.uuid("id"),
+      status: item.pick("status", WIRE_TASK_STATUSES),
+      duplicate: item.bool("duplicate"),
+    }));
     return { kind: "SubmittedBatch", requestId, outcomes };
   },
   Claimed(r, requestId) {
-    const n = r.count("tasks", MIN_CLAIMED_TASK_BYTES, 0xffff);
-    const tasks: ClaimedTask[] = new Array(n);
-    r.listName = "tasks";
-    for (let i = 0; i < n; i++) {
-      r.listIndex = i;
-      tasks[i] = readClaimedTask(r);
-    }
-    r.listName = null;
+    const tasks: ClaimedTask[] = r.list("tasks", MIN_CLAIMED_TASK_BYTES, 0xffff, readClaimedTask);
     return { kind: "Claimed", requestId, tasks };
   },
   FailOutcome(r, requestId) {
@@ -210,14 +200,7 @@ const READERS: BodyReaders = {
     return { kind: "TaskInfo", requestId, task: readTaskInfo(r) };
   },
   TaskList(r, requestId) {
-    const n = r.count("tasks", MIN_TASK_INFO_BYTES, 0xffff);
-    const tasks: TaskInfo[] = new Array(n);
-    r.listName = "tasks";
-    for (let i = 0; i < n; i++) {
-      r.listIndex = i;
-      tasks[i] = readTaskInfo(r);
-    }
-    r.listName = null;
+    const tasks: TaskInfo[] = r.list("tasks", MIN_TASK_INFO_BYTES, 0xffff, readTaskInfo);
     const cursor = r.str("nextCursor", MAX_STR_BYTES);
     return { kind: "TaskList", requestId, tasks, nextCursor: cursor === "" ? null : cursor };
   },
@@ -231,14 +214,7 @@ const READERS: BodyReaders = {
     return { kind: "Pong", requestId };
   },
   ResultBatchOutcome(r, requestId) {
-    const n = r.count("entries", MIN_RESULT_ENTRY_BYTES, 0xffff);
-    const entries: ResultEntry[] = new Array(n);
-    r.listName = "entries";
-    for (let i = 0; i < n; i++) {
-      r.listIndex = i;
-      entries[i] = readResultEntry(r);
-    }
-    r.listName = null;
+    const entries: ResultEntry[] = r.list("entries", MIN_RESULT_ENTRY_BYTES, 0xffff, readResultEntry);
     return { kind: "ResultBatchOutcome", requestId, entries };
   },
   Error(r, requestId) {
