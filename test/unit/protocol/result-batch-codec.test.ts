@@ -31,6 +31,21 @@ function decodeError(fn: () => unknown): ProtocolError {
   throw new Error("expected a ProtocolError");
 }
 
+/** The frame decoded after being pushed in two pieces, for every split offset. */
+function splitEverywhere(frame: Uint8Array): { type: number; body: Uint8Array }[] {
+  const out = [];
+  for (let at = 0; at <= frame.length; at++) {
+    const d = new FrameDecoder();
+    d.push(frame.subarray(0, at));
+    const early = d.next();
+    d.push(frame.subarray(at));
+    const f = early ?? d.next();
+    expect(f).not.toBeNull();
+    out.push(f!);
+  }
+  return out;
+}
+
 function item(i: number): TaskResultItem {
   const id = `01936f0e-7a3c-7d21-9b4e-${i.toString(16).padStart(12, "0")}`;
   return i % 3 === 0
@@ -63,15 +78,9 @@ describe("TaskResultBatch", () => {
   test("a frame split in two at every offset decodes to the same batch", () => {
     for (const m of REQUEST_SAMPLES.TaskResultBatch) {
       const frame = encodeRequest(m);
-      for (let at = 0; at <= frame.length; at++) {
-        const d = new FrameDecoder();
-        d.push(frame.subarray(0, at));
-        const early = d.next();
-        d.push(frame.subarray(at));
-        const f = early ?? d.next();
-        expect(f).not.toBeNull();
-        expect(f!.type).toBe(RequestType.TaskResultBatch);
-        expect(decodeRequest(f!.type, f!.body)).toEqual(m);
+      for (const f of splitEverywhere(frame)) {
+        expect(f.type).toBe(RequestType.TaskResultBatch);
+        expect(decodeRequest(f.type, f.body)).toEqual(m);
       }
     }
   });
@@ -138,14 +147,9 @@ describe("ResultBatchOutcome", () => {
   test("a frame split in two at every offset decodes to the same entries", () => {
     for (const m of RESPONSE_SAMPLES.ResultBatchOutcome) {
       const frame = encodeResponse(m);
-      for (let at = 0; at <= frame.length; at++) {
-        const d = new FrameDecoder();
-        d.push(frame.subarray(0, at));
-        const early = d.next();
-        d.push(frame.subarray(at));
-        const f = early ?? d.next();
-        expect(f!.type).toBe(ResponseType.ResultBatchOutcome);
-        expect(decodeResponse(f!.type, f!.body)).toEqual(m);
+      for (const f of splitEverywhere(frame)) {
+        expect(f.type).toBe(ResponseType.ResultBatchOutcome);
+        expect(decodeResponse(f.type, f.body)).toEqual(m);
       }
     }
   });
