@@ -1,4 +1,5 @@
-// Runs the Store contract against the SQLite store, one fresh file in a temp dir per test.
+// Runs the Store contract against the SQLite store, one fresh file in a temp dir per test: once as
+// configured by default, once with no fresh rows held, so every claim reads its row from the file.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,10 +7,11 @@ import { join } from "node:path";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { runStoreContract, type HarnessOptions, type StoreHarness } from "./store.contract.ts";
 
-runStoreContract("sqlite", async (options: HarnessOptions): Promise<StoreHarness> => {
+const sqliteHarness = (freshRowBytes: number | undefined) => async (options: HarnessOptions): Promise<StoreHarness> => {
   const dir = mkdtempSync(join(tmpdir(), "tq-contract-"));
   const path = join(dir, "tasks.db");
-  const open = (): SqliteStore => openSqliteStore({ path, sync: "full", backoff: options.backoff, random: options.random, onReady: options.onReady });
+  const open = (): SqliteStore =>
+    openSqliteStore({ path, sync: "full", backoff: options.backoff, random: options.random, onReady: options.onReady, freshRowBytes });
   const opened: SqliteStore[] = [open()];
   const harness: StoreHarness = {
     store: opened[0]!,
@@ -32,4 +34,7 @@ runStoreContract("sqlite", async (options: HarnessOptions): Promise<StoreHarness
     },
   };
   return harness;
-});
+};
+
+runStoreContract("sqlite", sqliteHarness(undefined));
+runStoreContract("sqlite, claims read from the file", sqliteHarness(0));

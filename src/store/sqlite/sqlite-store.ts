@@ -23,7 +23,8 @@ import { RetentionWalk } from "./retention-walk.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
-import { claimedTask, FLAG, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
+import { FreshRows } from "./fresh-rows.ts";
+import { claimedTask, FLAG, insertedRow, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
@@ -67,6 +68,8 @@ export interface SqliteStoreOptions {
   checkpointIn?: "worker" | "inline";
   /** SQLite page cache, in MiB (counts toward RSS). */
   cacheMiB?: number;
+  /** Bytes of fresh rows kept for claims (FreshRows; counts toward RSS); 0 turns it off. */
+  freshRowBytes?: number;
   /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
   beforeCommit?: () => void;
   /** Test seam (sync full): replaces the WAL fdatasync. */
@@ -79,6 +82,8 @@ const MAX_TICK_STEPS = 2000;
 const RECOVERY_GC_ROWS = 100_000;
 // Checkpoint period with sync full (growth past checkpointStepBytes still triggers one sooner).
 const FULL_SYNC_CHECKPOINT_MS = 1000;
+// Fresh rows held for claims: a backlog of ~33k tasks of 100 bytes.
+const FRESH_ROW_BYTES = 16 * 1024 * 1024;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
@@ -88,6 +93,7 @@ export class SqliteStore implements Store {
   private readonly retention: RetentionWalk;
   private readonly group: GroupCommit;
   private readonly mem = new MemoryState();
+  private readonly fresh: FreshRows;
   private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly readyAfterCommit = new Set<string>();
@@ -116,6 +122,7 @@ export class SqliteStore implements Store {
     this.retention = new RetentionWalk(this.stmts);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.random = options.random ?? Math.random;
+    this.fresh = new FreshRows(options.freshRowBytes ?? FRESH_ROW_BYTES);
     this.group = new GroupCommit({
       db: this.db,
       flushOn: options.flushOn ?? "immediate",
@@ -166,6 +173,7 @@ export class SqliteStore implements Store {
       // Rows waiting for one multi-row INSERT; flushed before any key lookup so that seq order is
       // batch order and a key lookup sees every earlier row.
       const chunk: NewTask[] = [];
+      const ids: Uint8Array[] = [];
       const args: unknown[] = [];
       let earliestRunAt = Number.POSITIVE_INFINITY;
       const flush = (): void => {
@@ -173,15 +181,18 @@ export class SqliteStore implements Store {
         const lastSeq = Number(this.stmts.insertRows(chunk.length).run(...(args as never[])).lastInsertRowid);
         const firstSeq = lastSeq - chunk.length + 1;
         chunk.forEach((t, i) => {
+          const seq = firstSeq + i;
           if (t.runAtMs !== null && t.runAtMs > nowMs) {
-            this.mem.addScheduled(t.queue, firstSeq + i, t.runAtMs);
+            this.mem.addScheduled(t.queue, seq, t.runAtMs);
             earliestRunAt = Math.min(earliestRunAt, t.runAtMs);
           } else {
-            this.mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
+            this.mem.ready.push(t.queue, seq, t.priority, nowMs);
             this.readyAfterCommit.add(t.queue);
+            this.fresh.add(insertedRow(seq, ids[i]!, t, nowMs));
           }
         });
         chunk.length = 0;
+        ids.length = 0;
         args.length = 0;
       };
       for (const t of tasks) {
@@ -200,6 +211,7 @@ export class SqliteStore implements Store {
           t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
         );
         chunk.push(t);
+        ids.push(id);
         out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });
         if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
       }
@@ -227,7 +239,7 @@ export class SqliteStore implements Store {
     while (leases.length < request.max) {
       const entry = this.mem.ready.popBest(request.queues);
       if (entry === null) break;
-      const row = this.stmts.claimRow.get(entry.seq);
+      const row = this.fresh.take(entry.seq) ?? this.stmts.claimRow.get(entry.seq);
       // A stale ready entry (its row left pending meanwhile) is skipped.
       if (row === null || row.status !== STATUS.pending) continue;
       // The batch must fit one reply frame: what does not fit stays first in line.
@@ -338,6 +350,7 @@ export class SqliteStore implements Store {
       if (status !== "pending" && status !== "scheduled" && status !== "failed") {
         throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${status}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
       }
+      this.fresh.drop(row.seq);
       const updated = this.stmts.cancel.get(nowMs, row.seq)!;
       if (row.status === STATUS.pending) this.mem.ready.remove(row.queue, row.seq, row.priority);
       else this.mem.scheduledGone(row.queue);
@@ -465,6 +478,11 @@ export class SqliteStore implements Store {
   }
 
   /** Commit latency and checkpoint figures (benchmarks, metrics). */
+  /** Rows held for claims (FreshRows): how many, and their accounted bytes. */
+  freshRowsHeld(): { rows: number; bytes: number } {
+    return { rows: this.fresh.size, bytes: this.fresh.heldBytes };
+  }
+
   commitStats(): CommitStats {
     return { ...this.group.figures(), ...(this.wal?.stats ?? { checkpoints: 0, checkpointStallMaxMs: 0, backgroundCheckpointMaxMs: 0 }) };
   }
@@ -567,6 +585,7 @@ export class SqliteStore implements Store {
   private rebuildAfterFailure(err: unknown): void {
     this.lastCommitFailure = err;
     this.readyAfterCommit.clear();
+    this.fresh.clear();
     this.options.log?.("group commit failed; rebuilding memory from the database", { error: storageUnavailable(err).message });
     const leases = [...this.mem.leasesById.values(), ...this.endedInGroup].filter((l) => !this.provisionalLeases.has(l));
     this.provisionalLeases.clear();
