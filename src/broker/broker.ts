@@ -13,6 +13,8 @@ import type {
   LeaseRef,
   ListPage,
   ListQuery,
+  ReportItem,
+  ReportItemResult,
   Store,
   StoreCounts,
   SubmitOutcome,
@@ -69,7 +71,7 @@ export interface ClaimCommand {
 }
 
 /** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
-export type ResultReport = { lease: LeaseRef; completed: TaskResultIn } | { lease: LeaseRef; failed: FailureIn };
+export type ResultReport = ReportItem;
 
 /** What one report came to: failure null = completed, an outcome = failed; or that item's own error. */
 export type ReportSettled = { ok: true; failure: FailureOutcome | null } | { ok: false; error: BrokerError };
@@ -269,14 +271,50 @@ export class Broker {
 
   async complete(lease: LeaseRef, result: TaskResultIn): Promise<void> {
     const nowMs = this.clock.now();
-    const info = await this.store.complete(lease, result, nowMs);
+    this.completed(lease, await this.store.complete(lease, result, nowMs), nowMs);
+  }
+
+  async fail(lease: LeaseRef, failure: FailureIn): Promise<FailureOutcome> {
+    const outcome = await this.store.fail(lease, failure, this.clock.now());
+    this.failed(lease, outcome);
+    return outcome;
+  }
+
+  /**
+   * Several results at once (TaskResultBatch): one store operation, so one group and one promise
+   * for the batch. Each item settles alone (a stale lease fails only its own item); a storage
+   * failure fails every item. In input order.
+   */
+  async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
+    const nowMs = this.clock.now();
+    let results: ReportItemResult[];
+    try {
+      results = await this.store.report(reports, nowMs);
+    } catch (err) {
+      const error = toBrokerError(err);
+      // Answered per item, so the connection never sees it: a bug must be logged here.
+      if (error.code === ErrorCode.Internal) this.log.error("task results failed", { err, items: reports.length });
+      return reports.map(() => ({ ok: false, error }));
+    }
+    return results.map((r, i): ReportSettled => {
+      const lease = reports[i]!.lease;
+      if (!r.ok) return r;
+      if ("completed" in r) {
+        this.completed(lease, r.completed, nowMs);
+        return { ok: true, failure: null };
+      }
+      this.failed(lease, r.failed);
+      return { ok: true, failure: r.failed };
+    });
+  }
+
+  private completed(lease: LeaseRef, info: CompletedInfo, nowMs: number): void {
     this.totals.completed++;
     this.events.completed?.(info, nowMs);
     this.resultWaiters.wake(lease.id);
   }
 
-  async fail(lease: LeaseRef, failure: FailureIn): Promise<FailureOutcome> {
-    const outcome = await this.store.fail(lease, failure, this.clock.now());
+  private failed(lease: LeaseRef, outcome: FailureOutcome): void {
     if (outcome.status === "dead") {
       this.totals.dead++;
       this.resultWaiters.wake(lease.id);
@@ -284,25 +322,6 @@ export class Broker {
       this.totals.failed++;
     }
     this.events.failed?.(outcome);
-    return outcome;
-  }
-
-  /**
-   * Several results at once (TaskResultBatch). Every item starts in this turn, so the store
-   * commits them in one group; each settles alone, so one stale lease fails only its own item.
-   * Resolves once all have settled, in input order.
-   */
-  async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
-    const settled = await Promise.allSettled(
-      reports.map((r) => ("completed" in r ? this.complete(r.lease, r.completed).then(() => null) : this.fail(r.lease, r.failed))),
-    );
-    return settled.map((s, i): ReportSettled => {
-      if (s.status === "fulfilled") return { ok: true, failure: s.value };
-      const error = toBrokerError(s.reason);
-      // Answered per item, so the connection never sees it: a bug must be logged here.
-      if (error.code === ErrorCode.Internal) this.log.error("task result failed", { err: s.reason, id: reports[i]!.lease.id });
-      return { ok: false, error };
-    });
   }
 
   /** A worker handing claimed tasks back unstarted (Nack, graceful shutdown): ready again at once. */

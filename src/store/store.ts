@@ -5,6 +5,7 @@
 // No network, no config reading: implementations take typed options.
 
 import type { PriorityTier } from "../protocol/limits.ts";
+import type { BrokerError } from "../protocol/errors.ts";
 
 export const TASK_STATUSES = ["pending", "scheduled", "in_progress", "completed", "failed", "dead", "cancelled"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -107,6 +108,12 @@ export interface FailureOutcome {
   attempts: number;
 }
 
+/** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
+export type ReportItem = { lease: LeaseRef; completed: TaskResultIn } | { lease: LeaseRef; failed: FailureIn };
+
+/** What one reported item came to: what complete() / fail() return, or that item's own error. */
+export type ReportItemResult = { ok: true; completed: CompletedInfo } | { ok: true; failed: FailureOutcome } | { ok: false; error: BrokerError };
+
 export interface ListQuery {
   status?: TaskStatus;
   queue?: string;
@@ -186,6 +193,12 @@ export interface Store {
 
   /** in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). Throws like complete. */
   fail(lease: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome>;
+
+  /**
+   * Several complete() / fail() in one operation: one group, one promise. An item's own error
+   * (LeaseLost, NotFound) fails only that item; a storage failure rejects the whole call.
+   */
+  report(items: readonly ReportItem[], nowMs: number): Promise<ReportItemResult[]>;
 
   /** in_progress -> pending at once, not counted as an attempt (a worker handing work back). Throws like complete. */
   release(leases: readonly LeaseRef[], nowMs: number): Promise<void>;

@@ -9,8 +9,8 @@ import { listPage, withLease } from "./task-reads.ts";
 import { uuidFromString, uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type {
-  ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReadyListener, Store,
-  StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
+  ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReadyListener, ReportItem,
+  ReportItemResult, Store, StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
 import { GroupCommit, storageUnavailable, type CommitFigures, type FlushOn } from "./group-commit.ts";
@@ -290,32 +290,55 @@ export class SqliteStore implements Store {
 
   async complete(ref: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo> {
     this.assertOpen();
-    return this.group.run(() => {
-      const lease = this.heldLease(ref);
-      this.stmts.complete.run(result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.seq, lease.workerId, lease.startedAtMs);
-      this.endLease(lease);
-      return { queue: lease.queue, startedAtMs: lease.startedAtMs };
-    });
+    return this.group.run(() => this.completeNow(ref, result, nowMs));
   }
 
   async fail(ref: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome> {
     this.assertOpen();
-    return this.group.run(() => {
-      const lease = this.heldLease(ref);
-      const row = this.stmts.attemptsOf.get(lease.seq)!;
-      const attempts = row.attempts + 1;
-      const dead = failure.unrecoverable || attempts > row.max_retries;
-      const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.backoff, this.random);
-      this.stmts.fail.run(
-        dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
-      );
-      this.endLease(lease);
-      if (retryAtMs !== null) {
-        this.mem.addScheduled(lease.queue, lease.seq, retryAtMs);
-        this.options.onDue?.(retryAtMs);
-      }
-      return { status: dead ? "dead" : "failed", retryAtMs, attempts };
-    });
+    return this.group.run(() => this.failNow(ref, failure, nowMs));
+  }
+
+  async report(items: readonly ReportItem[], nowMs: number): Promise<ReportItemResult[]> {
+    this.assertOpen();
+    return this.group.run(() =>
+      items.map((item): ReportItemResult => {
+        try {
+          return "completed" in item
+            ? { ok: true, completed: this.completeNow(item.lease, item.completed, nowMs) }
+            : { ok: true, failed: this.failNow(item.lease, item.failed, nowMs) };
+        } catch (err) {
+          // An item's own error is thrown before it writes (heldLease); anything else fails the group.
+          if (err instanceof BrokerError) return { ok: false, error: err };
+          throw err;
+        }
+      }),
+    );
+  }
+
+  /** complete() inside the open group. */
+  private completeNow(ref: LeaseRef, result: TaskResultIn, nowMs: number): CompletedInfo {
+    const lease = this.heldLease(ref);
+    this.stmts.complete.run(result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.seq, lease.workerId, lease.startedAtMs);
+    this.endLease(lease);
+    return { queue: lease.queue, startedAtMs: lease.startedAtMs };
+  }
+
+  /** fail() inside the open group. */
+  private failNow(ref: LeaseRef, failure: FailureIn, nowMs: number): FailureOutcome {
+    const lease = this.heldLease(ref);
+    const row = this.stmts.attemptsOf.get(lease.seq)!;
+    const attempts = row.attempts + 1;
+    const dead = failure.unrecoverable || attempts > row.max_retries;
+    const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.backoff, this.random);
+    this.stmts.fail.run(
+      dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
+    );
+    this.endLease(lease);
+    if (retryAtMs !== null) {
+      this.mem.addScheduled(lease.queue, lease.seq, retryAtMs);
+      this.options.onDue?.(retryAtMs);
+    }
+    return { status: dead ? "dead" : "failed", retryAtMs, attempts };
   }
 
   /** A hand-back is a memory write: the row never left pending in the file. */

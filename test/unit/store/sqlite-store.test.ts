@@ -516,3 +516,32 @@ test("cancelling a fresh task drops its held row, and rows past the byte cap are
   expect(leases[1]!.task.type).toBe("third");
   expect(store.freshRowsHeld()).toEqual({ rows: 0, bytes: 0 });
 });
+
+test("a report of several results is one store operation: a stale item fails alone, the others commit together", async () => {
+  const store = open({ path: tempPath() });
+  await store.submit([task(), task(), task(), task({ maxRetries: 0 })], 1000);
+  const [a, b, c, d] = await store.claim({ queues: ["default"], workerId: "w1", max: 4, nowMs: 1000 });
+  const before = store.commitStats();
+  const results = await store.report(
+    [
+      { lease: { id: a!.task.id, token: a!.token }, completed: { result: new Uint8Array([1]), resultIsJson: false } },
+      { lease: { id: b!.task.id, token: b!.token + 99 }, completed: { result: null, resultIsJson: false } },
+      { lease: { id: c!.task.id, token: c!.token }, failed: { error: "boom", unrecoverable: false } },
+      { lease: { id: d!.task.id, token: d!.token }, failed: { error: "boom", unrecoverable: false } },
+      { lease: { id: a!.task.id, token: a!.token }, completed: { result: null, resultIsJson: false } },
+    ],
+    1100,
+  );
+  expect(results[0]).toEqual({ ok: true, completed: { queue: "default", startedAtMs: 1000 } });
+  expect(results[1]!.ok === false && results[1]!.error.code).toBe(ErrorCode.LeaseLost);
+  expect(results[2]).toMatchObject({ ok: true, failed: { status: "failed", attempts: 1 } });
+  expect(results[3]).toMatchObject({ ok: true, failed: { status: "dead", retryAtMs: null, attempts: 1 } });
+  // The same lease twice: the second finds it already ended.
+  expect(results[4]!.ok === false && results[4]!.error.code).toBe(ErrorCode.LeaseLost);
+  const after = store.commitStats();
+  expect({ commits: after.commits - before.commits, ops: after.ops - before.ops }).toEqual({ commits: 1, ops: 1 });
+  expect((await store.get(a!.task.id))!.status).toBe("completed");
+  expect((await store.get(b!.task.id))!.status).toBe("in_progress");
+  expect((await store.get(c!.task.id))!.status).toBe("failed");
+  expect((await store.get(d!.task.id))!.status).toBe("dead");
+});
