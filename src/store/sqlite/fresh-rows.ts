@@ -27,18 +27,17 @@ export class FreshRows {
     this.bytes += cost;
   }
 
-  /** The held row of `seq`, no longer held; undefined when it was never admitted or was dropped. */
-  take(seq: number): ClaimRow | undefined {
-    const row = this.rows.get(seq);
-    if (row === undefined) return undefined;
-    this.rows.delete(seq);
-    this.bytes -= row.payload.byteLength + ROW_OVERHEAD_BYTES;
-    return row;
+  /** The held row of `seq`; undefined when it was never admitted or was dropped. */
+  get(seq: number): ClaimRow | undefined {
+    return this.rows.get(seq);
   }
 
-  /** Forgets `seq`'s row: its file state is about to change. */
+  /** Forgets `seq`'s row: it was claimed, or its file state is about to change. */
   drop(seq: number): void {
-    this.take(seq);
+    const row = this.rows.get(seq);
+    if (row === undefined) return;
+    this.rows.delete(seq);
+    this.bytes -= row.payload.byteLength + ROW_OVERHEAD_BYTES;
   }
 
   clear(): void {

@@ -8,6 +8,7 @@ import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limit
 import { listPage, withLease } from "./task-reads.ts";
 import { uuidFromString, uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
+import type { ReadyEntry } from "../../queue/ready-index.ts";
 import type {
   ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReadyListener, ReportItem,
   ReportItemResult, Store, StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
@@ -24,7 +25,8 @@ import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { FreshRows } from "./fresh-rows.ts";
-import { claimedTask, FLAG, insertedRow, rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
+import { readClaimRows, writeCompletions } from "./row-batches.ts";
+import { claimedTask, FLAG, insertedRow, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
@@ -82,6 +84,8 @@ const MAX_TICK_STEPS = 2000;
 const RECOVERY_GC_ROWS = 100_000;
 // Checkpoint period with sync full (growth past checkpointStepBytes still triggers one sooner).
 const FULL_SYNC_CHECKPOINT_MS = 1000;
+// Entries a claim pops in its first round (each later round doubles, up to MANY_ROWS a read).
+const CLAIM_FIRST_ROUND = 8;
 // Fresh rows held for claims: a backlog of ~33k tasks of 100 bytes.
 const FRESH_ROW_BYTES = 16 * 1024 * 1024;
 
@@ -234,33 +238,39 @@ export class SqliteStore implements Store {
     const blocksBefore = this.tokens.blocksStarted;
     const leases: Lease[] = [];
     const made: LeaseState[] = [];
-    let earliestExpiry = Number.POSITIVE_INFINITY;
     let replyBytes = 0;
-    while (leases.length < request.max) {
-      const entry = this.mem.ready.popBest(request.queues);
-      if (entry === null) break;
-      const row = this.fresh.take(entry.seq) ?? this.stmts.claimRow.get(entry.seq);
-      // A stale ready entry (its row left pending meanwhile) is skipped.
-      if (row === null || row.status !== STATUS.pending) continue;
-      // The batch must fit one reply frame: what does not fit stays first in line.
-      replyBytes += row.payload.byteLength + REPLY_BYTES_PER_TASK;
-      if (leases.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) {
-        this.mem.ready.unpop(entry);
-        break;
+    // Entries are popped in rounds, their rows read together (fresh rows aside); a round starts
+    // small and doubles, so large payloads are not read far past what one reply can carry.
+    let round = CLAIM_FIRST_ROUND;
+    let replyFull = false;
+    while (leases.length < request.max && !replyFull) {
+      const entries: (ReadyEntry & { queue: string })[] = [];
+      for (let n = Math.min(round, request.max - leases.length); entries.length < n; ) {
+        const entry = this.mem.ready.popBest(request.queues);
+        if (entry === null) break;
+        entries.push(entry);
       }
-      const token = this.tokens.issue();
-      const expiresAtMs = request.nowMs + row.lease_ms;
-      const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
-      const lease: LeaseState = {
-        seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
-        leaseMs: row.lease_ms, startedAtMs: request.nowMs,
-      };
-      this.mem.addLease(lease);
-      made.push(lease);
-      earliestExpiry = Math.min(earliestExpiry, expiresAtMs);
-      leases.push({ task, idBytes: row.id, token, expiresAtMs });
+      if (entries.length === 0) break;
+      round *= 2;
+      const unheld = entries.filter((e) => this.fresh.get(e.seq) === undefined).map((e) => e.seq);
+      const read = unheld.length === 0 ? null : readClaimRows(this.stmts, unheld);
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!;
+        const row = this.fresh.get(entry.seq) ?? read?.get(entry.seq);
+        // A stale ready entry (its row left pending meanwhile) is skipped.
+        if (row === undefined || row.status !== STATUS.pending) continue;
+        // The batch must fit one reply frame: what does not fit stays first in line, in order.
+        replyBytes += row.payload.byteLength + REPLY_BYTES_PER_TASK;
+        if (leases.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) {
+          for (let j = entries.length - 1; j >= i; j--) this.mem.ready.unpop(entries[j]!);
+          replyFull = true;
+          break;
+        }
+        this.fresh.drop(entry.seq);
+        leases.push(this.lease(row, request, made));
+      }
     }
-    if (earliestExpiry !== Number.POSITIVE_INFINITY) this.options.onDue?.(earliestExpiry);
+    if (made.length > 0) this.options.onDue?.(made.reduce((min, l) => Math.min(min, l.expiresAtMs), Number.POSITIVE_INFINITY));
     const newTokenBlock = this.tokens.blocksStarted !== blocksBefore;
     if (readyNotDurable || newTokenBlock) {
       // Until that commit these leases are provisional: a failed commit drops them. A new token
@@ -274,6 +284,20 @@ export class SqliteStore implements Store {
       }
     }
     return leases;
+  }
+
+  /** A new lease on a pending row for the claim's worker, in memory (and in `made`). */
+  private lease(row: ClaimRow, request: ClaimRequest, made: LeaseState[]): Lease {
+    const token = this.tokens.issue();
+    const expiresAtMs = request.nowMs + row.lease_ms;
+    const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
+    const lease: LeaseState = {
+      seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
+      leaseMs: row.lease_ms, startedAtMs: request.nowMs,
+    };
+    this.mem.addLease(lease);
+    made.push(lease);
+    return { task, idBytes: row.id, token, expiresAtMs };
   }
 
   /** Renewal is a memory write: leases are not in the file. */
@@ -300,25 +324,34 @@ export class SqliteStore implements Store {
 
   async report(items: readonly ReportItem[], nowMs: number): Promise<ReportItemResult[]> {
     this.assertOpen();
-    return this.group.run(() =>
-      items.map((item): ReportItemResult => {
+    return this.group.run(() => {
+      // Completions are written together after the loop (row-batches.ts); each lease ends as its
+      // item is checked, so one named twice is lost the second time.
+      const completed: LeaseState[] = [];
+      const results: TaskResultIn[] = [];
+      const out = items.map((item): ReportItemResult => {
         try {
-          return "completed" in item
-            ? { ok: true, completed: this.completeNow(item.lease, item.completed, nowMs) }
-            : { ok: true, failed: this.failNow(item.lease, item.failed, nowMs) };
+          if ("failed" in item) return { ok: true, failed: this.failNow(item.lease, item.failed, nowMs) };
+          const lease = this.heldLease(item.lease);
+          this.endLease(lease);
+          completed.push(lease);
+          results.push(item.completed);
+          return { ok: true, completed: { queue: lease.queue, startedAtMs: lease.startedAtMs } };
         } catch (err) {
           // An item's own error is thrown before it writes (heldLease); anything else fails the group.
           if (err instanceof BrokerError) return { ok: false, error: err };
           throw err;
         }
-      }),
-    );
+      });
+      writeCompletions(this.stmts, completed, results, nowMs);
+      return out;
+    });
   }
 
   /** complete() inside the open group. */
   private completeNow(ref: LeaseRef, result: TaskResultIn, nowMs: number): CompletedInfo {
     const lease = this.heldLease(ref);
-    this.stmts.complete.run(result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.seq, lease.workerId, lease.startedAtMs);
+    writeCompletions(this.stmts, [lease], [result], nowMs);
     this.endLease(lease);
     return { queue: lease.queue, startedAtMs: lease.startedAtMs };
   }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../../src/store/sqlite/schema.ts";
-import { INSERT_BATCH_ROWS, Statements } from "../../../src/store/sqlite/statements.ts";
+import { INSERT_BATCH_ROWS, MANY_ROWS, Statements } from "../../../src/store/sqlite/statements.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tq-plans-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,6 +17,8 @@ test("no statement scans or sorts the tasks table", () => {
   const stmts = new Statements(db);
   for (const s of ["any", "open", "completed"] as const) for (const q of [false, true]) for (const t of [false, true]) stmts.list(s, q, t);
   stmts.insertRows(INSERT_BATCH_ROWS);
+  stmts.claimRows(MANY_ROWS);
+  stmts.completeRows(MANY_ROWS);
   expect(stmts.sqlTexts.length).toBeGreaterThan(25);
   const plans = new Map<string, string>();
   for (const sql of stmts.sqlTexts) {

@@ -311,16 +311,26 @@ test("a claim of tasks whose submit is still uncommitted waits for that commit a
   expect(store.counts()).toMatchObject({ pending: 0, inProgress: 0 });
 });
 
-test("a batch claim and a list page stop before one reply frame is full; what did not fit stays first in line", async () => {
+for (const freshRowBytes of [undefined, 0]) {
+  test(`a batch claim stops before one reply frame is full; what did not fit stays first in line, in order (fresh rows ${freshRowBytes ?? "default"})`, async () => {
+    const store = open({ path: tempPath(), freshRowBytes });
+    const big = new Uint8Array(1024 * 1024);
+    const submitted = await store.submit(Array.from({ length: 40 }, () => task({ payload: big })), 1000);
+    const claimed: string[] = [];
+    for (let round = 0; round < 10 && claimed.length < 40; round++) {
+      const batch = await store.claim({ queues: ["default"], workerId: "w", max: 40, nowMs: 1001 + round });
+      expect(batch.length).toBeGreaterThan(0);
+      expect(batch.length).toBeLessThan(20);
+      claimed.push(...batch.map((l) => l.task.id));
+    }
+    expect(claimed).toEqual(submitted.map((o) => o.id));
+  });
+}
+
+test("a list page stops before one reply frame is full", async () => {
   const store = open({ path: tempPath() });
   const big = new Uint8Array(1024 * 1024);
   const submitted = await store.submit(Array.from({ length: 20 }, () => task({ payload: big })), 1000);
-  const first = await store.claim({ queues: ["default"], workerId: "w", max: 20, nowMs: 1001 });
-  expect(first.length).toBeGreaterThan(0);
-  expect(first.length).toBeLessThan(20);
-  expect(first.map((l) => l.task.id)).toEqual(submitted.slice(0, first.length).map((o) => o.id));
-  const rest = await store.claim({ queues: ["default"], workerId: "w", max: 20, nowMs: 1002 });
-  expect(rest.map((l) => l.task.id)).toEqual(submitted.slice(first.length, first.length + rest.length).map((o) => o.id));
   const page = await store.list({ limit: 20 });
   expect(page.tasks.length).toBeLessThan(20);
   expect(page.nextCursor).not.toBeNull();
@@ -544,4 +554,25 @@ test("a report of several results is one store operation: a stale item fails alo
   expect((await store.get(b!.task.id))!.status).toBe("in_progress");
   expect((await store.get(c!.task.id))!.status).toBe("failed");
   expect((await store.get(d!.task.id))!.status).toBe("dead");
+});
+
+test("a report of 100 completions writes each task its own result, and no other row", async () => {
+  const store = open({ path: tempPath() });
+  await store.submit(Array.from({ length: 150 }, () => task()), 1000);
+  const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 150, nowMs: 1000 });
+  expect(leases).toHaveLength(150);
+  const reported = leases.slice(0, 100);
+  const results = await store.report(
+    reported.map((l, i) => ({ lease: { id: l.task.id, token: l.token }, completed: { result: new Uint8Array([i, i >> 8, 7]), resultIsJson: i % 2 === 0 } })),
+    2000,
+  );
+  expect(results.every((r) => r.ok)).toBe(true);
+  for (const [i, l] of reported.entries()) {
+    const t = (await store.get(l.task.id))!;
+    expect({ status: t.status, result: [...t.result!], json: t.resultIsJson, finished: t.finishedAtMs, worker: t.workerId, started: t.startedAtMs }).toEqual({
+      status: "completed", result: [i, i >> 8, 7], json: i % 2 === 0, finished: 2000, worker: "w1", started: 1000,
+    });
+  }
+  for (const l of leases.slice(100)) expect((await store.get(l.task.id))!.status).toBe("in_progress");
+  expect(store.counts().inProgress).toBe(50);
 });
