@@ -261,9 +261,17 @@ export class Broker {
     }
     if (command.waitMs === 0) return [];
     if (command.signal?.aborted) return [];
+    const signal = command.signal;
     const leases = await new Promise<Lease[]>((resolve) => {
-      const cancel = this.waiters.park({ queues, workerId: command.workerId, max: command.max, resolve }, command.waitMs);
-      command.signal?.addEventListener("abort", cancel, { once: true });
+      // The listener goes when the claim is answered: left on a connection's signal, every served
+      // claim's closure (and through its promise, the leases it delivered) lived as long as the
+      // connection.
+      const settle = (leases: Lease[]): void => {
+        signal?.removeEventListener("abort", cancel);
+        resolve(leases);
+      };
+      const cancel = this.waiters.park({ queues, workerId: command.workerId, max: command.max, resolve: settle }, command.waitMs);
+      signal?.addEventListener("abort", cancel, { once: true });
       this.serveWaiters();
     });
     return leases;
