@@ -175,12 +175,16 @@ export class ByteReader {
     return s;
   }
 
-  /** bytes: u32 length + raw. Returns a copy: the frame's buffer may be reused after decoding. */
+  /**
+   * bytes: u32 length + raw. Returns a copy: the frame's buffer may be reused after decoding, and
+   * a payload kept must not pin the read chunk it came in. A frame decoded from a socket chunk is
+   * a Node Buffer, whose slice() is a view, not a copy: the copy is made explicitly.
+   */
   bytes(field: string, maxBytes: number): Uint8Array {
     const len = this.u32(field);
     if (len > maxBytes) throw this.fail(field, `${len} bytes is over the limit of ${maxBytes}`);
     this.need(field, len);
-    const out = this.buf.slice(this.pos, this.pos + len);
+    const out = new Uint8Array(this.buf.subarray(this.pos, this.pos + len));
     this.pos += len;
     return out;
   }

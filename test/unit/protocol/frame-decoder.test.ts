@@ -4,6 +4,7 @@
 import { expect, test } from "bun:test";
 import { FrameDecoder, type Frame } from "../../../src/protocol/frame-decoder.ts";
 import { FrameWriter } from "../../../src/protocol/frame-writer.ts";
+import { decodeRequest } from "../../../src/protocol/request-codec.ts";
 import { MAX_FRAME_BYTES } from "../../../src/protocol/limits.ts";
 import { ProtocolError } from "../../../src/protocol/protocol-error.ts";
 import { ALL_REQUESTS, ALL_RESPONSES } from "./sample-messages.ts";
@@ -193,4 +194,20 @@ test("a header announcing 16 MiB followed by a trickle holds memory for the tric
   d.push(new Uint8Array(200 * 1024));
   expect(d.next()).toBeNull();
   expect(d.heldBytes).toBeLessThanOrEqual(2 * (200 * 1024 + 4));
+});
+
+test("payloads decoded from a socket's Buffer chunk are copies that do not pin the chunk", () => {
+  const payload = new Uint8Array(100).fill(9);
+  const frame = new FrameWriter().request({ kind: "SubmitTask", requestId: 1, task: { type: "t", queue: "q", payload, payloadIsJson: false } }).take();
+  // As Bun delivers socket data: a Buffer, here with other bytes after the frame.
+  const chunk = Buffer.concat([frame, Buffer.alloc(64 * 1024)]);
+  const d = new FrameDecoder();
+  d.push(chunk);
+  const f = d.next()!;
+  const request = decodeRequest(f.type, f.body);
+  if (request.kind !== "SubmitTask") throw new Error(request.kind);
+  expect([...request.task.payload]).toEqual([...payload]);
+  expect(request.task.payload.buffer.byteLength).toBe(100);
+  chunk.fill(0);
+  expect(request.task.payload[0]).toBe(9);
 });
