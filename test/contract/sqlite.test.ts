@@ -1,5 +1,4 @@
-// Runs the Store contract against the SQLite store, one fresh file in a temp dir per test: once as
-// configured by default, once with no fresh rows held, so every claim reads its row from the file.
+// Runs the Store contract against the SQLite store, one fresh file in a temp dir per test.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,11 +6,10 @@ import { join } from "node:path";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { runStoreContract, type HarnessOptions, type StoreHarness } from "./store.contract.ts";
 
-const sqliteHarness = (freshRowBytes: number | undefined) => async (options: HarnessOptions): Promise<StoreHarness> => {
+runStoreContract("sqlite", async (options: HarnessOptions): Promise<StoreHarness> => {
   const dir = mkdtempSync(join(tmpdir(), "tq-contract-"));
   const path = join(dir, "tasks.db");
-  const open = (): SqliteStore =>
-    openSqliteStore({ path, sync: "full", backoff: options.backoff, random: options.random, onReady: options.onReady, freshRowBytes });
+  const open = (): SqliteStore => openSqliteStore({ path, sync: "full", backoff: options.backoff, random: options.random, onReady: options.onReady });
   const opened: SqliteStore[] = [open()];
   const harness: StoreHarness = {
     store: opened[0]!,
@@ -34,7 +32,4 @@ const sqliteHarness = (freshRowBytes: number | undefined) => async (options: Har
     },
   };
   return harness;
-};
-
-runStoreContract("sqlite", sqliteHarness(undefined));
-runStoreContract("sqlite, claims read from the file", sqliteHarness(0));
+});

@@ -1,7 +1,6 @@
 // What the SQLite store keeps in memory so that claims, promotions and counts never scan the table:
 // the ready index, the run_at and lease-expiry heaps, the live leases and per-queue counts.
-// Holds row handles (seq) and lease bookkeeping only — never payloads (FreshRows, next to it,
-// does). Runs no SQL.
+// Holds row handles (seq) and lease bookkeeping only — never payloads. Runs no SQL.
 
 import { ReadyIndex } from "../../queue/ready-index.ts";
 import { TimerHeap } from "../../queue/timer-heap.ts";

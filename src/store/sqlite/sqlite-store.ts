@@ -24,9 +24,8 @@ import { RetentionWalk } from "./retention-walk.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
-import { FreshRows } from "./fresh-rows.ts";
 import { readClaimRows, writeCompletions } from "./row-batches.ts";
-import { claimedTask, FLAG, insertedRow, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
+import { claimedTask, FLAG, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
@@ -70,8 +69,6 @@ export interface SqliteStoreOptions {
   checkpointIn?: "worker" | "inline";
   /** SQLite page cache, in MiB (counts toward RSS). */
   cacheMiB?: number;
-  /** Bytes of fresh rows kept for claims (FreshRows; counts toward RSS); 0 turns it off. */
-  freshRowBytes?: number;
   /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
   beforeCommit?: () => void;
   /** Test seam (sync full): replaces the WAL fdatasync. */
@@ -86,8 +83,6 @@ const RECOVERY_GC_ROWS = 100_000;
 const FULL_SYNC_CHECKPOINT_MS = 1000;
 // Entries a claim pops in its first round (each later round doubles, up to MANY_ROWS a read).
 const CLAIM_FIRST_ROUND = 8;
-// Fresh rows held for claims: a backlog of ~33k tasks of 100 bytes.
-const FRESH_ROW_BYTES = 16 * 1024 * 1024;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
@@ -97,7 +92,6 @@ export class SqliteStore implements Store {
   private readonly retention: RetentionWalk;
   private readonly group: GroupCommit;
   private readonly mem = new MemoryState();
-  private readonly fresh: FreshRows;
   private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly readyAfterCommit = new Set<string>();
@@ -126,7 +120,6 @@ export class SqliteStore implements Store {
     this.retention = new RetentionWalk(this.stmts);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.random = options.random ?? Math.random;
-    this.fresh = new FreshRows(options.freshRowBytes ?? FRESH_ROW_BYTES);
     this.group = new GroupCommit({
       db: this.db,
       flushOn: options.flushOn ?? "immediate",
@@ -177,7 +170,6 @@ export class SqliteStore implements Store {
       // Rows waiting for one multi-row INSERT; flushed before any key lookup so that seq order is
       // batch order and a key lookup sees every earlier row.
       const chunk: NewTask[] = [];
-      const ids: Uint8Array[] = [];
       const args: unknown[] = [];
       let earliestRunAt = Number.POSITIVE_INFINITY;
       const flush = (): void => {
@@ -185,18 +177,15 @@ export class SqliteStore implements Store {
         const lastSeq = Number(this.stmts.insertRows(chunk.length).run(...(args as never[])).lastInsertRowid);
         const firstSeq = lastSeq - chunk.length + 1;
         chunk.forEach((t, i) => {
-          const seq = firstSeq + i;
           if (t.runAtMs !== null && t.runAtMs > nowMs) {
-            this.mem.addScheduled(t.queue, seq, t.runAtMs);
+            this.mem.addScheduled(t.queue, firstSeq + i, t.runAtMs);
             earliestRunAt = Math.min(earliestRunAt, t.runAtMs);
           } else {
-            this.mem.ready.push(t.queue, seq, t.priority, nowMs);
+            this.mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
             this.readyAfterCommit.add(t.queue);
-            this.fresh.add(insertedRow(seq, ids[i]!, t, nowMs));
           }
         });
         chunk.length = 0;
-        ids.length = 0;
         args.length = 0;
       };
       for (const t of tasks) {
@@ -215,7 +204,6 @@ export class SqliteStore implements Store {
           t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
         );
         chunk.push(t);
-        ids.push(id);
         out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });
         if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
       }
@@ -239,7 +227,7 @@ export class SqliteStore implements Store {
     const leases: Lease[] = [];
     const made: LeaseState[] = [];
     let replyBytes = 0;
-    // Entries are popped in rounds, their rows read together (fresh rows aside); a round starts
+    // Entries are popped in rounds and their rows read together; a round starts
     // small and doubles, so large payloads are not read far past what one reply can carry.
     let round = CLAIM_FIRST_ROUND;
     let replyFull = false;
@@ -252,11 +240,10 @@ export class SqliteStore implements Store {
       }
       if (entries.length === 0) break;
       round *= 2;
-      const unheld = entries.filter((e) => this.fresh.get(e.seq) === undefined).map((e) => e.seq);
-      const read = unheld.length === 0 ? null : readClaimRows(this.stmts, unheld);
+      const read = readClaimRows(this.stmts, entries.map((e) => e.seq));
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!;
-        const row = this.fresh.get(entry.seq) ?? read?.get(entry.seq);
+        const row = read.get(entry.seq);
         // A stale ready entry (its row left pending meanwhile) is skipped.
         if (row === undefined || row.status !== STATUS.pending) continue;
         // The batch must fit one reply frame: what does not fit stays first in line, in order.
@@ -266,7 +253,6 @@ export class SqliteStore implements Store {
           replyFull = true;
           break;
         }
-        this.fresh.drop(entry.seq);
         leases.push(this.lease(row, request, made));
       }
     }
@@ -406,7 +392,6 @@ export class SqliteStore implements Store {
       if (status !== "pending" && status !== "scheduled" && status !== "failed") {
         throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${status}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
       }
-      this.fresh.drop(row.seq);
       const updated = this.stmts.cancel.get(nowMs, row.seq)!;
       if (row.status === STATUS.pending) this.mem.ready.remove(row.queue, row.seq, row.priority);
       else this.mem.scheduledGone(row.queue);
@@ -534,11 +519,6 @@ export class SqliteStore implements Store {
   }
 
   /** Commit latency and checkpoint figures (benchmarks, metrics). */
-  /** Rows held for claims (FreshRows): how many, and their accounted bytes. */
-  freshRowsHeld(): { rows: number; bytes: number } {
-    return { rows: this.fresh.size, bytes: this.fresh.heldBytes };
-  }
-
   commitStats(): CommitStats {
     return { ...this.group.figures(), ...(this.wal?.stats ?? { checkpoints: 0, checkpointStallMaxMs: 0, backgroundCheckpointMaxMs: 0 }) };
   }
@@ -641,7 +621,6 @@ export class SqliteStore implements Store {
   private rebuildAfterFailure(err: unknown): void {
     this.lastCommitFailure = err;
     this.readyAfterCommit.clear();
-    this.fresh.clear();
     this.options.log?.("group commit failed; rebuilding memory from the database", { error: storageUnavailable(err).message });
     const leases = [...this.mem.leasesById.values(), ...this.endedInGroup].filter((l) => !this.provisionalLeases.has(l));
     this.provisionalLeases.clear();

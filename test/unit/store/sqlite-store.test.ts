@@ -311,21 +311,19 @@ test("a claim of tasks whose submit is still uncommitted waits for that commit a
   expect(store.counts()).toMatchObject({ pending: 0, inProgress: 0 });
 });
 
-for (const freshRowBytes of [undefined, 0]) {
-  test(`a batch claim stops before one reply frame is full; what did not fit stays first in line, in order (fresh rows ${freshRowBytes ?? "default"})`, async () => {
-    const store = open({ path: tempPath(), freshRowBytes });
-    const big = new Uint8Array(1024 * 1024);
-    const submitted = await store.submit(Array.from({ length: 40 }, () => task({ payload: big })), 1000);
-    const claimed: string[] = [];
-    for (let round = 0; round < 10 && claimed.length < 40; round++) {
-      const batch = await store.claim({ queues: ["default"], workerId: "w", max: 40, nowMs: 1001 + round });
-      expect(batch.length).toBeGreaterThan(0);
-      expect(batch.length).toBeLessThan(20);
-      claimed.push(...batch.map((l) => l.task.id));
-    }
-    expect(claimed).toEqual(submitted.map((o) => o.id));
-  });
-}
+test("a batch claim stops before one reply frame is full; what did not fit stays first in line, in order", async () => {
+  const store = open({ path: tempPath() });
+  const big = new Uint8Array(1024 * 1024);
+  const submitted = await store.submit(Array.from({ length: 40 }, () => task({ payload: big })), 1000);
+  const claimed: string[] = [];
+  for (let round = 0; round < 10 && claimed.length < 40; round++) {
+    const batch = await store.claim({ queues: ["default"], workerId: "w", max: 40, nowMs: 1001 + round });
+    expect(batch.length).toBeGreaterThan(0);
+    expect(batch.length).toBeLessThan(20);
+    claimed.push(...batch.map((l) => l.task.id));
+  }
+  expect(claimed).toEqual(submitted.map((o) => o.id));
+});
 
 test("a list page stops before one reply frame is full", async () => {
   const store = open({ path: tempPath() });
@@ -476,55 +474,6 @@ test("a checkpoint runs per checkpointStepBytes of new WAL, not after every comm
   expect(checkpoints).toBeLessThan(40);
   expect(statSync(`${path}-wal`).size).toBeLessThan(4 * step);
   expect(store.pendingCount()).toBe(10_000);
-});
-
-test("a claim of a fresh task needs no row read and hands out exactly the task the file holds", async () => {
-  const store = open({ path: tempPath() });
-  const json = new TextEncoder().encode('{"n":1}');
-  const specs = [
-    task(),
-    task({ payload: new Uint8Array([0, 1, 2, 255]), payloadIsJson: false, priority: 250, maxRetries: 0, leaseMs: 5000 }),
-    task({ idempotencyKey: "once", runAtMs: 500, payload: json, queue: "mail", type: "mail.send" }),
-  ];
-  await store.submit(specs, 1000);
-  expect(store.freshRowsHeld().rows).toBe(3);
-  const leases = await store.claim({ queues: ["default", "mail"], workerId: "w1", max: 10, nowMs: 1200 });
-  expect(leases).toHaveLength(3);
-  expect(store.freshRowsHeld()).toEqual({ rows: 0, bytes: 0 });
-  for (const lease of leases) expect(lease.task).toEqual((await store.get(lease.task.id))!);
-});
-
-test("rows of a rolled-back group are never handed out in place of the rows that reuse their seq", async () => {
-  let failNext = false;
-  const store = open({
-    path: tempPath(),
-    // Room for one row: a stale row left held would keep the next one from being admitted.
-    freshRowBytes: 500,
-    beforeCommit() {
-      if (failNext) {
-        failNext = false;
-        throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
-      }
-    },
-  });
-  failNext = true;
-  await expect(store.submit([task({ type: "rolled-back" })], 1000)).rejects.toThrow("SQLITE_FULL");
-  const [kept] = await store.submit([task({ type: "kept" })], 1001);
-  const [lease] = await store.claim({ queues: ["default"], workerId: "w1", max: 1, nowMs: 1002 });
-  expect(lease!.task.type).toBe("kept");
-  expect(lease!.task.id).toBe(kept!.id);
-});
-
-test("cancelling a fresh task drops its held row, and rows past the byte cap are read from the file", async () => {
-  const store = open({ path: tempPath(), freshRowBytes: 2 * (22 + 400) });
-  const outcomes = await store.submit([task(), task(), task({ type: "third" })], 1000);
-  expect(store.freshRowsHeld().rows).toBe(2);
-  await store.cancel(outcomes[0]!.id, 1001);
-  expect(store.freshRowsHeld().rows).toBe(1);
-  const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: 1002 });
-  expect(leases.map((l) => l.task.id)).toEqual([outcomes[1]!.id, outcomes[2]!.id]);
-  expect(leases[1]!.task.type).toBe("third");
-  expect(store.freshRowsHeld()).toEqual({ rows: 0, bytes: 0 });
 });
 
 test("a report of several results is one store operation: a stale item fails alone, the others commit together", async () => {
