@@ -139,8 +139,9 @@ export class Statements {
 
   /** claimRow for `rows` seqs (a power of two up to MANY_ROWS; pad with 0, a seq no row has), in any order. */
   claimRows(rows: number): Statement<ClaimRow> {
-    return cached(this.claimReads, rows, () =>
-      this.prep<ClaimRow>(`SELECT ${CLAIM_COLUMNS} FROM tasks WHERE seq IN (${Array.from({ length: rows }, () => "?").join(", ")})`),
+    return (
+      this.claimReads.get(rows) ??
+      this.remember(this.claimReads, rows, `SELECT ${CLAIM_COLUMNS} FROM tasks WHERE seq IN (${Array.from({ length: rows }, () => "?").join(", ")})`)
     );
   }
 
@@ -149,11 +150,14 @@ export class Statements {
    * two up to MANY_ROWS; pad with seq 0). The seqs must be distinct.
    */
   completeRows(rows: number): Statement {
-    return cached(this.completions, rows, () =>
-      this.prep(
+    return (
+      this.completions.get(rows) ??
+      this.remember(
+        this.completions,
+        rows,
         `UPDATE tasks SET ${completeSet("v.column2", "v.column3", "v.column4", "v.column5", "v.column6")}
          FROM (VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}) AS v WHERE tasks.seq = v.column1`,
-      ),
+      )
     );
   }
 
@@ -163,7 +167,14 @@ export class Statements {
    */
   insertRows(rows: number): Statement {
     if (rows === 1) return this.insert;
-    return cached(this.inserts, rows, () => this.prep(`${INSERT_HEAD} VALUES ${Array.from({ length: rows }, () => INSERT_ROW).join(", ")}`));
+    return this.inserts.get(rows) ?? this.remember(this.inserts, rows, `${INSERT_HEAD} VALUES ${Array.from({ length: rows }, () => INSERT_ROW).join(", ")}`);
+  }
+
+  /** Prepares `sql` as the statement for `rows` rows in `statements` (the SQL text is only built on a miss). */
+  private remember<T>(statements: Map<number, Statement<T>>, rows: number, sql: string): Statement<T> {
+    const stmt = this.prep<T>(sql);
+    statements.set(rows, stmt);
+    return stmt;
   }
 
   /**
@@ -185,15 +196,6 @@ export class Statements {
     }
     return stmt;
   }
-}
-
-function cached<T>(statements: Map<number, T>, rows: number, prepare: () => T): T {
-  let stmt = statements.get(rows);
-  if (stmt === undefined) {
-    stmt = prepare();
-    statements.set(rows, stmt);
-  }
-  return stmt;
 }
 
 /** The statement size for `n` rows: the next power of two, at most MANY_ROWS. */
