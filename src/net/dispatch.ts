@@ -132,7 +132,7 @@ export const ROUTES: RouteTable = {
     operation: "submit",
     async handle(ctx, _s, req) {
       const [outcome] = await ctx.broker.submit([req.task]);
-      return { kind: "Submitted", requestId: req.requestId, id: outcome!.id, status: outcome!.status, duplicate: outcome!.duplicate };
+      return { kind: "Submitted", requestId: req.requestId, id: outcome!.id, idBytes: outcome!.idBytes, status: outcome!.status, duplicate: outcome!.duplicate };
     },
   },
   SubmitBatch: {

@@ -190,7 +190,7 @@ export interface HelloOkResponse {
   heartbeatIntervalMs: number;
   defaultLeaseMs: number;
 }
-export interface SubmittedResponse { kind: "Submitted"; requestId: number; id: string; status: WireTaskStatus; duplicate: boolean }
+export type SubmittedResponse = { kind: "Submitted"; requestId: number } & SubmitOutcomeWire;
 export interface SubmittedBatchResponse { kind: "SubmittedBatch"; requestId: number; outcomes: SubmitOutcomeWire[] }
 export interface ClaimedResponse { kind: "Claimed"; requestId: number; tasks: ClaimedTask[] }
 /** The answer to a TaskResult reporting a failure: what the broker did with the task. */

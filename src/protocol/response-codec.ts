@@ -99,7 +99,7 @@ const WRITERS: BodyWriters = {
     w.u32("defaultLeaseMs", m.defaultLeaseMs);
   },
   Submitted(w, m) {
-    w.uuid("id", m.id);
+    w.uuidOf("id", m.id, m.idBytes);
     w.u8("status", TASK_STATUS_BYTE[m.status]);
     w.bool("duplicate", m.duplicate);
   },
