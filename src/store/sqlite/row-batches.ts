@@ -13,11 +13,6 @@ export function readClaimRows(stmts: Statements, seqs: readonly number[]): Map<n
   const rows = new Map<number, ClaimRow>();
   for (let at = 0; at < seqs.length; at += MANY_ROWS) {
     const part = seqs.slice(at, at + MANY_ROWS);
-    if (part.length === 1) {
-      const row = stmts.claimRow.get(part[0]!);
-      if (row !== null) rows.set(row.seq, row);
-      continue;
-    }
     const size = manyRowsSize(part.length);
     while (part.length < size) part.push(0);
     for (const row of stmts.claimRows(size).all(...part)) rows.set(row.seq, row);
@@ -25,24 +20,23 @@ export function readClaimRows(stmts: Statements, seqs: readonly number[]): Map<n
   return rows;
 }
 
-/** Writes each lease's completion (distinct leases, ended in this group) with its result. */
-export function writeCompletions(stmts: Statements, leases: readonly LeaseState[], results: readonly TaskResultIn[], nowMs: number): void {
-  for (let at = 0; at < leases.length; at += MANY_ROWS) {
-    const count = Math.min(MANY_ROWS, leases.length - at);
-    if (count === 1) {
-      const lease = leases[at]!;
-      const result = results[at]!;
-      stmts.complete.run(result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.seq, lease.workerId, lease.startedAtMs);
-      continue;
-    }
+/** A completion to write: its lease, ended in this group, and the worker's result. */
+export interface Completion {
+  lease: LeaseState;
+  result: TaskResultIn;
+}
+
+/** Writes each completion (distinct leases); one alone through Statements.complete. */
+export function writeCompletions(stmts: Statements, completions: readonly Completion[], nowMs: number): void {
+  for (let at = 0; at < completions.length; at += MANY_ROWS) {
+    const count = Math.min(MANY_ROWS, completions.length - at);
     const size = manyRowsSize(count);
     const args: unknown[] = [];
     for (let i = at; i < at + count; i++) {
-      const lease = leases[i]!;
-      const result = results[i]!;
+      const { lease, result } = completions[i]!;
       args.push(lease.seq, result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.workerId, lease.startedAtMs);
     }
     for (let i = count; i < size; i++) args.push(0, null, 0, 0, null, 0);
-    stmts.completeRows(size).run(...(args as never[]));
+    (size === 1 ? stmts.complete : stmts.completeRows(size)).run(...(args as never[]));
   }
 }

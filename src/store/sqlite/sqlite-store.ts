@@ -24,7 +24,7 @@ import { RetentionWalk } from "./retention-walk.ts";
 import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
-import { readClaimRows, writeCompletions } from "./row-batches.ts";
+import { readClaimRows, writeCompletions, type Completion } from "./row-batches.ts";
 import { claimedTask, FLAG, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
@@ -300,7 +300,12 @@ export class SqliteStore implements Store {
 
   async complete(ref: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo> {
     this.assertOpen();
-    return this.group.run(() => this.completeNow(ref, result, nowMs));
+    return this.group.run(() => {
+      const completions: Completion[] = [];
+      const info = this.endCompleted(ref, result, completions);
+      writeCompletions(this.stmts, completions, nowMs);
+      return info;
+    });
   }
 
   async fail(ref: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome> {
@@ -313,32 +318,31 @@ export class SqliteStore implements Store {
     return this.group.run(() => {
       // Completions are written together after the loop (row-batches.ts); each lease ends as its
       // item is checked, so one named twice is lost the second time.
-      const completed: LeaseState[] = [];
-      const results: TaskResultIn[] = [];
+      const completions: Completion[] = [];
       const out = items.map((item): ReportItemResult => {
         try {
-          if ("failed" in item) return { ok: true, failed: this.failNow(item.lease, item.failed, nowMs) };
-          const lease = this.heldLease(item.lease);
-          this.endLease(lease);
-          completed.push(lease);
-          results.push(item.completed);
-          return { ok: true, completed: { queue: lease.queue, startedAtMs: lease.startedAtMs } };
+          return "failed" in item
+            ? { ok: true, failed: this.failNow(item.lease, item.failed, nowMs) }
+            : { ok: true, completed: this.endCompleted(item.lease, item.completed, completions) };
         } catch (err) {
           // An item's own error is thrown before it writes (heldLease); anything else fails the group.
           if (err instanceof BrokerError) return { ok: false, error: err };
           throw err;
         }
       });
-      writeCompletions(this.stmts, completed, results, nowMs);
+      writeCompletions(this.stmts, completions, nowMs);
       return out;
     });
   }
 
-  /** complete() inside the open group. */
-  private completeNow(ref: LeaseRef, result: TaskResultIn, nowMs: number): CompletedInfo {
+  /**
+   * Ends a completed lease inside the open group and queues its row's write in `completions`
+   * (the caller writes them with writeCompletions before the group commits).
+   */
+  private endCompleted(ref: LeaseRef, result: TaskResultIn, completions: Completion[]): CompletedInfo {
     const lease = this.heldLease(ref);
-    writeCompletions(this.stmts, [lease], [result], nowMs);
     this.endLease(lease);
+    completions.push({ lease, result });
     return { queue: lease.queue, startedAtMs: lease.startedAtMs };
   }
 

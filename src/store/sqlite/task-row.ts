@@ -53,7 +53,7 @@ export interface TaskRow {
   finished_at: number | null;
 }
 
-/** The columns a claim reads (Statements.claimRow). */
+/** The columns a claim reads (Statements.claimRows). */
 export type ClaimRow = Pick<
   TaskRow,
   | "seq" | "id" | "type" | "queue" | "payload" | "flags" | "priority" | "status" | "run_at" | "attempts" | "max_retries" | "lease_ms"
