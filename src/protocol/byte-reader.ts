@@ -3,8 +3,8 @@
 // checked against the bytes left. Throws only ProtocolError (InvalidField).
 
 import { invalidField, type ProtocolError } from "./protocol-error.ts";
+import { uuidTextAt } from "./uuid.ts";
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const f32Scratch = new DataView(new ArrayBuffer(4));
 /** Below this many bytes a hand-rolled ASCII decode beats a TextDecoder call. */
@@ -107,15 +107,9 @@ export class ByteReader {
 
   uuid(field: string): string {
     this.need(field, 16);
-    const b = this.buf;
     const p = this.pos;
     this.pos = p + 16;
-    return (
-      HEX[b[p]!]! + HEX[b[p + 1]!]! + HEX[b[p + 2]!]! + HEX[b[p + 3]!]! + "-" +
-      HEX[b[p + 4]!]! + HEX[b[p + 5]!]! + "-" + HEX[b[p + 6]!]! + HEX[b[p + 7]!]! + "-" +
-      HEX[b[p + 8]!]! + HEX[b[p + 9]!]! + "-" + HEX[b[p + 10]!]! + HEX[b[p + 11]!]! +
-      HEX[b[p + 12]!]! + HEX[b[p + 13]!]! + HEX[b[p + 14]!]! + HEX[b[p + 15]!]!
-    );
+    return uuidTextAt(this.buf, p);
   }
 
   /** str: u16 byte length + UTF-8, at most maxBytes. */

@@ -1,7 +1,12 @@
 // Task ids: UUIDv7 (RFC 9562), time-ordered so new rows append to the end of every index.
 // 16 bytes on the wire and in the store, canonical lowercase text in JSON and the SDK.
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
+// Canonical text is built as ASCII bytes in one scratch array and decoded in one call: joining 20
+// string pieces made a rope that every Map lookup by id then had to flatten (~1 us per id, measured).
+const TEXT_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+const textScratch = new Uint8Array(36).fill(0x2d);
+const ascii = new TextDecoder();
 
 let lastMs = 0;
 let counter = 0;
@@ -48,12 +53,18 @@ export function uuidv7(nowMs?: number): string {
 }
 
 export function uuidToString(b: Uint8Array): string {
-  let s = "";
+  return uuidTextAt(b, 0);
+}
+
+/** Canonical lowercase text of the 16 bytes at `offset` of `b` (the caller checked they are there). */
+export function uuidTextAt(b: Uint8Array, offset: number): string {
   for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
-    s += HEX[b[i]!]!;
+    const v = b[offset + i]!;
+    const at = TEXT_AT[i]!;
+    textScratch[at] = HEX_DIGITS[v >>> 4]!;
+    textScratch[at + 1] = HEX_DIGITS[v & 0x0f]!;
   }
-  return s;
+  return ascii.decode(textScratch);
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
