@@ -19,6 +19,11 @@ export interface GroupCommitOptions {
   flushOn: FlushOn;
   /** Test seam: runs just before COMMIT; a throw is treated as a failed commit. */
   beforeCommit?: () => void;
+  /**
+   * True when the open group must commit at its flush even while a sync is in flight (it made
+   * tasks ready: workers get them at COMMIT, before any sync). Other groups wait for that sync.
+   */
+  commitAtOnce?: () => boolean;
   /** After a rollback: the owner must make its memory match the database again. */
   onRolledBack: (err: unknown) => void;
   /** After each successful COMMIT (visible to reads, not yet acknowledged when there is a `sync`). */
@@ -40,6 +45,8 @@ export interface GroupCommitOptions {
 }
 
 const COMMIT_SAMPLES = 8192;
+/** Operations past which an open group commits without waiting for the sync in flight. */
+const MAX_DEFERRED_OPS = 10_000;
 
 export interface CommitFigures {
   commits: number;
@@ -73,6 +80,9 @@ export class GroupCommit {
   private unsynced: Unsynced[] = [];
   private syncing = false;
   private syncFailure: unknown = null;
+  /** The open group's flush came while a sync was in flight: it commits when that sync returns. */
+  private flushAfterSync = false;
+  private flushScheduled = false;
   private idleWaiters: (() => void)[] = [];
   private readonly commitMs = new Float64Array(COMMIT_SAMPLES);
   private commits = 0;
@@ -103,8 +113,7 @@ export class GroupCommit {
         return Promise.reject(storageUnavailable(err));
       }
       this.open = true;
-      if (this.options.flushOn === "microtask") queueMicrotask(() => this.flush());
-      else setImmediate(() => this.flush());
+      this.scheduleFlush();
     }
     let value: T;
     try {
@@ -115,6 +124,8 @@ export class GroupCommit {
       this.fail(err);
       return Promise.reject(failure);
     }
+    // A group left waiting for the sync in flight commits after all once it holds work that must not wait.
+    if (this.flushAfterSync && !this.flushScheduled && this.mustCommitAtOnce()) this.scheduleFlush();
     return new Promise<T>((resolve, reject) => {
       this.waiters.push({ resolve: () => resolve(value), reject });
     });
@@ -130,6 +141,8 @@ export class GroupCommit {
   /** Resolves once the open group (if any) has committed or failed: its writes are visible or undone. */
   settled(): Promise<void> {
     if (!this.open) return Promise.resolve();
+    // Someone reads after this group (a claim of tasks it made ready, a get): do not keep it open.
+    if (this.flushAfterSync && !this.flushScheduled) this.scheduleFlush();
     return new Promise((resolve) => this.settleWaiters.push(resolve));
   }
 
@@ -139,9 +152,26 @@ export class GroupCommit {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Commits the open group now; its operations are acknowledged now, or when a sync covers it. */
+  /**
+   * Commits the open group; its operations are acknowledged now, or when a sync covers it. While
+   * a sync is in flight the group stays open and commits when that sync returns: its
+   * acknowledgement needs the next sync either way, and one COMMIT then writes each page once for
+   * all the operations that arrived meanwhile instead of once per event-loop turn.
+   */
   flush(): void {
+    this.flushScheduled = false;
     if (!this.open) return;
+    if (this.syncing && !this.mustCommitAtOnce()) {
+      this.flushAfterSync = true;
+      return;
+    }
+    this.flushNow();
+  }
+
+  /** Commits the open group now, even while a sync is in flight (closing). */
+  flushNow(): void {
+    if (!this.open) return;
+    this.flushAfterSync = false;
     const waiters = this.waiters;
     this.waiters = [];
     const startMs = performance.now();
@@ -166,6 +196,17 @@ export class GroupCommit {
     this.settle();
     this.options.onCommitted(waiters.length);
     this.startSync();
+  }
+
+  /** The open group may not wait for the sync in flight: see GroupCommitOptions.commitAtOnce, settled(). */
+  private mustCommitAtOnce(): boolean {
+    return this.settleWaiters.length > 0 || this.waiters.length >= MAX_DEFERRED_OPS || this.options.commitAtOnce?.() === true;
+  }
+
+  private scheduleFlush(): void {
+    this.flushScheduled = true;
+    if (this.options.flushOn === "microtask") queueMicrotask(() => this.flush());
+    else setImmediate(() => this.flush());
   }
 
   private acknowledge(waiters: Waiter[], commitStartMs: number): void {
@@ -206,6 +247,8 @@ export class GroupCommit {
         this.rejectUnsynced(batch, err);
         if (first) this.options.onSyncFailed?.(err);
       }
+      // The group that waited for this sync commits now and starts the next one.
+      if (this.flushAfterSync) this.flushNow();
       this.startSync();
     });
   }
@@ -229,6 +272,7 @@ export class GroupCommit {
       }
     }
     this.open = false;
+    this.flushAfterSync = false;
     const waiters = this.waiters;
     this.waiters = [];
     this.options.onRolledBack(err);

@@ -124,6 +124,7 @@ export class SqliteStore implements Store {
       db: this.db,
       flushOn: options.flushOn ?? "immediate",
       beforeCommit: options.beforeCommit,
+      commitAtOnce: () => this.readyAfterCommit.size > 0,
       onRolledBack: (err) => this.rebuildAfterFailure(err),
       onCommitted: () => this.committed(),
       onAcknowledged: (ops, ms) => this.notify("onCommit", () => this.options.onCommit?.(ops, ms)),
@@ -510,7 +511,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.group.flush();
+    this.group.flushNow();
     this.closed = true;
     await this.group.synced();
     this.walSync?.close();

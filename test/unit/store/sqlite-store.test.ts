@@ -342,6 +342,8 @@ function manualSync(): { pending: ((err: Error | null) => void)[]; syncWal: (don
   return { pending, syncWal: (done) => void pending.push(done) };
 }
 
+const STATUS_PENDING = 0;
+const STATUS_COMPLETED = 3;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 test("sync full: a group is acknowledged only after a sync that started after its COMMIT; groups committed meanwhile share the next", async () => {
@@ -367,6 +369,60 @@ test("sync full: a group is acknowledged only after a sync that started after it
   const [[b], [c]] = await Promise.all([second, third]);
   expect([b!.status, c!.status]).toEqual(["pending", "pending"]);
   expect(store.commitStats().ops).toBeGreaterThanOrEqual(3);
+});
+
+/** Settles `promise`, completing every sync it waits for (a claim may wait for a lease-token block). */
+async function withSyncs<T>(pending: ((err: Error | null) => void)[], promise: Promise<T>): Promise<T> {
+  let done = false;
+  void promise.finally(() => (done = true)).catch(() => {});
+  while (!done) {
+    await turn();
+    while (pending.length > 0) pending.shift()!(null);
+  }
+  return promise;
+}
+
+test("sync full: completions wait for the sync in flight, then commit as one group; work that makes tasks ready, or a read, commits at once", async () => {
+  const { pending, syncWal } = manualSync();
+  const path = tempPath();
+  const store = open({ path, syncWal });
+  await withSyncs(pending, store.submit([task(), task(), task()], 1000));
+  const leases = await withSyncs(pending, store.claim({ queues: ["default"], workerId: "w", max: 3, nowMs: 1000 }));
+  expect(leases).toHaveLength(3);
+  // Another connection sees only what is committed.
+  const reader = new Database(path, { readonly: true });
+  const statusOf = (i: number): number => (reader.query("SELECT status FROM tasks WHERE id = ?").get(leases[i]!.idBytes!) as { status: number }).status;
+  const countOf = (type: string): number => (reader.query("SELECT count(*) AS n FROM tasks WHERE type = ?").get(type) as { n: number }).n;
+  const complete = (i: number) => store.report([{ lease: { id: leases[i]!.task.id, token: leases[i]!.token }, completed: { result: null, resultIsJson: false } }], 1001);
+
+  const first = store.submit([task({ type: "first" })], 1001);
+  await turn();
+  expect(pending).toHaveLength(1);
+  const done0 = complete(0);
+  const done1 = complete(1);
+  await turn();
+  await turn();
+  expect(statusOf(0)).toBe(STATUS_PENDING);
+  expect(statusOf(1)).toBe(STATUS_PENDING);
+  // A task made ready commits while the sync is still in flight, and the waiting completions with it.
+  const second = store.submit([task({ type: "second" })], 1001);
+  await turn();
+  expect(countOf("second")).toBe(1);
+  expect([statusOf(0), statusOf(1)]).toEqual([STATUS_COMPLETED, STATUS_COMPLETED]);
+  expect(pending).toHaveLength(1);
+  pending.shift()!(null);
+  await first;
+  await turn();
+  // The next sync covers that group; a completion waits for it, until a read comes.
+  expect(pending).toHaveLength(1);
+  const done2 = complete(2);
+  await turn();
+  await turn();
+  expect(statusOf(2)).toBe(STATUS_PENDING);
+  expect((await store.get(leases[2]!.task.id))!.status).toBe("completed");
+  expect(statusOf(2)).toBe(STATUS_COMPLETED);
+  await withSyncs(pending, Promise.all([second, done0, done1, done2]));
+  reader.close();
 });
 
 test("sync full: a failed fsync rejects what it covered and everything after, and reports it once", async () => {
