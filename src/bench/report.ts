@@ -50,7 +50,7 @@ export function formatTable(results: readonly WorkloadResult[]): string {
     if (r.commits !== null) {
       const c = r.commits;
       notes.push(
-        `${r.workload} broker group commits: ${withRange(c.opsPerCommit, n, 1)} ops/commit, commit p50 ${withRange(c.p50Ms, n, 2)} ms, p99 ${withRange(c.p99Ms, n, 2)} ms, longest checkpoint stall ${withRange(c.checkpointStallMaxMs, n, 1)} ms`,
+        `${r.workload} broker group commits: ${withRange(c.opsPerCommit, n, 1)} ops/commit, commit p50 ${withRange(c.p50Ms, n, 2)} ms, p99 ${withRange(c.p99Ms, n, 2)} ms, longest checkpoint stall ${withRange(c.checkpointStallMaxMs, n, 1)} ms, all checkpoints ${withRange(c.checkpointStallTotalMs, n, 0)} ms`,
       );
     }
     const errors = mergedErrors(r.runs);

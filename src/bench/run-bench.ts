@@ -33,6 +33,7 @@ export interface CommitFigures {
   maxMs: number;
   checkpoints: number;
   checkpointStallMaxMs: number;
+  checkpointStallTotalMs: number;
 }
 
 export interface RunFigures extends WorkloadRun {
@@ -53,7 +54,7 @@ export interface WorkloadResult {
   /** CPU seconds of the load processes (producers + workers) per run. */
   agentsCpuSecs: Spread;
   /** Operations per group commit and commit duration, medians over runs (spawned broker only). */
-  commits: { opsPerCommit: Spread; p50Ms: Spread; p99Ms: Spread; checkpointStallMaxMs: Spread } | null;
+  commits: { opsPerCommit: Spread; p50Ms: Spread; p99Ms: Spread; checkpointStallMaxMs: Spread; checkpointStallTotalMs: Spread } | null;
   /** --restart: recovery figures over runs. */
   restart: { pending: number; listeningMs: Spread; readyMs: Spread; rssMiB: Spread } | null;
   /** Every run's tasks completed exactly once (W2/W3); null when the workload does not check. */
@@ -177,6 +178,7 @@ function commitSpread(runs: readonly RunFigures[]): WorkloadResult["commits"] {
     p50Ms: spread(all.map((c) => c.p50Ms)),
     p99Ms: spread(all.map((c) => c.p99Ms)),
     checkpointStallMaxMs: spread(all.map((c) => c.checkpointStallMaxMs)),
+    checkpointStallTotalMs: spread(all.map((c) => c.checkpointStallTotalMs)),
   };
 }
 

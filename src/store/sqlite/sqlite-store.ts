@@ -525,7 +525,7 @@ export class SqliteStore implements Store {
 
   /** Commit latency and checkpoint figures (benchmarks, metrics). */
   commitStats(): CommitStats {
-    return { ...this.group.figures(), ...(this.wal?.stats ?? { checkpoints: 0, checkpointStallMaxMs: 0, backgroundCheckpointMaxMs: 0 }) };
+    return { ...this.group.figures(), ...(this.wal?.stats ?? { checkpoints: 0, checkpointStallMaxMs: 0, checkpointStallTotalMs: 0, backgroundCheckpointMaxMs: 0 }) };
   }
 
   /** Bytes of the in-memory typed-array indexes. */

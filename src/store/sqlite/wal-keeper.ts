@@ -25,6 +25,8 @@ export interface CheckpointFigures {
   checkpoints: number;
   /** Longest checkpoint run on the main thread, in ms: the event loop was held that long. */
   checkpointStallMaxMs: number;
+  /** All checkpoint runs on the main thread together, in ms. */
+  checkpointStallTotalMs: number;
   /** Longest checkpoint on the worker thread, in ms (holds nothing but the disk). */
   backgroundCheckpointMaxMs: number;
 }
@@ -38,7 +40,7 @@ export class WalKeeper {
   private wanted = false;
   private stopped = false;
   private readonly backlog: WalBacklog;
-  private readonly figures: CheckpointFigures = { checkpoints: 0, checkpointStallMaxMs: 0, backgroundCheckpointMaxMs: 0 };
+  private readonly figures: CheckpointFigures = { checkpoints: 0, checkpointStallMaxMs: 0, checkpointStallTotalMs: 0, backgroundCheckpointMaxMs: 0 };
 
   constructor(private readonly options: WalKeeperOptions) {
     this.backlog = new WalBacklog(`${options.dbPath}-shm`);
@@ -87,7 +89,9 @@ export class WalKeeper {
     try {
       const startMs = performance.now();
       this.options.db.exec(walBytes > this.options.maxWalBytes ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
-      this.figures.checkpointStallMaxMs = Math.max(this.figures.checkpointStallMaxMs, performance.now() - startMs);
+      const ms = performance.now() - startMs;
+      this.figures.checkpointStallMaxMs = Math.max(this.figures.checkpointStallMaxMs, ms);
+      this.figures.checkpointStallTotalMs += ms;
       this.figures.checkpoints++;
     } catch (err) {
       this.options.log?.("checkpoint failed", { error: String(err) });
