@@ -30,6 +30,11 @@ export interface BenchOptions {
   cpuProfDir: string | null;
   /** Spawned broker only: after W1, restart the broker on its data and time until it serves. */
   restart: boolean;
+  /**
+   * Spawned broker only: tasks of the same workload run untimed on each fresh broker before its
+   * timed run (W4: at up to 10,000/s), so the timed run meets compiled code; 0 = a cold broker.
+   */
+  warmup: number;
 }
 
 /** Accepts tq://host:port, tcp://host:port and bare host:port. */

@@ -44,6 +44,7 @@ export function formatTable(results: readonly WorkloadResult[]): string {
   for (const r of results) {
     const n = r.runs.length;
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
+    if (r.sync !== null) notes.push(r.warmup > 0 ? `${r.workload}: each broker ran ${r.warmup.toLocaleString("en-US")} untimed tasks of ${r.workload} first (--warmup)` : `${r.workload}: cold brokers (--warmup 0)`);
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }
@@ -79,6 +80,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         workload: r.workload,
         description: r.description,
         sync: r.sync,
+        warmup: r.warmup,
         runs: r.runs.length,
         tasks: r.runs[0]?.tasks ?? 0,
         tasksPerSec: r.tasksPerSec,
@@ -91,6 +93,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         checks: r.checks,
         errors: mergedErrors(r.runs),
         perRun: r.runs.map((run) => ({
+          warmedUp: run.warmedUp,
           tasks: run.tasks,
           elapsedSecs: run.elapsedSecs,
           tasksPerSec: run.tasksPerSec,

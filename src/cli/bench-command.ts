@@ -25,6 +25,7 @@ const spec: ArgsSpec = {
     runs: { type: "string", valueName: "K", description: "runs per workload; figures are the median with the range (default 1)" },
     window: { type: "string", valueName: "W", description: "SubmitBatch frames each producer keeps in flight (default 8)" },
     restart: { type: "boolean", description: "--spawn, W1: restart the broker on its data after the run and time until it serves" },
+    warmup: { type: "string", valueName: "N", description: "--spawn: untimed tasks of the same workload on each fresh broker first (default 20000; 0 = cold broker)" },
     "cpu-prof-dir": { type: "string", valueName: "DIR", description: "--spawn, from source: write a bun --cpu-prof-md profile of the broker to DIR" },
     json: { type: "boolean", description: "print one JSON object per workload instead of the table" },
   },
@@ -35,7 +36,7 @@ export const benchCommand: Command = {
   summary: "measure a broker: enqueue, drain, mixed and latency workloads",
   help: `usage: tq-broker bench [--url URL | --spawn] [--workload W1,W2,W3,W4] [-n 100000]
                        [--payload-bytes 100] [--producers P] [--concurrency C] [--batch B]
-                       [--rate R --seconds S] [--sync full|interval] [--json]
+                       [--rate R --seconds S] [--sync full|interval] [--warmup N] [--json]
 
 Producers and workers run as separate processes from the broker. Workloads:
 ${Object.entries(WORKLOADS)
@@ -77,6 +78,7 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
     const cpuProfDir = strings["cpu-prof-dir"] ?? null;
     if (cpuProfDir !== null && (strings.url !== undefined || isCompiled())) throw new Error("--cpu-prof-dir needs --spawn and running from source (bun src/cli/main.ts)");
     if (booleans.restart && strings.url !== undefined) throw new Error("--restart needs --spawn");
+    if (strings.warmup !== undefined && strings.url !== undefined) throw new Error("--warmup applies to --spawn; a --url broker is as warm as it is");
     return {
       target: strings.url === undefined ? { kind: "spawn", sync } : { kind: "url", ...parseUrl(strings.url) },
       workloads: parseWorkloads(strings.workload ?? "W1,W2,W3,W4"),
@@ -91,6 +93,7 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
       window: parseCount("window", strings.window ?? "8", 1, 1024),
       cpuProfDir,
       restart: booleans.restart ?? false,
+      warmup: strings.url === undefined ? parseCount("warmup", strings.warmup ?? "20000", 0, 10_000_000) : 0,
     };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));

@@ -13,6 +13,7 @@ import { runCli } from "../helpers/cli.ts";
 interface Line {
   workload: string;
   sync: string | null;
+  warmup: number;
   tasks: number;
   tasksPerSec: { median: number };
   latencyMs: { p50Ms: { median: number }; p99Ms: { median: number } } | null;
@@ -20,6 +21,7 @@ interface Line {
   exactlyOnce: boolean | null;
   checks: { submitted: number; completed: number; duplicates: number; missing: number; unknown: number }[];
   errors: Record<string, number>;
+  perRun: { warmedUp: number }[];
 }
 
 let cwd: string;
@@ -42,12 +44,17 @@ function parseLines(stdout: string): Map<string, Line> {
 }
 
 describe("tq-broker bench", () => {
-  test("--spawn runs W1-W4 (n = 1000) and every submitted task is completed exactly once", async () => {
-    const r = await runCli(["bench", "--spawn", "-n", "1000", "--batch", "50", "--rate", "200", "--seconds", "1", "--json"], { cwd }, 60_000);
+  test("--spawn runs W1-W4 (n = 1000) after a warm-up, and every task of the timed run is completed exactly once", async () => {
+    const r = await runCli(["bench", "--spawn", "-n", "1000", "--batch", "50", "--rate", "200", "--seconds", "1", "--warmup", "300", "--json"], { cwd }, 60_000);
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
     const lines = parseLines(r.stdout);
     expect([...lines.keys()]).toEqual(["W1", "W2", "W3", "W4"]);
+    for (const line of lines.values()) {
+      expect(line.warmup).toBe(300);
+      // Ran on the broker of each run, before and apart from the timed tasks the checks count.
+      expect(line.perRun.map((run) => run.warmedUp)).toEqual([300]);
+    }
 
     const w1 = lines.get("W1")!;
     expect(w1.tasks).toBe(1000);
@@ -109,6 +116,9 @@ describe("tq-broker bench", () => {
     const badWorkload = await runCli(["bench", "--workload", "W9"], { cwd });
     expect(badWorkload.exitCode).toBe(64);
     expect(badWorkload.stderr).toContain("W9");
+    const warmUrl = await runCli(["bench", "--url", "tq://127.0.0.1:1", "--warmup", "10"], { cwd });
+    expect(warmUrl.exitCode).toBe(64);
+    expect(warmUrl.stderr).toContain("--warmup");
     const badN = await runCli(["bench", "-n", "0"], { cwd });
     expect(badN.exitCode).toBe(64);
     expect(badN.stderr).toContain("--n");
