@@ -129,7 +129,7 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
 /**
  * Untimed, on the broker the timed run will use: the same workload with `warmup` tasks, so that
  * run meets the broker's hot paths compiled, as a broker in service has them, rather than a JIT
- * still at work (measured: W1 on a cold broker ran at 55-75% of a warm one). W1's tasks are
+ * still at work (measured: W1 on fresh brokers ran at 54-73% of a warmed one). W1's tasks are
  * drained after, so the timed run and --restart see only their own.
  */
 async function warmUp(workload: WorkloadName, opts: BenchOptions, at: Endpoint): Promise<number> {
