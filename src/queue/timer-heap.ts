@@ -51,24 +51,48 @@ export class TimerHeap {
     const top = d[1]!;
     const last = --this.count;
     if (last > 0) {
-      const dueMs = d[last * 2]!;
-      const seq = d[last * 2 + 1]!;
-      let i = 0;
-      for (;;) {
-        const left = i * 2 + 1;
-        if (left >= last) break;
-        const right = left + 1;
-        let child = left;
-        if (right < last && less(d[right * 2]!, d[right * 2 + 1]!, d[left * 2]!, d[left * 2 + 1]!)) child = right;
-        if (!less(d[child * 2]!, d[child * 2 + 1]!, dueMs, seq)) break;
-        d[i * 2] = d[child * 2]!;
-        d[i * 2 + 1] = d[child * 2 + 1]!;
-        i = child;
-      }
-      d[i * 2] = dueMs;
-      d[i * 2 + 1] = seq;
+      d[0] = d[last * 2]!;
+      d[1] = d[last * 2 + 1]!;
+      this.siftDown(0);
     }
     return top;
+  }
+
+  private siftDown(from: number): void {
+    const d = this.data;
+    const n = this.count;
+    const dueMs = d[from * 2]!;
+    const seq = d[from * 2 + 1]!;
+    let i = from;
+    for (;;) {
+      const left = i * 2 + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      let child = left;
+      if (right < n && less(d[right * 2]!, d[right * 2 + 1]!, d[left * 2]!, d[left * 2 + 1]!)) child = right;
+      if (!less(d[child * 2]!, d[child * 2 + 1]!, dueMs, seq)) break;
+      d[i * 2] = d[child * 2]!;
+      d[i * 2 + 1] = d[child * 2 + 1]!;
+      i = child;
+    }
+    d[i * 2] = dueMs;
+    d[i * 2 + 1] = seq;
+  }
+
+  /** Drops every entry `keep` rejects, in O(size): the owner's way to shed stale entries in bulk. */
+  retain(keep: (dueMs: number, seq: number) => boolean): void {
+    const d = this.data;
+    let kept = 0;
+    for (let i = 0; i < this.count; i++) {
+      const dueMs = d[i * 2]!;
+      const seq = d[i * 2 + 1]!;
+      if (!keep(dueMs, seq)) continue;
+      d[kept * 2] = dueMs;
+      d[kept * 2 + 1] = seq;
+      kept++;
+    }
+    this.count = kept;
+    for (let i = (kept >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 
   /** Bytes held by the backing array (memory accounting). */

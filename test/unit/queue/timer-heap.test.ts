@@ -37,3 +37,23 @@ test("interleaved pushes and pops keep the minimum on top", () => {
   heap.clear();
   expect(heap.size).toBe(0);
 });
+
+test("retain drops the rejected entries and the rest still pop in due order", () => {
+  const heap = new TimerHeap(2);
+  const kept: [number, number][] = [];
+  let s = 777;
+  for (let seq = 1; seq <= 3000; seq++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    const due = s % 500;
+    heap.push(due, seq);
+    if (seq % 3 !== 0) kept.push([due, seq]);
+  }
+  heap.retain((_due, seq) => seq % 3 !== 0);
+  expect(heap.size).toBe(kept.length);
+  kept.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (const [due, seq] of kept) {
+    expect(heap.peekDueMs()).toBe(due);
+    expect(heap.pop()).toBe(seq);
+  }
+  expect(heap.pop()).toBe(-1);
+});
