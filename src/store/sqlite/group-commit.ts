@@ -125,7 +125,7 @@ export class GroupCommit {
       return Promise.reject(failure);
     }
     // A group left waiting for the sync in flight commits after all once it holds work that must not wait.
-    if (this.flushAfterSync && !this.flushScheduled && this.mustCommitAtOnce()) this.scheduleFlush();
+    if (this.flushAfterSync && this.mustCommitAtOnce()) this.stopWaitingForSync();
     return new Promise<T>((resolve, reject) => {
       this.waiters.push({ resolve: () => resolve(value), reject });
     });
@@ -142,7 +142,7 @@ export class GroupCommit {
   settled(): Promise<void> {
     if (!this.open) return Promise.resolve();
     // Someone reads after this group (a claim of tasks it made ready, a get): do not keep it open.
-    if (this.flushAfterSync && !this.flushScheduled) this.scheduleFlush();
+    if (this.flushAfterSync) this.stopWaitingForSync();
     return new Promise((resolve) => this.settleWaiters.push(resolve));
   }
 
@@ -201,6 +201,11 @@ export class GroupCommit {
   /** The open group may not wait for the sync in flight: see GroupCommitOptions.commitAtOnce, settled(). */
   private mustCommitAtOnce(): boolean {
     return this.settleWaiters.length > 0 || this.waiters.length >= MAX_DEFERRED_OPS || this.options.commitAtOnce?.() === true;
+  }
+
+  /** The open group, left waiting for the sync in flight, commits at the next flush instead. */
+  private stopWaitingForSync(): void {
+    if (!this.flushScheduled) this.scheduleFlush();
   }
 
   private scheduleFlush(): void {

@@ -21,7 +21,7 @@ import { openDatabase } from "./schema.ts";
 import { INSERT_BATCH_ROWS, Statements } from "./statements.ts";
 import { LeaseTokens } from "./lease-tokens.ts";
 import { RetentionWalk } from "./retention-walk.ts";
-import { WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
+import { noCheckpoints, WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { readClaimRows, writeCompletions, type Completion } from "./row-batches.ts";
@@ -525,7 +525,7 @@ export class SqliteStore implements Store {
 
   /** Commit latency and checkpoint figures (benchmarks, metrics). */
   commitStats(): CommitStats {
-    return { ...this.group.figures(), ...(this.wal?.stats ?? { checkpoints: 0, checkpointStallMaxMs: 0, checkpointStallTotalMs: 0, backgroundCheckpointMaxMs: 0 }) };
+    return { ...this.group.figures(), ...(this.wal?.stats ?? noCheckpoints()) };
   }
 
   /** Bytes of the in-memory typed-array indexes. */

@@ -31,6 +31,11 @@ export interface CheckpointFigures {
   backgroundCheckpointMaxMs: number;
 }
 
+/** The figures of a store that has run no checkpoint (or has no WAL). */
+export function noCheckpoints(): CheckpointFigures {
+  return { checkpoints: 0, checkpointStallMaxMs: 0, checkpointStallTotalMs: 0, backgroundCheckpointMaxMs: 0 };
+}
+
 /** Worker mode: WAL file size, in checkpoint steps, past which the main thread catches up. */
 const CATCH_UP_STEPS = 4;
 
@@ -40,7 +45,7 @@ export class WalKeeper {
   private wanted = false;
   private stopped = false;
   private readonly backlog: WalBacklog;
-  private readonly figures: CheckpointFigures = { checkpoints: 0, checkpointStallMaxMs: 0, checkpointStallTotalMs: 0, backgroundCheckpointMaxMs: 0 };
+  private readonly figures: CheckpointFigures = noCheckpoints();
 
   constructor(private readonly options: WalKeeperOptions) {
     this.backlog = new WalBacklog(`${options.dbPath}-shm`);

@@ -3,16 +3,21 @@
 import { expect, test } from "bun:test";
 import { TimerHeap } from "../../../src/queue/timer-heap.ts";
 
+/** `count` (due, seq) pairs, seq 1..count, dues from a fixed pseudo-random sequence below `maxDue`. */
+function pseudoRandomEntries(count: number, maxDue: number, seed: number): [number, number][] {
+  const entries: [number, number][] = [];
+  let s = seed;
+  for (let seq = 1; seq <= count; seq++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    entries.push([s % maxDue, seq]);
+  }
+  return entries;
+}
+
 test("pops in due order, ties in seq order, growing as needed", () => {
   const heap = new TimerHeap(2);
-  const entries: [number, number][] = [];
-  let s = 12345;
-  for (let seq = 1; seq <= 5000; seq++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    const due = s % 1000;
-    entries.push([due, seq]);
-    heap.push(due, seq);
-  }
+  const entries = pseudoRandomEntries(5000, 1000, 12345);
+  for (const [due, seq] of entries) heap.push(due, seq);
   entries.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   expect(heap.size).toBe(5000);
   for (const [due, seq] of entries) {
@@ -40,14 +45,9 @@ test("interleaved pushes and pops keep the minimum on top", () => {
 
 test("retain drops the rejected entries and the rest still pop in due order", () => {
   const heap = new TimerHeap(2);
-  const kept: [number, number][] = [];
-  let s = 777;
-  for (let seq = 1; seq <= 3000; seq++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    const due = s % 500;
-    heap.push(due, seq);
-    if (seq % 3 !== 0) kept.push([due, seq]);
-  }
+  const entries = pseudoRandomEntries(3000, 500, 777);
+  for (const [due, seq] of entries) heap.push(due, seq);
+  const kept = entries.filter(([, seq]) => seq % 3 !== 0);
   heap.retain((_due, seq) => seq % 3 !== 0);
   expect(heap.size).toBe(kept.length);
   kept.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
