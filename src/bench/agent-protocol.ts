@@ -1,5 +1,5 @@
-// What the bench orchestrator and its agent processes say to each other: the agent's spec (one
-// JSON argument), its report lines (JSON on stdout) and the control words it reads on stdin.
+// What the bench orchestrator and its agent processes say to each other: the jobs (one JSON spec
+// a line on stdin), the control words between them, and the report lines (JSON on stdout).
 // Types and tiny helpers only; no sockets and no workload logic.
 
 /** Submits `n` tasks in batches with `window` SubmitBatch frames in flight. */
@@ -58,7 +58,9 @@ export interface ProducerReport {
   lastAckMs: number;
   errors: ErrorCounts;
   ids: string[];
-  /** This agent process's own user + system CPU seconds: shows whether the load side kept up. */
+  /** Which job of its agent process this was: 1 for a fresh process, more for a warmed one. */
+  job: number;
+  /** The agent's user + system CPU seconds over this job: shows whether the load side kept up. */
   cpuSecs: number;
 }
 
@@ -72,10 +74,14 @@ export interface WorkerReport {
   ids: string[];
   /** Submit -> handler start, ms, one per task (W4 only). */
   latenciesMs: number[];
+  job: number;
   cpuSecs: number;
 }
 
 export type AgentReport = ProducerReport | WorkerReport;
+
+/** What a role returns: the agent adds the job's number and CPU time. */
+export type JobResult<R extends AgentReport> = Omit<R, "job" | "cpuSecs">;
 
 export type AgentLine =
   | { event: "ready" }
@@ -83,7 +89,7 @@ export type AgentLine =
   | AgentReport
   | { event: "failed"; message: string };
 
-/** Control words the orchestrator writes to an agent's stdin, one a line. */
+/** Control words the orchestrator writes to an agent's stdin, one a line, between job specs. */
 export const CONTROL = { go: "go", stop: "stop" } as const;
 
 /**

@@ -4,7 +4,7 @@
 
 import { ErrorCode, errorSpec } from "../protocol/errors.ts";
 import type { Response, TaskSpec } from "../protocol/messages.ts";
-import { countError, epochMs, ownCpuSecs, type ErrorCounts, type PacedProducerSpec, type ProducerReport, type ProducerSpec } from "./agent-protocol.ts";
+import { countError, epochMs, type ErrorCounts, type JobResult, type PacedProducerSpec, type ProducerReport, type ProducerSpec } from "./agent-protocol.ts";
 import { WireConn } from "./wire-conn.ts";
 
 /** The task type every bench task carries: workers run a no-op for it. */
@@ -24,7 +24,7 @@ export async function runProducer(
   ready: () => Promise<void>,
   stop: Promise<void>,
   onProgress: (done: number) => void,
-): Promise<ProducerReport> {
+): Promise<JobResult<ProducerReport>> {
   const conn = await WireConn.open(spec.host, spec.port);
   const payload = new Uint8Array(spec.payloadBytes).fill(0x61);
   const batches = Math.ceil(spec.n / spec.batch);
@@ -75,10 +75,10 @@ export async function runProducer(
   };
   await Promise.all(Array.from({ length: Math.min(spec.window, batches) }, lane));
   conn.close();
-  return { event: "done", role: "producer", submitted, firstSendMs, lastAckMs, errors, ids: spec.recordIds ? ids.filter((id) => id !== undefined) : [], cpuSecs: ownCpuSecs() };
+  return { event: "done", role: "producer", submitted, firstSendMs, lastAckMs, errors, ids: spec.recordIds ? ids.filter((id) => id !== undefined) : [] };
 }
 
-export async function runPacedProducer(spec: PacedProducerSpec, ready: () => Promise<void>, stop: Promise<void>): Promise<ProducerReport> {
+export async function runPacedProducer(spec: PacedProducerSpec, ready: () => Promise<void>, stop: Promise<void>): Promise<JobResult<ProducerReport>> {
   const conn = await WireConn.open(spec.host, spec.port);
   const errors: ErrorCounts = {};
   const intervalMs = 1000 / spec.ratePerSec;
@@ -113,5 +113,5 @@ export async function runPacedProducer(spec: PacedProducerSpec, ready: () => Pro
   }
   await Promise.all(acks);
   conn.close();
-  return { event: "done", role: "paced-producer", submitted, firstSendMs, lastAckMs, errors, ids: [], cpuSecs: ownCpuSecs() };
+  return { event: "done", role: "paced-producer", submitted, firstSendMs, lastAckMs, errors, ids: [] };
 }

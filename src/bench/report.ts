@@ -44,7 +44,7 @@ export function formatTable(results: readonly WorkloadResult[]): string {
   for (const r of results) {
     const n = r.runs.length;
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
-    if (r.sync !== null) notes.push(r.warmup > 0 ? `${r.workload}: each broker ran ${r.warmup.toLocaleString("en-US")} untimed tasks of ${r.workload} first (--warmup)` : `${r.workload}: cold brokers (--warmup 0)`);
+    if (r.sync !== null) notes.push(r.warmup > 0 ? `${r.workload}: each broker and its load agents ran ${r.warmup.toLocaleString("en-US")} untimed tasks of ${r.workload} first (--warmup)` : `${r.workload}: cold brokers and agents (--warmup 0)`);
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }
@@ -100,6 +100,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
           latencyMs: run.latency,
           broker: run.broker,
           agentsCpuSecs: run.agentsCpuSecs,
+          agentsWarm: run.agentsWarm,
           commits: run.commits,
           restart: run.restart,
         })),

@@ -1,8 +1,9 @@
-// runAgent: the body of the hidden `bench-agent` subcommand. Reads control words from stdin,
-// runs one producer or worker role and writes its report lines as JSON on stdout. The end of
-// stdin means stop, so an agent never outlives the bench that started it.
+// runAgent: the body of the hidden `bench-agent` subcommand. Reads jobs (one JSON spec a line)
+// and control words from stdin, runs each job's producer or worker role in turn and writes its
+// report lines as JSON on stdout. The end of stdin means stop, so an agent never outlives the
+// bench that started it. One process runs many jobs, so a warm-up leaves its JIT warm.
 
-import { CONTROL, type AgentLine, type AgentSpec } from "./agent-protocol.ts";
+import { CONTROL, ownCpuSecs, type AgentLine, type AgentReport, type AgentSpec } from "./agent-protocol.ts";
 import { runPacedProducer, runProducer } from "./producer-agent.ts";
 import { runWorker } from "./worker-agent.ts";
 
@@ -17,28 +18,70 @@ export interface AgentIo {
 }
 
 export function parseAgentSpec(text: string): AgentSpec {
-  const spec = JSON.parse(text) as AgentSpec;
+  let spec: AgentSpec | null = null;
+  try {
+    spec = JSON.parse(text) as AgentSpec;
+  } catch {
+    // Named below with the text.
+  }
   if (spec === null || typeof spec !== "object" || !["producer", "worker", "paced-producer"].includes(spec.role)) {
     throw new Error(`bench-agent: not an agent spec: ${text.slice(0, 200)}`);
   }
   return spec;
 }
 
-export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
-  const emit = (line: AgentLine): Promise<void> => io.write(JSON.stringify(line));
+/** One job's go and stop words, as promises the role awaits. */
+interface JobSignals {
+  go: Promise<void>;
+  stop: Promise<void>;
+  goNow(): void;
+  stopNow(): void;
+}
+
+function jobSignals(): JobSignals {
   let goNow = (): void => {};
   let stopNow = (): void => {};
   const go = new Promise<void>((resolve) => (goNow = resolve));
   const stop = new Promise<void>((resolve) => (stopNow = resolve));
+  return { go, stop, goNow, stopNow };
+}
+
+/** Runs jobs until stdin ends; false once a job failed (the agent then takes no more). */
+export async function runAgent(io: AgentIo): Promise<boolean> {
+  const emit = (line: AgentLine): Promise<void> => io.write(JSON.stringify(line));
+  const queued: string[] = [];
+  let ended = false;
+  let wake = (): void => {};
+  let current: JobSignals | null = null;
   io.onInput((line) => {
-    if (line === CONTROL.go) goNow();
-    // The end of stdin means the bench is gone: stop too, so no agent outlives it.
-    else if (line === CONTROL.stop || line === null) {
-      goNow();
-      stopNow();
-    }
+    if (line === null) {
+      // The bench is gone or done: the job running stops too.
+      ended = true;
+      current?.goNow();
+      current?.stopNow();
+    } else if (line === CONTROL.go) current?.goNow();
+    else if (line === CONTROL.stop) {
+      current?.goNow();
+      current?.stopNow();
+    } else if (line !== "") queued.push(line);
+    wake();
   });
 
+  for (let job = 1; ; job++) {
+    while (queued.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+    const text = queued.shift();
+    if (text === undefined) return true;
+    const signals = jobSignals();
+    current = signals;
+    if (ended) signals.stopNow();
+    const ok = await runJob(text, job, signals, emit);
+    current = null;
+    if (!ok) return false;
+  }
+}
+
+async function runJob(text: string, job: number, signals: JobSignals, emit: (line: AgentLine) => Promise<void>): Promise<boolean> {
+  const cpuAtStartSecs = ownCpuSecs();
   let done = 0;
   let shown = -1;
   const progress = setInterval(() => {
@@ -50,17 +93,19 @@ export async function runAgent(spec: AgentSpec, io: AgentIo): Promise<boolean> {
     done = n;
   };
   try {
+    const spec = parseAgentSpec(text);
     // Called by the role once connected: the orchestrator starts the clock only when all are.
     const ready = (): Promise<void> => {
       void emit({ event: "ready" });
-      return go;
+      return signals.go;
     };
-    const report =
+    const result =
       spec.role === "producer"
-        ? await runProducer(spec, ready, stop, onProgress)
+        ? await runProducer(spec, ready, signals.stop, onProgress)
         : spec.role === "paced-producer"
-          ? await runPacedProducer(spec, ready, stop)
-          : await runWorker(spec, ready, stop, onProgress);
+          ? await runPacedProducer(spec, ready, signals.stop)
+          : await runWorker(spec, ready, signals.stop, onProgress);
+    const report: AgentReport = { ...result, job, cpuSecs: ownCpuSecs() - cpuAtStartSecs };
     await emit(report);
     return true;
   } catch (err) {

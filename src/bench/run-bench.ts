@@ -4,6 +4,7 @@
 
 import { epochMs } from "./agent-protocol.ts";
 import { WORKLOADS, type BenchOptions, type SyncMode, type WorkloadName } from "./bench-options.ts";
+import { AgentPool } from "./agent-process.ts";
 import { ProcSampler, type ProcUsage } from "./proc-sampler.ts";
 import { drainQueue, runWorkload, type CompletionCheck, type Endpoint, type WorkloadRun } from "./run-workload.ts";
 import { spawnBroker, type SpawnedBroker } from "./spawn-broker.ts";
@@ -90,9 +91,14 @@ export async function runBench(opts: BenchOptions, onRun: (result: RunFigures, i
 async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string): Promise<RunFigures> {
   if (opts.target.kind !== "url") throw new Error("urlRun needs a --url target");
   const at: Endpoint = { host: opts.target.host, port: opts.target.port, queue };
-  const run = await runWorkload(workload, opts, at);
-  if (workload === "W1") await drainQueue(opts, at, run.tasks);
-  return { ...run, warmedUp: 0, broker: null, commits: null, restart: null };
+  const pool = new AgentPool();
+  try {
+    const run = await runWorkload(workload, opts, at, pool);
+    if (workload === "W1") await drainQueue(opts, at, run.tasks, pool);
+    return { ...run, warmedUp: 0, broker: null, commits: null, restart: null };
+  } finally {
+    await pool.close();
+  }
 }
 
 async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string): Promise<RunFigures> {
@@ -104,12 +110,14 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     runtimeArgs: opts.cpuProfDir === null ? [] : ["--cpu-prof-md", "--cpu-prof-dir", opts.cpuProfDir],
   };
   let broker: SpawnedBroker = await spawnBroker(brokerOptions);
+  // The warm-up's agents run the timed load too: a producer in service is as warm as its broker.
+  const pool = new AgentPool();
   try {
-    const warmedUp = opts.warmup > 0 ? await warmUp(workload, opts, { host: broker.host, port: broker.port, queue: `${queue}-warmup` }) : 0;
+    const warmedUp = opts.warmup > 0 ? await warmUp(workload, opts, { host: broker.host, port: broker.port, queue: `${queue}-warmup` }, pool) : 0;
     const before = await commitFigures(broker);
     const sampler = new ProcSampler(broker.pid);
     sampler.start();
-    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue }).finally(() => sampler.stop());
+    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue }, pool).finally(() => sampler.stop());
     const usage = sampler.stop();
     const commits = since(await commitFigures(broker), before);
     let restart: RestartFigures | null = null;
@@ -122,6 +130,7 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     }
     return { ...run, warmedUp, broker: usage, commits, restart };
   } finally {
+    await pool.close();
     await broker.stop();
   }
 }
@@ -132,11 +141,11 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
  * still at work (measured: W1 on fresh brokers ran at 54-73% of a warmed one). W1's tasks are
  * drained after, so the timed run and --restart see only their own.
  */
-async function warmUp(workload: WorkloadName, opts: BenchOptions, at: Endpoint): Promise<number> {
+async function warmUp(workload: WorkloadName, opts: BenchOptions, at: Endpoint, pool: AgentPool): Promise<number> {
   const seconds = Math.max(1, Math.ceil(opts.warmup / WARMUP_W4_RATE));
   const warm = workload === "W4" ? { ...opts, ratePerSec: Math.ceil(opts.warmup / seconds), seconds } : { ...opts, n: opts.warmup };
-  const run = await runWorkload(workload, warm, at);
-  if (workload === "W1") await drainQueue(warm, at, run.tasks);
+  const run = await runWorkload(workload, warm, at, pool);
+  if (workload === "W1") await drainQueue(warm, at, run.tasks, pool);
   const errors = Object.entries(run.errors);
   if (run.check?.exactlyOnce === false || errors.length > 0) {
     throw new Error(`the ${workload} warm-up did not run clean (${errors.map(([name, n]) => `${name} x${n}`).join(", ") || "exactly-once check failed"})`);

@@ -4,7 +4,7 @@
 // Does not start or sample the broker (run-bench.ts does).
 
 import type { AgentSpec, ErrorCounts, ProducerReport, WorkerReport, WorkerSpec } from "./agent-protocol.ts";
-import { AgentProcess } from "./agent-process.ts";
+import type { AgentJob, AgentPool } from "./agent-process.ts";
 import type { BenchOptions, WorkloadName } from "./bench-options.ts";
 import { summarizeLatencies, type LatencySummary } from "./stats.ts";
 
@@ -32,8 +32,10 @@ export interface WorkloadRun {
   latency: LatencySummary | null;
   check: CompletionCheck | null;
   errors: ErrorCounts;
-  /** CPU seconds of the timed agents (producers + workers), whole process lives. */
+  /** CPU seconds the timed agents (producers + workers) used over their jobs of this run. */
   agentsCpuSecs: number;
+  /** Every agent of this run had run a job before (the warm-up's): the load side was warm too. */
+  agentsWarm: boolean;
 }
 
 export interface Endpoint {
@@ -56,23 +58,22 @@ function mergeErrors(into: ErrorCounts, from: ErrorCounts): void {
   for (const [name, count] of Object.entries(from)) into[name] = (into[name] ?? 0) + count;
 }
 
-/** Every agent started by the workload running now, so a failure can end them all by PID. */
-let started: AgentProcess[] = [];
+/** An agent's job in a run: which pool slot runs it, and the spec. */
+type Placement = readonly [slot: string, spec: AgentSpec];
 
-/** Starts agents, waits until each is connected (or one failed), then says go to all. */
-async function startAll(specs: readonly AgentSpec[]): Promise<AgentProcess[]> {
-  const agents = specs.map((s) => new AgentProcess(s));
-  started.push(...agents);
-  await Promise.all(agents.map((a) => a.ready));
-  for (const a of agents) a.go();
-  return agents;
+/** Hands each agent its job, waits until each is connected (or one failed), then says go to all. */
+async function startAll(pool: AgentPool, placements: readonly Placement[]): Promise<AgentJob[]> {
+  const jobs = placements.map(([slot, spec]) => pool.agent(slot).start(spec));
+  await Promise.all(jobs.map((j) => j.ready));
+  for (const j of jobs) j.go();
+  return jobs;
 }
 
 /**
  * Polls worker progress until every task the producers got acknowledged is done (`target` until
  * all producers have reported), an agent fails or the deadline passes; then says stop.
  */
-async function stopWhenDone(workers: readonly AgentProcess[], target: number, deadlineMs: number, producers: readonly AgentProcess[]): Promise<void> {
+async function stopWhenDone(workers: readonly AgentJob[], target: number, deadlineMs: number, producers: readonly AgentJob[]): Promise<void> {
   let failed: unknown = null;
   for (const a of [...workers, ...producers]) a.report.catch((err: unknown) => (failed ??= err));
   let acknowledged: number | null = null;
@@ -91,7 +92,7 @@ async function stopWhenDone(workers: readonly AgentProcess[], target: number, de
   if (failed !== null) throw failed;
 }
 
-async function reports<T>(agents: readonly AgentProcess[]): Promise<T[]> {
+async function reports<T>(agents: readonly AgentJob[]): Promise<T[]> {
   return (await Promise.all(agents.map((a) => a.report))) as T[];
 }
 
@@ -115,9 +116,11 @@ function check(producers: readonly ProducerReport[], workers: readonly WorkerRep
   return { submitted: submitted.size, completed, duplicates, missing, unknown, exactlyOnce: duplicates === 0 && missing === 0 && unknown === 0 };
 }
 
-function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: boolean): AgentSpec[] {
-  return split(n, opts.producers).map((k) => ({
-    role: "producer",
+function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: boolean): Placement[] {
+  return split(n, opts.producers).map((k, i) => [
+    `producer-${i}`,
+    {
+      role: "producer",
     host: at.host,
     port: at.port,
     queue: at.queue,
@@ -125,71 +128,75 @@ function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: b
     payloadBytes: opts.payloadBytes,
     batch: opts.batch,
     window: opts.window,
-    recordIds,
-    deadlineMs: deadlineMsFor(n),
-  }));
+      recordIds,
+      deadlineMs: deadlineMsFor(n),
+    },
+  ]);
 }
 
-function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolean): WorkerSpec {
-  return {
-    role: "worker",
-    host: at.host,
-    port: at.port,
-    queue: at.queue,
-    lanes: opts.concurrency,
-    batch: opts.batch,
-    waitMs: WORKER_WAIT_MS,
-    recordIds: !latency,
-    recordLatency: latency,
-    deadlineMs: deadlineMsFor(n),
-  };
+function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolean): readonly [string, WorkerSpec] {
+  return [
+    "worker-0",
+    {
+      role: "worker",
+      host: at.host,
+      port: at.port,
+      queue: at.queue,
+      lanes: opts.concurrency,
+      batch: opts.batch,
+      waitMs: WORKER_WAIT_MS,
+      recordIds: !latency,
+      recordLatency: latency,
+      deadlineMs: deadlineMsFor(n),
+    },
+  ];
 }
 
-export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: Endpoint): Promise<WorkloadRun> {
-  started = [];
+/** One run with the pool's agents (started as needed); on a failure the pool's agents are killed. */
+export async function runWorkload(name: WorkloadName, opts: BenchOptions, at: Endpoint, pool: AgentPool): Promise<WorkloadRun> {
   try {
-    return await runAgents(name, opts, at);
+    return await runAgents(name, opts, at, pool);
   } catch (err) {
     // One agent failed: the others must not go on loading the broker.
-    for (const a of started) a.kill();
+    await pool.kill();
     throw err;
   }
 }
 
-async function runAgents(name: WorkloadName, opts: BenchOptions, at: Endpoint): Promise<WorkloadRun> {
+async function runAgents(name: WorkloadName, opts: BenchOptions, at: Endpoint, pool: AgentPool): Promise<WorkloadRun> {
   const errors: ErrorCounts = {};
   if (name === "W1") {
-    const producers = await reports<ProducerReport>(await startAll(producerSpecs(opts, at, opts.n, false)));
+    const producers = await reports<ProducerReport>(await startAll(pool, producerSpecs(opts, at, opts.n, false)));
     for (const p of producers) mergeErrors(errors, p.errors);
     const tasks = producers.reduce((s, p) => s + p.submitted, 0);
     const elapsedSecs = (Math.max(...producers.map((p) => p.lastAckMs)) - Math.min(...producers.map((p) => p.firstSendMs))) / 1000;
-    return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: null, errors, agentsCpuSecs: cpuOf(producers) };
+    return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: null, errors, ...loadOf(producers) };
   }
   if (name === "W2") {
     // Pre-enqueue, untimed, with the same producers W1 uses.
-    const preload = await reports<ProducerReport>(await startAll(producerSpecs(opts, at, opts.n, true)));
+    const preload = await reports<ProducerReport>(await startAll(pool, producerSpecs(opts, at, opts.n, true)));
     for (const p of preload) mergeErrors(errors, p.errors);
-    const workers = await startAll([workerSpec(opts, at, opts.n, false)]);
+    const workers = await startAll(pool, [workerSpec(opts, at, opts.n, false)]);
     const target = preload.reduce((s, p) => s + p.submitted, 0);
     await stopWhenDone(workers, target, deadlineMsFor(opts.n), []);
     const done = await reports<WorkerReport>(workers);
-    return finishThroughput(name, done, errors, check(preload, done), Math.min(...done.map((w) => w.firstClaimMs)), cpuOf(done));
+    return finishThroughput(name, done, errors, check(preload, done), Math.min(...done.map((w) => w.firstClaimMs)), loadOf(done));
   }
   if (name === "W3") {
     const workers = workerSpec(opts, at, opts.n, false);
-    const agents = await startAll([workers, ...producerSpecs(opts, at, opts.n, true)]);
+    const agents = await startAll(pool, [workers, ...producerSpecs(opts, at, opts.n, true)]);
     const [workerAgent, ...producerAgents] = agents;
     await stopWhenDone([workerAgent!], opts.n, deadlineMsFor(opts.n), producerAgents);
     const produced = await reports<ProducerReport>(producerAgents);
     const done = await reports<WorkerReport>([workerAgent!]);
     for (const p of produced) mergeErrors(errors, p.errors);
-    return finishThroughput(name, done, errors, check(produced, done), Math.min(...produced.map((p) => p.firstSendMs)), cpuOf([...produced, ...done]));
+    return finishThroughput(name, done, errors, check(produced, done), Math.min(...produced.map((p) => p.firstSendMs)), loadOf([...produced, ...done]));
   }
   const count = Math.max(1, Math.round(opts.ratePerSec * opts.seconds));
   const deadlineMs = opts.seconds * 1000 + 60_000;
-  const agents = await startAll([
+  const agents = await startAll(pool, [
     workerSpec(opts, at, count, true),
-    { role: "paced-producer", host: at.host, port: at.port, queue: at.queue, ratePerSec: opts.ratePerSec, count, payloadBytes: opts.payloadBytes, deadlineMs },
+    ["paced-producer-0", { role: "paced-producer", host: at.host, port: at.port, queue: at.queue, ratePerSec: opts.ratePerSec, count, payloadBytes: opts.payloadBytes, deadlineMs }],
   ]);
   const [workerAgent, producerAgent] = agents;
   await stopWhenDone([workerAgent!], count, deadlineMs, [producerAgent!]);
@@ -206,12 +213,14 @@ async function runAgents(name: WorkloadName, opts: BenchOptions, at: Endpoint): 
     latency: summarizeLatencies(worker!.latenciesMs),
     check: null,
     errors,
-    agentsCpuSecs: cpuOf([paced!, worker!]),
+    ...loadOf([paced!, worker!]),
   };
 }
 
-function cpuOf(reports: readonly (ProducerReport | WorkerReport)[]): number {
-  return reports.reduce((sum, r) => sum + r.cpuSecs, 0);
+type AgentLoad = Pick<WorkloadRun, "agentsCpuSecs" | "agentsWarm">;
+
+function loadOf(reports: readonly (ProducerReport | WorkerReport)[]): AgentLoad {
+  return { agentsCpuSecs: reports.reduce((sum, r) => sum + r.cpuSecs, 0), agentsWarm: reports.every((r) => r.job > 1) };
 }
 
 function finishThroughput(
@@ -220,19 +229,19 @@ function finishThroughput(
   errors: ErrorCounts,
   completion: CompletionCheck,
   startMs: number,
-  agentsCpuSecs: number,
+  load: AgentLoad,
 ): WorkloadRun {
   for (const w of done) mergeErrors(errors, w.errors);
   const tasks = done.reduce((s, w) => s + w.completed, 0);
   const elapsedSecs = (Math.max(...done.map((w) => w.lastCompleteMs)) - startMs) / 1000;
-  return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: completion, errors, agentsCpuSecs };
+  return { workload: name, tasks, elapsedSecs, tasksPerSec: tasks / elapsedSecs, latency: null, check: completion, errors, ...load };
 }
 
 /** Completes `count` tasks left in the run's queue, untimed: W1 must not leave its load in a shared broker. */
-export async function drainQueue(opts: BenchOptions, at: Endpoint, count: number): Promise<void> {
+export async function drainQueue(opts: BenchOptions, at: Endpoint, count: number, pool: AgentPool): Promise<void> {
   if (count === 0) return;
-  started = [];
-  const workers = await startAll([{ ...workerSpec(opts, at, count, false), recordIds: false }]);
+  const [slot, spec] = workerSpec(opts, at, count, false);
+  const workers = await startAll(pool, [[slot, { ...spec, recordIds: false }]]);
   await stopWhenDone(workers, count, deadlineMsFor(count), []);
   await reports<WorkerReport>(workers);
 }

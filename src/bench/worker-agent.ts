@@ -5,7 +5,7 @@
 import { errorSpec } from "../protocol/errors.ts";
 import { MAX_RESULT_BATCH } from "../protocol/limits.ts";
 import type { ClaimedTask } from "../protocol/messages.ts";
-import { countError, epochMs, ownCpuSecs, type ErrorCounts, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
+import { countError, epochMs, type ErrorCounts, type JobResult, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
 import { errorName } from "./producer-agent.ts";
 import { WireConn } from "./wire-conn.ts";
 
@@ -13,7 +13,7 @@ const EMPTY = new Uint8Array(0);
 /** Pause after an error answer before claiming again, so a refusing broker is not spun on. */
 const ERROR_PAUSE_MS = 5;
 
-export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, stop: Promise<void>, onProgress: (done: number) => void): Promise<WorkerReport> {
+export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, stop: Promise<void>, onProgress: (done: number) => void): Promise<JobResult<WorkerReport>> {
   // A connection per lane: the broker bounds the replies one connection may have outstanding
   // (net/tcp-server.ts), so lanes sharing one would queue behind each other's results.
   const conns = await Promise.all(Array.from({ length: spec.lanes }, () => WireConn.open(spec.host, spec.port)));
@@ -92,5 +92,5 @@ export async function runWorker(spec: WorkerSpec, ready: () => Promise<void>, st
   };
   await Promise.all(conns.map(lane));
   for (const conn of conns) conn.close();
-  return { event: "done", role: "worker", completed, firstClaimMs, lastCompleteMs, errors, ids, latenciesMs, cpuSecs: ownCpuSecs() };
+  return { event: "done", role: "worker", completed, firstClaimMs, lastCompleteMs, errors, ids, latenciesMs };
 }

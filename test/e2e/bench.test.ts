@@ -21,7 +21,7 @@ interface Line {
   exactlyOnce: boolean | null;
   checks: { submitted: number; completed: number; duplicates: number; missing: number; unknown: number }[];
   errors: Record<string, number>;
-  perRun: { warmedUp: number }[];
+  perRun: { warmedUp: number; agentsWarm: boolean }[];
 }
 
 let cwd: string;
@@ -52,8 +52,10 @@ describe("tq-broker bench", () => {
     expect([...lines.keys()]).toEqual(["W1", "W2", "W3", "W4"]);
     for (const line of lines.values()) {
       expect(line.warmup).toBe(300);
-      // Ran on the broker of each run, before and apart from the timed tasks the checks count.
+      // Ran on the broker of each run, before and apart from the timed tasks the checks count,
+      // by the same agent processes that then ran the timed load.
       expect(line.perRun.map((run) => run.warmedUp)).toEqual([300]);
+      expect(line.perRun.map((run) => run.agentsWarm)).toEqual([true]);
     }
 
     const w1 = lines.get("W1")!;
@@ -91,6 +93,8 @@ describe("tq-broker bench", () => {
       expect(lines.get("W1")!.tasks).toBe(1000);
       expect(lines.get("W1")!.broker).toBeNull();
       expect(lines.get("W2")!.exactlyOnce).toBe(true);
+      // No warm-up against a shared broker: each run's agents are fresh processes.
+      for (const line of lines.values()) expect(line.perRun.map((run) => run.agentsWarm)).toEqual([false]);
       const counts = broker.app.broker.stats().tasks;
       // W1's tasks were drained after it (untimed): a bench leaves a shared broker as it found it.
       expect(counts.pending).toBe(0);
