@@ -3,6 +3,7 @@
 // listener (http/metrics-server.ts serves it); label values are bounded (no task ids, queues capped).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { TallyHistogram, type Tally } from "./tally-histogram.ts";
 import type { BrokerEvents, BrokerStats } from "./broker/broker.ts";
 import { errorSpec } from "./protocol/errors.ts";
 import { systemClock, type Clock } from "./queue/clock.ts";
@@ -58,10 +59,13 @@ export class Metrics implements BrokerEvents {
 
   // The six metrics of the original spec.
   private readonly tasksTotal: Counter<"outcome">;
-  private readonly processing: Histogram<"queue">;
-  /** Bound children for the per-completion hot path: prom-client hashes a label object on every call otherwise. */
-  private readonly completedTotal: ReturnType<Counter<"outcome">["labels"]>;
-  private readonly processingByQueue = new Map<string, ReturnType<Histogram<"queue">["labels"]>>();
+  private readonly processing: TallyHistogram;
+  /**
+   * The per-completion hot path writes plain numbers (prom-client hashes a label object on every
+   * call): completions counted here join tq_tasks_total at scrape time, run times are tallied.
+   */
+  private completedUnscraped = 0;
+  private readonly processingByQueue = new Map<string, Tally>();
   // Operator metrics.
   private readonly submittedTotal: Counter;
   private readonly claimedTotal: Counter;
@@ -82,14 +86,21 @@ export class Metrics implements BrokerEvents {
     const clock = options.clock ?? systemClock;
     const now = (): number => clock.now();
 
+    const takeCompleted = (): number => {
+      const n = this.completedUnscraped;
+      this.completedUnscraped = 0;
+      return n;
+    };
     this.tasksTotal = new Counter({
       name: "tq_tasks_total",
       help: "Task runs that ended, by outcome: completed, failed (a retry is scheduled) or dead (retries used up or unrecoverable).",
       labelNames: ["outcome"],
       registers,
+      collect() {
+        this.inc({ outcome: "completed" }, takeCompleted());
+      },
     });
     for (const outcome of ["completed", "failed", "dead"]) this.tasksTotal.inc({ outcome }, 0);
-    this.completedTotal = this.tasksTotal.labels({ outcome: "completed" });
 
     new Gauge({
       name: "tq_tasks_pending",
@@ -107,10 +118,10 @@ export class Metrics implements BrokerEvents {
         this.set(stats()?.tasks.inProgress ?? 0);
       },
     });
-    this.processing = new Histogram({
+    this.processing = new TallyHistogram({
       name: "tq_task_processing_duration_seconds",
       help: "Time from claim to a completed result, per queue.",
-      labelNames: ["queue"],
+      labelName: "queue",
       buckets: PROCESSING_BUCKETS_SECS,
       registers,
     });
@@ -267,14 +278,14 @@ export class Metrics implements BrokerEvents {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
-  private processingChild(queue: string): ReturnType<Histogram<"queue">["labels"]> {
-    let child = this.processingByQueue.get(queue);
-    if (child === undefined) {
-      child = this.processing.labels({ queue: this.queueLabels.label(queue) });
+  private processingTally(queue: string): Tally {
+    let tally = this.processingByQueue.get(queue);
+    if (tally === undefined) {
+      tally = this.processing.tally(this.queueLabels.label(queue));
       // Queue names beyond the label cap share "other"; the map itself is bounded the same way.
-      if (this.processingByQueue.size < 1000) this.processingByQueue.set(queue, child);
+      if (this.processingByQueue.size < 1000) this.processingByQueue.set(queue, tally);
     }
-    return child;
+    return tally;
   }
 
   /** Gauges read this at every scrape; until attached they read 0. */
@@ -298,8 +309,8 @@ export class Metrics implements BrokerEvents {
   }
 
   completed(task: CompletedInfo, nowMs: number): void {
-    this.completedTotal.inc();
-    this.processingChild(task.queue).observe(Math.max(0, nowMs - task.startedAtMs) / 1000);
+    this.completedUnscraped++;
+    this.processing.record(this.processingTally(task.queue), Math.max(0, nowMs - task.startedAtMs) / 1000);
   }
 
   failed(outcome: FailureOutcome): void {
