@@ -15,6 +15,7 @@ import type {
 } from "../store.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
 import { GroupCommit, storageUnavailable, type CommitFigures, type FlushOn } from "./group-commit.ts";
+import { HotRows } from "./hot-rows.ts";
 import { loadMemory } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openDatabase } from "./schema.ts";
@@ -25,7 +26,7 @@ import { noCheckpoints, WalKeeper, type CheckpointFigures } from "./wal-keeper.t
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { readClaimRows, writeCompletions, type Completion } from "./row-batches.ts";
-import { claimedTask, FLAG, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
+import { claimedTask, FLAG, insertedRow, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
@@ -83,6 +84,8 @@ const RECOVERY_GC_ROWS = 100_000;
 const FULL_SYNC_CHECKPOINT_MS = 1000;
 // Entries a claim pops in its first round (each later round doubles, up to MANY_ROWS a read).
 const CLAIM_FIRST_ROUND = 8;
+// Budget of rows kept for claims soon after their submit (HotRows): ~24,000 rows of 100 bytes.
+const HOT_ROWS_MAX_BYTES = 8 * 1024 * 1024;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
@@ -92,6 +95,7 @@ export class SqliteStore implements Store {
   private readonly retention: RetentionWalk;
   private readonly group: GroupCommit;
   private readonly mem = new MemoryState();
+  private readonly hot = new HotRows(HOT_ROWS_MAX_BYTES);
   private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly readyAfterCommit = new Set<string>();
@@ -171,6 +175,7 @@ export class SqliteStore implements Store {
       // Rows waiting for one multi-row INSERT; flushed before any key lookup so that seq order is
       // batch order and a key lookup sees every earlier row.
       const chunk: NewTask[] = [];
+      const chunkIds: Uint8Array[] = [];
       const args: unknown[] = [];
       let earliestRunAt = Number.POSITIVE_INFINITY;
       const flush = (): void => {
@@ -184,9 +189,11 @@ export class SqliteStore implements Store {
           } else {
             this.mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
             this.readyAfterCommit.add(t.queue);
+            this.hot.add(insertedRow(firstSeq + i, chunkIds[i]!, t, nowMs));
           }
         });
         chunk.length = 0;
+        chunkIds.length = 0;
         args.length = 0;
       };
       for (const t of tasks) {
@@ -205,6 +212,7 @@ export class SqliteStore implements Store {
           t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
         );
         chunk.push(t);
+        chunkIds.push(id);
         out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });
         if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
       }
@@ -241,7 +249,7 @@ export class SqliteStore implements Store {
       }
       if (entries.length === 0) break;
       round *= 2;
-      const read = readClaimRows(this.stmts, entries.map((e) => e.seq));
+      const read = readClaimRows(this.stmts, entries.map((e) => e.seq), this.hot);
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!;
         const row = read.get(entry.seq);
@@ -354,6 +362,7 @@ export class SqliteStore implements Store {
     const attempts = row.attempts + 1;
     const dead = failure.unrecoverable || attempts > row.max_retries;
     const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.backoff, this.random);
+    this.hot.forget(lease.seq);
     this.stmts.fail.run(
       dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
     );
@@ -397,6 +406,7 @@ export class SqliteStore implements Store {
       if (status !== "pending" && status !== "scheduled" && status !== "failed") {
         throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${status}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
       }
+      this.hot.forget(row.seq);
       const updated = this.stmts.cancel.get(nowMs, row.seq)!;
       if (row.status === STATUS.pending) this.mem.ready.remove(row.queue, row.seq, row.priority);
       else this.mem.scheduledGone(row.queue);
@@ -411,6 +421,7 @@ export class SqliteStore implements Store {
       if (row.status !== STATUS.dead && row.status !== STATUS.cancelled) {
         throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only dead or cancelled tasks can be re-run`, { field: "id" });
       }
+      this.hot.forget(row.seq);
       const updated = this.stmts.retry.get(nowMs, row.seq)!;
       this.mem.ready.push(row.queue, row.seq, row.priority, nowMs);
       this.readyAfterCommit.add(row.queue);
@@ -454,6 +465,7 @@ export class SqliteStore implements Store {
       const heap = this.mem.runAtHeap;
       for (let step = 0; step < MAX_TICK_STEPS && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
         const seq = heap.pop();
+        this.hot.forget(seq);
         if (this.stmts.promote.run(nowMs, seq).changes !== 1) continue;
         const row = this.stmts.placeOf.get(seq)!;
         this.mem.scheduledGone(row.queue);
@@ -559,6 +571,7 @@ export class SqliteStore implements Store {
   /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
   private expireLease(lease: LeaseState, reason: string, nowMs: number): void {
     this.endLease(lease);
+    this.hot.forget(lease.seq);
     const row = this.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
     if (row.status === STATUS.pending) {
       this.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
@@ -647,6 +660,7 @@ export class SqliteStore implements Store {
   }
 
   private loadMemory(): void {
+    this.hot.clear();
     loadMemory(this.stmts, this.mem);
   }
 }
