@@ -14,6 +14,13 @@ function costOf(row: ClaimRow): number {
 
 export class HotRows {
   private readonly rows = new Map<number, ClaimRow>();
+  /**
+   * Seqs in the order added, from `head` on; taken ones are skipped when met. Eviction walks this,
+   * not the Map: a Map iterator steps over every entry deleted since the table was last rebuilt,
+   * and claims delete from its front all the time.
+   */
+  private order: number[] = [];
+  private head = 0;
   private heldBytes = 0;
 
   constructor(private readonly maxBytes: number) {}
@@ -22,11 +29,14 @@ export class HotRows {
   add(row: ClaimRow): void {
     const cost = costOf(row);
     if (cost > this.maxBytes) return;
-    for (const [seq] of this.rows) {
-      if (this.heldBytes + cost <= this.maxBytes) break;
-      this.forget(seq);
+    while (this.heldBytes + cost > this.maxBytes && this.head < this.order.length) this.forget(this.order[this.head++]!);
+    // Most rows leave by take(), not eviction: drop their seqs in bulk, amortized O(1) per add.
+    if (this.order.length - this.head > 2 * this.rows.size + 4096) {
+      this.order = this.order.slice(this.head).filter((seq) => this.rows.has(seq));
+      this.head = 0;
     }
     this.rows.set(row.seq, row);
+    this.order.push(row.seq);
     this.heldBytes += cost;
   }
 
@@ -47,6 +57,8 @@ export class HotRows {
 
   clear(): void {
     this.rows.clear();
+    this.order = [];
+    this.head = 0;
     this.heldBytes = 0;
   }
 
@@ -56,5 +68,10 @@ export class HotRows {
 
   get bytes(): number {
     return this.heldBytes;
+  }
+
+  /** Seqs held for eviction, taken ones included until the next compaction (tests check the bound). */
+  get orderLength(): number {
+    return this.order.length - this.head;
   }
 }

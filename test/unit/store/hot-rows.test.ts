@@ -73,3 +73,13 @@ describe("readClaimRows", () => {
     expect(hot.size).toBe(0);
   });
 });
+
+test("rows taken as fast as they come leave no bookkeeping behind: the eviction order stays bounded", () => {
+  const hot = new HotRows(1 << 20);
+  for (let seq = 1; seq <= 100_000; seq++) {
+    hot.add(row(seq));
+    hot.take(seq);
+  }
+  expect(hot.size).toBe(0);
+  expect(hot.orderLength).toBeLessThanOrEqual(4096 + 1);
+});
