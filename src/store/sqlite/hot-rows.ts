@@ -7,6 +7,13 @@ import type { ClaimRow } from "./task-row.ts";
 
 /** Bytes a cached row costs beyond its payload and strings: the row object, id bytes, Map entry. */
 const ROW_OVERHEAD_BYTES = 256;
+/**
+ * A full cache keeps its rows younger than this and turns new ones away: under a backlog the
+ * oldest are claimed next (FIFO), so evicting them for the newest would make every claim miss.
+ * Older rows make room: nobody is claiming them soon (an idle queue, or a backlog deeper than
+ * the budget, which is read from the file in order anyway).
+ */
+const KEEP_YOUNGER_THAN_MS = 10_000;
 
 function costOf(row: ClaimRow): number {
   return row.payload.byteLength + 2 * (row.type.length + row.queue.length + (row.idempotency_key?.length ?? 0)) + ROW_OVERHEAD_BYTES;
@@ -25,11 +32,16 @@ export class HotRows {
 
   constructor(private readonly maxBytes: number) {}
 
-  /** Caches a row just inserted as pending; the oldest rows make room (they are the likeliest read from the file anyway). */
-  add(row: ClaimRow): void {
+  /** Caches a row just inserted as pending at `nowMs`, if there is room (see KEEP_YOUNGER_THAN_MS). */
+  add(row: ClaimRow, nowMs: number): void {
     const cost = costOf(row);
     if (cost > this.maxBytes) return;
-    while (this.heldBytes + cost > this.maxBytes && this.head < this.order.length) this.forget(this.order[this.head++]!);
+    while (this.heldBytes + cost > this.maxBytes && this.head < this.order.length) {
+      const oldest = this.rows.get(this.order[this.head]!);
+      if (oldest !== undefined && nowMs - oldest.created_at < KEEP_YOUNGER_THAN_MS) return;
+      this.head++;
+      if (oldest !== undefined) this.forget(oldest.seq);
+    }
     // Most rows leave by take(), not eviction: drop their seqs in bulk, amortized O(1) per add.
     if (this.order.length - this.head > 2 * this.rows.size + 4096) {
       this.order = this.order.slice(this.head).filter((seq) => this.rows.has(seq));

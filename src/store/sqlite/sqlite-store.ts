@@ -189,7 +189,7 @@ export class SqliteStore implements Store {
           } else {
             this.mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
             this.readyAfterCommit.add(t.queue);
-            this.hot.add(insertedRow(firstSeq + i, chunkIds[i]!, t, nowMs));
+            this.hot.add(insertedRow(firstSeq + i, chunkIds[i]!, t, nowMs), nowMs);
           }
         });
         chunk.length = 0;

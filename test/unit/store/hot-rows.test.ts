@@ -8,14 +8,14 @@ import type { Statements } from "../../../src/store/sqlite/statements.ts";
 import { insertedRow, type ClaimRow } from "../../../src/store/sqlite/task-row.ts";
 import { task } from "../../contract/store.contract.ts";
 
-function row(seq: number, payloadBytes = 100): ClaimRow {
-  return insertedRow(seq, new Uint8Array(16), task({ payload: new Uint8Array(payloadBytes) }), 1000);
+function row(seq: number, payloadBytes = 100, insertedAtMs = 1000): ClaimRow {
+  return insertedRow(seq, new Uint8Array(16), task({ payload: new Uint8Array(payloadBytes) }), insertedAtMs);
 }
 
 describe("HotRows", () => {
   test("take hands a row out once; forget and clear drop rows", () => {
     const hot = new HotRows(1 << 20);
-    for (const seq of [1, 2, 3]) hot.add(row(seq));
+    for (const seq of [1, 2, 3]) hot.add(row(seq), 1000);
     expect(hot.take(2)?.seq).toBe(2);
     expect(hot.take(2)).toBeUndefined();
     hot.forget(1);
@@ -26,23 +26,37 @@ describe("HotRows", () => {
     expect(hot.bytes).toBe(0);
   });
 
-  test("past its byte budget the oldest rows make room; a row larger than the budget is not kept", () => {
+  test("a full cache keeps its young rows, the next to be claimed under a backlog, and turns new ones away", () => {
     const hot = new HotRows(10_000);
-    for (let seq = 1; seq <= 100; seq++) hot.add(row(seq));
+    for (let seq = 1; seq <= 100; seq++) hot.add(row(seq), 1000 + seq);
     expect(hot.bytes).toBeLessThanOrEqual(10_000);
     const kept = hot.size;
     expect(kept).toBeGreaterThan(10);
     expect(kept).toBeLessThan(100);
-    // The newest are the ones kept.
-    expect(hot.take(100)?.seq).toBe(100);
-    expect(hot.take(100 - kept)).toBeUndefined();
-    hot.add(row(101, 20_000));
-    expect(hot.take(101)).toBeUndefined();
+    expect(hot.take(1)?.seq).toBe(1);
+    expect(hot.take(kept + 1)).toBeUndefined();
+    // A taken row makes room for one more.
+    hot.add(row(101), 1200);
+    expect(hot.take(101)?.seq).toBe(101);
+    // A row larger than the whole budget is never kept.
+    hot.add(row(102, 20_000), 1200);
+    expect(hot.take(102)).toBeUndefined();
+  });
+
+  test("rows unclaimed for 10 s make room for new ones, oldest first", () => {
+    const hot = new HotRows(10_000);
+    for (let seq = 1; seq <= 100; seq++) hot.add(row(seq, 100, 1000), 1000);
+    const kept = hot.size;
+    hot.add(row(200, 100, 11_000), 11_000);
+    expect(hot.take(200)?.seq).toBe(200);
+    expect(hot.take(1)).toBeUndefined();
+    expect(hot.take(2)?.seq).toBe(2);
+    expect(hot.size).toBe(kept - 2);
   });
 
   test("bytes go back to zero once every row is taken", () => {
     const hot = new HotRows(1 << 20);
-    for (let seq = 1; seq <= 50; seq++) hot.add(row(seq, seq * 7));
+    for (let seq = 1; seq <= 50; seq++) hot.add(row(seq, seq * 7), 1000);
     for (let seq = 1; seq <= 50; seq++) hot.take(seq);
     expect(hot.bytes).toBe(0);
   });
@@ -64,7 +78,7 @@ describe("readClaimRows", () => {
 
   test("rows in memory are not read from the file; the others are, and each comes back once", () => {
     const hot = new HotRows(1 << 20);
-    for (const seq of [2, 4, 6]) hot.add(row(seq));
+    for (const seq of [2, 4, 6]) hot.add(row(seq), 1000);
     const asked: number[] = [];
     const rows = readClaimRows(recordingStatements(asked), [1, 2, 3, 4, 5, 6], hot);
     expect(asked.sort()).toEqual([1, 3, 5]);
@@ -77,7 +91,7 @@ describe("readClaimRows", () => {
 test("rows taken as fast as they come leave no bookkeeping behind: the eviction order stays bounded", () => {
   const hot = new HotRows(1 << 20);
   for (let seq = 1; seq <= 100_000; seq++) {
-    hot.add(row(seq));
+    hot.add(row(seq), 1000);
     hot.take(seq);
   }
   expect(hot.size).toBe(0);
