@@ -4,22 +4,15 @@
 // (no row has it), so a handful of prepared texts serve every count.
 
 import type { TaskResultIn } from "../store.ts";
-import type { HotRows } from "./hot-rows.ts";
 import type { LeaseState } from "./memory-state.ts";
 import { MANY_ROWS, manyRowsSize, type Statements } from "./statements.ts";
 import { FLAG, type ClaimRow } from "./task-row.ts";
 
-/** The claim columns of the rows of `seqs`, by seq, from `hot` where it has them; a seq with no row is absent. */
-export function readClaimRows(stmts: Statements, seqs: readonly number[], hot: HotRows): Map<number, ClaimRow> {
+/** The claim columns of the rows of `seqs`, by seq; a seq with no row is absent. */
+export function readClaimRows(stmts: Statements, seqs: readonly number[]): Map<number, ClaimRow> {
   const rows = new Map<number, ClaimRow>();
-  const cold: number[] = [];
-  for (const seq of seqs) {
-    const row = hot.take(seq);
-    if (row === undefined) cold.push(seq);
-    else rows.set(seq, row);
-  }
-  for (let at = 0; at < cold.length; at += MANY_ROWS) {
-    const part = cold.slice(at, at + MANY_ROWS);
+  for (let at = 0; at < seqs.length; at += MANY_ROWS) {
+    const part = seqs.slice(at, at + MANY_ROWS);
     const size = manyRowsSize(part.length);
     while (part.length < size) part.push(0);
     for (const row of stmts.claimRows(size).all(...part)) rows.set(row.seq, row);

@@ -15,7 +15,6 @@ import type {
 } from "../store.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
 import { GroupCommit, storageUnavailable, type CommitFigures, type FlushOn } from "./group-commit.ts";
-import { HotRows } from "./hot-rows.ts";
 import { loadMemory } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openDatabase } from "./schema.ts";
@@ -26,7 +25,7 @@ import { noCheckpoints, WalKeeper, type CheckpointFigures } from "./wal-keeper.t
 import { WalSync } from "./wal-sync.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { readClaimRows, writeCompletions, type Completion } from "./row-batches.ts";
-import { claimedTask, FLAG, insertedRow, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
+import { claimedTask, FLAG, rowToTask, STATUS, statusName, type ClaimRow, type TaskRow } from "./task-row.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
@@ -84,9 +83,6 @@ const RECOVERY_GC_ROWS = 100_000;
 const FULL_SYNC_CHECKPOINT_MS = 1000;
 // Entries a claim pops in its first round (each later round doubles, up to MANY_ROWS a read).
 const CLAIM_FIRST_ROUND = 8;
-// Budget of rows kept for claims soon after their submit (HotRows): ~75,000 rows of 100 bytes,
-// enough for W3's backlog (a producer ahead of its workers by 60-70k tasks: 97% of claims served).
-const HOT_ROWS_MAX_BYTES = 32 * 1024 * 1024;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
@@ -96,7 +92,6 @@ export class SqliteStore implements Store {
   private readonly retention: RetentionWalk;
   private readonly group: GroupCommit;
   private readonly mem = new MemoryState();
-  private readonly hot = new HotRows(HOT_ROWS_MAX_BYTES);
   private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly readyAfterCommit = new Set<string>();
@@ -176,7 +171,6 @@ export class SqliteStore implements Store {
       // Rows waiting for one multi-row INSERT; flushed before any key lookup so that seq order is
       // batch order and a key lookup sees every earlier row.
       const chunk: NewTask[] = [];
-      const chunkIds: Uint8Array[] = [];
       const args: unknown[] = [];
       let earliestRunAt = Number.POSITIVE_INFINITY;
       const flush = (): void => {
@@ -190,11 +184,9 @@ export class SqliteStore implements Store {
           } else {
             this.mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
             this.readyAfterCommit.add(t.queue);
-            this.hot.add(insertedRow(firstSeq + i, chunkIds[i]!, t, nowMs), nowMs);
           }
         });
         chunk.length = 0;
-        chunkIds.length = 0;
         args.length = 0;
       };
       for (const t of tasks) {
@@ -213,7 +205,6 @@ export class SqliteStore implements Store {
           t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
         );
         chunk.push(t);
-        chunkIds.push(id);
         out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });
         if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
       }
@@ -250,7 +241,7 @@ export class SqliteStore implements Store {
       }
       if (entries.length === 0) break;
       round *= 2;
-      const read = readClaimRows(this.stmts, entries.map((e) => e.seq), this.hot);
+      const read = readClaimRows(this.stmts, entries.map((e) => e.seq));
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!;
         const row = read.get(entry.seq);
@@ -363,7 +354,6 @@ export class SqliteStore implements Store {
     const attempts = row.attempts + 1;
     const dead = failure.unrecoverable || attempts > row.max_retries;
     const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.backoff, this.random);
-    this.hot.forget(lease.seq);
     this.stmts.fail.run(
       dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
     );
@@ -407,7 +397,6 @@ export class SqliteStore implements Store {
       if (status !== "pending" && status !== "scheduled" && status !== "failed") {
         throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${status}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
       }
-      this.hot.forget(row.seq);
       const updated = this.stmts.cancel.get(nowMs, row.seq)!;
       if (row.status === STATUS.pending) this.mem.ready.remove(row.queue, row.seq, row.priority);
       else this.mem.scheduledGone(row.queue);
@@ -422,7 +411,6 @@ export class SqliteStore implements Store {
       if (row.status !== STATUS.dead && row.status !== STATUS.cancelled) {
         throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only dead or cancelled tasks can be re-run`, { field: "id" });
       }
-      this.hot.forget(row.seq);
       const updated = this.stmts.retry.get(nowMs, row.seq)!;
       this.mem.ready.push(row.queue, row.seq, row.priority, nowMs);
       this.readyAfterCommit.add(row.queue);
@@ -466,7 +454,6 @@ export class SqliteStore implements Store {
       const heap = this.mem.runAtHeap;
       for (let step = 0; step < MAX_TICK_STEPS && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
         const seq = heap.pop();
-        this.hot.forget(seq);
         if (this.stmts.promote.run(nowMs, seq).changes !== 1) continue;
         const row = this.stmts.placeOf.get(seq)!;
         this.mem.scheduledGone(row.queue);
@@ -572,7 +559,6 @@ export class SqliteStore implements Store {
   /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
   private expireLease(lease: LeaseState, reason: string, nowMs: number): void {
     this.endLease(lease);
-    this.hot.forget(lease.seq);
     const row = this.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
     if (row.status === STATUS.pending) {
       this.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
@@ -661,7 +647,6 @@ export class SqliteStore implements Store {
   }
 
   private loadMemory(): void {
-    this.hot.clear();
     loadMemory(this.stmts, this.mem);
   }
 }

@@ -2,7 +2,7 @@
 // Task of the Store contract. Pure mapping: runs no SQL.
 
 import { uuidToString } from "../../protocol/uuid.ts";
-import { TASK_STATUSES, type NewTask, type Task, type TaskStatus } from "../store.ts";
+import { TASK_STATUSES, type Task, type TaskStatus } from "../store.ts";
 
 /** Status as stored: the index in TASK_STATUSES (a small int keeps rows and the status index small). */
 export const STATUS = {
@@ -59,15 +59,6 @@ export type ClaimRow = Pick<
   | "seq" | "id" | "type" | "queue" | "payload" | "flags" | "priority" | "status" | "run_at" | "attempts" | "max_retries" | "lease_ms"
   | "idempotency_key" | "error" | "created_at" | "updated_at"
 >;
-
-/** The claim columns of a row as submit() inserts it pending (the values its INSERT binds). */
-export function insertedRow(seq: number, id: Uint8Array, t: NewTask, nowMs: number): ClaimRow {
-  return {
-    seq, id, type: t.type, queue: t.queue, payload: t.payload, flags: t.payloadIsJson ? FLAG.payloadIsJson : 0, priority: t.priority,
-    status: STATUS.pending, run_at: t.runAtMs, attempts: 0, max_retries: t.maxRetries, lease_ms: t.leaseMs,
-    idempotency_key: t.idempotencyKey, error: null, created_at: nowMs, updated_at: nowMs,
-  };
-}
 
 /** The task a claim hands out: the row as it is in the file, in progress under a new lease. */
 export function claimedTask(row: ClaimRow, workerId: string, startedAtMs: number, leaseExpiresAtMs: number): Task {

@@ -581,24 +581,3 @@ test("a report of 100 completions writes each task its own result, and no other 
   for (const l of leases.slice(100)) expect((await store.get(l.task.id))!.status).toBe("in_progress");
   expect(store.counts().inProgress).toBe(50);
 });
-
-test("a claim soon after its submit (served from memory) hands out exactly the row the file holds", async () => {
-  const store = open({ path: tempPath() });
-  const specs = [
-    task({ priority: 200, idempotencyKey: "k-1", maxRetries: 7, leaseMs: 12_345 }),
-    task({ payload: new Uint8Array([0, 1, 2, 255]), payloadIsJson: false, runAtMs: 900 }),
-    task({ type: "other.kind", payload: new Uint8Array(0) }),
-  ];
-  const submitted = await store.submit(specs, 1000);
-  // What the file says about each task, read before the claim changes it.
-  const inFile = await Promise.all(submitted.map(async (s) => (await store.get(s.id))!));
-  const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: 1001 });
-  expect(leases.map((l) => l.task.id).sort()).toEqual(submitted.map((s) => s.id).sort());
-  for (const lease of leases) {
-    const file = inFile.find((t) => t.id === lease.task.id)!;
-    const { status, workerId, startedAtMs, leaseExpiresAtMs, ...claimed } = lease.task;
-    const { status: _s, workerId: _w, startedAtMs: _st, leaseExpiresAtMs: _l, ...expected } = file;
-    expect(claimed).toEqual(expected);
-    expect({ status, workerId, startedAtMs, leaseExpiresAtMs }).toEqual({ status: "in_progress", workerId: "w1", startedAtMs: 1001, leaseExpiresAtMs: 1001 + file.leaseMs });
-  }
-});
