@@ -19,7 +19,7 @@ export class AgentJob {
   progress = 0;
   readonly ready: Promise<void>;
   readonly report: Promise<AgentReport>;
-  settled = false;
+  private settled = false;
   private onReady: () => void = () => {};
   private onReport: (r: AgentReport) => void = () => {};
   private onFail: (err: Error) => void = () => {};
