@@ -32,21 +32,32 @@ export class MemoryState {
   readonly runAtHeap = new TimerHeap();
   /** (expiresAtMs, seq) of leases; an entry is stale when the lease is gone or was renewed. */
   readonly leaseHeap = new TimerHeap();
-  readonly leasesById = new Map<string, LeaseState>();
+  /**
+   * Live leases by token: every result, renewal and hand-back names its lease by (id, token), and
+   * tokens are unique (lease-tokens.ts), so the token finds it and the id confirms it. Numbers
+   * key a Map cheaper than the 36-character id text each frame decodes afresh.
+   */
+  readonly leasesByToken = new Map<number, LeaseState>();
   readonly leasesBySeq = new Map<number, LeaseState>();
   private readonly scheduledByQueue = new Map<string, number>();
   private readonly inProgressByQueue = new Map<string, number>();
   private scheduledTotal = 0;
 
   addLease(lease: LeaseState): void {
-    this.leasesById.set(lease.id, lease);
+    this.leasesByToken.set(lease.token, lease);
     this.leasesBySeq.set(lease.seq, lease);
     this.leaseHeap.push(lease.expiresAtMs, lease.seq);
     bump(this.inProgressByQueue, lease.queue, 1);
   }
 
+  /** The live lease `ref` names: its token's, if that lease is of the same task. */
+  leaseOf(ref: { readonly id: string; readonly token: number }): LeaseState | undefined {
+    const lease = this.leasesByToken.get(ref.token);
+    return lease !== undefined && lease.id === ref.id ? lease : undefined;
+  }
+
   removeLease(lease: LeaseState): void {
-    this.leasesById.delete(lease.id);
+    this.leasesByToken.delete(lease.token);
     this.leasesBySeq.delete(lease.seq);
     bump(this.inProgressByQueue, lease.queue, -1);
     // An ended or renewed lease leaves its heap entry until that time comes round (a lease's
@@ -82,7 +93,7 @@ export class MemoryState {
     this.ready.clear();
     this.runAtHeap.clear();
     this.leaseHeap.clear();
-    this.leasesById.clear();
+    this.leasesByToken.clear();
     this.leasesBySeq.clear();
     this.scheduledByQueue.clear();
     this.inProgressByQueue.clear();
@@ -103,7 +114,7 @@ export class MemoryState {
         oldestReadyAtMs: q === undefined || q.size === 0 ? null : q.oldestReadyAtMs(),
       });
     }
-    return { pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesById.size, queues };
+    return { pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesByToken.size, queues };
   }
 
   /** Bytes held by the typed arrays (the Maps of leases come on top; they hold only live leases). */

@@ -266,7 +266,7 @@ export class SqliteStore implements Store {
       await this.group.settled();
       if (newTokenBlock) await this.tokens.latestBlockDurable();
       // The commit failed and memory was rebuilt from the file: these leases are void.
-      if (leases.some((l) => this.mem.leasesById.get(l.task.id)?.token !== l.token)) {
+      if (leases.some((l) => this.mem.leaseOf({ id: l.task.id, token: l.token }) === undefined)) {
         throw storageUnavailable(this.lastCommitFailure);
       }
     }
@@ -291,8 +291,8 @@ export class SqliteStore implements Store {
   async renew(leases: readonly LeaseRef[], nowMs: number): Promise<(number | null)[]> {
     this.assertOpen();
     return leases.map((ref) => {
-      const lease = this.mem.leasesById.get(ref.id);
-      if (lease === undefined || lease.token !== ref.token) return null;
+      const lease = this.mem.leaseOf(ref);
+      if (lease === undefined) return null;
       lease.expiresAtMs = nowMs + lease.leaseMs;
       this.mem.leaseHeap.push(lease.expiresAtMs, lease.seq);
       return lease.expiresAtMs;
@@ -376,7 +376,7 @@ export class SqliteStore implements Store {
 
   async reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]> {
     this.assertOpen();
-    const held = [...this.mem.leasesById.values()].filter((l) => l.workerId === workerId);
+    const held = [...this.mem.leasesByToken.values()].filter((l) => l.workerId === workerId);
     if (!countAttempt) {
       for (const lease of held) this.handBack(lease, nowMs);
       this.announceReady();
@@ -539,12 +539,13 @@ export class SqliteStore implements Store {
 
   /** The live lease `ref` names, or NotFound / LeaseLost. Reads only, so it may throw inside a group op. */
   private heldLease(ref: LeaseRef): LeaseState {
-    const lease = this.mem.leasesById.get(ref.id);
-    if (lease !== undefined && lease.token === ref.token) return lease;
+    const lease = this.mem.leaseOf(ref);
+    if (lease !== undefined) return lease;
     const row = this.rowOf(ref.id);
+    const leased = this.mem.leasesBySeq.has(row.seq);
     throw new BrokerError(
       ErrorCode.LeaseLost,
-      `lease token ${ref.token} on task ${ref.id} is not current (task is ${statusName(row.status)}${lease === undefined ? "" : `, leased under a newer token`}); the task may be running elsewhere`,
+      `lease token ${ref.token} on task ${ref.id} is not current (task is ${statusName(row.status)}${leased ? `, leased under a newer token` : ""}); the task may be running elsewhere`,
       { field: "token" },
     );
   }
@@ -627,7 +628,7 @@ export class SqliteStore implements Store {
     this.lastCommitFailure = err;
     this.readyAfterCommit.clear();
     this.options.log?.("group commit failed; rebuilding memory from the database", { error: storageUnavailable(err).message });
-    const leases = [...this.mem.leasesById.values(), ...this.endedInGroup].filter((l) => !this.provisionalLeases.has(l));
+    const leases = [...this.mem.leasesByToken.values(), ...this.endedInGroup].filter((l) => !this.provisionalLeases.has(l));
     this.provisionalLeases.clear();
     this.endedInGroup = [];
     this.tokens.forgetUncommittedBlock();

@@ -1,4 +1,4 @@
-// The store's in-memory lease bookkeeping: stale lease-expiry entries stay bounded.
+// The store's in-memory lease bookkeeping: leases found by token and id, stale lease-expiry entries bounded.
 
 import { expect, test } from "bun:test";
 import { MemoryState, type LeaseState } from "../../../src/store/sqlite/memory-state.ts";
@@ -44,4 +44,17 @@ test("a renewed lease keeps its newest entry when stale ones are dropped", () =>
     mem.leaseHeap.pop();
   }
   expect(entries).toContain(50_000);
+});
+
+test("a lease is found by its token only together with its task's id, and not after it ended", () => {
+  const mem = new MemoryState();
+  const held = lease(7, 1_000);
+  mem.addLease(held);
+  expect(mem.leaseOf({ id: "id-7", token: 7 })).toBe(held);
+  // The right token with another task's id, or the right id with another token, is no lease.
+  expect(mem.leaseOf({ id: "id-8", token: 7 })).toBeUndefined();
+  expect(mem.leaseOf({ id: "id-7", token: 8 })).toBeUndefined();
+  mem.removeLease(held);
+  expect(mem.leaseOf({ id: "id-7", token: 7 })).toBeUndefined();
+  expect(mem.counts().inProgress).toBe(0);
 });
