@@ -3,6 +3,7 @@
 // Holds row handles (seq) and lease bookkeeping only — never payloads. Runs no SQL.
 
 import { ReadyIndex } from "../../queue/ready-index.ts";
+import { SlotMap } from "../../queue/slot-map.ts";
 import { TimerHeap } from "../../queue/timer-heap.ts";
 import type { QueueCounts, StoreCounts } from "../store.ts";
 
@@ -34,11 +35,11 @@ export class MemoryState {
   readonly leaseHeap = new TimerHeap();
   /**
    * Live leases by token: every result, renewal and hand-back names its lease by (id, token), and
-   * tokens are unique (lease-tokens.ts), so the token finds it and the id confirms it. Numbers
-   * key a Map cheaper than the 36-character id text each frame decodes afresh.
+   * tokens are unique (lease-tokens.ts), so the token finds it and the id confirms it. SlotMaps,
+   * not Maps: a claim's tokens are consecutive and its seqs nearly so (see slot-map.ts).
    */
-  readonly leasesByToken = new Map<number, LeaseState>();
-  readonly leasesBySeq = new Map<number, LeaseState>();
+  readonly leasesByToken = new SlotMap<LeaseState>((l) => l.token);
+  readonly leasesBySeq = new SlotMap<LeaseState>((l) => l.seq);
   private readonly scheduledByQueue = new Map<string, number>();
   private readonly inProgressByQueue = new Map<string, number>();
   private scheduledTotal = 0;
@@ -117,9 +118,9 @@ export class MemoryState {
     return { pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesByToken.size, queues };
   }
 
-  /** Bytes held by the typed arrays (the Maps of leases come on top; they hold only live leases). */
+  /** Bytes held by the typed arrays and lease slots (live lease objects come on top). */
   get indexBytes(): number {
-    return this.ready.capacityBytes + this.runAtHeap.capacityBytes + this.leaseHeap.capacityBytes;
+    return this.ready.capacityBytes + this.runAtHeap.capacityBytes + this.leaseHeap.capacityBytes + this.leasesByToken.capacityBytes + this.leasesBySeq.capacityBytes;
   }
 }
 
