@@ -17,7 +17,7 @@ export interface AgentIo {
   onInput(listener: (line: string | null) => void): void;
 }
 
-export function parseAgentSpec(text: string): AgentSpec {
+function parseAgentSpec(text: string): AgentSpec {
   let spec: AgentSpec | null = null;
   try {
     spec = JSON.parse(text) as AgentSpec;
