@@ -60,11 +60,11 @@ export interface SqliteStoreOptions {
   random?: () => number;
   flushOn?: FlushOn;
   /**
-   * Where checkpoints run: "inline" (default: on this thread between groups, every
-   * walSyncIntervalMs and after each checkpointStepBytes of WAL growth) or "worker" (a Worker
-   * thread with its own connection copies and fsyncs; the main thread only finishes the job when
-   * the WAL reaches half of maxWalBytes). On the 2-core bench machine the worker did not lower
-   * commit p99 (it competes for the cores and the disk), hence the default; see docs/storage.md.
+   * Where checkpoints run: "worker" (default with sync full: a Worker thread with its own
+   * connection copies and fsyncs; the main thread only finishes the job once the WAL file is long)
+   * or "inline" (default with sync interval: on this thread between groups, every
+   * walSyncIntervalMs and after each checkpointStepBytes of WAL growth; there the checkpoint is the
+   * WAL's fsync and its period is the promise). See docs/storage.md for the measurements.
    */
   checkpointIn?: "worker" | "inline";
   /** SQLite page cache, in MiB (counts toward RSS). */
@@ -143,7 +143,7 @@ export class SqliteStore implements Store {
             db: this.db,
             walPath: this.walPath,
             dbPath: options.path,
-            mode: options.checkpointIn ?? "inline",
+            mode: options.checkpointIn ?? (full ? "worker" : "inline"),
             // With sync interval the checkpoint is the fsync, so it keeps the configured period;
             // with sync full it only keeps the WAL short, and each one briefly holds the event loop.
             intervalMs: full ? Math.max(FULL_SYNC_CHECKPOINT_MS, options.walSyncIntervalMs ?? 100) : (options.walSyncIntervalMs ?? 100),

@@ -194,6 +194,17 @@ test("the checkpoint worker copies the WAL off the main thread; the WAL stays bo
   expect(store.pendingCount()).toBe(1010);
 });
 
+test("checkpoints run on the worker by default with sync full, inline with sync interval", async () => {
+  const full = open({ path: tempPath() });
+  await full.submit([task()], 1000);
+  expect(await full.checkpointInBackground()).not.toBeNull();
+  await full.close();
+  const interval = open({ path: tempPath(), sync: "interval" });
+  await interval.submit([task()], 1000);
+  expect(await interval.checkpointInBackground()).toBeNull();
+  await interval.close();
+});
+
 test("a tick works off a large due backlog in bounded steps, asking to come straight back", async () => {
   const store = open({ path: tempPath() });
   await store.submit(Array.from({ length: 4500 }, () => task({ runAtMs: 5000 })), 1000);
@@ -518,7 +529,7 @@ test("retention walks completed rows in bounded steps, keeps live and newer ones
 test("a checkpoint runs per checkpointStepBytes of new WAL, not after every commit once the file has grown", async () => {
   const path = tempPath();
   const step = 256 * 1024;
-  const store = open({ path, checkpointStepBytes: step, walSyncIntervalMs: 3_600_000 });
+  const store = open({ path, checkpointStepBytes: step, walSyncIntervalMs: 3_600_000, checkpointIn: "inline" });
   const payload = new Uint8Array(200);
   for (let g = 0; g < 200; g++) await store.submit(Array.from({ length: 50 }, () => task({ payload })), 1000);
   const { commits, checkpoints } = store.commitStats();
