@@ -15,6 +15,8 @@ import { WireConn } from "./wire-conn.ts";
 const RESTART_READY_DEADLINE_MS = 120_000;
 /** W4's warm-up runs at up to this rate, so its tasks take a second or two rather than warmup / R. */
 const WARMUP_W4_RATE = 10_000;
+/** W4 sends one task at a time, so its hot paths are compiled after far fewer tasks than the throughput workloads'. */
+const WARMUP_W4_MAX = 20_000;
 
 export interface RestartFigures {
   /** Tasks pending when the broker was stopped. */
@@ -142,8 +144,9 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
  * drained after, so the timed run and --restart see only their own.
  */
 async function warmUp(workload: WorkloadName, opts: BenchOptions, at: Endpoint, pool: AgentPool): Promise<number> {
-  const seconds = Math.max(1, Math.ceil(opts.warmup / WARMUP_W4_RATE));
-  const warm = workload === "W4" ? { ...opts, ratePerSec: Math.ceil(opts.warmup / seconds), seconds } : { ...opts, n: opts.warmup };
+  const w4Tasks = Math.min(opts.warmup, WARMUP_W4_MAX);
+  const seconds = Math.max(1, Math.ceil(w4Tasks / WARMUP_W4_RATE));
+  const warm = workload === "W4" ? { ...opts, ratePerSec: Math.ceil(w4Tasks / seconds), seconds } : { ...opts, n: opts.warmup };
   const run = await runWorkload(workload, warm, at, pool);
   if (workload === "W1") await drainQueue(warm, at, run.tasks, pool);
   const errors = Object.entries(run.errors);

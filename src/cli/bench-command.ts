@@ -25,7 +25,7 @@ const spec: ArgsSpec = {
     runs: { type: "string", valueName: "K", description: "runs per workload; figures are the median with the range (default 1)" },
     window: { type: "string", valueName: "W", description: "SubmitBatch frames each producer keeps in flight (default: enough for 3,200 tasks, 8 to 32)" },
     restart: { type: "boolean", description: "--spawn, W1: restart the broker on its data after the run and time until it serves" },
-    warmup: { type: "string", valueName: "N", description: "--spawn: untimed tasks of the same workload on each fresh broker first (default 20000; 0 = cold broker)" },
+    warmup: { type: "string", valueName: "N", description: "--spawn: untimed tasks of the same workload on each fresh broker first (default 100000, W4 at most 20000; 0 = cold broker)" },
     "cpu-prof-dir": { type: "string", valueName: "DIR", description: "--spawn, from source: write a bun --cpu-prof-md profile of the broker to DIR" },
     json: { type: "boolean", description: "print one JSON object per workload instead of the table" },
   },
@@ -103,7 +103,7 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
       window: strings.window === undefined ? defaultWindow(batch) : parseCount("window", strings.window, 1, 1024),
       cpuProfDir,
       restart: booleans.restart ?? false,
-      warmup: strings.url === undefined ? parseCount("warmup", strings.warmup ?? "20000", 0, 10_000_000) : 0,
+      warmup: strings.url === undefined ? parseCount("warmup", strings.warmup ?? "100000", 0, 10_000_000) : 0,
     };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));

@@ -77,6 +77,16 @@ describe("tq-broker bench", () => {
     expect(w4.latencyMs!.p99Ms.median).toBeGreaterThanOrEqual(w4.latencyMs!.p50Ms.median);
   }, 90_000);
 
+  test("the default warm-up is 100,000 tasks, of which W4, one task at a time, runs at most 20,000", async () => {
+    const r = await runCli(["bench", "--spawn", "--workload", "W4", "--rate", "200", "--seconds", "1", "--json"], { cwd }, 60_000);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    const w4 = parseLines(r.stdout).get("W4")!;
+    expect(w4.warmup).toBe(100_000);
+    expect(w4.perRun.map((run) => run.warmedUp)).toEqual([20_000]);
+    expect(w4.tasks).toBe(200);
+  }, 60_000);
+
   describe("--url", () => {
     let broker: TestBroker;
     beforeAll(async () => {
