@@ -44,7 +44,9 @@ export function formatTable(results: readonly WorkloadResult[]): string {
   for (const r of results) {
     const n = r.runs.length;
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
-    if (r.sync !== null) notes.push(r.warmup > 0 ? `${r.workload}: each broker and its load agents ran ${r.warmup.toLocaleString("en-US")} untimed tasks of ${r.workload} first (--warmup)` : `${r.workload}: cold brokers and agents (--warmup 0)`);
+    // What the warm-up ran, which for W4 is less than --warmup (see run-bench.ts warmUp).
+    const warmedUp = r.runs[0]?.warmedUp ?? r.warmup;
+    if (r.sync !== null) notes.push(warmedUp > 0 ? `${r.workload}: each broker and its load agents ran ${warmedUp.toLocaleString("en-US")} untimed tasks of ${r.workload} first (--warmup)` : `${r.workload}: cold brokers and agents (--warmup 0)`);
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }
