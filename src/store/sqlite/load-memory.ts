@@ -1,7 +1,7 @@
 // Fills the in-memory indexes from the tasks table: at open (recovery) and after a failed commit.
 // Reads in seq-ordered chunks so millions of rows never sit in memory at once; writes nothing.
 
-import type { MemoryState } from "./memory-state.ts";
+import type { LeaseState, MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
 import { STATUS } from "./task-row.ts";
 
@@ -25,5 +25,20 @@ export function loadMemory(stmts: Statements, mem: MemoryState): void {
       if (rows.length < LOAD_CHUNK_ROWS) break;
       after = rows[rows.length - 1]![0];
     }
+  }
+}
+
+/**
+ * After a failed commit: reloads the indexes from the file and keeps those of `leases` whose rows
+ * are still pending there (leases are not in the file; their workers are running them), taking
+ * their rows out of the ready index again.
+ */
+export function reloadKeepingLeases(stmts: Statements, mem: MemoryState, leases: readonly LeaseState[]): void {
+  loadMemory(stmts, mem);
+  for (const lease of leases) {
+    const row = stmts.bySeq.get(lease.seq);
+    if (row === null || row.status !== STATUS.pending) continue;
+    mem.ready.remove(lease.queue, lease.seq, row.priority);
+    mem.addLease(lease);
   }
 }

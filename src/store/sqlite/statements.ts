@@ -1,5 +1,5 @@
 // Every SQL statement of the SQLite store, prepared once at open. Pure SQL text and binding:
-// which statement runs when is decided by sqlite-store.ts.
+// which statement runs when is decided by sqlite-store.ts and the modules it calls.
 
 import type { Database, Statement } from "bun:sqlite";
 import type { ClaimRow, TaskRow } from "./task-row.ts";

@@ -2,11 +2,21 @@
 // leases live in memory) is in_progress with its lease, and list pages stop before one reply
 // frame is full. Reads only; the caller has waited for any open group.
 
+import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { uuidFromString } from "../../protocol/uuid.ts";
 import type { ListPage, ListQuery, Task } from "../store.ts";
 import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
 import { rowToTask, STATUS, type TaskRow } from "./task-row.ts";
+
+/** The row of task `id`, or NotFound. */
+export function rowById(stmts: Statements, id: string): TaskRow {
+  const bytes = uuidFromString(id);
+  const row = bytes === null ? null : stmts.byId.get(bytes);
+  if (row === null) throw new BrokerError(ErrorCode.NotFound, `no task with id ${JSON.stringify(id)}`, { field: "id" });
+  return row;
+}
 
 /** A row as the contract shows it: a leased row is in_progress with its worker and expiry. */
 export function withLease(mem: MemoryState, row: TaskRow): Task {

@@ -1,0 +1,63 @@
+// New task rows: a multi-row INSERT per INSERT_BATCH_ROWS tasks, a task whose idempotency key is
+// taken answered from the row that holds it, and each new row entered in the memory indexes.
+// Runs inside the store's open group; the commit and the listeners stay with the store.
+
+import { uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
+import type { NewTask, SubmitOutcome } from "../store.ts";
+import type { MemoryState } from "./memory-state.ts";
+import { INSERT_BATCH_ROWS, type Statements } from "./statements.ts";
+import { FLAG, STATUS, statusName } from "./task-row.ts";
+
+export interface InsertedTasks {
+  /** One per task, in order. */
+  outcomes: SubmitOutcome[];
+  /** The earliest run_at of the tasks scheduled for later, or null when none was. */
+  earliestRunAtMs: number | null;
+}
+
+/** Inserts `tasks`; the queues of tasks made ready are added to `readyQueues`. */
+export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly NewTask[], nowMs: number, readyQueues: Set<string>): InsertedTasks {
+  const out: SubmitOutcome[] = [];
+  // Rows waiting for one multi-row INSERT; flushed before any key lookup so that seq order is
+  // batch order and a key lookup sees every earlier row.
+  const chunk: NewTask[] = [];
+  const args: unknown[] = [];
+  let earliestRunAt = Number.POSITIVE_INFINITY;
+  const flush = (): void => {
+    if (chunk.length === 0) return;
+    const lastSeq = Number(stmts.insertRows(chunk.length).run(...(args as never[])).lastInsertRowid);
+    const firstSeq = lastSeq - chunk.length + 1;
+    chunk.forEach((t, i) => {
+      if (t.runAtMs !== null && t.runAtMs > nowMs) {
+        mem.addScheduled(t.queue, firstSeq + i, t.runAtMs);
+        earliestRunAt = Math.min(earliestRunAt, t.runAtMs);
+      } else {
+        mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
+        readyQueues.add(t.queue);
+      }
+    });
+    chunk.length = 0;
+    args.length = 0;
+  };
+  for (const t of tasks) {
+    if (t.idempotencyKey !== null) {
+      flush();
+      const existing = stmts.byKey.get(t.idempotencyKey);
+      if (existing !== null) {
+        out.push({ id: uuidToString(existing.id), idBytes: existing.id, status: statusName(existing.status), duplicate: true });
+        continue;
+      }
+    }
+    const id = uuidv7Bytes(nowMs);
+    const delayed = t.runAtMs !== null && t.runAtMs > nowMs;
+    args.push(
+      id, t.type, t.queue, t.payload, t.payloadIsJson ? FLAG.payloadIsJson : 0, t.priority, delayed ? STATUS.scheduled : STATUS.pending,
+      t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
+    );
+    chunk.push(t);
+    out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });
+    if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
+  }
+  flush();
+  return { outcomes: out, earliestRunAtMs: earliestRunAt === Number.POSITIVE_INFINITY ? null : earliestRunAt };
+}

@@ -1,0 +1,217 @@
+// Leases, which live in memory only (see LeaseState): issuing, renewing and ending them, the row
+// writes an end makes, and what the open group did to them, so that a failed commit can be undone.
+// Called inside the store's group operations; commits, listeners and the ready announcement stay
+// with the store.
+
+import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
+import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
+import type { ReadyEntry } from "../../queue/ready-index.ts";
+import type { ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, TaskResultIn } from "../store.ts";
+import type { LeaseTokens } from "./lease-tokens.ts";
+import type { LeaseState, MemoryState } from "./memory-state.ts";
+import { readClaimRows, type Completion } from "./row-batches.ts";
+import type { Statements } from "./statements.ts";
+import { rowById } from "./task-reads.ts";
+import { claimedTask, STATUS, statusName, type ClaimRow } from "./task-row.ts";
+
+// Entries a claim pops in its first round (each later round doubles, up to MANY_ROWS a read).
+const CLAIM_FIRST_ROUND = 8;
+
+export interface LeaseBookOptions {
+  stmts: Statements;
+  mem: MemoryState;
+  tokens: LeaseTokens;
+  /** Queues the open group made ready: the store announces them once it commits. */
+  readyAfterCommit: Set<string>;
+  backoff: BackoffPolicy;
+  random: () => number;
+  /** Told when a retry is due at `dueMs`. */
+  onDue?: (dueMs: number) => void;
+}
+
+export class LeaseBook {
+  /** Leases handed out by claims waiting on the open group: void if it fails. */
+  private readonly provisional = new Set<LeaseState>();
+  /** Leases the open group's operations ended (complete, fail, expiry): live again if it fails. */
+  private endedInGroup: LeaseState[] = [];
+  /** Queues that got leases handed back (memory only, no commit) since the last announcement. */
+  private readonly handedBack = new Set<string>();
+
+  constructor(private readonly o: LeaseBookOptions) {}
+
+  /**
+   * Leases on the best ready entries of the claim's queues: at most request.max, and no more than
+   * one reply frame carries. Entries are popped in rounds and their rows read together; a round
+   * starts small and doubles, so large payloads are not read far past what one reply can carry.
+   */
+  claimReady(request: ClaimRequest, made: LeaseState[]): Lease[] {
+    const leases: Lease[] = [];
+    let replyBytes = 0;
+    let round = CLAIM_FIRST_ROUND;
+    let replyFull = false;
+    while (leases.length < request.max && !replyFull) {
+      const entries: (ReadyEntry & { queue: string })[] = [];
+      for (let n = Math.min(round, request.max - leases.length); entries.length < n; ) {
+        const entry = this.o.mem.ready.popBest(request.queues);
+        if (entry === null) break;
+        entries.push(entry);
+      }
+      if (entries.length === 0) break;
+      round *= 2;
+      const read = readClaimRows(this.o.stmts, entries.map((e) => e.seq));
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!;
+        const row = read.get(entry.seq);
+        // A stale ready entry (its row left pending meanwhile) is skipped.
+        if (row === undefined || row.status !== STATUS.pending) continue;
+        // The batch must fit one reply frame: what does not fit stays first in line, in order.
+        replyBytes += row.payload.byteLength + REPLY_BYTES_PER_TASK;
+        if (leases.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) {
+          for (let j = entries.length - 1; j >= i; j--) this.o.mem.ready.unpop(entries[j]!);
+          replyFull = true;
+          break;
+        }
+        leases.push(this.issue(row, request, made));
+      }
+    }
+    return leases;
+  }
+
+  /** A new lease on a pending row for the claim's worker, in memory (and in `made`). */
+  private issue(row: ClaimRow, request: ClaimRequest, made: LeaseState[]): Lease {
+    const token = this.o.tokens.issue();
+    const expiresAtMs = request.nowMs + row.lease_ms;
+    const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
+    const lease: LeaseState = {
+      seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
+      leaseMs: row.lease_ms, startedAtMs: request.nowMs,
+    };
+    this.o.mem.addLease(lease);
+    made.push(lease);
+    return { task, idBytes: row.id, token, expiresAtMs };
+  }
+
+  /** Until the open group commits these leases are provisional: a failed commit drops them. */
+  markProvisional(made: readonly LeaseState[]): void {
+    for (const lease of made) this.provisional.add(lease);
+  }
+
+  /** Renewal is a memory write: leases are not in the file. Null for a lease that is not current. */
+  renew(refs: readonly LeaseRef[], nowMs: number): (number | null)[] {
+    return refs.map((ref) => {
+      const lease = this.o.mem.leaseOf(ref);
+      if (lease === undefined) return null;
+      lease.expiresAtMs = nowMs + lease.leaseMs;
+      this.o.mem.leaseHeap.push(lease.expiresAtMs, lease.seq);
+      return lease.expiresAtMs;
+    });
+  }
+
+  /** The live lease `ref` names, or NotFound / LeaseLost. Reads only, so it may throw inside a group op. */
+  held(ref: LeaseRef): LeaseState {
+    const lease = this.o.mem.leaseOf(ref);
+    if (lease !== undefined) return lease;
+    const row = rowById(this.o.stmts, ref.id);
+    const leased = this.o.mem.leasesBySeq.has(row.seq);
+    throw new BrokerError(
+      ErrorCode.LeaseLost,
+      `lease token ${ref.token} on task ${ref.id} is not current (task is ${statusName(row.status)}${leased ? `, leased under a newer token` : ""}); the task may be running elsewhere`,
+      { field: "token" },
+    );
+  }
+
+  heldBy(workerId: string): LeaseState[] {
+    return [...this.o.mem.leasesByToken.values()].filter((l) => l.workerId === workerId);
+  }
+
+  /**
+   * Ends a completed lease inside the open group and queues its row's write in `completions`
+   * (the caller writes them with writeCompletions before the group commits).
+   */
+  complete(ref: LeaseRef, result: TaskResultIn, completions: Completion[]): CompletedInfo {
+    const lease = this.held(ref);
+    this.end(lease);
+    completions.push({ lease, result });
+    return { queue: lease.queue, startedAtMs: lease.startedAtMs };
+  }
+
+  /** A failed attempt inside the open group: scheduled for a retry with backoff, or dead when it was the last. */
+  fail(ref: LeaseRef, failure: FailureIn, nowMs: number): FailureOutcome {
+    const { stmts, mem } = this.o;
+    const lease = this.held(ref);
+    const row = stmts.attemptsOf.get(lease.seq)!;
+    const attempts = row.attempts + 1;
+    const dead = failure.unrecoverable || attempts > row.max_retries;
+    const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.o.backoff, this.o.random);
+    stmts.fail.run(
+      dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
+    );
+    this.end(lease);
+    if (retryAtMs !== null) {
+      mem.addScheduled(lease.queue, lease.seq, retryAtMs);
+      this.o.onDue?.(retryAtMs);
+    }
+    return { status: dead ? "dead" : "failed", retryAtMs, attempts };
+  }
+
+  /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
+  expire(lease: LeaseState, reason: string, nowMs: number): void {
+    this.end(lease);
+    const row = this.o.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
+    if (row.status === STATUS.pending) {
+      this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
+      this.o.readyAfterCommit.add(lease.queue);
+    }
+  }
+
+  /** Expires the leases due by `nowMs`, working through at most `maxSteps` heap entries; returns how many. */
+  expireDue(nowMs: number, maxSteps: number): number {
+    const heap = this.o.mem.leaseHeap;
+    let expired = 0;
+    for (let step = 0; step < maxSteps && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
+      const lease = this.o.mem.leasesBySeq.get(heap.pop());
+      // A renewed lease left its old expiry in the heap; an ended one left all of them.
+      if (lease === undefined || lease.expiresAtMs > nowMs) continue;
+      this.expire(lease, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
+      expired++;
+    }
+    return expired;
+  }
+
+  /** A lease ends without counting an attempt: the row is pending in the file already, so only memory changes. */
+  handBack(lease: LeaseState, nowMs: number): void {
+    this.o.mem.removeLease(lease);
+    this.o.mem.ready.push(lease.queue, lease.seq, lease.priority, nowMs);
+    this.handedBack.add(lease.queue);
+  }
+
+  /** The queues that got leases handed back since the last call. */
+  takeHandedBack(): string[] {
+    const queues = [...this.handedBack];
+    this.handedBack.clear();
+    return queues;
+  }
+
+  /** The open group committed: what it did to leases stands. */
+  committed(): void {
+    this.provisional.clear();
+    this.endedInGroup = [];
+  }
+
+  /**
+   * The open group failed: the leases to keep once memory is reloaded from the file, that is those
+   * live before the group and those it ended, but none it handed out.
+   */
+  survivorsOfFailure(): LeaseState[] {
+    const leases = [...this.o.mem.leasesByToken.values(), ...this.endedInGroup].filter((l) => !this.provisional.has(l));
+    this.committed();
+    return leases;
+  }
+
+  /** A group op ends a lease: gone from memory now, back if the group fails. */
+  private end(lease: LeaseState): void {
+    this.o.mem.removeLease(lease);
+    this.endedInGroup.push(lease);
+  }
+}

@@ -1,0 +1,54 @@
+// What a SqliteStore is opened with: the file, the durability mode and its timings, the listeners
+// the broker wires to it, and the test seams. Types only.
+
+import type { BackoffPolicy } from "../../queue/backoff.ts";
+import type { ReadyListener } from "../store.ts";
+import type { FlushOn } from "./group-commit.ts";
+
+export interface SqliteStoreOptions {
+  /** Database file; ":memory:" for tests that need no durability. */
+  path: string;
+  /**
+   * full: a group is acknowledged once an fsync of the WAL covers it (run off the event loop, see
+   * wal-sync.ts). interval: at COMMIT; the checkpoint every walSyncIntervalMs fsyncs.
+   */
+  sync?: "full" | "interval";
+  /** Period of the checkpoint timer (and of the fsync, with sync interval), in ms. */
+  walSyncIntervalMs?: number;
+  /** WAL size past which the checkpoint also truncates the file, in bytes. */
+  maxWalBytes?: number;
+  /**
+   * Inline checkpoints: WAL growth that triggers one right after a commit, in bytes (default 4 MiB),
+   * so each checkpoint copies little and holds the event loop briefly.
+   */
+  checkpointStepBytes?: number;
+  backoff?: BackoffPolicy;
+  onReady?: ReadyListener;
+  /** Told when a new run_at or lease expiry is due at `dueMs` (wire it to Scheduler.poke). */
+  onDue?: (dueMs: number) => void;
+  /** Told after each group is acknowledged, with the time from its COMMIT to then (metrics). */
+  onCommit?: (ops: number, commitMs: number) => void;
+  /**
+   * The WAL fsync failed: nothing more will be acknowledged (see GroupCommit.onSyncFailed). The
+   * owner should log it and exit so that recovery reads what the file really holds.
+   */
+  onFatal?: (err: unknown) => void;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Jitter source for backoff; injected by tests. */
+  random?: () => number;
+  flushOn?: FlushOn;
+  /**
+   * Where checkpoints run: "worker" (default with sync full: a Worker thread with its own
+   * connection copies and fsyncs; the main thread only finishes the job once the WAL file is long)
+   * or "inline" (default with sync interval: on this thread between groups, every
+   * walSyncIntervalMs and after each checkpointStepBytes of WAL growth; there the checkpoint is the
+   * WAL's fsync and its period is the promise). See docs/storage.md for the measurements.
+   */
+  checkpointIn?: "worker" | "inline";
+  /** SQLite page cache, in MiB (counts toward RSS). */
+  cacheMiB?: number;
+  /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
+  beforeCommit?: () => void;
+  /** Test seam (sync full): replaces the WAL fdatasync. */
+  syncWal?: (done: (err: Error | null) => void) => void;
+}

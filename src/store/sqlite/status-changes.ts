@@ -1,0 +1,54 @@
+// Status changes that are not a lease's end: a scheduled or failed row coming due, and an
+// operator's cancel and re-run. Each runs inside the store's open group and keeps the memory
+// indexes in step with the row; the commit and the listeners stay with the store.
+
+import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
+import type { Task } from "../store.ts";
+import type { MemoryState } from "./memory-state.ts";
+import type { Statements } from "./statements.ts";
+import { rowById } from "./task-reads.ts";
+import { rowToTask, STATUS, statusName } from "./task-row.ts";
+
+/**
+ * Moves the rows due by `nowMs` to pending, working through at most `maxSteps` heap entries;
+ * their queues are added to `readyQueues`. Returns how many were promoted.
+ */
+export function promoteDue(stmts: Statements, mem: MemoryState, nowMs: number, maxSteps: number, readyQueues: Set<string>): number {
+  const heap = mem.runAtHeap;
+  let promoted = 0;
+  for (let step = 0; step < maxSteps && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
+    const seq = heap.pop();
+    if (stmts.promote.run(nowMs, seq).changes !== 1) continue;
+    const row = stmts.placeOf.get(seq)!;
+    mem.scheduledGone(row.queue);
+    mem.ready.push(row.queue, seq, row.priority, nowMs);
+    readyQueues.add(row.queue);
+    promoted++;
+  }
+  return promoted;
+}
+
+/** Cancels a pending, scheduled or failed task; InvalidState for any other (a leased one is in_progress). */
+export function cancelRow(stmts: Statements, mem: MemoryState, id: string, nowMs: number): Task {
+  const row = rowById(stmts, id);
+  const status = mem.leasesBySeq.has(row.seq) ? "in_progress" : statusName(row.status);
+  if (status !== "pending" && status !== "scheduled" && status !== "failed") {
+    throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${status}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
+  }
+  const updated = stmts.cancel.get(nowMs, row.seq)!;
+  if (row.status === STATUS.pending) mem.ready.remove(row.queue, row.seq, row.priority);
+  else mem.scheduledGone(row.queue);
+  return rowToTask(updated);
+}
+
+/** Re-runs a dead or cancelled task: pending again, its queue added to `readyQueues`. */
+export function retryRow(stmts: Statements, mem: MemoryState, id: string, nowMs: number, readyQueues: Set<string>): Task {
+  const row = rowById(stmts, id);
+  if (row.status !== STATUS.dead && row.status !== STATUS.cancelled) {
+    throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only dead or cancelled tasks can be re-run`, { field: "id" });
+  }
+  const updated = stmts.retry.get(nowMs, row.seq)!;
+  mem.ready.push(row.queue, row.seq, row.priority, nowMs);
+  readyQueues.add(row.queue);
+  return rowToTask(updated);
+}
