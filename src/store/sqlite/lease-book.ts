@@ -1,7 +1,6 @@
 // Leases, which live in memory only (see LeaseState): issuing, renewing and ending them, the row
-// writes an end makes, and what the open group did to them, so that a failed commit can be undone.
-// Called inside the store's group operations; commits, listeners and the ready announcement stay
-// with the store.
+// writes an end makes, and what the open group did to them so a failed commit can be undone.
+// Runs inside the store's group operations; never commits or calls the store's listeners.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";

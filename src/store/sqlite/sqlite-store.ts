@@ -1,7 +1,6 @@
 // The default Store: tasks in one SQLite file (WAL, group commit), indexes in memory so claims and
-// promotions never scan. Every Store method runs its transition in a group here, with the rows and
-// leases it touches handled by lease-book.ts, insert-tasks.ts and status-changes.ts; the broker's
-// validation, defaults and backpressure live above it, not here.
+// promotions never scan. Each Store method runs in a group here (rows and leases via lease-book,
+// insert-tasks, status-changes); the broker's validation, defaults and backpressure live above.
 
 import type { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
