@@ -6,94 +6,19 @@ import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
 import type { Clock } from "../queue/clock.ts";
 import type {
-  CompletedInfo,
-  FailureIn,
-  FailureOutcome,
-  Lease,
-  LeaseRef,
-  ListPage,
-  ListQuery,
-  ReportItem,
-  ReportItemResult,
-  Store,
-  StoreCounts,
-  SubmitOutcome,
-  Task,
-  TaskResultIn,
+  CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn,
 } from "../store/store.ts";
 import { FINISHED_STATUSES } from "../store/store.ts";
 import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerState } from "../workers/registry.ts";
+import type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport } from "./broker-types.ts";
+import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
 import { ClaimWaiters } from "./claim-waiters.ts";
 import { ResultWaiters } from "./result-waiters.ts";
 import { WorkerReaper } from "./worker-reaper.ts";
-import { checkQueueName, DEFAULT_QUEUE, toNewTask, type SubmitSpec } from "./submit-spec.ts";
+import { checkQueueName, toNewTask, type SubmitSpec } from "./submit-spec.ts";
 
-export interface BrokerLog {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
-
-/** Hooks for metrics; every one optional. Called after the change is committed. */
-export interface BrokerEvents {
-  submitted(count: number): void;
-  claimed(count: number): void;
-  completed(task: CompletedInfo, nowMs: number): void;
-  failed(outcome: FailureOutcome): void;
-  reclaimed(count: number, reason: "worker_dead" | "deregistered" | "released"): void;
-  queueFull(): void;
-}
-
-export interface BrokerOptions {
-  store: Store;
-  clock: Clock;
-  log: BrokerLog;
-  queueDepthThreshold: number;
-  defaultLeaseMs: number;
-  defaultMaxRetries: number;
-  maxBatchClaim: number;
-  heartbeatIntervalMs: number;
-  disconnectGraceMs: number;
-  events?: Partial<BrokerEvents>;
-  /** More figures for stats() from parts the broker does not own (listeners, store commits). */
-  extraStats?: () => Record<string, unknown>;
-}
-
-export interface ClaimCommand {
-  workerId: string;
-  queues: readonly string[];
-  max: number;
-  /** 0 answers at once; otherwise wait up to this long for a task. */
-  waitMs: number;
-  /** Aborted when the asking connection goes away: a parked claim is dropped. */
-  signal?: AbortSignal;
-}
-
-/** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
-export type ResultReport = ReportItem;
-
-/** What one report came to: failure null = completed, an outcome = failed; or that item's own error. */
-export type ReportSettled = { ok: true; failure: FailureOutcome | null } | { ok: false; error: BrokerError };
-
-export interface HeartbeatReply {
-  command: number;
-  /** New lease expiry per in-flight task, null where the lease is lost. */
-  renewed: (number | null)[];
-}
-
-export interface BrokerStats {
-  uptimeMs: number;
-  tasks: StoreCounts;
-  workers: number;
-  parkedClaims: number;
-  resultWaiters: number;
-  pausedQueues: string[];
-  totals: Record<string, number>;
-  /** What each background job did last: worker reaping, scheduler ticks, retention passes. */
-  background: Record<string, Record<string, number | null>>;
-  [extra: string]: unknown;
-}
+export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport } from "./broker-types.ts";
+export type { ClaimCommand } from "./claim-command.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
 
@@ -241,17 +166,7 @@ export class Broker {
 
   async claim(command: ClaimCommand): Promise<Lease[]> {
     this.checkOpen();
-    const queues = command.queues.length === 0 ? [DEFAULT_QUEUE] : command.queues.map((q) => checkQueueName("queues", q));
-    if (!Number.isInteger(command.max) || command.max < 1 || command.max > this.options.maxBatchClaim) {
-      throw new BrokerError(
-        ErrorCode.InvalidField,
-        `max: expected an integer 1-${this.options.maxBatchClaim} (broker.max_batch_claim), got ${command.max}`,
-        { field: "max" },
-      );
-    }
-    if (!Number.isInteger(command.waitMs) || command.waitMs < 0 || command.waitMs > MAX_CLAIM_WAIT_MS) {
-      throw new BrokerError(ErrorCode.InvalidField, `wait_ms: expected an integer 0-${MAX_CLAIM_WAIT_MS}, got ${command.waitMs}`, { field: "wait_ms" });
-    }
+    const queues = checkClaimCommand(command, this.options.maxBatchClaim);
     this.workers.touch(command.workerId, this.clock.now(), true);
     const open = this.unpaused(queues);
     // Parked claims come first: a claim that finds a task must not overtake one waiting for it.

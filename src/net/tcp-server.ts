@@ -3,9 +3,9 @@
 // writes replies through the connection's Outbound. Translates only: no queue rules here.
 
 import type { Socket, TCPSocketListener } from "bun";
-import { ANONYMOUS_ADMIN, type Authenticator, roleAllows } from "../broker/auth.ts";
+import { ANONYMOUS_ADMIN, roleAllows } from "../broker/auth.ts";
 import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
-import type { Broker, BrokerLog } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
 import { encodeResponse } from "../protocol/frame-writer.ts";
 import { errorResponse } from "../protocol/error-response.ts";
@@ -17,45 +17,9 @@ import type { Request, Response } from "../protocol/messages.ts";
 import { ROUTES, type DispatchContext, type Session } from "./dispatch.ts";
 import { effectiveMaxConnections, openFileLimit } from "./fd-limit.ts";
 import { Outbound } from "./outbound.ts";
+import type { TcpServer, TcpServerOptions } from "./tcp-server-options.ts";
 
-export interface TcpServerOptions {
-  host: string;
-  port: number;
-  maxConnections: number;
-  /** A connection that sends nothing (and waits for nothing) this long is closed. */
-  idleTimeoutMs: number;
-  /** Queued reply bytes past which the broker stops reading from that client. */
-  maxOutboundBytes: number;
-  auth: Authenticator;
-  /** Failed Hellos after which the connection is closed. */
-  maxAuthFailures: number;
-  serverVersion: string;
-  heartbeatIntervalMs: number;
-  defaultLeaseMs: number;
-  maxBatchClaim: number;
-  tls?: { cert: string; key: string; ca?: string };
-  log: BrokerLog;
-  /** Called per error answered, for metrics. */
-  onProtocolError?: (code: number) => void;
-  onAuthFailure?: () => void;
-  /**
-   * Test seam: tests may bind only loopback, so they make the listener judge protected mode as if
-   * bound to `bindHost` and as if every client came from `remoteAddress`. Never set in production.
-   */
-  simulate?: { bindHost?: string; remoteAddress?: string };
-}
-
-export interface TcpServer {
-  readonly port: number;
-  readonly hostname: string;
-  connectionCount(): number;
-  /** Requests being worked on across all connections (parked claims included). */
-  busyCount(): number;
-  /** Stops accepting new connections; open ones keep being served. */
-  stopAccepting(): void;
-  /** Closes every connection after writing what is queued for it. */
-  closeAll(): void;
-}
+export type { TcpServer, TcpServerOptions } from "./tcp-server-options.ts";
 
 interface Conn {
   session: Session;

@@ -1,0 +1,63 @@
+// The types the broker's commands take and give, apart from the store's: its options, hooks and
+// log, a batched report's outcome, a heartbeat's reply and the stats. Types only.
+
+import type { BrokerError } from "../protocol/errors.ts";
+import type { Clock } from "../queue/clock.ts";
+import type { CompletedInfo, FailureOutcome, ReportItem, Store, StoreCounts } from "../store/store.ts";
+
+export interface BrokerLog {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Hooks for metrics; every one optional. Called after the change is committed. */
+export interface BrokerEvents {
+  submitted(count: number): void;
+  claimed(count: number): void;
+  completed(task: CompletedInfo, nowMs: number): void;
+  failed(outcome: FailureOutcome): void;
+  reclaimed(count: number, reason: "worker_dead" | "deregistered" | "released"): void;
+  queueFull(): void;
+}
+
+export interface BrokerOptions {
+  store: Store;
+  clock: Clock;
+  log: BrokerLog;
+  queueDepthThreshold: number;
+  defaultLeaseMs: number;
+  defaultMaxRetries: number;
+  maxBatchClaim: number;
+  heartbeatIntervalMs: number;
+  disconnectGraceMs: number;
+  events?: Partial<BrokerEvents>;
+  /** More figures for stats() from parts the broker does not own (listeners, store commits). */
+  extraStats?: () => Record<string, unknown>;
+}
+
+/** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
+export type ResultReport = ReportItem;
+
+/** What one report came to: failure null = completed, an outcome = failed; or that item's own error. */
+export type ReportSettled = { ok: true; failure: FailureOutcome | null } | { ok: false; error: BrokerError };
+
+export interface HeartbeatReply {
+  command: number;
+  /** New lease expiry per in-flight task, null where the lease is lost. */
+  renewed: (number | null)[];
+}
+
+export interface BrokerStats {
+  uptimeMs: number;
+  tasks: StoreCounts;
+  workers: number;
+  parkedClaims: number;
+  resultWaiters: number;
+  pausedQueues: string[];
+  totals: Record<string, number>;
+  /** What each background job did last: worker reaping, scheduler ticks, retention passes. */
+  background: Record<string, Record<string, number | null>>;
+  [extra: string]: unknown;
+}
