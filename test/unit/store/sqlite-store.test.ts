@@ -1,36 +1,14 @@
 // SQLite-specific behaviour the shared contract cannot express: group commit boundaries, failed
-// commits, corrupt files, WAL bounds, space reclaim. Temp dirs only; no sleeps.
+// commits and what memory holds after them, leases in memory, reply-sized claims and lists,
+// retention, batched reports. Temp dirs only; no sleeps. Files, WAL and sync full: sqlite-*.test.ts.
 
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
-import { uuidv7Bytes } from "../../../src/protocol/uuid.ts";
-import { CorruptDatabaseError, MIGRATIONS } from "../../../src/store/sqlite/schema.ts";
-import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "../../../src/store/sqlite/sqlite-store.ts";
 import { task } from "../../contract/store.contract.ts";
+import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
 
-const dirs: string[] = [];
-const stores: SqliteStore[] = [];
-
-function tempPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), "tq-sqlite-"));
-  dirs.push(dir);
-  return join(dir, "tasks.db");
-}
-
-function open(options: Partial<SqliteStoreOptions> & { path: string }): SqliteStore {
-  const store = openSqliteStore(options);
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const { tempPath, open } = storeHarness();
 
 test("calls issued in one turn share one commit, and none resolves before it", async () => {
   const store = open({ path: tempPath() });
@@ -90,73 +68,6 @@ test("a failed commit rejects the whole group with StorageUnavailable and memory
   expect(claimed[0]!.token).toBeGreaterThan(leased!.token + 1);
 });
 
-test("a file that is not a database is refused with CorruptDatabaseError", () => {
-  const path = tempPath();
-  writeFileSync(path, Buffer.alloc(8192, 0x41));
-  let caught: unknown;
-  try {
-    open({ path });
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(CorruptDatabaseError);
-  expect((caught as CorruptDatabaseError).message).toContain(path);
-  expect(CorruptDatabaseError.EXIT_CODE).toBe(65);
-});
-
-test("a database with damaged pages is refused by the integrity check", async () => {
-  const path = tempPath();
-  const store = openSqliteStore({ path });
-  await store.submit(Array.from({ length: 2000 }, (_, i) => task({ type: `type-${i}`, idempotencyKey: `key-${i}` })), 1000);
-  await store.close();
-  const bytes = readFileSync(path);
-  // Scribble over the middle of the file (b-tree pages), keeping the header valid.
-  for (let i = 4096 * 3; i < bytes.length - 4096; i += 4096) bytes.fill(0x5a, i + 100, i + 1200);
-  writeFileSync(path, bytes);
-  expect(() => open({ path })).toThrow(CorruptDatabaseError);
-});
-
-test("a database from a newer build is refused", () => {
-  const path = tempPath();
-  const db = new Database(path, { create: true });
-  db.exec("PRAGMA user_version = 999");
-  db.close();
-  expect(() => open({ path })).toThrow(/newer than this build/);
-});
-
-test("the checkpoint truncates a WAL grown past maxWalBytes", async () => {
-  const path = tempPath();
-  const store = open({ path, maxWalBytes: 64 * 1024, walSyncIntervalMs: 3_600_000, checkpointIn: "inline" });
-  for (let i = 0; i < 5; i++) await store.submit(Array.from({ length: 200 }, () => task({ payload: new Uint8Array(512) })), 1000);
-  expect(statSync(`${path}-wal`).size).toBeGreaterThan(64 * 1024);
-  store.checkpoint();
-  expect(statSync(`${path}-wal`).size).toBe(0);
-  expect(store.commitStats().checkpoints).toBe(1);
-  expect(store.pendingCount()).toBe(1000);
-});
-
-test("reclaimSpace gives purged pages back to the file system", async () => {
-  const path = tempPath();
-  const store = open({ path });
-  await store.submit(Array.from({ length: 2000 }, () => task({ payload: new Uint8Array(2048) })), 1000);
-  const leases = await store.claim({ queues: ["default"], workerId: "w", max: 2000, nowMs: 1000 });
-  await Promise.all(leases.map((l) => store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, 1000)));
-  store.checkpoint();
-  const before = statSync(path).size;
-  let purged = 0;
-  for (let i = 0; i < 10; i++) purged += (await store.purgeFinished(2000, 500)).purged;
-  expect(purged).toBe(2000);
-  let freed = 0;
-  for (let i = 0; i < 100; i++) {
-    const n = await store.reclaimSpace(256);
-    freed += n;
-    if (n < 256) break;
-  }
-  expect(freed).toBeGreaterThan(500);
-  await store.close();
-  expect(statSync(path).size).toBeLessThan(before / 2);
-});
-
 test("sync interval keeps the same semantics", async () => {
   const path = tempPath();
   const store = open({ path, sync: "interval", walSyncIntervalMs: 10 });
@@ -172,37 +83,6 @@ test("microtask flushing also groups calls made in the same job", async () => {
   const before = store.commitStats().commits;
   await Promise.all([store.submit([task()], 1), store.submit([task()], 1), store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: 1 })]);
   expect(store.commitStats().commits - before).toBe(1);
-});
-
-test("the checkpoint worker copies the WAL off the main thread; the WAL stays bounded", async () => {
-  const path = tempPath();
-  const store = open({ path, maxWalBytes: 64 * 1024, walSyncIntervalMs: 3_600_000, checkpointIn: "worker" });
-  // Start from an empty WAL: creating the schema alone writes more than half the bound.
-  store.checkpoint();
-  await store.submit(Array.from({ length: 10 }, () => task()), 1000);
-  const result = await store.checkpointInBackground();
-  expect(result?.busy).toBe(0);
-  expect(result?.checkpointed).toBe(result?.logFrames);
-  const afterFirst = store.commitStats().checkpoints;
-  expect(afterFirst).toBeGreaterThanOrEqual(1);
-  // Past half its bound after a commit, the main thread finishes the checkpoint and truncates.
-  for (let i = 0; i < 5; i++) {
-    await store.submit(Array.from({ length: 200 }, () => task({ payload: new Uint8Array(512) })), 1000);
-    expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(64 * 1024);
-  }
-  expect(store.commitStats().checkpoints).toBeGreaterThan(afterFirst);
-  expect(store.pendingCount()).toBe(1010);
-});
-
-test("checkpoints run on the worker by default with sync full, inline with sync interval", async () => {
-  const full = open({ path: tempPath() });
-  await full.submit([task()], 1000);
-  expect(await full.checkpointInBackground()).not.toBeNull();
-  await full.close();
-  const interval = open({ path: tempPath(), sync: "interval" });
-  await interval.submit([task()], 1000);
-  expect(await interval.checkpointInBackground()).toBeNull();
-  await interval.close();
 });
 
 test("a tick works off a large due backlog in bounded steps, asking to come straight back", async () => {
@@ -348,152 +228,6 @@ test("a list page stops before one reply frame is full", async () => {
 });
 
 /** A WAL sync the test completes by hand: `pending` holds the callbacks of syncs in flight. */
-function manualSync(): { pending: ((err: Error | null) => void)[]; syncWal: (done: (err: Error | null) => void) => void } {
-  const pending: ((err: Error | null) => void)[] = [];
-  return { pending, syncWal: (done) => void pending.push(done) };
-}
-
-const STATUS_PENDING = 0;
-const STATUS_COMPLETED = 3;
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-test("sync full: a group is acknowledged only after a sync that started after its COMMIT; groups committed meanwhile share the next", async () => {
-  const { pending, syncWal } = manualSync();
-  const store = open({ path: tempPath(), syncWal });
-  let firstAcked = false;
-  const first = store.submit([task({ type: "a" })], 1000).then((out) => ((firstAcked = true), out));
-  await turn();
-  expect(pending).toHaveLength(1);
-  // Committed, so visible and claimable, but not acknowledged.
-  expect(firstAcked).toBe(false);
-  expect(store.pendingCount()).toBe(1);
-  const second = store.submit([task({ type: "b" })], 1000);
-  const third = store.submit([task({ type: "c" })], 1000);
-  await turn();
-  // One sync at a time: the second group waits for the next one.
-  expect(pending).toHaveLength(1);
-  pending.shift()!(null);
-  await first;
-  expect(firstAcked).toBe(true);
-  expect(pending).toHaveLength(1);
-  pending.shift()!(null);
-  const [[b], [c]] = await Promise.all([second, third]);
-  expect([b!.status, c!.status]).toEqual(["pending", "pending"]);
-  expect(store.commitStats().ops).toBeGreaterThanOrEqual(3);
-});
-
-/** Settles `promise`, completing every sync it waits for (a claim may wait for a lease-token block). */
-async function withSyncs<T>(pending: ((err: Error | null) => void)[], promise: Promise<T>): Promise<T> {
-  let done = false;
-  void promise.finally(() => (done = true)).catch(() => {});
-  while (!done) {
-    await turn();
-    while (pending.length > 0) pending.shift()!(null);
-  }
-  return promise;
-}
-
-test("sync full: completions wait for the sync in flight, then commit as one group; work that makes tasks ready, or a read, commits at once", async () => {
-  const { pending, syncWal } = manualSync();
-  const path = tempPath();
-  const store = open({ path, syncWal });
-  await withSyncs(pending, store.submit([task(), task(), task()], 1000));
-  const leases = await withSyncs(pending, store.claim({ queues: ["default"], workerId: "w", max: 3, nowMs: 1000 }));
-  expect(leases).toHaveLength(3);
-  // Another connection sees only what is committed.
-  const reader = new Database(path, { readonly: true });
-  const statusOf = (i: number): number => (reader.query("SELECT status FROM tasks WHERE id = ?").get(leases[i]!.idBytes!) as { status: number }).status;
-  const countOf = (type: string): number => (reader.query("SELECT count(*) AS n FROM tasks WHERE type = ?").get(type) as { n: number }).n;
-  const complete = (i: number) => store.report([{ lease: { id: leases[i]!.task.id, token: leases[i]!.token }, completed: { result: null, resultIsJson: false } }], 1001);
-
-  const first = store.submit([task({ type: "first" })], 1001);
-  await turn();
-  expect(pending).toHaveLength(1);
-  const done0 = complete(0);
-  const done1 = complete(1);
-  await turn();
-  await turn();
-  expect(statusOf(0)).toBe(STATUS_PENDING);
-  expect(statusOf(1)).toBe(STATUS_PENDING);
-  // A task made ready commits while the sync is still in flight, and the waiting completions with it.
-  const second = store.submit([task({ type: "second" })], 1001);
-  await turn();
-  expect(countOf("second")).toBe(1);
-  expect([statusOf(0), statusOf(1)]).toEqual([STATUS_COMPLETED, STATUS_COMPLETED]);
-  expect(pending).toHaveLength(1);
-  pending.shift()!(null);
-  await first;
-  await turn();
-  // The next sync covers that group; a completion waits for it, until a read comes.
-  expect(pending).toHaveLength(1);
-  const done2 = complete(2);
-  await turn();
-  await turn();
-  expect(statusOf(2)).toBe(STATUS_PENDING);
-  expect((await store.get(leases[2]!.task.id))!.status).toBe("completed");
-  expect(statusOf(2)).toBe(STATUS_COMPLETED);
-  await withSyncs(pending, Promise.all([second, done0, done1, done2]));
-  reader.close();
-});
-
-test("sync full: a failed fsync rejects what it covered and everything after, and reports it once", async () => {
-  const { pending, syncWal } = manualSync();
-  const fatal: unknown[] = [];
-  const store = open({ path: tempPath(), syncWal, onFatal: (err) => fatal.push(err) });
-  const first = store.submit([task()], 1000);
-  await turn();
-  pending.shift()!(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
-  const err = await first.catch((e: unknown) => e);
-  expect(err).toBeInstanceOf(BrokerError);
-  expect((err as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
-  expect((err as BrokerError).message).toContain("fsync failed: EIO");
-  expect(fatal).toHaveLength(1);
-  // No later sync is trusted: the next group is rejected without asking the disk again.
-  const later = await store.submit([task()], 1001).catch((e: unknown) => e);
-  expect((later as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
-  expect(pending).toHaveLength(0);
-  expect(fatal).toHaveLength(1);
-});
-
-test("sync full with the real WAL fdatasync: acknowledged submits survive a reopen", async () => {
-  const path = tempPath();
-  const store = open({ path, sync: "full" });
-  const outs = await Promise.all(Array.from({ length: 50 }, (_, i) => store.submit([task({ type: `t${i}` })], 1000)));
-  expect(outs.flat()).toHaveLength(50);
-  expect(store.commitStats().ops).toBeGreaterThanOrEqual(50);
-  await store.close();
-  const again = open({ path });
-  expect(again.pendingCount()).toBe(50);
-});
-
-test("a schema-1 database migrates: completed rows leave the status index, recovery and lists still see every task", async () => {
-  const path = tempPath();
-  const v1 = new Database(path, { create: true, strict: true });
-  v1.exec("PRAGMA journal_mode = WAL");
-  v1.exec(MIGRATIONS[0]!);
-  v1.exec("PRAGMA user_version = 1");
-  const insert = v1.prepare(
-    `INSERT INTO tasks (id, type, queue, payload, flags, priority, status, max_retries, lease_ms, created_at, updated_at, finished_at)
-     VALUES (?, 'email', 'default', x'00', 0, 100, ?, 3, 30000, 1000, 1000, ?)`,
-  );
-  const statuses = [0, 3, 0, 5, 3, 1];
-  statuses.forEach((status, i) => insert.run(uuidv7Bytes(1000 + i), status, status === 3 || status === 5 ? 1500 : null));
-  v1.close();
-
-  const store = open({ path });
-  expect(store.pendingCount()).toBe(2);
-  expect((await store.list({ status: "completed", limit: 10 })).tasks).toHaveLength(2);
-  expect((await store.list({ status: "dead", limit: 10 })).tasks).toHaveLength(1);
-  await store.close();
-  const db = new Database(path);
-  const indexes = (db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks'").values() as string[][]).map((r) => r[0]);
-  expect(indexes).toContain("tasks_open_status_seq");
-  expect(indexes).not.toContain("tasks_status_seq");
-  expect(indexes).not.toContain("tasks_finished_at");
-  expect((db.query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(MIGRATIONS.length);
-  db.close();
-});
-
 test("retention walks completed rows in bounded steps, keeps live and newer ones, and finds late finishers next pass", async () => {
   const store = open({ path: tempPath() });
   // Old tasks (created at 1000): 300 to complete, then one that stays leased, then 300 more.
@@ -524,23 +258,6 @@ test("retention walks completed rows in bounded steps, keeps live and newer ones
   await store.complete({ id: late!.id, token: lateLease!.token }, { result: null, resultIsJson: false }, 1800);
   expect(await store.purgeFinished(2000, 100)).toEqual({ purged: 1, done: true });
   expect(await store.get(late!.id)).toBeNull();
-});
-
-test("a checkpoint runs per checkpointStepBytes of new WAL, not after every commit once the file has grown", async () => {
-  const path = tempPath();
-  const step = 256 * 1024;
-  const store = open({ path, checkpointStepBytes: step, walSyncIntervalMs: 3_600_000, checkpointIn: "inline" });
-  const payload = new Uint8Array(200);
-  for (let g = 0; g < 200; g++) await store.submit(Array.from({ length: 50 }, () => task({ payload })), 1000);
-  const { commits, checkpoints } = store.commitStats();
-  // ~200 groups of ~15 KiB of WAL each: about 3 MiB in all, so about a dozen steps of 256 KiB. The
-  // WAL file, restarted after each complete checkpoint, stays at its first size: judged by the
-  // file's size, every commit after the first step would have run one (~190).
-  expect(commits).toBeGreaterThanOrEqual(200);
-  expect(checkpoints).toBeGreaterThan(3);
-  expect(checkpoints).toBeLessThan(40);
-  expect(statSync(`${path}-wal`).size).toBeLessThan(4 * step);
-  expect(store.pendingCount()).toBe(10_000);
 });
 
 test("a report of several results is one store operation: a stale item fails alone, the others commit together", async () => {

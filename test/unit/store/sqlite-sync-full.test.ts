@@ -1,0 +1,129 @@
+// Sync full's acknowledgement rule: a group is acknowledged only once an fsync of the WAL that
+// started after its COMMIT covers it, with the fsync replaced by a hand-driven one (syncWal), and
+// once with the real fdatasync. Temp dirs only; no sleeps.
+
+import { expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
+import { task } from "../../contract/store.contract.ts";
+import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
+
+const { tempPath, open } = storeHarness();
+
+function manualSync(): { pending: ((err: Error | null) => void)[]; syncWal: (done: (err: Error | null) => void) => void } {
+  const pending: ((err: Error | null) => void)[] = [];
+  return { pending, syncWal: (done) => void pending.push(done) };
+}
+
+const STATUS_PENDING = 0;
+const STATUS_COMPLETED = 3;
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test("sync full: a group is acknowledged only after a sync that started after its COMMIT; groups committed meanwhile share the next", async () => {
+  const { pending, syncWal } = manualSync();
+  const store = open({ path: tempPath(), syncWal });
+  let firstAcked = false;
+  const first = store.submit([task({ type: "a" })], 1000).then((out) => ((firstAcked = true), out));
+  await turn();
+  expect(pending).toHaveLength(1);
+  // Committed, so visible and claimable, but not acknowledged.
+  expect(firstAcked).toBe(false);
+  expect(store.pendingCount()).toBe(1);
+  const second = store.submit([task({ type: "b" })], 1000);
+  const third = store.submit([task({ type: "c" })], 1000);
+  await turn();
+  // One sync at a time: the second group waits for the next one.
+  expect(pending).toHaveLength(1);
+  pending.shift()!(null);
+  await first;
+  expect(firstAcked).toBe(true);
+  expect(pending).toHaveLength(1);
+  pending.shift()!(null);
+  const [[b], [c]] = await Promise.all([second, third]);
+  expect([b!.status, c!.status]).toEqual(["pending", "pending"]);
+  expect(store.commitStats().ops).toBeGreaterThanOrEqual(3);
+});
+
+/** Settles `promise`, completing every sync it waits for (a claim may wait for a lease-token block). */
+async function withSyncs<T>(pending: ((err: Error | null) => void)[], promise: Promise<T>): Promise<T> {
+  let done = false;
+  void promise.finally(() => (done = true)).catch(() => {});
+  while (!done) {
+    await turn();
+    while (pending.length > 0) pending.shift()!(null);
+  }
+  return promise;
+}
+
+test("sync full: completions wait for the sync in flight, then commit as one group; work that makes tasks ready, or a read, commits at once", async () => {
+  const { pending, syncWal } = manualSync();
+  const path = tempPath();
+  const store = open({ path, syncWal });
+  await withSyncs(pending, store.submit([task(), task(), task()], 1000));
+  const leases = await withSyncs(pending, store.claim({ queues: ["default"], workerId: "w", max: 3, nowMs: 1000 }));
+  expect(leases).toHaveLength(3);
+  // Another connection sees only what is committed.
+  const reader = new Database(path, { readonly: true });
+  const statusOf = (i: number): number => (reader.query("SELECT status FROM tasks WHERE id = ?").get(leases[i]!.idBytes!) as { status: number }).status;
+  const countOf = (type: string): number => (reader.query("SELECT count(*) AS n FROM tasks WHERE type = ?").get(type) as { n: number }).n;
+  const complete = (i: number) => store.report([{ lease: { id: leases[i]!.task.id, token: leases[i]!.token }, completed: { result: null, resultIsJson: false } }], 1001);
+
+  const first = store.submit([task({ type: "first" })], 1001);
+  await turn();
+  expect(pending).toHaveLength(1);
+  const done0 = complete(0);
+  const done1 = complete(1);
+  await turn();
+  await turn();
+  expect(statusOf(0)).toBe(STATUS_PENDING);
+  expect(statusOf(1)).toBe(STATUS_PENDING);
+  // A task made ready commits while the sync is still in flight, and the waiting completions with it.
+  const second = store.submit([task({ type: "second" })], 1001);
+  await turn();
+  expect(countOf("second")).toBe(1);
+  expect([statusOf(0), statusOf(1)]).toEqual([STATUS_COMPLETED, STATUS_COMPLETED]);
+  expect(pending).toHaveLength(1);
+  pending.shift()!(null);
+  await first;
+  await turn();
+  // The next sync covers that group; a completion waits for it, until a read comes.
+  expect(pending).toHaveLength(1);
+  const done2 = complete(2);
+  await turn();
+  await turn();
+  expect(statusOf(2)).toBe(STATUS_PENDING);
+  expect((await store.get(leases[2]!.task.id))!.status).toBe("completed");
+  expect(statusOf(2)).toBe(STATUS_COMPLETED);
+  await withSyncs(pending, Promise.all([second, done0, done1, done2]));
+  reader.close();
+});
+
+test("sync full: a failed fsync rejects what it covered and everything after, and reports it once", async () => {
+  const { pending, syncWal } = manualSync();
+  const fatal: unknown[] = [];
+  const store = open({ path: tempPath(), syncWal, onFatal: (err) => fatal.push(err) });
+  const first = store.submit([task()], 1000);
+  await turn();
+  pending.shift()!(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+  const err = await first.catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(BrokerError);
+  expect((err as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
+  expect((err as BrokerError).message).toContain("fsync failed: EIO");
+  expect(fatal).toHaveLength(1);
+  // No later sync is trusted: the next group is rejected without asking the disk again.
+  const later = await store.submit([task()], 1001).catch((e: unknown) => e);
+  expect((later as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
+  expect(pending).toHaveLength(0);
+  expect(fatal).toHaveLength(1);
+});
+
+test("sync full with the real WAL fdatasync: acknowledged submits survive a reopen", async () => {
+  const path = tempPath();
+  const store = open({ path, sync: "full" });
+  const outs = await Promise.all(Array.from({ length: 50 }, (_, i) => store.submit([task({ type: `t${i}` })], 1000)));
+  expect(outs.flat()).toHaveLength(50);
+  expect(store.commitStats().ops).toBeGreaterThanOrEqual(50);
+  await store.close();
+  const again = open({ path });
+  expect(again.pendingCount()).toBe(50);
+});
