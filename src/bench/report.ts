@@ -46,7 +46,7 @@ export function formatTable(results: readonly WorkloadResult[]): string {
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
     // What the warm-up ran, which for W4 is less than --warmup (see run-bench.ts warmUp).
     const warmedUp = r.runs[0]?.warmedUp ?? r.warmup;
-    if (r.sync !== null) notes.push(warmedUp > 0 ? `${r.workload}: each broker and its load agents ran ${warmedUp.toLocaleString("en-US")} untimed tasks of ${r.workload} first (--warmup)` : `${r.workload}: cold brokers and agents (--warmup 0)`);
+    if (r.sync !== null) notes.push(warmedUp > 0 ? `${r.workload}: each broker and its load agents ran ${warmedUp.toLocaleString("en-US")} untimed tasks of ${r.workload} first (${warmedUp < r.warmup ? `--warmup ${r.warmup.toLocaleString("en-US")}, at most ${warmedUp.toLocaleString("en-US")} for ${r.workload}` : "--warmup"})` : `${r.workload}: cold brokers and agents (--warmup 0)`);
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }

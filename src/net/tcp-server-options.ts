@@ -2,7 +2,7 @@
 // protected-mode test seam) and what it gives back to stop it. Types only.
 
 import type { Authenticator } from "../broker/auth.ts";
-import type { BrokerLog } from "../broker/broker.ts";
+import type { BrokerLog } from "../broker/broker-types.ts";
 
 export interface TcpServerOptions {
   host: string;

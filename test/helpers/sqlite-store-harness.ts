@@ -7,13 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.ts";
 
-export interface StoreHarness {
+export interface TempStores {
   /** A database path in a fresh temp directory. */
   tempPath(): string;
   open(options: Partial<SqliteStoreOptions> & { path: string }): SqliteStore;
 }
 
-export function storeHarness(): StoreHarness {
+export function storeHarness(): TempStores {
   const dirs: string[] = [];
   const stores: SqliteStore[] = [];
   afterEach(async () => {

@@ -1,6 +1,6 @@
 // Leases, which live in memory only (see LeaseState): issuing, renewing and ending them, the row
 // writes an end makes, and what the open group did to them so a failed commit can be undone.
-// Runs inside the store's group operations; never commits or calls the store's listeners.
+// Ends run inside the store's groups; the book never commits, and of the listeners calls only onDue.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
@@ -204,7 +204,8 @@ export class LeaseBook {
    */
   survivorsOfFailure(): LeaseState[] {
     const leases = [...this.o.mem.leasesByToken.values(), ...this.endedInGroup].filter((l) => !this.provisional.has(l));
-    this.committed();
+    this.provisional.clear();
+    this.endedInGroup = [];
     return leases;
   }
 

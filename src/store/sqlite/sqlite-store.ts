@@ -1,6 +1,6 @@
 // The default Store: tasks in one SQLite file (WAL, group commit), indexes in memory so claims and
-// promotions never scan. Each Store method runs in a group here (rows and leases via lease-book,
-// insert-tasks, status-changes); the broker's validation, defaults and backpressure live above.
+// promotions never scan. Every Store method is here, writes in groups, with rows and leases handled
+// by lease-book, insert-tasks and status-changes; the broker's validation and defaults live above.
 
 import type { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";

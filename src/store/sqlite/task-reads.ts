@@ -1,6 +1,6 @@
-// How stored rows are shown through the Store contract: a leased row (pending in the file, since
-// leases live in memory) is in_progress with its lease, and list pages stop before one reply
-// frame is full. Reads only; the caller has waited for any open group.
+// How stored rows are found and shown through the Store contract: a leased row (pending in the
+// file, since leases live in memory) is in_progress with its lease, and list pages stop before one
+// reply frame is full. Reads only; what callers outside a group show, they wait for first.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";

@@ -227,7 +227,6 @@ test("a list page stops before one reply frame is full", async () => {
   expect(next.tasks[0]!.id).toBe(submitted[page.tasks.length]!.id);
 });
 
-/** A WAL sync the test completes by hand: `pending` holds the callbacks of syncs in flight. */
 test("retention walks completed rows in bounded steps, keeps live and newer ones, and finds late finishers next pass", async () => {
   const store = open({ path: tempPath() });
   // Old tasks (created at 1000): 300 to complete, then one that stays leased, then 300 more.

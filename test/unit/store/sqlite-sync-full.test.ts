@@ -10,6 +10,7 @@ import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
 
 const { tempPath, open } = storeHarness();
 
+/** A WAL sync the test completes by hand: `pending` holds the callbacks of syncs in flight. */
 function manualSync(): { pending: ((err: Error | null) => void)[]; syncWal: (done: (err: Error | null) => void) => void } {
   const pending: ((err: Error | null) => void)[] = [];
   return { pending, syncWal: (done) => void pending.push(done) };
