@@ -65,6 +65,18 @@ describe("compiled tq-broker", () => {
     expect((await runCli(["nope"], { cwd: emptyDir(), bin })).exitCode).toBe(64);
   });
 
+  test("bench --spawn runs W1-W4 from the executable alone: its broker and load agents are the same binary", async () => {
+    const args = ["bench", "--spawn", "-n", "1000", "--batch", "50", "--rate", "200", "--seconds", "1", "--warmup", "200", "--json"];
+    const r = await runCli(args, { cwd: emptyDir(), bin }, 60_000);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { workload: string; exactlyOnce: boolean | null; tasks: number; perRun: { agentsWarm: boolean }[] });
+    expect(lines.map((l) => l.workload)).toEqual(["W1", "W2", "W3", "W4"]);
+    expect(lines.map((l) => l.tasks)).toEqual([1000, 1000, 1000, 200]);
+    expect(lines.map((l) => l.exactlyOnce)).toEqual([null, true, true, null]);
+    expect(lines.every((l) => l.perRun[0]!.agentsWarm)).toBe(true);
+  }, 90_000);
+
   test("serve from an empty dir: creates ./data, logs where it listens, SIGTERM exits 0", async () => {
     const cwd = emptyDir();
     const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });
