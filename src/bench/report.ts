@@ -44,9 +44,7 @@ export function formatTable(results: readonly WorkloadResult[]): string {
   for (const r of results) {
     const n = r.runs.length;
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
-    // What the warm-up ran, which for W4 is less than --warmup (see run-bench.ts warmUp).
-    const warmedUp = r.runs[0]?.warmedUp ?? r.warmup;
-    if (r.sync !== null) notes.push(warmedUp > 0 ? `${r.workload}: each broker and its load agents ran ${warmedUp.toLocaleString("en-US")} untimed tasks of ${r.workload} first (${warmedUp < r.warmup ? `--warmup ${r.warmup.toLocaleString("en-US")}, at most ${warmedUp.toLocaleString("en-US")} for ${r.workload}` : "--warmup"})` : `${r.workload}: cold brokers and agents (--warmup 0)`);
+    if (r.sync !== null) notes.push(warmupNote(r));
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }
@@ -66,6 +64,14 @@ export function formatTable(results: readonly WorkloadResult[]): string {
     }
   }
   return notes.length === 0 ? pad(rows) : `${pad(rows)}\n\n${notes.join("\n")}`;
+}
+
+/** What each run's warm-up ran first: for W4 at most 20,000 of --warmup (see run-bench.ts warmUp). */
+function warmupNote(r: WorkloadResult): string {
+  const ran = r.runs[0]?.warmedUp ?? r.warmup;
+  if (ran === 0) return `${r.workload}: cold brokers and agents (--warmup 0)`;
+  const option = ran < r.warmup ? `--warmup ${num(r.warmup)}, at most ${num(ran)} for ${r.workload}` : "--warmup";
+  return `${r.workload}: each broker and its load agents ran ${num(ran)} untimed tasks of ${r.workload} first (${option})`;
 }
 
 function mergedErrors(runs: readonly RunFigures[]): Record<string, number> {

@@ -26,7 +26,7 @@ export interface LeaseBookOptions {
   backoff: BackoffPolicy;
   random: () => number;
   /** Told when a retry is due at `dueMs`. */
-  onDue?: (dueMs: number) => void;
+  onDue: (dueMs: number) => void;
 }
 
 export class LeaseBook {
@@ -149,7 +149,7 @@ export class LeaseBook {
     this.end(lease);
     if (retryAtMs !== null) {
       mem.addScheduled(lease.queue, lease.seq, retryAtMs);
-      this.o.onDue?.(retryAtMs);
+      this.o.onDue(retryAtMs);
     }
     return { status: dead ? "dead" : "failed", retryAtMs, attempts };
   }
