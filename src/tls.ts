@@ -126,15 +126,21 @@ export function loadTls(files: TlsFiles): TlsMaterial {
   };
 }
 
-/** The subset Bun.serve and Bun.listen take. */
-export function bunTlsOptions(material: TlsMaterial): {
+/**
+ * The one TLS policy of every listener (protocol, REST, metrics): what Bun.listen and Bun.serve
+ * take as `tls`. Listeners pass it on whole, so no listener can drop the client-certificate rule
+ * or the minimum version.
+ */
+export interface BunTlsOptions {
   cert: string;
   key: string;
   ca?: string;
   requestCert: boolean;
   rejectUnauthorized: boolean;
   secureOptions: number;
-} {
+}
+
+export function bunTlsOptions(material: TlsMaterial): BunTlsOptions {
   return {
     cert: material.cert,
     key: material.key,

@@ -158,7 +158,7 @@ const apiSchema = section({
   enable_tls: bool(false, "Serve the REST API over TLS (needs tls_cert_file and tls_key_file)."),
   tls_cert_file: str("", "PEM certificate chain for TLS."),
   tls_key_file: str("", "PEM private key for TLS."),
-  tls_ca_file: str("", "PEM CA bundle to verify client certificates; empty = no client certs."),
+  tls_ca_file: str("", "PEM CA bundle: when set, every listener (protocol, REST, metrics) refuses a client without a certificate signed by it; empty = no client certs."),
 });
 
 const authSchema = section({

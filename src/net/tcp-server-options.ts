@@ -3,6 +3,7 @@
 
 import type { Authenticator } from "../broker/auth.ts";
 import type { BrokerLog } from "../broker/broker-types.ts";
+import type { BunTlsOptions } from "../tls.ts";
 
 export interface TcpServerOptions {
   host: string;
@@ -19,7 +20,8 @@ export interface TcpServerOptions {
   heartbeatIntervalMs: number;
   defaultLeaseMs: number;
   maxBatchClaim: number;
-  tls?: { cert: string; key: string; ca?: string };
+  /** Taken whole from tls.ts (bunTlsOptions), so the protocol port enforces the same policy as HTTP. */
+  tls?: BunTlsOptions;
   log: BrokerLog;
   /** Called per error answered, for metrics. */
   onProtocolError?: (code: number) => void;

@@ -267,7 +267,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
   const listener: TCPSocketListener<Conn> = Bun.listen<Conn>({
     hostname: options.host,
     port: options.port,
-    ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca } : {}) } } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
     socket: {
       open(socket) {
         const abort = new AbortController();
