@@ -8,6 +8,21 @@ import { readFileSync } from "node:fs";
 /** TLS 1.0 and 1.1 are refused (RFC 8996); 1.2 and 1.3 are served. */
 export const TLS_SECURE_OPTIONS = constants.SSL_OP_NO_SSLv2 | constants.SSL_OP_NO_SSLv3 | constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1;
 
+/**
+ * TLS 1.2 suites offered: ECDHE key exchange with AEAD ciphers only (Mozilla's "intermediate"
+ * list less DHE, which BoringSSL does not do). Static-RSA suites (AES128-GCM-SHA256 and the like)
+ * have no forward secrecy: a stolen server key decrypts every recorded session. CBC-SHA1 suites
+ * go too. TLS 1.3 suites are all forward-secret and not set by this string.
+ */
+export const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
 export interface TlsFiles {
   certFile: string;
   keyFile: string;
@@ -25,6 +40,7 @@ export interface TlsMaterial {
   requestCert: boolean;
   rejectUnauthorized: boolean;
   secureOptions: number;
+  ciphers: string;
   /** The certificate's subject and expiry, for the log. */
   subject: string;
   validToMs: number;
@@ -121,6 +137,7 @@ export function loadTls(files: TlsFiles): TlsMaterial {
     requestCert: ca !== undefined,
     rejectUnauthorized: ca !== undefined,
     secureOptions: TLS_SECURE_OPTIONS,
+    ciphers: TLS12_CIPHERS,
     subject: x509.subject,
     validToMs: Date.parse(x509.validTo),
   };
@@ -138,6 +155,7 @@ export interface BunTlsOptions {
   requestCert: boolean;
   rejectUnauthorized: boolean;
   secureOptions: number;
+  ciphers: string;
 }
 
 export function bunTlsOptions(material: TlsMaterial): BunTlsOptions {
@@ -148,5 +166,6 @@ export function bunTlsOptions(material: TlsMaterial): BunTlsOptions {
     requestCert: material.requestCert,
     rejectUnauthorized: material.rejectUnauthorized,
     secureOptions: material.secureOptions,
+    ciphers: material.ciphers,
   };
 }

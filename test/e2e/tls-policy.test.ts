@@ -1,6 +1,7 @@
 // One TLS policy on every listener of a real broker (protocol, REST, metrics) with api.enable_tls
 // and a client CA: a client without a certificate is refused on each port, one signed by the CA
-// is served, TLS 1.0/1.1 are refused everywhere. Certificates are made by openssl in a temp dir.
+// is served, TLS 1.0/1.1 and TLS 1.2 suites without forward secrecy are refused everywhere.
+// Certificates are made by openssl in a temp dir.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -136,6 +137,40 @@ describe("every listener enforces the same TLS policy", () => {
         const reply = await exchange(l.port, l.request, { cert: clientCert, key: clientKey, minVersion: version, maxVersion: version });
         expect({ listener: l.name, version, reply: reply.slice(0, 6) }).toEqual({ listener: l.name, version, reply: "error:" });
       }
+    }
+  });
+});
+
+/** The suite `openssl s_client` negotiates over TLS 1.2 when it offers only `cipher`; "(NONE)" when refused. */
+async function negotiate12(port: number, cipher: string): Promise<string> {
+  // Async: the broker runs in this process, so a blocking spawn would stall its handshake.
+  const proc = Bun.spawn(
+    ["openssl", "s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost", "-tls1_2", "-cipher", `${cipher}:@SECLEVEL=0`,
+      "-CAfile", join(dir, "ca.crt"), "-cert", join(dir, "tq-client.crt"), "-key", join(dir, "tq-client.key")],
+    { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 15_000 },
+  );
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const match = /Cipher is (\S+)/.exec(stdout);
+  if (match === null) throw new Error(`openssl s_client printed no cipher line: ${stdout}\n${stderr}`);
+  return match[1]!;
+}
+
+describe("TLS 1.2 suites: forward secrecy only", () => {
+  // The four static-RSA suites Bun offers by default, and the ECDHE CBC-SHA1 ones.
+  const refused = ["AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA", "AES256-SHA", "AES128-SHA256", "ECDHE-RSA-AES128-SHA"];
+  const accepted = ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"];
+
+  test("static-RSA suites are refused and ECDHE suites accepted on each port", async () => {
+    for (const l of listeners()) {
+      for (const cipher of refused) expect({ listener: l.name, cipher, got: await negotiate12(l.port, cipher) }).toEqual({ listener: l.name, cipher, got: "(NONE)" });
+      for (const cipher of accepted) expect({ listener: l.name, cipher, got: await negotiate12(l.port, cipher) }).toEqual({ listener: l.name, cipher, got: cipher });
+    }
+  }, 60_000);
+
+  test("TLS 1.3 still negotiates", async () => {
+    for (const l of listeners()) {
+      const reply = await exchange(l.port, l.request, { cert: clientCert, key: clientKey, minVersion: "TLSv1.3" }, l.served);
+      expect({ listener: l.name, served: l.served(reply) }).toEqual({ listener: l.name, served: true });
     }
   });
 });
