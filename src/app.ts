@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { Authenticator } from "./broker/auth.ts";
 import { Broker } from "./broker/broker.ts";
-import type { Config } from "./config/index.ts";
+import { configWarnings, type Config } from "./config/index.ts";
 import { bindOrExplain } from "./config/listen-error.ts";
 import type { Logger } from "./log.ts";
 import { startHttpServer } from "./http/http-server.ts";
@@ -56,6 +56,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     }
     undo.length = 0;
   };
+
+  for (const w of configWarnings(config)) log.warn(w.message, { key: w.path });
 
   try {
     // TLS fails closed before anything binds or opens: a bad cert must not leave a plain listener.

@@ -2,7 +2,7 @@
 // without starting anything. Errors are thrown for main to report (ConfigError -> 78).
 
 import { stringify } from "yaml";
-import { loadConfig, maskSecrets } from "../config/index.ts";
+import { configWarnings, loadConfig, maskSecrets } from "../config/index.ts";
 import { renderDefaultYaml } from "../config/config-docs.ts";
 import type { Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
@@ -26,7 +26,8 @@ const HELP = `usage:
   tq-broker config check FILE [--env]
   tq-broker config print [--config FILE] [--json] [--defaults]
 
-check: validates FILE and reports every problem at once (exit 0 if valid, 78 if not).
+check: validates FILE and reports every problem at once (exit 0 if valid, 78 if not); settings
+       that are valid but risky (API keys listed with auth off) are printed as warnings on stderr.
 print: prints the effective config (defaults < FILE < TQ_* environment), API keys masked.
 
 check options:
@@ -49,7 +50,9 @@ export const configCommand: Command = {
     if (action === "check") {
       const args = parseArgs(rest, checkSpec);
       const file = args.positionals[0] ?? "";
-      loadConfig({ file, env: args.booleans.env === true ? ctx.env : {} });
+      const config = loadConfig({ file, env: args.booleans.env === true ? ctx.env : {} });
+      // Valid, so exit 0; but what serve would warn about at start is said here too.
+      for (const w of configWarnings(config)) ctx.err(`warning: ${w.path}: ${w.message}`);
       ctx.out(`${file}: ok`);
       return EXIT.ok;
     }

@@ -1,6 +1,7 @@
 // The config package's public face: import from "config/index.ts", not from its parts.
 
 export { ConfigError, formatConfigErrors, type ConfigProblem } from "./config-error.ts";
+export { configWarnings, type ConfigWarning } from "./config-warnings.ts";
 export { loadConfig, type LoadConfigOptions } from "./load-config.ts";
 export { MASK, maskSecrets } from "./mask-secrets.ts";
 export { bindOrExplain, listenError, ListenError } from "./listen-error.ts";

@@ -1,0 +1,75 @@
+// Settings that are valid but risky, said loudly: `tq-broker serve` logs a warning at start and
+// `tq-broker config check` prints it on stderr (still exit 0). Real CLI processes, loopback, port 0.
+
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli, spawnCli } from "../../helpers/cli.ts";
+
+const root = mkdtempSync(join(tmpdir(), "tq-warn-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+function freshDir(): string {
+  const dir = join(root, `run${n++}`);
+  mkdirSync(dir);
+  return dir;
+}
+
+const LOOPBACK_ENV = {
+  TQ_BROKER_HOST: "127.0.0.1",
+  TQ_API_REST_PORT: "0",
+  TQ_MONITORING_PROMETHEUS_PORT: "0",
+  TQ_MONITORING_JSON_LOGGING: "true",
+};
+const STARTED = '"msg":"tq-broker started"';
+const KEYS = JSON.stringify([{ name: "app", role: "producer", key: "a-long-random-string-0123" }]);
+
+interface LogLine {
+  level: string;
+  msg: string;
+  key?: string;
+}
+
+function lines(stdout: string): LogLine[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+describe("API keys configured while auth is off", () => {
+  test("serve warns at start, naming auth.enabled, before it listens", async () => {
+    const cwd = freshDir();
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, env: { ...LOOPBACK_ENV, TQ_AUTH_API_KEYS: KEYS } });
+    await broker.waitForStdout(STARTED);
+    expect(await broker.stop()).toBe(0);
+    const log = lines(broker.stdout());
+    const warning = log.find((l) => l.level === "warn" && l.key === "auth.enabled");
+    expect(warning?.msg).toContain("AUTHENTICATION IS OFF although auth.api_keys lists 1 key");
+    expect(warning?.msg).toContain("auth.enabled: true");
+    expect(log.indexOf(warning!)).toBeLessThan(log.findIndex((l) => l.msg === "listening"));
+  });
+
+  test("no warning when auth is on, or when no keys are listed", async () => {
+    const cases: Array<Record<string, string>> = [{ TQ_AUTH_API_KEYS: KEYS, TQ_AUTH_ENABLED: "true" }, {}];
+    for (const env of cases) {
+      const broker = spawnCli(["serve", "--port", "0"], { cwd: freshDir(), env: { ...LOOPBACK_ENV, ...env } });
+      await broker.waitForStdout(STARTED);
+      expect(await broker.stop()).toBe(0);
+      expect(lines(broker.stdout()).filter((l) => l.level === "warn" && l.key === "auth.enabled")).toEqual([]);
+    }
+  });
+
+  test("config check prints the warning on stderr and still exits 0", async () => {
+    const cwd = freshDir();
+    const file = join(cwd, "broker.yaml");
+    writeFileSync(file, `auth:\n  enabled: false\n  api_keys:\n    - { name: app, role: producer, key: "a-long-random-string-0123" }\n`);
+    const r = await runCli(["config", "check", file], { cwd });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(`${file}: ok\n`);
+    expect(r.stderr).toContain("warning: auth.enabled: AUTHENTICATION IS OFF although auth.api_keys lists 1 key");
+    expect(r.stderr).not.toContain("a-long-random-string-0123");
+  });
+});
