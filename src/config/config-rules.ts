@@ -1,4 +1,4 @@
-// Rules that span several keys (TLS needs a cert, auth needs keys, raft is not available yet).
+// Rules that span several keys (TLS needs a cert, auth needs keys, raft mode is refused).
 // Runs on a config that already passed the schema; returns problems, never throws.
 
 import type { ConfigProblem } from "./config-error.ts";
@@ -40,10 +40,11 @@ export function checkConfigRules(config: Config): ConfigProblem[] {
   }
 
   if (config.raft.enabled) {
-    if (config.raft.node_id === "") problems.push({ path: "raft.node_id", message: "required when raft.enabled is true" });
     problems.push({
       path: "raft.enabled",
-      message: "multi-node mode is not available yet in this version of tq-broker; set raft.enabled to false",
+      message:
+        "tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database " +
+        "(persistence.backend: postgres, not available yet in this version); the other raft keys are accepted and ignored",
     });
   }
   return problems;

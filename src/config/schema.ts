@@ -140,16 +140,23 @@ const persistenceSchema = section({
   max_wal_bytes: positive(64 * MIB, "WAL file size in bytes past which a checkpoint also truncates the file (checkpoints run every 4 MiB of new WAL)."),
 });
 
+/**
+ * The original spec's raft section, kept so that files written for it load. tq-broker has no
+ * home-made consensus: several brokers will share one PostgreSQL database instead
+ * (persistence.backend: postgres). Only `enabled: true` is refused (config-rules.ts).
+ */
+const RAFT_UNUSED = "Accepted for compatibility with the original spec; has no effect (multi-node runs on PostgreSQL, not Raft).";
 const raftSchema = section({
-  enabled: bool(false, "Multi-node mode; not available yet (true is refused at start)."),
-  node_id: str("", "This node's id in the cluster."),
+  enabled: bool(false, "Raft multi-node mode: not part of tq-broker; true is refused at start (multi-node will run on PostgreSQL, persistence.backend: postgres)."),
+  node_id: str("node1", `This node's Raft id. ${RAFT_UNUSED}`),
   peers: z
     .array(z.string().regex(HOST_PORT, { error: "host:port" }), { error: "a list of host:port strings" })
     .default([])
-    .meta({ description: "Other nodes, as host:port.", expected: "a list of host:port strings" } satisfies KeyMeta),
-  election_timeout_ms: positive(1000, "Election timeout in ms."),
-  heartbeat_interval_ms: positive(100, "Leader heartbeat interval in ms."),
-  data_dir: str("", "Directory for cluster state; empty = under persistence.data_dir."),
+    .meta({ description: `Other Raft nodes, as host:port. ${RAFT_UNUSED}`, expected: "a list of host:port strings" } satisfies KeyMeta),
+  election_timeout_ms: positive(1000, `Raft election timeout in ms. ${RAFT_UNUSED}`),
+  heartbeat_interval_ms: positive(300, `Raft leader heartbeat interval in ms. ${RAFT_UNUSED}`),
+  snapshot_interval_secs: seconds(1, 300, `Seconds between Raft snapshots. ${RAFT_UNUSED}`),
+  data_dir: str("", `Directory for Raft state. ${RAFT_UNUSED}`),
 });
 
 const apiSchema = section({

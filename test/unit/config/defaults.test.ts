@@ -33,7 +33,7 @@ const EXPECTED = {
     compact_interval_secs: 3600,
     max_wal_bytes: 64 * 1024 * 1024,
   },
-  raft: { enabled: false, node_id: "", peers: [], election_timeout_ms: 1000, heartbeat_interval_ms: 100, data_dir: "" },
+  raft: { enabled: false, node_id: "node1", peers: [], election_timeout_ms: 1000, heartbeat_interval_ms: 300, snapshot_interval_secs: 300, data_dir: "" },
   api: { rest_port: 8080, grpc_port: 9090, enable_tls: false, tls_cert_file: "", tls_key_file: "", tls_ca_file: "" },
   auth: { enabled: false, api_keys: [], metrics_require_auth: false, max_failures_per_connection: 3 },
   monitoring: { prometheus_port: 9091, log_level: "info", json_logging: true },

@@ -206,7 +206,7 @@ describe("rules across keys", () => {
   test("raft enabled is refused with a clear message", () => {
     const file = yamlFile("raft:\n  enabled: true\n  node_id: n1\n");
     expect(problems({ file })).toEqual([
-      `raft.enabled: multi-node mode is not available yet in this version of tq-broker; set raft.enabled to false (${file} line 2)`,
+      `raft.enabled: tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database (persistence.backend: postgres, not available yet in this version); the other raft keys are accepted and ignored (${file} line 2)`,
     ]);
   });
 });
