@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { describeError, type Handler } from "../client/task-run.ts";
 import { TqError } from "../client/tq-error.ts";
 import { Worker, type WorkerOptions } from "../client/worker.ts";
+import { loadConfigWithSources } from "../config/index.ts";
 import { CLIENT_FLAGS, clientOptionsFrom, parseCount, parseDuration, toJson } from "./client-options.ts";
 import type { CliContext, Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
@@ -15,9 +16,10 @@ import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 const spec: ArgsSpec = {
   flags: {
     handlers: { type: "string", valueName: "FILE", description: "module whose default export maps task type -> async (task, ctx) => result (required)" },
-    concurrency: { type: "string", valueName: "N", description: "most tasks running at once (default $TQ_WORKER_CONCURRENCY, else 4)" },
+    config: { type: "string", valueName: "FILE", description: "YAML config file; its worker section sets concurrency, heartbeat interval and graceful shutdown" },
+    concurrency: { type: "string", valueName: "N", description: "most tasks running at once (default worker.concurrency: 4)" },
     queues: { type: "string", valueName: "A,B", description: "queues to serve, comma-separated (default \"default\")" },
-    "graceful-timeout": { type: "string", valueName: "DURATION", description: "on SIGTERM, how long running tasks may finish before they are handed back (default $TQ_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT_SECS, else 60s)" },
+    "graceful-timeout": { type: "string", valueName: "DURATION", description: "on SIGTERM, how long running tasks may finish before they are handed back (default worker.graceful_shutdown_timeout_secs: 60s)" },
     "task-timeout": { type: "string", valueName: "DURATION", description: "longest one handler may run (default: no limit; the lease is renewed while it runs)" },
     "worker-id": { type: "string", valueName: "ID", description: "name shown in `tq-broker workers` (default host-pid-random)" },
     ...CLIENT_FLAGS,
@@ -46,29 +48,51 @@ export async function loadHandlers(file: string, cwd: string = process.cwd()): P
   return handlers;
 }
 
-function workerOptions(args: ReturnType<typeof parseArgs>, ctx: CliContext): WorkerOptions {
+/** Only the worker section concerns this command; other TQ_* variables are the broker's business. */
+function workerEnv(env: CliContext["env"]): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith("TQ_WORKER_")));
+}
+
+interface WorkerSettings {
+  options: WorkerOptions;
+  /** worker.heartbeat_interval_secs in ms when the file or env set it; else the broker's is used. */
+  configuredHeartbeatMs: number | undefined;
+}
+
+/** Flags win over TQ_WORKER_* env, env over the --config file, the file over the defaults. */
+function workerSettings(args: ReturnType<typeof parseArgs>, ctx: CliContext): WorkerSettings {
   const s = args.strings;
+  // A bad file or TQ_WORKER_* value throws ConfigError: exit 78 with the key's path, as for serve.
+  const { config, sources } = loadConfigWithSources({ file: s.config, env: workerEnv(ctx.env) });
+  const w = config.worker;
   const options: WorkerOptions = { ...clientOptionsFrom(args, ctx), clientName: "tq-broker-worker", handleSignals: false };
-  const concurrency = s.concurrency ?? ctx.env.TQ_WORKER_CONCURRENCY;
-  if (concurrency !== undefined) options.concurrency = parseCount("concurrency", concurrency, 1, 10_000);
+  options.concurrency = s.concurrency !== undefined ? parseCount("concurrency", s.concurrency, 1, 10_000) : w.concurrency;
   if (s.queues !== undefined) options.queues = s.queues.split(",").map((q) => q.trim()).filter((q) => q !== "");
-  const gracefulSecs = ctx.env.TQ_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT_SECS;
-  if (s["graceful-timeout"] !== undefined) options.gracefulShutdownTimeoutMs = parseDuration("graceful-timeout", s["graceful-timeout"]);
-  else if (gracefulSecs !== undefined) options.gracefulShutdownTimeoutMs = parseCount("graceful-timeout", gracefulSecs, 0, 86_400) * 1000;
+  options.gracefulShutdownTimeoutMs =
+    s["graceful-timeout"] !== undefined ? parseDuration("graceful-timeout", s["graceful-timeout"]) : Math.round(w.graceful_shutdown_timeout_secs * 1000);
+  // Left at its default, the broker's announced interval is followed: the broker declares a
+  // worker dead after two of ITS intervals, so a worker must not guess a slower one.
+  const configuredHeartbeatMs = sources.has("worker.heartbeat_interval_secs") ? Math.round(w.heartbeat_interval_secs * 1000) : undefined;
+  if (configuredHeartbeatMs !== undefined) options.heartbeatIntervalMs = configuredHeartbeatMs;
   if (s["task-timeout"] !== undefined) options.taskTimeoutMs = parseDuration("task-timeout", s["task-timeout"]);
   if (s["worker-id"] !== undefined) options.workerId = s["worker-id"];
-  return options;
+  return { options, configuredHeartbeatMs };
 }
 
 export const workerCommand: Command = {
   name: "worker",
   summary: "run a worker with handlers from your module",
-  help: `usage: tq-broker worker --handlers FILE [--concurrency N] [--queues A,B] [--graceful-timeout DURATION]
+  help: `usage: tq-broker worker --handlers FILE [--config FILE] [--concurrency N] [--queues A,B] [--graceful-timeout DURATION]
 
 Runs a worker process. FILE (.ts or .js) default-exports an object mapping each task type to an
 async function (task, ctx) => result; task.payload is the parsed JSON payload, ctx.signal fires
 when the task's lease is lost or shutdown stops waiting. A thrown error fails the run (retried
 with backoff); an error whose name is "UnrecoverableError" sends the task straight to dead.
+
+Settings: flags win over TQ_WORKER_* environment variables, which win over the worker section of
+--config FILE (worker.concurrency, worker.heartbeat_interval_secs,
+worker.graceful_shutdown_timeout_secs), then the defaults. Unless set there, the heartbeat follows
+the interval the broker announces. A bad value exits 78 naming the key.
 
 SIGTERM or SIGINT: stop claiming, let running tasks finish (up to --graceful-timeout), hand the
 rest back to the broker, deregister, exit 0. A second signal hands back at once.
@@ -85,9 +109,10 @@ ${formatFlags(spec.flags)}`,
     const file = args.strings.handlers;
     if (file === undefined) throw new UsageError("missing --handlers FILE");
     const handlers = await loadHandlers(file);
+    const settings = workerSettings(args, ctx);
     let worker: Worker;
     try {
-      worker = new Worker(workerOptions(args, ctx));
+      worker = new Worker(settings.options);
     } catch (err) {
       // A bad --url or --concurrency value is a command-line mistake.
       if (err instanceof TqError) throw new UsageError(err.message);
@@ -104,18 +129,12 @@ ${formatFlags(spec.flags)}`,
     });
     worker.on("error", (err: unknown) => ctx.err(`tq-broker worker: ${err instanceof TqError ? `${err.name}: ${err.message}` : describeError(err)}`));
 
-    try {
-      await worker.start();
-    } catch (err) {
-      if (!(err instanceof TqError)) throw err;
-      ctx.err(`tq-broker worker: cannot start: ${err.name}: ${err.message}`);
-      return EXIT.failure;
-    }
-    const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, handlers: [...handlers.keys()] };
-    line("started", info, `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency}; handles ${info.handlers.join(", ")}`);
-
+    // Signal handlers go in before the worker starts: a SIGTERM that arrives right after
+    // "started" is printed (or while connecting) must drain, not kill the process.
     let received = false;
     let stopped = false;
+    let resolveStop: (why: string) => void = () => {};
+    const why = new Promise<string>((resolve) => (resolveStop = resolve));
     const onSignal = (sig: NodeJS.Signals): void => {
       if (stopped) return;
       if (received) {
@@ -126,13 +145,27 @@ ${formatFlags(spec.flags)}`,
       received = true;
       resolveStop(sig);
     };
-    let resolveStop: (why: string) => void = () => {};
-    const why = new Promise<string>((resolve) => (resolveStop = resolve));
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
-    // The broker told the worker to shut down (heartbeat command): nothing left to wait for.
-    worker.once("stopped", () => resolveStop("broker shutdown command"));
     try {
+      try {
+        await worker.start();
+      } catch (err) {
+        if (!(err instanceof TqError)) throw err;
+        ctx.err(`tq-broker worker: cannot start: ${err.name}: ${err.message}`);
+        return EXIT.failure;
+      }
+      const brokerHeartbeatMs = worker.client.channel.hello?.heartbeatIntervalMs;
+      if (settings.configuredHeartbeatMs !== undefined && brokerHeartbeatMs !== undefined && settings.configuredHeartbeatMs > brokerHeartbeatMs) {
+        ctx.err(
+          `tq-broker worker: warning: worker.heartbeat_interval_secs is ${settings.configuredHeartbeatMs / 1000} s but the broker expects a heartbeat ` +
+            `every ${brokerHeartbeatMs / 1000} s and declares a worker dead after two missed; set the same value on both`,
+        );
+      }
+      const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, handlers: [...handlers.keys()] };
+      line("started", info, `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency}; handles ${info.handlers.join(", ")}`);
+      // The broker told the worker to shut down (heartbeat command): nothing left to wait for.
+      worker.once("stopped", () => resolveStop("broker shutdown command"));
       const reason = await why;
       line("stopping", { reason, running: worker.runningCount }, `${reason}: stopping; ${worker.runningCount} task(s) running`);
       await worker.stop();

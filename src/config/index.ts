@@ -2,7 +2,7 @@
 
 export { ConfigError, formatConfigErrors, type ConfigProblem } from "./config-error.ts";
 export { configWarnings, type ConfigWarning } from "./config-warnings.ts";
-export { loadConfig, type LoadConfigOptions } from "./load-config.ts";
+export { loadConfig, loadConfigWithSources, type LoadConfigOptions, type LoadedConfig } from "./load-config.ts";
 export { MASK, maskSecrets } from "./mask-secrets.ts";
 export { bindOrExplain, listenError, ListenError } from "./listen-error.ts";
 export {

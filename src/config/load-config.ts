@@ -25,6 +25,18 @@ type Raw = Record<string, unknown>;
 const ENV_PREFIX = "TQ_";
 
 export function loadConfig(options: LoadConfigOptions = {}): Config {
+  return loadConfigWithSources(options).config;
+}
+
+/** A loaded config and where each key set by a file, env var or flag came from. */
+export interface LoadedConfig {
+  config: Config;
+  /** Key path -> "FILE line N" / "from TQ_..." / "from the command line"; keys left at their default are absent. */
+  sources: ReadonlyMap<string, string>;
+}
+
+/** loadConfig, also telling which keys were set rather than defaulted. */
+export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedConfig {
   const problems: ConfigProblem[] = [];
   /** Where each value came from, by key path, so errors can point at the line or the variable. */
   const sources = new Map<string, string>();
@@ -54,7 +66,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     for (const p of checkConfigRules(parsed.data)) problems.push(withSource(p, sources));
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return parsed.data;
+  return { config: parsed.data, sources };
 }
 
 function readConfigFile(file: string, problems: ConfigProblem[], sources: Map<string, string>): Raw | undefined {

@@ -189,9 +189,9 @@ const monitoringSchema = section({
 });
 
 const workerSchema = section({
-  concurrency: int(1, 10_000, 4, "Tasks one worker process runs at once."),
-  heartbeat_interval_secs: seconds(1, 15, "Seconds between worker heartbeats; two missed = dead worker."),
-  graceful_shutdown_timeout_secs: seconds(0, 60, "Seconds a stopping worker waits for running tasks."),
+  concurrency: int(1, 10_000, 4, "Tasks one `tq-broker worker` process runs at once."),
+  heartbeat_interval_secs: seconds(1, 15, "Seconds between worker heartbeats; the broker announces it to workers and declares one dead after two missed. `tq-broker worker --config` uses it when set here."),
+  graceful_shutdown_timeout_secs: seconds(0, 60, "Seconds a stopping `tq-broker worker` lets running tasks finish before handing them back."),
   max_inactivity_secs: seconds(1, 60, "A worker silent this long is deregistered."),
 });
 
