@@ -204,6 +204,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     );
     undo.push(() => metricsServer.stop());
     addresses["monitoring.prometheus_port"] = `${metricsServer.hostname}:${metricsServer.port}`;
+    log.info("not listening on api.grpc_port: this version has no gRPC API; use the TCP protocol or the REST API", {
+      key: "api.grpc_port",
+      port: config.api.grpc_port,
+    });
     metrics.countConnectionsWith(() => ({ tcp: tcp.connectionCount(), http: http.requestsInFlight() }));
 
     let stopping: Promise<void> | undefined;

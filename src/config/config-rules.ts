@@ -4,10 +4,14 @@
 import type { ConfigProblem } from "./config-error.ts";
 import type { Config } from "./schema.ts";
 
-/** Listeners that bind a port; two of them on one non-zero port cannot both start. */
+/**
+ * Listeners that bind a port; two of them on one non-zero port cannot both start. The gRPC port
+ * binds nothing yet but is checked too, so a file that works now keeps working when it does.
+ */
 const LISTENER_PORT_KEYS = [
   ["broker.port", (c: Config) => c.broker.port],
   ["api.rest_port", (c: Config) => c.api.rest_port],
+  ["api.grpc_port", (c: Config) => c.api.grpc_port],
   ["monitoring.prometheus_port", (c: Config) => c.monitoring.prometheus_port],
 ] as const;
 

@@ -161,7 +161,7 @@ const raftSchema = section({
 
 const apiSchema = section({
   rest_port: port(8080, "HTTP port of the REST API and dashboard; 0 lets the OS pick one."),
-  grpc_port: port(9090, "Reserved for a gRPC API; 0 lets the OS pick one."),
+  grpc_port: port(9090, "Reserved for the gRPC API, which this version does not have: nothing listens on it (said at start), but it must differ from the other ports."),
   enable_tls: bool(false, "Serve every listener over TLS: the protocol port, the REST API and /metrics (needs tls_cert_file and tls_key_file)."),
   tls_cert_file: str("", "PEM certificate chain for TLS."),
   tls_key_file: str("", "PEM private key for TLS."),

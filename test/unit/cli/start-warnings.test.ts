@@ -1,5 +1,6 @@
 // Settings that are valid but risky, said loudly: `tq-broker serve` logs a warning at start and
-// `tq-broker config check` prints it on stderr (still exit 0). Real CLI processes, loopback, port 0.
+// `tq-broker config check` prints it on stderr (still exit 0); a port nothing listens on
+// (api.grpc_port) is said at start and still checked for clashes. Real CLI processes, loopback.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +31,7 @@ interface LogLine {
   level: string;
   msg: string;
   key?: string;
+  port?: number;
 }
 
 function lines(stdout: string): LogLine[] {
@@ -71,5 +73,30 @@ describe("API keys configured while auth is off", () => {
     expect(r.stdout).toBe(`${file}: ok\n`);
     expect(r.stderr).toContain("warning: auth.enabled: AUTHENTICATION IS OFF although auth.api_keys lists 1 key");
     expect(r.stderr).not.toContain("a-long-random-string-0123");
+  });
+});
+
+describe("api.grpc_port (no gRPC API in this version)", () => {
+  test("serve says at start that nothing listens there, with the port", async () => {
+    const broker = spawnCli(["serve", "--port", "0"], { cwd: freshDir(), env: { ...LOOPBACK_ENV, TQ_API_GRPC_PORT: "9191" } });
+    await broker.waitForStdout(STARTED);
+    expect(await broker.stop()).toBe(0);
+    const notice = lines(broker.stdout()).find((l) => l.key === "api.grpc_port");
+    expect(notice).toMatchObject({ level: "info", port: 9191 });
+    expect(notice?.msg).toContain("not listening on api.grpc_port: this version has no gRPC API");
+    // Nothing is bound there: only the three real listeners are reported as listening.
+    expect(lines(broker.stdout()).filter((l) => l.msg === "listening").map((l) => l.key)).toEqual(["broker.port", "api.rest_port", "monitoring.prometheus_port"]);
+  });
+
+  test("a gRPC port equal to another listener's is refused by config check and serve: 78", async () => {
+    const cwd = freshDir();
+    const file = join(cwd, "broker.yaml");
+    writeFileSync(file, "api:\n  rest_port: 8080\n  grpc_port: 8080\n");
+    const check = await runCli(["config", "check", file], { cwd });
+    expect(check.exitCode).toBe(78);
+    expect(check.stderr).toContain(`api.grpc_port: port 8080 is already used by api.rest_port (${file} line 3)`);
+    const serve = await runCli(["serve", "--config", file, "--data-dir", join(cwd, "never")], { cwd, env: { TQ_BROKER_HOST: "127.0.0.1" } });
+    expect(serve.exitCode).toBe(78);
+    expect(serve.stderr).toContain("api.grpc_port: port 8080 is already used by api.rest_port");
   });
 });

@@ -203,6 +203,13 @@ describe("rules across keys", () => {
     expect(problems({ env: { TQ_API_REST_PORT: "6379" } })).toEqual(["api.rest_port: port 6379 is already used by broker.port (from TQ_API_REST_PORT)"]);
   });
 
+  test("the reserved gRPC port takes part in the clash check", () => {
+    expect(problems({ env: { TQ_API_GRPC_PORT: "8080" } })).toEqual(["api.grpc_port: port 8080 is already used by api.rest_port (from TQ_API_GRPC_PORT)"]);
+    expect(problems({ env: { TQ_MONITORING_PROMETHEUS_PORT: "9090" } })).toEqual([
+      "monitoring.prometheus_port: port 9090 is already used by api.grpc_port (from TQ_MONITORING_PROMETHEUS_PORT)",
+    ]);
+  });
+
   test("raft enabled is refused with a clear message", () => {
     const file = yamlFile("raft:\n  enabled: true\n  node_id: n1\n");
     expect(problems({ file })).toEqual([
