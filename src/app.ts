@@ -125,19 +125,27 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const theScheduler = scheduler;
     undo.push(() => theScheduler.stop());
 
-    const retention = startRetention({
-      store,
-      clock,
-      retentionDays: config.persistence.completed_task_retention_days,
-      intervalSecs: config.persistence.compact_interval_secs,
-      autoCompact: config.persistence.auto_compact,
-      log: (msg, err) => log.error(msg, { component: "retention", err }),
-      onPass: (pass) => {
-        log.debug("retention pass", { component: "retention", ...pass });
-        theBroker.noteBackground("retention", { lastRunAtMs: clock.now(), runs: 1, purged: pass.purged, pagesFreed: pass.pagesFreed });
-      },
-    });
-    undo.push(() => retention.stop());
+    // auto_compact: false stops the whole job, deletion included (the original spec's meaning):
+    // finished tasks are then kept whatever completed_task_retention_days says.
+    if (config.persistence.auto_compact) {
+      const retention = startRetention({
+        store,
+        clock,
+        retentionDays: config.persistence.completed_task_retention_days,
+        intervalSecs: config.persistence.compact_interval_secs,
+        autoCompact: true,
+        log: (msg, err) => log.error(msg, { component: "retention", err }),
+        onPass: (pass) => {
+          log.debug("retention pass", { component: "retention", ...pass });
+          theBroker.noteBackground("retention", { lastRunAtMs: clock.now(), runs: 1, purged: pass.purged, pagesFreed: pass.pagesFreed });
+        },
+      });
+      undo.push(() => retention.stop());
+    } else {
+      log.info("compaction is off (persistence.auto_compact: false): finished tasks are kept and the database does not shrink", {
+        key: "persistence.auto_compact",
+      });
+    }
 
     const auth = new Authenticator(config.auth.enabled, config.auth.api_keys);
     const tcp = bindOrExplain("broker.port", cfg.port, cfg.host, () =>

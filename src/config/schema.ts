@@ -134,9 +134,9 @@ const persistenceSchema = section({
   data_dir: str("./data", "Directory of the SQLite database and the lock file; created if missing."),
   sync: oneOf(["full", "interval"] as const, "full", "full: fsync each group commit before acking; interval: fsync every wal_sync_interval_ms."),
   wal_sync_interval_ms: positive(100, "With sync: interval, how often the WAL is synced to disk, in ms."),
-  completed_task_retention_days: int(0, 36_500, 7, "Days finished tasks are kept before compaction removes them."),
-  auto_compact: bool(true, "Remove expired finished tasks and reclaim space in the background."),
-  compact_interval_secs: seconds(1, 3600, "Seconds between background compactions."),
+  completed_task_retention_days: int(0, 36_500, 7, "Days finished (completed, dead, cancelled) tasks are kept before compaction removes them."),
+  auto_compact: bool(true, "Run the background compaction job: delete finished tasks past their retention, then reclaim the space. false = no job at all: finished tasks are kept forever."),
+  compact_interval_secs: seconds(1, 3600, "Seconds between background compactions (with auto_compact)."),
   max_wal_bytes: positive(64 * MIB, "WAL file size in bytes past which a checkpoint also truncates the file (checkpoints run every 4 MiB of new WAL)."),
 });
 
