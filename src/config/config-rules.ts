@@ -1,6 +1,7 @@
 // Rules that span several keys (TLS needs a cert, auth needs keys, raft mode is refused).
 // Runs on a config that already passed the schema; returns problems, never throws.
 
+import { createHash } from "node:crypto";
 import type { ConfigProblem } from "./config-error.ts";
 import type { Config } from "./schema.ts";
 
@@ -28,10 +29,26 @@ export function checkConfigRules(config: Config): ConfigProblem[] {
     problems.push({ path: "auth.api_keys", message: "at least one key is required when auth.enabled is true" });
   }
   const seenNames = new Map<string, number>();
+  // One key value under two entries would be one role or the other depending on lookup order;
+  // compared by SHA-256 so `key` and `key_sha256` entries of one secret are caught too.
+  const seenDigests = new Map<string, number>();
   config.auth.api_keys.forEach((k, i) => {
     const first = seenNames.get(k.name);
     if (first === undefined) seenNames.set(k.name, i);
     else problems.push({ path: `auth.api_keys[${i}].name`, message: `duplicate name ${JSON.stringify(k.name)} (also auth.api_keys[${first}])` });
+    const digest = k.key_sha256 !== undefined ? k.key_sha256.toLowerCase() : createHash("sha256").update(k.key ?? "", "utf8").digest("hex");
+    const same = seenDigests.get(digest);
+    if (same === undefined) {
+      seenDigests.set(digest, i);
+      return;
+    }
+    const other = config.auth.api_keys[same]!;
+    problems.push({
+      path: `auth.api_keys[${i}].${k.key_sha256 !== undefined ? "key_sha256" : "key"}`,
+      message:
+        `the same key as auth.api_keys[${same}] (${JSON.stringify(other.name)}, role ${other.role}); ` +
+        `one key must have one role, give ${JSON.stringify(k.name)} (role ${k.role}) its own key`,
+    });
   });
 
   const seenPorts = new Map<number, string>();

@@ -3,7 +3,7 @@
 // Reads only the file it is given and the env object it is passed; never process.env itself.
 
 import { readFileSync } from "node:fs";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./config-error.ts";
 import { didYouMean } from "./did-you-mean.ts";
@@ -90,7 +90,14 @@ function readConfigFile(file: string, problems: ConfigProblem[], sources: Map<st
     }
     return undefined;
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml library refuses an alias that expands past maxAliasCount nodes ("billion laughs").
+    problems.push(aliasBombProblem(doc, file, lines, err));
+    return undefined;
+  }
   if (value === null || value === undefined) return {};
   if (!isPlainObject(value)) {
     problems.push({ path: "", message: `config file ${file}: expected a mapping of sections (broker:, persistence:, ...), got ${render(value)}` });
@@ -100,6 +107,34 @@ function readConfigFile(file: string, problems: ConfigProblem[], sources: Map<st
   for (const [key, inner] of Object.entries(value)) if (inner === null) value[key] = {};
   if (doc.contents !== null) recordLines(doc.contents, [], file, lines, sources);
   return value;
+}
+
+/**
+ * Most nodes one alias may expand to. A config file has no use for more; a "billion laughs"
+ * document would otherwise take gigabytes and minutes to expand.
+ */
+const MAX_ALIAS_COUNT = 100;
+
+/** Names the first alias (its key path and line) of a document whose aliases expand too much. */
+function aliasBombProblem(doc: Document, file: string, lines: LineCounter, err: unknown): ConfigProblem {
+  let found: { path: string; line: number; source: string } | undefined;
+  visit(doc, {
+    Alias(_key, node, ancestors) {
+      const at: Segment[] = [];
+      for (const a of ancestors) if (isPair(a) && isScalar(a.key)) at.push(String(a.key.value));
+      const offset = node.range?.[0];
+      found = { path: formatPath(at), line: offset === undefined ? 0 : lines.linePos(offset).line, source: node.source };
+      return visit.BREAK;
+    },
+  });
+  const why = err instanceof Error ? err.message : String(err);
+  if (found === undefined) return { path: "", message: `config file ${file}: ${why}` };
+  return {
+    path: found.path,
+    message:
+      `YAML aliases expand to too many nodes (over ${MAX_ALIAS_COUNT} per alias use: a "billion laughs" document?); ` +
+      `the first alias is *${found.source} here; write the values out (${file} line ${found.line})`,
+  };
 }
 
 /** Notes the line of every key in the file, so a bad value is reported as "(file line N)". */

@@ -66,6 +66,15 @@ function str(fallback: string, description: string) {
   return z.string({ error: expected }).default(fallback).meta({ description, expected } satisfies KeyMeta);
 }
 
+/** A string that must say something: "" would silently mean "this directory" or fail at bind. */
+function nonEmpty(fallback: string, expected: string, description: string) {
+  return z
+    .string({ error: expected })
+    .regex(/\S/, { error: expected })
+    .default(fallback)
+    .meta({ description, expected } satisfies KeyMeta);
+}
+
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number], description: string) {
   const expected = `one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
   return z.enum(values, { error: expected }).default(fallback as never).meta({ description, expected } satisfies KeyMeta);
@@ -109,7 +118,14 @@ const apiKeySchema = z
 export type ApiKeyConfig = z.output<typeof apiKeySchema>;
 
 const brokerSchema = section({
-  host: str("0.0.0.0", "Address the TCP protocol listener binds to (0.0.0.0 = all interfaces)."),
+  host: z
+    .string({ error: "a host name or IP address" })
+    .regex(/^[^\s]+$/, { error: "a host name or IP address, not empty and without spaces" })
+    .default("0.0.0.0")
+    .meta({
+      description: "Address every listener (protocol, REST API, metrics) binds to (0.0.0.0 = all IPv4 interfaces, :: = all).",
+      expected: "a host name or IP address",
+    } satisfies KeyMeta),
   port: port(6379, "TCP port of the task protocol; 0 lets the OS pick one."),
   max_connections: positive(1000, "Open client connections allowed at once; more are refused with TooManyConnections."),
   queue_depth_threshold: positive(100_000, "Pending tasks at which submits get QueueFull (nothing accepted is dropped)."),
@@ -131,7 +147,7 @@ const brokerSchema = section({
 });
 
 const persistenceSchema = section({
-  data_dir: str("./data", "Directory of the SQLite database and the lock file; created if missing."),
+  data_dir: nonEmpty("./data", "a directory path (not empty)", "Directory of the SQLite database and the lock file; created if missing. Relative paths are from the working directory."),
   sync: oneOf(["full", "interval"] as const, "full", "full: fsync each group commit before acking; interval: fsync every wal_sync_interval_ms."),
   wal_sync_interval_ms: positive(100, "With sync: interval, how often the WAL is synced to disk, in ms."),
   completed_task_retention_days: int(0, 36_500, 7, "Days finished (completed, dead, cancelled) tasks are kept before compaction removes them."),
