@@ -10,6 +10,7 @@ import type { CliContext, Command } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
 import { EXIT, HelpRequested, UsageError, type ExitCode } from "./exit-codes.ts";
 import { overview } from "./help-command.ts";
+import { flushStdio, stderr, stdout } from "./stdio.ts";
 
 export async function main(argv: readonly string[], ctx: CliContext): Promise<ExitCode> {
   const [name, ...rest] = argv;
@@ -76,11 +77,13 @@ function indent(text: string): string {
 if (import.meta.main) {
   const ctx: CliContext = {
     env: process.env,
-    out: (text) => void process.stdout.write(`${text}\n`),
-    err: (text) => void process.stderr.write(`${text}\n`),
+    out: (text) => stdout.write(`${text}\n`),
+    err: (text) => stderr.write(`${text}\n`),
     commands: COMMANDS,
   };
   const code = await main(process.argv.slice(2), ctx);
+  // Everything printed must reach a slow pipe or file before the process ends.
+  await flushStdio();
   // Explicit exit: a part that forgot to close a handle must not keep a finished CLI alive.
   process.exit(code);
 }

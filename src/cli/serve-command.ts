@@ -6,6 +6,7 @@ import { loadConfig, maskSecrets } from "../config/index.ts";
 import { createLogger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { EXIT } from "./exit-codes.ts";
+import { flushStdio, stdout } from "./stdio.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 import { versionInfo } from "../version.ts";
 
@@ -38,7 +39,8 @@ ${formatFlags(spec.flags)}`,
       if (value !== undefined) flags[key] = value;
     }
     const config = loadConfig({ file: args.strings.config, env: ctx.env, flags });
-    const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging });
+    // Log lines go through the CLI's stdout writer so that main flushes them before exiting.
+    const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging, sink: (line) => stdout.write(`${line}\n`) });
     const version = versionInfo();
     if (log.enabled("debug")) log.debug("effective config", { config: maskSecrets(config) });
 
@@ -46,7 +48,8 @@ ${formatFlags(spec.flags)}`,
     // after "started" is logged) must still mean a clean stop, not the default kill.
     const stopSignal = waitForStopSignal(() => {
       log.error("second signal: exiting without finishing shutdown", {});
-      process.exit(EXIT.failure);
+      // Bounded: a second signal means "now", even with a reader that stopped reading.
+      void Promise.race([flushStdio(), Bun.sleep(1000)]).then(() => process.exit(EXIT.failure));
     });
     const app = await startApp(config, log);
     log.info("tq-broker started", {
