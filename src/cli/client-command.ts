@@ -6,7 +6,8 @@ import type { Client } from "../client/client.ts";
 import type { Task } from "../client/task-view.ts";
 import { CLIENT_FLAGS, showTask, toJson, withClient } from "./client-options.ts";
 import type { CliContext, Command } from "./command.ts";
-import { EXIT, type ExitCode } from "./exit-codes.ts";
+import { isUuid } from "../protocol/uuid.ts";
+import { EXIT, UsageError, type ExitCode } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec, type ParsedArgs } from "./parse-args.ts";
 
 export interface ClientCommandSpec {
@@ -16,6 +17,8 @@ export interface ClientCommandSpec {
   positionals?: string[];
   /** What the command does, for --help. */
   description: string;
+  /** Checks the arguments before connecting; throws UsageError (exit 64) for what is wrong. */
+  check?(args: ParsedArgs): void;
   /** Does the work; prints text unless --json. */
   run(client: Client, args: ParsedArgs, ctx: CliContext): Promise<ExitCode>;
 }
@@ -35,6 +38,7 @@ options:
 ${formatFlags(spec.flags)}`,
     async run(argv, ctx) {
       const args = parseArgs(argv, spec);
+      s.check?.(args);
       return withClient(args, ctx, (client) => s.run(client, args, ctx));
     },
   };
@@ -53,6 +57,10 @@ export function taskIdCommand(s: TaskIdCommandSpec): Command {
     summary: s.summary,
     positionals: ["ID"],
     description: s.description,
+    check(args) {
+      const id = args.positionals[0]!;
+      if (!isUuid(id)) throw new UsageError(`ID ${JSON.stringify(id)} is not a task id (expected a UUID like 0190f3a2-7b1c-7def-8a12-3456789abcde)`);
+    },
     async run(client, args, ctx) {
       const task = await s.call(client, args.positionals[0]!);
       ctx.out(args.booleans.json ? toJson(task) : showTask(task));

@@ -6,10 +6,12 @@ export const EXIT = {
   ok: 0,
   /** Runtime failure: data dir locked or unwritable, port in use, crash. */
   failure: 1,
-  /** Bad command line: unknown subcommand or flag, missing argument (EX_USAGE). */
+  /** Bad command line: unknown subcommand or flag, missing argument, a value the client can tell is invalid (EX_USAGE). */
   usage: 64,
   /** The database file is corrupt or not a tq-broker database (EX_DATAERR): restarting will not help. */
   corruptData: 65,
+  /** `submit --wait`: the wait ran out before the task finished; it exists, ask again later (EX_TEMPFAIL). */
+  waitTimeout: 75,
   /** Bad configuration: the broker would not start with it (EX_CONFIG). */
   config: 78,
 } as const;

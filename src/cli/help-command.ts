@@ -7,8 +7,10 @@ import { parseArgs } from "./parse-args.ts";
 export const EXIT_CODES_HELP = `exit codes:
   0   ok
   1   runtime failure (data dir in use or unwritable, port in use, crash)
-  64  usage error (unknown command or option, missing argument)
+  64  usage error (unknown command or option, missing argument, an invalid value such as
+      --priority urgent or a task id that is not a UUID)
   65  corrupt database file (restore it from a backup or move it aside)
+  75  submit --wait ran out before the task finished (the task exists; check it later)
   78  configuration error (the broker would not start with this config)`;
 
 export function overview(all: readonly Command[]): string {

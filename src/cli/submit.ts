@@ -2,7 +2,8 @@
 // --wait, its result). Flag parsing and printing only; the Client does the work.
 
 import { readFileSync } from "node:fs";
-import type { SubmitOptions } from "../client/submit-options.ts";
+import { toTaskSpec, type SubmitOptions } from "../client/submit-options.ts";
+import { InvalidFieldError, TimeoutError } from "../client/tq-error.ts";
 import { MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
 import { CLIENT_FLAGS, parseCount, parseDuration, showValue, toJson, withClient } from "./client-options.ts";
 import type { Command } from "./command.ts";
@@ -56,6 +57,33 @@ function parseAt(text: string): number {
   return ms;
 }
 
+/** The flag each SDK option comes from, to name it in a usage error. */
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
+  type: "TYPE",
+  payload: "--payload",
+  priority: "--priority",
+  runAt: "--at",
+  delay: "--delay",
+  maxRetries: "--max-retries",
+  timeout: "--timeout",
+  idempotencyKey: "--idempotency-key",
+};
+
+/**
+ * What the client can tell alone (a priority that is not a tier or 0-255, a bad time) is a
+ * command-line mistake: exit 64 before connecting, not exit 1 after.
+ */
+function checkLocally(type: string, payload: unknown, options: SubmitOptions): void {
+  try {
+    toTaskSpec(type, payload, options, Date.now());
+  } catch (err) {
+    if (!(err instanceof InvalidFieldError)) throw err;
+    const field = err.field ?? "";
+    const flag = FLAG_OF_FIELD[field] ?? field;
+    throw new UsageError(`${flag}${err.message.startsWith(`${field}:`) ? err.message.slice(field.length) : `: ${err.message}`}`);
+  }
+}
+
 export const submitCommand: Command = {
   name: "submit",
   summary: "submit a task and print its id",
@@ -64,6 +92,11 @@ export const submitCommand: Command = {
 
 Submits one task of type TYPE and prints its id. With --wait, waits for it to finish and prints
 its result (exit 1 if it ends dead or cancelled).
+
+--wait that runs out (--wait-timeout) is not a failure: the task exists and goes on. The CLI
+then exits 75 and says on stderr what the task is now. Text: the id (printed before waiting) is
+the only stdout line. --json: one document with the task's current status, "result": null and
+"timedOut": true (a finished wait has "timedOut": false).
 
 examples:
   tq-broker submit email.send --payload '{"to":"ada@example.com"}' --priority high
@@ -87,6 +120,7 @@ ${formatFlags(spec.flags)}`,
     if (s.timeout !== undefined) options.timeout = parseDuration("timeout", s.timeout);
     if (s["idempotency-key"] !== undefined) options.idempotencyKey = s["idempotency-key"];
     const waitMs = s["wait-timeout"] === undefined ? MAX_CLAIM_WAIT_MS : parseDuration("wait-timeout", s["wait-timeout"]);
+    checkLocally(type, payload, options);
     return withClient(args, ctx, async (client) => {
       const sent = await client.submit(type, payload, options);
       if (!args.booleans.wait) {
@@ -94,8 +128,18 @@ ${formatFlags(spec.flags)}`,
         return EXIT.ok;
       }
       if (!args.booleans.json) ctx.out(sent.id);
-      const result = await client.result(sent.id, { wait: waitMs });
-      ctx.out(args.booleans.json ? toJson({ ...sent, status: "completed", result }) : showValue(result));
+      let result: unknown;
+      try {
+        result = await client.result(sent.id, { wait: waitMs });
+      } catch (err) {
+        if (!(err instanceof TimeoutError)) throw err;
+        // Not done is not failed: say what the task is now, never print it as finished.
+        const now = await client.status(sent.id);
+        if (args.booleans.json) ctx.out(toJson({ ...sent, status: now.status, result: null, timedOut: true }));
+        ctx.err(`tq-broker: timed out after ${waitMs} ms waiting for task ${sent.id}: it is ${now.status}; check later with: tq-broker status ${sent.id}`);
+        return EXIT.waitTimeout;
+      }
+      ctx.out(args.booleans.json ? toJson({ ...sent, status: "completed", result, timedOut: false }) : showValue(result));
       return EXIT.ok;
     });
   },

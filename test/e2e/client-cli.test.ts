@@ -104,9 +104,10 @@ describe("task subcommands", () => {
     const missing = await cli("status", "00000000-0000-7000-8000-000000000000");
     expect(missing.code).toBe(1);
     expect(missing.err).toContain("NotFoundError");
+    // An id that is not a UUID is a command-line mistake the CLI sees before asking the broker.
     const notUuid = await cli("cancel", "nope");
-    expect(notUuid.code).toBe(1);
-    expect(notUuid.err).toContain("InvalidFieldError");
+    expect(notUuid.code).toBe(64);
+    expect(notUuid.err).toContain('ID "nope" is not a task id');
     expect((await cli("submit", "t", "--payload", "{bad")).code).toBe(64);
     expect((await cli("submit", "t", "--priority", "urgent")).err).toContain("expected high, normal, low");
     expect((await cli("submit", "t", "--delay", "soon")).code).toBe(64);

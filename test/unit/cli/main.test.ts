@@ -32,7 +32,7 @@ function file(name: string, text: string): string {
 
 describe("exit codes", () => {
   test("the table", () => {
-    expect(EXIT).toEqual({ ok: 0, failure: 1, usage: 64, corruptData: 65, config: 78 });
+    expect(EXIT).toEqual({ ok: 0, failure: 1, usage: 64, corruptData: 65, waitTimeout: 75, config: 78 });
   });
 
   test("no command: the overview on stderr, 64", async () => {
