@@ -32,11 +32,15 @@ export class Connection {
   private isClosed = false;
   private closeError: Error | null = null;
   private readonly events: ConnectionEvents;
+  private readonly where: string;
+  /** Set once the first bytes the server sent looked like the start of a tq-broker frame. */
+  private replyJudged = false;
   /** Resolves once the socket is connected (and the TLS handshake done); rejects if it fails first. */
   readonly opened: Promise<void>;
 
   constructor(target: ConnectionTarget, events: ConnectionEvents) {
     this.events = events;
+    this.where = `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
     const socket = target.tls.enabled
       ? tls.connect({
           host: target.host,
@@ -111,6 +115,14 @@ export class Connection {
 
   private onData(chunk: Uint8Array): void {
     if (this.isClosed) return;
+    if (!this.replyJudged && chunk.length > 0) {
+      const stranger = notTqBroker(chunk);
+      if (stranger !== null) {
+        this.destroy(new Error(`the server at ${this.where} ${stranger}`));
+        return;
+      }
+      this.replyJudged = true;
+    }
     this.decoder.push(chunk);
     try {
       for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
@@ -129,4 +141,30 @@ export class Connection {
     this.isClosed = true;
     this.events.closed(this.closeError);
   }
+}
+
+/**
+ * Judges the first bytes a server sent. A tq-broker reply starts with a big-endian frame length
+ * of at most 16 MiB, so its first byte is 0x00 or 0x01; anything else is another protocol, named
+ * when recognised ("answered like HTTP, not tq-broker ...") instead of reported as an absurd frame
+ * length. Returns null when the bytes may be ours.
+ */
+function notTqBroker(first: Uint8Array): string | null {
+  if (first[0]! <= 0x01) return null;
+  const text = new TextDecoder("latin1").decode(first.subarray(0, 64));
+  const line = JSON.stringify((text.split(/\r?\n/, 1)[0] ?? "").slice(0, 60));
+  if (/^HTTP\/\d/.test(text) || text.startsWith("HTTP")) {
+    return `answered like HTTP, not tq-broker (it sent ${line}); is this the REST or metrics port instead of the protocol port (broker.port)?`;
+  }
+  // RESP: a type byte, text, CRLF. tq-broker's default port is Redis's, so a Redis there is likely.
+  if (/^[-+:$*][^\r\n]*\r\n/.test(text)) {
+    return `answered like Redis, not tq-broker (it sent ${line}); another server (Redis?) listens on this port`;
+  }
+  // A TLS record (alert 0x15 or handshake 0x16, version 3.x) in answer to plain bytes.
+  if ((first[0] === 0x15 || first[0] === 0x16) && first[1] === 0x03) {
+    return "answered with TLS, not plain tq-broker frames; use a tqs:// URL";
+  }
+  if (text.startsWith("SSH-")) return `answered like SSH, not tq-broker (it sent ${line})`;
+  const hex = Array.from(first.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join(" ");
+  return `answered with bytes that are not tq-broker's protocol (first bytes ${hex}); is the URL's port the broker's protocol port (broker.port)?`;
 }
