@@ -70,6 +70,8 @@ function textLine(ts: string, level: LogLevel, msg: string, fields: LogFields): 
   let line = `${ts} ${level.toUpperCase().padEnd(5)} ${msg}`;
   let stack = "";
   for (const [key, value] of Object.entries(fields)) {
+    // As in JSON lines, an undefined field is absent: "queues=undefined" tells a reader nothing.
+    if (value === undefined) continue;
     if (value instanceof Error) {
       line += ` ${key}=${quote(value.message)}`;
       if (value.stack !== undefined) stack += `\n${indent(value.stack)}`;

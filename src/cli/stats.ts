@@ -5,11 +5,24 @@ import { table, toJson } from "./client-options.ts";
 import { EXIT } from "./exit-codes.ts";
 import { clientCommand } from "./client-command.ts";
 
-/** One value for a person: epoch-ms fields as times, fractions rounded, small objects inline. */
+/** A duration for a person: "0.42 ms", "87 ms", "4.2 s", "5m 03s", "2h 05m", "3d 04h". */
+export function humanDuration(ms: number): string {
+  if (ms < 10) return `${Number(ms.toFixed(2))} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(1))} s`;
+  const two = (n: number): string => String(n).padStart(2, "0");
+  const secs = Math.floor(ms / 1000);
+  if (secs < 3600) return `${Math.floor(secs / 60)}m ${two(secs % 60)}s`;
+  if (secs < 86_400) return `${Math.floor(secs / 3600)}h ${two(Math.floor(secs / 60) % 60)}m`;
+  return `${Math.floor(secs / 86_400)}d ${two(Math.floor(secs / 3600) % 24)}h`;
+}
+
+/** One value for a person: epoch-ms fields as times, other ms fields as durations, fractions rounded, small objects inline. */
 function show(key: string, value: unknown): string {
   if (value === null || value === undefined) return "-";
   if (typeof value === "number") {
-    if (/AtMs$/.test(key) && value > 0) return new Date(value).toISOString();
+    if (/AtMs$/.test(key)) return value > 0 ? new Date(value).toISOString() : "-";
+    if (/Ms$/.test(key)) return humanDuration(value);
     return Number.isInteger(value) ? String(value) : value.toFixed(2);
   }
   if (typeof value === "object" && !Array.isArray(value)) {
@@ -43,7 +56,8 @@ export const statsCommand = clientCommand({
   name: "stats",
   summary: "show task counts, workers and totals",
   description: `Prints the broker's statistics: tasks pending, scheduled and in progress (overall and per queue),
-connected workers, parked claims, and totals since start.`,
+connected workers, parked claims, and totals since start. Text shows durations for people
+(uptime 5m 03s, commit p99 4.2 ms) and times as ISO 8601; --json gives the raw numbers (ms).`,
   async run(client, args, ctx) {
     const stats = await client.stats();
     if (args.booleans.json) {

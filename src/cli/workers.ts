@@ -6,6 +6,14 @@ import { clientCommand } from "./client-command.ts";
 
 const COMMAND_NAMES = ["run", "quiet", "shutdown"];
 
+/**
+ * CPU and memory arrive as float32 on the wire (0.2 reads back as 0.20000000298023224): one
+ * decimal is all a person needs.
+ */
+function oneDecimal(v: unknown): string {
+  return typeof v === "number" && Number.isFinite(v) ? String(Math.round(v * 10) / 10) : cell(v);
+}
+
 function cell(v: unknown): string {
   if (v === null || v === undefined) return "-";
   if (Array.isArray(v)) return v.join(",");
@@ -32,8 +40,8 @@ from the last heartbeat, when it was last heard from, and whether it was told to
       `${cell(w.hostname)}:${cell(w.pid)}`,
       cell(w.queues),
       `${cell(w.inFlight)}/${cell(w.concurrency)}`,
-      `${cell(w.cpuPercent)}%`,
-      `${cell(w.memoryMb)} MB`,
+      `${oneDecimal(w.cpuPercent)}%`,
+      `${oneDecimal(w.memoryMb)} MB`,
       showTime(typeof w.lastSeenAtMs === "number" ? w.lastSeenAtMs : null),
       w.disconnectedAtMs ? "disconnected" : (COMMAND_NAMES[Number(w.command)] ?? cell(w.command)),
     ]);

@@ -76,4 +76,13 @@ describe("logger", () => {
     expect(lines[1]?.split("\n")[0]).toBe("2026-01-02T03:04:05.678Z ERROR failed err=bad");
     expect(lines[1]).toContain("\n    Error: bad");
   });
+
+  test("an undefined field is left out of a text line, as of a JSON line", () => {
+    const text = capture("info", false);
+    text.log.info("store opened", { pending: 0, queues: undefined, path: "/d" });
+    expect(text.lines[0]).toBe("2026-01-02T03:04:05.678Z INFO  store opened pending=0 path=/d");
+    const json = capture("info", true);
+    json.log.info("store opened", { pending: 0, queues: undefined });
+    expect(json.lines[0]).not.toContain("queues");
+  });
 });
