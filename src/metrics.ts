@@ -18,10 +18,40 @@ const PROCESSING_BUCKETS_SECS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 /** Group commits are fsync-bound: 50 µs (no fsync, tmpfs) to 1 s (a struggling disk). */
 const COMMIT_BUCKETS_SECS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
+/**
+ * The prom-client default metrics kept: those that are true on a Bun process and valid for
+ * `promtool check metrics`. An allow-list, so a default added by a later prom-client is left out
+ * until checked. Dropped: nodejs_version_info (the Node.js version Bun emulates, not Bun's),
+ * nodejs_active_{handles,requests,resources}[_total] (always 0 on Bun; gauges named _total fail
+ * promtool), nodejs_heap_space_size_* (V8 heap spaces, zeros on JavaScriptCore),
+ * nodejs_heap_size_* / nodejs_external_memory_bytes / process_heap_bytes (V8's figures; on Bun
+ * used equals total, and VmData counts gigabytes of reserved address space), and
+ * nodejs_gc_duration_seconds (Bun emits no GC performance entries: it would say "no GC ever").
+ */
+const TRUE_DEFAULT_METRICS = new Set([
+  "process_cpu_user_seconds_total",
+  "process_cpu_system_seconds_total",
+  "process_cpu_seconds_total",
+  "process_start_time_seconds",
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_open_fds",
+  "process_max_fds",
+  // perf_hooks.monitorEventLoopDelay measures Bun's event loop (checked: a 300 ms busy loop shows as max 0.3 s).
+  "nodejs_eventloop_lag_seconds",
+  "nodejs_eventloop_lag_min_seconds",
+  "nodejs_eventloop_lag_max_seconds",
+  "nodejs_eventloop_lag_mean_seconds",
+  "nodejs_eventloop_lag_stddev_seconds",
+  "nodejs_eventloop_lag_p50_seconds",
+  "nodejs_eventloop_lag_p90_seconds",
+  "nodejs_eventloop_lag_p99_seconds",
+]);
+
 export interface MetricsOptions {
   /** Distinct queue label values before the rest are folded into "other". */
   maxQueueLabels?: number;
-  /** Register prom-client's process metrics (CPU, memory, fds, event-loop lag). */
+  /** Register prom-client's process metrics that hold on Bun (CPU, memory, fds, event-loop lag). */
   processMetrics?: boolean;
   /** The broker's clock: queue ages are measured against the time the store stamped them with. */
   clock?: Clock;
@@ -275,7 +305,13 @@ export class Metrics implements BrokerEvents {
       registers,
     });
 
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) {
+      const ours = new Set(this.registry.getMetricsAsArray().map((m) => m.name));
+      collectDefaultMetrics({ register: this.registry });
+      for (const m of this.registry.getMetricsAsArray()) {
+        if (!ours.has(m.name) && !TRUE_DEFAULT_METRICS.has(m.name)) this.registry.removeSingleMetric(m.name);
+      }
+    }
   }
 
   private processingTally(queue: string): Tally {
