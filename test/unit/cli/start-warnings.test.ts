@@ -100,3 +100,23 @@ describe("api.grpc_port (no gRPC API in this version)", () => {
     expect(serve.stderr).toContain("api.grpc_port: port 8080 is already used by api.rest_port");
   });
 });
+
+describe("other settings that would be silently ignored", () => {
+  test("TLS files without api.enable_tls, and metrics_require_auth without auth: config check warns, exit 0", async () => {
+    const cwd = freshDir();
+    const file = join(cwd, "broker.yaml");
+    writeFileSync(file, "api:\n  tls_cert_file: /etc/tq/cert.pem\n  tls_key_file: /etc/tq/key.pem\nauth:\n  metrics_require_auth: true\n");
+    const r = await runCli(["config", "check", file], { cwd });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain("warning: api.enable_tls: TLS IS OFF although api.tls_cert_file, api.tls_key_file are set: every listener serves plaintext");
+    expect(r.stderr).toContain("warning: auth.metrics_require_auth: auth.metrics_require_auth is true but auth.enabled is false: /metrics is served without a key");
+  });
+
+  test("serve logs the TLS warning at start", async () => {
+    const broker = spawnCli(["serve", "--port", "0"], { cwd: freshDir(), env: { ...LOOPBACK_ENV, TQ_API_TLS_CA_FILE: "/etc/tq/ca.pem" } });
+    await broker.waitForStdout(STARTED);
+    expect(await broker.stop()).toBe(0);
+    const warning = lines(broker.stdout()).find((l) => l.level === "warn" && l.key === "api.enable_tls");
+    expect(warning?.msg).toContain("TLS IS OFF although api.tls_ca_file is set");
+  });
+});
