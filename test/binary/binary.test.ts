@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+import { startNotifyReceiver } from "../helpers/notify-socket.ts";
 
 const root = mkdtempSync(join(tmpdir(), "tq-binary-"));
 const binDir = join(root, "bin");
@@ -83,6 +84,44 @@ describe("compiled tq-broker", () => {
     await broker.waitForStdout('"msg":"tq-broker started"');
     expect(broker.stdout()).toContain(`"data_dir":"${join(cwd, "data")}"`);
     expect(existsSync(join(cwd, "data"))).toBe(true);
+    expect(await broker.stop("SIGTERM")).toBe(0);
+  });
+});
+
+describe("compiled tq-broker under systemd (Type=notify), with a stand-in NOTIFY_SOCKET", () => {
+  for (const kind of ["path", "abstract"] as const) {
+    test(`READY=1 once it accepts connections, STOPPING=1 on SIGTERM (${kind} socket)`, async () => {
+      const cwd = emptyDir();
+      const socketPath = kind === "path" ? join(cwd, "notify.sock") : `@tq-notify-test-${process.pid}-${n}`;
+      const systemd = await startNotifyReceiver(socketPath);
+      try {
+        const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: { ...LOOPBACK_ENV, NOTIFY_SOCKET: socketPath } });
+        await systemd.waitFor("READY=1");
+        // What `systemctl start` promises once it returns: the protocol port and /readyz answer now.
+        await broker.waitForStdout('"key":"api.rest_port"');
+        const port = Number(/"key":"broker\.port","address":"[^"]*:(\d+)"/.exec(broker.stdout())?.[1]);
+        const restPort = Number(/"key":"api\.rest_port","address":"[^"]*:(\d+)"/.exec(broker.stdout())?.[1]);
+        const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+        socket.end();
+        expect((await fetch(`http://127.0.0.1:${restPort}/readyz`)).status).toBe(200);
+        expect(systemd.messages()).toEqual(["READY=1"]);
+        expect(await broker.stop("SIGTERM")).toBe(0);
+        await systemd.waitFor("STOPPING=1", 2000);
+        expect(systemd.messages()).toEqual(["READY=1", "STOPPING=1"]);
+        expect(broker.stderr()).toBe("");
+        expect(broker.stdout()).not.toContain("could not notify systemd");
+      } finally {
+        await systemd.stop();
+      }
+    });
+  }
+
+  test("a NOTIFY_SOCKET it cannot use is logged as a warning and the broker serves on", async () => {
+    const cwd = emptyDir();
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: { ...LOOPBACK_ENV, NOTIFY_SOCKET: join(cwd, "nobody-listens.sock") } });
+    await broker.waitForStdout('"msg":"could not notify systemd"');
+    expect(broker.stdout()).toContain('"state":"READY=1"');
+    expect(broker.stdout()).toContain('"msg":"listening","key":"broker.port"');
     expect(await broker.stop("SIGTERM")).toBe(0);
   });
 });
