@@ -61,6 +61,12 @@ function compile(outfile: string, platform: string, target: string | undefined, 
       // is started in, changing its behaviour per directory.
       "--no-compile-autoload-dotenv",
       "--no-compile-autoload-bunfig",
+      // Ships the code pre-parsed to JavaScriptCore bytecode: `version` and `serve` to listening
+      // start about twice as fast for 4 MB more (docs/install.md, "Start-up time"). ESM, because
+      // --bytecode alone means CommonJS, which cannot hold main.ts's top-level await.
+      // Not --minify: no measurable start-up gain, 0.4 MB less, and unreadable stack traces.
+      "--bytecode",
+      "--format=esm",
       ...(target === undefined ? [] : [`--target=${target}`]),
       "--define",
       `TQ_BUILD_VERSION=${JSON.stringify(stamp.version)}`,

@@ -36,6 +36,13 @@ describe("compiled tq-broker", () => {
     expect(readdirSync(binDir)).toEqual(["tq-broker"]);
   });
 
+  test("the code ships as bytecode (faster start-up, docs/install.md): the embedded entry carries Bun's @bytecode pragma", async () => {
+    const bytes = Buffer.from(await Bun.file(bin).arrayBuffer());
+    // The bundled entry main.ts begins with its shebang, then the pragma Bun writes for each
+    // module compiled with --bytecode (`// @bun` alone without it).
+    expect(bytes.includes("#!/usr/bin/env bun\n// @bun @bytecode\n")).toBe(true);
+  });
+
   test("version: embedded from package.json, marked compiled", async () => {
     const pkg = (await Bun.file(resolve(REPO_ROOT, "package.json")).json()) as { version: string };
     const r = await runCli(["version", "--json"], { cwd: emptyDir(), bin });
@@ -77,6 +84,24 @@ describe("compiled tq-broker", () => {
     expect(lines.map((l) => l.exactlyOnce)).toEqual([null, true, true, null]);
     expect(lines.every((l) => l.perRun[0]!.agentsWarm)).toBe(true);
   }, 90_000);
+
+  test("worker --handlers imports a .ts module at run time (the binary is bytecode-compiled ESM)", async () => {
+    const cwd = emptyDir();
+    writeFileSync(join(cwd, "handlers.ts"), 'export default { "say.hi": async (task: { payload: { to: string } }) => ({ hi: task.payload.to }) };\n');
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });
+    await broker.waitForStdout('"key":"broker.port"');
+    const url = `tq://127.0.0.1:${/"key":"broker\.port","address":"[^"]*:(\d+)"/.exec(broker.stdout())?.[1]}`;
+    const worker = spawnCli(["worker", "--handlers", "handlers.ts"], { cwd, bin, env: { TQ_URL: url } });
+    try {
+      const r = await runCli(["submit", "say.hi", "--payload", '{"to":"ada"}', "--wait"], { cwd, bin, env: { TQ_URL: url } });
+      expect(r.stderr).toBe("");
+      expect(r.stdout.trim().split("\n").at(-1)).toBe('{"hi":"ada"}');
+      await worker.waitForStdout("completed ");
+    } finally {
+      expect(await worker.stop("SIGTERM")).toBe(0);
+      expect(await broker.stop("SIGTERM")).toBe(0);
+    }
+  });
 
   test("serve from an empty dir: creates ./data, logs where it listens, SIGTERM exits 0", async () => {
     const cwd = emptyDir();
