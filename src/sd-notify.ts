@@ -2,7 +2,6 @@
 // STOPPING=1 when shutdown begins. One datagram to $NOTIFY_SOCKET, as sd_notify(3) sends it.
 // Does nothing when NOTIFY_SOCKET is unset (not under systemd, or not Type=notify).
 
-import { dlopen, FFIType, ptr } from "bun:ffi";
 import type { Logger } from "./log.ts";
 
 // Neither node:dgram nor Bun.udpSocket can open an AF_UNIX datagram socket, so the socket comes
@@ -43,10 +42,17 @@ export function socketAddress(socketPath: string): { bytes: Uint8Array; length: 
   return { bytes, length: 2 + name.length + (socketPath.startsWith("@") ? 0 : 1) };
 }
 
+type Ffi = typeof import("bun:ffi");
 type Libc = ReturnType<typeof openLibc>;
 let libc: Libc | undefined;
 
+/** Loaded on first use, so only a broker that systemd asked for notifications loads FFI at all. */
+function ffi(): Ffi {
+  return require("bun:ffi") as Ffi;
+}
+
 function openLibc() {
+  const { dlopen, FFIType } = ffi();
   // glibc's soname; musl's loader answers any libc.* request with itself.
   return dlopen("libc.so.6", {
     socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
@@ -63,6 +69,7 @@ function sendDatagram(socketPath: string, message: string): void {
   if (fd < 0) throw new Error("socket(AF_UNIX, SOCK_DGRAM) failed");
   try {
     const payload = Buffer.from(message, "utf8");
+    const { ptr } = ffi();
     const sent = libc.sendto(fd, ptr(payload), payload.length, 0, ptr(address.bytes), address.length);
     if (Number(sent) !== payload.length) throw new Error(`sendto ${socketPath} failed`);
   } finally {
