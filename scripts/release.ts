@@ -67,11 +67,15 @@ function packArchive(root: string, releaseDir: string, name: string, executable:
 
 /**
  * Entries owned by root (0:0) rather than by whoever ran the build: `sudo tar -xzf` would
- * otherwise hand the files to that build user's uid. GNU tar's flags; other tars keep their default.
+ * otherwise hand the files to that build user's uid. GNU tar (Linux) and bsdtar (macOS) spell it
+ * differently; another tar keeps its default.
  */
 function tarOwnerFlags(): string[] {
   const proc = Bun.spawnSync(["tar", "--version"], { stdout: "pipe", stderr: "ignore" });
-  return proc.stdout.toString().includes("GNU tar") ? ["--owner=0", "--group=0", "--numeric-owner", "--sort=name"] : [];
+  const version = proc.stdout.toString();
+  if (version.includes("GNU tar")) return ["--owner=0", "--group=0", "--numeric-owner", "--sort=name"];
+  if (version.includes("bsdtar")) return ["--uid", "0", "--gid", "0", "--numeric-owner"];
+  return [];
 }
 
 /** `npm pack` (its prepack step builds dist/sdk/) straight into the release directory. */

@@ -113,7 +113,8 @@ describe("compiled tq-broker", () => {
   });
 });
 
-describe("compiled tq-broker under systemd (Type=notify), with a stand-in NOTIFY_SOCKET", () => {
+// systemd, and so NOTIFY_SOCKET, exists on Linux only.
+describe.skipIf(process.platform !== "linux")("compiled tq-broker under systemd (Type=notify), with a stand-in NOTIFY_SOCKET", () => {
   for (const kind of ["path", "abstract"] as const) {
     test(`READY=1 once it accepts connections, STOPPING=1 on SIGTERM (${kind} socket)`, async () => {
       const cwd = emptyDir();

@@ -38,7 +38,9 @@ describe("release archives", () => {
     expect(readdirSync(releaseDir).sort()).toEqual([...expected, "SHA256SUMS"].sort());
     const sums = readFileSync(join(releaseDir, "SHA256SUMS"), "utf8");
     expect(sums.trim().split("\n").map((line) => line.replace(/^[0-9a-f]{64} {2}/, "")).sort()).toEqual(expected.sort());
-    const check = await mustRun(["sha256sum", "-c", "SHA256SUMS"], { cwd: releaseDir });
+    // macOS has shasum, not sha256sum (docs/install.md gives both).
+    const sha256sum = Bun.which("sha256sum") === null ? ["shasum", "-a", "256"] : ["sha256sum"];
+    const check = await mustRun([...sha256sum, "-c", "SHA256SUMS"], { cwd: releaseDir });
     expect(check.stdout.trim().split("\n").sort()).toEqual(expected.map((f) => `${f}: OK`).sort());
   });
 
