@@ -21,9 +21,9 @@ const ROOT = import.meta.dir;
 const ENTRY = "src/cli/main.ts";
 
 /**
- * Release platforms (the archive's and `tq-broker version`'s name) -> Bun's --target. x64 has no
- * separate -baseline build: Bun 1.4.5's bun-linux-x64 and bun-linux-x64-baseline runtimes are the
- * same file (compared byte for byte), so every x64 archive already runs on pre-AVX2 CPUs.
+ * Release platforms (the archive's and `tq-broker version`'s name) -> Bun's --target. No -baseline
+ * x64 variant: in Bun 1.4.5 it is an alias (node_modules/bun/install.js says so, and the
+ * bun-linux-x64-baseline runtime is byte for byte bun-linux-x64's), so it would be the same file.
  * Windows is left out: the broker is not tested there.
  */
 const PLATFORMS = {
