@@ -9,6 +9,7 @@ import { EXIT } from "./exit-codes.ts";
 import { flushStdio, stdout } from "./stdio.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 import { versionInfo } from "../version.ts";
+import { notifySystemd } from "../sd-notify.ts";
 
 const spec: ArgsSpec = {
   flags: {
@@ -61,8 +62,10 @@ ${formatFlags(spec.flags)}`,
     const listeners = Object.entries(app.addresses);
     for (const [key, address] of listeners) log.info("listening", { key, address });
     if (listeners.length === 0) log.warn("no listeners configured in this build yet", {});
+    notifySystemd("READY=1", ctx.env, log);
 
     const signal = await stopSignal;
+    notifySystemd("STOPPING=1", ctx.env, log);
     const timeoutMs = config.broker.shutdown_timeout_secs * 1000;
     const finished = await Promise.race([
       app.stop(signal).then(() => true),

@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+import { startNotifyReceiver } from "../helpers/notify-socket.ts";
 
 const root = mkdtempSync(join(tmpdir(), "tq-binary-"));
 const binDir = join(root, "bin");
@@ -33,6 +34,13 @@ const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_MO
 describe("compiled tq-broker", () => {
   test("build.ts leaves exactly one executable", () => {
     expect(readdirSync(binDir)).toEqual(["tq-broker"]);
+  });
+
+  test("the code ships as bytecode (faster start-up, docs/install.md): the embedded entry carries Bun's @bytecode pragma", async () => {
+    const bytes = Buffer.from(await Bun.file(bin).arrayBuffer());
+    // The bundled entry main.ts begins with its shebang, then the pragma Bun writes for each
+    // module compiled with --bytecode (`// @bun` alone without it).
+    expect(bytes.includes("#!/usr/bin/env bun\n// @bun @bytecode\n")).toBe(true);
   });
 
   test("version: embedded from package.json, marked compiled", async () => {
@@ -77,12 +85,69 @@ describe("compiled tq-broker", () => {
     expect(lines.every((l) => l.perRun[0]!.agentsWarm)).toBe(true);
   }, 90_000);
 
+  test("worker --handlers imports a .ts module at run time (the binary is bytecode-compiled ESM)", async () => {
+    const cwd = emptyDir();
+    writeFileSync(join(cwd, "handlers.ts"), 'export default { "say.hi": async (task: { payload: { to: string } }) => ({ hi: task.payload.to }) };\n');
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });
+    await broker.waitForStdout('"key":"broker.port"');
+    const url = `tq://127.0.0.1:${/"key":"broker\.port","address":"[^"]*:(\d+)"/.exec(broker.stdout())?.[1]}`;
+    const worker = spawnCli(["worker", "--handlers", "handlers.ts"], { cwd, bin, env: { TQ_URL: url } });
+    try {
+      const r = await runCli(["submit", "say.hi", "--payload", '{"to":"ada"}', "--wait"], { cwd, bin, env: { TQ_URL: url } });
+      expect(r.stderr).toBe("");
+      expect(r.stdout.trim().split("\n").at(-1)).toBe('{"hi":"ada"}');
+      await worker.waitForStdout("completed ");
+    } finally {
+      expect(await worker.stop("SIGTERM")).toBe(0);
+      expect(await broker.stop("SIGTERM")).toBe(0);
+    }
+  });
+
   test("serve from an empty dir: creates ./data, logs where it listens, SIGTERM exits 0", async () => {
     const cwd = emptyDir();
     const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });
     await broker.waitForStdout('"msg":"tq-broker started"');
     expect(broker.stdout()).toContain(`"data_dir":"${join(cwd, "data")}"`);
     expect(existsSync(join(cwd, "data"))).toBe(true);
+    expect(await broker.stop("SIGTERM")).toBe(0);
+  });
+});
+
+// systemd, and so NOTIFY_SOCKET, exists on Linux only.
+describe.skipIf(process.platform !== "linux")("compiled tq-broker under systemd (Type=notify), with a stand-in NOTIFY_SOCKET", () => {
+  for (const kind of ["path", "abstract"] as const) {
+    test(`READY=1 once it accepts connections, STOPPING=1 on SIGTERM (${kind} socket)`, async () => {
+      const cwd = emptyDir();
+      const socketPath = kind === "path" ? join(cwd, "notify.sock") : `@tq-notify-test-${process.pid}-${n}`;
+      const systemd = await startNotifyReceiver(socketPath);
+      try {
+        const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: { ...LOOPBACK_ENV, NOTIFY_SOCKET: socketPath } });
+        await systemd.waitFor("READY=1");
+        // What `systemctl start` promises once it returns: the protocol port and /readyz answer now.
+        await broker.waitForStdout('"key":"api.rest_port"');
+        const port = Number(/"key":"broker\.port","address":"[^"]*:(\d+)"/.exec(broker.stdout())?.[1]);
+        const restPort = Number(/"key":"api\.rest_port","address":"[^"]*:(\d+)"/.exec(broker.stdout())?.[1]);
+        const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+        socket.end();
+        expect((await fetch(`http://127.0.0.1:${restPort}/readyz`)).status).toBe(200);
+        expect(systemd.messages()).toEqual(["READY=1"]);
+        expect(await broker.stop("SIGTERM")).toBe(0);
+        await systemd.waitFor("STOPPING=1", 2000);
+        expect(systemd.messages()).toEqual(["READY=1", "STOPPING=1"]);
+        expect(broker.stderr()).toBe("");
+        expect(broker.stdout()).not.toContain("could not notify systemd");
+      } finally {
+        await systemd.stop();
+      }
+    });
+  }
+
+  test("a NOTIFY_SOCKET it cannot use is logged as a warning and the broker serves on", async () => {
+    const cwd = emptyDir();
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: { ...LOOPBACK_ENV, NOTIFY_SOCKET: join(cwd, "nobody-listens.sock") } });
+    await broker.waitForStdout('"msg":"could not notify systemd"');
+    expect(broker.stdout()).toContain('"state":"READY=1"');
+    expect(broker.stdout()).toContain('"msg":"listening","key":"broker.port"');
     expect(await broker.stop("SIGTERM")).toBe(0);
   });
 });
