@@ -12,6 +12,10 @@ export interface CliContext {
   err(text: string): void;
   /** Every registered command, for `help`. */
   commands: readonly Command[];
+  /** Which streams are terminals: colours are for people only. Absent = neither. */
+  terminal?: { stdout: boolean; stderr: boolean };
+  /** `--no-color` was given (anywhere before `--`). */
+  noColor?: boolean;
 }
 
 export interface Command {

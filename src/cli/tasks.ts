@@ -9,6 +9,7 @@ import { CLIENT_FLAGS, parseCount, showTime, table, toJson, withClient } from ".
 import type { Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
+import { statusColor, styleFor } from "./style.ts";
 
 const spec: ArgsSpec = {
   flags: {
@@ -60,7 +61,9 @@ ${formatFlags(spec.flags)}`,
       if (page.tasks.length === 0) ctx.out("no tasks");
       else {
         const rows = page.tasks.map((t) => [t.id, t.status, t.type, t.queue, String(t.priority), String(t.attempts), showTime(t.createdAtMs)]);
-        ctx.out(table(["ID", "STATUS", "TYPE", "QUEUE", "PRIORITY", "ATTEMPTS", "CREATED"], rows));
+        const style = styleFor(ctx, "stdout");
+        const cell = (column: number, text: string): string => (column === 1 ? statusColor(style, text) : text);
+        ctx.out(table(["ID", "STATUS", "TYPE", "QUEUE", "PRIORITY", "ATTEMPTS", "CREATED"], rows, { style, cell }));
       }
       if (page.nextCursor !== null) ctx.out(`more: --cursor ${page.nextCursor}`);
       return EXIT.ok;
