@@ -21,7 +21,7 @@ const spec: ArgsSpec = {
     batch: { type: "string", valueName: "B", description: "tasks per SubmitBatch and most tasks per claim (default 100)" },
     rate: { type: "string", valueName: "R", description: "W4 submits per second (default 1000)" },
     seconds: { type: "string", valueName: "S", description: "W4 duration in seconds (default 10)" },
-    sync: { type: "string", valueName: "full|interval", description: "--spawn: persistence.sync of the spawned broker (default full)" },
+    sync: { type: "string", valueName: "full|interval", choices: ["full", "interval"], description: "--spawn: persistence.sync of the spawned broker (default full)" },
     runs: { type: "string", valueName: "K", description: "runs per workload; figures are the median with the range (default 1)" },
     window: { type: "string", valueName: "W", description: "SubmitBatch frames each producer keeps in flight (default: enough for 3,200 tasks, 8 to 32)" },
     restart: { type: "boolean", description: "--spawn, W1: restart the broker on its data after the run and time until it serves" },
@@ -43,6 +43,7 @@ export function defaultWindow(batch: number): number {
 export const benchCommand: Command = {
   name: "bench",
   summary: "measure a broker: enqueue, drain, mixed and latency workloads",
+  flags: spec.flags,
   help: `usage: tq-broker bench [--url URL | --spawn] [--workload W1,W2,W3,W4] [-n 100000]
                        [--payload-bytes 100] [--producers P] [--concurrency C] [--batch B]
                        [--rate R --seconds S] [--sync full|interval] [--warmup N] [--json]

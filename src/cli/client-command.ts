@@ -31,6 +31,7 @@ export function clientCommand(s: ClientCommandSpec): Command {
   return {
     name: s.name,
     summary: s.summary,
+    flags: spec.flags,
     help: `usage: ${usage}
 
 ${s.description}

@@ -42,6 +42,7 @@ ${formatFlags(printSpec.flags)}`;
 export const configCommand: Command = {
   name: "config",
   summary: "check a config file, or print the effective config",
+  actions: { check: checkSpec.flags, print: printSpec.flags },
   help: HELP,
   async run(argv, ctx) {
     const [action, ...rest] = argv;

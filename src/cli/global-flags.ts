@@ -1,5 +1,5 @@
-// Options every command takes, taken out of argv by main before a command's own parser sees it.
-// No command reads these itself: they arrive in CliContext.
+// Options every command takes, taken out of argv by main before a command's own parser sees it;
+// the table is also what completion offers. No command reads these itself: they arrive in CliContext.
 
 import type { FlagSpec } from "./parse-args.ts";
 

@@ -24,6 +24,7 @@ export function overview(all: readonly Command[]): string {
 export const helpCommand: Command = {
   name: "help",
   summary: "show this list, or help for one command",
+  positional: "command",
   help: "usage: tq-broker help [COMMAND]\n\nLists the commands, or prints the help of COMMAND.",
   async run(argv, ctx: CliContext) {
     const args = parseArgs(argv, { flags: {}, positionals: ["COMMAND"] });

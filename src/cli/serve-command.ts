@@ -24,6 +24,7 @@ const FLAG_KEYS: Readonly<Record<string, string>> = { port: "broker.port", "data
 export const serveCommand: Command = {
   name: "serve",
   summary: "run the broker",
+  flags: spec.flags,
   help: `usage: tq-broker serve [--config FILE] [--port N] [--data-dir DIR]
 
 Runs the broker until SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly and exits 0.

@@ -13,7 +13,7 @@ import { statusColor, styleFor } from "./style.ts";
 
 const spec: ArgsSpec = {
   flags: {
-    status: { type: "string", valueName: "S", description: `only this status: ${WIRE_TASK_STATUSES.join(", ")}` },
+    status: { type: "string", valueName: "S", choices: WIRE_TASK_STATUSES, description: `only this status: ${WIRE_TASK_STATUSES.join(", ")}` },
     queue: { type: "string", valueName: "Q", description: "only this queue" },
     type: { type: "string", valueName: "T", description: "only this task type" },
     limit: { type: "string", valueName: "N", description: `at most N tasks, 1-${MAX_LIST_LIMIT} (default 50)` },
@@ -27,6 +27,7 @@ const spec: ArgsSpec = {
 export const tasksCommand: Command = {
   name: "tasks",
   summary: "list tasks by status, queue or type",
+  actions: { list: spec.flags },
   help: `usage: tq-broker tasks list [--status S] [--queue Q] [--type T] [--limit N] [--cursor C] [--json]
 
 Lists tasks, oldest first, filtered by status, queue and type. When more match than --limit, the
