@@ -4,6 +4,7 @@
 import { isCompiled } from "../bench/self-command.ts";
 import { parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions } from "../bench/bench-options.ts";
 import { runBench } from "../bench/run-bench.ts";
+import { BenchProgress } from "./bench-progress.ts";
 import { formatJsonLines, formatTable } from "../bench/report.ts";
 import type { Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
@@ -54,6 +55,8 @@ ${Object.entries(WORKLOADS)
   .join("\n")}
 W2 and W3 check by id that every submitted task was completed exactly once; a failed check
 exits 1. With --spawn the table also shows the broker's peak RSS and CPU seconds.
+On a terminal, a line on stderr shows the workload, run, step, tasks done and the current rate
+while it runs; with --json, or when stderr is not a terminal, only the results are printed.
 
 options:
 ${formatFlags(spec.flags)}`,
@@ -64,16 +67,28 @@ ${formatFlags(spec.flags)}`,
       spec,
     );
     const opts = toOptions(args.strings, args.booleans);
+    const json = args.booleans.json === true;
+    // Live progress is for a person watching a terminal; --json output is for a program.
+    const progress =
+      !json && ctx.terminal?.stderr === true && ctx.errWrite !== undefined ? new BenchProgress({ write: ctx.errWrite, columns: ctx.terminal.columns || 80 }) : null;
     let results;
     try {
-      results = await runBench(opts, (run, i) => {
-        if (!args.booleans.json) ctx.err(`${run.workload} run ${i + 1}/${opts.runs}: ${Math.round(run.tasksPerSec).toLocaleString("en-US")} tasks/s`);
+      results = await runBench(opts, {
+        onStage: (stage) => progress?.onStage(stage),
+        onRun: (run, i) => {
+          if (json) return;
+          const text = `${run.workload} run ${i + 1}/${opts.runs}: ${Math.round(run.tasksPerSec).toLocaleString("en-US")} tasks/s`;
+          if (progress === null) ctx.err(text);
+          else progress.println(text);
+        },
       });
     } catch (err) {
+      progress?.stop();
       // A broker that cannot be reached or dies mid-run is an expected failure of a bench, not a crash.
       ctx.err(`tq-broker bench: ${err instanceof Error ? err.message : String(err)}`);
       return EXIT.failure;
     }
+    progress?.stop();
     ctx.out(args.booleans.json ? formatJsonLines(results) : formatTable(results));
     return results.some((r) => r.exactlyOnce === false) ? EXIT.failure : EXIT.ok;
   },

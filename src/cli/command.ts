@@ -11,10 +11,12 @@ export interface CliContext {
   out(text: string): void;
   /** Writes a line (newline added) to stderr. */
   err(text: string): void;
+  /** Writes text to stderr as it is (no newline): for a line redrawn in place. Absent = no live display. */
+  errWrite?(text: string): void;
   /** Every registered command, for `help` and `completion`. */
   commands: readonly Command[];
-  /** Which streams are terminals: colours are for people only. Absent = neither. */
-  terminal?: { stdout: boolean; stderr: boolean };
+  /** Which streams are terminals: colours, redrawn progress and the serve banner are for people only. Absent = neither. */
+  terminal?: { stdout: boolean; stderr: boolean; /** Width of the stderr terminal; 0 or absent when unknown. */ columns?: number };
   /** `--no-color` was given (anywhere before `--`). */
   noColor?: boolean;
 }

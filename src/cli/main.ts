@@ -82,8 +82,9 @@ if (import.meta.main) {
     env: process.env,
     out: (text) => stdout.write(`${text}\n`),
     err: (text) => stderr.write(`${text}\n`),
+    errWrite: (text) => stderr.write(text),
     commands: COMMANDS,
-    terminal: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
+    terminal: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true, columns: process.stderr.columns },
   };
   const code = await main(process.argv.slice(2), ctx);
   // Everything printed must reach a slow pipe or file before the process ends.

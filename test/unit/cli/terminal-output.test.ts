@@ -1,7 +1,9 @@
-// The pieces behind the CLI's terminal output, alone: the colour rule (no-color.org) and a table
-// whose colours never shift a column.
+// The pieces behind the CLI's terminal output, alone: the colour rule (no-color.org), a table
+// whose colours never shift a column, and the bench's live line with a fake clock.
 
 import { describe, expect, test } from "bun:test";
+import type { BenchStage } from "../../../src/bench/run-bench.ts";
+import { BenchProgress } from "../../../src/cli/bench-progress.ts";
 import { table } from "../../../src/cli/client-options.ts";
 import { colorWanted, PLAIN, statusColor, styleFor, stripAnsi } from "../../../src/cli/style.ts";
 import type { CliContext } from "../../../src/cli/command.ts";
@@ -43,3 +45,50 @@ describe("table", () => {
     expect(table(["A"], [["x"]], { style: PLAIN })).toBe("A\nx");
   });
 });
+
+function fakeStage(over: Partial<BenchStage>, counts: { submitted: number; completed: number }): BenchStage {
+  return { workload: "W2", run: 1, runs: 3, phase: "timed", target: 1000, counts: () => counts, ...over };
+}
+
+describe("bench live line", () => {
+  test("W2 preloading: submits and their rate; then completions and theirs", () => {
+    let nowMs = 0;
+    const progress = new BenchProgress({ write: () => {}, columns: 200, now: () => nowMs });
+    const counts = { submitted: 0, completed: 0 };
+    const stage = fakeStage({}, counts);
+    progress.onStage(stage);
+    progress.stop();
+    nowMs = 500;
+    counts.submitted = 400;
+    expect(progress.line(stage)).toBe("W2 run 1/3 · timed · 400 submitted · 0/1,000 completed · 0s");
+    nowMs = 1000;
+    counts.submitted = 1000;
+    expect(progress.line(stage)).toBe("W2 run 1/3 · timed · 1,000 submitted · 0/1,000 completed · 1,200 tasks/s · 1s");
+    nowMs = 1500;
+    counts.completed = 250;
+    // A new series: no rate until there are two samples of it.
+    expect(progress.line(stage)).toBe("W2 run 1/3 · timed · 1,000 submitted · 250/1,000 completed · 1s");
+    nowMs = 2000;
+    counts.completed = 750;
+    expect(progress.line(stage)).toBe("W2 run 1/3 · timed · 1,000 submitted · 750/1,000 completed · 1,000 tasks/s · 2s");
+  });
+
+  test("W1 counts submits; a step without tasks shows only what it does", () => {
+    const progress = new BenchProgress({ write: () => {}, columns: 200, now: () => 0 });
+    expect(progress.line(fakeStage({ workload: "W1", phase: "warm-up", target: 500 }, { submitted: 100, completed: 0 }))).toBe("W1 run 1/3 · warm-up · 100/500 submitted · 0s");
+    expect(progress.line(fakeStage({ workload: "W1", phase: "drain", target: 500 }, { submitted: 0, completed: 20 }))).toBe("W1 run 1/3 · drain · 20/500 completed · 0s");
+    expect(progress.line(fakeStage({ phase: "starting broker", target: null }, { submitted: 0, completed: 0 }))).toBe("W2 run 1/3 · starting broker · 0s");
+  });
+
+  test("redrawn in place, cut to the terminal width, and gone after stop()", () => {
+    const writes: string[] = [];
+    const progress = new BenchProgress({ write: (t) => writes.push(t), columns: 30, now: () => 0 });
+    progress.onStage(fakeStage({}, { submitted: 5, completed: 1 }));
+    progress.println("W2 run 1/3: 9 tasks/s");
+    progress.stop();
+    expect(writes[0]).toBe("\r\x1b[2K" + "W2 run 1/3 · timed · 5 submitted · 1/1,000 completed · 0s".slice(0, 29));
+    expect(writes[1]).toBe("\r\x1b[2KW2 run 1/3: 9 tasks/s\n");
+    expect(writes).toHaveLength(2);
+  });
+});
+
