@@ -1,10 +1,12 @@
 // The pieces behind the CLI's terminal output, alone: the colour rule (no-color.org), a table
-// whose colours never shift a column, and the bench's live line with a fake clock.
+// whose colours never shift a column, the bench's live line with a fake clock, the serve
+// banner's URLs, and the hold that puts the banner before start-up log lines.
 
 import { describe, expect, test } from "bun:test";
 import type { BenchStage } from "../../../src/bench/run-bench.ts";
 import { BenchProgress } from "../../../src/cli/bench-progress.ts";
 import { table } from "../../../src/cli/client-options.ts";
+import { listenerUrls, StartupHold } from "../../../src/cli/serve-banner.ts";
 import { colorWanted, PLAIN, statusColor, styleFor, stripAnsi } from "../../../src/cli/style.ts";
 import type { CliContext } from "../../../src/cli/command.ts";
 
@@ -92,3 +94,41 @@ describe("bench live line", () => {
   });
 });
 
+describe("serve banner", () => {
+  test("listener URLs: wildcard binds as localhost, IPv6 in brackets, TLS as tqs/https", () => {
+    const addresses = { "broker.port": "0.0.0.0:6379", "api.rest_port": "0.0.0.0:8080", "monitoring.prometheus_port": "::1:9091" };
+    expect(listenerUrls(addresses, false)).toEqual({
+      protocol: "tq://localhost:6379",
+      rest: "http://localhost:8080/api/v1",
+      dashboard: "http://localhost:8080/",
+      metrics: "http://[::1]:9091/metrics",
+    });
+    expect(listenerUrls({ "broker.port": "127.0.0.1:1", "api.rest_port": "127.0.0.1:2" }, true)).toEqual({
+      protocol: "tqs://127.0.0.1:1",
+      rest: "https://127.0.0.1:2/api/v1",
+      dashboard: "https://127.0.0.1:2/",
+      metrics: null,
+    });
+  });
+
+  test("the hold keeps lines until release (or its timer), then writes them in order", async () => {
+    const written: string[] = [];
+    const hold = new StartupHold((t) => written.push(t), 60_000);
+    hold.line("a");
+    hold.line("b");
+    expect(written).toEqual([]);
+    written.push("banner");
+    hold.release();
+    hold.line("c");
+    hold.release();
+    expect(written).toEqual(["banner", "a", "b", "c"]);
+    const timed: string[] = [];
+    const short = new StartupHold((t) => timed.push(t), 20);
+    short.line("slow start");
+    await Bun.sleep(60);
+    expect(timed).toEqual(["slow start"]);
+    const through: string[] = [];
+    new StartupHold((t) => through.push(t), 0).line("now");
+    expect(through).toEqual(["now"]);
+  });
+});
