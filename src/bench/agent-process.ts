@@ -17,6 +17,8 @@ const CLOSE_GRACE_MS = 5_000;
 export class AgentJob {
   /** Latest progress count the agent reported (submitted or completed tasks). */
   progress = 0;
+  /** performance.now() when the job was handed out: a live display counts only its stage's jobs. */
+  readonly startedMs = performance.now();
   readonly ready: Promise<void>;
   readonly report: Promise<AgentReport>;
   private settled = false;
@@ -67,6 +69,8 @@ export class AgentProcess {
   private readonly proc: Subprocess<"pipe", "pipe", "pipe">;
   private stderr = "";
   private job: AgentJob | null = null;
+  /** The job handed out last, kept after it ends so that its final count stays readable. */
+  private latest: AgentJob | null = null;
   private exitCode: number | null = null;
 
   constructor() {
@@ -98,12 +102,18 @@ export class AgentProcess {
   start(spec: AgentSpec): AgentJob {
     if (this.job !== null) throw new Error(`bench agent ${this.proc.pid} is still running a ${this.job.spec.role} job`);
     const job = new AgentJob(spec, (word) => this.say(word));
+    this.latest = job;
     if (this.exitCode !== null) job.fail(new Error(`${spec.role} agent had exited (code ${this.exitCode}); stderr:\n${this.stderr}`));
     else {
       this.job = job;
       this.say(JSON.stringify(spec));
     }
     return job;
+  }
+
+  /** The last job handed to this agent, running or ended. */
+  lastJob(): AgentJob | null {
+    return this.latest;
   }
 
   /** Ends stdin, so the agent exits (stopping any job); killed if it has not within the grace. */
@@ -147,6 +157,22 @@ export class AgentPool {
       this.agents.set(slot, agent);
     }
     return agent;
+  }
+
+  /**
+   * Tasks submitted (producers) and completed (workers) so far by the jobs handed out since
+   * `sinceMs` (performance.now()); for a live display, read while the run goes on.
+   */
+  progress(sinceMs: number): { submitted: number; completed: number } {
+    let submitted = 0;
+    let completed = 0;
+    for (const agent of this.agents.values()) {
+      const job = agent.lastJob();
+      if (job === null || job.startedMs < sinceMs) continue;
+      if (job.spec.role === "worker") completed += job.progress;
+      else submitted += job.progress;
+    }
+    return { submitted, completed };
   }
 
   async close(): Promise<void> {

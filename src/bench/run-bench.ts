@@ -74,36 +74,68 @@ export interface WorkloadResult {
   checks: CompletionCheck[];
 }
 
-export async function runBench(opts: BenchOptions, onRun: (result: RunFigures, index: number) => void = () => {}): Promise<WorkloadResult[]> {
+/** One step of one run, for a live display (the CLI's progress line); the bench works the same without it. */
+export interface BenchStage {
+  workload: WorkloadName;
+  /** 1-based, of `runs`. */
+  run: number;
+  runs: number;
+  /** "warm-up" and "drain" (W1's tasks completed after the run) are untimed. */
+  phase: "starting broker" | "warm-up" | "timed" | "drain" | "restart";
+  /** Tasks the step goes through, or null when it has none (starting, restarting). */
+  target: number | null;
+  /** Tasks submitted and completed so far by this step's load processes. */
+  counts(): { submitted: number; completed: number };
+}
+
+export interface BenchHooks {
+  /** A run finished, with its figures. */
+  onRun?(result: RunFigures, index: number): void;
+  /** A step began. */
+  onStage?(stage: BenchStage): void;
+}
+
+/** Tells `hooks` that a step of this run began; counts come from the run's agent pool. */
+type StageReporter = (phase: BenchStage["phase"], target: number | null, pool: AgentPool | null) => void;
+
+export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}): Promise<WorkloadResult[]> {
   const results: WorkloadResult[] = [];
   const runTag = Math.floor(epochMs()).toString(36);
   for (const workload of opts.workloads) {
     const runs: RunFigures[] = [];
     for (let i = 0; i < opts.runs; i++) {
       const queue = `bench-${runTag}-${workload.toLowerCase()}-${i}`;
-      const run = opts.target.kind === "spawn" ? await spawnedRun(workload, opts, opts.target.sync, queue) : await urlRun(workload, opts, queue);
+      const stage: StageReporter = (phase, target, pool) => {
+        const sinceMs = performance.now();
+        hooks.onStage?.({ workload, run: i + 1, runs: opts.runs, phase, target, counts: () => pool?.progress(sinceMs) ?? { submitted: 0, completed: 0 } });
+      };
+      const run = opts.target.kind === "spawn" ? await spawnedRun(workload, opts, opts.target.sync, queue, stage) : await urlRun(workload, opts, queue, stage);
       runs.push(run);
-      onRun(run, i);
+      hooks.onRun?.(run, i);
     }
     results.push(summarize(workload, opts, runs));
   }
   return results;
 }
 
-async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string): Promise<RunFigures> {
+async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string, stage: StageReporter): Promise<RunFigures> {
   if (opts.target.kind !== "url") throw new Error("urlRun needs a --url target");
   const at: Endpoint = { host: opts.target.host, port: opts.target.port, queue };
   const pool = new AgentPool();
   try {
+    stage("timed", timedTarget(workload, opts), pool);
     const run = await runWorkload(workload, opts, at, pool);
-    if (workload === "W1") await drainQueue(opts, at, run.tasks, pool);
+    if (workload === "W1") {
+      stage("drain", run.tasks, pool);
+      await drainQueue(opts, at, run.tasks, pool);
+    }
     return { ...run, warmedUp: 0, broker: null, commits: null, restart: null };
   } finally {
     await pool.close();
   }
 }
 
-async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string): Promise<RunFigures> {
+async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string, stage: StageReporter): Promise<RunFigures> {
   const brokerOptions = {
     sync,
     // The bench loads N tasks at once; the default threshold would answer QueueFull at 100,000.
@@ -111,19 +143,23 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     maxBatchClaim: Math.max(10, opts.batch),
     runtimeArgs: opts.cpuProfDir === null ? [] : ["--cpu-prof-md", "--cpu-prof-dir", opts.cpuProfDir],
   };
+  stage("starting broker", null, null);
   let broker: SpawnedBroker = await spawnBroker(brokerOptions);
   // The warm-up's agents run the timed load too: a producer in service is as warm as its broker.
   const pool = new AgentPool();
   try {
+    if (opts.warmup > 0) stage("warm-up", workload === "W4" ? Math.min(opts.warmup, WARMUP_W4_MAX) : opts.warmup, pool);
     const warmedUp = opts.warmup > 0 ? await warmUp(workload, opts, { host: broker.host, port: broker.port, queue: `${queue}-warmup` }, pool) : 0;
     const before = await commitFigures(broker);
     const sampler = new ProcSampler(broker.pid);
     sampler.start();
+    stage("timed", timedTarget(workload, opts), pool);
     const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue }, pool).finally(() => sampler.stop());
     const usage = sampler.stop();
     const commits = since(await commitFigures(broker), before);
     let restart: RestartFigures | null = null;
     if (opts.restart && workload === "W1") {
+      stage("restart", null, null);
       await broker.stop({ keepData: true });
       const t0 = performance.now();
       broker = await spawnBroker({ ...brokerOptions, dataDir: broker.dataDir });
@@ -135,6 +171,11 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     await pool.close();
     await broker.stop();
   }
+}
+
+/** Tasks a timed run of `workload` goes through: N, or W4's rate x seconds. */
+function timedTarget(workload: WorkloadName, opts: BenchOptions): number {
+  return workload === "W4" ? Math.max(1, Math.round(opts.ratePerSec * opts.seconds)) : opts.n;
 }
 
 /**

@@ -4,6 +4,7 @@
 import { isCompiled } from "../bench/self-command.ts";
 import { parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions } from "../bench/bench-options.ts";
 import { runBench } from "../bench/run-bench.ts";
+import { BenchProgress } from "./bench-progress.ts";
 import { formatJsonLines, formatTable } from "../bench/report.ts";
 import type { Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
@@ -21,7 +22,7 @@ const spec: ArgsSpec = {
     batch: { type: "string", valueName: "B", description: "tasks per SubmitBatch and most tasks per claim (default 100)" },
     rate: { type: "string", valueName: "R", description: "W4 submits per second (default 1000)" },
     seconds: { type: "string", valueName: "S", description: "W4 duration in seconds (default 10)" },
-    sync: { type: "string", valueName: "full|interval", description: "--spawn: persistence.sync of the spawned broker (default full)" },
+    sync: { type: "string", valueName: "full|interval", choices: ["full", "interval"], description: "--spawn: persistence.sync of the spawned broker (default full)" },
     runs: { type: "string", valueName: "K", description: "runs per workload; figures are the median with the range (default 1)" },
     window: { type: "string", valueName: "W", description: "SubmitBatch frames each producer keeps in flight (default: enough for 3,200 tasks, 8 to 32)" },
     restart: { type: "boolean", description: "--spawn, W1: restart the broker on its data after the run and time until it serves" },
@@ -43,6 +44,7 @@ export function defaultWindow(batch: number): number {
 export const benchCommand: Command = {
   name: "bench",
   summary: "measure a broker: enqueue, drain, mixed and latency workloads",
+  flags: spec.flags,
   help: `usage: tq-broker bench [--url URL | --spawn] [--workload W1,W2,W3,W4] [-n 100000]
                        [--payload-bytes 100] [--producers P] [--concurrency C] [--batch B]
                        [--rate R --seconds S] [--sync full|interval] [--warmup N] [--json]
@@ -53,6 +55,8 @@ ${Object.entries(WORKLOADS)
   .join("\n")}
 W2 and W3 check by id that every submitted task was completed exactly once; a failed check
 exits 1. With --spawn the table also shows the broker's peak RSS and CPU seconds.
+On a terminal, a line on stderr shows the workload, run, step, tasks done and the current rate
+while it runs; with --json, or when stderr is not a terminal, only the results are printed.
 
 options:
 ${formatFlags(spec.flags)}`,
@@ -63,16 +67,28 @@ ${formatFlags(spec.flags)}`,
       spec,
     );
     const opts = toOptions(args.strings, args.booleans);
+    const json = args.booleans.json === true;
+    // Live progress is for a person watching a terminal; --json output is for a program.
+    const progress =
+      !json && ctx.terminal?.stderr === true && ctx.errWrite !== undefined ? new BenchProgress({ write: ctx.errWrite, columns: ctx.terminal.columns || 80 }) : null;
     let results;
     try {
-      results = await runBench(opts, (run, i) => {
-        if (!args.booleans.json) ctx.err(`${run.workload} run ${i + 1}/${opts.runs}: ${Math.round(run.tasksPerSec).toLocaleString("en-US")} tasks/s`);
+      results = await runBench(opts, {
+        onStage: (stage) => progress?.onStage(stage),
+        onRun: (run, i) => {
+          if (json) return;
+          const text = `${run.workload} run ${i + 1}/${opts.runs}: ${Math.round(run.tasksPerSec).toLocaleString("en-US")} tasks/s`;
+          if (progress === null) ctx.err(text);
+          else progress.println(text);
+        },
       });
     } catch (err) {
+      progress?.stop();
       // A broker that cannot be reached or dies mid-run is an expected failure of a bench, not a crash.
       ctx.err(`tq-broker bench: ${err instanceof Error ? err.message : String(err)}`);
       return EXIT.failure;
     }
+    progress?.stop();
     ctx.out(args.booleans.json ? formatJsonLines(results) : formatTable(results));
     return results.some((r) => r.exactlyOnce === false) ? EXIT.failure : EXIT.ok;
   },

@@ -9,6 +9,7 @@ import type { CliContext, Command } from "./command.ts";
 import { isUuid } from "../protocol/uuid.ts";
 import { EXIT, UsageError, type ExitCode } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec, type ParsedArgs } from "./parse-args.ts";
+import { styleFor } from "./style.ts";
 
 export interface ClientCommandSpec {
   name: string;
@@ -30,6 +31,7 @@ export function clientCommand(s: ClientCommandSpec): Command {
   return {
     name: s.name,
     summary: s.summary,
+    flags: spec.flags,
     help: `usage: ${usage}
 
 ${s.description}
@@ -63,7 +65,7 @@ export function taskIdCommand(s: TaskIdCommandSpec): Command {
     },
     async run(client, args, ctx) {
       const task = await s.call(client, args.positionals[0]!);
-      ctx.out(args.booleans.json ? toJson(task) : showTask(task));
+      ctx.out(args.booleans.json ? toJson(task) : showTask(task, styleFor(ctx, "stdout")));
       return EXIT.ok;
     },
   });

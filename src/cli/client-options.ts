@@ -10,6 +10,7 @@ import { TqError } from "../client/tq-error.ts";
 import type { CliContext } from "./command.ts";
 import { EXIT, UsageError, type ExitCode } from "./exit-codes.ts";
 import type { FlagSpec, ParsedArgs } from "./parse-args.ts";
+import { PLAIN, statusColor, type Style } from "./style.ts";
 
 export const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
   url: { type: "string", valueName: "URL", description: "broker, tq://host:port or tqs://host:port (default $TQ_URL, else tq://127.0.0.1:6379)" },
@@ -81,15 +82,29 @@ export function showTime(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? "-" : new Date(ms).toISOString();
 }
 
-/** Left-aligned columns with a header row, two spaces apart. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export interface TableStyle {
+  style: Style;
+  /** Colours one body cell by its column and text (e.g. a status); default leaves it plain. */
+  cell?(column: number, text: string): string;
+}
+
+/**
+ * Left-aligned columns with a header row, two spaces apart, aligned whatever the stream (a pipe
+ * to awk or grep gets the same columns). Widths come from the plain text; colour is added after
+ * padding, so escapes never shift a column.
+ */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], look: TableStyle = { style: PLAIN }): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]): string =>
+  const line = (cells: readonly string[], paint: (column: number, text: string) => string): string =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) => {
+        const pad = i === cells.length - 1 ? "" : " ".repeat(Math.max(0, (widths[i] ?? 0) - c.length));
+        return paint(i, c) + pad;
+      })
       .join("  ")
       .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+  const body = look.cell ?? ((_column: number, text: string) => text);
+  return [line(header, (_i, text) => look.style.bold(text)), ...rows.map((r) => line(r, body))].join("\n");
 }
 
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -108,11 +123,11 @@ export function parseCount(flag: string, text: string, min: number, max: number)
   return n;
 }
 
-/** A task as `key: value` lines for humans. */
-export function showTask(task: Task): string {
+/** A task as `key: value` lines for humans; on a terminal the keys are dim and the status coloured. */
+export function showTask(task: Task, style: Style = PLAIN): string {
   const rows: Array<[string, string]> = [
     ["id", task.id],
-    ["status", task.status],
+    ["status", statusColor(style, task.status)],
     ["type", task.type],
     ["queue", task.queue],
     ["priority", String(task.priority)],
@@ -128,5 +143,5 @@ export function showTask(task: Task): string {
   if (task.idempotencyKey !== null) rows.push(["idempotency key", task.idempotencyKey]);
   if (task.result !== null) rows.push(["result", showValue(task.result)]);
   if (task.error !== null) rows.push(["error", task.error.split("\n").join("\n" + " ".repeat(17))]);
-  return rows.map(([k, v]) => `${`${k}:`.padEnd(16)} ${v}`).join("\n");
+  return rows.map(([k, v]) => `${style.dim(`${k}:`.padEnd(16))} ${v}`).join("\n");
 }

@@ -4,6 +4,7 @@ import type { Command } from "./command.ts";
 import { benchAgentCommand } from "./bench-agent-command.ts";
 import { benchCommand } from "./bench-command.ts";
 import { cancelCommand } from "./cancel.ts";
+import { completionCommand } from "./completion-command.ts";
 import { configCommand } from "./config-command.ts";
 import { helpCommand } from "./help-command.ts";
 import { retryCommand } from "./retry.ts";
@@ -30,5 +31,6 @@ export const COMMANDS: readonly Command[] = [
   benchAgentCommand,
   configCommand,
   versionCommand,
+  completionCommand,
   helpCommand,
 ];

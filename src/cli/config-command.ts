@@ -2,14 +2,17 @@
 // without starting anything. Errors are thrown for main to report (ConfigError -> 78).
 
 import { stringify } from "yaml";
-import { configWarnings, loadConfig, maskSecrets } from "../config/index.ts";
+import { ConfigError, configWarnings, loadConfig, maskSecrets } from "../config/index.ts";
 import { renderDefaultYaml } from "../config/config-docs.ts";
-import type { Command } from "./command.ts";
-import { EXIT, UsageError } from "./exit-codes.ts";
+import type { CliContext, Command } from "./command.ts";
+import { EXIT, UsageError, type ExitCode } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 
 const checkSpec: ArgsSpec = {
-  flags: { env: { type: "boolean", description: "also apply TQ_* environment overrides, as serve would" } },
+  flags: {
+    env: { type: "boolean", description: "also apply TQ_* environment overrides, as serve would" },
+    json: { type: "boolean", description: 'print one JSON document: {"file", "valid", "problems", "warnings"} (exit codes unchanged)' },
+  },
   positionals: ["FILE"],
   requiredPositionals: 1,
 };
@@ -23,7 +26,7 @@ const printSpec: ArgsSpec = {
 };
 
 const HELP = `usage:
-  tq-broker config check FILE [--env]
+  tq-broker config check FILE [--env] [--json]
   tq-broker config print [--config FILE] [--json] [--defaults]
 
 check: validates FILE and reports every problem at once (exit 0 if valid, 78 if not); settings
@@ -39,6 +42,7 @@ ${formatFlags(printSpec.flags)}`;
 export const configCommand: Command = {
   name: "config",
   summary: "check a config file, or print the effective config",
+  actions: { check: checkSpec.flags, print: printSpec.flags },
   help: HELP,
   async run(argv, ctx) {
     const [action, ...rest] = argv;
@@ -50,7 +54,9 @@ export const configCommand: Command = {
     if (action === "check") {
       const args = parseArgs(rest, checkSpec);
       const file = args.positionals[0] ?? "";
-      const config = loadConfig({ file, env: args.booleans.env === true ? ctx.env : {} });
+      const env = args.booleans.env === true ? ctx.env : {};
+      if (args.booleans.json === true) return checkAsJson(file, env, ctx);
+      const config = loadConfig({ file, env });
       // Valid, so exit 0; but what serve would warn about at start is said here too.
       for (const w of configWarnings(config)) ctx.err(`warning: ${w.path}: ${w.message}`);
       ctx.out(`${file}: ok`);
@@ -69,3 +75,16 @@ export const configCommand: Command = {
     throw new UsageError(`unknown action ${JSON.stringify(action)}: expected check or print`);
   },
 };
+
+/** `config check --json`: the verdict as one document on stdout, for a script; exit 0 or 78 as in text. */
+function checkAsJson(file: string, env: CliContext["env"], ctx: CliContext): ExitCode {
+  try {
+    const warnings = configWarnings(loadConfig({ file, env }));
+    ctx.out(JSON.stringify({ file, valid: true, problems: [], warnings }, null, 2));
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    ctx.out(JSON.stringify({ file, valid: false, problems: err.problems, warnings: [] }, null, 2));
+    return EXIT.config;
+  }
+}

@@ -2,7 +2,8 @@
 
 import type { Command, CliContext } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
-import { parseArgs } from "./parse-args.ts";
+import { GLOBAL_FLAGS } from "./global-flags.ts";
+import { formatFlags, parseArgs } from "./parse-args.ts";
 
 export const EXIT_CODES_HELP = `exit codes:
   0   ok
@@ -17,12 +18,13 @@ export function overview(all: readonly Command[]): string {
   const commands = all.filter((c) => c.hidden !== true);
   const width = Math.max(...commands.map((c) => c.name.length));
   const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-  return `usage: tq-broker <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun 'tq-broker <command> --help' for a command's options.\n\n${EXIT_CODES_HELP}`;
+  return `usage: tq-broker <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun 'tq-broker <command> --help' for a command's options.\n\noptions of every command:\n${formatFlags(GLOBAL_FLAGS)}\n\n${EXIT_CODES_HELP}`;
 }
 
 export const helpCommand: Command = {
   name: "help",
   summary: "show this list, or help for one command",
+  positional: "command",
   help: "usage: tq-broker help [COMMAND]\n\nLists the commands, or prints the help of COMMAND.",
   async run(argv, ctx: CliContext) {
     const args = parseArgs(argv, { flags: {}, positionals: ["COMMAND"] });

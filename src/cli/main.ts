@@ -10,10 +10,13 @@ import type { CliContext, Command } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
 import { EXIT, HelpRequested, UsageError, type ExitCode } from "./exit-codes.ts";
 import { overview } from "./help-command.ts";
+import { withoutGlobalFlags } from "./global-flags.ts";
 import { flushStdio, stderr, stdout } from "./stdio.ts";
 
 export async function main(argv: readonly string[], ctx: CliContext): Promise<ExitCode> {
-  const [name, ...rest] = argv;
+  const global = withoutGlobalFlags(argv);
+  if (global.noColor) ctx = { ...ctx, noColor: true };
+  const [name, ...rest] = global.argv;
   if (name === undefined) {
     ctx.err(overview(ctx.commands));
     return EXIT.usage;
@@ -79,7 +82,9 @@ if (import.meta.main) {
     env: process.env,
     out: (text) => stdout.write(`${text}\n`),
     err: (text) => stderr.write(`${text}\n`),
+    errWrite: (text) => stderr.write(text),
     commands: COMMANDS,
+    terminal: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true, columns: process.stderr.columns },
   };
   const code = await main(process.argv.slice(2), ctx);
   // Everything printed must reach a slow pipe or file before the process ends.

@@ -9,8 +9,10 @@ export interface FlagSpec {
   type: "string" | "boolean";
   /** Shown in --help. */
   description: string;
-  /** Placeholder shown in --help, e.g. "FILE". */
+  /** Placeholder shown in --help, e.g. "FILE"; FILE and DIR also make completion offer paths. */
   valueName?: string;
+  /** The values it accepts, for shell completion (the command still checks the value itself). */
+  choices?: readonly string[];
 }
 
 export interface ArgsSpec {

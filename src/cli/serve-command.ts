@@ -1,8 +1,8 @@
 // `tq-broker serve`: loads config, starts the app, logs where it listens and where its data
 // lives, and stops cleanly on SIGTERM/SIGINT. The only command that installs signal handlers.
 
-import { startApp } from "../app.ts";
-import { loadConfig, maskSecrets } from "../config/index.ts";
+import { startApp, type App } from "../app.ts";
+import { loadConfig, maskSecrets, type Config } from "../config/index.ts";
 import { createLogger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -10,6 +10,8 @@ import { flushStdio, stdout } from "./stdio.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 import { versionInfo } from "../version.ts";
 import { notifySystemd } from "../sd-notify.ts";
+import { BANNER_HOLD_MS, banner, listenerUrls, StartupHold, type ListenerUrls } from "./serve-banner.ts";
+import { styleFor, type Style } from "./style.ts";
 
 const spec: ArgsSpec = {
   flags: {
@@ -25,10 +27,14 @@ const FLAG_KEYS: Readonly<Record<string, string>> = { port: "broker.port", "data
 export const serveCommand: Command = {
   name: "serve",
   summary: "run the broker",
+  flags: spec.flags,
   help: `usage: tq-broker serve [--config FILE] [--port N] [--data-dir DIR]
 
 Runs the broker until SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly and exits 0.
 Settings come from built-in defaults < FILE < TQ_<SECTION>_<KEY> environment < these flags.
+On a terminal, a short banner comes first: where each listener is (protocol, REST API,
+dashboard, metrics), the data dir, durability (persistence.sync), auth and TLS. On a pipe or
+under systemd only the log lines are written; the "tq-broker started" line names the dashboard.
 
 options:
 ${formatFlags(spec.flags)}`,
@@ -40,8 +46,11 @@ ${formatFlags(spec.flags)}`,
       if (value !== undefined) flags[key] = value;
     }
     const config = loadConfig({ file: args.strings.config, env: ctx.env, flags });
+    // A person at a terminal gets a banner first; a pipe or systemd's journal gets log lines only.
+    const onTerminal = ctx.terminal?.stdout === true;
+    const hold = new StartupHold((text) => stdout.write(text), onTerminal ? BANNER_HOLD_MS : 0);
     // Log lines go through the CLI's stdout writer so that main flushes them before exiting.
-    const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging, sink: (line) => stdout.write(`${line}\n`) });
+    const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging, sink: (line) => hold.line(`${line}\n`) });
     const version = versionInfo();
     if (log.enabled("debug")) log.debug("effective config", { config: maskSecrets(config) });
 
@@ -52,12 +61,23 @@ ${formatFlags(spec.flags)}`,
       // Bounded: a second signal means "now", even with a reader that stopped reading.
       void Promise.race([flushStdio(), Bun.sleep(1000)]).then(() => process.exit(EXIT.failure));
     });
-    const app = await startApp(config, log);
+    let app;
+    try {
+      app = await startApp(config, log);
+    } catch (err) {
+      // What was logged before the failure explains it: never keep it back.
+      hold.release();
+      throw err;
+    }
+    const urls = listenerUrls(app.addresses, config.api.enable_tls);
+    if (onTerminal) stdout.write(serveBanner(config, app, urls, styleFor(ctx, "stdout")));
+    hold.release();
     log.info("tq-broker started", {
       version: version.version,
       pid: process.pid,
       data_dir: app.dataDir,
       config_file: args.strings.config ?? null,
+      dashboard: urls.dashboard,
     });
     const listeners = Object.entries(app.addresses);
     for (const [key, address] of listeners) log.info("listening", { key, address });
@@ -78,6 +98,24 @@ ${formatFlags(spec.flags)}`,
     return EXIT.ok;
   },
 };
+
+function serveBanner(config: Config, app: App, urls: ListenerUrls, style: Style): string {
+  return banner(
+    {
+      version: versionInfo().version,
+      pid: process.pid,
+      urls,
+      allInterfaces: config.broker.host === "0.0.0.0" || config.broker.host === "::",
+      dataDir: app.dataDir,
+      sync: config.persistence.sync,
+      walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
+      authEnabled: config.auth.enabled,
+      apiKeys: config.auth.api_keys.length,
+      tls: config.api.enable_tls,
+    },
+    style,
+  );
+}
 
 /**
  * Resolves with the first SIGTERM/SIGINT. Until then a timer holds the event loop open: serve

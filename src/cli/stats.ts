@@ -4,6 +4,7 @@
 import { table, toJson } from "./client-options.ts";
 import { EXIT } from "./exit-codes.ts";
 import { clientCommand } from "./client-command.ts";
+import { styleFor, type Style } from "./style.ts";
 
 /** A duration for a person: "0.42 ms", "87 ms", "4.2 s", "5m 03s", "2h 05m", "3d 04h". */
 export function humanDuration(ms: number): string {
@@ -34,19 +35,19 @@ function show(key: string, value: unknown): string {
 }
 
 /** Nested stats as dotted `key value` rows; arrays of objects (per-queue counts) get their own table. */
-function flatten(prefix: string, value: unknown, rows: string[][], tables: string[]): void {
+function flatten(prefix: string, value: unknown, rows: string[][], tables: string[], style: Style): void {
   if (Array.isArray(value)) {
     if (value.length > 0 && value.every((v) => typeof v === "object" && v !== null && !Array.isArray(v))) {
       const objects = value as Array<Record<string, unknown>>;
       const header = [...new Set(objects.flatMap((o) => Object.keys(o)))];
-      tables.push(`${prefix}:\n${table(header, objects.map((o) => header.map((h) => show(h, o[h]))))}`);
+      tables.push(`${style.bold(`${prefix}:`)}\n${table(header, objects.map((o) => header.map((h) => show(h, o[h]))), { style })}`);
       return;
     }
     rows.push([prefix, value.length === 0 ? "-" : value.join(", ")]);
     return;
   }
   if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) flatten(prefix === "" ? k : `${prefix}.${k}`, v, rows, tables);
+    for (const [k, v] of Object.entries(value)) flatten(prefix === "" ? k : `${prefix}.${k}`, v, rows, tables, style);
     return;
   }
   rows.push([prefix, show(prefix, value)]);
@@ -66,8 +67,9 @@ connected workers, parked claims, and totals since start. Text shows durations f
     }
     const rows: string[][] = [];
     const tables: string[] = [];
-    flatten("", stats, rows, tables);
-    ctx.out([table(["stat", "value"], rows), ...tables].join("\n\n"));
+    const style = styleFor(ctx, "stdout");
+    flatten("", stats, rows, tables, style);
+    ctx.out([table(["stat", "value"], rows, { style }), ...tables].join("\n\n"));
     return EXIT.ok;
   },
 });

@@ -14,7 +14,7 @@ const spec: ArgsSpec = {
   flags: {
     payload: { type: "string", valueName: "JSON|@FILE", description: "payload as JSON text, or @path to read it from a file (default null)" },
     queue: { type: "string", valueName: "Q", description: "queue (default \"default\")" },
-    priority: { type: "string", valueName: "P", description: "high, normal, low or 0-255 (default normal = 150)" },
+    priority: { type: "string", valueName: "P", choices: ["high", "normal", "low"], description: "high, normal, low or 0-255 (default normal = 150)" },
     delay: { type: "string", valueName: "DURATION", description: "run no sooner than this from now: 500ms, 30s, 5m, 2h, 1d" },
     at: { type: "string", valueName: "TIME", description: "run no sooner than TIME (ISO 8601, e.g. 2026-12-01T09:00:00Z, or epoch ms)" },
     "max-retries": { type: "string", valueName: "N", description: "retries after the first failure (default the broker's)" },
@@ -87,6 +87,7 @@ function checkLocally(type: string, payload: unknown, options: SubmitOptions): v
 export const submitCommand: Command = {
   name: "submit",
   summary: "submit a task and print its id",
+  flags: spec.flags,
   help: `usage: tq-broker submit TYPE [--payload JSON|@FILE] [--queue Q] [--priority high|normal|low|N]
                          [--delay DURATION | --at TIME] [--max-retries N] [--idempotency-key K] [--wait]
 

@@ -9,10 +9,11 @@ import { CLIENT_FLAGS, parseCount, showTime, table, toJson, withClient } from ".
 import type { Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
+import { statusColor, styleFor } from "./style.ts";
 
 const spec: ArgsSpec = {
   flags: {
-    status: { type: "string", valueName: "S", description: `only this status: ${WIRE_TASK_STATUSES.join(", ")}` },
+    status: { type: "string", valueName: "S", choices: WIRE_TASK_STATUSES, description: `only this status: ${WIRE_TASK_STATUSES.join(", ")}` },
     queue: { type: "string", valueName: "Q", description: "only this queue" },
     type: { type: "string", valueName: "T", description: "only this task type" },
     limit: { type: "string", valueName: "N", description: `at most N tasks, 1-${MAX_LIST_LIMIT} (default 50)` },
@@ -26,6 +27,7 @@ const spec: ArgsSpec = {
 export const tasksCommand: Command = {
   name: "tasks",
   summary: "list tasks by status, queue or type",
+  actions: { list: spec.flags },
   help: `usage: tq-broker tasks list [--status S] [--queue Q] [--type T] [--limit N] [--cursor C] [--json]
 
 Lists tasks, oldest first, filtered by status, queue and type. When more match than --limit, the
@@ -60,7 +62,9 @@ ${formatFlags(spec.flags)}`,
       if (page.tasks.length === 0) ctx.out("no tasks");
       else {
         const rows = page.tasks.map((t) => [t.id, t.status, t.type, t.queue, String(t.priority), String(t.attempts), showTime(t.createdAtMs)]);
-        ctx.out(table(["ID", "STATUS", "TYPE", "QUEUE", "PRIORITY", "ATTEMPTS", "CREATED"], rows));
+        const style = styleFor(ctx, "stdout");
+        const cell = (column: number, text: string): string => (column === 1 ? statusColor(style, text) : text);
+        ctx.out(table(["ID", "STATUS", "TYPE", "QUEUE", "PRIORITY", "ATTEMPTS", "CREATED"], rows, { style, cell }));
       }
       if (page.nextCursor !== null) ctx.out(`more: --cursor ${page.nextCursor}`);
       return EXIT.ok;

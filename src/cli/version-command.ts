@@ -10,6 +10,7 @@ const spec: ArgsSpec = { flags: { json: { type: "boolean", description: "print n
 export const versionCommand: Command = {
   name: "version",
   summary: "print the version",
+  flags: spec.flags,
   help: `usage: tq-broker version [--json]\n\nPrints the version of this tq-broker.\n\noptions:\n${formatFlags(spec.flags)}`,
   async run(argv, ctx) {
     const args = parseArgs(argv, spec);

@@ -82,6 +82,7 @@ function workerSettings(args: ReturnType<typeof parseArgs>, ctx: CliContext): Wo
 export const workerCommand: Command = {
   name: "worker",
   summary: "run a worker with handlers from your module",
+  flags: spec.flags,
   help: `usage: tq-broker worker --handlers FILE [--config FILE] [--concurrency N] [--queues A,B] [--graceful-timeout DURATION]
 
 Runs a worker process. FILE (.ts or .js) default-exports an object mapping each task type to an

@@ -3,6 +3,7 @@
 import { showTime, table, toJson } from "./client-options.ts";
 import { EXIT } from "./exit-codes.ts";
 import { clientCommand } from "./client-command.ts";
+import { styleFor } from "./style.ts";
 
 const COMMAND_NAMES = ["run", "quiet", "shutdown"];
 
@@ -45,7 +46,10 @@ from the last heartbeat, when it was last heard from, and whether it was told to
       showTime(typeof w.lastSeenAtMs === "number" ? w.lastSeenAtMs : null),
       w.disconnectedAtMs ? "disconnected" : (COMMAND_NAMES[Number(w.command)] ?? cell(w.command)),
     ]);
-    ctx.out(table(["ID", "HOST:PID", "QUEUES", "RUNNING", "CPU", "MEMORY", "LAST SEEN", "STATE"], rows));
+    const style = styleFor(ctx, "stdout");
+    // A worker told to stop, or gone, is what a person scanning the list looks for.
+    const state = (text: string): string => (text === "run" ? style.green(text) : text === "quiet" ? style.yellow(text) : style.red(text));
+    ctx.out(table(["ID", "HOST:PID", "QUEUES", "RUNNING", "CPU", "MEMORY", "LAST SEEN", "STATE"], rows, { style, cell: (column, text) => (column === 7 ? state(text) : text) }));
     return EXIT.ok;
   },
 });
