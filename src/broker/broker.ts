@@ -170,7 +170,10 @@ export class Broker {
     this.workers.touch(command.workerId, this.clock.now(), true);
     const open = this.unpaused(queues);
     // Parked claims come first: a claim that finds a task must not overtake one waiting for it.
-    if (open.length > 0 && this.waiters.size === 0 && this.store.hasReady(open)) {
+    // Serving them now (the store hands tasks out at once, even before their submit commits)
+    // leaves this claim what they did not take; parked claims on other queues do not hold it up.
+    if (open.length > 0 && this.waiters.size > 0) this.serveWaiters();
+    if (open.length > 0 && this.store.hasReady(open)) {
       const leases = await this.store.claim({ queues: open, workerId: command.workerId, max: command.max, nowMs: this.clock.now() });
       if (leases.length > 0 || command.waitMs === 0) return this.claimed(leases);
     }
