@@ -167,8 +167,10 @@ export class Broker {
   async claim(command: ClaimCommand): Promise<Lease[]> {
     this.checkOpen();
     const queues = checkClaimCommand(command, this.options.maxBatchClaim);
-    this.workers.touch(command.workerId, this.clock.now(), true);
-    const open = this.unpaused(queues);
+    const worker = this.workers.touch(command.workerId, this.clock.now(), true);
+    // A worker told to quiet or shut down gets no new tasks: its claims wait out their time empty,
+    // so a worker that keeps claiming does not spin.
+    const open = worker.command === WorkerCommand.none ? this.unpaused(queues) : [];
     // Parked claims come first: a claim that finds a task must not overtake one waiting for it.
     // Serving them now (the store hands tasks out at once, even before their submit commits)
     // leaves this claim what they did not take; parked claims on other queues do not hold it up.
@@ -348,6 +350,12 @@ export class Broker {
     return leases;
   }
 
+  /** False for a worker told to quiet or shut down: its parked claims stay unserved. */
+  private mayTakeTasks(workerId: string): boolean {
+    const worker = this.workers.get(workerId);
+    return worker === undefined || worker.command === WorkerCommand.none;
+  }
+
   private unpaused(queues: readonly string[]): readonly string[] {
     if (this.paused.size === 0) return queues;
     return queues.filter((q) => !this.paused.has(q));
@@ -359,8 +367,9 @@ export class Broker {
     this.serving = true;
     try {
       for (;;) {
-        const waiter = this.waiters.takeFirst((queues) => {
-          const open = this.unpaused(queues);
+        const waiter = this.waiters.takeFirst((w) => {
+          if (!this.mayTakeTasks(w.workerId)) return false;
+          const open = this.unpaused(w.queues);
           return open.length > 0 && this.store.hasReady(open);
         });
         if (!waiter) return;

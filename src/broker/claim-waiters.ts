@@ -37,11 +37,11 @@ export class ClaimWaiters {
     };
   }
 
-  /** Takes the longest-waiting claim for which `ready(queues)` is true, or null. */
-  takeFirst(ready: (queues: readonly string[]) => boolean): ClaimWaiter | null {
+  /** Takes the longest-waiting claim for which `ready(waiter)` is true, or null. */
+  takeFirst(ready: (waiter: ClaimWaiter) => boolean): ClaimWaiter | null {
     for (let i = 0; i < this.waiters.length; i++) {
       const waiter = this.waiters[i]!;
-      if (ready(waiter.queues)) {
+      if (ready(waiter)) {
         this.waiters.splice(i, 1);
         waiter.serving = true;
         return waiter;

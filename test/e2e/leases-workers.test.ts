@@ -119,6 +119,38 @@ describe("workers", () => {
     expect(me).toMatchObject({ queues: ["a", "b"], cpuPercent: 42, memoryMb: 64 });
   });
 
+  async function command(workerId: string, what: "quiet" | "shutdown"): Promise<void> {
+    const res = await fetch(`http://127.0.0.1:${broker.httpPort}/api/v1/workers/${workerId}/${what}`, { method: "POST" });
+    expect(res.status).toBe(200);
+  }
+
+  test("a worker told to quiet gets no new tasks from its claims, parked or new; others do", async () => {
+    const worker = await connect();
+    const other = await connect();
+    expectKind(await register(worker, "quieted", ["quiet-q"]), "Registered");
+    // Shorter than two heartbeat intervals (400 ms here): the worker stays alive meanwhile.
+    const parked = claim(worker, { queues: ["quiet-q"], waitMs: 300 });
+    await sleep(50);
+    await command("quieted", "quiet");
+    const id = await submit(other, spec("t", { queue: "quiet-q" }));
+    expect(await claim(worker, { queues: ["quiet-q"], waitMs: 0 })).toEqual([]);
+    expect(await parked).toEqual([]);
+    expect((await status(other, id)).status).toBe("pending");
+    expect((await claim(other, { queues: ["quiet-q"] }))[0]?.id).toBe(id);
+  });
+
+  test("a worker told to shut down gets no new tasks: its blocking claim waits out its time empty", async () => {
+    const worker = await connect();
+    const other = await connect();
+    expectKind(await register(worker, "stopping", ["stop-q"]), "Registered");
+    await command("stopping", "shutdown");
+    const id = await submit(other, spec("t", { queue: "stop-q" }));
+    const startedMs = Date.now();
+    expect(await claim(worker, { queues: ["stop-q"], waitMs: 300 })).toEqual([]);
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(250);
+    expect((await status(other, id)).status).toBe("pending");
+  });
+
   test("a heartbeat reply passes on an operator's quiet command", async () => {
     const conn = await connect();
     expectKind(await register(conn, "to-quiet", ["q"]), "Registered");
