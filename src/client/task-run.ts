@@ -9,7 +9,7 @@ import type { TaskOutcome } from "../protocol/wire-values.ts";
 import type { Client } from "./client.ts";
 import { decodeValue, encodeValue } from "./payload.ts";
 import type { ResultSettled } from "./result-batcher.ts";
-import { ConnectionError, LeaseLostError, ShuttingDownError, TimeoutError, UnrecoverableError } from "./tq-error.ts";
+import { ConnectionError, InvalidFieldError, LeaseLostError, ShuttingDownError, TimeoutError, UnrecoverableError } from "./tq-error.ts";
 
 /** A claimed task as a handler sees it. */
 export interface WorkerTask<Payload = unknown> {
@@ -184,8 +184,20 @@ export class TaskRun {
     try {
       res = await this.send(body);
     } catch (err) {
-      this.host.reportError(err);
-      return;
+      if (outcome.kind !== "completed" || !isResultRefused(err)) {
+        this.host.reportError(err);
+        return;
+      }
+      // The result is too big to keep beside the payload (or to send at all): nothing changed at
+      // the broker, so the run is reported failed rather than left leased until its lease runs out.
+      outcome = { kind: "failed", error: err };
+      body = { outcome: "failed", resultIsJson: false, result: new Uint8Array(0), error: describeError(err) };
+      try {
+        res = await this.send(body);
+      } catch (failErr) {
+        this.host.reportError(failErr);
+        return;
+      }
     }
     if (outcome.kind === "completed") this.host.report("completed", this.task, outcome.result);
     else if (res.entry === "fail") {
@@ -234,6 +246,11 @@ export class TaskRun {
     if (this.renewTimer) clearTimeout(this.renewTimer);
     this.renewTimer = null;
   }
+}
+
+/** The broker (or the encoder, for a result over the frame limit) refused the result itself. */
+function isResultRefused(err: unknown): boolean {
+  return err instanceof InvalidFieldError && (err.field === "result" || (err.field?.endsWith(".result") ?? false));
 }
 
 /**

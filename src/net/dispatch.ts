@@ -8,8 +8,9 @@ import type { Operation, Principal } from "../broker/auth.ts";
 import { errorResponse } from "../protocol/error-response.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol/limits.ts";
-import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskResultItem } from "../protocol/messages.ts";
-import type { Lease, TaskResultIn, TaskStatus } from "../store/store.ts";
+import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskInfo, TaskResultItem } from "../protocol/messages.ts";
+import { fitOneReply } from "../protocol/task-size.ts";
+import type { Lease, Task, TaskResultIn, TaskStatus } from "../store/store.ts";
 
 /** What a handler knows of the connection it serves. */
 export interface Session {
@@ -76,6 +77,11 @@ function toClaimedTask(lease: Lease): ClaimedTask {
     createdAtMs: t.createdAtMs,
     maxRetries: t.maxRetries,
   };
+}
+
+/** A task as one reply frame carries it (see fitOneReply: every task the broker stores fits). */
+function taskInfo(requestId: number, task: Task): Response {
+  return { kind: "TaskInfo", requestId, task: fitOneReply(task) };
 }
 
 /** A result as the store keeps it: an empty non-JSON result is "no result". */
@@ -234,7 +240,7 @@ export const ROUTES: RouteTable = {
     heavy: true,
     operation: "status",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.get(req.id) };
+      return taskInfo(req.requestId, await ctx.broker.get(req.id));
     },
   },
   WaitResult: {
@@ -242,21 +248,21 @@ export const ROUTES: RouteTable = {
     operation: "result",
     unordered: true,
     async handle(ctx, session, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.waitResult(req.id, req.waitMs, session.closed) };
+      return taskInfo(req.requestId, await ctx.broker.waitResult(req.id, req.waitMs, session.closed));
     },
   },
   CancelTask: {
     heavy: true,
     operation: "cancel",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.cancel(req.id) };
+      return taskInfo(req.requestId, await ctx.broker.cancel(req.id));
     },
   },
   RetryTask: {
     heavy: true,
     operation: "retry",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.retry(req.id) };
+      return taskInfo(req.requestId, await ctx.broker.retry(req.id));
     },
   },
   ListTasks: {
@@ -270,7 +276,8 @@ export const ROUTES: RouteTable = {
         limit: req.limit,
         cursor: req.cursor,
       });
-      return { kind: "TaskList", requestId: req.requestId, tasks: page.tasks, nextCursor: page.nextCursor };
+      const tasks: TaskInfo[] = page.tasks.map(fitOneReply);
+      return { kind: "TaskList", requestId: req.requestId, tasks, nextCursor: page.nextCursor };
     },
   },
   GetStats: {

@@ -217,19 +217,19 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         return;
       }
     }
-    // A reply that cannot be encoded (over the frame limit: one task whose payload and result
-    // together pass 16 MiB) is answered with an error, never left unfilled: that would hang
-    // every later reply on the connection.
+    // A reply that cannot be encoded is answered with an error, never left unfilled: that would
+    // hang every later reply on the connection. Every stored task fits one reply
+    // (MAX_TASK_DATA_BYTES), so this is a bug, and the request may have taken effect: Internal.
     const send = (response: Response): void => {
       let frame: Uint8Array;
       try {
         frame = encodeResponse(response);
       } catch (err) {
         const e = toBrokerError(err);
-        log.warn("reply could not be encoded", { request: request.kind, code: e.code, err: e.message });
+        log.error("reply could not be encoded", { request: request.kind, code: e.code, err: e.message });
         frame = errorFrame(
           request.requestId,
-          new BrokerError(ErrorCode.InvalidState, `the reply to ${request.kind} cannot be sent: ${e.message}`, { field: "" }),
+          new BrokerError(ErrorCode.Internal, `the reply to ${request.kind} cannot be sent: ${e.message}`, { field: "" }),
         );
       }
       reply(frame);

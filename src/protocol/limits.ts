@@ -19,6 +19,12 @@ export const MAX_RESULT_BYTES = MAX_PAYLOAD_BYTES;
  */
 export const MAX_REPLY_TASK_BYTES = MAX_FRAME_BYTES - 256 * 1024;
 export const REPLY_BYTES_PER_TASK = 1024;
+/**
+ * Bytes of payload + result + error one stored task may hold: a frame less room for the fixed
+ * fields (under 1 KiB), so every stored task fits one TaskInfo reply and a ListTasks page of one.
+ * Checked when a result is reported (refused over it); an error message is cut to fit.
+ */
+export const MAX_TASK_DATA_BYTES = MAX_FRAME_BYTES - 16 * 1024;
 /** UTF-8 bytes of an error message stored on a failed task (longer ones are truncated). */
 export const MAX_ERROR_BYTES = 64 * 1024;
 /** UTF-8 bytes of a task type name. */

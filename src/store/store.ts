@@ -187,11 +187,15 @@ export interface Store {
 
   /**
    * in_progress -> completed with its result. Throws LeaseLost on a stale token, NotFound on an
-   * unknown id. Returns what metrics need (queue, when the run started) without reading the row.
+   * unknown id, InvalidField (field "result", nothing changed) when payload + result would pass
+   * MAX_TASK_DATA_BYTES. Returns what metrics need (queue, when the run started) without reading the row.
    */
   complete(lease: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo>;
 
-  /** in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). Throws like complete. */
+  /**
+   * in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). The
+   * error is kept cut to what fits beside the payload (MAX_TASK_DATA_BYTES). Throws like complete.
+   */
   fail(lease: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome>;
 
   /**

@@ -3,9 +3,35 @@
 
 import { expect, test } from "bun:test";
 import { ErrorCode } from "../../src/protocol/errors.ts";
+import { MAX_PAYLOAD_BYTES, MAX_TASK_DATA_BYTES } from "../../src/protocol/limits.ts";
 import { expectCode, task, type ContractContext } from "./store.contract.ts";
 
 export function lifecycleCases({ setup, claimOne }: ContractContext): void {
+  test("a task's payload + result + error stay within MAX_TASK_DATA_BYTES: a result over it is refused, an error cut", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      const payload = new Uint8Array(MAX_PAYLOAD_BYTES);
+      const [big, other] = await store.submit([task({ payload, maxRetries: 0 }), task({ payload, maxRetries: 0 })], clock.now());
+      const lease = await claimOne(store, clock);
+      const room = MAX_TASK_DATA_BYTES - MAX_PAYLOAD_BYTES;
+      const refused = await expectCode(
+        store.complete({ id: big!.id, token: lease.token }, { result: new Uint8Array(room + 1), resultIsJson: false }, clock.now()),
+        ErrorCode.InvalidField,
+      );
+      expect(refused.field).toBe("result");
+      // Refused whole, in a batch too: the lease still holds and a result that fits is taken.
+      const [item] = await store.report([{ lease: { id: big!.id, token: lease.token }, completed: { result: new Uint8Array(room + 1), resultIsJson: false } }], clock.now());
+      expect(item).toMatchObject({ ok: false, error: { code: ErrorCode.InvalidField } });
+      await store.complete({ id: big!.id, token: lease.token }, { result: new Uint8Array(room), resultIsJson: false }, clock.now());
+      expect((await store.get(big!.id))!.result!.byteLength).toBe(room);
+      const second = await claimOne(store, clock);
+      await store.fail({ id: other!.id, token: second.token }, { error: "é".repeat(40_000), unrecoverable: false }, clock.now());
+      expect((await store.get(other!.id))!.error).toBe("é".repeat(room / 2));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test("failures are retried after the backoff policy's delays, then dead after max_retries", async () => {
     const { clock, h, store } = await setup();
     try {

@@ -3,7 +3,8 @@
 // Ends run inside the store's groups; the book never commits, and of the listeners calls only onDue.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
-import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { MAX_ERROR_BYTES, MAX_REPLY_TASK_BYTES, MAX_TASK_DATA_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { clipUtf8 } from "../../protocol/task-size.ts";
 import { retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type { ReadyEntry } from "../../queue/ready-index.ts";
 import type { ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, TaskResultIn } from "../store.ts";
@@ -84,7 +85,7 @@ export class LeaseBook {
     const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
     const lease: LeaseState = {
       seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
-      leaseMs: row.lease_ms, startedAtMs: request.nowMs,
+      leaseMs: row.lease_ms, startedAtMs: request.nowMs, payloadBytes: row.payload.byteLength,
     };
     this.o.mem.addLease(lease);
     made.push(lease);
@@ -130,6 +131,15 @@ export class LeaseBook {
    */
   complete(ref: LeaseRef, result: TaskResultIn, completions: Completion[]): CompletedInfo {
     const lease = this.held(ref);
+    const resultBytes = result.result?.byteLength ?? 0;
+    // Refused before anything changes: the worker still holds the lease and may report a failure.
+    if (lease.payloadBytes + resultBytes > MAX_TASK_DATA_BYTES) {
+      throw new BrokerError(
+        ErrorCode.InvalidField,
+        `result: ${resultBytes} bytes beside the task's ${lease.payloadBytes}-byte payload is over the ${MAX_TASK_DATA_BYTES} bytes one task may hold (payload + result); report a smaller result or a failure`,
+        { field: "result" },
+      );
+    }
     this.end(lease);
     completions.push({ lease, result });
     return { queue: lease.queue, startedAtMs: lease.startedAtMs };
@@ -143,8 +153,10 @@ export class LeaseBook {
     const attempts = row.attempts + 1;
     const dead = failure.unrecoverable || attempts > row.max_retries;
     const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.o.backoff, this.o.random);
+    // Cut to what fits beside the payload, so the task still fits one reply (MAX_TASK_DATA_BYTES).
+    const error = clipUtf8(failure.error, Math.min(MAX_ERROR_BYTES, MAX_TASK_DATA_BYTES - lease.payloadBytes));
     stmts.fail.run(
-      dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
+      dead ? STATUS.dead : STATUS.failed, attempts, error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
     );
     this.end(lease);
     if (retryAtMs !== null) {

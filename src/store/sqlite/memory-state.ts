@@ -22,6 +22,8 @@ export interface LeaseState {
   priority: number;
   leaseMs: number;
   startedAtMs: number;
+  /** The task's payload size: a result or error must fit beside it (MAX_TASK_DATA_BYTES). */
+  payloadBytes: number;
 }
 
 /** Lease-heap entries beyond twice the live leases before the stale ones are dropped. */
