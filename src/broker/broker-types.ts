@@ -37,6 +37,21 @@ export interface BrokerOptions {
   extraStats?: () => Record<string, unknown>;
 }
 
+/**
+ * Who asks to act for a worker (register, heartbeat, deregister): the connection and its key. Only
+ * the connection a worker is registered on, or an admin key, may act for it; see checkActsFor.
+ */
+export interface WorkerCaller {
+  connectionId: number;
+  /** The API key's name ("anonymous" with auth off). */
+  principal: string;
+  /** An admin key (with auth off, every client): may act for any worker. */
+  admin: boolean;
+}
+
+/** A caller inside the process (tests, embedding): trusted as an admin, owning nothing. */
+export const IN_PROCESS: WorkerCaller = { connectionId: 0, principal: "in-process", admin: true };
+
 /** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
 export type ResultReport = ReportItem;
 

@@ -9,15 +9,15 @@ import type {
   CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn,
 } from "../store/store.ts";
 import { FINISHED_STATUSES } from "../store/store.ts";
-import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerState } from "../workers/registry.ts";
-import type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport } from "./broker-types.ts";
+import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
+import { IN_PROCESS, type BrokerEvents, type BrokerLog, type BrokerOptions, type BrokerStats, type HeartbeatReply, type ReportSettled, type ResultReport, type WorkerCaller } from "./broker-types.ts";
 import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
 import { ClaimWaiters } from "./claim-waiters.ts";
 import { ResultWaiters } from "./result-waiters.ts";
 import { WorkerReaper } from "./worker-reaper.ts";
 import { checkQueueName, toNewTask, type SubmitSpec } from "./submit-spec.ts";
 
-export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport } from "./broker-types.ts";
+export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport, WorkerCaller } from "./broker-types.ts";
 export type { ClaimCommand } from "./claim-command.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
@@ -127,13 +127,15 @@ export class Broker {
 
   // ---- workers ---------------------------------------------------------------------------
 
-  registerWorker(info: WorkerInfo): WorkerState {
+  registerWorker(info: WorkerInfo, caller: WorkerCaller = IN_PROCESS): WorkerState {
     for (const queue of info.queues) checkQueueName("queues", queue);
-    return this.workers.register(info, this.clock.now());
+    this.checkActsFor(info.id, caller);
+    return this.workers.register(info, this.clock.now(), ownerOf(caller));
   }
 
   /** A worker leaving on purpose: its unfinished tasks go back at once, not counted as attempts. */
-  async deregisterWorker(workerId: string): Promise<number> {
+  async deregisterWorker(workerId: string, caller: WorkerCaller = IN_PROCESS): Promise<number> {
+    this.checkActsFor(workerId, caller);
     this.workers.remove(workerId);
     const ids = await this.store.reclaimWorker(workerId, false, this.clock.now());
     if (ids.length > 0) {
@@ -144,16 +146,20 @@ export class Broker {
     return ids.length;
   }
 
-  async heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[]): Promise<HeartbeatReply> {
+  async heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[], caller: WorkerCaller = IN_PROCESS): Promise<HeartbeatReply> {
     const nowMs = this.clock.now();
-    const state = this.workers.heartbeat(workerId, load, nowMs);
+    this.checkActsFor(workerId, caller);
+    const state = this.workers.heartbeat(workerId, load, nowMs, ownerOf(caller));
     const renewed = inFlight.length === 0 ? [] : await this.store.renew(inFlight, nowMs);
     return { command: state.command, renewed };
   }
 
-  /** The connection a worker spoke on closed: its tasks go back after the grace period unless it returns. */
-  workerDisconnected(workerId: string): void {
-    this.workers.disconnected(workerId, this.clock.now());
+  /**
+   * Connection `connectionId`, which a worker spoke on, closed: unless another connection has taken
+   * the worker over meanwhile, its tasks go back after the grace period unless it returns.
+   */
+  workerDisconnected(workerId: string, connectionId: number): void {
+    this.workers.disconnected(workerId, connectionId, this.clock.now());
     this.reaper.poke(this.options.disconnectGraceMs);
   }
 
@@ -167,7 +173,7 @@ export class Broker {
   async claim(command: ClaimCommand): Promise<Lease[]> {
     this.checkOpen();
     const queues = checkClaimCommand(command, this.options.maxBatchClaim);
-    const worker = this.workers.touch(command.workerId, this.clock.now(), true);
+    const worker = this.workers.touch(command.workerId, this.clock.now(), ownerOf(command.caller ?? IN_PROCESS), true);
     // A worker told to quiet or shut down gets no new tasks: its claims wait out their time empty,
     // so a worker that keeps claiming does not spin.
     const open = worker.command === WorkerCommand.none ? this.unpaused(queues) : [];
@@ -350,6 +356,31 @@ export class Broker {
     return leases;
   }
 
+  /**
+   * Only the connection a worker is registered on (or last spoke on) acts for it while that
+   * connection is open; once it closed, a new connection with the same API key may take the worker
+   * over (a reconnect). An admin key may always. Anything else is Forbidden, so a worker key cannot
+   * deregister another worker (handing back its tasks) or take its place.
+   */
+  private checkActsFor(workerId: string, caller: WorkerCaller): void {
+    const state = this.workers.get(workerId);
+    if (state === undefined || state.owner === null || caller.admin || state.owner.connectionId === caller.connectionId) return;
+    if (state.disconnectedAtMs === null) {
+      throw new BrokerError(
+        ErrorCode.Forbidden,
+        `worker ${JSON.stringify(workerId)} is registered on another open connection; only that connection or an admin key may act for it`,
+        { field: "worker_id" },
+      );
+    }
+    if (state.owner.principal !== caller.principal) {
+      throw new BrokerError(
+        ErrorCode.Forbidden,
+        `worker ${JSON.stringify(workerId)} was registered with another API key; only that key or an admin key may take it over`,
+        { field: "worker_id" },
+      );
+    }
+  }
+
   /** False for a worker told to quiet or shut down: its parked claims stay unserved. */
   private mayTakeTasks(workerId: string): boolean {
     const worker = this.workers.get(workerId);
@@ -401,6 +432,10 @@ export class Broker {
   private checkOpen(): void {
     if (this.closed) throw new BrokerError(ErrorCode.ShuttingDown, "the broker is shutting down");
   }
+}
+
+function ownerOf(caller: WorkerCaller): WorkerOwner | null {
+  return caller === IN_PROCESS ? null : { connectionId: caller.connectionId, principal: caller.principal };
 }
 
 function notFound(id: string): BrokerError {

@@ -3,6 +3,7 @@
 
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
+import type { WorkerCaller } from "./broker-types.ts";
 import { checkQueueName, DEFAULT_QUEUE } from "./submit-spec.ts";
 
 export interface ClaimCommand {
@@ -13,6 +14,8 @@ export interface ClaimCommand {
   waitMs: number;
   /** Aborted when the asking connection goes away: a parked claim is dropped. */
   signal?: AbortSignal;
+  /** The connection claiming: a worker first heard of here is owned by it. */
+  caller?: WorkerCaller;
 }
 
 /** The claim's queues (the default queue when none is named), or InvalidField naming what is out of range. */

@@ -3,8 +3,8 @@
 // hold no queue rules (those live in broker/); errors thrown are BrokerErrors, answered by the
 // connection with an Error frame.
 
-import type { Broker, ReportSettled, ResultReport } from "../broker/broker.ts";
-import type { Operation, Principal } from "../broker/auth.ts";
+import type { Broker, ReportSettled, ResultReport, WorkerCaller } from "../broker/broker.ts";
+import { ANONYMOUS_ADMIN, type Operation, type Principal } from "../broker/auth.ts";
 import { errorResponse } from "../protocol/error-response.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol/limits.ts";
@@ -104,11 +104,15 @@ function toResultEntry(settled: ReportSettled): ResultEntry {
   return f === null ? { entry: "ok" } : { entry: "fail", status: f.status, retryAtMs: f.retryAtMs, attempts: f.attempts };
 }
 
-/** A worker id named in a request must be the session's own or one it registered. */
-function rememberWorker(session: Session, workerId: string): string {
+function checkWorkerId(workerId: string): string {
   if (workerId === "") throw new BrokerError(ErrorCode.InvalidField, "worker_id: expected a non-empty worker id", { field: "worker_id" });
-  session.workerIds.add(workerId);
   return workerId;
+}
+
+/** The connection as the broker judges who may act for a worker. */
+function callerOf(session: Session): WorkerCaller {
+  const principal = session.principal ?? ANONYMOUS_ADMIN;
+  return { connectionId: session.id, principal: principal.name, admin: principal.role === "admin" };
 }
 
 export const ROUTES: RouteTable = {
@@ -158,6 +162,7 @@ export const ROUTES: RouteTable = {
         max: Math.min(req.max, ctx.maxBatchClaim),
         waitMs: req.waitMs,
         signal: session.closed,
+        caller: callerOf(session),
       });
       session.workerIds.add(session.workerId);
       return { kind: "Claimed", requestId: req.requestId, tasks: leases.map(toClaimedTask) };
@@ -200,12 +205,14 @@ export const ROUTES: RouteTable = {
   Heartbeat: {
     operation: "heartbeat",
     async handle(ctx, session, req) {
-      const workerId = rememberWorker(session, req.workerId);
+      const workerId = checkWorkerId(req.workerId);
       const reply = await ctx.broker.heartbeat(
         workerId,
         { cpuPercent: req.cpuPercent, memoryMb: req.memoryMb, inFlight: req.inFlight.length },
         req.inFlight,
+        callerOf(session),
       );
+      session.workerIds.add(workerId);
       const command = reply.command === 2 ? "shutdown" : reply.command === 1 ? "quiet" : "none";
       return { kind: "HeartbeatOk", requestId: req.requestId, command, renewed: reply.renewed };
     },
@@ -213,17 +220,21 @@ export const ROUTES: RouteTable = {
   RegisterWorker: {
     operation: "heartbeat",
     handle(ctx, session, req) {
-      const workerId = rememberWorker(session, req.workerId);
-      ctx.broker.registerWorker({
-        id: workerId,
-        hostname: req.hostname,
-        pid: req.pid,
-        queues: req.queues,
-        concurrency: req.concurrency,
-        version: req.version,
-        labels: Object.fromEntries(req.labels.map((l) => [l.key, l.value])),
-      });
+      const workerId = checkWorkerId(req.workerId);
+      ctx.broker.registerWorker(
+        {
+          id: workerId,
+          hostname: req.hostname,
+          pid: req.pid,
+          queues: req.queues,
+          concurrency: req.concurrency,
+          version: req.version,
+          labels: Object.fromEntries(req.labels.map((l) => [l.key, l.value])),
+        },
+        callerOf(session),
+      );
       // Claims on this connection are made for the registered worker from now on.
+      session.workerIds.add(workerId);
       session.workerId = workerId;
       return { kind: "Registered", requestId: req.requestId, heartbeatIntervalMs: ctx.heartbeatIntervalMs };
     },
@@ -231,7 +242,7 @@ export const ROUTES: RouteTable = {
   DeregisterWorker: {
     operation: "heartbeat",
     async handle(ctx, session, req) {
-      await ctx.broker.deregisterWorker(req.workerId);
+      await ctx.broker.deregisterWorker(checkWorkerId(req.workerId), callerOf(session));
       session.workerIds.delete(req.workerId);
       return { kind: "Ack", requestId: req.requestId };
     },

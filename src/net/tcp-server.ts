@@ -345,7 +345,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         sockets.delete(socket);
         conn.out.close();
         conn.abort.abort();
-        for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId);
+        for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId, conn.session.id);
         log.debug("connection closed", { session: conn.session.id });
       },
       error(socket, err) {

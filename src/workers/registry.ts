@@ -15,6 +15,13 @@ export interface WorkerInfo {
   labels: Record<string, string>;
 }
 
+/** The connection a worker registered on (or last spoke on): it alone acts for the worker. */
+export interface WorkerOwner {
+  connectionId: number;
+  /** Name of the API key that connection authenticated with ("anonymous" with auth off). */
+  principal: string;
+}
+
 export interface WorkerState extends WorkerInfo {
   registeredAtMs: number;
   lastSeenAtMs: number;
@@ -31,6 +38,8 @@ export interface WorkerState extends WorkerInfo {
    */
   connectionBound: boolean;
   command: WorkerCommandValue;
+  /** Null for a worker registered in-process (tests, embedding). */
+  owner: WorkerOwner | null;
 }
 
 export interface RegistryOptions {
@@ -50,7 +59,7 @@ export class WorkerRegistry {
 
   constructor(private readonly options: RegistryOptions) {}
 
-  register(info: WorkerInfo, nowMs: number, autoRegistered = false): WorkerState {
+  register(info: WorkerInfo, nowMs: number, owner: WorkerOwner | null = null, autoRegistered = false): WorkerState {
     const previous = this.workers.get(info.id);
     const state: WorkerState = {
       ...info,
@@ -63,6 +72,7 @@ export class WorkerRegistry {
       autoRegistered,
       connectionBound: false,
       command: previous?.command ?? WorkerCommand.none,
+      owner,
     };
     this.workers.set(info.id, state);
     return state;
@@ -72,19 +82,20 @@ export class WorkerRegistry {
    * Records a sign of life; a worker not seen before is registered with what is known, bound to
    * its connection when `connectionBound` (a claim from a client that never registered).
    */
-  touch(id: string, nowMs: number, connectionBound = false): WorkerState {
+  touch(id: string, nowMs: number, owner: WorkerOwner | null = null, connectionBound = false): WorkerState {
     let state = this.workers.get(id);
     if (!state) {
-      state = this.register(anonymousInfo(id), nowMs, true);
+      state = this.register(anonymousInfo(id), nowMs, owner, true);
       state.connectionBound = connectionBound;
     }
+    if (owner !== null) state.owner = owner;
     state.lastSeenAtMs = nowMs;
     state.disconnectedAtMs = null;
     return state;
   }
 
-  heartbeat(id: string, load: HeartbeatIn, nowMs: number): WorkerState {
-    const state = this.touch(id, nowMs);
+  heartbeat(id: string, load: HeartbeatIn, nowMs: number, owner: WorkerOwner | null = null): WorkerState {
+    const state = this.touch(id, nowMs, owner);
     state.connectionBound = false;
     state.cpuPercent = load.cpuPercent;
     state.memoryMb = load.memoryMb;
@@ -92,9 +103,10 @@ export class WorkerRegistry {
     return state;
   }
 
-  disconnected(id: string, nowMs: number): void {
+  /** Connection `connectionId` closed: the worker is disconnected unless another connection owns it now. */
+  disconnected(id: string, connectionId: number, nowMs: number): void {
     const state = this.workers.get(id);
-    if (state) state.disconnectedAtMs = nowMs;
+    if (state && (state.owner === null || state.owner.connectionId === connectionId)) state.disconnectedAtMs = nowMs;
   }
 
   remove(id: string): boolean {

@@ -110,7 +110,8 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
       expect(store.pendingCount()).toBe(1);
       const again = await claimOne(store, clock);
       expect(again.task.id).toBe(out!.id);
-      expect(again.token).toBeGreaterThan(lease.token);
+      expect(again.token).not.toBe(lease.token);
+      await expectCode(store.complete({ id: out!.id, token: lease.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
       await expectCode(store.retry("0190a000-0000-7000-8000-000000000000", clock.now()), ErrorCode.NotFound);
     } finally {
       await h.cleanup();

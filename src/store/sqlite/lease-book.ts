@@ -80,11 +80,14 @@ export class LeaseBook {
 
   /** A new lease on a pending row for the claim's worker, in memory (and in `made`). */
   private issue(row: ClaimRow, request: ClaimRequest, made: LeaseState[]): Lease {
-    const token = this.o.tokens.issue();
+    let serial = this.o.tokens.issue();
+    // A lease still live 2^32 leases later keeps its serial: the new one takes the next.
+    while (this.o.mem.leasesBySerial.has(serial)) serial = this.o.tokens.issue();
+    const token = this.o.tokens.tokenOf(serial);
     const expiresAtMs = request.nowMs + row.lease_ms;
     const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
     const lease: LeaseState = {
-      seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
+      seq: row.seq, id: task.id, serial, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
       leaseMs: row.lease_ms, startedAtMs: request.nowMs, payloadBytes: row.payload.byteLength,
     };
     this.o.mem.addLease(lease);
@@ -100,7 +103,7 @@ export class LeaseBook {
   /** Renewal is a memory write: leases are not in the file. Null for a lease that is not current. */
   renew(refs: readonly LeaseRef[], nowMs: number): (number | null)[] {
     return refs.map((ref) => {
-      const lease = this.o.mem.leaseOf(ref);
+      const lease = this.current(ref);
       if (lease === undefined) return null;
       lease.expiresAtMs = nowMs + lease.leaseMs;
       this.o.mem.leaseHeap.push(lease.expiresAtMs, lease.seq);
@@ -109,8 +112,13 @@ export class LeaseBook {
   }
 
   /** The live lease `ref` names, or NotFound / LeaseLost. Reads only, so it may throw inside a group op. */
+  /** The live lease `ref` names, if any. */
+  current(ref: LeaseRef): LeaseState | undefined {
+    return this.o.mem.leaseOf(ref.id, this.o.tokens.serialOf(ref.token));
+  }
+
   held(ref: LeaseRef): LeaseState {
-    const lease = this.o.mem.leaseOf(ref);
+    const lease = this.current(ref);
     if (lease !== undefined) return lease;
     const row = rowById(this.o.stmts, ref.id);
     const leased = this.o.mem.leasesBySeq.has(row.seq);
@@ -122,7 +130,7 @@ export class LeaseBook {
   }
 
   heldBy(workerId: string): LeaseState[] {
-    return [...this.o.mem.leasesByToken.values()].filter((l) => l.workerId === workerId);
+    return [...this.o.mem.leasesBySerial.values()].filter((l) => l.workerId === workerId);
   }
 
   /**
@@ -215,7 +223,7 @@ export class LeaseBook {
    * live before the group and those it ended, but none it handed out.
    */
   survivorsOfFailure(): LeaseState[] {
-    const leases = [...this.o.mem.leasesByToken.values(), ...this.endedInGroup].filter((l) => !this.provisional.has(l));
+    const leases = [...this.o.mem.leasesBySerial.values(), ...this.endedInGroup].filter((l) => !this.provisional.has(l));
     this.provisional.clear();
     this.endedInGroup = [];
     return leases;

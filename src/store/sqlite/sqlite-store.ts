@@ -148,7 +148,7 @@ export class SqliteStore implements Store {
       await this.group.settled();
       if (newTokenBlock) await this.tokens.latestBlockDurable();
       // The commit failed and memory was rebuilt from the file: these leases are void.
-      if (leases.some((l) => this.mem.leaseOf({ id: l.task.id, token: l.token }) === undefined)) {
+      if (leases.some((l) => this.leases.current({ id: l.task.id, token: l.token }) === undefined)) {
         throw storageUnavailable(this.lastCommitFailure);
       }
     }

@@ -53,6 +53,8 @@ export class Statements {
   readonly deleteSeq: Statement;
   readonly reserveTokens: Statement;
   readonly reservedTokens: Statement<{ value: number }>;
+  readonly metaValue: Statement<{ value: number }>;
+  readonly addMeta: Statement;
   readonly requeueInProgress: Statement;
   readonly loadPending: Statement;
   readonly loadPendingByScan: Statement;
@@ -109,6 +111,8 @@ export class Statements {
     this.deleteSeq = this.prep("DELETE FROM tasks WHERE seq = ?");
     this.reserveTokens = this.prep("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
     this.reservedTokens = this.prep("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
+    this.metaValue = this.prep("SELECT value FROM meta WHERE key = ?");
+    this.addMeta = this.prep("INSERT INTO meta (key, value) VALUES (?, ?)");
     // Leases are never written any more; this only clears in_progress rows left by earlier builds.
     this.requeueInProgress = this.prep(
       `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress} AND ${OPEN}`,

@@ -26,7 +26,7 @@ test("a silent worker is reaped at two heartbeat intervals even when a disconnec
   // A connection of another worker closes at 1.9 s: its check is due later (grace 5 s).
   clock.advance(900);
   registry.register(info("other"), clock.now());
-  registry.disconnected("other", clock.now());
+  registry.disconnected("other", 1, clock.now());
   reaper.poke(5000);
   clock.advance(100);
   await Promise.resolve();

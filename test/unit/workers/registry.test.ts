@@ -21,8 +21,8 @@ describe("WorkerRegistry", () => {
     const reg = new WorkerRegistry({ heartbeatIntervalMs: 10_000, disconnectGraceMs: 500 });
     reg.register(info("a"), 0);
     reg.register(info("b"), 0);
-    reg.disconnected("a", 100);
-    reg.disconnected("b", 100);
+    reg.disconnected("a", 1, 100);
+    reg.disconnected("b", 1, 100);
     reg.touch("b", 300);
     expect(reg.reapDead(599).dead).toEqual([]);
     expect(reg.reapDead(600).dead.map((w) => w.id)).toEqual(["a"]);
@@ -44,16 +44,29 @@ describe("WorkerRegistry", () => {
 describe("connection-bound workers", () => {
   test("a client that only claims lives as long as its connection, however quiet", () => {
     const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
-    reg.touch("conn-1", 0, true);
+    reg.touch("conn-1", 0, null, true);
     expect(reg.reapDead(60_000).dead).toEqual([]);
-    reg.disconnected("conn-1", 60_000);
+    reg.disconnected("conn-1", 1, 60_000);
     expect(reg.reapDead(60_500).dead.map((w) => w.id)).toEqual(["conn-1"]);
   });
 
   test("a heartbeat makes it an ordinary worker that dies of silence", () => {
     const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
-    reg.touch("w", 0, true);
+    reg.touch("w", 0, null, true);
     reg.heartbeat("w", { cpuPercent: 0, memoryMb: 0, inFlight: 0 }, 100);
     expect(reg.reapDead(2100).dead.map((w) => w.id)).toEqual(["w"]);
+  });
+});
+
+describe("owners", () => {
+  test("a worker taken over by another connection is not disconnected when the old one closes", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 10_000, disconnectGraceMs: 500 });
+    reg.register(info("w"), 0, { connectionId: 1, principal: "k" });
+    reg.register(info("w"), 10, { connectionId: 2, principal: "k" });
+    reg.disconnected("w", 1, 20);
+    expect(reg.get("w")?.disconnectedAtMs).toBeNull();
+    expect(reg.reapDead(5_000).dead).toEqual([]);
+    reg.disconnected("w", 2, 5_000);
+    expect(reg.get("w")?.disconnectedAtMs).toBe(5_000);
   });
 });
