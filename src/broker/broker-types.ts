@@ -4,6 +4,7 @@
 import type { BrokerError } from "../protocol/errors.ts";
 import type { Clock } from "../queue/clock.ts";
 import type { CompletedInfo, FailureOutcome, ReportItem, Store, StoreCounts } from "../store/store.ts";
+import type { WorkerNotice } from "../workers/registry.ts";
 
 export interface BrokerLog {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -47,6 +48,8 @@ export interface WorkerCaller {
   principal: string;
   /** An admin key (with auth off, every client): may act for any worker. */
   admin: boolean;
+  /** Pushes a notice to the worker on this connection (TaskCancelled), if it asked for them. */
+  notify?: (notice: WorkerNotice) => void;
 }
 
 /** A caller inside the process (tests, embedding): trusted as an admin, owning nothing. */

@@ -109,10 +109,19 @@ export class Broker {
     return this.get(id);
   }
 
+  /**
+   * Cancels a pending, scheduled, failed or running task. A running one's lease ends at once (its
+   * worker's late result gets LeaseLost) and its worker is told: pushed a TaskCancelled frame if
+   * its connection asked for notices, else it learns from its next heartbeat or renewal (lease lost).
+   */
   async cancel(id: string): Promise<Task> {
     this.checkOpen();
-    const task = await this.store.cancel(id, this.clock.now());
+    const { task, endedLease } = await this.store.cancel(id, this.clock.now());
     this.resultWaiters.wake(id);
+    if (endedLease !== null) {
+      this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
+      this.workers.get(endedLease.workerId)?.owner?.notify?.({ kind: "taskCancelled", id, token: endedLease.token });
+    }
     return task;
   }
 
@@ -435,7 +444,7 @@ export class Broker {
 }
 
 function ownerOf(caller: WorkerCaller): WorkerOwner | null {
-  return caller === IN_PROCESS ? null : { connectionId: caller.connectionId, principal: caller.principal };
+  return caller === IN_PROCESS ? null : { connectionId: caller.connectionId, principal: caller.principal, notify: caller.notify };
 }
 
 function notFound(id: string): BrokerError {

@@ -26,7 +26,7 @@ export interface WorkerTask<Payload = unknown> {
 }
 
 export interface TaskContext {
-  /** Fires when the lease is lost (the task may run elsewhere), on the task timeout, or when shutdown gives up waiting. */
+  /** Fires when the lease is lost (the task may run elsewhere, or it was cancelled), on the task timeout, or when shutdown gives up waiting. */
   signal: AbortSignal;
   workerId: string;
   /** When the current lease ends unless renewed (the worker renews it while the handler runs). */
@@ -43,7 +43,7 @@ export interface TaskRunHost {
   handlerFor(type: string): Handler | undefined;
   handlerTypes(): string[];
   runFinished(run: TaskRun): void;
-  report(kind: "completed" | "failed", ...args: unknown[]): void;
+  report(kind: "completed" | "failed" | "cancelled", ...args: unknown[]): void;
   reportError(err: unknown): void;
   /** Sends one result (coalesced with the others of this turn); rejects with that result's own error. */
   sendResult(item: TaskResultItem): Promise<ResultSettled>;
@@ -109,6 +109,17 @@ export class TaskRun {
     const err = new LeaseLostError(ErrorCode.LeaseLost, `task ${this.task.id} (${this.task.type}): ${reason}; its result will not be reported`);
     this.controller.abort(err);
     this.host.reportError(err);
+  }
+
+  /** The task was cancelled while it ran (the broker ended the lease): the handler is told to stop, its outcome dropped. */
+  cancelled(): void {
+    if (this.state !== "running") return;
+    this.state = "lost";
+    this.stopRenewing();
+    this.controller.abort(
+      new LeaseLostError(ErrorCode.LeaseLost, `task ${this.task.id} (${this.task.type}) was cancelled while running; its result will not be reported`),
+    );
+    this.host.report("cancelled", this.task);
   }
 
   /** Shutdown gave up waiting: the handler is told to stop; the worker Nacks the lease. */

@@ -7,10 +7,11 @@ import type { Broker, ReportSettled, ResultReport, WorkerCaller } from "../broke
 import { ANONYMOUS_ADMIN, type Operation, type Principal } from "../broker/auth.ts";
 import { errorResponse } from "../protocol/error-response.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol/limits.ts";
+import { MAX_FRAME_BYTES, NOTICE, PROTOCOL_VERSION } from "../protocol/limits.ts";
 import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskInfo, TaskResultItem } from "../protocol/messages.ts";
 import { fitOneReply } from "../protocol/task-size.ts";
 import type { Lease, Task, TaskResultIn, TaskStatus } from "../store/store.ts";
+import type { WorkerNotice } from "../workers/registry.ts";
 
 /** What a handler knows of the connection it serves. */
 export interface Session {
@@ -23,6 +24,10 @@ export interface Session {
   readonly workerIds: Set<string>;
   /** Aborted when the connection closes: parked claims and result waits stop. */
   readonly closed: AbortSignal;
+  /** Notices (NOTICE bits) the client enabled with EnableNotices; none until it does. */
+  notices?: number;
+  /** Sends a frame that answers no request (a notice) on this connection. */
+  readonly push?: (response: Response) => void;
 }
 
 export interface DispatchContext {
@@ -109,10 +114,17 @@ function checkWorkerId(workerId: string): string {
   return workerId;
 }
 
-/** The connection as the broker judges who may act for a worker. */
+/** The connection as the broker judges who may act for a worker, and how to reach its worker. */
 function callerOf(session: Session): WorkerCaller {
   const principal = session.principal ?? ANONYMOUS_ADMIN;
-  return { connectionId: session.id, principal: principal.name, admin: principal.role === "admin" };
+  return { connectionId: session.id, principal: principal.name, admin: principal.role === "admin", notify: (notice) => pushNotice(session, notice) };
+}
+
+/** Only to a client that asked: one written before notices existed would not know the frame. */
+function pushNotice(session: Session, notice: WorkerNotice): void {
+  if (notice.kind === "taskCancelled" && ((session.notices ?? 0) & NOTICE.taskCancelled) !== 0 && !session.closed.aborted) {
+    session.push?.({ kind: "TaskCancelled", requestId: 0, id: notice.id, token: notice.token });
+  }
 }
 
 export const ROUTES: RouteTable = {
@@ -138,6 +150,13 @@ export const ROUTES: RouteTable = {
     },
   },
   Ping: { operation: null, handle: (_ctx, _s, req) => ({ kind: "Pong", requestId: req.requestId }) },
+  EnableNotices: {
+    operation: "heartbeat",
+    handle(_ctx, session, req) {
+      session.notices = req.notices;
+      return { kind: "Ack", requestId: req.requestId };
+    },
+  },
   SubmitTask: {
     operation: "submit",
     async handle(ctx, _s, req) {

@@ -279,6 +279,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           workerId: `conn-${id}-${process.pid}`,
           workerIds: new Set(),
           closed: abort.signal,
+          push: (response) => socket.data.out.sendNow(encodeResponse(response)),
         };
         socket.data = {
           session,

@@ -68,6 +68,13 @@ export function tierOf(priority: number): PriorityTier {
   return "low";
 }
 
+/** EnableNotices bits: frames the broker may push unasked on a connection that set them. */
+export const NOTICE = {
+  /** TaskCancelled: a task a worker of this connection runs was cancelled. */
+  taskCancelled: 0x01,
+} as const;
+export const KNOWN_NOTICES = 0x01;
+
 /** Tasks in one ListTasks page: bounds the reply frame and the store query. */
 export const MAX_LIST_LIMIT = 1000;
 /** Queues one claim may name: the ready index checks each one per claim. */

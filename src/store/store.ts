@@ -114,6 +114,12 @@ export type ReportItem = { lease: LeaseRef; completed: TaskResultIn } | { lease:
 /** What one reported item came to: what complete() / fail() return, or that item's own error. */
 export type ReportItemResult = { ok: true; completed: CompletedInfo } | { ok: true; failed: FailureOutcome } | { ok: false; error: BrokerError };
 
+/** What a cancel did: the task as it is now, and the lease it ended when the task was running. */
+export interface CancelOutcome {
+  task: Task;
+  endedLease: { token: number; workerId: string } | null;
+}
+
 export interface ListQuery {
   status?: TaskStatus;
   queue?: string;
@@ -214,8 +220,12 @@ export interface Store {
    */
   reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]>;
 
-  /** pending, scheduled or failed -> cancelled. Throws InvalidState for other statuses, NotFound for unknown ids. */
-  cancel(id: string, nowMs: number): Promise<Task>;
+  /**
+   * pending, scheduled, failed or in_progress -> cancelled. A running task's lease ends with it (a
+   * later result with its token gets LeaseLost; not counted as an attempt) and is returned, so
+   * its worker can be told. Throws InvalidState for other statuses, NotFound for unknown ids.
+   */
+  cancel(id: string, nowMs: number): Promise<CancelOutcome>;
 
   /** dead or cancelled -> pending with attempts reset. Throws InvalidState for other statuses. */
   retry(id: string, nowMs: number): Promise<Task>;

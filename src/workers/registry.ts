@@ -15,11 +15,16 @@ export interface WorkerInfo {
   labels: Record<string, string>;
 }
 
+/** What the broker may push to a worker unasked (when its connection enabled such notices). */
+export type WorkerNotice = { kind: "taskCancelled"; id: string; token: number };
+
 /** The connection a worker registered on (or last spoke on): it alone acts for the worker. */
 export interface WorkerOwner {
   connectionId: number;
   /** Name of the API key that connection authenticated with ("anonymous" with auth off). */
   principal: string;
+  /** Pushes a notice on that connection; it drops those the connection did not enable. */
+  notify?: (notice: WorkerNotice) => void;
 }
 
 export interface WorkerState extends WorkerInfo {

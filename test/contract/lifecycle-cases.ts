@@ -118,7 +118,7 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
     }
   });
 
-  test("cancel: pending, scheduled and failed yes; in_progress and completed no (InvalidState)", async () => {
+  test("cancel: pending, scheduled, failed and in_progress yes, ending a running task's lease; finished no (InvalidState)", async () => {
     const { clock, h, store } = await setup();
     try {
       const [pending, scheduled, running, failing] = await store.submit(
@@ -132,26 +132,40 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
       await store.fail({ id: failLease.task.id, token: failLease.token }, { error: "e", unrecoverable: false }, clock.now());
 
       const cancelled = await store.cancel(pending!.id, clock.now());
-      expect(cancelled.status).toBe("cancelled");
-      expect(cancelled.finishedAtMs).toBe(clock.now());
-      expect((await store.cancel(scheduled!.id, clock.now())).status).toBe("cancelled");
-      expect((await store.cancel(failing!.id, clock.now())).status).toBe("cancelled");
+      expect(cancelled.task.status).toBe("cancelled");
+      expect(cancelled.task.finishedAtMs).toBe(clock.now());
+      expect(cancelled.endedLease).toBeNull();
+      expect((await store.cancel(scheduled!.id, clock.now())).task.status).toBe("cancelled");
+      expect((await store.cancel(failing!.id, clock.now())).task.status).toBe("cancelled");
+
+      clock.advance(10);
+      const stopped = await store.cancel(running!.id, clock.now());
+      expect(stopped.task).toMatchObject({ status: "cancelled", workerId: "w1", attempts: 0, finishedAtMs: clock.now(), leaseExpiresAtMs: null });
+      expect(stopped.endedLease).toEqual({ token: lease.token, workerId: "w1" });
+      expect(store.counts().inProgress).toBe(0);
+      // The lease ended with it: the worker's late result, renewal or hand-back changes nothing.
+      await expectCode(store.complete({ id: running!.id, token: lease.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
+      expect(await store.renew([{ id: running!.id, token: lease.token }], clock.now())).toEqual([null]);
+      await expectCode(store.release([{ id: running!.id, token: lease.token }], clock.now()), ErrorCode.LeaseLost);
+      expect((await store.get(running!.id))!.status).toBe("cancelled");
       const err = await expectCode(store.cancel(running!.id, clock.now()), ErrorCode.InvalidState);
-      expect(err.message).toContain("in_progress");
+      expect(err.message).toContain("cancelled");
       await expectCode(store.cancel(pending!.id, clock.now()), ErrorCode.InvalidState);
       await expectCode(store.cancel("0190a000-0000-7000-8000-000000000000", clock.now()), ErrorCode.NotFound);
 
       expect(store.pendingCount()).toBe(0);
       expect(store.counts().scheduled).toBe(0);
-      clock.advance(120_000);
-      expect((await store.tick(clock.now())).promoted).toBe(0);
+      clock.advance(3_700_000);
+      const tick = await store.tick(clock.now());
+      expect(tick).toMatchObject({ promoted: 0, expired: 0 });
       expect(await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() })).toEqual([]);
 
       // A cancelled task re-run goes back to the ready set once, not twice.
       await store.retry(pending!.id, clock.now());
-      expect(store.pendingCount()).toBe(1);
+      await store.retry(running!.id, clock.now());
+      expect(store.pendingCount()).toBe(2);
       const rerun = await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() });
-      expect(rerun.map((l) => l.task.id)).toEqual([pending!.id]);
+      expect(rerun.map((l) => l.task.id)).toEqual([running!.id, pending!.id]);
     } finally {
       await h.cleanup();
     }

@@ -7,13 +7,13 @@ import { MAX_ERROR_BYTES, MAX_REPLY_TASK_BYTES, MAX_TASK_DATA_BYTES, REPLY_BYTES
 import { clipUtf8 } from "../../protocol/task-size.ts";
 import { retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type { ReadyEntry } from "../../queue/ready-index.ts";
-import type { ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, TaskResultIn } from "../store.ts";
+import type { ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../store.ts";
 import type { LeaseTokens } from "./lease-tokens.ts";
 import type { LeaseState, MemoryState } from "./memory-state.ts";
 import { readClaimRows, type Completion } from "./row-batches.ts";
 import type { Statements } from "./statements.ts";
 import { rowById } from "./task-reads.ts";
-import { claimedTask, STATUS, statusName, type ClaimRow } from "./task-row.ts";
+import { claimedTask, rowToTask, STATUS, statusName, type ClaimRow } from "./task-row.ts";
 
 // Entries a claim pops in its first round (each later round doubles, up to MANY_ROWS a read).
 const CLAIM_FIRST_ROUND = 8;
@@ -182,6 +182,12 @@ export class LeaseBook {
       this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
       this.o.readyAfterCommit.add(lease.queue);
     }
+  }
+
+  /** A running task cancelled inside the open group: its lease ends (not an attempt) and the row is cancelled. */
+  cancel(lease: LeaseState, nowMs: number): Task {
+    this.end(lease);
+    return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs)!);
   }
 
   /** Expires the leases due by `nowMs`, working through at most `maxSteps` heap entries; returns how many. */

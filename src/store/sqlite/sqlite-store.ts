@@ -7,7 +7,7 @@ import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
 import { DEFAULT_BACKOFF } from "../../queue/backoff.ts";
 import type {
-  ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReportItem, ReportItemResult,
+  CancelOutcome, ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReportItem, ReportItemResult,
   Store, StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
@@ -24,7 +24,7 @@ import { insertTasks } from "./insert-tasks.ts";
 import { cancelRow, promoteDue, retryRow } from "./status-changes.ts";
 import type { SqliteStoreOptions } from "./sqlite-store-options.ts";
 import { Statements } from "./statements.ts";
-import { listPage, withLease } from "./task-reads.ts";
+import { listPage, rowById, withLease } from "./task-reads.ts";
 import { noCheckpoints, WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 
@@ -222,10 +222,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async cancel(id: string, nowMs: number): Promise<Task> {
+  async cancel(id: string, nowMs: number): Promise<CancelOutcome> {
     this.assertOpen();
     return this.group.run(() => {
-      return cancelRow(this.stmts, this.mem, id, nowMs);
+      const row = rowById(this.stmts, id);
+      const lease = this.mem.leasesBySeq.get(row.seq);
+      if (lease === undefined) return { task: cancelRow(this.stmts, this.mem, row, nowMs), endedLease: null };
+      return { task: this.leases.cancel(lease, nowMs), endedLease: { token: lease.token, workerId: lease.workerId } };
     });
   }
 

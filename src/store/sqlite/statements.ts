@@ -45,6 +45,7 @@ export class Statements {
   readonly fail: Statement;
   readonly expire: Statement<{ status: number; priority: number }>;
   readonly cancel: Statement<TaskRow>;
+  readonly cancelLeased: Statement<TaskRow>;
   readonly retry: Statement<TaskRow>;
   readonly promote: Statement;
   readonly placeOf: Statement<{ queue: string; priority: number }>;
@@ -90,6 +91,10 @@ export class Statements {
     );
     this.cancel = this.prep(
       `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1 WHERE seq = ?2 RETURNING *`,
+    );
+    // A running task: its row is pending in the file (leases live in memory); it keeps who ran it.
+    this.cancelLeased = this.prep(
+      `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1, worker_id = ?3, started_at = ?4 WHERE seq = ?2 RETURNING *`,
     );
     this.retry = this.prep(
       `UPDATE tasks SET status = ${S.pending}, attempts = 0, run_at = NULL, finished_at = NULL, updated_at = ?1

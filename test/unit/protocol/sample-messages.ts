@@ -138,6 +138,10 @@ export const REQUEST_SAMPLES: { [K in RequestKind]: RequestOf<K>[] } = {
       results: [{ id: TASK_ID, token: 0xffff_ffff, outcome: "unrecoverable", resultIsJson: false, result: new Uint8Array([0, 0xff]), error: "bad input é" }],
     },
   ],
+  EnableNotices: [
+    { kind: "EnableNotices", requestId: 21, notices: 1 },
+    { kind: "EnableNotices", requestId: 22, notices: 0 },
+  ],
 };
 
 export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
@@ -211,6 +215,7 @@ export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
   Stats: [{ kind: "Stats", requestId: 17, json: '{"pending":3}' }],
   Workers: [{ kind: "Workers", requestId: 18, json: '[{"workerId":"w1"}]' }],
   Pong: [{ kind: "Pong", requestId: 19 }],
+  TaskCancelled: [{ kind: "TaskCancelled", requestId: 0, id: TASK_ID, token: 2_871_904_517 }],
   ResultBatchOutcome: [
     {
       kind: "ResultBatchOutcome",
