@@ -101,6 +101,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       maxBatchClaim: cfg.max_batch_claim,
       heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
       disconnectGraceMs: cfg.disconnect_grace_secs * 1000,
+      maxInactivityMs: config.worker.max_inactivity_secs * 1000,
       events: metrics,
       extraStats: () => ({ connections: tcpServer?.connectionCount() ?? 0, commits: store.commitStats() }),
     });
@@ -112,10 +113,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       store,
       clock,
       onTick: (outcome, nowMs) => {
-        if (outcome.promoted > 0 || outcome.expired > 0) log.debug("scheduler tick", { component: "scheduler", ...outcome });
+        if (outcome.promoted > 0 || outcome.expired > 0) {
+          log.debug("scheduler tick", { component: "scheduler", promoted: outcome.promoted, expired: outcome.expired, nextDueMs: outcome.nextDueMs });
+        }
         metrics.ticked(outcome);
         theBroker.noteBackground("scheduler", { lastRunAtMs: nowMs, runs: 1, promoted: outcome.promoted, leasesExpired: outcome.expired });
-        theBroker.afterTick();
+        theBroker.afterTick(outcome);
       },
       log: (msg, err) => log.error(msg, { component: "scheduler", err }),
     });

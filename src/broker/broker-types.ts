@@ -33,6 +33,8 @@ export interface BrokerOptions {
   maxBatchClaim: number;
   heartbeatIntervalMs: number;
   disconnectGraceMs: number;
+  /** worker.max_inactivity_secs in ms: a worker silent this long is deregistered (see WorkerRegistry). */
+  maxInactivityMs: number;
   events?: Partial<BrokerEvents>;
   /** More figures for stats() from parts the broker does not own (listeners, store commits). */
   extraStats?: () => Record<string, unknown>;
@@ -48,12 +50,14 @@ export interface WorkerCaller {
   principal: string;
   /** An admin key (with auth off, every client): may act for any worker. */
   admin: boolean;
+  /** The connection's remote address, shown with the worker. */
+  address: string;
   /** Pushes a notice to the worker on this connection (TaskCancelled), if it asked for them. */
   notify?: (notice: WorkerNotice) => void;
 }
 
 /** A caller inside the process (tests, embedding): trusted as an admin, owning nothing. */
-export const IN_PROCESS: WorkerCaller = { connectionId: 0, principal: "in-process", admin: true };
+export const IN_PROCESS: WorkerCaller = { connectionId: 0, principal: "in-process", admin: true, address: "" };
 
 /** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
 export type ResultReport = ReportItem;

@@ -6,7 +6,7 @@ import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
 import type { Clock } from "../queue/clock.ts";
 import type {
-  CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn,
+  CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store/store.ts";
 import { FINISHED_STATUSES } from "../store/store.ts";
 import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
@@ -21,6 +21,8 @@ export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatRepl
 export type { ClaimCommand } from "./claim-command.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
+/** Expired leases warned of one by one per scheduler tick; the rest are counted in one line. */
+const MAX_EXPIRY_WARNINGS_PER_TICK = 100;
 
 export class Broker {
   readonly workers: WorkerRegistry;
@@ -51,6 +53,7 @@ export class Broker {
     this.workers = new WorkerRegistry({
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       disconnectGraceMs: options.disconnectGraceMs,
+      maxInactivityMs: options.maxInactivityMs,
     });
     this.startedAtMs = this.clock.now();
     this.reaper = new WorkerReaper({
@@ -325,8 +328,22 @@ export class Broker {
     if (this.waiters.size > 0) this.serveWaiters();
   }
 
-  /** Called after each scheduler tick: tasks may have died or become ready. */
-  afterTick(): void {
+  /** Called after each scheduler tick: tasks may have died or become ready; expired leases are warned of. */
+  afterTick(outcome?: Pick<TickOutcome, "expiredLeases">): void {
+    const expired = outcome?.expiredLeases ?? [];
+    // One line per lease, as an operator looks for a task or a worker; a mass expiry (a tick
+    // works through up to 2000) is summed up past the first few.
+    for (const lease of expired.slice(0, MAX_EXPIRY_WARNINGS_PER_TICK)) {
+      this.log.warn("lease expired without a result; task goes back", {
+        task: lease.id,
+        worker: lease.workerId,
+        lease_ms: lease.leaseMs,
+        status: lease.status,
+      });
+    }
+    if (expired.length > MAX_EXPIRY_WARNINGS_PER_TICK) {
+      this.log.warn("more leases expired in the same tick", { leases: expired.length - MAX_EXPIRY_WARNINGS_PER_TICK });
+    }
     if (this.resultWaiters.size > 0) {
       for (const id of this.resultWaiters.ids()) this.recheckResult(id);
     }
@@ -390,10 +407,10 @@ export class Broker {
     }
   }
 
-  /** False for a worker told to quiet or shut down: its parked claims stay unserved. */
+  /** False for a worker told to quiet or shut down, or declared dead: its parked claims stay unserved. */
   private mayTakeTasks(workerId: string): boolean {
     const worker = this.workers.get(workerId);
-    return worker === undefined || worker.command === WorkerCommand.none;
+    return worker === undefined || (worker.command === WorkerCommand.none && worker.deadAtMs === null);
   }
 
   private unpaused(queues: readonly string[]): readonly string[] {
@@ -444,7 +461,8 @@ export class Broker {
 }
 
 function ownerOf(caller: WorkerCaller): WorkerOwner | null {
-  return caller === IN_PROCESS ? null : { connectionId: caller.connectionId, principal: caller.principal, notify: caller.notify };
+  if (caller === IN_PROCESS) return null;
+  return { connectionId: caller.connectionId, principal: caller.principal, address: caller.address, notify: caller.notify };
 }
 
 function notFound(id: string): BrokerError {

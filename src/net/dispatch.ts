@@ -11,7 +11,7 @@ import { MAX_FRAME_BYTES, NOTICE, PROTOCOL_VERSION } from "../protocol/limits.ts
 import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskInfo, TaskResultItem } from "../protocol/messages.ts";
 import { fitOneReply } from "../protocol/task-size.ts";
 import type { Lease, Task, TaskResultIn, TaskStatus } from "../store/store.ts";
-import type { WorkerNotice } from "../workers/registry.ts";
+import { workerView, type WorkerNotice } from "../workers/registry.ts";
 
 /** What a handler knows of the connection it serves. */
 export interface Session {
@@ -117,7 +117,13 @@ function checkWorkerId(workerId: string): string {
 /** The connection as the broker judges who may act for a worker, and how to reach its worker. */
 function callerOf(session: Session): WorkerCaller {
   const principal = session.principal ?? ANONYMOUS_ADMIN;
-  return { connectionId: session.id, principal: principal.name, admin: principal.role === "admin", notify: (notice) => pushNotice(session, notice) };
+  return {
+    connectionId: session.id,
+    principal: principal.name,
+    admin: principal.role === "admin",
+    address: session.remoteAddress,
+    notify: (notice) => pushNotice(session, notice),
+  };
 }
 
 /** Only to a client that asked: one written before notices existed would not know the frame. */
@@ -319,7 +325,7 @@ export const ROUTES: RouteTable = {
   ListWorkers: {
     operation: "workers",
     handle(ctx, _s, req) {
-      return { kind: "Workers", requestId: req.requestId, json: JSON.stringify(ctx.broker.workers.list()) };
+      return { kind: "Workers", requestId: req.requestId, json: JSON.stringify(ctx.broker.workers.list().map(workerView)) };
     },
   },
 };

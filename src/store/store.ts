@@ -164,11 +164,22 @@ export interface PurgeStep {
   done: boolean;
 }
 
+/** A lease that ran out without a result (logged as a warning by the broker). */
+export interface ExpiredLease {
+  id: string;
+  workerId: string;
+  leaseMs: number;
+  /** What the task became: pending again, or dead with its retries used up. */
+  status: "pending" | "dead";
+}
+
 export interface TickOutcome {
   /** Scheduled/failed tasks whose time came and are now pending. */
   promoted: number;
   /** In-progress tasks whose lease ran out: counted as an attempt, then pending at once, or dead when retries are used up. */
   expired: number;
+  /** Those leases, one each. */
+  expiredLeases: ExpiredLease[];
   /** Epoch ms of the next due promotion or lease expiry; null when nothing is waiting. */
   nextDueMs: number | null;
 }

@@ -1,9 +1,11 @@
 // Leases and workers over the socket: expiry re-delivers and the old token is refused; heartbeats
 // renew; a silent worker or a closed connection loses its tasks; deregister hands back at once.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { spawnBroker } from "../helpers/broker-process.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
-import { claim, complete, expectKind, sleep, spec, status, submit } from "../helpers/wire.ts";
+import { claim, complete, eventually, expectKind, sleep, spec, status, submit } from "../helpers/wire.ts";
 
 let broker: TestBroker;
 const conns: RawConn[] = [];
@@ -157,5 +159,69 @@ describe("workers", () => {
     broker.app.broker!.setWorkerCommand("to-quiet", "quiet");
     const reply = expectKind(await conn.call({ kind: "Heartbeat", workerId: "to-quiet", cpuPercent: 0, memoryMb: 0, inFlight: [] }), "HeartbeatOk");
     expect(reply.command).toBe("quiet");
+  });
+});
+
+describe("worker visibility and worker.max_inactivity_secs", () => {
+  let vis: TestBroker;
+  const visConns: RawConn[] = [];
+
+  beforeAll(async () => {
+    vis = await startBroker({ "worker.heartbeat_interval_secs": 0.2, "worker.max_inactivity_secs": 1.5 });
+  });
+
+  afterAll(async () => {
+    for (const conn of visConns) conn.close();
+    await vis.stop();
+  });
+
+  async function listed(conn: RawConn): Promise<Record<string, any>[]> {
+    return JSON.parse(expectKind(await conn.call({ kind: "ListWorkers" }), "Workers").json) as Record<string, any>[];
+  }
+
+  test("a worker has a status and its address; dead, it stays listed until silent for max_inactivity_secs, then is gone", async () => {
+    const worker = await RawConn.connect(vis.port);
+    const admin = await RawConn.connect(vis.port);
+    visConns.push(worker, admin);
+    expectKind(await register(worker, "visible", ["vis"]), "Registered");
+    expect((await listed(admin)).find((w) => w.id === "visible")).toMatchObject({ status: "alive", address: "127.0.0.1", deadAtMs: null });
+    const rest = await fetch(`http://127.0.0.1:${vis.httpPort}/api/v1/workers/visible/quiet`, { method: "POST" });
+    expect(((await rest.json()) as Record<string, unknown>).status).toBe("quiet");
+    const lastSeenMs = Date.now();
+    // Silent: dead after two heartbeat intervals (0.4 s), listed as dead, then gone at 1.5 s.
+    await eventually(async () => (await listed(admin)).find((w) => w.id === "visible")?.status === "dead", 1400, 20);
+    expect(Date.now() - lastSeenMs).toBeLessThan(1400);
+    const dead = (await listed(admin)).find((w) => w.id === "visible")!;
+    expect(dead.deadAtMs).toBeGreaterThan(0);
+    const overRest = (await (await fetch(`http://127.0.0.1:${vis.httpPort}/api/v1/workers`)).json()) as { workers: Record<string, unknown>[] };
+    expect(overRest.workers.find((w) => w.id === "visible")).toMatchObject({ status: "dead", address: "127.0.0.1" });
+    await eventually(async () => (await listed(admin)).every((w) => w.id !== "visible"), 3000, 20);
+    expect(Date.now() - lastSeenMs).toBeGreaterThanOrEqual(1400);
+  });
+});
+
+describe("an expired lease", () => {
+  test("is logged as a warning naming the task and the worker", async () => {
+    const proc = await spawnBroker();
+    try {
+      const conn = await RawConn.connect(proc.port);
+      expectKind(await register(conn, "slow-worker", ["expiry"]), "Registered");
+      const id = await submit(conn, spec("slow", { queue: "expiry", leaseMs: 200 }));
+      expect((await claim(conn, { queues: ["expiry"] }))[0]?.id).toBe(id);
+      const warning = (): Record<string, unknown> | undefined =>
+        proc
+          .output()
+          .split("\n")
+          .filter((line) => line.startsWith("{"))
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+          .find((entry) => entry.task === id && String(entry.msg).startsWith("lease expired"));
+      await eventually(() => warning() !== undefined, 5000);
+      expect(warning()).toMatchObject({ level: "warn", task: id, worker: "slow-worker", lease_ms: 200, status: "pending" });
+      conn.close();
+    } finally {
+      proc.proc.kill("SIGTERM");
+      await proc.exited;
+      rmSync(proc.dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@ import { MAX_ERROR_BYTES, MAX_REPLY_TASK_BYTES, MAX_TASK_DATA_BYTES, REPLY_BYTES
 import { clipUtf8 } from "../../protocol/task-size.ts";
 import { retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type { ReadyEntry } from "../../queue/ready-index.ts";
-import type { ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../store.ts";
+import type { ClaimRequest, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../store.ts";
 import type { LeaseTokens } from "./lease-tokens.ts";
 import type { LeaseState, MemoryState } from "./memory-state.ts";
 import { readClaimRows, type Completion } from "./row-batches.ts";
@@ -175,13 +175,13 @@ export class LeaseBook {
   }
 
   /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
-  expire(lease: LeaseState, reason: string, nowMs: number): void {
+  expire(lease: LeaseState, reason: string, nowMs: number): "pending" | "dead" {
     this.end(lease);
     const row = this.o.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
-    if (row.status === STATUS.pending) {
-      this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
-      this.o.readyAfterCommit.add(lease.queue);
-    }
+    if (row.status !== STATUS.pending) return "dead";
+    this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
+    this.o.readyAfterCommit.add(lease.queue);
+    return "pending";
   }
 
   /** A running task cancelled inside the open group: its lease ends (not an attempt) and the row is cancelled. */
@@ -190,16 +190,16 @@ export class LeaseBook {
     return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs)!);
   }
 
-  /** Expires the leases due by `nowMs`, working through at most `maxSteps` heap entries; returns how many. */
-  expireDue(nowMs: number, maxSteps: number): number {
+  /** Expires the leases due by `nowMs`, working through at most `maxSteps` heap entries; returns them. */
+  expireDue(nowMs: number, maxSteps: number): ExpiredLease[] {
     const heap = this.o.mem.leaseHeap;
-    let expired = 0;
+    const expired: ExpiredLease[] = [];
     for (let step = 0; step < maxSteps && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
       const lease = this.o.mem.leasesBySeq.get(heap.pop());
       // A renewed lease left its old expiry in the heap; an ended one left all of them.
       if (lease === undefined || lease.expiresAtMs > nowMs) continue;
-      this.expire(lease, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
-      expired++;
+      const status = this.expire(lease, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
+      expired.push({ id: lease.id, workerId: lease.workerId, leaseMs: lease.leaseMs, status });
     }
     return expired;
   }

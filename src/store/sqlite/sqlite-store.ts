@@ -268,11 +268,11 @@ export class SqliteStore implements Store {
   async tick(nowMs: number): Promise<TickOutcome> {
     this.assertOpen();
     const dueMs = this.mem.nextDueMs();
-    if (dueMs === null || dueMs > nowMs) return { promoted: 0, expired: 0, nextDueMs: dueMs };
+    if (dueMs === null || dueMs > nowMs) return { promoted: 0, expired: 0, expiredLeases: [], nextDueMs: dueMs };
     return this.group.run(() => {
       const promoted = promoteDue(this.stmts, this.mem, nowMs, MAX_TICK_STEPS, this.readyAfterCommit);
-      const expired = this.leases.expireDue(nowMs, MAX_TICK_STEPS);
-      return { promoted, expired, nextDueMs: this.mem.nextDueMs() };
+      const expiredLeases = this.leases.expireDue(nowMs, MAX_TICK_STEPS);
+      return { promoted, expired: expiredLeases.length, expiredLeases, nextDueMs: this.mem.nextDueMs() };
     });
   }
 

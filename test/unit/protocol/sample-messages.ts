@@ -144,6 +144,28 @@ export const REQUEST_SAMPLES: { [K in RequestKind]: RequestOf<K>[] } = {
   ],
 };
 
+/** One worker as ListWorkers sends it (docs/PROTOCOL.md shows the same object key by key). */
+export const WORKER_JSON = {
+  id: "w1",
+  status: "alive",
+  address: "10.0.0.7",
+  hostname: "host-a",
+  pid: 4242,
+  queues: ["default"],
+  concurrency: 4,
+  version: "1.0.0",
+  labels: { zone: "eu-1" },
+  registeredAtMs: 1733000000000,
+  lastSeenAtMs: 1733000045000,
+  disconnectedAtMs: null,
+  deadAtMs: null,
+  cpuPercent: 12.5,
+  memoryMb: 256,
+  inFlight: 1,
+  autoRegistered: false,
+  command: 0,
+};
+
 export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
   Ack: [{ kind: "Ack", requestId: 5 }],
   HelloOk: [
@@ -213,7 +235,7 @@ export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
     { kind: "TaskList", requestId: 16, tasks: [completedTask, deadTask], nextCursor: "c-124" },
   ],
   Stats: [{ kind: "Stats", requestId: 17, json: '{"pending":3}' }],
-  Workers: [{ kind: "Workers", requestId: 18, json: '[{"workerId":"w1"}]' }],
+  Workers: [{ kind: "Workers", requestId: 18, json: JSON.stringify([WORKER_JSON]) }],
   Pong: [{ kind: "Pong", requestId: 19 }],
   TaskCancelled: [{ kind: "TaskCancelled", requestId: 0, id: TASK_ID, token: 2_871_904_517 }],
   ResultBatchOutcome: [

@@ -102,13 +102,13 @@ test("microtask flushing also groups calls made in the same job", async () => {
 test("a tick works off a large due backlog in bounded steps, asking to come straight back", async () => {
   const store = open({ path: tempPath() });
   await store.submit(Array.from({ length: 4500 }, () => task({ runAtMs: 5000 })), 1000);
-  expect(await store.tick(4999)).toEqual({ promoted: 0, expired: 0, nextDueMs: 5000 });
+  expect(await store.tick(4999)).toEqual({ promoted: 0, expired: 0, expiredLeases: [], nextDueMs: 5000 });
   const first = await store.tick(5000);
   expect(first.promoted).toBe(2000);
   expect(first.nextDueMs).toBe(5000);
   expect((await store.tick(5000)).promoted).toBe(2000);
   const last = await store.tick(5000);
-  expect(last).toEqual({ promoted: 500, expired: 0, nextDueMs: null });
+  expect(last).toEqual({ promoted: 500, expired: 0, expiredLeases: [], nextDueMs: null });
   expect(store.pendingCount()).toBe(4500);
 });
 
