@@ -22,11 +22,6 @@ import { versionInfo } from "./version.ts";
 /** Longest wait at shutdown for requests already being committed to get their replies. */
 const DRAIN_TIMEOUT_MS = 5000;
 
-async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
 /** The database file inside persistence.data_dir. */
 export const DATABASE_FILE = "tq.db";
 
@@ -160,14 +155,13 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         onProtocolError: (code) => metrics.protocolError("tcp", code),
       }),
     );
-    // Shutdown, last-first: stop accepting, stop taking work (parked claims answered empty),
-    // let requests already in a group commit finish and their replies go out, then close.
+    // Shutdown, last-first: stop accepting, stop taking work (parked claims and result waits
+    // answered ShuttingDown), answer ShuttingDown to whatever is read from now on, let requests
+    // already being committed finish and their replies go out, then close.
     undo.push(async () => {
       tcp.stopAccepting();
       theBroker.close();
-      await waitUntil(() => tcp.busyCount() === 0, DRAIN_TIMEOUT_MS);
-      await new Promise((resolve) => setImmediate(resolve));
-      tcp.closeAll();
+      await tcp.closeAll(DRAIN_TIMEOUT_MS);
     });
     tcpServer = tcp;
     addresses["broker.port"] = `${tcp.hostname}:${tcp.port}`;

@@ -104,12 +104,18 @@ export class Broker {
     return task;
   }
 
-  /** The task once it is completed, dead or cancelled, or as it is when waitMs runs out. */
+  /**
+   * The task once it is completed, dead or cancelled, or as it is when waitMs runs out. A wait cut
+   * short by shutdown is ShuttingDown, not the unfinished task (which would read as "timed out").
+   */
   async waitResult(id: string, waitMs: number, signal?: AbortSignal): Promise<Task> {
     const task = await this.get(id);
     if (FINISHED.has(task.status) || waitMs <= 0) return task;
+    this.checkOpen();
     await this.resultWaiters.wait(id, Math.min(waitMs, MAX_CLAIM_WAIT_MS), signal);
-    return this.get(id);
+    const now = await this.get(id);
+    if (!FINISHED.has(now.status) && this.closed) throw shuttingDown();
+    return now;
   }
 
   /**
@@ -200,13 +206,14 @@ export class Broker {
     if (command.waitMs === 0) return [];
     if (command.signal?.aborted) return [];
     const signal = command.signal;
-    const leases = await new Promise<Lease[]>((resolve) => {
+    const leases = await new Promise<Lease[]>((resolve, reject) => {
       // The listener goes when the claim is answered: left on a connection's signal, every served
       // claim's closure (and through its promise, the leases it delivered) lived as long as the
       // connection.
-      const settle = (leases: Lease[]): void => {
+      const settle = (leases: Lease[], error?: BrokerError): void => {
         signal?.removeEventListener("abort", cancel);
-        resolve(leases);
+        if (error !== undefined) reject(error);
+        else resolve(leases);
       };
       const cancel = this.waiters.park({ queues, workerId: command.workerId, max: command.max, resolve: settle }, command.waitMs);
       signal?.addEventListener("abort", cancel, { once: true });
@@ -350,12 +357,21 @@ export class Broker {
     if (this.waiters.size > 0) this.serveWaiters();
   }
 
-  /** Stops taking work: parked claims are answered empty, result waits return the current state. */
+  /**
+   * Stops taking new work (submit, claim, cancel, retry, result waits: ShuttingDown); reports,
+   * renewals, hand-backs and heartbeats of work already out are still carried out. Parked claims
+   * and result waits are answered ShuttingDown.
+   */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.reaper.stop();
-    this.waiters.releaseAll();
+    this.waiters.failAll(shuttingDown());
     this.resultWaiters.wakeAll();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Declares silent or long-disconnected workers dead and takes their tasks back now. */
@@ -456,8 +472,12 @@ export class Broker {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new BrokerError(ErrorCode.ShuttingDown, "the broker is shutting down");
+    if (this.closed) throw shuttingDown();
   }
+}
+
+function shuttingDown(): BrokerError {
+  return new BrokerError(ErrorCode.ShuttingDown, "the broker is shutting down", { retryAfterMs: 1000 });
 }
 
 function ownerOf(caller: WorkerCaller): WorkerOwner | null {
