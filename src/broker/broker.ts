@@ -1,6 +1,6 @@
 // The broker's commands: every rule of the queue that is not the store's (defaults, validation,
-// backpressure, blocking claims, result waits, workers and their reclaim, pause). The TCP and
-// HTTP front doors both call these and nothing else; no sockets, no encoding here.
+// backpressure, blocking claims, result waits, pause, shutdown); the worker commands through its
+// WorkerDesk. The TCP and HTTP front doors call these and nothing else; no sockets, no encoding.
 
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
@@ -9,20 +9,18 @@ import type {
   CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store/store.ts";
 import { FINISHED_STATUSES } from "../store/store.ts";
-import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
+import { WorkerCommand, type HeartbeatIn, type WorkerInfo, type WorkerRegistry, type WorkerState } from "../workers/registry.ts";
 import { IN_PROCESS, type BrokerEvents, type BrokerLog, type BrokerOptions, type BrokerStats, type HeartbeatReply, type ReportSettled, type ResultReport, type WorkerCaller } from "./broker-types.ts";
 import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
 import { ClaimWaiters } from "./claim-waiters.ts";
 import { ResultWaiters } from "./result-waiters.ts";
-import { WorkerReaper } from "./worker-reaper.ts";
 import { checkQueueName, toNewTask, type SubmitSpec } from "./submit-spec.ts";
+import { WorkerDesk } from "./worker-desk.ts";
 
 export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport, WorkerCaller } from "./broker-types.ts";
 export type { ClaimCommand } from "./claim-command.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
-/** Expired leases warned of one by one per scheduler tick; the rest are counted in one line. */
-const MAX_EXPIRY_WARNINGS_PER_TICK = 100;
 
 export class Broker {
   readonly workers: WorkerRegistry;
@@ -37,7 +35,7 @@ export class Broker {
   private readonly startedAtMs: number;
   private serving = false;
   private closed = false;
-  private readonly reaper: WorkerReaper;
+  private readonly desk: WorkerDesk;
   readonly totals = { submitted: 0, claimed: 0, completed: 0, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 };
   private readonly background: Record<string, Record<string, number | null>> = {
     workers: { lastRunAtMs: null, reaped: 0 },
@@ -50,23 +48,21 @@ export class Broker {
     this.log = options.log;
     this.events = options.events ?? {};
     this.waiters = new ClaimWaiters(() => this.clock.now());
-    this.workers = new WorkerRegistry({
+    this.startedAtMs = this.clock.now();
+    this.desk = new WorkerDesk({
+      store: this.store,
+      clock: this.clock,
+      log: this.log,
+      events: this.events,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       disconnectGraceMs: options.disconnectGraceMs,
       maxInactivityMs: options.maxInactivityMs,
-    });
-    this.startedAtMs = this.clock.now();
-    this.reaper = new WorkerReaper({
-      registry: this.workers,
-      clock: this.clock,
-      maxSleepMs: options.heartbeatIntervalMs,
-      onDead: (worker) => this.reclaimDeadWorker(worker),
-      onChecked: (nowMs, dead) => {
-        this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead });
-        this.log.debug("worker reap", { dead, workers: this.workers.size });
+      onReclaimed: (count) => {
+        this.totals.reclaimed += count;
       },
-      onError: (err) => this.log.error("worker reap failed", { err }),
+      onReaped: (nowMs, dead) => this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead }),
     });
+    this.workers = this.desk.registry;
   }
 
   // ---- producers -------------------------------------------------------------------------
@@ -119,9 +115,9 @@ export class Broker {
   }
 
   /**
-   * Cancels a pending, scheduled, failed or running task. A running one's lease ends at once (its
-   * worker's late result gets LeaseLost) and its worker is told: pushed a TaskCancelled frame if
-   * its connection asked for notices, else it learns from its next heartbeat or renewal (lease lost).
+   * Cancels a pending, scheduled, failed or running task. A running one's lease ends at once (a late
+   * result gets LeaseLost) and its worker is told: a TaskCancelled notice if its connection enabled
+   * them, else its next heartbeat or renewal finds the lease lost.
    */
   async cancel(id: string): Promise<Task> {
     this.checkOpen();
@@ -129,7 +125,7 @@ export class Broker {
     this.resultWaiters.wake(id);
     if (endedLease !== null) {
       this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
-      this.workers.get(endedLease.workerId)?.owner?.notify?.({ kind: "taskCancelled", id, token: endedLease.token });
+      this.desk.tellCancelled(endedLease.workerId, id, endedLease.token);
     }
     return task;
   }
@@ -146,52 +142,31 @@ export class Broker {
   // ---- workers ---------------------------------------------------------------------------
 
   registerWorker(info: WorkerInfo, caller: WorkerCaller = IN_PROCESS): WorkerState {
-    for (const queue of info.queues) checkQueueName("queues", queue);
-    this.checkActsFor(info.id, caller);
-    return this.workers.register(info, this.clock.now(), ownerOf(caller));
+    return this.desk.register(info, caller);
   }
 
   /** A worker leaving on purpose: its unfinished tasks go back at once, not counted as attempts. */
-  async deregisterWorker(workerId: string, caller: WorkerCaller = IN_PROCESS): Promise<number> {
-    this.checkActsFor(workerId, caller);
-    this.workers.remove(workerId);
-    const ids = await this.store.reclaimWorker(workerId, false, this.clock.now());
-    if (ids.length > 0) {
-      this.totals.reclaimed += ids.length;
-      this.events.reclaimed?.(ids.length, "deregistered");
-      this.log.info("worker deregistered; tasks handed back", { worker: workerId, tasks: ids.length });
-    }
-    return ids.length;
+  deregisterWorker(workerId: string, caller: WorkerCaller = IN_PROCESS): Promise<number> {
+    return this.desk.deregister(workerId, caller);
   }
 
-  async heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[], caller: WorkerCaller = IN_PROCESS): Promise<HeartbeatReply> {
-    const nowMs = this.clock.now();
-    this.checkActsFor(workerId, caller);
-    const state = this.workers.heartbeat(workerId, load, nowMs, ownerOf(caller));
-    const renewed = inFlight.length === 0 ? [] : await this.store.renew(inFlight, nowMs);
-    return { command: state.command, renewed };
+  heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[], caller: WorkerCaller = IN_PROCESS): Promise<HeartbeatReply> {
+    return this.desk.heartbeat(workerId, load, inFlight, caller);
   }
 
-  /**
-   * Connection `connectionId`, which a worker spoke on, closed: unless another connection has taken
-   * the worker over meanwhile, its tasks go back after the grace period unless it returns.
-   */
+  /** A worker's connection closed: unless it returns (or was taken over), its tasks go back after the grace. */
   workerDisconnected(workerId: string, connectionId: number): void {
-    this.workers.disconnected(workerId, connectionId, this.clock.now());
-    this.reaper.poke(this.options.disconnectGraceMs);
+    this.desk.disconnected(workerId, connectionId);
   }
 
   setWorkerCommand(workerId: string, command: "quiet" | "shutdown"): WorkerState {
-    const state = this.workers.get(workerId);
-    if (!state) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)}`, { field: "worker_id" });
-    state.command = WorkerCommand[command];
-    return state;
+    return this.desk.setCommand(workerId, command);
   }
 
   async claim(command: ClaimCommand): Promise<Lease[]> {
     this.checkOpen();
     const queues = checkClaimCommand(command, this.options.maxBatchClaim);
-    const worker = this.workers.touch(command.workerId, this.clock.now(), ownerOf(command.caller ?? IN_PROCESS), true);
+    const worker = this.desk.claimer(command.workerId, command.caller ?? IN_PROCESS);
     // A worker told to quiet or shut down gets no new tasks: its claims wait out their time empty,
     // so a worker that keeps claiming does not spin.
     const open = worker.command === WorkerCommand.none ? this.unpaused(queues) : [];
@@ -337,20 +312,7 @@ export class Broker {
 
   /** Called after each scheduler tick: tasks may have died or become ready; expired leases are warned of. */
   afterTick(outcome?: Pick<TickOutcome, "expiredLeases">): void {
-    const expired = outcome?.expiredLeases ?? [];
-    // One line per lease, as an operator looks for a task or a worker; a mass expiry (a tick
-    // works through up to 2000) is summed up past the first few.
-    for (const lease of expired.slice(0, MAX_EXPIRY_WARNINGS_PER_TICK)) {
-      this.log.warn("lease expired without a result; task goes back", {
-        task: lease.id,
-        worker: lease.workerId,
-        lease_ms: lease.leaseMs,
-        status: lease.status,
-      });
-    }
-    if (expired.length > MAX_EXPIRY_WARNINGS_PER_TICK) {
-      this.log.warn("more leases expired in the same tick", { leases: expired.length - MAX_EXPIRY_WARNINGS_PER_TICK });
-    }
+    if (outcome !== undefined && outcome.expiredLeases.length > 0) this.desk.leasesExpired(outcome.expiredLeases);
     if (this.resultWaiters.size > 0) {
       for (const id of this.resultWaiters.ids()) this.recheckResult(id);
     }
@@ -358,36 +320,20 @@ export class Broker {
   }
 
   /**
-   * Stops taking new work (submit, claim, cancel, retry, result waits: ShuttingDown); reports,
-   * renewals, hand-backs and heartbeats of work already out are still carried out. Parked claims
-   * and result waits are answered ShuttingDown.
+   * Stops taking new work (submit, claim, cancel, retry, result waits: ShuttingDown; parked claims
+   * and waits too); reports, renewals, hand-backs and heartbeats of work already out still go on.
    */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.reaper.stop();
+    this.desk.stop();
     this.waiters.failAll(shuttingDown());
     this.resultWaiters.wakeAll();
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /** Declares silent or long-disconnected workers dead and takes their tasks back now. */
   reapWorkers(): Promise<void> {
-    return this.reaper.check();
-  }
-
-  private async reclaimDeadWorker(worker: WorkerState): Promise<void> {
-    const ids = await this.store.reclaimWorker(worker.id, true, this.clock.now());
-    this.totals.reclaimed += ids.length;
-    if (ids.length > 0) this.events.reclaimed?.(ids.length, "worker_dead");
-    this.log.warn("worker dead; tasks reclaimed", {
-      worker: worker.id,
-      tasks: ids.length,
-      reason: worker.disconnectedAtMs === null ? "missed heartbeats" : "connection closed",
-    });
+    return this.desk.reap();
   }
 
   private claimed(leases: Lease[]): Lease[] {
@@ -396,37 +342,6 @@ export class Broker {
       this.events.claimed?.(leases.length);
     }
     return leases;
-  }
-
-  /**
-   * Only the connection a worker is registered on (or last spoke on) acts for it while that
-   * connection is open; once it closed, a new connection with the same API key may take the worker
-   * over (a reconnect). An admin key may always. Anything else is Forbidden, so a worker key cannot
-   * deregister another worker (handing back its tasks) or take its place.
-   */
-  private checkActsFor(workerId: string, caller: WorkerCaller): void {
-    const state = this.workers.get(workerId);
-    if (state === undefined || state.owner === null || caller.admin || state.owner.connectionId === caller.connectionId) return;
-    if (state.disconnectedAtMs === null) {
-      throw new BrokerError(
-        ErrorCode.Forbidden,
-        `worker ${JSON.stringify(workerId)} is registered on another open connection; only that connection or an admin key may act for it`,
-        { field: "worker_id" },
-      );
-    }
-    if (state.owner.principal !== caller.principal) {
-      throw new BrokerError(
-        ErrorCode.Forbidden,
-        `worker ${JSON.stringify(workerId)} was registered with another API key; only that key or an admin key may take it over`,
-        { field: "worker_id" },
-      );
-    }
-  }
-
-  /** False for a worker told to quiet or shut down, or declared dead: its parked claims stay unserved. */
-  private mayTakeTasks(workerId: string): boolean {
-    const worker = this.workers.get(workerId);
-    return worker === undefined || (worker.command === WorkerCommand.none && worker.deadAtMs === null);
   }
 
   private unpaused(queues: readonly string[]): readonly string[] {
@@ -441,7 +356,7 @@ export class Broker {
     try {
       for (;;) {
         const waiter = this.waiters.takeFirst((w) => {
-          if (!this.mayTakeTasks(w.workerId)) return false;
+          if (!this.desk.mayTakeTasks(w.workerId)) return false;
           const open = this.unpaused(w.queues);
           return open.length > 0 && this.store.hasReady(open);
         });
@@ -478,11 +393,6 @@ export class Broker {
 
 function shuttingDown(): BrokerError {
   return new BrokerError(ErrorCode.ShuttingDown, "the broker is shutting down", { retryAfterMs: 1000 });
-}
-
-function ownerOf(caller: WorkerCaller): WorkerOwner | null {
-  if (caller === IN_PROCESS) return null;
-  return { connectionId: caller.connectionId, principal: caller.principal, address: caller.address, notify: caller.notify };
 }
 
 function notFound(id: string): BrokerError {
