@@ -37,8 +37,11 @@ export class Broker {
   private closed = false;
   private readonly desk: WorkerDesk;
   readonly totals = { submitted: 0, claimed: 0, completed: 0, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 };
+  /** Every job listed from the start, with every figure, so GetStats keeps one shape (PROTOCOL.md). */
   private readonly background: Record<string, Record<string, number | null>> = {
-    workers: { lastRunAtMs: null, reaped: 0 },
+    workers: { lastRunAtMs: null, runs: 0, reaped: 0 },
+    scheduler: { lastRunAtMs: null, runs: 0, promoted: 0, leasesExpired: 0 },
+    retention: { lastRunAtMs: null, runs: 0, purged: 0, pagesFreed: 0 },
   };
 
   constructor(options: BrokerOptions) {
@@ -165,7 +168,7 @@ export class Broker {
 
   async claim(command: ClaimCommand): Promise<Lease[]> {
     this.checkOpen();
-    const queues = checkClaimCommand(command, this.options.maxBatchClaim);
+    const { queues, max } = checkClaimCommand(command, this.options.maxBatchClaim);
     const worker = this.desk.claimer(command.workerId, command.caller ?? IN_PROCESS);
     // A worker told to quiet or shut down gets no new tasks: its claims wait out their time empty,
     // so a worker that keeps claiming does not spin.
@@ -175,7 +178,7 @@ export class Broker {
     // leaves this claim what they did not take; parked claims on other queues do not hold it up.
     if (open.length > 0 && this.waiters.size > 0) this.serveWaiters();
     if (open.length > 0 && this.store.hasReady(open)) {
-      const leases = await this.store.claim({ queues: open, workerId: command.workerId, max: command.max, nowMs: this.clock.now() });
+      const leases = await this.store.claim({ queues: open, workerId: command.workerId, max, nowMs: this.clock.now() });
       if (leases.length > 0 || command.waitMs === 0) return this.claimed(leases);
     }
     if (command.waitMs === 0) return [];
@@ -190,7 +193,7 @@ export class Broker {
         if (error !== undefined) reject(error);
         else resolve(leases);
       };
-      const cancel = this.waiters.park({ queues, workerId: command.workerId, max: command.max, resolve: settle }, command.waitMs);
+      const cancel = this.waiters.park({ queues, workerId: command.workerId, max, resolve: settle }, command.waitMs);
       signal?.addEventListener("abort", cancel, { once: true });
       this.serveWaiters();
     });

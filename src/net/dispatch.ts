@@ -184,7 +184,7 @@ export const ROUTES: RouteTable = {
       const leases = await ctx.broker.claim({
         workerId: session.workerId,
         queues: req.queues,
-        max: Math.min(req.max, ctx.maxBatchClaim),
+        max: req.max,
         waitMs: req.waitMs,
         signal: session.closed,
         caller: callerOf(session),

@@ -63,3 +63,12 @@ test("a ListWorkers object has exactly the documented keys and types", async () 
   expect(live).toBeDefined();
   expect(shapeDifferences(example, live)).toEqual([]);
 });
+
+test("GetStats has exactly the documented keys and types", async () => {
+  const example = documented("stats") as Record<string, unknown>;
+  expectKind(await conn.call({ kind: "SubmitTask", task: { type: "t", queue: "default", payload: new Uint8Array(0), payloadIsJson: false } }), "Submitted");
+  const paused = await fetch(`http://127.0.0.1:${broker.httpPort}/api/v1/queues/reports/pause`, { method: "POST" });
+  expect(paused.status).toBe(200);
+  const live = JSON.parse(expectKind(await conn.call({ kind: "GetStats" }), "Stats").json) as Record<string, unknown>;
+  expect(shapeDifferences(example, live)).toEqual([]);
+});
