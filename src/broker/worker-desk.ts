@@ -102,7 +102,13 @@ export class WorkerDesk {
 
   /** Tells the worker holding a cancelled task's lease, on its connection, if it enabled notices. */
   tellCancelled(workerId: string, taskId: string, token: number): void {
-    this.registry.get(workerId)?.owner?.notify?.({ kind: "taskCancelled", id: taskId, token });
+    // The cancel is committed: failing to tell the worker must not turn its reply into an error
+    // (the worker still learns from its next heartbeat).
+    try {
+      this.registry.get(workerId)?.owner?.notify?.({ kind: "taskCancelled", id: taskId, token });
+    } catch (err) {
+      this.o.log.error("could not tell a worker its task was cancelled", { err, worker: workerId, task: taskId });
+    }
   }
 
   /**
