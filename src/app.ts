@@ -22,11 +22,6 @@ import { versionInfo } from "./version.ts";
 /** Longest wait at shutdown for requests already being committed to get their replies. */
 const DRAIN_TIMEOUT_MS = 5000;
 
-async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
 /** The database file inside persistence.data_dir. */
 export const DATABASE_FILE = "tq.db";
 
@@ -103,6 +98,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       maxBatchClaim: cfg.max_batch_claim,
       heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
       disconnectGraceMs: cfg.disconnect_grace_secs * 1000,
+      maxInactivityMs: config.worker.max_inactivity_secs * 1000,
       events: metrics,
       extraStats: () => ({ connections: tcpServer?.connectionCount() ?? 0, commits: store.commitStats() }),
     });
@@ -114,10 +110,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       store,
       clock,
       onTick: (outcome, nowMs) => {
-        if (outcome.promoted > 0 || outcome.expired > 0) log.debug("scheduler tick", { component: "scheduler", ...outcome });
+        if (outcome.promoted > 0 || outcome.expired > 0) {
+          log.debug("scheduler tick", { component: "scheduler", promoted: outcome.promoted, expired: outcome.expired, nextDueMs: outcome.nextDueMs });
+        }
         metrics.ticked(outcome);
         theBroker.noteBackground("scheduler", { lastRunAtMs: nowMs, runs: 1, promoted: outcome.promoted, leasesExpired: outcome.expired });
-        theBroker.afterTick();
+        theBroker.afterTick(outcome);
       },
       log: (msg, err) => log.error(msg, { component: "scheduler", err }),
     });
@@ -167,14 +165,13 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         onProtocolError: (code) => metrics.protocolError("tcp", code),
       }),
     );
-    // Shutdown, last-first: stop accepting, stop taking work (parked claims answered empty),
-    // let requests already in a group commit finish and their replies go out, then close.
+    // Shutdown, last-first: stop accepting, stop taking work (parked claims and result waits
+    // answered ShuttingDown), answer ShuttingDown to whatever is read from now on, let requests
+    // already being committed finish and their replies go out, then close.
     undo.push(async () => {
       tcp.stopAccepting();
       theBroker.close();
-      await waitUntil(() => tcp.busyCount() === 0, DRAIN_TIMEOUT_MS);
-      await new Promise((resolve) => setImmediate(resolve));
-      tcp.closeAll();
+      await tcp.closeAll(DRAIN_TIMEOUT_MS);
     });
     tcpServer = tcp;
     addresses["broker.port"] = `${tcp.hostname}:${tcp.port}`;

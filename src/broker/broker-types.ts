@@ -4,6 +4,7 @@
 import type { BrokerError } from "../protocol/errors.ts";
 import type { Clock } from "../queue/clock.ts";
 import type { CompletedInfo, FailureOutcome, ReportItem, Store, StoreCounts } from "../store/store.ts";
+import type { WorkerNotice } from "../workers/registry.ts";
 
 export interface BrokerLog {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -32,10 +33,31 @@ export interface BrokerOptions {
   maxBatchClaim: number;
   heartbeatIntervalMs: number;
   disconnectGraceMs: number;
+  /** worker.max_inactivity_secs in ms: a worker silent this long is deregistered (see WorkerRegistry). */
+  maxInactivityMs: number;
   events?: Partial<BrokerEvents>;
   /** More figures for stats() from parts the broker does not own (listeners, store commits). */
   extraStats?: () => Record<string, unknown>;
 }
+
+/**
+ * Who asks to act for a worker (register, heartbeat, deregister): the connection and its key. Only
+ * the connection a worker is registered on, or an admin key, may act for it; see checkActsFor.
+ */
+export interface WorkerCaller {
+  connectionId: number;
+  /** The API key's name ("anonymous" with auth off). */
+  principal: string;
+  /** An admin key (with auth off, every client): may act for any worker. */
+  admin: boolean;
+  /** The connection's remote address, shown with the worker. */
+  address: string;
+  /** Pushes a notice to the worker on this connection (TaskCancelled), if it asked for them. */
+  notify?: (notice: WorkerNotice) => void;
+}
+
+/** A caller inside the process (tests, embedding): trusted as an admin, owning nothing. */
+export const IN_PROCESS: WorkerCaller = { connectionId: 0, principal: "in-process", admin: true, address: "" };
 
 /** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
 export type ResultReport = ReportItem;

@@ -1,23 +1,23 @@
 // The broker's commands: every rule of the queue that is not the store's (defaults, validation,
-// backpressure, blocking claims, result waits, workers and their reclaim, pause). The TCP and
-// HTTP front doors both call these and nothing else; no sockets, no encoding here.
+// backpressure, blocking claims, result waits, pause, shutdown); the worker commands through its
+// WorkerDesk. The TCP and HTTP front doors call these and nothing else; no sockets, no encoding.
 
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
 import type { Clock } from "../queue/clock.ts";
 import type {
-  CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn,
+  CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store/store.ts";
 import { FINISHED_STATUSES } from "../store/store.ts";
-import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerState } from "../workers/registry.ts";
-import type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport } from "./broker-types.ts";
+import { WorkerCommand, type HeartbeatIn, type WorkerInfo, type WorkerRegistry, type WorkerState } from "../workers/registry.ts";
+import { IN_PROCESS, type BrokerEvents, type BrokerLog, type BrokerOptions, type BrokerStats, type HeartbeatReply, type ReportSettled, type ResultReport, type WorkerCaller } from "./broker-types.ts";
 import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
 import { ClaimWaiters } from "./claim-waiters.ts";
 import { ResultWaiters } from "./result-waiters.ts";
-import { WorkerReaper } from "./worker-reaper.ts";
 import { checkQueueName, toNewTask, type SubmitSpec } from "./submit-spec.ts";
+import { WorkerDesk } from "./worker-desk.ts";
 
-export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport } from "./broker-types.ts";
+export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport, WorkerCaller } from "./broker-types.ts";
 export type { ClaimCommand } from "./claim-command.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
@@ -35,10 +35,13 @@ export class Broker {
   private readonly startedAtMs: number;
   private serving = false;
   private closed = false;
-  private readonly reaper: WorkerReaper;
+  private readonly desk: WorkerDesk;
   readonly totals = { submitted: 0, claimed: 0, completed: 0, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 };
+  /** Every job listed from the start, with every figure, so GetStats keeps one shape (PROTOCOL.md). */
   private readonly background: Record<string, Record<string, number | null>> = {
-    workers: { lastRunAtMs: null, reaped: 0 },
+    workers: { lastRunAtMs: null, runs: 0, reaped: 0 },
+    scheduler: { lastRunAtMs: null, runs: 0, promoted: 0, leasesExpired: 0 },
+    retention: { lastRunAtMs: null, runs: 0, purged: 0, pagesFreed: 0 },
   };
 
   constructor(options: BrokerOptions) {
@@ -48,22 +51,21 @@ export class Broker {
     this.log = options.log;
     this.events = options.events ?? {};
     this.waiters = new ClaimWaiters(() => this.clock.now());
-    this.workers = new WorkerRegistry({
+    this.startedAtMs = this.clock.now();
+    this.desk = new WorkerDesk({
+      store: this.store,
+      clock: this.clock,
+      log: this.log,
+      events: this.events,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       disconnectGraceMs: options.disconnectGraceMs,
-    });
-    this.startedAtMs = this.clock.now();
-    this.reaper = new WorkerReaper({
-      registry: this.workers,
-      clock: this.clock,
-      maxSleepMs: options.heartbeatIntervalMs,
-      onDead: (worker) => this.reclaimDeadWorker(worker),
-      onChecked: (nowMs, dead) => {
-        this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead });
-        this.log.debug("worker reap", { dead, workers: this.workers.size });
+      maxInactivityMs: options.maxInactivityMs,
+      onReclaimed: (count) => {
+        this.totals.reclaimed += count;
       },
-      onError: (err) => this.log.error("worker reap failed", { err }),
+      onReaped: (nowMs, dead) => this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead }),
     });
+    this.workers = this.desk.registry;
   }
 
   // ---- producers -------------------------------------------------------------------------
@@ -101,18 +103,33 @@ export class Broker {
     return task;
   }
 
-  /** The task once it is completed, dead or cancelled, or as it is when waitMs runs out. */
+  /**
+   * The task once it is completed, dead or cancelled, or as it is when waitMs runs out. A wait cut
+   * short by shutdown is ShuttingDown, not the unfinished task (which would read as "timed out").
+   */
   async waitResult(id: string, waitMs: number, signal?: AbortSignal): Promise<Task> {
     const task = await this.get(id);
     if (FINISHED.has(task.status) || waitMs <= 0) return task;
+    this.checkOpen();
     await this.resultWaiters.wait(id, Math.min(waitMs, MAX_CLAIM_WAIT_MS), signal);
-    return this.get(id);
+    const now = await this.get(id);
+    if (!FINISHED.has(now.status) && this.closed) throw shuttingDown();
+    return now;
   }
 
+  /**
+   * Cancels a pending, scheduled, failed or running task. A running one's lease ends at once (a late
+   * result gets LeaseLost) and its worker is told: a TaskCancelled notice if its connection enabled
+   * them, else its next heartbeat or renewal finds the lease lost.
+   */
   async cancel(id: string): Promise<Task> {
     this.checkOpen();
-    const task = await this.store.cancel(id, this.clock.now());
+    const { task, endedLease } = await this.store.cancel(id, this.clock.now());
     this.resultWaiters.wake(id);
+    if (endedLease !== null) {
+      this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
+      this.desk.tellCancelled(endedLease.workerId, id, endedLease.token);
+    }
     return task;
   }
 
@@ -127,65 +144,56 @@ export class Broker {
 
   // ---- workers ---------------------------------------------------------------------------
 
-  registerWorker(info: WorkerInfo): WorkerState {
-    for (const queue of info.queues) checkQueueName("queues", queue);
-    return this.workers.register(info, this.clock.now());
+  registerWorker(info: WorkerInfo, caller: WorkerCaller = IN_PROCESS): WorkerState {
+    return this.desk.register(info, caller);
   }
 
   /** A worker leaving on purpose: its unfinished tasks go back at once, not counted as attempts. */
-  async deregisterWorker(workerId: string): Promise<number> {
-    this.workers.remove(workerId);
-    const ids = await this.store.reclaimWorker(workerId, false, this.clock.now());
-    if (ids.length > 0) {
-      this.totals.reclaimed += ids.length;
-      this.events.reclaimed?.(ids.length, "deregistered");
-      this.log.info("worker deregistered; tasks handed back", { worker: workerId, tasks: ids.length });
-    }
-    return ids.length;
+  deregisterWorker(workerId: string, caller: WorkerCaller = IN_PROCESS): Promise<number> {
+    return this.desk.deregister(workerId, caller);
   }
 
-  async heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[]): Promise<HeartbeatReply> {
-    const nowMs = this.clock.now();
-    const state = this.workers.heartbeat(workerId, load, nowMs);
-    const renewed = inFlight.length === 0 ? [] : await this.store.renew(inFlight, nowMs);
-    return { command: state.command, renewed };
+  heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[], caller: WorkerCaller = IN_PROCESS): Promise<HeartbeatReply> {
+    return this.desk.heartbeat(workerId, load, inFlight, caller);
   }
 
-  /** The connection a worker spoke on closed: its tasks go back after the grace period unless it returns. */
-  workerDisconnected(workerId: string): void {
-    this.workers.disconnected(workerId, this.clock.now());
-    this.reaper.poke(this.options.disconnectGraceMs);
+  /** A worker's connection closed: unless it returns (or was taken over), its tasks go back after the grace. */
+  workerDisconnected(workerId: string, connectionId: number): void {
+    this.desk.disconnected(workerId, connectionId);
   }
 
   setWorkerCommand(workerId: string, command: "quiet" | "shutdown"): WorkerState {
-    const state = this.workers.get(workerId);
-    if (!state) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)}`, { field: "worker_id" });
-    state.command = WorkerCommand[command];
-    return state;
+    return this.desk.setCommand(workerId, command);
   }
 
   async claim(command: ClaimCommand): Promise<Lease[]> {
     this.checkOpen();
-    const queues = checkClaimCommand(command, this.options.maxBatchClaim);
-    this.workers.touch(command.workerId, this.clock.now(), true);
-    const open = this.unpaused(queues);
+    const { queues, max } = checkClaimCommand(command, this.options.maxBatchClaim);
+    const worker = this.desk.claimer(command.workerId, command.caller ?? IN_PROCESS);
+    // A worker told to quiet or shut down gets no new tasks: its claims wait out their time empty,
+    // so a worker that keeps claiming does not spin.
+    const open = worker.command === WorkerCommand.none ? this.unpaused(queues) : [];
     // Parked claims come first: a claim that finds a task must not overtake one waiting for it.
-    if (open.length > 0 && this.waiters.size === 0 && this.store.hasReady(open)) {
-      const leases = await this.store.claim({ queues: open, workerId: command.workerId, max: command.max, nowMs: this.clock.now() });
+    // Serving them now (the store hands tasks out at once, even before their submit commits)
+    // leaves this claim what they did not take; parked claims on other queues do not hold it up.
+    if (open.length > 0 && this.waiters.size > 0) this.serveWaiters();
+    if (open.length > 0 && this.store.hasReady(open)) {
+      const leases = await this.store.claim({ queues: open, workerId: command.workerId, max, nowMs: this.clock.now() });
       if (leases.length > 0 || command.waitMs === 0) return this.claimed(leases);
     }
     if (command.waitMs === 0) return [];
     if (command.signal?.aborted) return [];
     const signal = command.signal;
-    const leases = await new Promise<Lease[]>((resolve) => {
+    const leases = await new Promise<Lease[]>((resolve, reject) => {
       // The listener goes when the claim is answered: left on a connection's signal, every served
       // claim's closure (and through its promise, the leases it delivered) lived as long as the
       // connection.
-      const settle = (leases: Lease[]): void => {
+      const settle = (leases: Lease[], error?: BrokerError): void => {
         signal?.removeEventListener("abort", cancel);
-        resolve(leases);
+        if (error !== undefined) reject(error);
+        else resolve(leases);
       };
-      const cancel = this.waiters.park({ queues, workerId: command.workerId, max: command.max, resolve: settle }, command.waitMs);
+      const cancel = this.waiters.park({ queues, workerId: command.workerId, max, resolve: settle }, command.waitMs);
       signal?.addEventListener("abort", cancel, { once: true });
       this.serveWaiters();
     });
@@ -305,36 +313,30 @@ export class Broker {
     if (this.waiters.size > 0) this.serveWaiters();
   }
 
-  /** Called after each scheduler tick: tasks may have died or become ready. */
-  afterTick(): void {
+  /** Called after each scheduler tick: tasks may have died or become ready; expired leases are warned of. */
+  afterTick(outcome?: Pick<TickOutcome, "expiredLeases">): void {
+    if (outcome !== undefined && outcome.expiredLeases.length > 0) this.desk.leasesExpired(outcome.expiredLeases);
     if (this.resultWaiters.size > 0) {
       for (const id of this.resultWaiters.ids()) this.recheckResult(id);
     }
     if (this.waiters.size > 0) this.serveWaiters();
   }
 
-  /** Stops taking work: parked claims are answered empty, result waits return the current state. */
+  /**
+   * Stops taking new work (submit, claim, cancel, retry, result waits: ShuttingDown; parked claims
+   * and waits too); reports, renewals, hand-backs and heartbeats of work already out still go on.
+   */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
-    this.reaper.stop();
-    this.waiters.releaseAll();
+    this.desk.stop();
+    this.waiters.failAll(shuttingDown());
     this.resultWaiters.wakeAll();
   }
 
   /** Declares silent or long-disconnected workers dead and takes their tasks back now. */
   reapWorkers(): Promise<void> {
-    return this.reaper.check();
-  }
-
-  private async reclaimDeadWorker(worker: WorkerState): Promise<void> {
-    const ids = await this.store.reclaimWorker(worker.id, true, this.clock.now());
-    this.totals.reclaimed += ids.length;
-    if (ids.length > 0) this.events.reclaimed?.(ids.length, "worker_dead");
-    this.log.warn("worker dead; tasks reclaimed", {
-      worker: worker.id,
-      tasks: ids.length,
-      reason: worker.disconnectedAtMs === null ? "missed heartbeats" : "connection closed",
-    });
+    return this.desk.reap();
   }
 
   private claimed(leases: Lease[]): Lease[] {
@@ -356,8 +358,9 @@ export class Broker {
     this.serving = true;
     try {
       for (;;) {
-        const waiter = this.waiters.takeFirst((queues) => {
-          const open = this.unpaused(queues);
+        const waiter = this.waiters.takeFirst((w) => {
+          if (!this.desk.mayTakeTasks(w.workerId)) return false;
+          const open = this.unpaused(w.queues);
           return open.length > 0 && this.store.hasReady(open);
         });
         if (!waiter) return;
@@ -387,8 +390,12 @@ export class Broker {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new BrokerError(ErrorCode.ShuttingDown, "the broker is shutting down");
+    if (this.closed) throw shuttingDown();
   }
+}
+
+function shuttingDown(): BrokerError {
+  return new BrokerError(ErrorCode.ShuttingDown, "the broker is shutting down", { retryAfterMs: 1000 });
 }
 
 function notFound(id: string): BrokerError {

@@ -3,6 +3,7 @@
 
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
+import type { WorkerCaller } from "./broker-types.ts";
 import { checkQueueName, DEFAULT_QUEUE } from "./submit-spec.ts";
 
 export interface ClaimCommand {
@@ -13,18 +14,22 @@ export interface ClaimCommand {
   waitMs: number;
   /** Aborted when the asking connection goes away: a parked claim is dropped. */
   signal?: AbortSignal;
+  /** The connection claiming: a worker first heard of here is owned by it. */
+  caller?: WorkerCaller;
 }
 
-/** The claim's queues (the default queue when none is named), or InvalidField naming what is out of range. */
-export function checkClaimCommand(command: ClaimCommand, maxBatchClaim: number): string[] {
+/**
+ * The claim's queues (the default queue when none is named) and how many tasks it takes: `max`,
+ * capped at broker.max_batch_claim — asking for more is not an error, it is "as many as allowed".
+ * InvalidField naming what is out of range.
+ */
+export function checkClaimCommand(command: ClaimCommand, maxBatchClaim: number): { queues: string[]; max: number } {
   const queues = command.queues.length === 0 ? [DEFAULT_QUEUE] : command.queues.map((q) => checkQueueName("queues", q));
-  if (!Number.isInteger(command.max) || command.max < 1 || command.max > maxBatchClaim) {
-    throw new BrokerError(ErrorCode.InvalidField, `max: expected an integer 1-${maxBatchClaim} (broker.max_batch_claim), got ${command.max}`, {
-      field: "max",
-    });
+  if (!Number.isInteger(command.max) || command.max < 1) {
+    throw new BrokerError(ErrorCode.InvalidField, `max: expected an integer >= 1, got ${command.max}`, { field: "max" });
   }
   if (!Number.isInteger(command.waitMs) || command.waitMs < 0 || command.waitMs > MAX_CLAIM_WAIT_MS) {
     throw new BrokerError(ErrorCode.InvalidField, `wait_ms: expected an integer 0-${MAX_CLAIM_WAIT_MS}, got ${command.waitMs}`, { field: "wait_ms" });
   }
-  return queues;
+  return { queues, max: Math.min(command.max, maxBatchClaim) };
 }

@@ -2,6 +2,7 @@
 // first-served among waiting workers; which task each gets (priority, then FIFO) is the store's
 // rule. Holds no task state itself.
 
+import type { BrokerError } from "../protocol/errors.ts";
 import type { Lease } from "../store/store.ts";
 
 export interface ClaimWaiter {
@@ -9,7 +10,8 @@ export interface ClaimWaiter {
   readonly workerId: string;
   readonly max: number;
   readonly deadlineMs: number;
-  readonly resolve: (leases: Lease[]) => void;
+  /** Answered with the leases, or with `error` (the broker is shutting down) and none. */
+  readonly resolve: (leases: Lease[], error?: BrokerError) => void;
   timer: ReturnType<typeof setTimeout> | null;
   /** Taken out to be served: its timer must not answer it with nothing meanwhile. */
   serving: boolean;
@@ -20,6 +22,8 @@ export type ParkedClaim = Pick<ClaimWaiter, "queues" | "workerId" | "max" | "res
 
 export class ClaimWaiters {
   private waiters: ClaimWaiter[] = [];
+  /** Set by failAll (shutdown): nothing waits any more. */
+  private closedWith: BrokerError | null = null;
 
   constructor(private readonly now: () => number) {}
 
@@ -37,11 +41,11 @@ export class ClaimWaiters {
     };
   }
 
-  /** Takes the longest-waiting claim for which `ready(queues)` is true, or null. */
-  takeFirst(ready: (queues: readonly string[]) => boolean): ClaimWaiter | null {
+  /** Takes the longest-waiting claim for which `ready(waiter)` is true, or null. */
+  takeFirst(ready: (waiter: ClaimWaiter) => boolean): ClaimWaiter | null {
     for (let i = 0; i < this.waiters.length; i++) {
       const waiter = this.waiters[i]!;
-      if (ready(waiter.queues)) {
+      if (ready(waiter)) {
         this.waiters.splice(i, 1);
         waiter.serving = true;
         return waiter;
@@ -53,6 +57,10 @@ export class ClaimWaiters {
   /** Answers a claim taken by takeFirst. With nothing claimed and time left, it waits again at the head of the line. */
   served(waiter: ClaimWaiter, leases: Lease[]): void {
     waiter.serving = false;
+    if (leases.length === 0 && this.closedWith !== null) {
+      this.finish(waiter, [], this.closedWith);
+      return;
+    }
     if (leases.length === 0 && !waiter.done && this.now() < waiter.deadlineMs) {
       this.waiters.unshift(waiter);
       return;
@@ -60,9 +68,13 @@ export class ClaimWaiters {
     this.finish(waiter, leases);
   }
 
-  /** Answers every parked claim with nothing (shutdown). */
-  releaseAll(): void {
-    for (const waiter of [...this.waiters]) this.finish(waiter, []);
+  /**
+   * Shutdown: every parked claim is answered with `error` rather than an empty list (which would
+   * read as "no task came"); one being served gets what the store gave it, or the error.
+   */
+  failAll(error: BrokerError): void {
+    this.closedWith = error;
+    for (const waiter of [...this.waiters]) this.finish(waiter, [], error);
   }
 
   private arm(waiter: ClaimWaiter): void {
@@ -71,12 +83,12 @@ export class ClaimWaiters {
     }, Math.max(0, waiter.deadlineMs - this.now()));
   }
 
-  private finish(waiter: ClaimWaiter, leases: Lease[]): void {
+  private finish(waiter: ClaimWaiter, leases: Lease[], error?: BrokerError): void {
     if (waiter.done) return;
     waiter.done = true;
     if (waiter.timer !== null) clearTimeout(waiter.timer);
     const at = this.waiters.indexOf(waiter);
     if (at >= 0) this.waiters.splice(at, 1);
-    waiter.resolve(leases);
+    waiter.resolve(leases, error);
   }
 }

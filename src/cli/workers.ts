@@ -25,7 +25,8 @@ export const workersCommand = clientCommand({
   name: "workers",
   summary: "list connected workers",
   description: `Lists the workers the broker knows: id, host and pid, queues, running/concurrency, CPU and memory
-from the last heartbeat, when it was last heard from, and whether it was told to quiet or stop.`,
+from the last heartbeat, when it was last heard from, and its status: alive, quiet, shutting_down (what an
+operator asked), or dead (listed until silent for worker.max_inactivity_secs).`,
   async run(client, args, ctx) {
     const workers = await client.workers();
     if (args.booleans.json) {
@@ -44,7 +45,7 @@ from the last heartbeat, when it was last heard from, and whether it was told to
       `${oneDecimal(w.cpuPercent)}%`,
       `${oneDecimal(w.memoryMb)} MB`,
       showTime(typeof w.lastSeenAtMs === "number" ? w.lastSeenAtMs : null),
-      w.disconnectedAtMs ? "disconnected" : (COMMAND_NAMES[Number(w.command)] ?? cell(w.command)),
+      typeof w.status === "string" ? `${w.status}${w.disconnectedAtMs && w.status !== "dead" ? " (disconnected)" : ""}` : (COMMAND_NAMES[Number(w.command)] ?? cell(w.command)),
     ]);
     const style = styleFor(ctx, "stdout");
     // A worker told to stop, or gone, is what a person scanning the list looks for.

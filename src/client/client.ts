@@ -93,7 +93,7 @@ export class Client {
     return toTask((await this.call({ kind: "QueryStatus", id }, "TaskInfo", { idempotent: true })).task);
   }
 
-  /** Cancels a pending, scheduled or failed (awaiting retry) task; returns it as cancelled. */
+  /** Cancels a pending, scheduled, failed (awaiting retry) or running task; returns it as cancelled. A running task's worker is told to stop. */
   async cancel(id: string): Promise<Task> {
     return toTask((await this.call({ kind: "CancelTask", id }, "TaskInfo")).task);
   }

@@ -36,7 +36,7 @@ interface Pending {
 type State = "idle" | "connecting" | "ready" | "closed";
 
 
-/** Events: "connected" (HelloOk), "disconnected" (Error | null). */
+/** Events: "connected" (HelloOk), "disconnected" (Error | null), "notice" (a TaskCancelled the broker pushed). */
 export class RequestChannel extends EventEmitter {
   readonly options: ResolvedClientOptions;
   private state: State = "idle";
@@ -242,6 +242,11 @@ export class RequestChannel extends EventEmitter {
   }
 
   private onResponse(m: Response): void {
+    // A notice answers no request (its requestId is 0): told by its type alone.
+    if (m.kind === "TaskCancelled") {
+      this.emit("notice", m);
+      return;
+    }
     const p = this.inFlight.get(m.requestId);
     if (p === undefined) {
       // An Error frame for no request of ours (or one already timed out): the broker is about to

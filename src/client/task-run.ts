@@ -9,7 +9,7 @@ import type { TaskOutcome } from "../protocol/wire-values.ts";
 import type { Client } from "./client.ts";
 import { decodeValue, encodeValue } from "./payload.ts";
 import type { ResultSettled } from "./result-batcher.ts";
-import { ConnectionError, LeaseLostError, ShuttingDownError, TimeoutError, UnrecoverableError } from "./tq-error.ts";
+import { ConnectionError, InvalidFieldError, LeaseLostError, ShuttingDownError, TimeoutError, UnrecoverableError } from "./tq-error.ts";
 
 /** A claimed task as a handler sees it. */
 export interface WorkerTask<Payload = unknown> {
@@ -26,7 +26,7 @@ export interface WorkerTask<Payload = unknown> {
 }
 
 export interface TaskContext {
-  /** Fires when the lease is lost (the task may run elsewhere), on the task timeout, or when shutdown gives up waiting. */
+  /** Fires when the lease is lost (the task may run elsewhere, or it was cancelled), on the task timeout, or when shutdown gives up waiting. */
   signal: AbortSignal;
   workerId: string;
   /** When the current lease ends unless renewed (the worker renews it while the handler runs). */
@@ -43,7 +43,7 @@ export interface TaskRunHost {
   handlerFor(type: string): Handler | undefined;
   handlerTypes(): string[];
   runFinished(run: TaskRun): void;
-  report(kind: "completed" | "failed", ...args: unknown[]): void;
+  report(kind: "completed" | "failed" | "cancelled", ...args: unknown[]): void;
   reportError(err: unknown): void;
   /** Sends one result (coalesced with the others of this turn); rejects with that result's own error. */
   sendResult(item: TaskResultItem): Promise<ResultSettled>;
@@ -109,6 +109,17 @@ export class TaskRun {
     const err = new LeaseLostError(ErrorCode.LeaseLost, `task ${this.task.id} (${this.task.type}): ${reason}; its result will not be reported`);
     this.controller.abort(err);
     this.host.reportError(err);
+  }
+
+  /** The task was cancelled while it ran (the broker ended the lease): the handler is told to stop, its outcome dropped. */
+  cancelled(): void {
+    if (this.state !== "running") return;
+    this.state = "lost";
+    this.stopRenewing();
+    this.controller.abort(
+      new LeaseLostError(ErrorCode.LeaseLost, `task ${this.task.id} (${this.task.type}) was cancelled while running; its result will not be reported`),
+    );
+    this.host.report("cancelled", this.task);
   }
 
   /** Shutdown gave up waiting: the handler is told to stop; the worker Nacks the lease. */
@@ -184,8 +195,20 @@ export class TaskRun {
     try {
       res = await this.send(body);
     } catch (err) {
-      this.host.reportError(err);
-      return;
+      if (outcome.kind !== "completed" || !isResultRefused(err)) {
+        this.host.reportError(err);
+        return;
+      }
+      // The result is too big to keep beside the payload (or to send at all): nothing changed at
+      // the broker, so the run is reported failed rather than left leased until its lease runs out.
+      outcome = { kind: "failed", error: err };
+      body = { outcome: "failed", resultIsJson: false, result: new Uint8Array(0), error: describeError(err) };
+      try {
+        res = await this.send(body);
+      } catch (failErr) {
+        this.host.reportError(failErr);
+        return;
+      }
     }
     if (outcome.kind === "completed") this.host.report("completed", this.task, outcome.result);
     else if (res.entry === "fail") {
@@ -234,6 +257,11 @@ export class TaskRun {
     if (this.renewTimer) clearTimeout(this.renewTimer);
     this.renewTimer = null;
   }
+}
+
+/** The broker (or the encoder, for a result over the frame limit) refused the result itself. */
+function isResultRefused(err: unknown): boolean {
+  return err instanceof InvalidFieldError && (err.field === "result" || (err.field?.endsWith(".result") ?? false));
 }
 
 /**

@@ -5,14 +5,14 @@
 import { EventEmitter } from "node:events";
 import * as os from "node:os";
 import { ErrorCode } from "../protocol/errors.ts";
-import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
-import type { ClaimedTask, LeaseRef, TaskResultItem } from "../protocol/messages.ts";
+import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, NOTICE, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
+import type { ClaimedTask, LeaseRef, TaskCancelledNotice, TaskResultItem } from "../protocol/messages.ts";
 import { Client } from "./client.ts";
 import type { ClientOptions } from "./client-options.ts";
 import { ProcessLoad } from "./process-load.ts";
 import { ResultBatcher, type ResultSettled } from "./result-batcher.ts";
 import { TaskRun, type Handler, type TaskRunHost, type WorkerTask } from "./task-run.ts";
-import { ClientClosedError, ConnectionError, InvalidFieldError, TqError } from "./tq-error.ts";
+import { ClientClosedError, ConnectionError, ForbiddenError, InvalidFieldError, TqError, UnknownMessageTypeError } from "./tq-error.ts";
 
 export type { Handler, TaskContext, WorkerTask } from "./task-run.ts";
 
@@ -46,8 +46,9 @@ const DEFAULT_CLAIM_WAIT_MS = 30_000;
 const CLAIM_ERROR_PAUSE_MS = 1000;
 
 /**
- * Events: "completed" (task, result), "failed" (task, error, outcome), "error" (err),
- * "stopped" (). Without an "error" listener, errors are written to stderr.
+ * Events: "completed" (task, result), "failed" (task, error, outcome), "cancelled" (task: cancelled
+ * while it ran; its signal fired), "error" (err), "stopped" (). Without an "error" listener,
+ * errors are written to stderr.
  */
 export class Worker extends EventEmitter implements TaskRunHost {
   readonly client: Client;
@@ -61,6 +62,8 @@ export class Worker extends EventEmitter implements TaskRunHost {
   /** Results of runs that finish in the same turn go out as one TaskResultBatch. */
   private readonly results: ResultBatcher;
   private state: WorkerState = "new";
+  /** Registered on some connection before: a refused re-registration after a drop is retried. */
+  private registered = false;
   private heartbeatIntervalMs = 15_000;
   private maxBatchClaim = 10;
   private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
@@ -89,22 +92,42 @@ export class Worker extends EventEmitter implements TaskRunHost {
     }
     this.client.channel.onSession(async (hello) => {
       // Each new connection is a new broker session: claims are made for the worker registered on it.
-      const res = await this.client.call(
-        {
-          kind: "RegisterWorker",
-          workerId: this.workerId,
-          hostname: os.hostname(),
-          pid: process.pid,
-          queues: this.queues,
-          concurrency: this.concurrency,
-          version: "tq-client",
-          labels: Object.entries(this.options.labels ?? {}).map(([key, value]) => ({ key, value })),
-        },
-        "Registered",
-        { setup: true },
-      );
+      const res = await this.client
+        .call(
+          {
+            kind: "RegisterWorker",
+            workerId: this.workerId,
+            hostname: os.hostname(),
+            pid: process.pid,
+            queues: this.queues,
+            concurrency: this.concurrency,
+            version: "tq-client",
+            labels: Object.entries(this.options.labels ?? {}).map(([key, value]) => ({ key, value })),
+          },
+          "Registered",
+          { setup: true },
+        )
+        .catch((err: unknown) => {
+          // Back after a drop, the broker may not have seen the old connection close yet: it keeps
+          // the worker id for that connection until it does. Retried like a failed connect, with
+          // what waits kept; on the first start the refusal stands (another process has the id).
+          if (this.registered && err instanceof ForbiddenError && err.field === "worker_id") {
+            throw new ConnectionError(`${err.message}; retrying until the broker has seen the previous connection close`, false, err);
+          }
+          throw err;
+        });
+      this.registered = true;
       this.heartbeatIntervalMs = this.options.heartbeatIntervalMs ?? res.heartbeatIntervalMs;
       this.maxBatchClaim = Math.max(1, hello.maxBatchClaim);
+      // Cancellations pushed at once; a broker that predates notices says UnknownMessageType, and
+      // the worker learns of a cancel from its next heartbeat or renewal instead (lease lost).
+      await this.client.call({ kind: "EnableNotices", notices: NOTICE.taskCancelled }, "Ack", { setup: true }).catch((err: unknown) => {
+        if (!(err instanceof UnknownMessageTypeError)) throw err;
+      });
+    });
+    this.client.channel.on("notice", (notice: TaskCancelledNotice) => {
+      const run = this.running.get(notice.id);
+      if (run !== undefined && run.lease.token === notice.token) run.cancelled();
     });
   }
 
@@ -176,7 +199,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     wake?.();
   }
 
-  report(kind: "completed" | "failed", ...args: unknown[]): void {
+  report(kind: "completed" | "failed" | "cancelled", ...args: unknown[]): void {
     this.emit(kind, ...args);
   }
 

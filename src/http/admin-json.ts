@@ -4,7 +4,7 @@
 import type { BrokerStats } from "../broker/broker.ts";
 import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
 import type { QueueCounts } from "../store/store.ts";
-import type { WorkerState } from "../workers/registry.ts";
+import { workerStatus, type WorkerState } from "../workers/registry.ts";
 
 export function snakeCase(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -48,6 +48,8 @@ export function queuesJson(stats: BrokerStats, nowMs: number): Record<string, un
 export function workerJson(w: WorkerState): Record<string, unknown> {
   return {
     id: w.id,
+    status: workerStatus(w),
+    address: w.owner?.address ?? null,
     hostname: w.hostname,
     pid: w.pid,
     queues: w.queues,
@@ -57,6 +59,7 @@ export function workerJson(w: WorkerState): Record<string, unknown> {
     registered_at_ms: w.registeredAtMs,
     last_seen_at_ms: w.lastSeenAtMs,
     disconnected_at_ms: w.disconnectedAtMs,
+    dead_at_ms: w.deadAtMs,
     cpu_percent: w.cpuPercent,
     memory_mb: w.memoryMb,
     in_flight: w.inFlight,

@@ -6,6 +6,7 @@ import { ERRORS, ErrorCode } from "../protocol/errors.ts";
 import { MAX_PRIORITY, MIN_PRIORITY } from "../protocol/limits.ts";
 import { TASK_STATUSES } from "../store/store.ts";
 import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
+import { WORKER_STATUSES } from "../workers/registry.ts";
 import { SUBMIT_FIELDS } from "./task-json.ts";
 import type { JsonSchema } from "./route.ts";
 
@@ -142,9 +143,15 @@ export const SCHEMAS = {
   QueueState: { type: "object", required: ["name", "paused"], properties: { name: { type: "string" }, paused: { type: "boolean" } } },
   Worker: {
     type: "object",
-    required: ["id", "hostname", "pid", "queues", "concurrency", "version", "labels", "registered_at_ms", "last_seen_at_ms", "command"],
+    required: ["id", "status", "address", "hostname", "pid", "queues", "concurrency", "version", "labels", "registered_at_ms", "last_seen_at_ms", "command"],
     properties: {
       id: { type: "string" },
+      status: {
+        type: "string",
+        enum: [...WORKER_STATUSES],
+        description: "dead: declared dead (missed heartbeats or closed connection) and still listed until silent for worker.max_inactivity_secs; quiet / shutting_down: what the operator asked.",
+      },
+      address: { type: ["string", "null"], description: "Remote address of the connection the worker speaks on; null when registered in-process." },
       hostname: { type: "string" },
       pid: int,
       queues: { type: "array", items: { type: "string" } },
@@ -154,6 +161,7 @@ export const SCHEMAS = {
       registered_at_ms: int,
       last_seen_at_ms: int,
       disconnected_at_ms: nullableInt,
+      dead_at_ms: nullableInt,
       cpu_percent: { type: "number" },
       memory_mb: { type: "number" },
       in_flight: int,

@@ -103,7 +103,7 @@ export const TASK_ROUTES: readonly Route[] = [
     path: "/api/v1/tasks/{id}",
     operation: "cancel",
     operationId: "cancelTask",
-    summary: "Cancel a pending, scheduled or failed (awaiting retry) task.",
+    summary: "Cancel a pending, scheduled, failed (awaiting retry) or running task; a running task's worker is told to stop.",
     tag: "tasks",
     pathParams: ID_PARAM,
     responses: [{ status: 200, description: "The cancelled task.", schema: ref("Task") }],

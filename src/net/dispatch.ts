@@ -3,13 +3,15 @@
 // hold no queue rules (those live in broker/); errors thrown are BrokerErrors, answered by the
 // connection with an Error frame.
 
-import type { Broker, ReportSettled, ResultReport } from "../broker/broker.ts";
-import type { Operation, Principal } from "../broker/auth.ts";
+import type { Broker, ReportSettled, ResultReport, WorkerCaller } from "../broker/broker.ts";
+import { ANONYMOUS_ADMIN, type Operation, type Principal } from "../broker/auth.ts";
 import { errorResponse } from "../protocol/error-response.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol/limits.ts";
-import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskResultItem } from "../protocol/messages.ts";
-import type { Lease, TaskResultIn, TaskStatus } from "../store/store.ts";
+import { MAX_FRAME_BYTES, NOTICE, PROTOCOL_VERSION } from "../protocol/limits.ts";
+import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskInfo, TaskResultItem } from "../protocol/messages.ts";
+import { fitOneReply } from "../protocol/task-size.ts";
+import type { Lease, Task, TaskResultIn, TaskStatus } from "../store/store.ts";
+import { workerView, type WorkerNotice } from "../workers/registry.ts";
 
 /** What a handler knows of the connection it serves. */
 export interface Session {
@@ -22,6 +24,10 @@ export interface Session {
   readonly workerIds: Set<string>;
   /** Aborted when the connection closes: parked claims and result waits stop. */
   readonly closed: AbortSignal;
+  /** Notices (NOTICE bits) the client enabled with EnableNotices; none until it does. */
+  notices?: number;
+  /** Sends a frame that answers no request (a notice) on this connection. */
+  readonly push?: (response: Response) => void;
 }
 
 export interface DispatchContext {
@@ -78,6 +84,11 @@ function toClaimedTask(lease: Lease): ClaimedTask {
   };
 }
 
+/** A task as one reply frame carries it (see fitOneReply: every task the broker stores fits). */
+function taskInfo(requestId: number, task: Task): Response {
+  return { kind: "TaskInfo", requestId, task: fitOneReply(task) };
+}
+
 /** A result as the store keeps it: an empty non-JSON result is "no result". */
 function resultIn(item: TaskResultItem): TaskResultIn {
   return { result: item.result.byteLength === 0 && !item.resultIsJson ? null : item.result, resultIsJson: item.resultIsJson };
@@ -98,11 +109,28 @@ function toResultEntry(settled: ReportSettled): ResultEntry {
   return f === null ? { entry: "ok" } : { entry: "fail", status: f.status, retryAtMs: f.retryAtMs, attempts: f.attempts };
 }
 
-/** A worker id named in a request must be the session's own or one it registered. */
-function rememberWorker(session: Session, workerId: string): string {
+function checkWorkerId(workerId: string): string {
   if (workerId === "") throw new BrokerError(ErrorCode.InvalidField, "worker_id: expected a non-empty worker id", { field: "worker_id" });
-  session.workerIds.add(workerId);
   return workerId;
+}
+
+/** The connection as the broker judges who may act for a worker, and how to reach its worker. */
+function callerOf(session: Session): WorkerCaller {
+  const principal = session.principal ?? ANONYMOUS_ADMIN;
+  return {
+    connectionId: session.id,
+    principal: principal.name,
+    admin: principal.role === "admin",
+    address: session.remoteAddress,
+    notify: (notice) => pushNotice(session, notice),
+  };
+}
+
+/** Only to a client that asked: one written before notices existed would not know the frame. */
+function pushNotice(session: Session, notice: WorkerNotice): void {
+  if (notice.kind === "taskCancelled" && ((session.notices ?? 0) & NOTICE.taskCancelled) !== 0 && !session.closed.aborted) {
+    session.push?.({ kind: "TaskCancelled", requestId: 0, id: notice.id, token: notice.token });
+  }
 }
 
 export const ROUTES: RouteTable = {
@@ -128,6 +156,13 @@ export const ROUTES: RouteTable = {
     },
   },
   Ping: { operation: null, handle: (_ctx, _s, req) => ({ kind: "Pong", requestId: req.requestId }) },
+  EnableNotices: {
+    operation: "heartbeat",
+    handle(_ctx, session, req) {
+      session.notices = req.notices;
+      return { kind: "Ack", requestId: req.requestId };
+    },
+  },
   SubmitTask: {
     operation: "submit",
     async handle(ctx, _s, req) {
@@ -149,9 +184,10 @@ export const ROUTES: RouteTable = {
       const leases = await ctx.broker.claim({
         workerId: session.workerId,
         queues: req.queues,
-        max: Math.min(req.max, ctx.maxBatchClaim),
+        max: req.max,
         waitMs: req.waitMs,
         signal: session.closed,
+        caller: callerOf(session),
       });
       session.workerIds.add(session.workerId);
       return { kind: "Claimed", requestId: req.requestId, tasks: leases.map(toClaimedTask) };
@@ -194,12 +230,14 @@ export const ROUTES: RouteTable = {
   Heartbeat: {
     operation: "heartbeat",
     async handle(ctx, session, req) {
-      const workerId = rememberWorker(session, req.workerId);
+      const workerId = checkWorkerId(req.workerId);
       const reply = await ctx.broker.heartbeat(
         workerId,
         { cpuPercent: req.cpuPercent, memoryMb: req.memoryMb, inFlight: req.inFlight.length },
         req.inFlight,
+        callerOf(session),
       );
+      session.workerIds.add(workerId);
       const command = reply.command === 2 ? "shutdown" : reply.command === 1 ? "quiet" : "none";
       return { kind: "HeartbeatOk", requestId: req.requestId, command, renewed: reply.renewed };
     },
@@ -207,17 +245,21 @@ export const ROUTES: RouteTable = {
   RegisterWorker: {
     operation: "heartbeat",
     handle(ctx, session, req) {
-      const workerId = rememberWorker(session, req.workerId);
-      ctx.broker.registerWorker({
-        id: workerId,
-        hostname: req.hostname,
-        pid: req.pid,
-        queues: req.queues,
-        concurrency: req.concurrency,
-        version: req.version,
-        labels: Object.fromEntries(req.labels.map((l) => [l.key, l.value])),
-      });
+      const workerId = checkWorkerId(req.workerId);
+      ctx.broker.registerWorker(
+        {
+          id: workerId,
+          hostname: req.hostname,
+          pid: req.pid,
+          queues: req.queues,
+          concurrency: req.concurrency,
+          version: req.version,
+          labels: Object.fromEntries(req.labels.map((l) => [l.key, l.value])),
+        },
+        callerOf(session),
+      );
       // Claims on this connection are made for the registered worker from now on.
+      session.workerIds.add(workerId);
       session.workerId = workerId;
       return { kind: "Registered", requestId: req.requestId, heartbeatIntervalMs: ctx.heartbeatIntervalMs };
     },
@@ -225,7 +267,7 @@ export const ROUTES: RouteTable = {
   DeregisterWorker: {
     operation: "heartbeat",
     async handle(ctx, session, req) {
-      await ctx.broker.deregisterWorker(req.workerId);
+      await ctx.broker.deregisterWorker(checkWorkerId(req.workerId), callerOf(session));
       session.workerIds.delete(req.workerId);
       return { kind: "Ack", requestId: req.requestId };
     },
@@ -234,7 +276,7 @@ export const ROUTES: RouteTable = {
     heavy: true,
     operation: "status",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.get(req.id) };
+      return taskInfo(req.requestId, await ctx.broker.get(req.id));
     },
   },
   WaitResult: {
@@ -242,21 +284,21 @@ export const ROUTES: RouteTable = {
     operation: "result",
     unordered: true,
     async handle(ctx, session, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.waitResult(req.id, req.waitMs, session.closed) };
+      return taskInfo(req.requestId, await ctx.broker.waitResult(req.id, req.waitMs, session.closed));
     },
   },
   CancelTask: {
     heavy: true,
     operation: "cancel",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.cancel(req.id) };
+      return taskInfo(req.requestId, await ctx.broker.cancel(req.id));
     },
   },
   RetryTask: {
     heavy: true,
     operation: "retry",
     async handle(ctx, _s, req) {
-      return { kind: "TaskInfo", requestId: req.requestId, task: await ctx.broker.retry(req.id) };
+      return taskInfo(req.requestId, await ctx.broker.retry(req.id));
     },
   },
   ListTasks: {
@@ -270,7 +312,8 @@ export const ROUTES: RouteTable = {
         limit: req.limit,
         cursor: req.cursor,
       });
-      return { kind: "TaskList", requestId: req.requestId, tasks: page.tasks, nextCursor: page.nextCursor };
+      const tasks: TaskInfo[] = page.tasks.map(fitOneReply);
+      return { kind: "TaskList", requestId: req.requestId, tasks, nextCursor: page.nextCursor };
     },
   },
   GetStats: {
@@ -282,7 +325,7 @@ export const ROUTES: RouteTable = {
   ListWorkers: {
     operation: "workers",
     handle(ctx, _s, req) {
-      return { kind: "Workers", requestId: req.requestId, json: JSON.stringify(ctx.broker.workers.list()) };
+      return { kind: "Workers", requestId: req.requestId, json: JSON.stringify(ctx.broker.workers.list().map(workerView)) };
     },
   },
 };

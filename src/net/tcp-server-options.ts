@@ -41,6 +41,10 @@ export interface TcpServer {
   busyCount(): number;
   /** Stops accepting new connections; open ones keep being served. */
   stopAccepting(): void;
-  /** Closes every connection after writing what is queued for it. */
-  closeAll(): void;
+  /**
+   * Shutdown: from now on every request read is answered ShuttingDown; requests being worked on
+   * finish and are answered; each connection is closed once its replies are written and it has
+   * been quiet a moment — or when `timeoutMs` runs out.
+   */
+  closeAll(timeoutMs: number): Promise<void>;
 }

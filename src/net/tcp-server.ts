@@ -53,6 +53,8 @@ type BrokerSocket = Socket<Conn>;
 const MAX_PENDING_REPLIES = 256;
 /** Requests whose replies carry whole tasks that one connection may have outstanding. */
 const MAX_HEAVY_PENDING = 4;
+/** At shutdown, how long a connection must have sent nothing before it is closed (see closeAll). */
+const QUIET_BEFORE_CLOSE_MS = 50;
 
 export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpServer {
   const log = options.log;
@@ -68,6 +70,8 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
   }
   let open = 0;
   let nextSessionId = 1;
+  /** closeAll has begun: every request read from now on is answered ShuttingDown, not carried out. */
+  let stopping = false;
   const sockets = new Set<BrokerSocket>();
 
   const ctx: DispatchContext = {
@@ -200,11 +204,17 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
       options.onProtocolError?.(e.code);
       reply(errorFrame(request.requestId, e));
       if (e.code === ErrorCode.Unauthorized && request.kind === "Hello") authFailure = true;
-      if (e.spec.closesConnection || (authFailure && ++conn.authFailures >= options.maxAuthFailures)) {
+      // ShuttingDown closes too, but in closeAll, once every request read has its answer: closing
+      // here would drop the replies of earlier requests still being committed.
+      if ((e.spec.closesConnection && e.code !== ErrorCode.ShuttingDown) || (authFailure && ++conn.authFailures >= options.maxAuthFailures)) {
         conn.closing = true;
         setImmediate(() => socket.end());
       }
     };
+    if (stopping) {
+      fail(new BrokerError(ErrorCode.ShuttingDown, `the broker is shutting down; ${request.kind} was not carried out`, { retryAfterMs: 1000 }));
+      return;
+    }
     if (route.operation !== null) {
       if (session.principal === null) {
         fail(new BrokerError(ErrorCode.Unauthorized, `${request.kind} before Hello: send Hello with an API key first (auth.enabled is true)`));
@@ -217,19 +227,19 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         return;
       }
     }
-    // A reply that cannot be encoded (over the frame limit: one task whose payload and result
-    // together pass 16 MiB) is answered with an error, never left unfilled: that would hang
-    // every later reply on the connection.
+    // A reply that cannot be encoded is answered with an error, never left unfilled: that would
+    // hang every later reply on the connection. Every stored task fits one reply
+    // (MAX_TASK_DATA_BYTES), so this is a bug, and the request may have taken effect: Internal.
     const send = (response: Response): void => {
       let frame: Uint8Array;
       try {
         frame = encodeResponse(response);
       } catch (err) {
         const e = toBrokerError(err);
-        log.warn("reply could not be encoded", { request: request.kind, code: e.code, err: e.message });
+        log.error("reply could not be encoded", { request: request.kind, code: e.code, err: e.message });
         frame = errorFrame(
           request.requestId,
-          new BrokerError(ErrorCode.InvalidState, `the reply to ${request.kind} cannot be sent: ${e.message}`, { field: "" }),
+          new BrokerError(ErrorCode.Internal, `the reply to ${request.kind} cannot be sent: ${e.message}`, { field: "" }),
         );
       }
       reply(frame);
@@ -279,6 +289,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           workerId: `conn-${id}-${process.pid}`,
           workerIds: new Set(),
           closed: abort.signal,
+          push: (response) => socket.data.out.sendNow(encodeResponse(response)),
         };
         socket.data = {
           session,
@@ -345,7 +356,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         sockets.delete(socket);
         conn.out.close();
         conn.abort.abort();
-        for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId);
+        for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId, conn.session.id);
         log.debug("connection closed", { session: conn.session.id });
       },
       error(socket, err) {
@@ -373,7 +384,24 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     stopAccepting() {
       listener.stop(false);
     },
-    closeAll() {
+    async closeAll(timeoutMs) {
+      // Every request read from now on is answered ShuttingDown; those being worked on finish and
+      // are answered; every reply is written before its connection closes, and a connection is
+      // closed once it has been quiet a moment, so requests already on their way get an answer.
+      stopping = true;
+      const deadline = performance.now() + timeoutMs;
+      const answered = (conn: Conn): boolean =>
+        conn.busy === 0 && conn.held === null && conn.out.pendingReplies === 0 && conn.out.queuedBytes === 0 && performance.now() - conn.lastReadMs >= QUIET_BEFORE_CLOSE_MS;
+      for (const socket of sockets) if (socket.data.readPaused) unblock(socket);
+      while (performance.now() < deadline && [...sockets].some((s) => !answered(s.data))) {
+        for (const socket of sockets) {
+          if (answered(socket.data)) socket.end();
+          else socket.data.out.flush();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const unanswered = [...sockets].filter((s) => s.data.busy > 0 || s.data.out.pendingReplies > 0).length;
+      if (unanswered > 0) log.warn("shutdown: connections closed with requests still unanswered", { connections: unanswered, timeout_ms: timeoutMs });
       for (const socket of sockets) {
         socket.data.closing = true;
         socket.data.out.flush();

@@ -19,6 +19,12 @@ export const MAX_RESULT_BYTES = MAX_PAYLOAD_BYTES;
  */
 export const MAX_REPLY_TASK_BYTES = MAX_FRAME_BYTES - 256 * 1024;
 export const REPLY_BYTES_PER_TASK = 1024;
+/**
+ * Bytes of payload + result + error one stored task may hold: a frame less room for the fixed
+ * fields (under 1 KiB), so every stored task fits one TaskInfo reply and a ListTasks page of one.
+ * Checked when a result is reported (refused over it); an error message is cut to fit.
+ */
+export const MAX_TASK_DATA_BYTES = MAX_FRAME_BYTES - 16 * 1024;
 /** UTF-8 bytes of an error message stored on a failed task (longer ones are truncated). */
 export const MAX_ERROR_BYTES = 64 * 1024;
 /** UTF-8 bytes of a task type name. */
@@ -61,6 +67,13 @@ export function tierOf(priority: number): PriorityTier {
   if (priority >= PRIORITY_TIERS.normal.min) return "normal";
   return "low";
 }
+
+/** EnableNotices bits: frames the broker may push unasked on a connection that set them. */
+export const NOTICE = {
+  /** TaskCancelled: a task a worker of this connection runs was cancelled. */
+  taskCancelled: 0x01,
+} as const;
+export const KNOWN_NOTICES = 0x01;
 
 /** Tasks in one ListTasks page: bounds the reply frame and the store query. */
 export const MAX_LIST_LIMIT = 1000;

@@ -22,6 +22,7 @@ export const RequestType = {
   ListWorkers: 0x11,
   Ping: 0x12,
   TaskResultBatch: 0x13,
+  EnableNotices: 0x14,
 } as const;
 
 export const ResponseType = {
@@ -40,6 +41,8 @@ export const ResponseType = {
   Workers: 0x8c,
   Pong: 0x8d,
   ResultBatchOutcome: 0x8e,
+  /** Not an answer: pushed to a worker that asked for notices (EnableNotices). */
+  TaskCancelled: 0x8f,
   Error: 0xff,
 } as const;
 

@@ -155,6 +155,8 @@ export interface ListTasksRequest {
 export interface GetStatsRequest { kind: "GetStats"; requestId: number }
 export interface ListWorkersRequest { kind: "ListWorkers"; requestId: number }
 export interface PingRequest { kind: "Ping"; requestId: number }
+/** Notices a worker connection asks the broker to push (NOTICE bits); answered with Ack. */
+export interface EnableNoticesRequest { kind: "EnableNotices"; requestId: number; notices: number }
 
 export type Request =
   | HelloRequest
@@ -175,7 +177,8 @@ export type Request =
   | GetStatsRequest
   | ListWorkersRequest
   | PingRequest
-  | TaskResultBatchRequest;
+  | TaskResultBatchRequest
+  | EnableNoticesRequest;
 
 // ---- Responses (broker -> client) ----
 
@@ -223,6 +226,11 @@ export interface TaskListResponse { kind: "TaskList"; requestId: number; tasks: 
 export interface StatsResponse { kind: "Stats"; requestId: number; json: string }
 export interface WorkersResponse { kind: "Workers"; requestId: number; json: string }
 export interface PongResponse { kind: "Pong"; requestId: number }
+/**
+ * Pushed, not an answer (requestId always 0): the task this worker runs under `token` was
+ * cancelled; its lease has ended, so stop running it (a late result gets LeaseLost).
+ */
+export interface TaskCancelledNotice { kind: "TaskCancelled"; requestId: number; id: string; token: number }
 export interface ErrorResponse {
   kind: "Error";
   requestId: number;
@@ -251,6 +259,7 @@ export type Response =
   | WorkersResponse
   | PongResponse
   | ResultBatchOutcomeResponse
+  | TaskCancelledNotice
   | ErrorResponse;
 
 export type RequestOf<K extends Request["kind"]> = Extract<Request, { kind: K }>;

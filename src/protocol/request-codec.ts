@@ -6,6 +6,7 @@ import { ByteReader } from "./byte-reader.ts";
 import type { ByteWriter } from "./byte-writer.ts";
 import { ErrorCode } from "./errors.ts";
 import {
+  KNOWN_NOTICES,
   MAX_BATCH_SUBMIT,
   MAX_CLAIM_QUEUES,
   MAX_CLAIM_WAIT_MS,
@@ -141,6 +142,9 @@ const WRITERS: BodyWriters = {
   GetStats() {},
   ListWorkers() {},
   Ping() {},
+  EnableNotices(w, m) {
+    w.u8("notices", m.notices);
+  },
 };
 
 const READERS: BodyReaders = {
@@ -231,6 +235,11 @@ const READERS: BodyReaders = {
   },
   Ping(_r, requestId) {
     return { kind: "Ping", requestId };
+  },
+  EnableNotices(r, requestId) {
+    const notices = r.u8("notices");
+    if ((notices & ~KNOWN_NOTICES) !== 0) throw r.fail("notices", `unknown notice bits 0x${notices.toString(16)}`);
+    return { kind: "EnableNotices", requestId, notices };
   },
 };
 

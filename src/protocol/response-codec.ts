@@ -143,6 +143,10 @@ const WRITERS: BodyWriters = {
     w.text("json", m.json, MAX_FRAME_BYTES);
   },
   Pong() {},
+  TaskCancelled(w, m) {
+    w.uuid("id", m.id);
+    w.u32("token", m.token);
+  },
   ResultBatchOutcome(w, m) {
     w.u16("entries", m.entries.length);
     for (const e of m.entries) writeResultEntry(w, e);
@@ -212,6 +216,9 @@ const READERS: BodyReaders = {
   },
   Pong(_r, requestId) {
     return { kind: "Pong", requestId };
+  },
+  TaskCancelled(r, requestId) {
+    return { kind: "TaskCancelled", requestId, id: r.uuid("id"), token: r.u32("token") };
   },
   ResultBatchOutcome(r, requestId) {
     const entries: ResultEntry[] = r.list("entries", MIN_RESULT_ENTRY_BYTES, 0xffff, readResultEntry);

@@ -114,6 +114,12 @@ export type ReportItem = { lease: LeaseRef; completed: TaskResultIn } | { lease:
 /** What one reported item came to: what complete() / fail() return, or that item's own error. */
 export type ReportItemResult = { ok: true; completed: CompletedInfo } | { ok: true; failed: FailureOutcome } | { ok: false; error: BrokerError };
 
+/** What a cancel did: the task as it is now, and the lease it ended when the task was running. */
+export interface CancelOutcome {
+  task: Task;
+  endedLease: { token: number; workerId: string } | null;
+}
+
 export interface ListQuery {
   status?: TaskStatus;
   queue?: string;
@@ -158,11 +164,22 @@ export interface PurgeStep {
   done: boolean;
 }
 
+/** A lease that ran out without a result (logged as a warning by the broker). */
+export interface ExpiredLease {
+  id: string;
+  workerId: string;
+  leaseMs: number;
+  /** What the task became: pending again, or dead with its retries used up. */
+  status: "pending" | "dead";
+}
+
 export interface TickOutcome {
   /** Scheduled/failed tasks whose time came and are now pending. */
   promoted: number;
   /** In-progress tasks whose lease ran out: counted as an attempt, then pending at once, or dead when retries are used up. */
   expired: number;
+  /** Those leases, one each. */
+  expiredLeases: ExpiredLease[];
   /** Epoch ms of the next due promotion or lease expiry; null when nothing is waiting. */
   nextDueMs: number | null;
 }
@@ -187,11 +204,15 @@ export interface Store {
 
   /**
    * in_progress -> completed with its result. Throws LeaseLost on a stale token, NotFound on an
-   * unknown id. Returns what metrics need (queue, when the run started) without reading the row.
+   * unknown id, InvalidField (field "result", nothing changed) when payload + result would pass
+   * MAX_TASK_DATA_BYTES. Returns what metrics need (queue, when the run started) without reading the row.
    */
   complete(lease: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo>;
 
-  /** in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). Throws like complete. */
+  /**
+   * in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). The
+   * error is kept cut to what fits beside the payload (MAX_TASK_DATA_BYTES). Throws like complete.
+   */
   fail(lease: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome>;
 
   /**
@@ -210,8 +231,12 @@ export interface Store {
    */
   reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]>;
 
-  /** pending, scheduled or failed -> cancelled. Throws InvalidState for other statuses, NotFound for unknown ids. */
-  cancel(id: string, nowMs: number): Promise<Task>;
+  /**
+   * pending, scheduled, failed or in_progress -> cancelled. A running task's lease ends with it (a
+   * later result with its token gets LeaseLost; not counted as an attempt) and is returned, so
+   * its worker can be told. Throws InvalidState for other statuses, NotFound for unknown ids.
+   */
+  cancel(id: string, nowMs: number): Promise<CancelOutcome>;
 
   /** dead or cancelled -> pending with attempts reset. Throws InvalidState for other statuses. */
   retry(id: string, nowMs: number): Promise<Task>;

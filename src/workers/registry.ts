@@ -1,9 +1,13 @@
-// Who is working: registered workers, their last heartbeat, their load, and what the operator
-// asked of them (quiet, shutdown). Decides when a worker is dead; does not touch tasks itself —
-// the broker reclaims a dead worker's leases through the store.
+// Who is working: registered workers, their last heartbeat, their load, where they connect from,
+// what the operator asked of them (quiet, shutdown), and when they died or are forgotten. Does not
+// touch tasks itself — the broker reclaims a dead worker's leases through the store.
 
 export const WorkerCommand = { none: 0, quiet: 1, shutdown: 2 } as const;
 export type WorkerCommandValue = (typeof WorkerCommand)[keyof typeof WorkerCommand];
+
+/** What ListWorkers and the REST API show: dead until forgotten, else what the operator asked. */
+export const WORKER_STATUSES = ["alive", "quiet", "shutting_down", "dead"] as const;
+export type WorkerStatus = (typeof WORKER_STATUSES)[number];
 
 export interface WorkerInfo {
   id: string;
@@ -15,6 +19,20 @@ export interface WorkerInfo {
   labels: Record<string, string>;
 }
 
+/** What the broker may push to a worker unasked (when its connection enabled such notices). */
+export type WorkerNotice = { kind: "taskCancelled"; id: string; token: number };
+
+/** The connection a worker registered on (or last spoke on): it alone acts for the worker. */
+export interface WorkerOwner {
+  connectionId: number;
+  /** Name of the API key that connection authenticated with ("anonymous" with auth off). */
+  principal: string;
+  /** The connection's remote address, as the broker saw it. */
+  address: string;
+  /** Pushes a notice on that connection; it drops those the connection did not enable. */
+  notify?: (notice: WorkerNotice) => void;
+}
+
 export interface WorkerState extends WorkerInfo {
   registeredAtMs: number;
   lastSeenAtMs: number;
@@ -23,6 +41,8 @@ export interface WorkerState extends WorkerInfo {
   inFlight: number;
   /** Set when its connection closed; cleared when it speaks again. */
   disconnectedAtMs: number | null;
+  /** When it was declared dead (its tasks reclaimed); null while alive. Cleared if it speaks again. */
+  deadAtMs: number | null;
   /** Registered explicitly, or made up on a first heartbeat or claim. */
   autoRegistered: boolean;
   /**
@@ -31,12 +51,19 @@ export interface WorkerState extends WorkerInfo {
    */
   connectionBound: boolean;
   command: WorkerCommandValue;
+  /** Null for a worker registered in-process (tests, embedding). */
+  owner: WorkerOwner | null;
 }
 
 export interface RegistryOptions {
   heartbeatIntervalMs: number;
   /** A worker whose connection closed keeps its tasks this long, in case it reconnects. */
   disconnectGraceMs: number;
+  /**
+   * worker.max_inactivity_secs: a worker silent this long is deregistered — forgotten, and dead
+   * first if the heartbeat rule had not declared it dead yet. See reapDead.
+   */
+  maxInactivityMs: number;
 }
 
 export interface HeartbeatIn {
@@ -50,7 +77,7 @@ export class WorkerRegistry {
 
   constructor(private readonly options: RegistryOptions) {}
 
-  register(info: WorkerInfo, nowMs: number, autoRegistered = false): WorkerState {
+  register(info: WorkerInfo, nowMs: number, owner: WorkerOwner | null = null, autoRegistered = false): WorkerState {
     const previous = this.workers.get(info.id);
     const state: WorkerState = {
       ...info,
@@ -60,9 +87,11 @@ export class WorkerRegistry {
       memoryMb: previous?.memoryMb ?? 0,
       inFlight: previous?.inFlight ?? 0,
       disconnectedAtMs: null,
+      deadAtMs: null,
       autoRegistered,
       connectionBound: false,
       command: previous?.command ?? WorkerCommand.none,
+      owner,
     };
     this.workers.set(info.id, state);
     return state;
@@ -70,21 +99,24 @@ export class WorkerRegistry {
 
   /**
    * Records a sign of life; a worker not seen before is registered with what is known, bound to
-   * its connection when `connectionBound` (a claim from a client that never registered).
+   * its connection when `connectionBound` (a claim from a client that never registered). A dead
+   * worker that speaks again is alive again (its tasks were reclaimed when it died).
    */
-  touch(id: string, nowMs: number, connectionBound = false): WorkerState {
+  touch(id: string, nowMs: number, owner: WorkerOwner | null = null, connectionBound = false): WorkerState {
     let state = this.workers.get(id);
     if (!state) {
-      state = this.register(anonymousInfo(id), nowMs, true);
+      state = this.register(anonymousInfo(id), nowMs, owner, true);
       state.connectionBound = connectionBound;
     }
+    if (owner !== null) state.owner = owner;
     state.lastSeenAtMs = nowMs;
     state.disconnectedAtMs = null;
+    state.deadAtMs = null;
     return state;
   }
 
-  heartbeat(id: string, load: HeartbeatIn, nowMs: number): WorkerState {
-    const state = this.touch(id, nowMs);
+  heartbeat(id: string, load: HeartbeatIn, nowMs: number, owner: WorkerOwner | null = null): WorkerState {
+    const state = this.touch(id, nowMs, owner);
     state.connectionBound = false;
     state.cpuPercent = load.cpuPercent;
     state.memoryMb = load.memoryMb;
@@ -92,9 +124,10 @@ export class WorkerRegistry {
     return state;
   }
 
-  disconnected(id: string, nowMs: number): void {
+  /** Connection `connectionId` closed: the worker is disconnected unless another connection owns it now. */
+  disconnected(id: string, connectionId: number, nowMs: number): void {
     const state = this.workers.get(id);
-    if (state) state.disconnectedAtMs = nowMs;
+    if (state && state.deadAtMs === null && (state.owner === null || state.owner.connectionId === connectionId)) state.disconnectedAtMs = nowMs;
   }
 
   remove(id: string): boolean {
@@ -112,35 +145,85 @@ export class WorkerRegistry {
     return true;
   }
 
+  /** Every worker known, dead ones included until they are forgotten. */
   list(): WorkerState[] {
     return [...this.workers.values()];
   }
 
+  /** Workers not dead. */
   get size(): number {
-    return this.workers.size;
+    let n = 0;
+    for (const state of this.workers.values()) if (state.deadAtMs === null) n++;
+    return n;
   }
 
   /**
-   * Workers to declare dead now: silent for two heartbeat intervals, or disconnected for longer
-   * than the grace period. Returns them and forgets them; also returns when the next check is due.
+   * One pass of the liveness rules at `nowMs`. A worker is declared dead (returned, for its tasks
+   * to be reclaimed) when it has been silent for two heartbeat intervals, or for
+   * max_inactivity if that is shorter, or its connection has been closed for the grace period.
+   * It stays listed as dead until it has been silent for max_inactivity, then it is deregistered
+   * (forgotten). A connection-bound client is exempt from the silence rules. Also returns when
+   * the next check is due.
    */
   reapDead(nowMs: number): { dead: WorkerState[]; nextCheckMs: number | null } {
-    const silentLimitMs = 2 * this.options.heartbeatIntervalMs;
+    const silentLimitMs = Math.min(2 * this.options.heartbeatIntervalMs, this.options.maxInactivityMs);
     const dead: WorkerState[] = [];
     let nextCheckMs: number | null = null;
+    const due = (atMs: number): void => {
+      if (atMs !== Infinity && (nextCheckMs === null || atMs < nextCheckMs)) nextCheckMs = atMs;
+    };
     for (const state of this.workers.values()) {
-      const silentDueMs = state.connectionBound ? Infinity : state.lastSeenAtMs + silentLimitMs;
-      const goneDueMs = state.disconnectedAtMs === null ? Infinity : state.disconnectedAtMs + this.options.disconnectGraceMs;
-      const dueMs = Math.min(silentDueMs, goneDueMs);
-      if (dueMs <= nowMs) {
+      if (state.deadAtMs === null) {
+        const silentDueMs = state.connectionBound ? Infinity : state.lastSeenAtMs + silentLimitMs;
+        const goneDueMs = state.disconnectedAtMs === null ? Infinity : state.disconnectedAtMs + this.options.disconnectGraceMs;
+        const dueMs = Math.min(silentDueMs, goneDueMs);
+        if (dueMs > nowMs) {
+          due(dueMs);
+          continue;
+        }
+        state.deadAtMs = nowMs;
         dead.push(state);
-      } else if (dueMs !== Infinity && (nextCheckMs === null || dueMs < nextCheckMs)) {
-        nextCheckMs = dueMs;
       }
+      const forgetMs = Math.max(state.deadAtMs ?? nowMs, state.lastSeenAtMs + this.options.maxInactivityMs);
+      if (forgetMs <= nowMs) this.workers.delete(state.id);
+      else due(forgetMs);
     }
-    for (const state of dead) this.workers.delete(state.id);
     return { dead, nextCheckMs };
   }
+}
+
+export function workerStatus(state: WorkerState): WorkerStatus {
+  if (state.deadAtMs !== null) return "dead";
+  if (state.command === WorkerCommand.shutdown) return "shutting_down";
+  if (state.command === WorkerCommand.quiet) return "quiet";
+  return "alive";
+}
+
+/**
+ * A worker as ListWorkers sends it (one object of the JSON array; docs/PROTOCOL.md shows it key by
+ * key): what it registered, its load from the last heartbeat, its status and where it connects from.
+ */
+export function workerView(state: WorkerState): Record<string, unknown> {
+  return {
+    id: state.id,
+    status: workerStatus(state),
+    address: state.owner?.address ?? null,
+    hostname: state.hostname,
+    pid: state.pid,
+    queues: state.queues,
+    concurrency: state.concurrency,
+    version: state.version,
+    labels: state.labels,
+    registeredAtMs: state.registeredAtMs,
+    lastSeenAtMs: state.lastSeenAtMs,
+    disconnectedAtMs: state.disconnectedAtMs,
+    deadAtMs: state.deadAtMs,
+    cpuPercent: state.cpuPercent,
+    memoryMb: state.memoryMb,
+    inFlight: state.inFlight,
+    autoRegistered: state.autoRegistered,
+    command: state.command,
+  };
 }
 
 function anonymousInfo(id: string): WorkerInfo {

@@ -3,9 +3,35 @@
 
 import { expect, test } from "bun:test";
 import { ErrorCode } from "../../src/protocol/errors.ts";
+import { MAX_PAYLOAD_BYTES, MAX_TASK_DATA_BYTES } from "../../src/protocol/limits.ts";
 import { expectCode, task, type ContractContext } from "./store.contract.ts";
 
 export function lifecycleCases({ setup, claimOne }: ContractContext): void {
+  test("a task's payload + result + error stay within MAX_TASK_DATA_BYTES: a result over it is refused, an error cut", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      const payload = new Uint8Array(MAX_PAYLOAD_BYTES);
+      const [big, other] = await store.submit([task({ payload, maxRetries: 0 }), task({ payload, maxRetries: 0 })], clock.now());
+      const lease = await claimOne(store, clock);
+      const room = MAX_TASK_DATA_BYTES - MAX_PAYLOAD_BYTES;
+      const refused = await expectCode(
+        store.complete({ id: big!.id, token: lease.token }, { result: new Uint8Array(room + 1), resultIsJson: false }, clock.now()),
+        ErrorCode.InvalidField,
+      );
+      expect(refused.field).toBe("result");
+      // Refused whole, in a batch too: the lease still holds and a result that fits is taken.
+      const [item] = await store.report([{ lease: { id: big!.id, token: lease.token }, completed: { result: new Uint8Array(room + 1), resultIsJson: false } }], clock.now());
+      expect(item).toMatchObject({ ok: false, error: { code: ErrorCode.InvalidField } });
+      await store.complete({ id: big!.id, token: lease.token }, { result: new Uint8Array(room), resultIsJson: false }, clock.now());
+      expect((await store.get(big!.id))!.result!.byteLength).toBe(room);
+      const second = await claimOne(store, clock);
+      await store.fail({ id: other!.id, token: second.token }, { error: "é".repeat(40_000), unrecoverable: false }, clock.now());
+      expect((await store.get(other!.id))!.error).toBe("é".repeat(room / 2));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test("failures are retried after the backoff policy's delays, then dead after max_retries", async () => {
     const { clock, h, store } = await setup();
     try {
@@ -84,14 +110,15 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
       expect(store.pendingCount()).toBe(1);
       const again = await claimOne(store, clock);
       expect(again.task.id).toBe(out!.id);
-      expect(again.token).toBeGreaterThan(lease.token);
+      expect(again.token).not.toBe(lease.token);
+      await expectCode(store.complete({ id: out!.id, token: lease.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
       await expectCode(store.retry("0190a000-0000-7000-8000-000000000000", clock.now()), ErrorCode.NotFound);
     } finally {
       await h.cleanup();
     }
   });
 
-  test("cancel: pending, scheduled and failed yes; in_progress and completed no (InvalidState)", async () => {
+  test("cancel: pending, scheduled, failed and in_progress yes, ending a running task's lease; finished no (InvalidState)", async () => {
     const { clock, h, store } = await setup();
     try {
       const [pending, scheduled, running, failing] = await store.submit(
@@ -105,26 +132,40 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
       await store.fail({ id: failLease.task.id, token: failLease.token }, { error: "e", unrecoverable: false }, clock.now());
 
       const cancelled = await store.cancel(pending!.id, clock.now());
-      expect(cancelled.status).toBe("cancelled");
-      expect(cancelled.finishedAtMs).toBe(clock.now());
-      expect((await store.cancel(scheduled!.id, clock.now())).status).toBe("cancelled");
-      expect((await store.cancel(failing!.id, clock.now())).status).toBe("cancelled");
+      expect(cancelled.task.status).toBe("cancelled");
+      expect(cancelled.task.finishedAtMs).toBe(clock.now());
+      expect(cancelled.endedLease).toBeNull();
+      expect((await store.cancel(scheduled!.id, clock.now())).task.status).toBe("cancelled");
+      expect((await store.cancel(failing!.id, clock.now())).task.status).toBe("cancelled");
+
+      clock.advance(10);
+      const stopped = await store.cancel(running!.id, clock.now());
+      expect(stopped.task).toMatchObject({ status: "cancelled", workerId: "w1", attempts: 0, finishedAtMs: clock.now(), leaseExpiresAtMs: null });
+      expect(stopped.endedLease).toEqual({ token: lease.token, workerId: "w1" });
+      expect(store.counts().inProgress).toBe(0);
+      // The lease ended with it: the worker's late result, renewal or hand-back changes nothing.
+      await expectCode(store.complete({ id: running!.id, token: lease.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
+      expect(await store.renew([{ id: running!.id, token: lease.token }], clock.now())).toEqual([null]);
+      await expectCode(store.release([{ id: running!.id, token: lease.token }], clock.now()), ErrorCode.LeaseLost);
+      expect((await store.get(running!.id))!.status).toBe("cancelled");
       const err = await expectCode(store.cancel(running!.id, clock.now()), ErrorCode.InvalidState);
-      expect(err.message).toContain("in_progress");
+      expect(err.message).toContain("cancelled");
       await expectCode(store.cancel(pending!.id, clock.now()), ErrorCode.InvalidState);
       await expectCode(store.cancel("0190a000-0000-7000-8000-000000000000", clock.now()), ErrorCode.NotFound);
 
       expect(store.pendingCount()).toBe(0);
       expect(store.counts().scheduled).toBe(0);
-      clock.advance(120_000);
-      expect((await store.tick(clock.now())).promoted).toBe(0);
+      clock.advance(3_700_000);
+      const tick = await store.tick(clock.now());
+      expect(tick).toMatchObject({ promoted: 0, expired: 0 });
       expect(await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() })).toEqual([]);
 
       // A cancelled task re-run goes back to the ready set once, not twice.
       await store.retry(pending!.id, clock.now());
-      expect(store.pendingCount()).toBe(1);
+      await store.retry(running!.id, clock.now());
+      expect(store.pendingCount()).toBe(2);
       const rerun = await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() });
-      expect(rerun.map((l) => l.task.id)).toEqual([pending!.id]);
+      expect(rerun.map((l) => l.task.id)).toEqual([running!.id, pending!.id]);
     } finally {
       await h.cleanup();
     }

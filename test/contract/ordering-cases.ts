@@ -76,7 +76,7 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
       expect(store.counts().scheduled).toBe(1);
       clock.advance(9_999);
       const early = await store.tick(clock.now());
-      expect(early).toEqual({ promoted: 0, expired: 0, nextDueMs: runAtMs });
+      expect(early).toEqual({ promoted: 0, expired: 0, expiredLeases: [], nextDueMs: runAtMs });
       expect(await store.claim({ queues: ["default"], workerId: "w1", max: 1, nowMs: clock.now() })).toEqual([]);
       clock.advance(1);
       expect((await store.tick(clock.now())).promoted).toBe(1);

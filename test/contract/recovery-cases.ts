@@ -29,7 +29,7 @@ export function recoveryCases({ setup }: ContractContext): void {
       const leases = await store.claim({ queues: ["default"], workerId: "w2", max: 5, nowMs: clock.now() });
       expect(leases.map((l) => l.task.id)).toEqual([running!.id, pending!.id]);
       // Tokens are never reused across restarts, so an old worker cannot report on the new run.
-      expect(leases[0]!.token).toBeGreaterThan(runLease!.token);
+      expect(leases[0]!.token).not.toBe(runLease!.token);
       await expectCode(store.complete({ id: running!.id, token: runLease!.token }, { result: null, resultIsJson: false }, clock.now()), ErrorCode.LeaseLost);
       clock.advance(5000);
       expect((await store.tick(clock.now())).promoted).toBe(1);
@@ -50,7 +50,42 @@ export function recoveryCases({ setup }: ContractContext): void {
       for (const o of outs) expect(await second.get(o.id)).not.toBeNull();
       const relet = await second.claim({ queues: ["default"], workerId: "w2", max: 1, nowMs: clock.now() });
       expect(relet[0]!.task.priority).toBe(44);
-      expect(relet[0]!.token).toBeGreaterThan(Math.max(...leases.map((l) => l.token)));
+      expect(leases.map((l) => l.token)).not.toContain(relet[0]!.token);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("lease tokens are never issued twice, across clean and unclean restarts, and do not follow each other", async () => {
+    const { clock, h } = await setup();
+    let store = h.store;
+    try {
+      const seen = new Set<number>();
+      const claimAll = async (n: number): Promise<number[]> => {
+        await store.submit(Array.from({ length: n }, () => task()), clock.now());
+        const tokens: number[] = [];
+        // Bounded: each round claims at least one of the n tasks and completes it.
+        for (let round = 0; round < n && tokens.length < n; round++) {
+          const leases = await store.claim({ queues: ["default"], workerId: "w", max: 10, nowMs: clock.now() });
+          expect(leases.length).toBeGreaterThan(0);
+          for (const l of leases) {
+            tokens.push(l.token);
+            await store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, clock.now());
+          }
+        }
+        return tokens;
+      };
+      for (const round of [() => store, () => h.reopen(), () => h.reopenUnclean(), () => h.reopen()]) {
+        store = await round();
+        for (const token of await claimAll(300)) {
+          expect(seen.has(token)).toBe(false);
+          seen.add(token);
+        }
+      }
+      // A counter would give neighbours: a worker could guess the next token from its own.
+      const sorted = [...seen].sort((a, b) => a - b);
+      const neighbours = sorted.filter((t, i) => i > 0 && t - sorted[i - 1]! < 1000).length;
+      expect(neighbours).toBeLessThan(10);
     } finally {
       await h.cleanup();
     }

@@ -3,13 +3,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
-import { RawConn } from "../helpers/raw-conn.ts";
-import { claim, expectKind, spec, stats } from "../helpers/wire.ts";
+import { RawConn, type RequestInput } from "../helpers/raw-conn.ts";
+import { claim, complete, expectKind, sleep, spec, stats, status, submit } from "../helpers/wire.ts";
 
 const KEYS = {
   admin: "admin-key-0123456789abcdef",
   producer: "producer-key-0123456789abcdef",
   worker: "worker-key-0123456789abcdef",
+  otherWorker: "other-worker-key-0123456789abcdef",
 };
 
 let broker: TestBroker;
@@ -22,6 +23,7 @@ beforeAll(async () => {
       { name: "ops", role: "admin", key: KEYS.admin },
       { name: "shop", role: "producer", key_sha256: createHash("sha256").update(KEYS.producer).digest("hex") },
       { name: "runner", role: "worker", key: KEYS.worker },
+      { name: "runner2", role: "worker", key: KEYS.otherWorker },
     ],
   });
 });
@@ -95,5 +97,68 @@ describe("auth on TCP", () => {
     expect((await claim(worker, { queues: ["guarded"] })).length).toBe(1);
     producer.close();
     worker.close();
+  });
+});
+
+describe("workers cannot act for each other", () => {
+  function register(conn: RawConn, workerId: string) {
+    return conn.call({ kind: "RegisterWorker", workerId, hostname: "h", pid: 1, queues: ["default"], concurrency: 1, version: "t", labels: [] });
+  }
+
+  test("a worker key cannot deregister, re-register or heartbeat a worker registered on another open connection; an admin key can", async () => {
+    const owner = await login(KEYS.worker);
+    const intruder = await login(KEYS.worker);
+    const admin = await login(KEYS.admin);
+    expectKind(await register(owner, "owned"), "Registered");
+    const id = await submit(admin, spec("t", { queue: "owned-q" }));
+    expect((await claim(owner, { queues: ["owned-q"] }))[0]?.id).toBe(id);
+    const requests: RequestInput[] = [
+      { kind: "DeregisterWorker", workerId: "owned" },
+      { kind: "Heartbeat", workerId: "owned", cpuPercent: 0, memoryMb: 0, inFlight: [] },
+    ];
+    for (const request of requests) {
+      const refused = expectKind(await intruder.call(request), "Error");
+      expect({ code: refused.code, field: refused.field }).toEqual({ code: 7, field: "worker_id" });
+    }
+    expect(expectKind(await register(intruder, "owned"), "Error").code).toBe(7);
+    expect((await status(admin, id)).status).toBe("in_progress");
+    expectKind(await admin.call({ kind: "DeregisterWorker", workerId: "owned" }), "Ack");
+    expect((await status(admin, id)).status).toBe("pending");
+    for (const conn of [owner, intruder, admin]) conn.close();
+  });
+
+  test("a lease token cannot be worked out from one's own: a neighbour's task with nearby tokens is LeaseLost", async () => {
+    const admin = await login(KEYS.admin);
+    const a = await login(KEYS.worker);
+    const b = await login(KEYS.worker);
+    await submit(admin, spec("t", { queue: "tokens-q" }));
+    await submit(admin, spec("t", { queue: "tokens-q" }));
+    const [mine] = await claim(a, { queues: ["tokens-q"] });
+    const [theirs] = await claim(b, { queues: ["tokens-q"] });
+    for (let delta = -3; delta <= 3; delta++) {
+      const guess = (theirs!.token + delta) >>> 0;
+      expect(expectKind(await complete(b, { id: mine!.id, token: guess }), "Error").code).toBe(10);
+    }
+    expect((await status(admin, mine!.id)).status).toBe("in_progress");
+    expectKind(await complete(a, mine!), "Ack");
+    for (const conn of [admin, a, b]) conn.close();
+  });
+
+  test("a worker that reconnects reports the task it holds with its token, and takes its id back; another key cannot", async () => {
+    const admin = await login(KEYS.admin);
+    const first = await login(KEYS.worker);
+    expectKind(await register(first, "returning"), "Registered");
+    const id = await submit(admin, spec("t", { queue: "return-q" }));
+    const [task] = await claim(first, { queues: ["return-q"] });
+    first.close();
+    await first.waitClosed();
+    await sleep(100);
+    const other = await login(KEYS.otherWorker);
+    expect(expectKind(await register(other, "returning"), "Error").code).toBe(7);
+    const again = await login(KEYS.worker);
+    expectKind(await complete(again, task!), "Ack");
+    expect((await status(admin, id)).status).toBe("completed");
+    expectKind(await register(again, "returning"), "Registered");
+    for (const conn of [admin, other, again]) conn.close();
   });
 });

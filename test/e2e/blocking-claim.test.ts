@@ -72,6 +72,37 @@ describe("blocking claim", () => {
     expect(task?.id).toBe(id);
   });
 
+  test("a claim parked on one queue does not hold up non-blocking claims on another", async () => {
+    const idler = await connect();
+    const parked = claim(idler, { queues: ["idle-q"], waitMs: 10_000 });
+    await sleep(50);
+    expect((await stats(idler)).parkedClaims).toBeGreaterThanOrEqual(1);
+    const producer = await connect();
+    const ids = [await submit(producer, spec("b0", { queue: "busy-q" })), await submit(producer, spec("b1", { queue: "busy-q" }))];
+    const worker = await connect();
+    const got: string[] = [];
+    for (let i = 0; i < 2; i++) got.push(...(await claim(worker, { queues: ["busy-q"], waitMs: 0 })).map((t) => t.id));
+    expect(got).toEqual(ids);
+    // The parked claim is still waiting for its own queue.
+    const idleId = await submit(producer, spec("i0", { queue: "idle-q" }));
+    expect((await parked).map((t) => t.id)).toEqual([idleId]);
+  });
+
+  test("a parked claim is served before a new claim on the same queue", async () => {
+    const first = await connect();
+    const parked = claim(first, { queues: ["race-q"], waitMs: 10_000 });
+    await sleep(50);
+    // Pipelined on one connection: the claim is handled while the submit's commit is still open,
+    // when the task is already claimable; it must still go to the claim that was waiting.
+    const late = await connect();
+    const submitId = late.send({ kind: "SubmitTask", task: spec("race", { queue: "race-q" }) });
+    const claimId = late.send({ kind: "ClaimTask", queues: ["race-q"], max: 1, waitMs: 0 });
+    const submitted = expectKind(await late.waitFor((r) => r.requestId === submitId), "Submitted");
+    const lateClaim = expectKind(await late.waitFor((r) => r.requestId === claimId), "Claimed");
+    expect(lateClaim.tasks).toEqual([]);
+    expect((await parked).map((t) => t.id)).toEqual([submitted.id]);
+  });
+
   test("other requests on the same connection are answered while a claim is parked", async () => {
     const conn = await connect();
     const parked = claim(conn, { queues: ["side"], waitMs: 2000 });

@@ -160,12 +160,17 @@ describe("DELETE /api/v1/tasks/{id} and POST .../retry", () => {
     expect(retried.body).toMatchObject({ status: "pending", attempts: 0 });
   });
 
-  test("retry of a pending task is InvalidState; unknown ids NotFound; an in-progress task cannot be cancelled", async () => {
+  test("retry of a pending task is InvalidState; unknown ids NotFound; a running task is cancelled and its lease ends", async () => {
     const sent = await h.call("POST", "/api/v1/tasks", { body: { type: "r", queue: "retry-rules" } });
     expectError(await h.call("POST", `/api/v1/tasks/${sent.body.id}/retry`), 409, "InvalidState");
     expectError(await h.call("POST", `/api/v1/tasks/${MISSING_ID}/retry`), 404, "NotFound");
     expectError(await h.call("DELETE", `/api/v1/tasks/${MISSING_ID}`), 404, "NotFound");
-    await claimOne("retry-rules");
+    const lease = await claimOne("retry-rules");
+    const cancelled = await h.call("DELETE", `/api/v1/tasks/${sent.body.id}`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body).toMatchObject({ status: "cancelled", attempts: 0 });
+    const late = await h.broker.complete({ id: lease.task.id, token: lease.token }, { result: null, resultIsJson: false }).catch((e: unknown) => e);
+    expect((late as { code?: number }).code).toBe(10);
     expectError(await h.call("DELETE", `/api/v1/tasks/${sent.body.id}`), 409, "InvalidState");
     expectError(await h.call("POST", `/api/v1/tasks/${sent.body.id}/retry`, { body: { force: true } }), 400, "InvalidField", "body");
   });

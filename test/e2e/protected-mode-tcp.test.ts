@@ -36,7 +36,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const server of servers) server.closeAll();
+  for (const server of servers) await server.closeAll(0);
   await broker.stop();
 });
 

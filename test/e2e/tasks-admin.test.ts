@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
-import { claim, expectKind, fail, spec, stats, status, submit } from "../helpers/wire.ts";
+import { claim, complete, expectKind, fail, spec, stats, status, submit } from "../helpers/wire.ts";
 
 let broker: TestBroker;
 let conn: RawConn;
@@ -43,13 +43,14 @@ describe("cancel", () => {
     expect(await claim(conn, { queues: ["cancel"], waitMs: 400 })).toEqual([]);
   });
 
-  test("an in-progress task cannot be cancelled: InvalidState naming its status", async () => {
+  test("a finished task cannot be cancelled: InvalidState naming its status, and nothing changes", async () => {
     const id = await submit(conn, spec("c", { queue: "cancel2" }));
-    await claim(conn, { queues: ["cancel2"] });
+    const [task] = await claim(conn, { queues: ["cancel2"] });
+    expectKind(await complete(conn, task!), "Ack");
     const error = expectKind(await conn.call({ kind: "CancelTask", id }), "Error");
     expect(error.code).toBe(9);
-    expect(error.message).toContain("in_progress");
-    expect((await status(conn, id)).status).toBe("in_progress");
+    expect(error.message).toContain("completed");
+    expect((await status(conn, id)).status).toBe("completed");
   });
 });
 

@@ -3,16 +3,17 @@
 // Ends run inside the store's groups; the book never commits, and of the listeners calls only onDue.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
-import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { MAX_ERROR_BYTES, MAX_REPLY_TASK_BYTES, MAX_TASK_DATA_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { clipUtf8 } from "../../protocol/task-size.ts";
 import { retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
 import type { ReadyEntry } from "../../queue/ready-index.ts";
-import type { ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, TaskResultIn } from "../store.ts";
+import type { ClaimRequest, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../store.ts";
 import type { LeaseTokens } from "./lease-tokens.ts";
 import type { LeaseState, MemoryState } from "./memory-state.ts";
 import { readClaimRows, type Completion } from "./row-batches.ts";
 import type { Statements } from "./statements.ts";
 import { rowById } from "./task-reads.ts";
-import { claimedTask, STATUS, statusName, type ClaimRow } from "./task-row.ts";
+import { claimedTask, rowToTask, STATUS, statusName, type ClaimRow } from "./task-row.ts";
 
 // Entries a claim pops in its first round (each later round doubles, up to MANY_ROWS a read).
 const CLAIM_FIRST_ROUND = 8;
@@ -79,12 +80,15 @@ export class LeaseBook {
 
   /** A new lease on a pending row for the claim's worker, in memory (and in `made`). */
   private issue(row: ClaimRow, request: ClaimRequest, made: LeaseState[]): Lease {
-    const token = this.o.tokens.issue();
+    let serial = this.o.tokens.issue();
+    // A lease still live 2^32 leases later keeps its serial: the new one takes the next.
+    while (this.o.mem.leasesBySerial.has(serial)) serial = this.o.tokens.issue();
+    const token = this.o.tokens.tokenOf(serial);
     const expiresAtMs = request.nowMs + row.lease_ms;
     const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
     const lease: LeaseState = {
-      seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
-      leaseMs: row.lease_ms, startedAtMs: request.nowMs,
+      seq: row.seq, id: task.id, serial, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
+      leaseMs: row.lease_ms, startedAtMs: request.nowMs, payloadBytes: row.payload.byteLength,
     };
     this.o.mem.addLease(lease);
     made.push(lease);
@@ -99,7 +103,7 @@ export class LeaseBook {
   /** Renewal is a memory write: leases are not in the file. Null for a lease that is not current. */
   renew(refs: readonly LeaseRef[], nowMs: number): (number | null)[] {
     return refs.map((ref) => {
-      const lease = this.o.mem.leaseOf(ref);
+      const lease = this.current(ref);
       if (lease === undefined) return null;
       lease.expiresAtMs = nowMs + lease.leaseMs;
       this.o.mem.leaseHeap.push(lease.expiresAtMs, lease.seq);
@@ -108,8 +112,13 @@ export class LeaseBook {
   }
 
   /** The live lease `ref` names, or NotFound / LeaseLost. Reads only, so it may throw inside a group op. */
+  /** The live lease `ref` names, if any. */
+  current(ref: LeaseRef): LeaseState | undefined {
+    return this.o.mem.leaseOf(ref.id, this.o.tokens.serialOf(ref.token));
+  }
+
   held(ref: LeaseRef): LeaseState {
-    const lease = this.o.mem.leaseOf(ref);
+    const lease = this.current(ref);
     if (lease !== undefined) return lease;
     const row = rowById(this.o.stmts, ref.id);
     const leased = this.o.mem.leasesBySeq.has(row.seq);
@@ -121,7 +130,7 @@ export class LeaseBook {
   }
 
   heldBy(workerId: string): LeaseState[] {
-    return [...this.o.mem.leasesByToken.values()].filter((l) => l.workerId === workerId);
+    return [...this.o.mem.leasesBySerial.values()].filter((l) => l.workerId === workerId);
   }
 
   /**
@@ -130,6 +139,15 @@ export class LeaseBook {
    */
   complete(ref: LeaseRef, result: TaskResultIn, completions: Completion[]): CompletedInfo {
     const lease = this.held(ref);
+    const resultBytes = result.result?.byteLength ?? 0;
+    // Refused before anything changes: the worker still holds the lease and may report a failure.
+    if (lease.payloadBytes + resultBytes > MAX_TASK_DATA_BYTES) {
+      throw new BrokerError(
+        ErrorCode.InvalidField,
+        `result: ${resultBytes} bytes beside the task's ${lease.payloadBytes}-byte payload is over the ${MAX_TASK_DATA_BYTES} bytes one task may hold (payload + result); report a smaller result or a failure`,
+        { field: "result" },
+      );
+    }
     this.end(lease);
     completions.push({ lease, result });
     return { queue: lease.queue, startedAtMs: lease.startedAtMs };
@@ -143,8 +161,10 @@ export class LeaseBook {
     const attempts = row.attempts + 1;
     const dead = failure.unrecoverable || attempts > row.max_retries;
     const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.o.backoff, this.o.random);
+    // Cut to what fits beside the payload, so the task still fits one reply (MAX_TASK_DATA_BYTES).
+    const error = clipUtf8(failure.error, Math.min(MAX_ERROR_BYTES, MAX_TASK_DATA_BYTES - lease.payloadBytes));
     stmts.fail.run(
-      dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
+      dead ? STATUS.dead : STATUS.failed, attempts, error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
     );
     this.end(lease);
     if (retryAtMs !== null) {
@@ -155,25 +175,31 @@ export class LeaseBook {
   }
 
   /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
-  expire(lease: LeaseState, reason: string, nowMs: number): void {
+  expire(lease: LeaseState, reason: string, nowMs: number): "pending" | "dead" {
     this.end(lease);
     const row = this.o.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
-    if (row.status === STATUS.pending) {
-      this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
-      this.o.readyAfterCommit.add(lease.queue);
-    }
+    if (row.status !== STATUS.pending) return "dead";
+    this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
+    this.o.readyAfterCommit.add(lease.queue);
+    return "pending";
   }
 
-  /** Expires the leases due by `nowMs`, working through at most `maxSteps` heap entries; returns how many. */
-  expireDue(nowMs: number, maxSteps: number): number {
+  /** A running task cancelled inside the open group: its lease ends (not an attempt) and the row is cancelled. */
+  cancel(lease: LeaseState, nowMs: number): Task {
+    this.end(lease);
+    return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs)!);
+  }
+
+  /** Expires the leases due by `nowMs`, working through at most `maxSteps` heap entries; returns them. */
+  expireDue(nowMs: number, maxSteps: number): ExpiredLease[] {
     const heap = this.o.mem.leaseHeap;
-    let expired = 0;
+    const expired: ExpiredLease[] = [];
     for (let step = 0; step < maxSteps && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
       const lease = this.o.mem.leasesBySeq.get(heap.pop());
       // A renewed lease left its old expiry in the heap; an ended one left all of them.
       if (lease === undefined || lease.expiresAtMs > nowMs) continue;
-      this.expire(lease, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
-      expired++;
+      const status = this.expire(lease, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
+      expired.push({ id: lease.id, workerId: lease.workerId, leaseMs: lease.leaseMs, status });
     }
     return expired;
   }
@@ -203,7 +229,7 @@ export class LeaseBook {
    * live before the group and those it ended, but none it handed out.
    */
   survivorsOfFailure(): LeaseState[] {
-    const leases = [...this.o.mem.leasesByToken.values(), ...this.endedInGroup].filter((l) => !this.provisional.has(l));
+    const leases = [...this.o.mem.leasesBySerial.values(), ...this.endedInGroup].filter((l) => !this.provisional.has(l));
     this.provisional.clear();
     this.endedInGroup = [];
     return leases;

@@ -15,6 +15,8 @@ import type { QueueCounts, StoreCounts } from "../store.ts";
 export interface LeaseState {
   seq: number;
   id: string;
+  /** The lease's serial (lease-tokens.ts); the worker knows it only as `token`. */
+  serial: number;
   token: number;
   workerId: string;
   expiresAtMs: number;
@@ -22,6 +24,8 @@ export interface LeaseState {
   priority: number;
   leaseMs: number;
   startedAtMs: number;
+  /** The task's payload size: a result or error must fit beside it (MAX_TASK_DATA_BYTES). */
+  payloadBytes: number;
 }
 
 /** Lease-heap entries beyond twice the live leases before the stale ones are dropped. */
@@ -34,31 +38,31 @@ export class MemoryState {
   /** (expiresAtMs, seq) of leases; an entry is stale when the lease is gone or was renewed. */
   readonly leaseHeap = new TimerHeap();
   /**
-   * Live leases by token: every result, renewal and hand-back names its lease by (id, token), and
-   * tokens are unique (lease-tokens.ts), so the token finds it and the id confirms it. SlotMaps,
-   * not Maps: a claim's tokens are consecutive and its seqs nearly so (see slot-map.ts).
+   * Live leases by serial: every result, renewal and hand-back names its lease by (id, token), a
+   * token stands for one serial (lease-tokens.ts), so the serial finds it and the id confirms it.
+   * SlotMaps, not Maps: a claim's serials are consecutive and its seqs nearly so (see slot-map.ts).
    */
-  readonly leasesByToken = new SlotMap<LeaseState>((l) => l.token);
+  readonly leasesBySerial = new SlotMap<LeaseState>((l) => l.serial);
   readonly leasesBySeq = new SlotMap<LeaseState>((l) => l.seq);
   private readonly scheduledByQueue = new Map<string, number>();
   private readonly inProgressByQueue = new Map<string, number>();
   private scheduledTotal = 0;
 
   addLease(lease: LeaseState): void {
-    this.leasesByToken.set(lease.token, lease);
+    this.leasesBySerial.set(lease.serial, lease);
     this.leasesBySeq.set(lease.seq, lease);
     this.leaseHeap.push(lease.expiresAtMs, lease.seq);
     bump(this.inProgressByQueue, lease.queue, 1);
   }
 
-  /** The live lease `ref` names: its token's, if that lease is of the same task. */
-  leaseOf(ref: { readonly id: string; readonly token: number }): LeaseState | undefined {
-    const lease = this.leasesByToken.get(ref.token);
-    return lease !== undefined && lease.id === ref.id ? lease : undefined;
+  /** The live lease of task `id` with this serial, if there is one. */
+  leaseOf(id: string, serial: number): LeaseState | undefined {
+    const lease = this.leasesBySerial.get(serial);
+    return lease !== undefined && lease.id === id ? lease : undefined;
   }
 
   removeLease(lease: LeaseState): void {
-    this.leasesByToken.delete(lease.token);
+    this.leasesBySerial.delete(lease.serial);
     this.leasesBySeq.delete(lease.seq);
     bump(this.inProgressByQueue, lease.queue, -1);
     // An ended or renewed lease leaves its heap entry until that time comes round (a lease's
@@ -94,7 +98,7 @@ export class MemoryState {
     this.ready.clear();
     this.runAtHeap.clear();
     this.leaseHeap.clear();
-    this.leasesByToken.clear();
+    this.leasesBySerial.clear();
     this.leasesBySeq.clear();
     this.scheduledByQueue.clear();
     this.inProgressByQueue.clear();
@@ -115,12 +119,12 @@ export class MemoryState {
         oldestReadyAtMs: q === undefined || q.size === 0 ? null : q.oldestReadyAtMs(),
       });
     }
-    return { pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesByToken.size, queues };
+    return { pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesBySerial.size, queues };
   }
 
   /** Bytes held by the typed arrays and lease slots (live lease objects come on top). */
   get indexBytes(): number {
-    return this.ready.capacityBytes + this.runAtHeap.capacityBytes + this.leaseHeap.capacityBytes + this.leasesByToken.capacityBytes + this.leasesBySeq.capacityBytes;
+    return this.ready.capacityBytes + this.runAtHeap.capacityBytes + this.leaseHeap.capacityBytes + this.leasesBySerial.capacityBytes + this.leasesBySeq.capacityBytes;
   }
 }
 

@@ -7,7 +7,7 @@ import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
 import { DEFAULT_BACKOFF } from "../../queue/backoff.ts";
 import type {
-  ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReportItem, ReportItemResult,
+  CancelOutcome, ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReportItem, ReportItemResult,
   Store, StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
 } from "../store.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
@@ -24,7 +24,7 @@ import { insertTasks } from "./insert-tasks.ts";
 import { cancelRow, promoteDue, retryRow } from "./status-changes.ts";
 import type { SqliteStoreOptions } from "./sqlite-store-options.ts";
 import { Statements } from "./statements.ts";
-import { listPage, withLease } from "./task-reads.ts";
+import { listPage, rowById, withLease } from "./task-reads.ts";
 import { noCheckpoints, WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 
@@ -148,7 +148,7 @@ export class SqliteStore implements Store {
       await this.group.settled();
       if (newTokenBlock) await this.tokens.latestBlockDurable();
       // The commit failed and memory was rebuilt from the file: these leases are void.
-      if (leases.some((l) => this.mem.leaseOf({ id: l.task.id, token: l.token }) === undefined)) {
+      if (leases.some((l) => this.leases.current({ id: l.task.id, token: l.token }) === undefined)) {
         throw storageUnavailable(this.lastCommitFailure);
       }
     }
@@ -222,10 +222,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async cancel(id: string, nowMs: number): Promise<Task> {
+  async cancel(id: string, nowMs: number): Promise<CancelOutcome> {
     this.assertOpen();
     return this.group.run(() => {
-      return cancelRow(this.stmts, this.mem, id, nowMs);
+      const row = rowById(this.stmts, id);
+      const lease = this.mem.leasesBySeq.get(row.seq);
+      if (lease === undefined) return { task: cancelRow(this.stmts, this.mem, row, nowMs), endedLease: null };
+      return { task: this.leases.cancel(lease, nowMs), endedLease: { token: lease.token, workerId: lease.workerId } };
     });
   }
 
@@ -265,11 +268,11 @@ export class SqliteStore implements Store {
   async tick(nowMs: number): Promise<TickOutcome> {
     this.assertOpen();
     const dueMs = this.mem.nextDueMs();
-    if (dueMs === null || dueMs > nowMs) return { promoted: 0, expired: 0, nextDueMs: dueMs };
+    if (dueMs === null || dueMs > nowMs) return { promoted: 0, expired: 0, expiredLeases: [], nextDueMs: dueMs };
     return this.group.run(() => {
       const promoted = promoteDue(this.stmts, this.mem, nowMs, MAX_TICK_STEPS, this.readyAfterCommit);
-      const expired = this.leases.expireDue(nowMs, MAX_TICK_STEPS);
-      return { promoted, expired, nextDueMs: this.mem.nextDueMs() };
+      const expiredLeases = this.leases.expireDue(nowMs, MAX_TICK_STEPS);
+      return { promoted, expired: expiredLeases.length, expiredLeases, nextDueMs: this.mem.nextDueMs() };
     });
   }
 

@@ -45,6 +45,7 @@ export class Statements {
   readonly fail: Statement;
   readonly expire: Statement<{ status: number; priority: number }>;
   readonly cancel: Statement<TaskRow>;
+  readonly cancelLeased: Statement<TaskRow>;
   readonly retry: Statement<TaskRow>;
   readonly promote: Statement;
   readonly placeOf: Statement<{ queue: string; priority: number }>;
@@ -53,6 +54,8 @@ export class Statements {
   readonly deleteSeq: Statement;
   readonly reserveTokens: Statement;
   readonly reservedTokens: Statement<{ value: number }>;
+  readonly metaValue: Statement<{ value: number }>;
+  readonly addMeta: Statement;
   readonly requeueInProgress: Statement;
   readonly loadPending: Statement;
   readonly loadPendingByScan: Statement;
@@ -89,6 +92,10 @@ export class Statements {
     this.cancel = this.prep(
       `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1 WHERE seq = ?2 RETURNING *`,
     );
+    // A running task: its row is pending in the file (leases live in memory); it keeps who ran it.
+    this.cancelLeased = this.prep(
+      `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1, worker_id = ?3, started_at = ?4 WHERE seq = ?2 RETURNING *`,
+    );
     this.retry = this.prep(
       `UPDATE tasks SET status = ${S.pending}, attempts = 0, run_at = NULL, finished_at = NULL, updated_at = ?1
        WHERE seq = ?2 RETURNING *`,
@@ -109,6 +116,8 @@ export class Statements {
     this.deleteSeq = this.prep("DELETE FROM tasks WHERE seq = ?");
     this.reserveTokens = this.prep("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
     this.reservedTokens = this.prep("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
+    this.metaValue = this.prep("SELECT value FROM meta WHERE key = ?");
+    this.addMeta = this.prep("INSERT INTO meta (key, value) VALUES (?, ?)");
     // Leases are never written any more; this only clears in_progress rows left by earlier builds.
     this.requeueInProgress = this.prep(
       `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress} AND ${OPEN}`,

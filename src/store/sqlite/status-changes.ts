@@ -7,7 +7,7 @@ import type { Task } from "../store.ts";
 import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
 import { rowById } from "./task-reads.ts";
-import { rowToTask, STATUS, statusName } from "./task-row.ts";
+import { rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
 /**
  * Moves the rows due by `nowMs` to pending, working through at most `maxSteps` heap entries;
@@ -28,12 +28,13 @@ export function promoteDue(stmts: Statements, mem: MemoryState, nowMs: number, m
   return promoted;
 }
 
-/** Cancels a pending, scheduled or failed task; InvalidState for any other (a leased one is in_progress). */
-export function cancelRow(stmts: Statements, mem: MemoryState, id: string, nowMs: number): Task {
-  const row = rowById(stmts, id);
-  const status = mem.leasesBySeq.has(row.seq) ? "in_progress" : statusName(row.status);
+/** Cancels a pending, scheduled or failed task; InvalidState for any other. A leased row is the lease book's to cancel. */
+export function cancelRow(stmts: Statements, mem: MemoryState, row: TaskRow, nowMs: number): Task {
+  const status = statusName(row.status);
   if (status !== "pending" && status !== "scheduled" && status !== "failed") {
-    throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${status}; only pending, scheduled or failed tasks can be cancelled`, { field: "id" });
+    throw new BrokerError(ErrorCode.InvalidState, `task ${rowToTask(row).id} is ${status}; only pending, scheduled, failed or running tasks can be cancelled`, {
+      field: "id",
+    });
   }
   const updated = stmts.cancel.get(nowMs, row.seq)!;
   if (row.status === STATUS.pending) mem.ready.remove(row.queue, row.seq, row.priority);

@@ -56,3 +56,13 @@ test("a parked claim is answered with nothing when its connection goes away", as
   expect(await claim).toEqual([]);
   expect(harness.broker.stats().parkedClaims).toBe(0);
 });
+
+test("a claim asking for more than broker.max_batch_claim gets that many, not an error", async () => {
+  harness = await startHarness();
+  await harness.broker.submit(Array.from({ length: 15 }, () => ({ type: "t", queue: "capped" })));
+  const leases = await harness.broker.claim({ workerId: "w1", queues: ["capped"], max: 50, waitMs: 0 });
+  expect(leases).toHaveLength(10);
+  const rest = await harness.broker.claim({ workerId: "w1", queues: ["capped"], max: 0xffff, waitMs: 1000 });
+  expect(rest).toHaveLength(5);
+  await expect(harness.broker.claim({ workerId: "w1", queues: ["capped"], max: 0, waitMs: 0 })).rejects.toMatchObject({ code: 4, field: "max" });
+});

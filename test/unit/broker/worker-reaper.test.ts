@@ -8,7 +8,7 @@ const info = (id: string) => ({ id, hostname: "h", pid: 1, queues: [], concurren
 
 test("a silent worker is reaped at two heartbeat intervals even when a disconnect asks for a later check", async () => {
   const clock = new FakeClock(0);
-  const registry = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 5000 });
+  const registry = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 5000, maxInactivityMs: 3_600_000 });
   const dead: string[] = [];
   registry.register(info("silent"), 0);
   const reaper = new WorkerReaper({
@@ -26,7 +26,7 @@ test("a silent worker is reaped at two heartbeat intervals even when a disconnec
   // A connection of another worker closes at 1.9 s: its check is due later (grace 5 s).
   clock.advance(900);
   registry.register(info("other"), clock.now());
-  registry.disconnected("other", clock.now());
+  registry.disconnected("other", 1, clock.now());
   reaper.poke(5000);
   clock.advance(100);
   await Promise.resolve();
@@ -37,7 +37,7 @@ test("a silent worker is reaped at two heartbeat intervals even when a disconnec
 
 test("a check stopped part-way (shutdown) reclaims no more workers", async () => {
   const clock = new FakeClock(0);
-  const registry = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 0 });
+  const registry = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 0, maxInactivityMs: 3_600_000 });
   registry.register(info("a"), 0);
   registry.register(info("b"), 0);
   const reclaimed: string[] = [];

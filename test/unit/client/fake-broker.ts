@@ -68,8 +68,12 @@ export class FakeBroker {
             const req = decodeRequest(frame.type, frame.body);
             conn.requests.push(req);
             this.requests.push(req);
-            const answer =
+            let answer =
               req.kind === "Hello" ? { ...HELLO_OK, requestId: req.requestId } : req.kind === "Ping" ? { kind: "Pong" as const, requestId: req.requestId } : this.handler(req, conn);
+            // Unless the handler knows it, EnableNotices is answered as a broker that predates it would.
+            if (answer === null && req.kind === "EnableNotices") {
+              answer = { kind: "Error", requestId: req.requestId, code: 3, retryAfterMs: 0, field: "", message: "message type 0x14 (unknown) is not a request" };
+            }
             if (answer !== null) conn.reply(answer);
           }
         },

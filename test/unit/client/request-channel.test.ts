@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { ERRORS, ErrorCode } from "../../../src/protocol/errors.ts";
 import type { Response, TaskInfo } from "../../../src/protocol/messages.ts";
 import { Client } from "../../../src/client/client.ts";
-import { ClientClosedError, ConnectionError, ERROR_CLASSES, InternalError, InvalidFieldError, TimeoutError, TqError } from "../../../src/client/tq-error.ts";
+import { ClientClosedError, ConnectionError, ERROR_CLASSES, ForbiddenError, InternalError, InvalidFieldError, TimeoutError, TqError } from "../../../src/client/tq-error.ts";
 import { Worker } from "../../../src/client/worker.ts";
 import { FakeBroker } from "./fake-broker.ts";
 
@@ -238,6 +238,40 @@ describe("Worker over the fake", () => {
     expect(claims.length).toBeGreaterThan(0);
     expect(claims.every((c) => c.max <= 3 && c.waitMs > 0)).toBe(true);
     expect(fake.seen("DeregisterWorker").map((d) => d.workerId)).toEqual(["w-1"]);
+  });
+
+  test("back after a drop, a re-registration the broker refuses as still held by the old connection is retried, failing nothing", async () => {
+    fake = await FakeBroker.start((req, conn): Response | null => {
+      if (req.kind === "RegisterWorker") {
+        if (conn.index === 1) setTimeout(() => conn.drop(), 20);
+        if (conn.index === 2) {
+          const message = `worker "w-r" is registered on another open connection; only that connection or an admin key may act for it`;
+          // Late, so that a request made meanwhile waits for this connection.
+          setTimeout(() => conn.reply({ kind: "Error", requestId: req.requestId, code: 7, retryAfterMs: 0, field: "worker_id", message }), 50);
+          return null;
+        }
+        return { kind: "Registered", requestId: req.requestId, heartbeatIntervalMs: 60_000 };
+      }
+      if (req.kind === "DeregisterWorker") return { kind: "Ack", requestId: req.requestId };
+      return null;
+    });
+    const w = new Worker({ url: fake.url, env: {}, handleSignals: false, workerId: "w-r", reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const errors: unknown[] = [];
+    w.on("error", (err) => errors.push(err));
+    await w.start();
+    for (let i = 0; i < 300 && fake.conns.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    const waited = w.client.ping().then(
+      () => "pong",
+      (err: unknown) => err,
+    );
+    for (let i = 0; i < 300 && (fake.conns[2]?.requests.filter((r) => r.kind === "ClaimTask").length ?? 0) < 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(await waited).toBe("pong");
+    await w.stop({ timeoutMs: 100 });
+    expect(fake.seen("RegisterWorker").length).toBe(3);
+    expect(fake.conns[2]!.requests.some((r) => r.kind === "ClaimTask")).toBe(true);
+    expect(errors.filter((e) => e instanceof ForbiddenError)).toEqual([]);
   });
 
   test("heartbeats carry load and running leases; a quiet command stops claiming, a shutdown command stops the worker", async () => {

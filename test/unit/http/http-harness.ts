@@ -74,6 +74,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     maxBatchClaim: 10,
     heartbeatIntervalMs: 15_000,
     disconnectGraceMs: 5_000,
+    maxInactivityMs: 60_000,
     events: metrics,
     extraStats: () => ({ commits: store.commitStats() }),
   });

@@ -20,7 +20,7 @@ const BYTES_PER_LINE = 16;
 
 /** What a u8 stands for, for the enumerations and bit sets. */
 function u8Meaning(field: string, v: number): string {
-  if (field === "flags") return ` = 0b${v.toString(2).padStart(8, "0")}`;
+  if (field === "flags" || field === "notices") return ` = 0b${v.toString(2).padStart(8, "0")}`;
   const names: Record<string, readonly string[]> = {
     status: WIRE_TASK_STATUSES,
     outcome: TASK_OUTCOMES,

@@ -138,6 +138,57 @@ export const REQUEST_SAMPLES: { [K in RequestKind]: RequestOf<K>[] } = {
       results: [{ id: TASK_ID, token: 0xffff_ffff, outcome: "unrecoverable", resultIsJson: false, result: new Uint8Array([0, 0xff]), error: "bad input é" }],
     },
   ],
+  EnableNotices: [
+    { kind: "EnableNotices", requestId: 21, notices: 1 },
+    { kind: "EnableNotices", requestId: 22, notices: 0 },
+  ],
+};
+
+/** One worker as ListWorkers sends it (docs/PROTOCOL.md shows the same object key by key). */
+export const WORKER_JSON = {
+  id: "w1",
+  status: "alive",
+  address: "10.0.0.7",
+  hostname: "host-a",
+  pid: 4242,
+  queues: ["default"],
+  concurrency: 4,
+  version: "1.0.0",
+  labels: { zone: "eu-1" },
+  registeredAtMs: 1733000000000,
+  lastSeenAtMs: 1733000045000,
+  disconnectedAtMs: null,
+  deadAtMs: null,
+  cpuPercent: 12.5,
+  memoryMb: 256,
+  inFlight: 1,
+  autoRegistered: false,
+  command: 0,
+};
+
+/** GetStats's JSON as the broker sends it (docs/PROTOCOL.md shows the same object key by key). */
+export const STATS_JSON = {
+  uptimeMs: 3_600_000,
+  tasks: {
+    pending: 3,
+    scheduled: 1,
+    inProgress: 1,
+    queues: [{ queue: "default", pending: { high: 1, normal: 2, low: 0 }, scheduled: 1, inProgress: 1, oldestReadyAtMs: 1733000000000 }],
+  },
+  workers: 1,
+  parkedClaims: 0,
+  resultWaiters: 0,
+  pausedQueues: ["reports"],
+  totals: { submitted: 5, claimed: 2, completed: 1, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 },
+  background: {
+    workers: { lastRunAtMs: 1733000045000, runs: 240, reaped: 0 },
+    scheduler: { lastRunAtMs: 1733000059000, runs: 3600, promoted: 1, leasesExpired: 0 },
+    retention: { lastRunAtMs: null, runs: 0, purged: 0, pagesFreed: 0 },
+  },
+  connections: 2,
+  commits: {
+    commits: 6, ops: 8, p50Ms: 1.2, p99Ms: 3.4, maxMs: 3.4, checkpoints: 1, checkpointStallMaxMs: 0, checkpointStallTotalMs: 0, backgroundCheckpointMaxMs: 9.1,
+  },
 };
 
 export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
@@ -147,7 +198,7 @@ export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
       kind: "HelloOk",
       requestId: 1,
       version: 1,
-      serverVersion: "tq-broker 0.1.0",
+      serverVersion: "0.1.0",
       maxFrameBytes: 16 * 1024 * 1024,
       maxBatchClaim: 10,
       heartbeatIntervalMs: 15_000,
@@ -208,9 +259,10 @@ export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
     { kind: "TaskList", requestId: 16, tasks: [deadTask], nextCursor: null },
     { kind: "TaskList", requestId: 16, tasks: [completedTask, deadTask], nextCursor: "c-124" },
   ],
-  Stats: [{ kind: "Stats", requestId: 17, json: '{"pending":3}' }],
-  Workers: [{ kind: "Workers", requestId: 18, json: '[{"workerId":"w1"}]' }],
+  Stats: [{ kind: "Stats", requestId: 17, json: JSON.stringify(STATS_JSON) }],
+  Workers: [{ kind: "Workers", requestId: 18, json: JSON.stringify([WORKER_JSON]) }],
   Pong: [{ kind: "Pong", requestId: 19 }],
+  TaskCancelled: [{ kind: "TaskCancelled", requestId: 0, id: TASK_ID, token: 2_871_904_517 }],
   ResultBatchOutcome: [
     {
       kind: "ResultBatchOutcome",

@@ -25,7 +25,7 @@ function fakeStore(clock: FakeClock) {
         throw new Error("disk gone");
       }
       const due = nextDueMs !== null && nextDueMs <= nowMs ? null : nextDueMs;
-      return { promoted: 0, expired: 0, nextDueMs: due };
+      return { promoted: 0, expired: 0, expiredLeases: [], nextDueMs: due };
     },
   };
 }

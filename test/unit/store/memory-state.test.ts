@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import { MemoryState, type LeaseState } from "../../../src/store/sqlite/memory-state.ts";
 
 function lease(seq: number, expiresAtMs: number): LeaseState {
-  return { seq, id: `id-${seq}`, token: seq, workerId: "w", expiresAtMs, queue: "default", priority: 150, leaseMs: 30_000, startedAtMs: 0 };
+  return { seq, id: `id-${seq}`, serial: seq, token: seq, workerId: "w", expiresAtMs, queue: "default", priority: 150, leaseMs: 30_000, startedAtMs: 0, payloadBytes: 0 };
 }
 
 test("ended leases do not pile up in the expiry heap, and live ones keep their entry", () => {
@@ -46,15 +46,15 @@ test("a renewed lease keeps its newest entry when stale ones are dropped", () =>
   expect(entries).toContain(50_000);
 });
 
-test("a lease is found by its token only together with its task's id, and not after it ended", () => {
+test("a lease is found by its serial only together with its task's id, and not after it ended", () => {
   const mem = new MemoryState();
   const held = lease(7, 1_000);
   mem.addLease(held);
-  expect(mem.leaseOf({ id: "id-7", token: 7 })).toBe(held);
-  // The right token with another task's id, or the right id with another token, is no lease.
-  expect(mem.leaseOf({ id: "id-8", token: 7 })).toBeUndefined();
-  expect(mem.leaseOf({ id: "id-7", token: 8 })).toBeUndefined();
+  expect(mem.leaseOf("id-7", 7)).toBe(held);
+  // The right serial with another task's id, or the right id with another serial, is no lease.
+  expect(mem.leaseOf("id-8", 7)).toBeUndefined();
+  expect(mem.leaseOf("id-7", 8)).toBeUndefined();
   mem.removeLease(held);
-  expect(mem.leaseOf({ id: "id-7", token: 7 })).toBeUndefined();
+  expect(mem.leaseOf("id-7", 7)).toBeUndefined();
   expect(mem.counts().inProgress).toBe(0);
 });

@@ -6,6 +6,7 @@ import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
 import { task } from "../../contract/store.contract.ts";
+import { TokenCipher } from "../../../src/store/sqlite/token-cipher.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
 
 const { tempPath, open } = storeHarness();
@@ -24,10 +25,23 @@ test("calls issued in one turn share one commit, and none resolves before it", a
   expect(stats.ops).toBeGreaterThanOrEqual(20);
 });
 
+/** The lease serial behind a token, worked out with the key the file keeps (see lease-tokens.ts). */
+function serialOf(path: string, token: number): number {
+  const db = new Database(path, { readonly: true });
+  const key = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) {
+    const row = db.query("SELECT value FROM meta WHERE key = ?").get(`lease_token_key_${i}`) as { value: number };
+    new DataView(key.buffer).setUint32(i * 4, row.value);
+  }
+  db.close();
+  return new TokenCipher(key).serial(token);
+}
+
 test("a failed commit rejects the whole group with StorageUnavailable and memory matches the file again", async () => {
   let failNext = false;
+  const path = tempPath();
   const store = open({
-    path: tempPath(),
+    path,
     beforeCommit() {
       if (failNext) {
         failNext = false;
@@ -64,8 +78,8 @@ test("a failed commit rejects the whole group with StorageUnavailable and memory
   expect(fresh!.duplicate).toBe(false);
   const claimed = await store.claim({ queues: ["default"], workerId: "w2", max: 5, nowMs: 1002 });
   expect(claimed.map((l) => l.task.priority)).toEqual([150, 20]);
-  // A rolled-back claim never hands out a token that a later claim reuses.
-  expect(claimed[0]!.token).toBeGreaterThan(leased!.token + 1);
+  // A rolled-back claim never hands out a token that a later claim reuses: its serial is skipped.
+  expect(serialOf(path, claimed[0]!.token)).toBeGreaterThan(serialOf(path, leased!.token) + 1);
 });
 
 test("sync interval keeps the same semantics", async () => {
@@ -88,13 +102,13 @@ test("microtask flushing also groups calls made in the same job", async () => {
 test("a tick works off a large due backlog in bounded steps, asking to come straight back", async () => {
   const store = open({ path: tempPath() });
   await store.submit(Array.from({ length: 4500 }, () => task({ runAtMs: 5000 })), 1000);
-  expect(await store.tick(4999)).toEqual({ promoted: 0, expired: 0, nextDueMs: 5000 });
+  expect(await store.tick(4999)).toEqual({ promoted: 0, expired: 0, expiredLeases: [], nextDueMs: 5000 });
   const first = await store.tick(5000);
   expect(first.promoted).toBe(2000);
   expect(first.nextDueMs).toBe(5000);
   expect((await store.tick(5000)).promoted).toBe(2000);
   const last = await store.tick(5000);
-  expect(last).toEqual({ promoted: 500, expired: 0, nextDueMs: null });
+  expect(last).toEqual({ promoted: 500, expired: 0, expiredLeases: [], nextDueMs: null });
   expect(store.pendingCount()).toBe(4500);
 });
 

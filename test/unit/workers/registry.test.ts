@@ -1,12 +1,12 @@
 // Worker liveness: two missed heartbeat intervals, or a closed connection past the grace period.
 import { describe, expect, test } from "bun:test";
-import { WorkerCommand, WorkerRegistry } from "../../../src/workers/registry.ts";
+import { WorkerCommand, WorkerRegistry, workerStatus, workerView } from "../../../src/workers/registry.ts";
 
 const info = (id: string) => ({ id, hostname: "h", pid: 1, queues: ["default"], concurrency: 2, version: "1", labels: {} });
 
 describe("WorkerRegistry", () => {
   test("a worker silent for two heartbeat intervals is dead, not before", () => {
-    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
     reg.register(info("w1"), 0);
     expect(reg.reapDead(1999).dead).toEqual([]);
     expect(reg.reapDead(1999).nextCheckMs).toBe(2000);
@@ -18,11 +18,11 @@ describe("WorkerRegistry", () => {
   });
 
   test("a disconnected worker is dead after the grace period unless it speaks again", () => {
-    const reg = new WorkerRegistry({ heartbeatIntervalMs: 10_000, disconnectGraceMs: 500 });
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 10_000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
     reg.register(info("a"), 0);
     reg.register(info("b"), 0);
-    reg.disconnected("a", 100);
-    reg.disconnected("b", 100);
+    reg.disconnected("a", 1, 100);
+    reg.disconnected("b", 1, 100);
     reg.touch("b", 300);
     expect(reg.reapDead(599).dead).toEqual([]);
     expect(reg.reapDead(600).dead.map((w) => w.id)).toEqual(["a"]);
@@ -30,7 +30,7 @@ describe("WorkerRegistry", () => {
   });
 
   test("a first heartbeat registers an unknown worker; commands stick across re-registration", () => {
-    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
     const state = reg.heartbeat("new", { cpuPercent: 1, memoryMb: 2, inFlight: 0 }, 10);
     expect(state.autoRegistered).toBe(true);
     expect(reg.setCommand("new", WorkerCommand.quiet)).toBe(true);
@@ -43,17 +43,81 @@ describe("WorkerRegistry", () => {
 
 describe("connection-bound workers", () => {
   test("a client that only claims lives as long as its connection, however quiet", () => {
-    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
-    reg.touch("conn-1", 0, true);
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
+    reg.touch("conn-1", 0, null, true);
     expect(reg.reapDead(60_000).dead).toEqual([]);
-    reg.disconnected("conn-1", 60_000);
+    reg.disconnected("conn-1", 1, 60_000);
     expect(reg.reapDead(60_500).dead.map((w) => w.id)).toEqual(["conn-1"]);
   });
 
   test("a heartbeat makes it an ordinary worker that dies of silence", () => {
-    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500 });
-    reg.touch("w", 0, true);
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
+    reg.touch("w", 0, null, true);
     reg.heartbeat("w", { cpuPercent: 0, memoryMb: 0, inFlight: 0 }, 100);
     expect(reg.reapDead(2100).dead.map((w) => w.id)).toEqual(["w"]);
+  });
+});
+
+describe("owners", () => {
+  test("a worker taken over by another connection is not disconnected when the old one closes", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 10_000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
+    reg.register(info("w"), 0, { connectionId: 1, principal: "k", address: "127.0.0.1" });
+    reg.register(info("w"), 10, { connectionId: 2, principal: "k", address: "127.0.0.2" });
+    reg.disconnected("w", 1, 20);
+    expect(reg.get("w")?.disconnectedAtMs).toBeNull();
+    expect(reg.reapDead(5_000).dead).toEqual([]);
+    reg.disconnected("w", 2, 5_000);
+    expect(reg.get("w")?.disconnectedAtMs).toBe(5_000);
+  });
+});
+
+describe("dead workers and worker.max_inactivity_secs", () => {
+  test("a dead worker stays listed as dead until silent for max_inactivity, then it is forgotten", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 5000 });
+    reg.register(info("w"), 0, { connectionId: 1, principal: "k", address: "10.0.0.7" });
+    const { dead, nextCheckMs } = reg.reapDead(2000);
+    expect(dead.map((w) => w.id)).toEqual(["w"]);
+    expect(nextCheckMs).toBe(5000);
+    expect(reg.size).toBe(0);
+    expect(reg.list().map((w) => [w.id, workerStatus(w), w.deadAtMs])).toEqual([["w", "dead", 2000]]);
+    expect(workerView(reg.get("w")!)).toMatchObject({ status: "dead", address: "10.0.0.7", deadAtMs: 2000 });
+    // Declared dead once: its tasks are reclaimed once.
+    expect(reg.reapDead(4999).dead).toEqual([]);
+    expect(reg.list()).toHaveLength(1);
+    expect(reg.reapDead(5000)).toEqual({ dead: [], nextCheckMs: null });
+    expect(reg.list()).toEqual([]);
+  });
+
+  test("a closed connection's worker is dead after the grace period and listed until silent for max_inactivity", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 5000 });
+    reg.register(info("c"), 0, { connectionId: 1, principal: "k", address: "a" });
+    reg.touch("c", 100);
+    reg.disconnected("c", 1, 100);
+    expect(reg.reapDead(600).dead.map((w) => w.id)).toEqual(["c"]);
+    expect(reg.reapDead(5099).dead).toEqual([]);
+    expect(reg.get("c")?.deadAtMs).toBe(600);
+    reg.reapDead(5100);
+    expect(reg.get("c")).toBeUndefined();
+  });
+
+  test("max_inactivity shorter than two heartbeat intervals: dead and forgotten when it runs out", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 1500 });
+    reg.register(info("w"), 0);
+    expect(reg.reapDead(1499).nextCheckMs).toBe(1500);
+    expect(reg.reapDead(1500).dead.map((w) => w.id)).toEqual(["w"]);
+    expect(reg.list()).toEqual([]);
+  });
+
+  test("a dead worker that speaks again is alive again; status follows the operator's command", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 60_000 });
+    reg.register(info("w"), 0);
+    reg.reapDead(2000);
+    reg.heartbeat("w", { cpuPercent: 1, memoryMb: 1, inFlight: 0 }, 2500);
+    expect(workerStatus(reg.get("w")!)).toBe("alive");
+    expect(reg.get("w")?.deadAtMs).toBeNull();
+    reg.setCommand("w", WorkerCommand.quiet);
+    expect(workerStatus(reg.get("w")!)).toBe("quiet");
+    reg.setCommand("w", WorkerCommand.shutdown);
+    expect(workerStatus(reg.get("w")!)).toBe("shutting_down");
   });
 });

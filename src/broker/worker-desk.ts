@@ -1,0 +1,177 @@
+// The broker's worker commands: register, heartbeat, deregister, operator commands, who may act
+// for a worker (its connection or an admin), dead workers found on time and their tasks taken
+// back, and notices pushed to a worker. Task rules stay in broker.ts; liveness rules in workers/.
+
+import { BrokerError, ErrorCode } from "../protocol/errors.ts";
+import type { Clock } from "../queue/clock.ts";
+import type { ExpiredLease, LeaseRef, Store } from "../store/store.ts";
+import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
+import { IN_PROCESS, type BrokerEvents, type BrokerLog, type HeartbeatReply, type WorkerCaller } from "./broker-types.ts";
+import { checkQueueName } from "./submit-spec.ts";
+import { WorkerReaper } from "./worker-reaper.ts";
+
+/** Expired leases warned of one by one per scheduler tick; the rest are counted in one line. */
+const MAX_EXPIRY_WARNINGS_PER_TICK = 100;
+
+export interface WorkerDeskOptions {
+  store: Store;
+  clock: Clock;
+  log: BrokerLog;
+  events: Partial<BrokerEvents>;
+  heartbeatIntervalMs: number;
+  disconnectGraceMs: number;
+  maxInactivityMs: number;
+  /** Tasks taken back from workers (deregistered or dead), for the broker's totals. */
+  onReclaimed(count: number): void;
+  /** What the reaper did, for the broker's stats. */
+  onReaped(nowMs: number, dead: number): void;
+}
+
+export class WorkerDesk {
+  readonly registry: WorkerRegistry;
+  private readonly reaper: WorkerReaper;
+
+  constructor(private readonly o: WorkerDeskOptions) {
+    this.registry = new WorkerRegistry({
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      disconnectGraceMs: o.disconnectGraceMs,
+      maxInactivityMs: o.maxInactivityMs,
+    });
+    this.reaper = new WorkerReaper({
+      registry: this.registry,
+      clock: o.clock,
+      maxSleepMs: o.heartbeatIntervalMs,
+      onDead: (worker) => this.reclaimDead(worker),
+      onChecked: (nowMs, dead) => {
+        o.onReaped(nowMs, dead);
+        o.log.debug("worker reap", { dead, workers: this.registry.size });
+      },
+      onError: (err) => o.log.error("worker reap failed", { err }),
+    });
+  }
+
+  register(info: WorkerInfo, caller: WorkerCaller): WorkerState {
+    for (const queue of info.queues) checkQueueName("queues", queue);
+    this.checkActsFor(info.id, caller);
+    return this.registry.register(info, this.o.clock.now(), ownerOf(caller));
+  }
+
+  /** A worker leaving on purpose: its unfinished tasks go back at once, not counted as attempts. */
+  async deregister(workerId: string, caller: WorkerCaller): Promise<number> {
+    this.checkActsFor(workerId, caller);
+    this.registry.remove(workerId);
+    const ids = await this.o.store.reclaimWorker(workerId, false, this.o.clock.now());
+    if (ids.length > 0) {
+      this.o.onReclaimed(ids.length);
+      this.o.events.reclaimed?.(ids.length, "deregistered");
+      this.o.log.info("worker deregistered; tasks handed back", { worker: workerId, tasks: ids.length });
+    }
+    return ids.length;
+  }
+
+  async heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[], caller: WorkerCaller): Promise<HeartbeatReply> {
+    const nowMs = this.o.clock.now();
+    this.checkActsFor(workerId, caller);
+    const state = this.registry.heartbeat(workerId, load, nowMs, ownerOf(caller));
+    const renewed = inFlight.length === 0 ? [] : await this.o.store.renew(inFlight, nowMs);
+    return { command: state.command, renewed };
+  }
+
+  /** The worker a claim is made for, made up if the claiming connection never registered one. */
+  claimer(workerId: string, caller: WorkerCaller): WorkerState {
+    return this.registry.touch(workerId, this.o.clock.now(), ownerOf(caller), true);
+  }
+
+  disconnected(workerId: string, connectionId: number): void {
+    this.registry.disconnected(workerId, connectionId, this.o.clock.now());
+    this.reaper.poke(this.o.disconnectGraceMs);
+  }
+
+  setCommand(workerId: string, command: "quiet" | "shutdown"): WorkerState {
+    const state = this.registry.get(workerId);
+    if (!state) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)}`, { field: "worker_id" });
+    state.command = WorkerCommand[command];
+    return state;
+  }
+
+  /** False for a worker told to quiet or shut down, or declared dead: its parked claims stay unserved. */
+  mayTakeTasks(workerId: string): boolean {
+    const worker = this.registry.get(workerId);
+    return worker === undefined || (worker.command === WorkerCommand.none && worker.deadAtMs === null);
+  }
+
+  /** Tells the worker holding a cancelled task's lease, on its connection, if it enabled notices. */
+  tellCancelled(workerId: string, taskId: string, token: number): void {
+    // The cancel is committed: failing to tell the worker must not turn its reply into an error
+    // (the worker still learns from its next heartbeat).
+    try {
+      this.registry.get(workerId)?.owner?.notify?.({ kind: "taskCancelled", id: taskId, token });
+    } catch (err) {
+      this.o.log.error("could not tell a worker its task was cancelled", { err, worker: workerId, task: taskId });
+    }
+  }
+
+  /**
+   * Leases that ran out without a result: a warning each, naming the task and the worker, as an
+   * operator looks for one or the other; a mass expiry (a tick works through up to 2000) is
+   * summed up past the first hundred.
+   */
+  leasesExpired(expired: readonly ExpiredLease[]): void {
+    for (const lease of expired.slice(0, MAX_EXPIRY_WARNINGS_PER_TICK)) {
+      this.o.log.warn("lease expired without a result; task goes back", { task: lease.id, worker: lease.workerId, lease_ms: lease.leaseMs, status: lease.status });
+    }
+    if (expired.length > MAX_EXPIRY_WARNINGS_PER_TICK) {
+      this.o.log.warn("more leases expired in the same tick", { leases: expired.length - MAX_EXPIRY_WARNINGS_PER_TICK });
+    }
+  }
+
+  /** Declares silent or long-disconnected workers dead and takes their tasks back now. */
+  reap(): Promise<void> {
+    return this.reaper.check();
+  }
+
+  stop(): void {
+    this.reaper.stop();
+  }
+
+  /**
+   * Only the connection a worker is registered on (or last spoke on) acts for it while that
+   * connection is open; once it closed, a new connection with the same API key may take the worker
+   * over (a reconnect). An admin key may always. Anything else is Forbidden, so a worker key cannot
+   * deregister another worker (handing back its tasks) or take its place.
+   */
+  private checkActsFor(workerId: string, caller: WorkerCaller): void {
+    const state = this.registry.get(workerId);
+    if (state === undefined || state.owner === null || caller.admin || state.owner.connectionId === caller.connectionId) return;
+    if (state.disconnectedAtMs === null) {
+      throw new BrokerError(
+        ErrorCode.Forbidden,
+        `worker ${JSON.stringify(workerId)} is registered on another open connection; only that connection or an admin key may act for it`,
+        { field: "worker_id" },
+      );
+    }
+    if (state.owner.principal !== caller.principal) {
+      throw new BrokerError(
+        ErrorCode.Forbidden,
+        `worker ${JSON.stringify(workerId)} was registered with another API key; only that key or an admin key may take it over`,
+        { field: "worker_id" },
+      );
+    }
+  }
+
+  private async reclaimDead(worker: WorkerState): Promise<void> {
+    const ids = await this.o.store.reclaimWorker(worker.id, true, this.o.clock.now());
+    this.o.onReclaimed(ids.length);
+    if (ids.length > 0) this.o.events.reclaimed?.(ids.length, "worker_dead");
+    this.o.log.warn("worker dead; tasks reclaimed", {
+      worker: worker.id,
+      tasks: ids.length,
+      reason: worker.disconnectedAtMs === null ? "missed heartbeats" : "connection closed",
+    });
+  }
+}
+
+function ownerOf(caller: WorkerCaller): WorkerOwner | null {
+  if (caller === IN_PROCESS) return null;
+  return { connectionId: caller.connectionId, principal: caller.principal, address: caller.address, notify: caller.notify };
+}
