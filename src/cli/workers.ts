@@ -49,7 +49,8 @@ operator asked), or dead (listed until silent for worker.max_inactivity_secs).`,
     ]);
     const style = styleFor(ctx, "stdout");
     // A worker told to stop, or gone, is what a person scanning the list looks for.
-    const state = (text: string): string => (text === "run" ? style.green(text) : text === "quiet" ? style.yellow(text) : style.red(text));
+    const state = (text: string): string =>
+      text === "alive" || text === "run" ? style.green(text) : text.startsWith("quiet") || text.startsWith("alive") ? style.yellow(text) : style.red(text);
     ctx.out(table(["ID", "HOST:PID", "QUEUES", "RUNNING", "CPU", "MEMORY", "LAST SEEN", "STATE"], rows, { style, cell: (column, text) => (column === 7 ? state(text) : text) }));
     return EXIT.ok;
   },

@@ -113,7 +113,7 @@ describe("workers, stats, status", () => {
     const tty = await runCliOnTerminal(["workers", "--url", url], { cwd: dir });
     expect(tty.exitCode).toBe(0);
     expect(tty.output).toContain(`${ESC}1mSTATE${ESC}22m`);
-    expect(tty.output).toContain(`${ESC}32mrun${ESC}39m`);
+    expect(tty.output).toContain(`${ESC}32malive${ESC}39m`);
     expectAligned(tty.output);
     const piped = await runCli(["workers", "--url", url], { cwd: dir });
     expect(piped.stdout).not.toContain("\x1b");
