@@ -151,7 +151,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         host: cfg.host,
         port: cfg.port,
         maxConnections: cfg.max_connections,
+        maxConnectionsPerAddress: cfg.max_connections_per_address,
         idleTimeoutMs: cfg.idle_timeout_secs * 1000,
+        frameTimeoutMs: cfg.frame_timeout_secs * 1000,
+        authTimeoutMs: cfg.auth_timeout_secs * 1000,
         maxOutboundBytes: cfg.max_outbound_buffer_bytes,
         auth,
         maxAuthFailures: config.auth.max_failures_per_connection,
@@ -163,6 +166,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         log: log.child({ component: "net" }),
         onAuthFailure: () => metrics.authFailure("tcp"),
         onProtocolError: (code) => metrics.protocolError("tcp", code),
+        onConnectionRefused: (reason) => metrics.connectionRefused(reason),
       }),
     );
     // Shutdown, last-first: stop accepting, stop taking work (parked claims and result waits

@@ -105,6 +105,7 @@ export class Metrics implements BrokerEvents {
   private readonly queueFullTotal: Counter;
   private readonly authFailuresTotal: Counter<"front_door">;
   private readonly protocolErrorsTotal: Counter<"front_door" | "code">;
+  private readonly connectionsRefusedTotal: Counter<"reason">;
   private readonly httpRequestsTotal: Counter<"route" | "status">;
   private readonly groupCommit: Histogram;
   private readonly groupCommitOps: Counter;
@@ -287,6 +288,12 @@ export class Metrics implements BrokerEvents {
       labelNames: ["front_door", "code"],
       registers,
     });
+    this.connectionsRefusedTotal = new Counter({
+      name: "tq_connections_refused_total",
+      help: "TCP connections refused (max_connections, max_connections_per_address, protected_mode) or cut for holding a slot (frame_timeout, auth_timeout).",
+      labelNames: ["reason"],
+      registers,
+    });
     this.httpRequestsTotal = new Counter({
       name: "tq_http_requests_total",
       help: "REST API requests by route template (never the raw path) and status code.",
@@ -382,6 +389,11 @@ export class Metrics implements BrokerEvents {
   /** An error reply; the label is the table's name, so unknown codes collapse into "Internal". */
   protocolError(frontDoor: FrontDoor, code: number): void {
     this.protocolErrorsTotal.inc({ front_door: frontDoor, code: errorSpec(code).name });
+  }
+
+  /** A TCP connection refused at accept, or closed by the frame or auth deadline. */
+  connectionRefused(reason: string): void {
+    this.connectionsRefusedTotal.inc({ reason });
   }
 
   /** `route` must be a route template such as "GET /api/v1/tasks/{id}", never the raw path. */

@@ -14,7 +14,8 @@ export interface KeyMeta {
   secret?: boolean;
 }
 
-const MIB = 1024 * 1024;
+const KIB = 1024;
+const MIB = 1024 * KIB;
 
 function int(min: number, max: number, fallback: number, description: string) {
   const expected = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer ${min}-${max}`;
@@ -131,8 +132,11 @@ const brokerSchema = section({
   queue_depth_threshold: positive(100_000, "Pending tasks at which submits get QueueFull (nothing accepted is dropped)."),
   worker_lease_timeout_secs: seconds(1, 30, "Default lease of a claimed task, in seconds, when the task sets none."),
   max_batch_claim: int(1, 10_000, 10, "Most tasks one claim request may take."),
-  idle_timeout_secs: seconds(1, 30, "A connection that sends nothing for this many seconds is closed."),
-  max_outbound_buffer_bytes: positive(8 * MIB, "Bytes queued for one slow client before the broker stops reading from it."),
+  idle_timeout_secs: seconds(1, 30, "A connection that sends nothing, reads none of its replies and waits on no request for this many seconds is closed."),
+  max_outbound_buffer_bytes: positive(64 * KIB, "Reply bytes queued for a client that is not reading them before the broker stops reading from it (one larger reply is still sent)."),
+  max_connections_per_address: int(0, 1_000_000, 100, "Connections one client address may hold (IPv6: per /64); loopback is exempt; 0 = no limit."),
+  frame_timeout_secs: seconds(1, 60, "A frame must be complete this many seconds after its first byte, or the connection is closed."),
+  auth_timeout_secs: seconds(1, 10, "With auth on, a connection without a successful Hello this many seconds after connecting is closed."),
   disconnect_grace_secs: seconds(0, 5, "Seconds after a worker's connection closes before its tasks go back to the queue."),
   default_max_retries: int(0, 1000, 3, "Retries of a failing task when the task sets none; then it is dead."),
   retry_base_delay_ms: int(0, 86_400_000, 1000, "First retry delay in ms; later ones grow by retry_factor."),

@@ -13,7 +13,17 @@ export interface OutboundOptions {
   capBytes: number;
   /** Called when the queue goes over the cap and when it drains back under it. */
   onPressure?: (overCap: boolean) => void;
+  /** Called once when the sink refuses a write as closed (the peer is gone). */
+  onSinkClosed?: () => void;
 }
+
+/**
+ * Ready frames kept as separate arrays before they are merged into one: a client that does not
+ * read leaves its small replies queued, and 7,000 Pongs as 7,000 arrays cost ten times their
+ * bytes. Each byte is copied once: also merging into the previous block (to grow 16 KiB
+ * blocks) copied each byte about 14 times and left more garbage than it saved.
+ */
+const MERGE_FRAMES = 128;
 
 /** A reserved place in the reply order; fill it once. */
 export type ReplySlot = number;
@@ -29,11 +39,14 @@ export class Outbound {
   /** Bytes ready for the socket, in order. */
   private ready: Uint8Array[] = [];
   private readyBytes = 0;
+  /** Frames at the end of `ready` not merged yet. */
+  private unmerged = 0;
   /** What the socket did not take last time; always written first. */
   private leftover: Uint8Array | null = null;
   private flushQueued = false;
   private pressured = false;
   private closed = false;
+  private sinkClosed = false;
 
   constructor(sink: ByteSink, options: OutboundOptions) {
     this.sink = sink;
@@ -42,6 +55,11 @@ export class Outbound {
 
   get queuedBytes(): number {
     return this.heldBytes + this.readyBytes + (this.leftover?.byteLength ?? 0);
+  }
+
+  /** Arrays waiting for the socket: what the queue costs beyond its bytes (small replies are merged). */
+  get queuedArrays(): number {
+    return this.ready.length + (this.leftover === null ? 0 : 1);
   }
 
   /** Ordered replies reserved and not yet released to the socket. */
@@ -83,7 +101,9 @@ export class Outbound {
       this.push(held);
       n++;
     }
-    this.slots.splice(0, n);
+    // Usually every reserved slot is released: emptying in place allocates nothing per reply.
+    if (n === this.slots.length) this.slots.length = 0;
+    else this.slots.splice(0, n);
     this.slotBase += n;
   }
 
@@ -109,6 +129,7 @@ export class Outbound {
       const data = this.ready.length === 1 ? this.ready[0]! : Buffer.concat(this.ready, this.readyBytes);
       this.ready = [];
       this.readyBytes = 0;
+      this.unmerged = 0;
       const taken = this.writeSome(data);
       if (taken < data.byteLength) this.leftover = data.subarray(taken);
     }
@@ -122,6 +143,7 @@ export class Outbound {
     this.heldBytes = 0;
     this.ready = [];
     this.readyBytes = 0;
+    this.unmerged = 0;
     this.leftover = null;
   }
 
@@ -129,6 +151,7 @@ export class Outbound {
     if (this.closed) return;
     this.ready.push(frame);
     this.readyBytes += frame.byteLength;
+    if (++this.unmerged >= MERGE_FRAMES) this.mergeUnmerged();
     if (!this.flushQueued) {
       this.flushQueued = true;
       // setImmediate, not a microtask: replies resolved by one group commit reach here through
@@ -137,10 +160,24 @@ export class Outbound {
     }
   }
 
+  private mergeUnmerged(): void {
+    const start = this.ready.length - this.unmerged;
+    this.unmerged = 0;
+    const merged = Buffer.concat(this.ready.slice(start));
+    this.ready.length = start;
+    this.ready.push(merged);
+  }
+
   private writeSome(data: Uint8Array): number {
     const taken = this.sink.write(data);
-    // A closed socket answers -1 or 0; the close event will follow, so keep nothing.
-    return taken < 0 ? data.byteLength : taken;
+    if (taken >= 0) return taken;
+    // A closed socket answers -1: keep nothing, and tell the owner at once. Bun may deliver the
+    // close event only after every byte it read is consumed, and there may be megabytes.
+    if (!this.closed && !this.sinkClosed) {
+      this.sinkClosed = true;
+      this.options.onSinkClosed?.();
+    }
+    return data.byteLength;
   }
 
   private notePressure(): void {

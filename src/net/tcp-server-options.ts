@@ -1,16 +1,25 @@
-// What the TCP front door is started with (address, limits, auth, the log and metric hooks, the
-// protected-mode test seam) and what it gives back to stop it. Types only.
+// What the TCP front door is started with (address, limits, deadlines, auth, the log and metric
+// hooks, the protected-mode test seam) and what it gives back to stop it. Types only.
 
 import type { Authenticator } from "../broker/auth.ts";
 import type { BrokerLog } from "../broker/broker-types.ts";
 import type { BunTlsOptions } from "../tls.ts";
 
+/** Why a connection was refused or cut: the label of tq_connections_refused_total. */
+export type ConnectionRefusal = "max_connections" | "max_connections_per_address" | "protected_mode" | "frame_timeout" | "auth_timeout";
+
 export interface TcpServerOptions {
   host: string;
   port: number;
   maxConnections: number;
-  /** A connection that sends nothing (and waits for nothing) this long is closed. */
+  /** Connections one client address may hold (IPv6: one /64; loopback exempt); 0 or absent = no limit. */
+  maxConnectionsPerAddress?: number;
+  /** A connection that sends nothing, reads nothing and waits for nothing this long is closed. */
   idleTimeoutMs: number;
+  /** A frame must be complete this long after its first byte arrived, or the connection is closed; absent = no limit. */
+  frameTimeoutMs?: number;
+  /** With auth on, a connection without a successful Hello this long after connecting is closed; absent = no limit. */
+  authTimeoutMs?: number;
   /** Queued reply bytes past which the broker stops reading from that client. */
   maxOutboundBytes: number;
   auth: Authenticator;
@@ -26,6 +35,8 @@ export interface TcpServerOptions {
   /** Called per error answered, for metrics. */
   onProtocolError?: (code: number) => void;
   onAuthFailure?: () => void;
+  /** Called per connection refused at accept or closed by a deadline that protects the slots. */
+  onConnectionRefused?: (reason: ConnectionRefusal) => void;
   /**
    * Test seam: tests may bind only loopback, so they make the listener judge protected mode as if
    * bound to `bindHost` and as if every client came from `remoteAddress`. Never set in production.

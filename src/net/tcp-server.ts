@@ -1,64 +1,35 @@
-// The TCP front door on Bun.listen: accepts connections (up to max_connections), enforces
-// Hello/auth and protected mode, decodes frames, runs each request through the dispatch table and
-// writes replies through the connection's Outbound. Translates only: no queue rules here.
+// The TCP front door on Bun.listen: accepts connections (up to max_connections, and per address),
+// enforces Hello/auth, protected mode and the connection deadlines, decodes frames, runs each
+// request through the dispatch table and writes replies through the connection's Outbound, within
+// a per-connection budget and a fair share of each event-loop turn. Translates only: no queue rules.
 
-import type { Socket, TCPSocketListener } from "bun";
-import { ANONYMOUS_ADMIN, roleAllows } from "../broker/auth.ts";
+import type { TCPSocketListener } from "bun";
+import { ANONYMOUS_ADMIN, roleAllows, type Operation } from "../broker/auth.ts";
 import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
 import type { Broker } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
 import { encodeResponse } from "../protocol/frame-writer.ts";
 import { errorResponse } from "../protocol/error-response.ts";
-import { decodeRequest } from "../protocol/request-codec.ts";
-import { FrameDecoder, type Frame } from "../protocol/frame-decoder.ts";
+import { FrameDecoder } from "../protocol/frame-decoder.ts";
 import { messageTypeName } from "../protocol/message-types.ts";
 import { ProtocolError } from "../protocol/protocol-error.ts";
 import type { Request, Response } from "../protocol/messages.ts";
 import { ROUTES, type DispatchContext, type Session } from "./dispatch.ts";
+import { AddressLimit } from "./address-limit.ts";
+import type { BrokerSocket, Conn } from "./conn.ts";
+import { ConnDeadlines, type DeadlineKind } from "./conn-deadlines.ts";
 import { effectiveMaxConnections, openFileLimit } from "./fd-limit.ts";
 import { Outbound } from "./outbound.ts";
+import { createReadLoop } from "./read-loop.ts";
 import type { TcpServer, TcpServerOptions } from "./tcp-server-options.ts";
 
-export type { TcpServer, TcpServerOptions } from "./tcp-server-options.ts";
+export type { ConnectionRefusal, TcpServer, TcpServerOptions } from "./tcp-server-options.ts";
 
-interface Conn {
-  session: Session;
-  decoder: FrameDecoder;
-  out: Outbound;
-  abort: AbortController;
-  /** Requests still being worked on; a connection waiting for answers is not idle. */
-  busy: number;
-  /** Closing after the current writes: nothing more is read. */
-  closing: boolean;
-  /** Hellos refused so far; past auth.max_failures_per_connection the connection is closed. */
-  authFailures: number;
-  /** performance.now() of the last byte received. */
-  lastReadMs: number;
-  /** Reading stopped: too many replies outstanding or too many bytes queued for this client. */
-  readPaused: boolean;
-  /** Heavy requests (replies with whole tasks) being worked on. */
-  heavyPending: number;
-  /** A decoded heavy request waiting for a heavy slot; dispatched before any later frame. */
-  held: Request | null;
-}
-
-type BrokerSocket = Socket<Conn>;
-
-/**
- * Ordered replies one connection may have outstanding before the broker stops reading it:
- * enough to keep group commits full for a pipelining worker (256 over 64 measured +14% on the
- * drain workload: bigger groups, fewer fsyncs), and small: replies carrying whole tasks are
- * bounded separately by MAX_HEAVY_PENDING.
- */
-const MAX_PENDING_REPLIES = 256;
-/** Requests whose replies carry whole tasks that one connection may have outstanding. */
-const MAX_HEAVY_PENDING = 4;
 /** At shutdown, how long a connection must have sent nothing before it is closed (see closeAll). */
 const QUIET_BEFORE_CLOSE_MS = 50;
 
 export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpServer {
   const log = options.log;
-  const idleSecs = Math.max(1, Math.ceil(options.idleTimeoutMs / 1000));
   const fdLimit = openFileLimit();
   const maxConnections = effectiveMaxConnections(options.maxConnections, fdLimit);
   if (maxConnections < options.maxConnections) {
@@ -73,7 +44,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
   /** closeAll has begun: every request read from now on is answered ShuttingDown, not carried out. */
   let stopping = false;
   const sockets = new Set<BrokerSocket>();
-
+  const perAddress = new AddressLimit(options.maxConnectionsPerAddress ?? 0);
   const ctx: DispatchContext = {
     broker,
     serverVersion: options.serverVersion,
@@ -113,163 +84,154 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     socket.end();
   }
 
-  /** Past either bound a connection's frames stay in its decoder and its socket is not read. */
-  function overloaded(conn: Conn): boolean {
-    return conn.out.overCap() || conn.out.pendingReplies >= MAX_PENDING_REPLIES || (conn.held !== null && conn.heavyPending >= MAX_HEAVY_PENDING);
-  }
-
-  function isHeavy(request: Request): boolean {
-    return ROUTES[request.kind].heavy === true;
-  }
-
-  /**
-   * Runs the buffered frames of a connection through dispatch, one at a time, until none is left
-   * or the connection is overloaded; checked per frame, since one read can hold thousands.
-   */
-  function pump(socket: BrokerSocket): void {
-    const conn = socket.data;
-    while (!conn.closing) {
-      if (overloaded(conn)) {
-        if (!conn.readPaused) {
-          conn.readPaused = true;
-          socket.pause();
-        }
-        return;
-      }
-      if (conn.held !== null) {
-        const held = conn.held;
-        conn.held = null;
-        handle(socket, held);
-        continue;
-      }
-      let frame: Frame | null;
-      try {
-        frame = conn.decoder.next();
-      } catch (err) {
-        const e = toBrokerError(err);
-        log.debug("framing lost; closing", { session: conn.session.id, code: e.code, err: e.message });
-        refuse(socket, e.code, e.message);
-        return;
-      }
-      if (frame === null) {
-        if (conn.readPaused) {
-          conn.readPaused = false;
-          socket.resume();
-        }
-        return;
-      }
-      let request: Request;
-      try {
-        request = decodeRequest(frame.type, frame.body);
-      } catch (err) {
-        const e = toBrokerError(err);
-        const requestId = err instanceof ProtocolError ? (err.requestId ?? 0) : 0;
-        log.debug("bad request", { session: conn.session.id, type: messageTypeName(frame.type), code: e.code, err: e.message });
-        options.onProtocolError?.(e.code);
-        conn.out.fill(conn.out.reserve(), errorFrame(requestId, e));
-        if (e.spec.closesConnection) {
-          conn.closing = true;
-          setImmediate(() => socket.end());
-        }
-        continue;
-      }
-      if (isHeavy(request) && conn.heavyPending >= MAX_HEAVY_PENDING) {
-        conn.held = request;
-        continue;
-      }
-      handle(socket, request);
-    }
-  }
-
-  /** A reply went out or the outbound queue drained: a paused connection may be read again. */
-  function unblock(socket: BrokerSocket): void {
-    const conn = socket.data;
-    if (conn.readPaused && !conn.closing && !overloaded(conn)) pump(socket);
-  }
-
-  function handle(socket: BrokerSocket, request: Request): void {
-    const conn = socket.data;
-    const route = ROUTES[request.kind] as (typeof ROUTES)[Request["kind"]];
-    const session = conn.session;
-    let authFailure = false;
-    const slot = route.unordered ? -1 : conn.out.reserve();
-    const reply = (frame: Uint8Array): void => {
-      if (slot < 0) conn.out.sendNow(frame);
-      else conn.out.fill(slot, frame);
-      if (conn.readPaused) setImmediate(() => unblock(socket));
-    };
-    const fail = (err: unknown): void => {
+  const reader = createReadLoop({
+    log,
+    dispatch: (socket, request, frameBytes) => handle(socket, request, frameBytes),
+    refuse: (socket, code, message) => refuse(socket, code, message),
+    badRequest(socket, err, frameType) {
+      const conn = socket.data;
       const e = toBrokerError(err);
-      if (e.code === ErrorCode.Internal) log.error("request failed", { err, request: request.kind, session: session.id });
+      const requestId = err instanceof ProtocolError ? (err.requestId ?? 0) : 0;
+      log.debug("bad request", { session: conn.session.id, type: messageTypeName(frameType), code: e.code, err: e.message });
       options.onProtocolError?.(e.code);
-      reply(errorFrame(request.requestId, e));
-      if (e.code === ErrorCode.Unauthorized && request.kind === "Hello") authFailure = true;
-      // ShuttingDown closes too, but in closeAll, once every request read has its answer: closing
-      // here would drop the replies of earlier requests still being committed.
-      if ((e.spec.closesConnection && e.code !== ErrorCode.ShuttingDown) || (authFailure && ++conn.authFailures >= options.maxAuthFailures)) {
+      conn.out.fill(conn.out.reserve(), errorFrame(requestId, e));
+      if (e.spec.closesConnection) {
         conn.closing = true;
         setImmediate(() => socket.end());
       }
-    };
+    },
+  });
+
+  /** A deadline passed: idle connections close quietly, the others are told why. */
+  function expire(socket: BrokerSocket, kind: DeadlineKind): void {
+    const conn = socket.data;
+    if (conn.closing) return;
+    if (kind === "idle") {
+      log.debug("idle connection closed", { session: conn.session.id });
+      conn.closing = true;
+      socket.end();
+      return;
+    }
+    const seconds = (ms: number | undefined): string => `${(ms ?? 0) / 1000} s`;
+    // Debug, not info: under attack this is one line per connection; the metric counts them.
+    log.debug(kind === "frame" ? "connection closed: frame not finished in time" : "connection closed: no successful Hello in time", {
+      session: conn.session.id,
+      remote: conn.session.remoteAddress,
+    });
+    options.onConnectionRefused?.(kind === "frame" ? "frame_timeout" : "auth_timeout");
+    if (kind === "frame") {
+      refuse(
+        socket,
+        ErrorCode.Timeout,
+        `a frame was not finished within broker.frame_timeout_secs (${seconds(options.frameTimeoutMs)}) of its first byte: ${conn.decoder.bufferedBytes} bytes received`,
+      );
+    } else {
+      refuse(socket, ErrorCode.Unauthorized, `no successful Hello within broker.auth_timeout_secs (${seconds(options.authTimeoutMs)}) of connecting (auth.enabled is true)`);
+    }
+  }
+
+  /** Puts a reply in its place (slot -1: sent when ready) and lets a paused connection go on. */
+  function reply(socket: BrokerSocket, slot: number, frame: Uint8Array): void {
+    const conn = socket.data;
+    if (slot < 0) conn.out.sendNow(frame);
+    else conn.out.fill(slot, frame);
+    // One scheduled pump per connection, however many replies: a pump per reply once made a
+    // non-reading client's Pings pile up millions of pending callbacks (gigabytes).
+    if (conn.readPaused) reader.unblock(socket);
+  }
+
+  function fail(socket: BrokerSocket, request: Request, slot: number, err: unknown): void {
+    const conn = socket.data;
+    const e = toBrokerError(err);
+    if (e.code === ErrorCode.Internal) log.error("request failed", { err, request: request.kind, session: conn.session.id });
+    options.onProtocolError?.(e.code);
+    reply(socket, slot, errorFrame(request.requestId, e));
+    const authFailure = e.code === ErrorCode.Unauthorized && request.kind === "Hello";
+    // ShuttingDown closes too, but in closeAll, once every request read has its answer: closing
+    // here would drop the replies of earlier requests still being committed.
+    if ((e.spec.closesConnection && e.code !== ErrorCode.ShuttingDown) || (authFailure && ++conn.authFailures >= options.maxAuthFailures)) {
+      conn.closing = true;
+      setImmediate(() => socket.end());
+    }
+  }
+
+  /**
+   * A reply that cannot be encoded is answered with an error, never left unfilled: that would
+   * hang every later reply on the connection. Every stored task fits one reply
+   * (MAX_TASK_DATA_BYTES), so this is a bug, and the request may have taken effect: Internal.
+   */
+  function send(socket: BrokerSocket, request: Request, slot: number, response: Response): void {
+    let frame: Uint8Array;
+    try {
+      frame = encodeResponse(response);
+    } catch (err) {
+      const e = toBrokerError(err);
+      log.error("reply could not be encoded", { request: request.kind, code: e.code, err: e.message });
+      frame = errorFrame(request.requestId, new BrokerError(ErrorCode.Internal, `the reply to ${request.kind} cannot be sent: ${e.message}`, { field: "" }));
+    }
+    reply(socket, slot, frame);
+  }
+
+  function permissionError(session: Session, request: Request, operation: Operation): BrokerError | null {
+    if (session.principal === null) {
+      return new BrokerError(ErrorCode.Unauthorized, `${request.kind} before Hello: send Hello with an API key first (auth.enabled is true)`);
+    }
+    if (!roleAllows(session.principal.role, operation)) {
+      return new BrokerError(ErrorCode.Forbidden, `the ${session.principal.role} role may not ${operation} (key ${JSON.stringify(session.principal.name)})`);
+    }
+    return null;
+  }
+
+  /**
+   * Runs one request. Requests answered at once allocate no callbacks (a Ping flood is millions
+   * of them); `frameBytes` is what the request counts against the connection's busy bytes meanwhile.
+   */
+  function handle(socket: BrokerSocket, request: Request, frameBytes: number): void {
+    const conn = socket.data;
+    const route = ROUTES[request.kind] as (typeof ROUTES)[Request["kind"]];
+    const session = conn.session;
+    const slot = route.unordered ? -1 : conn.out.reserve();
     if (stopping) {
-      fail(new BrokerError(ErrorCode.ShuttingDown, `the broker is shutting down; ${request.kind} was not carried out`, { retryAfterMs: 1000 }));
+      fail(socket, request, slot, new BrokerError(ErrorCode.ShuttingDown, `the broker is shutting down; ${request.kind} was not carried out`, { retryAfterMs: 1000 }));
       return;
     }
     if (route.operation !== null) {
-      if (session.principal === null) {
-        fail(new BrokerError(ErrorCode.Unauthorized, `${request.kind} before Hello: send Hello with an API key first (auth.enabled is true)`));
-        return;
-      }
-      if (!roleAllows(session.principal.role, route.operation)) {
-        fail(
-          new BrokerError(ErrorCode.Forbidden, `the ${session.principal.role} role may not ${route.operation} (key ${JSON.stringify(session.principal.name)})`),
-        );
+      const refused = permissionError(session, request, route.operation);
+      if (refused !== null) {
+        fail(socket, request, slot, refused);
         return;
       }
     }
-    // A reply that cannot be encoded is answered with an error, never left unfilled: that would
-    // hang every later reply on the connection. Every stored task fits one reply
-    // (MAX_TASK_DATA_BYTES), so this is a bug, and the request may have taken effect: Internal.
-    const send = (response: Response): void => {
-      let frame: Uint8Array;
-      try {
-        frame = encodeResponse(response);
-      } catch (err) {
-        const e = toBrokerError(err);
-        log.error("reply could not be encoded", { request: request.kind, code: e.code, err: e.message });
-        frame = errorFrame(
-          request.requestId,
-          new BrokerError(ErrorCode.Internal, `the reply to ${request.kind} cannot be sent: ${e.message}`, { field: "" }),
-        );
-      }
-      reply(frame);
-    };
     let result: Response | Promise<Response>;
     try {
       result = (route.handle as (c: DispatchContext, s: Session, r: Request) => Response | Promise<Response>)(ctx, session, request);
     } catch (err) {
-      fail(err);
+      fail(socket, request, slot, err);
       return;
     }
+    if (request.kind === "Hello" && session.principal !== null) conn.deadlines.authenticated();
     if (!(result instanceof Promise)) {
-      send(result);
+      send(socket, request, slot, result);
       return;
     }
-    const heavy = isHeavy(request);
+    const heavy = route.heavy === true;
     conn.busy++;
+    conn.busyBytes += frameBytes;
     if (heavy) conn.heavyPending++;
     const settled = (): void => {
       conn.busy--;
+      conn.busyBytes -= frameBytes;
       if (heavy) conn.heavyPending--;
+      if (conn.busy === 0) conn.deadlines.activity();
     };
     result.then(
       (response) => {
         settled();
-        send(response);
+        send(socket, request, slot, response);
       },
       (err: unknown) => {
         settled();
-        fail(err);
+        fail(socket, request, slot, err);
       },
     );
   }
@@ -299,61 +261,87 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
             onPressure(over) {
               // A client that does not read its replies stops being read (pump pauses it): TCP
               // pushes back on it. Once its replies drained, reading goes on.
-              if (!over) unblock(socket);
+              if (!over) reader.unblock(socket);
+            },
+            onSinkClosed() {
+              // The peer is gone. Bun may hold megabytes it read from this socket for delivery
+              // before its close event; none of it will be answered.
+              socket.data.closing = true;
+              reader.dropInput(socket);
+              socket.terminate();
             },
           }),
           abort,
           busy: 0,
+          busyBytes: 0,
           closing: false,
           authFailures: 0,
-          lastReadMs: performance.now(),
           readPaused: false,
+          pumpQueued: false,
           heavyPending: 0,
           held: null,
+          deadlines: new ConnDeadlines({
+            idleMs: options.idleTimeoutMs,
+            frameMs: options.frameTimeoutMs ?? null,
+            authMs: options.auth.enabled ? (options.authTimeoutMs ?? null) : null,
+            waiting: () => socket.data.busy > 0,
+            expired: (kind) => expire(socket, kind),
+          }),
+          addressKey: null,
         };
+        socket.data.deadlines.start();
         open++;
         sockets.add(socket);
         socket.setNoDelay(true);
-        socket.timeout(idleSecs);
         if (open > maxConnections) {
+          options.onConnectionRefused?.("max_connections");
           refuse(socket, ErrorCode.TooManyConnections, `the broker is at its connection limit (broker.max_connections = ${maxConnections})`);
           return;
         }
-        const bindHost = options.simulate?.bindHost ?? options.host;
         const remoteAddress = options.simulate?.remoteAddress ?? socket.remoteAddress;
+        const admitted = perAddress.admit(remoteAddress);
+        if (admitted === false) {
+          options.onConnectionRefused?.("max_connections_per_address");
+          refuse(
+            socket,
+            ErrorCode.TooManyConnections,
+            `${remoteAddress} is at its connection limit (broker.max_connections_per_address = ${options.maxConnectionsPerAddress})`,
+          );
+          return;
+        }
+        socket.data.addressKey = admitted.key;
+        const bindHost = options.simulate?.bindHost ?? options.host;
         if (protectedModeRefuses({ bindHost, remoteAddress, authEnabled: options.auth.enabled })) {
+          options.onConnectionRefused?.("protected_mode");
           refuse(socket, ErrorCode.ProtectedMode, protectedModeError(bindHost).message);
           return;
         }
+        reader.opened(socket);
         log.debug("connection opened", { session: id, remote: socket.remoteAddress });
       },
       data(socket, chunk) {
         const conn = socket.data;
         if (conn.closing) return;
-        conn.lastReadMs = performance.now();
-        conn.decoder.push(chunk);
-        pump(socket);
+        conn.deadlines.activity();
+        reader.received(socket, chunk);
       },
       drain(socket) {
+        // The client took bytes: reading its replies is not idleness.
+        socket.data.deadlines.activity();
         socket.data.out.flush();
-      },
-      timeout(socket) {
-        // Bun's socket timer ticks coarsely and is not reset by traffic, so idleness is judged
-        // here from the last read. Waiting on a blocking claim or a result is not idleness.
-        const conn = socket.data;
-        const quietMs = performance.now() - conn.lastReadMs;
-        if (!conn.closing && (conn.busy > 0 || quietMs < options.idleTimeoutMs)) {
-          socket.timeout(idleSecs);
-          return;
-        }
-        log.debug("idle connection closed", { session: conn.session.id });
-        socket.end();
       },
       close(socket) {
         const conn = socket.data;
         if (!conn) return;
         open--;
         sockets.delete(socket);
+        // Everything the connection made the broker hold goes with it; requests still being worked
+        // on find their replies dropped.
+        conn.closing = true;
+        conn.held = null;
+        conn.deadlines.stop();
+        reader.dropInput(socket);
+        perAddress.release(conn.addressKey);
         conn.out.close();
         conn.abort.abort();
         for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId, conn.session.id);
@@ -391,8 +379,8 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
       stopping = true;
       const deadline = performance.now() + timeoutMs;
       const answered = (conn: Conn): boolean =>
-        conn.busy === 0 && conn.held === null && conn.out.pendingReplies === 0 && conn.out.queuedBytes === 0 && performance.now() - conn.lastReadMs >= QUIET_BEFORE_CLOSE_MS;
-      for (const socket of sockets) if (socket.data.readPaused) unblock(socket);
+        conn.busy === 0 && conn.held === null && conn.out.pendingReplies === 0 && conn.out.queuedBytes === 0 && conn.deadlines.quietMs() >= QUIET_BEFORE_CLOSE_MS;
+      for (const socket of sockets) if (socket.data.readPaused) reader.unblock(socket);
       while (performance.now() < deadline && [...sockets].some((s) => !answered(s.data))) {
         for (const socket of sockets) {
           if (answered(socket.data)) socket.end();

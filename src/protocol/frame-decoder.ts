@@ -25,6 +25,13 @@ export class FrameDecoder {
   /** The chunk being read, and how far. */
   private chunk: Uint8Array = EMPTY;
   private pos = 0;
+  /**
+   * Chunks pushed while an earlier one was still being read, kept as they came: joining them
+   * copied every byte held again on each push (Bun delivers reads even to a paused socket while
+   * it tears the connection down, megabytes of them).
+   */
+  private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
   /** Header bytes of a length prefix split across chunks. */
   private readonly head = new Uint8Array(4);
   private headFilled = 0;
@@ -49,7 +56,7 @@ export class FrameDecoder {
 
   /** Bytes received and not yet returned as frames (for buffer-limit accounting). */
   get bufferedBytes(): number {
-    return this.chunk.length - this.pos + this.headFilled + this.partialFilled;
+    return this.chunk.length - this.pos + this.queuedBytes + this.headFilled + this.partialFilled;
   }
 
   /** Memory this decoder holds for incomplete frames: grows with bytes received, not with lengths announced. */
@@ -57,58 +64,100 @@ export class FrameDecoder {
     return (this.partial?.length ?? 0) + this.headFilled;
   }
 
-  /** Adds received bytes. Call next() until it returns null before pushing again, or the rest is copied. */
+  /**
+   * Copies the bytes not yet returned as frames out of the chunk they came in, when that chunk is
+   * mostly read: a connection paused mid-chunk then holds what it sent and has not been served,
+   * not the whole read (up to 512 KiB in Bun). Frames returned earlier keep the old chunk alive
+   * only as long as they are referenced.
+   */
+  compact(): void {
+    const left = this.chunk.length - this.pos;
+    if (left === 0 || left * 2 > this.chunk.length) return;
+    this.chunk = this.chunk.slice(this.pos);
+    this.pos = 0;
+  }
+
+  /** Drops every byte held: the connection is gone. */
+  discard(): void {
+    this.chunk = EMPTY;
+    this.pos = 0;
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.headFilled = 0;
+    this.partial = null;
+    this.partialLength = 0;
+    this.partialFilled = 0;
+  }
+
+  /** Adds received bytes. Frames returned earlier stay valid: chunks are never written to. */
   push(chunk: Uint8Array): void {
     if (this.failure !== null || chunk.length === 0) return;
-    const left = this.chunk.length - this.pos;
-    if (left === 0) {
+    if (this.pos === this.chunk.length && this.queued.length === 0) {
       this.chunk = chunk;
-    } else {
-      const joined = new Uint8Array(left + chunk.length);
-      joined.set(this.chunk.subarray(this.pos));
-      joined.set(chunk, left);
-      this.chunk = joined;
+      this.pos = 0;
+      return;
     }
-    this.pos = 0;
+    this.queued.push(chunk);
+    this.queuedBytes += chunk.length;
   }
 
   /** The next complete frame, or null when more bytes are needed. Throws the fatal ProtocolError (BadFrame/FrameTooLarge), again on every later call. */
   next(): Frame | null {
     if (this.failure !== null) throw this.failure;
-    const chunk = this.chunk;
-    if (this.partial !== null) return this.continuePartial();
-    let avail = chunk.length - this.pos;
-    if (avail === 0) {
-      // Drop the drained chunk so the socket's buffer is not kept alive until the next read.
+    for (;;) {
+      if (this.partial !== null) {
+        const frame = this.continuePartial();
+        if (frame !== null) return frame;
+        if (!this.advance()) return null;
+        continue;
+      }
+      if (!this.advance()) return null;
+      const chunk = this.chunk;
+      let avail = chunk.length - this.pos;
+      let length: number;
+      if (this.headFilled > 0 || avail < 4) {
+        const take = Math.min(4 - this.headFilled, avail);
+        this.head.set(chunk.subarray(this.pos, this.pos + take), this.headFilled);
+        this.headFilled += take;
+        this.pos += take;
+        if (this.headFilled < 4) continue;
+        this.headFilled = 0;
+        length = readU32(this.head, 0);
+        avail -= take;
+      } else {
+        length = readU32(chunk, this.pos);
+        this.pos += 4;
+        avail -= 4;
+      }
+      this.checkLength(length);
+      if (avail >= length) {
+        const p = this.pos;
+        this.pos = p + length;
+        return { type: chunk[p]!, body: chunk.subarray(p + 1, p + length) };
+      }
+      this.partial = new Uint8Array(Math.min(length, Math.max(PARTIAL_INITIAL_BYTES, avail)));
+      this.partialLength = length;
+      this.partialFilled = 0;
+    }
+  }
+
+  /**
+   * Makes the current chunk one with bytes left, taking the next queued one when it is read;
+   * false when nothing is left (the drained chunk is dropped, so the socket's buffer is not kept
+   * alive until the next read).
+   */
+  private advance(): boolean {
+    if (this.pos < this.chunk.length) return true;
+    const next = this.queued.shift();
+    if (next === undefined) {
       this.chunk = EMPTY;
       this.pos = 0;
-      return null;
+      return false;
     }
-    let length: number;
-    if (this.headFilled > 0 || avail < 4) {
-      const take = Math.min(4 - this.headFilled, avail);
-      this.head.set(chunk.subarray(this.pos, this.pos + take), this.headFilled);
-      this.headFilled += take;
-      this.pos += take;
-      if (this.headFilled < 4) return null;
-      this.headFilled = 0;
-      length = readU32(this.head, 0);
-      avail -= take;
-    } else {
-      length = readU32(chunk, this.pos);
-      this.pos += 4;
-      avail -= 4;
-    }
-    this.checkLength(length);
-    if (avail >= length) {
-      const p = this.pos;
-      this.pos = p + length;
-      return { type: chunk[p]!, body: chunk.subarray(p + 1, p + length) };
-    }
-    this.partial = new Uint8Array(Math.min(length, Math.max(PARTIAL_INITIAL_BYTES, avail)));
-    this.partialLength = length;
-    this.partialFilled = 0;
-    return this.continuePartial();
+    this.queuedBytes -= next.length;
+    this.chunk = next;
+    this.pos = 0;
+    return true;
   }
 
   /** Yields every complete frame now available; throws like next(). */
@@ -154,6 +203,8 @@ export class FrameDecoder {
     }
     this.chunk = EMPTY;
     this.pos = 0;
+    this.queued = [];
+    this.queuedBytes = 0;
     throw this.failure;
   }
 }

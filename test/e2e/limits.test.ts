@@ -60,7 +60,7 @@ describe("connections", () => {
     broker = await startBroker({ "broker.idle_timeout_secs": 1 });
     const idle = await connect();
     const busy = await connect();
-    // Socket timeouts tick with a few seconds' granularity, so keep pinging until the idle one goes.
+    // Keep pinging until the idle one goes (within about a second: connection-deadlines.test.ts times it).
     for (let i = 0; i < 40 && !idle.closed; i++) {
       await sleep(250);
       expectKind(await busy.call({ kind: "Ping" }), "Pong");

@@ -125,3 +125,31 @@ describe("pressure seen between flushes", () => {
     expect(events).toEqual([false]);
   });
 });
+
+describe("a client that does not read", () => {
+  test("its small replies are merged while the socket takes nothing, and leave whole and in order once it does", async () => {
+    const sink = new FakeSink(0);
+    const out = new Outbound(sink, { capBytes: 1 << 20 });
+    for (let i = 0; i < 1000; i++) out.fill(out.reserve(), bytes(i % 256, (i >> 8) & 0xff));
+    await tick();
+    expect(out.queuedBytes).toBe(2000);
+    // 1,000 replies held as a handful of arrays, not 1,000.
+    expect(out.queuedArrays).toBeLessThanOrEqual(10);
+    sink.room = Infinity;
+    out.flush();
+    const expected: number[] = [];
+    for (let i = 0; i < 1000; i++) expected.push(i % 256, (i >> 8) & 0xff);
+    expect(sink.bytes).toEqual(expected);
+    expect(out.queuedArrays).toBe(0);
+  });
+
+  test("a socket that answers -1 (the peer is gone) is reported once, and nothing is kept for it", async () => {
+    let closedReports = 0;
+    const sink: ByteSink = { write: () => -1 };
+    const out = new Outbound(sink, { capBytes: 4, onSinkClosed: () => closedReports++ });
+    out.sendNow(new Uint8Array(10));
+    await tick();
+    expect(closedReports).toBe(1);
+    expect(out.queuedBytes).toBe(0);
+  });
+});

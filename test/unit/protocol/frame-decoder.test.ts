@@ -211,3 +211,58 @@ test("payloads decoded from a socket's Buffer chunk are copies that do not pin t
   chunk.fill(0);
   expect(request.task.payload[0]).toBe(9);
 });
+
+test("chunks pushed before the earlier ones are read are queued, not joined; frames across them come out whole", () => {
+  const { bytes, frames } = sampleStream();
+  const d = new FrameDecoder();
+  // Uneven chunks, all pushed before any frame is read (as Bun delivers to a paused socket).
+  const cuts = [0, 3, 7, 100, 101, 950, bytes.length >> 1, bytes.length - 2, bytes.length];
+  for (let i = 1; i < cuts.length; i++) d.push(bytes.slice(cuts[i - 1], cuts[i]));
+  expect(d.bufferedBytes).toBe(bytes.length);
+  const got: { type: number; body: number[] }[] = [];
+  drain(d, got);
+  expect(got).toEqual(frames);
+  expect(d.bufferedBytes).toBe(0);
+});
+
+test("bodies returned earlier stay intact while later chunks are pushed", () => {
+  const ping = new FrameWriter().request({ kind: "Ping", requestId: 7 }).take();
+  const d = new FrameDecoder();
+  d.push(ping);
+  const first = d.next()!;
+  for (let i = 0; i < 5; i++) d.push(new FrameWriter().request({ kind: "Ping", requestId: 100 + i }).take());
+  expect([...first.body]).toEqual([0, 0, 0, 7]);
+  let n = 0;
+  while (d.next() !== null) n++;
+  expect(n).toBe(5);
+});
+
+test("compact() lets go of a mostly read chunk: what is left is a copy of its own size", () => {
+  const frame = new FrameWriter().request({ kind: "Ping", requestId: 1 }).take();
+  const chunk = new Uint8Array(frame.length * 100);
+  for (let i = 0; i < 100; i++) chunk.set(frame, i * frame.length);
+  const d = new FrameDecoder();
+  d.push(chunk);
+  for (let i = 0; i < 90; i++) expect(d.next()).not.toBeNull();
+  d.compact();
+  const next = d.next()!;
+  expect(next.body.buffer.byteLength).toBe(frame.length * 10);
+  let left = 1;
+  while (d.next() !== null) left++;
+  expect(left).toBe(10);
+});
+
+test("compact() keeps a chunk that is mostly unread (no copy), and discard() drops everything", () => {
+  const frame = new FrameWriter().request({ kind: "Ping", requestId: 1 }).take();
+  const chunk = new Uint8Array(frame.length * 100);
+  for (let i = 0; i < 100; i++) chunk.set(frame, i * frame.length);
+  const d = new FrameDecoder();
+  d.push(chunk);
+  d.next();
+  d.compact();
+  expect(d.next()!.body.buffer).toBe(chunk.buffer);
+  d.push(new Uint8Array([0, 0, 0, 9, 0x02]));
+  d.discard();
+  expect(d.bufferedBytes).toBe(0);
+  expect(d.next()).toBeNull();
+});
