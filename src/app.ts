@@ -16,6 +16,7 @@ import { systemClock } from "./queue/clock.ts";
 import { startRetention } from "./queue/retention.ts";
 import { Scheduler } from "./queue/scheduler.ts";
 import { openDataDir } from "./store/data-dir.ts";
+import { describeLoss } from "./store/sqlite/open-checks.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import { versionInfo } from "./version.ts";
 
@@ -41,7 +42,13 @@ export interface App {
   stop(reason?: string): Promise<void>;
 }
 
-export async function startApp(config: Config, log: Logger): Promise<App> {
+/** What the command line adds to the config for one start. */
+export interface StartOptions {
+  /** `serve --accept-data-loss`: start even when the checks at open find data lost, and list it. */
+  acceptDataLoss?: boolean;
+}
+
+export async function startApp(config: Config, log: Logger, options: StartOptions = {}): Promise<App> {
   /** Undo steps, run last-first on stop or when a later step fails to start. */
   const undo: Array<() => void | Promise<void>> = [];
   const addresses: Record<string, string> = {};
@@ -76,6 +83,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       sync: config.persistence.sync,
       walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
       maxWalBytes: config.persistence.max_wal_bytes,
+      acceptDataLoss: options.acceptDataLoss ?? false,
+      onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
       backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
       onReady: (queue) => broker?.onReady(queue),
       onDue: (dueMs) => scheduler?.poke(dueMs),
@@ -89,7 +98,17 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
     });
     undo.push(() => store.close());
-    log.info("store opened", { path: join(dataDir.path, DATABASE_FILE), sync: config.persistence.sync, ...store.counts(), queues: undefined });
+    if (store.dataLoss !== null) {
+      log.error("started after checks at open found damaged data", { component: "store", accepted: options.acceptDataLoss === true, found: describeLoss(store.dataLoss), ...store.dataLoss });
+    }
+    log.info("store opened", {
+      path: join(dataDir.path, DATABASE_FILE),
+      sync: config.persistence.sync,
+      ...store.counts(),
+      queues: undefined,
+      rows_checked: store.openChecks.rowsChecked,
+      check_ms: Math.round(store.openChecks.checkMs),
+    });
 
     broker = new Broker({
       store,

@@ -9,6 +9,7 @@ import type { ReadyEntry } from "../../queue/ready-index.ts";
 import type { ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, TaskResultIn } from "../store.ts";
 import type { LeaseTokens } from "./lease-tokens.ts";
 import type { LeaseState, MemoryState } from "./memory-state.ts";
+import { stateCrc } from "./row-checksum.ts";
 import { readClaimRows, type Completion } from "./row-batches.ts";
 import type { Statements } from "./statements.ts";
 import { rowById } from "./task-reads.ts";
@@ -84,7 +85,7 @@ export class LeaseBook {
     const task = claimedTask(row, request.workerId, request.nowMs, expiresAtMs);
     const lease: LeaseState = {
       seq: row.seq, id: task.id, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
-      leaseMs: row.lease_ms, startedAtMs: request.nowMs,
+      leaseMs: row.lease_ms, startedAtMs: request.nowMs, runAtMs: row.run_at, attempts: row.attempts, maxRetries: row.max_retries, flags: row.flags,
     };
     this.o.mem.addLease(lease);
     made.push(lease);
@@ -139,13 +140,16 @@ export class LeaseBook {
   fail(ref: LeaseRef, failure: FailureIn, nowMs: number): FailureOutcome {
     const { stmts, mem } = this.o;
     const lease = this.held(ref);
-    const row = stmts.attemptsOf.get(lease.seq)!;
-    const attempts = row.attempts + 1;
-    const dead = failure.unrecoverable || attempts > row.max_retries;
+    const attempts = lease.attempts + 1;
+    const dead = failure.unrecoverable || attempts > lease.maxRetries;
     const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.o.backoff, this.o.random);
-    stmts.fail.run(
-      dead ? STATUS.dead : STATUS.failed, attempts, failure.error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
-    );
+    const status = dead ? STATUS.dead : STATUS.failed;
+    const finishedAtMs = dead ? nowMs : null;
+    const crc = stateCrc({
+      flags: lease.flags, status, run_at: retryAtMs, attempts, lease_token: null, lease_expires_at: null, worker_id: lease.workerId, result: null,
+      error: failure.error, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
+    });
+    stmts.fail.run(status, attempts, failure.error, retryAtMs, finishedAtMs, nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc);
     this.end(lease);
     if (retryAtMs !== null) {
       mem.addScheduled(lease.queue, lease.seq, retryAtMs);
@@ -157,9 +161,17 @@ export class LeaseBook {
   /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
   expire(lease: LeaseState, reason: string, nowMs: number): void {
     this.end(lease);
-    const row = this.o.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
-    if (row.status === STATUS.pending) {
-      this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
+    const attempts = lease.attempts + 1;
+    const dead = attempts > lease.maxRetries;
+    const status = dead ? STATUS.dead : STATUS.pending;
+    const finishedAtMs = dead ? nowMs : null;
+    const crc = stateCrc({
+      flags: lease.flags, status, run_at: lease.runAtMs, attempts, lease_token: null, lease_expires_at: null, worker_id: lease.workerId, result: null,
+      error: reason, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
+    });
+    this.o.stmts.expire.run(attempts, status, finishedAtMs, reason, nowMs, lease.workerId, lease.startedAtMs, crc, lease.seq);
+    if (!dead) {
+      this.o.mem.ready.push(lease.queue, lease.seq, lease.priority, nowMs);
       this.o.readyAfterCommit.add(lease.queue);
     }
   }

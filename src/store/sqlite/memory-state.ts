@@ -22,6 +22,14 @@ export interface LeaseState {
   priority: number;
   leaseMs: number;
   startedAtMs: number;
+  /**
+   * The row's run_at, attempts, max_retries and flags as the claim read them (checked against the
+   * row's checksums): a lease's end writes the row's new state_crc from these, not from the file.
+   */
+  runAtMs: number | null;
+  attempts: number;
+  maxRetries: number;
+  flags: number;
 }
 
 /** Lease-heap entries beyond twice the live leases before the stale ones are dropped. */
