@@ -7,7 +7,7 @@ import { Broker } from "./broker/broker.ts";
 import type { Config } from "./config/index.ts";
 import { bindOrExplain } from "./config/listen-error.ts";
 import type { Logger } from "./log.ts";
-import { startHttpServer } from "./http/http-server.ts";
+import { startHttpServer, type HttpServer } from "./http/http-server.ts";
 import { startMetricsServer } from "./http/metrics-server.ts";
 import { Metrics } from "./metrics.ts";
 import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
@@ -22,6 +22,8 @@ import { versionInfo } from "./version.ts";
 
 /** Longest wait at shutdown for requests already being committed to get their replies. */
 const DRAIN_TIMEOUT_MS = 5000;
+/** Longest wait, after a failed WAL fsync, for the requests it covered to get their OutcomeUnknown replies. */
+const FATAL_REPLY_TIMEOUT_MS = 2000;
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -76,7 +78,24 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     const cfg = config.broker;
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
+    let httpServer: HttpServer | null = null;
     let scheduler: Scheduler | null = null;
+    let exiting = false;
+    // After a failed fsync the kernel may have dropped the pages (PostgreSQL's "fsyncgate"): no
+    // later write can be trusted. The requests the fsync covered were answered OutcomeUnknown
+    // (they may or may not be on disk): take no more work, let those replies go out, then exit 1
+    // so that recovery (under systemd, a restart) reads what the file really holds.
+    const exitAfterFatal = async (): Promise<void> => {
+      if (exiting) return;
+      exiting = true;
+      tcpServer?.stopAccepting();
+      broker?.close();
+      await waitUntil(() => (tcpServer?.busyCount() ?? 0) === 0 && (httpServer?.requestsInFlight() ?? 0) === 0, FATAL_REPLY_TIMEOUT_MS);
+      await new Promise((resolve) => setImmediate(resolve));
+      tcpServer?.closeAll();
+      log.error("exiting after the failed fsync", { exit_code: 1 });
+      process.exit(1);
+    };
     const metrics = new Metrics({ clock });
     const store = openSqliteStore({
       path: join(dataDir.path, DATABASE_FILE),
@@ -89,11 +108,9 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       onReady: (queue) => broker?.onReady(queue),
       onDue: (dueMs) => scheduler?.poke(dueMs),
       onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
-      // After a failed fsync the kernel may have dropped the pages (PostgreSQL's "fsyncgate"): no
-      // later write can be trusted, so exit and let recovery (under systemd, a restart) read the file.
       onFatal: (err) => {
-        log.error("fsync of the write-ahead log failed; exiting so that recovery reads what is on disk", { err });
-        process.exit(1);
+        log.error("fsync of the write-ahead log failed: the requests it covered are answered OutcomeUnknown; exiting so that recovery reads what is on disk", { err });
+        void exitAfterFatal();
       },
       log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
     });
@@ -206,6 +223,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         listeners: () => ({ "broker.port": tcpAccepting }),
       }),
     );
+    httpServer = http;
     undo.push(() => http.stop(true));
     addresses["api.rest_port"] = `${http.hostname}:${http.port}`;
 
