@@ -15,7 +15,7 @@ import { bunTlsOptions, loadTls } from "./tls.ts";
 import { systemClock } from "./queue/clock.ts";
 import { startRetention } from "./queue/retention.ts";
 import { Scheduler } from "./queue/scheduler.ts";
-import { openDataDir } from "./store/data-dir.ts";
+import { lowDiskSpace, openDataDir } from "./store/data-dir.ts";
 import { describeLoss } from "./store/sqlite/open-checks.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import { versionInfo } from "./version.ts";
@@ -221,6 +221,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         ...(tls ? { tls } : {}),
         hooks: metrics,
         listeners: () => ({ "broker.port": tcpAccepting }),
+        disk: () => lowDiskSpace(dataDir.path, config.persistence.max_wal_bytes),
       }),
     );
     httpServer = http;
