@@ -18,7 +18,8 @@ import { LeaseTokens } from "./lease-tokens.ts";
 import { loadMemory, loadRow, reloadKeepingLeases } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openChecked, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
-import type { Quarantine, QuarantinedRow } from "./quarantine.ts";
+import type { Quarantine } from "./quarantine.ts";
+import { QuarantineMover } from "./quarantine-mover.ts";
 import { RetentionWalk } from "./retention-walk.ts";
 import { stateCrcAfter } from "./row-checksum.ts";
 import { writeCompletions, type Completion } from "./row-batches.ts";
@@ -57,7 +58,7 @@ export class SqliteStore implements Store {
   private lastCommitFailure: unknown = null;
   private readonly tokens: LeaseTokens;
   private readonly quarantine: Quarantine;
-  private quarantineScheduled = false;
+  private readonly mover: QuarantineMover;
   private opened = false;
   private closed = false;
   /** What the checks at open found and the accepted start lost or repaired; null when the data was whole. */
@@ -76,7 +77,8 @@ export class SqliteStore implements Store {
       synchronous: full && syncWal === undefined ? "full" : "normal",
       cacheMiB: options.cacheMiB ?? 32,
       acceptDataLoss: options.acceptDataLoss ?? false,
-      onDamagedRow: () => this.scheduleQuarantine(),
+      // Rows found during the open itself are dealt with by the checks (the mover exists after).
+      onDamagedRow: () => this.mover?.schedule(),
       // The scan at open reads every row anyway: it fills the memory indexes on the way, which
       // saves recovery a second pass over the table.
       onCheckedRow: (row) => loadRow(this.mem, row),
@@ -98,6 +100,14 @@ export class SqliteStore implements Store {
         this.options.log?.("fsync of the WAL failed; nothing more will be acknowledged", { error: String(err) });
         this.notify("onFatal", () => this.options.onFatal?.(err));
       },
+    });
+    this.mover = new QuarantineMover({
+      quarantine: this.quarantine,
+      group: this.group,
+      mem: this.mem,
+      serving: () => this.opened && !this.closed,
+      onMoved: (rows) => this.notify("onQuarantine", () => this.options.onQuarantine?.(rows)),
+      log: options.log,
     });
     this.tokens = new LeaseTokens(this.stmts, this.group);
     this.leases = new LeaseBook({
@@ -402,35 +412,6 @@ export class SqliteStore implements Store {
   private pragmaNumber(name: string): number {
     const row = this.db.query(`PRAGMA ${name}`).values()[0];
     return Number(row?.[0] ?? 0);
-  }
-
-  /**
-   * A row failed its checksums on a read: it already reads as absent; soon after, in a group of
-   * its own, it moves to the quarantine table and its lease (if any) is void.
-   */
-  private scheduleQuarantine(): void {
-    // Rows found by the checks at open are dealt with there (openChecked), before the store exists.
-    if (this.quarantineScheduled || !this.opened) return;
-    this.quarantineScheduled = true;
-    setImmediate(() => {
-      this.quarantineScheduled = false;
-      if (this.closed || this.quarantine.pending === 0) return;
-      this.group
-        .run(() => {
-          const moved = this.quarantine.moveOut(Date.now());
-          for (const row of moved) {
-            const lease = this.mem.leasesBySeq.get(row.seq);
-            if (lease !== undefined) this.mem.removeLease(lease);
-          }
-          return moved;
-        })
-        .then(
-          (moved) => {
-            if (moved.length > 0) this.notify("onQuarantine", () => this.options.onQuarantine?.(moved));
-          },
-          (err) => this.options.log?.("moving damaged rows to the quarantine table failed; they stay out of service", { error: String(err) }),
-        );
-    });
   }
 
   /**
