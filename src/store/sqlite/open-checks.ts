@@ -45,7 +45,7 @@ export class DataLossError extends CorruptDatabaseError {
     super(path, describeLoss(report));
     this.report = report;
     this.message =
-      `database ${path} is damaged: ${this.details.join("; ")}. Nothing was changed. Restore the data dir from a backup, ` +
+      `database ${path} is damaged: ${this.details.join("; ")}. No task was changed or removed. Restore the data dir from a backup, ` +
       "or start once with --accept-data-loss to go on without what is lost (it is listed at that start)";
   }
 
