@@ -7,7 +7,7 @@ import { Broker } from "./broker/broker.ts";
 import { configWarnings, type Config } from "./config/index.ts";
 import { bindOrExplain } from "./config/listen-error.ts";
 import type { Logger } from "./log.ts";
-import { startHttpServer } from "./http/http-server.ts";
+import { startHttpServer, type HttpServer } from "./http/http-server.ts";
 import { startMetricsServer } from "./http/metrics-server.ts";
 import { Metrics } from "./metrics.ts";
 import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
@@ -15,12 +15,15 @@ import { bunTlsOptions, loadTls } from "./tls.ts";
 import { systemClock } from "./queue/clock.ts";
 import { startRetention } from "./queue/retention.ts";
 import { Scheduler } from "./queue/scheduler.ts";
-import { openDataDir } from "./store/data-dir.ts";
+import { lowDiskSpace, openDataDir } from "./store/data-dir.ts";
+import { describeLoss } from "./store/sqlite/open-checks.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import { versionInfo } from "./version.ts";
 
 /** Longest wait at shutdown for requests already being committed to get their replies. */
 const DRAIN_TIMEOUT_MS = 5000;
+/** Longest wait, after a failed WAL fsync, for the requests it covered to get their OutcomeUnknown replies. */
+const FATAL_REPLY_TIMEOUT_MS = 2000;
 
 /** The database file inside persistence.data_dir. */
 export const DATABASE_FILE = "tq.db";
@@ -36,7 +39,13 @@ export interface App {
   stop(reason?: string): Promise<void>;
 }
 
-export async function startApp(config: Config, log: Logger): Promise<App> {
+/** What the command line adds to the config for one start. */
+export interface StartOptions {
+  /** `serve --accept-data-loss`: start even when the checks at open find data lost, and list it. */
+  acceptDataLoss?: boolean;
+}
+
+export async function startApp(config: Config, log: Logger, options: StartOptions = {}): Promise<App> {
   /** Undo steps, run last-first on stop or when a later step fails to start. */
   const undo: Array<() => void | Promise<void>> = [];
   const addresses: Record<string, string> = {};
@@ -66,27 +75,55 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const cfg = config.broker;
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
+    let httpServer: HttpServer | null = null;
     let scheduler: Scheduler | null = null;
+    let exiting = false;
+    // After a failed fsync the kernel may have dropped the pages (PostgreSQL's "fsyncgate"): no
+    // later write can be trusted. The requests the fsync covered were answered OutcomeUnknown
+    // (they may or may not be on disk): take no more work, let those replies go out, then exit 1
+    // so that recovery (under systemd, a restart) reads what the file really holds.
+    const exitAfterFatal = async (): Promise<void> => {
+      if (exiting) return;
+      exiting = true;
+      tcpServer?.stopAccepting();
+      broker?.close();
+      const deadline = performance.now() + FATAL_REPLY_TIMEOUT_MS;
+      while ((httpServer?.requestsInFlight() ?? 0) > 0 && performance.now() < deadline) await Bun.sleep(5);
+      // closeAll answers what it holds (OutcomeUnknown for the failed group) before it closes.
+      await tcpServer?.closeAll(Math.max(0, deadline - performance.now()));
+      log.error("exiting after the failed fsync", { exit_code: 1 });
+      process.exit(1);
+    };
     const metrics = new Metrics({ clock });
     const store = openSqliteStore({
       path: join(dataDir.path, DATABASE_FILE),
       sync: config.persistence.sync,
       walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
       maxWalBytes: config.persistence.max_wal_bytes,
+      acceptDataLoss: options.acceptDataLoss ?? false,
+      onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
       backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
       onReady: (queue) => broker?.onReady(queue),
       onDue: (dueMs) => scheduler?.poke(dueMs),
       onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
-      // After a failed fsync the kernel may have dropped the pages (PostgreSQL's "fsyncgate"): no
-      // later write can be trusted, so exit and let recovery (under systemd, a restart) read the file.
       onFatal: (err) => {
-        log.error("fsync of the write-ahead log failed; exiting so that recovery reads what is on disk", { err });
-        process.exit(1);
+        log.error("fsync of the write-ahead log failed: the requests it covered are answered OutcomeUnknown; exiting so that recovery reads what is on disk", { err });
+        void exitAfterFatal();
       },
       log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
     });
     undo.push(() => store.close());
-    log.info("store opened", { path: join(dataDir.path, DATABASE_FILE), sync: config.persistence.sync, ...store.counts(), queues: undefined });
+    if (store.dataLoss !== null) {
+      log.error("started after checks at open found damaged data", { component: "store", accepted: options.acceptDataLoss === true, found: describeLoss(store.dataLoss), ...store.dataLoss });
+    }
+    log.info("store opened", {
+      path: join(dataDir.path, DATABASE_FILE),
+      sync: config.persistence.sync,
+      ...store.counts(),
+      queues: undefined,
+      rows_checked: store.openChecks.rowsChecked,
+      check_ms: Math.round(store.openChecks.checkMs),
+    });
 
     broker = new Broker({
       store,
@@ -196,8 +233,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         ...(tls ? { tls } : {}),
         hooks: metrics,
         listeners: () => ({ "broker.port": tcpAccepting }),
+        disk: () => lowDiskSpace(dataDir.path, config.persistence.max_wal_bytes),
       }),
     );
+    httpServer = http;
     undo.push(() => http.stop(true));
     addresses["api.rest_port"] = `${http.hostname}:${http.port}`;
 

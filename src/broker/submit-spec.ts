@@ -5,6 +5,7 @@ import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import {
   DEFAULT_PRIORITY,
   MAX_IDEMPOTENCY_KEY_BYTES,
+  MAX_JSON_DEPTH,
   MAX_LEASE_MS,
   MAX_PAYLOAD_BYTES,
   MAX_RETRIES_LIMIT,
@@ -50,6 +51,33 @@ function checkInteger(field: string, value: number, min: number, max: number): n
   return value;
 }
 
+/**
+ * True when the JSON text in `bytes` nests arrays and objects more than `limit` deep (brackets
+ * inside strings do not count). Most payloads hold fewer opening brackets than the limit in all,
+ * which a native search counts at memory speed; only the others are walked byte by byte.
+ */
+export function jsonDeeperThan(bytes: Uint8Array, limit: number): boolean {
+  if (bytes.byteLength <= limit) return false;
+  let opens = 0;
+  for (const bracket of [0x5b, 0x7b]) {
+    for (let at = bytes.indexOf(bracket); at !== -1 && opens <= limit; at = bytes.indexOf(bracket, at + 1)) opens++;
+  }
+  if (opens <= limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.byteLength; i++) {
+    const c = bytes[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next byte is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 function utf8Length(s: string): number {
   return Buffer.byteLength(s, "utf8");
 }
@@ -73,6 +101,9 @@ export function toNewTask(spec: SubmitSpec, defaults: SubmitDefaults, nowMs: num
   const payload = spec.payload ?? new Uint8Array(0);
   if (payload.byteLength > MAX_PAYLOAD_BYTES) {
     throw invalid(`${field}payload`, `${payload.byteLength} bytes is over the ${MAX_PAYLOAD_BYTES}-byte limit`);
+  }
+  if (spec.payloadIsJson === true && jsonDeeperThan(payload, MAX_JSON_DEPTH)) {
+    throw invalid(`${field}payload`, `JSON nested more than ${MAX_JSON_DEPTH} levels deep (the limit); flatten it, or send it as bytes (not marked JSON)`);
   }
   const priority = spec.priority === undefined ? DEFAULT_PRIORITY : parsePriority(spec.priority, `${field}priority`);
   let runAtMs: number | null = null;

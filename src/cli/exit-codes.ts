@@ -8,7 +8,10 @@ export const EXIT = {
   failure: 1,
   /** Bad command line: unknown subcommand or flag, missing argument, a value the client can tell is invalid (EX_USAGE). */
   usage: 64,
-  /** The database file is corrupt or not a tq-broker database (EX_DATAERR): restarting will not help. */
+  /**
+   * The database file is corrupt or not a tq-broker database, or the checks at open found data
+   * damaged or lost and `serve --accept-data-loss` was not given (EX_DATAERR): restarting will not help.
+   */
   corruptData: 65,
   /** `submit --wait`: the wait ran out before the task finished; it exists, ask again later (EX_TEMPFAIL). */
   waitTimeout: 75,

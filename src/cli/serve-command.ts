@@ -2,6 +2,7 @@
 // lives, and stops cleanly on SIGTERM/SIGINT. The only command that installs signal handlers.
 
 import { startApp, type App } from "../app.ts";
+import { DataLossError } from "../store/sqlite/open-checks.ts";
 import { loadConfig, maskSecrets, type Config } from "../config/index.ts";
 import { createLogger } from "../log.ts";
 import type { Command } from "./command.ts";
@@ -18,6 +19,10 @@ const spec: ArgsSpec = {
     config: { type: "string", valueName: "FILE", description: "YAML config file (default: built-in defaults)" },
     port: { type: "string", valueName: "N", description: "TCP port, overrides broker.port (0 = any free port)" },
     "data-dir": { type: "string", valueName: "DIR", description: "data directory, overrides persistence.data_dir" },
+    "accept-data-loss": {
+      type: "boolean",
+      description: "start even though the checks at open found data lost (damaged WAL, emptied database, task records failing their checksums); what is lost is logged",
+    },
   },
 };
 
@@ -28,13 +33,15 @@ export const serveCommand: Command = {
   name: "serve",
   summary: "run the broker",
   flags: spec.flags,
-  help: `usage: tq-broker serve [--config FILE] [--port N] [--data-dir DIR]
+  help: `usage: tq-broker serve [--config FILE] [--port N] [--data-dir DIR] [--accept-data-loss]
 
 Runs the broker until SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly and exits 0.
 Settings come from built-in defaults < FILE < TQ_<SECTION>_<KEY> environment < these flags.
 On a terminal, a short banner comes first: where each listener is (protocol, REST API,
 dashboard, metrics), the data dir, durability (persistence.sync), auth and TLS. On a pipe or
 under systemd only the log lines are written; the "tq-broker started" line names the dashboard.
+A data dir whose data cannot be trusted (see docs/guarantees.md) is refused with exit code 65 and
+a list of what is damaged; --accept-data-loss starts anyway, once, and logs what was lost.
 
 options:
 ${formatFlags(spec.flags)}`,
@@ -63,8 +70,11 @@ ${formatFlags(spec.flags)}`,
     });
     let app;
     try {
-      app = await startApp(config, log);
+      app = await startApp(config, log, { acceptDataLoss: args.booleans["accept-data-loss"] === true });
     } catch (err) {
+      if (err instanceof DataLossError) {
+        log.error("refusing to start: the data cannot be trusted", { path: err.path, found: err.details, hint: "restore from a backup, or start once with --accept-data-loss" });
+      }
       // What was logged before the failure explains it: never keep it back.
       hold.release();
       throw err;

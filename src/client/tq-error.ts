@@ -63,6 +63,7 @@ export class StorageUnavailableError extends CodedError {}
 export class ShuttingDownError extends CodedError {}
 export class ProtectedModeError extends CodedError {}
 export class TimeoutError extends CodedError {}
+export class OutcomeUnknownError extends CodedError {}
 export class InternalError extends CodedError {}
 
 type CodedErrorClass = new (code: ErrorCodeValue, message: string, options?: TqErrorOptions) => TqError;
@@ -85,6 +86,7 @@ export const ERROR_CLASSES: Readonly<Record<ErrorName, CodedErrorClass>> = {
   ShuttingDown: ShuttingDownError,
   ProtectedMode: ProtectedModeError,
   Timeout: TimeoutError,
+  OutcomeUnknown: OutcomeUnknownError,
   Internal: InternalError,
 };
 

@@ -201,7 +201,7 @@ export const SCHEMAS = {
       status: { type: "string", enum: ["ready", "not_ready"] },
       checks: {
         type: "object",
-        description: "store: the store accepted a write; one entry per listener: it is bound.",
+        description: "store: the store accepted a write; disk: the data dir's file system is not nearly full; one entry per listener: it is bound.",
         additionalProperties: {
           type: "object",
           required: ["ok"],

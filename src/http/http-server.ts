@@ -12,7 +12,7 @@ import { bunTlsOptions, type TlsMaterial } from "../tls.ts";
 import { authorize } from "./http-auth.ts";
 import { errorJson, errorResponse, jsonResponse } from "./http-error.ts";
 import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
-import { Router, routeLabel, type ListenerCheck, type Route, type ServerFacts } from "./route.ts";
+import { Router, routeLabel, type DiskCheck, type ListenerCheck, type Route, type ServerFacts } from "./route.ts";
 import { HTTP_ROUTES } from "./routes.ts";
 import { MAX_HTTP_WAIT_MS } from "./task-routes.ts";
 
@@ -36,6 +36,8 @@ export interface HttpServerOptions {
   clock?: Clock;
   /** Listener states for /readyz, by config key (e.g. {"broker.port": true}). */
   listeners?: ListenerCheck;
+  /** The data dir's free space, for /readyz (absent: not checked). */
+  disk?: DiskCheck;
   /** Longest /readyz waits for the store's ping. Default 2000. */
   readyTimeoutMs?: number;
   hooks?: HttpHooks;
@@ -78,6 +80,7 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
   const facts: ServerFacts = {
     routes: HTTP_ROUTES,
     listeners: options.listeners ?? (() => ({})),
+    disk: options.disk ?? null,
     readyTimeoutMs: options.readyTimeoutMs ?? 2000,
     serverVersion: options.serverVersion,
     now: () => clock.now(),

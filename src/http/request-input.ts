@@ -1,12 +1,27 @@
 // Reads what a request carries — a JSON body, integer and enum query parameters, ids in the path —
 // into typed values, or an InvalidField error naming the parameter and the value. No broker calls.
 
+import { jsonDeeperThan } from "../broker/submit-spec.ts";
+import { MAX_JSON_DEPTH } from "../protocol/limits.ts";
 import { isUuid } from "../protocol/uuid.ts";
 import { invalidField } from "./http-error.ts";
 
-/** The body parsed as JSON; an empty or malformed body is an InvalidField error on "body". */
+/** Levels a submit body wraps around a payload: {"tasks": [{"payload": ...}]}. */
+const BODY_LEVELS_AROUND_PAYLOAD = 3;
+const decoder = new TextDecoder();
+
+/**
+ * The body parsed as JSON; an empty or malformed body is an InvalidField error on "body". Only a
+ * task's payload holds free-form JSON, so a body nested deeper than a payload may be is refused on
+ * "payload" before it is parsed: turning such a value back into text (JSON.stringify) would hold
+ * the event loop for seconds before overflowing the stack.
+ */
 export async function readJson(request: Request): Promise<unknown> {
-  const text = await request.text();
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (jsonDeeperThan(bytes, MAX_JSON_DEPTH + BODY_LEVELS_AROUND_PAYLOAD)) {
+    throw invalidField("payload", `JSON nested more than ${MAX_JSON_DEPTH} levels deep (the limit); flatten it, or send it as bytes (payload_base64)`);
+  }
+  const text = decoder.decode(bytes);
   if (text.trim() === "") throw invalidField("body", "expected a JSON body, got an empty one");
   try {
     return JSON.parse(text);

@@ -30,10 +30,14 @@ export interface ResponseDoc {
 /** A readiness check the server runs on /readyz besides the store ping. */
 export type ListenerCheck = () => Record<string, boolean>;
 
+/** The data dir's free space for /readyz: null when there is enough, else why not. */
+export type DiskCheck = () => Promise<string | null>;
+
 /** What the server knows beyond the broker: handed to every handler. */
 export interface ServerFacts {
   readonly routes: readonly Route[];
   readonly listeners: ListenerCheck;
+  readonly disk: DiskCheck | null;
   /** Longest the store ping may take before /readyz says not ready. */
   readonly readyTimeoutMs: number;
   readonly serverVersion: string;

@@ -52,7 +52,8 @@ export const SYSTEM_ROUTES: readonly Route[] = [
     path: "/readyz",
     operation: null,
     operationId: "readyz",
-    summary: "Readiness: the store accepts writes and every listener is bound; 503 otherwise, with the failing check named.",
+    summary:
+      "Readiness: the store accepts writes, its data dir's disk is not nearly full, and every listener is bound; 503 otherwise, with the failing check named.",
     tag: "health",
     responses: [
       { status: 200, description: "Ready.", schema: ref("Readiness") },
@@ -61,6 +62,12 @@ export const SYSTEM_ROUTES: readonly Route[] = [
     errors: [],
     async handle(ctx) {
       const checks: Record<string, Check> = { store: await pingStore(ctx) };
+      // Nearly full is not ready although writes still succeed: the balancer moves traffic away
+      // before submits start failing with StorageUnavailable.
+      if (ctx.server.disk !== null) {
+        const low = await ctx.server.disk();
+        checks.disk = low === null ? { ok: true } : { ok: false, error: low };
+      }
       for (const [name, up] of Object.entries(ctx.server.listeners())) {
         checks[name] = up ? { ok: true } : { ok: false, error: "not listening" };
       }

@@ -2,18 +2,22 @@
 // opaque ones as base64, submit bodies turned into SubmitSpecs. Shapes only: every rule about a
 // valid task (limits, defaults) stays in broker/submit-spec.ts.
 
-import type { SubmitSpec } from "../broker/submit-spec.ts";
-import { tierOf } from "../protocol/limits.ts";
+import { jsonDeeperThan, type SubmitSpec } from "../broker/submit-spec.ts";
+import { MAX_JSON_DEPTH, tierOf } from "../protocol/limits.ts";
 import type { SubmitOutcome, Task } from "../store/store.ts";
 import { invalidField } from "./http-error.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
-/** `name` (parsed JSON) when the bytes are marked JSON and parse, else `name_base64`; null stays null. */
+/**
+ * `name` (parsed JSON) when the bytes are marked JSON and parse, else `name_base64`; null stays
+ * null. JSON nested past MAX_JSON_DEPTH (stored by an older build, or a worker's result) is shown
+ * as bytes too: turning it back into text would overflow the stack and fail every read of the task.
+ */
 function bytesField(name: string, bytes: Uint8Array | null, isJson: boolean): Record<string, unknown> {
   if (bytes === null) return { [name]: null };
-  if (isJson) {
+  if (isJson && !jsonDeeperThan(bytes, MAX_JSON_DEPTH)) {
     try {
       return { [name]: JSON.parse(decoder.decode(bytes)) };
     } catch {

@@ -19,6 +19,7 @@ export const ErrorCode = {
   ShuttingDown: 14,
   ProtectedMode: 15,
   Timeout: 16,
+  OutcomeUnknown: 17,
   Internal: 255,
 } as const;
 
@@ -54,6 +55,14 @@ export const ERRORS: Readonly<Record<ErrorCodeValue, ErrorSpec>> = {
   14: { name: "ShuttingDown", httpStatus: 503, retryable: true, closesConnection: true, meaning: "the broker is stopping: the request was not carried out" },
   15: { name: "ProtectedMode", httpStatus: 403, retryable: false, closesConnection: true, meaning: "auth is off and the broker serves only loopback clients" },
   16: { name: "Timeout", httpStatus: 504, retryable: true, closesConnection: false, meaning: "the operation did not finish in the time allowed" },
+  17: {
+    name: "OutcomeUnknown",
+    httpStatus: 503,
+    retryable: true,
+    // The broker exits right after (closing every connection), once the other requests waiting are answered too.
+    closesConnection: false,
+    meaning: "the write was committed but could not be made durable (fsync failed): it may or may not be stored; the broker exits, check or resend (with an idempotency key) after its restart",
+  },
   255: { name: "Internal", httpStatus: 500, retryable: true, closesConnection: false, meaning: "a bug in the broker; the request may or may not have taken effect" },
 };
 

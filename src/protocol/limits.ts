@@ -27,6 +27,14 @@ export const REPLY_BYTES_PER_TASK = 1024;
 export const MAX_TASK_DATA_BYTES = MAX_FRAME_BYTES - 16 * 1024;
 /** UTF-8 bytes of an error message stored on a failed task (longer ones are truncated). */
 export const MAX_ERROR_BYTES = 64 * 1024;
+/**
+ * Nesting of a payload marked JSON (arrays and objects inside one another). JSON.stringify in Bun
+ * overflows its stack somewhere between 10,000 and 50,000 levels, and common consumers fail far
+ * sooner (Python's json at ~1,000, serde_json at 128 by default); real payloads stay under a few
+ * dozen. A deeper one is refused at submit on both front doors (InvalidField "payload"), and one
+ * stored by an older build is shown over REST as bytes (payload_base64), never parsed.
+ */
+export const MAX_JSON_DEPTH = 512;
 /** UTF-8 bytes of a task type name. */
 export const MAX_TYPE_BYTES = 255;
 /** UTF-8 bytes of a queue name; names match QUEUE_NAME_PATTERN. */

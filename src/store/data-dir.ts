@@ -1,7 +1,9 @@
 // Opens the broker's data directory: creates it, proves it writable and takes the lock file that
-// keeps a second broker off it. Owns only the directory and the lock; the store owns the files in it.
+// keeps a second broker off it, and says whether its file system is nearly full. Owns only the
+// directory and the lock; the store owns the files in it.
 
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { statfs } from "node:fs/promises";
 import { resolve } from "node:path";
 
 export const LOCK_FILE_NAME = "tq-broker.lock";
@@ -140,4 +142,43 @@ function errnoText(err: unknown): string {
     EEXIST: "a file of that name exists",
   };
   return (e.code !== undefined ? why[e.code] : undefined) ?? e.message ?? String(err);
+}
+
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+
+/** Free space on the data dir's file system, as the broker's user may use it. */
+export interface DiskSpace {
+  availableBytes: number;
+  totalBytes: number;
+}
+
+export async function diskSpace(path: string): Promise<DiskSpace> {
+  const s = await statfs(path);
+  return { availableBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+}
+
+/**
+ * Free bytes under which the data dir counts as nearly full (GET /readyz says not ready): 2% of
+ * the file system, at least max(256 MiB, 2 x max_wal_bytes) (a WAL grown to its bound, the
+ * checkpoint that copies it, and a few 16 MiB tasks) and at most 4 GiB (past that a share only
+ * wastes a large disk), or that floor if it is higher.
+ */
+export function minFreeBytes(totalBytes: number, maxWalBytes: number): number {
+  const floor = Math.max(256 * MIB, 2 * maxWalBytes);
+  return Math.min(Math.max(0.02 * totalBytes, floor), Math.max(4 * GIB, floor));
+}
+
+/** A readiness check of the data dir's free space: null when there is enough, else why not. */
+export async function lowDiskSpace(path: string, maxWalBytes: number, read: (path: string) => Promise<DiskSpace> = diskSpace): Promise<string | null> {
+  let space: DiskSpace;
+  try {
+    space = await read(path);
+  } catch (err) {
+    return `cannot read the free space of ${path}: ${errnoText(err)}`;
+  }
+  const need = minFreeBytes(space.totalBytes, maxWalBytes);
+  if (space.availableBytes >= need) return null;
+  const mib = (n: number): string => `${(n / MIB).toFixed(1)} MiB`;
+  return `the data dir's file system is nearly full: ${mib(space.availableBytes)} free of ${mib(space.totalBytes)} at ${path}, under the ${mib(need)} the broker keeps in reserve (2% of the file system, at least 256 MiB or 2 x persistence.max_wal_bytes, at most 4 GiB)`;
 }

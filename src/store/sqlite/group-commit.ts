@@ -258,10 +258,14 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * These groups committed (their rows are in the WAL file) but their sync failed: they may or may
+   * not survive, so the honest answer is OutcomeUnknown, never StorageUnavailable ("not done").
+   */
   private rejectUnsynced(batch: Unsynced[], err: unknown): void {
     const failure = new BrokerError(
-      ErrorCode.StorageUnavailable,
-      `the store could not make its writes durable (fsync failed: ${describe(err)}); nothing in this group was acknowledged`,
+      ErrorCode.OutcomeUnknown,
+      `the store committed this request but could not make it durable (fsync of the WAL failed: ${describe(err)}); it may or may not be stored. The broker is exiting; after its restart, check the task or resend with an idempotency key`,
       { retryAfterMs: 1000, cause: err },
     );
     for (const group of batch) for (const w of group.waiters) w.reject(failure);

@@ -5,6 +5,7 @@
 import { uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
 import type { NewTask, SubmitOutcome } from "../store.ts";
 import type { MemoryState } from "./memory-state.ts";
+import { fixedCrc, stateCrc } from "./row-checksum.ts";
 import { INSERT_BATCH_ROWS, type Statements } from "./statements.ts";
 import { FLAG, STATUS, statusName } from "./task-row.ts";
 
@@ -39,6 +40,9 @@ export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly
     chunk.length = 0;
     args.length = 0;
   };
+  // A new row's state differs between the tasks of one submit only by flags, status and run_at:
+  // its checksum is computed again only when one of them changes.
+  let state = { flags: -1, status: -1, runAtMs: null as number | null, crc: 0 };
   for (const t of tasks) {
     if (t.idempotencyKey !== null) {
       flush();
@@ -50,9 +54,22 @@ export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly
     }
     const id = uuidv7Bytes(nowMs);
     const delayed = t.runAtMs !== null && t.runAtMs > nowMs;
+    const flags = t.payloadIsJson ? FLAG.payloadIsJson : 0;
+    const status = delayed ? STATUS.scheduled : STATUS.pending;
+    if (flags !== state.flags || status !== state.status || t.runAtMs !== state.runAtMs) {
+      const crc = stateCrc({
+        flags, status, run_at: t.runAtMs, attempts: 0, lease_token: null, lease_expires_at: null, worker_id: null, result: null, error: null,
+        updated_at: nowMs, started_at: null, finished_at: null,
+      });
+      state = { flags, status, runAtMs: t.runAtMs, crc };
+    }
     args.push(
-      id, t.type, t.queue, t.payload, t.payloadIsJson ? FLAG.payloadIsJson : 0, t.priority, delayed ? STATUS.scheduled : STATUS.pending,
-      t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
+      id, t.type, t.queue, t.payload, flags, t.priority, status, t.runAtMs, t.maxRetries, t.leaseMs, t.idempotencyKey, nowMs, nowMs,
+      fixedCrc({
+        id, type: t.type, queue: t.queue, payload: t.payload, priority: t.priority, max_retries: t.maxRetries, lease_ms: t.leaseMs,
+        idempotency_key: t.idempotencyKey, created_at: nowMs,
+      }),
+      state.crc,
     );
     chunk.push(t);
     out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });

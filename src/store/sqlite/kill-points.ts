@@ -1,7 +1,8 @@
-// Test seam for the reliability suite (docs/guarantees.md): TQ_TEST_KILL_AT="<point>:<n>" makes the
+// Test seams for the reliability suite (docs/guarantees.md): TQ_TEST_KILL_AT="<point>:<n>" makes the
 // process SIGKILL itself the n-th time it reaches the named point, so a crash lands exactly between
-// two steps that a kill from outside only hits by chance. Unset (always, outside the chaos tests)
-// reaching a point costs one comparison. Owns nothing else.
+// two steps that a kill from outside only hits by chance; TQ_TEST_FAIL_AT="<fault>:<n>" makes the
+// n-th named storage call fail as a broken disk would. Unset (always, outside the tests) reaching a
+// point costs one comparison. Owns nothing else.
 
 /** Where the store can be told to die. */
 export const KILL_POINTS = {
@@ -21,19 +22,34 @@ interface Armed {
   remaining: number;
 }
 
-function arm(spec: string | undefined): Armed | null {
+/** Storage calls the store can be told to fail. */
+export const FAULT_POINTS = {
+  /** The fdatasync of the WAL (sync full) reports EIO, as a disk that lost the write would. */
+  walFsync: "wal-fsync",
+} as const;
+export type FaultPoint = (typeof FAULT_POINTS)[keyof typeof FAULT_POINTS];
+
+function arm(variable: string, points: Record<string, string>): Armed | null {
+  const spec = process.env[variable];
   if (spec === undefined || spec === "") return null;
   const match = /^([a-z-]+):(\d+)$/.exec(spec);
   const point = match?.[1];
-  if (match === null || point === undefined || !(Object.values(KILL_POINTS) as string[]).includes(point) || Number(match[2]) < 1) {
-    throw new Error(`TQ_TEST_KILL_AT=${JSON.stringify(spec)}: expected <point>:<n> with n >= 1 and point one of ${Object.values(KILL_POINTS).join(", ")}`);
+  if (match === null || point === undefined || !Object.values(points).includes(point) || Number(match[2]) < 1) {
+    throw new Error(`${variable}=${JSON.stringify(spec)}: expected <point>:<n> with n >= 1 and point one of ${Object.values(points).join(", ")}`);
   }
   return { point, remaining: Number(match[2]) };
 }
 
-const armed = arm(process.env.TQ_TEST_KILL_AT);
+const armed = arm("TQ_TEST_KILL_AT", KILL_POINTS);
+const armedFault = arm("TQ_TEST_FAIL_AT", FAULT_POINTS);
 
 export function killPoint(point: KillPoint): void {
   if (armed === null || armed.point !== point) return;
   if (--armed.remaining === 0) process.kill(process.pid, "SIGKILL");
+}
+
+/** True when the call at `point` must fail now (the n-th time it is reached). */
+export function faultPoint(point: FaultPoint): boolean {
+  if (armedFault === null || armedFault.point !== point) return false;
+  return --armedFault.remaining === 0;
 }

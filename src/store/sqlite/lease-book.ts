@@ -10,6 +10,7 @@ import type { ReadyEntry } from "../../queue/ready-index.ts";
 import type { ClaimRequest, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../store.ts";
 import type { LeaseTokens } from "./lease-tokens.ts";
 import type { LeaseState, MemoryState } from "./memory-state.ts";
+import { stateCrc, stateCrcAfter } from "./row-checksum.ts";
 import { readClaimRows, type Completion } from "./row-batches.ts";
 import type { Statements } from "./statements.ts";
 import { rowById } from "./task-reads.ts";
@@ -89,6 +90,7 @@ export class LeaseBook {
     const lease: LeaseState = {
       seq: row.seq, id: task.id, serial, token, workerId: request.workerId, expiresAtMs, queue: row.queue, priority: row.priority,
       leaseMs: row.lease_ms, startedAtMs: request.nowMs, payloadBytes: row.payload.byteLength,
+      runAtMs: row.run_at, attempts: row.attempts, maxRetries: row.max_retries, flags: row.flags,
     };
     this.o.mem.addLease(lease);
     made.push(lease);
@@ -157,15 +159,18 @@ export class LeaseBook {
   fail(ref: LeaseRef, failure: FailureIn, nowMs: number): FailureOutcome {
     const { stmts, mem } = this.o;
     const lease = this.held(ref);
-    const row = stmts.attemptsOf.get(lease.seq)!;
-    const attempts = row.attempts + 1;
-    const dead = failure.unrecoverable || attempts > row.max_retries;
+    const attempts = lease.attempts + 1;
+    const dead = failure.unrecoverable || attempts > lease.maxRetries;
     const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.o.backoff, this.o.random);
     // Cut to what fits beside the payload, so the task still fits one reply (MAX_TASK_DATA_BYTES).
     const error = clipUtf8(failure.error, Math.min(MAX_ERROR_BYTES, MAX_TASK_DATA_BYTES - lease.payloadBytes));
-    stmts.fail.run(
-      dead ? STATUS.dead : STATUS.failed, attempts, error, retryAtMs, dead ? nowMs : null, nowMs, lease.seq, lease.workerId, lease.startedAtMs,
-    );
+    const status = dead ? STATUS.dead : STATUS.failed;
+    const finishedAtMs = dead ? nowMs : null;
+    const crc = stateCrc({
+      flags: lease.flags, status, run_at: retryAtMs, attempts, lease_token: null, lease_expires_at: null, worker_id: lease.workerId, result: null,
+      error, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
+    });
+    stmts.fail.run(status, attempts, error, retryAtMs, finishedAtMs, nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc);
     this.end(lease);
     if (retryAtMs !== null) {
       mem.addScheduled(lease.queue, lease.seq, retryAtMs);
@@ -177,9 +182,17 @@ export class LeaseBook {
   /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
   expire(lease: LeaseState, reason: string, nowMs: number): "pending" | "dead" {
     this.end(lease);
-    const row = this.o.stmts.expire.get(nowMs, reason, lease.seq, lease.workerId, lease.startedAtMs)!;
-    if (row.status !== STATUS.pending) return "dead";
-    this.o.mem.ready.push(lease.queue, lease.seq, row.priority, nowMs);
+    const attempts = lease.attempts + 1;
+    const dead = attempts > lease.maxRetries;
+    const status = dead ? STATUS.dead : STATUS.pending;
+    const finishedAtMs = dead ? nowMs : null;
+    const crc = stateCrc({
+      flags: lease.flags, status, run_at: lease.runAtMs, attempts, lease_token: null, lease_expires_at: null, worker_id: lease.workerId, result: null,
+      error: reason, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
+    });
+    this.o.stmts.expire.run(attempts, status, finishedAtMs, reason, nowMs, lease.workerId, lease.startedAtMs, crc, lease.seq);
+    if (dead) return "dead";
+    this.o.mem.ready.push(lease.queue, lease.seq, lease.priority, nowMs);
     this.o.readyAfterCommit.add(lease.queue);
     return "pending";
   }
@@ -187,7 +200,13 @@ export class LeaseBook {
   /** A running task cancelled inside the open group: its lease ends (not an attempt) and the row is cancelled. */
   cancel(lease: LeaseState, nowMs: number): Task {
     this.end(lease);
-    return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs)!);
+    // The row (pending in the file) is read and checked: its error and result are not the lease's to know.
+    const row = this.o.stmts.bySeq.get(lease.seq);
+    if (row === null) throw new BrokerError(ErrorCode.NotFound, `no task with id ${JSON.stringify(lease.id)}`, { field: "id" });
+    const crc = stateCrcAfter(row, {
+      status: STATUS.cancelled, finished_at: nowMs, updated_at: nowMs, worker_id: lease.workerId, started_at: lease.startedAtMs,
+    });
+    return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc)!);
   }
 
   /** Expires the leases due by `nowMs`, working through at most `maxSteps` heap entries; returns them. */

@@ -1,9 +1,16 @@
-// Fills the in-memory indexes from the tasks table: at open (recovery) and after a failed commit.
-// Reads in seq-ordered chunks so millions of rows never sit in memory at once; writes nothing.
+// Fills the in-memory indexes from the tasks table: at open (one row at a time, from the scan that
+// checks every row) and after a failed commit (reading in seq-ordered chunks so millions of rows
+// never sit in memory at once). Writes nothing.
 
 import type { LeaseState, MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
-import { STATUS } from "./task-row.ts";
+import { STATUS, type TaskRow } from "./task-row.ts";
+
+/** Enters one row (rows come in seq order, as loadMemory reads them) in fresh indexes. */
+export function loadRow(mem: MemoryState, row: TaskRow): void {
+  if (row.status === STATUS.pending) mem.ready.push(row.queue, row.seq, row.priority, row.updated_at);
+  else if ((row.status === STATUS.scheduled || row.status === STATUS.failed) && row.run_at !== null) mem.addScheduled(row.queue, row.seq, row.run_at);
+}
 
 const LOAD_CHUNK_ROWS = 65_536;
 

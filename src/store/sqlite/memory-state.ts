@@ -26,6 +26,14 @@ export interface LeaseState {
   startedAtMs: number;
   /** The task's payload size: a result or error must fit beside it (MAX_TASK_DATA_BYTES). */
   payloadBytes: number;
+  /**
+   * The row's run_at, attempts, max_retries and flags as the claim read them (checked against the
+   * row's checksums): a lease's end writes the row's new state_crc from these, not from the file.
+   */
+  runAtMs: number | null;
+  attempts: number;
+  maxRetries: number;
+  flags: number;
 }
 
 /** Lease-heap entries beyond twice the live leases before the stale ones are dropped. */

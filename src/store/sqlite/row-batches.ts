@@ -6,9 +6,10 @@
 import type { TaskResultIn } from "../store.ts";
 import type { LeaseState } from "./memory-state.ts";
 import { MANY_ROWS, manyRowsSize, type Statements } from "./statements.ts";
-import { FLAG, type ClaimRow } from "./task-row.ts";
+import { stateCrc } from "./row-checksum.ts";
+import { FLAG, STATUS, type ClaimRow } from "./task-row.ts";
 
-/** The claim columns of the rows of `seqs`, by seq; a seq with no row is absent. */
+/** The rows of `seqs`, by seq; a seq with no row, or whose row fails its checksums, is absent. */
 export function readClaimRows(stmts: Statements, seqs: readonly number[]): Map<number, ClaimRow> {
   const rows = new Map<number, ClaimRow>();
   for (let at = 0; at < seqs.length; at += MANY_ROWS) {
@@ -34,9 +35,14 @@ export function writeCompletions(stmts: Statements, completions: readonly Comple
     const args: unknown[] = [];
     for (let i = at; i < at + count; i++) {
       const { lease, result } = completions[i]!;
-      args.push(lease.seq, result.result, result.resultIsJson ? FLAG.resultIsJson : 0, nowMs, lease.workerId, lease.startedAtMs);
+      const flags = (lease.flags & ~FLAG.resultIsJson) | (result.resultIsJson ? FLAG.resultIsJson : 0);
+      const crc = stateCrc({
+        flags, status: STATUS.completed, run_at: lease.runAtMs, attempts: lease.attempts, lease_token: null, lease_expires_at: null,
+        worker_id: lease.workerId, result: result.result, error: null, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: nowMs,
+      });
+      args.push(lease.seq, result.result, flags, nowMs, lease.workerId, lease.startedAtMs, crc);
     }
-    for (let i = count; i < size; i++) args.push(0, null, 0, 0, null, 0);
+    for (let i = count; i < size; i++) args.push(0, null, 0, 0, null, 0, 0);
     (size === 1 ? stmts.complete : stmts.completeRows(size)).run(...(args as never[]));
   }
 }

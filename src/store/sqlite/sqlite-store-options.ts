@@ -4,6 +4,7 @@
 import type { BackoffPolicy } from "../../queue/backoff.ts";
 import type { ReadyListener } from "../store.ts";
 import type { FlushOn } from "./group-commit.ts";
+import type { QuarantinedRow } from "./quarantine.ts";
 
 export interface SqliteStoreOptions {
   /** Database file; ":memory:" for tests that need no durability. */
@@ -47,6 +48,14 @@ export interface SqliteStoreOptions {
   checkpointIn?: "worker" | "inline";
   /** SQLite page cache, in MiB (counts toward RSS). */
   cacheMiB?: number;
+  /**
+   * Go on when the checks at open find data lost (a damaged WAL, a database that lost its
+   * content, task rows that fail their checksums): what is lost is then in `dataLoss`. Without it
+   * such a start throws DataLossError. `tq-broker serve --accept-data-loss`.
+   */
+  acceptDataLoss?: boolean;
+  /** Task rows found damaged while serving and moved to the quarantine table (log them loudly). */
+  onQuarantine?: (rows: QuarantinedRow[]) => void;
   /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
   beforeCommit?: () => void;
   /** Test seam (sync full): replaces the WAL fdatasync. */

@@ -15,16 +15,20 @@ import { GroupCommit, storageUnavailable, type CommitFigures } from "./group-com
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { LeaseBook } from "./lease-book.ts";
 import { LeaseTokens } from "./lease-tokens.ts";
-import { loadMemory, reloadKeepingLeases } from "./load-memory.ts";
+import { loadMemory, loadRow, reloadKeepingLeases } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
+import { openChecked, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
+import type { Quarantine } from "./quarantine.ts";
+import { QuarantineMover } from "./quarantine-mover.ts";
 import { RetentionWalk } from "./retention-walk.ts";
+import { stateCrcAfter } from "./row-checksum.ts";
 import { writeCompletions, type Completion } from "./row-batches.ts";
-import { openDatabase } from "./schema.ts";
 import { insertTasks } from "./insert-tasks.ts";
 import { cancelRow, promoteDue, retryRow } from "./status-changes.ts";
 import type { SqliteStoreOptions } from "./sqlite-store-options.ts";
 import { Statements } from "./statements.ts";
-import { listPage, rowById, withLease } from "./task-reads.ts";
+import { listPage, readById, rowById, withLease } from "./task-reads.ts";
+import { STATUS } from "./task-row.ts";
 import { noCheckpoints, WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 
@@ -53,7 +57,14 @@ export class SqliteStore implements Store {
   /** Why the last group failed: what a claim that waited on it reports. */
   private lastCommitFailure: unknown = null;
   private readonly tokens: LeaseTokens;
+  private readonly quarantine: Quarantine;
+  private readonly mover: QuarantineMover;
+  private opened = false;
   private closed = false;
+  /** What the checks at open found and the accepted start lost or repaired; null when the data was whole. */
+  readonly dataLoss: DataLossReport | null;
+  /** What the checks at open cost. */
+  readonly openChecks: OpenCheckFigures;
 
   constructor(private readonly options: SqliteStoreOptions) {
     const full = (options.sync ?? "full") === "full";
@@ -61,8 +72,20 @@ export class SqliteStore implements Store {
     // Sync full on a file: SQLite does not fsync inside COMMIT; WalSync does it off the event loop.
     this.walSync = full && this.walPath !== null && options.syncWal === undefined ? new WalSync(this.walPath) : null;
     const syncWal = options.syncWal ?? (this.walSync === null ? undefined : this.walSync.sync.bind(this.walSync));
-    this.db = openDatabase(options.path, full && syncWal === undefined ? "full" : "normal", options.cacheMiB ?? 32).db;
-    this.stmts = new Statements(this.db);
+    const opened = openChecked({
+      path: options.path,
+      synchronous: full && syncWal === undefined ? "full" : "normal",
+      cacheMiB: options.cacheMiB ?? 32,
+      acceptDataLoss: options.acceptDataLoss ?? false,
+      // Rows found during the open itself are dealt with by the checks (the mover exists after).
+      onDamagedRow: () => this.mover?.schedule(),
+      // The scan at open reads every row anyway: it fills the memory indexes on the way, which
+      // saves recovery a second pass over the table.
+      onCheckedRow: (row) => loadRow(this.mem, row),
+    });
+    this.db = opened.db;
+    this.quarantine = opened.quarantine;
+    this.stmts = new Statements(this.db, this.quarantine.passes);
     this.retention = new RetentionWalk(this.stmts);
     this.group = new GroupCommit({
       db: this.db,
@@ -78,6 +101,14 @@ export class SqliteStore implements Store {
         this.notify("onFatal", () => this.options.onFatal?.(err));
       },
     });
+    this.mover = new QuarantineMover({
+      quarantine: this.quarantine,
+      group: this.group,
+      mem: this.mem,
+      serving: () => this.opened && !this.closed,
+      onMoved: (rows) => this.notify("onQuarantine", () => this.options.onQuarantine?.(rows)),
+      log: options.log,
+    });
     this.tokens = new LeaseTokens(this.stmts, this.group);
     this.leases = new LeaseBook({
       stmts: this.stmts,
@@ -88,7 +119,20 @@ export class SqliteStore implements Store {
       random: options.random ?? Math.random,
       onDue: (dueMs) => this.options.onDue?.(dueMs),
     });
-    this.recover(Date.now());
+    try {
+      const requeued = this.recover(Date.now());
+      const finished = opened.finish();
+      this.dataLoss = finished.report;
+      this.openChecks = finished.figures;
+      if (requeued > 0 || finished.reload) loadMemory(this.stmts, this.mem);
+      // Loading a million rows leaves their row objects as garbage: collect it now, before the
+      // broker serves, rather than carry it in RSS until the collector gets round to it.
+      if (this.mem.ready.size > RECOVERY_GC_ROWS) Bun.gc(true);
+    } catch (err) {
+      const thrown = opened.abandon(err);
+      this.db.close();
+      throw thrown;
+    }
     this.wal =
       this.walPath === null
         ? null
@@ -105,6 +149,7 @@ export class SqliteStore implements Store {
             isGroupOpen: () => this.group.isOpen,
             log: options.log,
           });
+    this.opened = true;
   }
 
   /** A checkpoint on the worker thread now (tests, operators); null when none ran. */
@@ -245,8 +290,11 @@ export class SqliteStore implements Store {
     if (bytes === null) return null;
     // Never show a row whose commit is still open: it may yet be rolled back.
     await this.group.settled();
-    const row = this.stmts.byId.get(bytes);
-    return row === null ? null : withLease(this.mem, row);
+    const row = readById(this.stmts, bytes);
+    if (row !== null) return withLease(this.mem, row);
+    const why = this.quarantine.reasonFor(bytes);
+    if (why === null) return null;
+    throw new BrokerError(ErrorCode.NotFound, `task ${id} is quarantined: ${why} (it is kept in the quarantine table, never served)`, { field: "id" });
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -369,15 +417,23 @@ export class SqliteStore implements Store {
     return Number(row?.[0] ?? 0);
   }
 
-  /** Open: leases of a previous run are void (their workers are gone with it), then load memory. */
-  private recover(nowMs: number): void {
-    this.db.transaction(() => this.stmts.requeueInProgress.run(nowMs))();
+  /**
+   * Open: leases of a previous run are void (their workers are gone with it). Memory was loaded by
+   * the scan at open; returns how many in_progress rows (of earlier builds) went back to pending,
+   * after which memory must be loaded again.
+   */
+  private recover(nowMs: number): number {
+    // Only rows marked in_progress by earlier builds (leases live in memory now).
+    const requeued = this.db.transaction(() => {
+      const rows = this.stmts.inProgress.all();
+      for (const row of rows) {
+        this.stmts.requeue.run(nowMs, stateCrcAfter(row, { status: STATUS.pending, lease_expires_at: null, updated_at: nowMs }), row.seq);
+      }
+      return rows.length;
+    })();
     killPoint(KILL_POINTS.recovery);
     this.tokens.load();
-    loadMemory(this.stmts, this.mem);
-    // Loading a million rows leaves their row objects as garbage: collect it now, before the broker
-    // serves, rather than carry it in RSS until the collector gets round to it.
-    if (this.mem.ready.size > RECOVERY_GC_ROWS) Bun.gc(true);
+    return requeued;
   }
 
   private rebuildAfterFailure(err: unknown): void {

@@ -1,8 +1,9 @@
-// Every SQL statement of the SQLite store, prepared once at open. Pure SQL text and binding:
-// which statement runs when is decided by sqlite-store.ts and the modules it calls.
+// Every SQL statement of the SQLite store, prepared once at open. SQL text and binding: which
+// statement runs when is decided by sqlite-store.ts and the modules it calls. Whole task rows come
+// back through CheckedRows, so no caller is ever handed a row that fails its checksums.
 
-import type { Database, Statement } from "bun:sqlite";
-import type { ClaimRow, TaskRow } from "./task-row.ts";
+import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
+import type { TaskRow } from "./task-row.ts";
 import { STATUS } from "./task-row.ts";
 
 const S = STATUS;
@@ -15,8 +16,10 @@ const OPEN = `status <> ${S.completed}`;
 export const PURGE_SCAN_ROWS = 512;
 
 const INSERT_HEAD = `INSERT INTO tasks (id, type, queue, payload, flags, priority, status, run_at, max_retries, lease_ms,
-                                       idempotency_key, created_at, updated_at)`;
-const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                                       idempotency_key, created_at, updated_at, fixed_crc, state_crc)`;
+const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/** Parameters of one INSERT_ROW. */
+export const INSERT_PARAMS = 15;
 /** Rows per multi-row INSERT: one statement step for many rows measured ~40% cheaper per row. */
 export const INSERT_BATCH_ROWS = 64;
 /**
@@ -25,30 +28,51 @@ export const INSERT_BATCH_ROWS = 64;
  * time; a completion 4.1 us alone and 2.3 us 100 at a time.
  */
 export const MANY_ROWS = 64;
-// What a claim hands out: a pending row's outcome columns are empty, and each column read is a
-// property on a fresh object (22 of them cost ~1 us more per claimed task).
-const CLAIM_COLUMNS = `seq, id, type, queue, payload, flags, priority, status, run_at, attempts, max_retries, lease_ms,
-              idempotency_key, error, created_at, updated_at`;
 // A leased row is still pending in the file (leases live in memory): the run's worker and start
-// are written with its outcome. One text for one row (?1-?6) and for many (v.column1-6).
-const completeSet = (result: string, flags: string, finishedAt: string, workerId: string, startedAt: string): string =>
-  `status = ${S.completed}, result = ${result}, flags = (flags & ~2) | ${flags}, error = NULL, lease_expires_at = NULL,
-   finished_at = ${finishedAt}, updated_at = ${finishedAt}, worker_id = ${workerId}, started_at = ${startedAt}`;
+// are written with its outcome. One text for one row (?1-?7) and for many (v.column1-7). flags and
+// state_crc come from the lease (row-checksum.ts), not from the row on disk.
+const completeSet = (result: string, flags: string, finishedAt: string, workerId: string, startedAt: string, stateCrc: string): string =>
+  `status = ${S.completed}, result = ${result}, flags = ${flags}, error = NULL, lease_expires_at = NULL,
+   finished_at = ${finishedAt}, updated_at = ${finishedAt}, worker_id = ${workerId}, started_at = ${startedAt}, state_crc = ${stateCrc}`;
+
+/**
+ * A statement that returns whole task rows, each checked by `passes` (the row's checksums) before
+ * anyone sees it: a row that fails reads as absent, and `passes` reports it for quarantine.
+ */
+export class CheckedRows {
+  constructor(
+    private readonly stmt: Statement<TaskRow>,
+    private readonly passes: (row: TaskRow) => boolean,
+  ) {}
+
+  get(...params: SQLQueryBindings[]): TaskRow | null {
+    const row = this.stmt.get(...params);
+    return row === null || this.passes(row) ? row : null;
+  }
+
+  all(...params: SQLQueryBindings[]): TaskRow[] {
+    return this.stmt.all(...params).filter((row) => this.passes(row));
+  }
+
+  /** all(), with how many rows were read and the seq of the last one (pages go on from there). */
+  allCounting(...params: SQLQueryBindings[]): { rows: TaskRow[]; read: number; lastSeq: number | null } {
+    const read = this.stmt.all(...params);
+    return { rows: read.filter((row) => this.passes(row)), read: read.length, lastSeq: read[read.length - 1]?.seq ?? null };
+  }
+}
 
 export class Statements {
   readonly insert: Statement;
   readonly byKey: Statement<{ id: Uint8Array; status: number }>;
-  readonly byId: Statement<TaskRow>;
-  readonly bySeq: Statement<TaskRow>;
+  readonly byId: CheckedRows;
+  readonly bySeq: CheckedRows;
   readonly complete: Statement;
-  readonly attemptsOf: Statement<{ attempts: number; max_retries: number }>;
   readonly fail: Statement;
-  readonly expire: Statement<{ status: number; priority: number }>;
+  readonly expire: Statement;
   readonly cancel: Statement<TaskRow>;
   readonly cancelLeased: Statement<TaskRow>;
   readonly retry: Statement<TaskRow>;
   readonly promote: Statement;
-  readonly placeOf: Statement<{ queue: string; priority: number }>;
   readonly purgeDeadOrCancelled: Statement;
   readonly purgeScan: Statement;
   readonly deleteSeq: Statement;
@@ -56,56 +80,58 @@ export class Statements {
   readonly reservedTokens: Statement<{ value: number }>;
   readonly metaValue: Statement<{ value: number }>;
   readonly addMeta: Statement;
-  readonly requeueInProgress: Statement;
+  readonly inProgress: CheckedRows;
+  readonly requeue: Statement;
   readonly loadPending: Statement;
   readonly loadPendingByScan: Statement;
   readonly pendingShare: Statement<{ pending: number; span: number }>;
   readonly loadWaiting: Statement;
   /** Every SQL text prepared so far: the query-plan test checks each one uses the index it should. */
   readonly sqlTexts: string[] = [];
-  private readonly lists = new Map<string, Statement<TaskRow>>();
+  private readonly lists = new Map<string, CheckedRows>();
   private readonly inserts = new Map<number, Statement>();
-  private readonly claimReads = new Map<number, Statement<ClaimRow>>();
+  private readonly claimReads = new Map<number, CheckedRows>();
   private readonly completions = new Map<number, Statement>();
 
-  constructor(private readonly db: Database) {
+  /** `passes` checks each whole row read (row-checksum.ts) and reports one that fails. */
+  constructor(
+    private readonly db: Database,
+    private readonly passes: (row: TaskRow) => boolean,
+  ) {
     this.insert = this.prep(`${INSERT_HEAD} VALUES ${INSERT_ROW}`);
     this.byKey = this.prep("SELECT id, status FROM tasks WHERE idempotency_key = ?");
-    this.byId = this.prep("SELECT * FROM tasks WHERE id = ?");
-    this.bySeq = this.prep("SELECT * FROM tasks WHERE seq = ?");
-    // One completion: the parameters of one completeRows row, (seq, result, flags, finishedAt, workerId, startedAt).
-    this.complete = this.prep(`UPDATE tasks SET ${completeSet("?2", "?3", "?4", "?5", "?6")} WHERE seq = ?1`);
-    this.attemptsOf = this.prep("SELECT attempts, max_retries FROM tasks WHERE seq = ?");
+    this.byId = this.checked("SELECT * FROM tasks WHERE id = ?");
+    this.bySeq = this.checked("SELECT * FROM tasks WHERE seq = ?");
+    // Every UPDATE below sets state_crc, computed by the caller from the values it writes and
+    // values it knows (the lease, or the row it read and checked): see row-checksum.ts.
+    // One completion: the parameters of one completeRows row, (seq, result, flags, finishedAt, workerId, startedAt, stateCrc).
+    this.complete = this.prep(`UPDATE tasks SET ${completeSet("?2", "?3", "?4", "?5", "?6", "?7")} WHERE seq = ?1`);
     this.fail = this.prep(
       `UPDATE tasks SET status = ?1, attempts = ?2, error = ?3, run_at = ?4, finished_at = ?5,
-                        lease_expires_at = NULL, updated_at = ?6, worker_id = ?8, started_at = ?9
+                        lease_expires_at = NULL, updated_at = ?6, worker_id = ?8, started_at = ?9, state_crc = ?10
        WHERE seq = ?7`,
     );
-    // SET expressions read the old row, so attempts + 1 is the attempt being counted now.
     this.expire = this.prep(
-      `UPDATE tasks SET attempts = attempts + 1,
-                        status = CASE WHEN attempts + 1 > max_retries THEN ${S.dead} ELSE ${S.pending} END,
-                        finished_at = CASE WHEN attempts + 1 > max_retries THEN ?1 ELSE NULL END,
-                        error = ?2, lease_expires_at = NULL, updated_at = ?1, worker_id = ?4, started_at = ?5
-       WHERE seq = ?3 RETURNING status, priority`,
+      `UPDATE tasks SET attempts = ?1, status = ?2, finished_at = ?3, error = ?4, lease_expires_at = NULL, updated_at = ?5,
+                        worker_id = ?6, started_at = ?7, state_crc = ?8
+       WHERE seq = ?9`,
     );
     this.cancel = this.prep(
-      `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1 WHERE seq = ?2 RETURNING *`,
+      `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1, state_crc = ?3 WHERE seq = ?2 RETURNING *`,
     );
     // A running task: its row is pending in the file (leases live in memory); it keeps who ran it.
     this.cancelLeased = this.prep(
-      `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1, worker_id = ?3, started_at = ?4 WHERE seq = ?2 RETURNING *`,
+      `UPDATE tasks SET status = ${S.cancelled}, finished_at = ?1, updated_at = ?1, worker_id = ?3, started_at = ?4, state_crc = ?5 WHERE seq = ?2 RETURNING *`,
     );
     this.retry = this.prep(
-      `UPDATE tasks SET status = ${S.pending}, attempts = 0, run_at = NULL, finished_at = NULL, updated_at = ?1
+      `UPDATE tasks SET status = ${S.pending}, attempts = 0, run_at = NULL, finished_at = NULL, updated_at = ?1, state_crc = ?3
        WHERE seq = ?2 RETURNING *`,
     );
-    // The guard makes a heap entry left over from an earlier schedule of the same task harmless.
+    // The caller read the row (bySeq) and found it due; the guard repeats that, cheaply.
     this.promote = this.prep(
-      `UPDATE tasks SET status = ${S.pending}, updated_at = ?1
+      `UPDATE tasks SET status = ${S.pending}, updated_at = ?1, state_crc = ?3
        WHERE seq = ?2 AND status IN (${S.scheduled}, ${S.failed}) AND run_at <= ?1`,
     );
-    this.placeOf = this.prep("SELECT queue, priority FROM tasks WHERE seq = ?");
     // Dead and cancelled rows are few and in the open index; completed rows are in no index but
     // the id's, so retention finds them by walking seq order (purgeScan) and deletes them by seq.
     this.purgeDeadOrCancelled = this.prep(
@@ -118,10 +144,9 @@ export class Statements {
     this.reservedTokens = this.prep("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
     this.metaValue = this.prep("SELECT value FROM meta WHERE key = ?");
     this.addMeta = this.prep("INSERT INTO meta (key, value) VALUES (?, ?)");
-    // Leases are never written any more; this only clears in_progress rows left by earlier builds.
-    this.requeueInProgress = this.prep(
-      `UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ? WHERE status = ${S.in_progress} AND ${OPEN}`,
-    );
+    // Leases are never written any more; these only clear in_progress rows left by earlier builds.
+    this.inProgress = this.checked(`SELECT * FROM tasks WHERE status = ${S.in_progress} AND ${OPEN}`);
+    this.requeue = this.prep(`UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ?1, state_crc = ?2 WHERE seq = ?3`);
     // Chunked by seq so recovery of millions of rows never materialises them all at once. Through
     // the status index when pending rows are a minority; when they are most of the table, reading
     // the table in rowid order skips a b-tree descent per row (measured ~30% faster for 1M).
@@ -145,17 +170,23 @@ export class Statements {
     return this.db.prepare(sql) as Statement<T>;
   }
 
-  /** The claim columns of `rows` seqs' rows (a power of two up to MANY_ROWS; pad with 0, a seq no row has), in any order. */
-  claimRows(rows: number): Statement<ClaimRow> {
-    return (
-      this.claimReads.get(rows) ??
-      this.remember(this.claimReads, rows, `SELECT ${CLAIM_COLUMNS} FROM tasks WHERE seq IN (${Array.from({ length: rows }, () => "?").join(", ")})`)
-    );
+  private checked(sql: string): CheckedRows {
+    return new CheckedRows(this.prep<TaskRow>(sql), this.passes);
+  }
+
+  /** The rows of `rows` seqs (a power of two up to MANY_ROWS; pad with 0, a seq no row has), in any order. */
+  claimRows(rows: number): CheckedRows {
+    let stmt = this.claimReads.get(rows);
+    if (stmt === undefined) {
+      stmt = this.checked(`SELECT * FROM tasks WHERE seq IN (${Array.from({ length: rows }, () => "?").join(", ")})`);
+      this.claimReads.set(rows, stmt);
+    }
+    return stmt;
   }
 
   /**
-   * complete for `rows` rows of (seq, result, flags, finishedAt, workerId, startedAt) (a power of
-   * two up to MANY_ROWS; pad with seq 0). The seqs must be distinct.
+   * complete for `rows` rows of (seq, result, flags, finishedAt, workerId, startedAt, stateCrc) (a
+   * power of two up to MANY_ROWS; pad with seq 0). The seqs must be distinct.
    */
   completeRows(rows: number): Statement {
     return (
@@ -163,8 +194,8 @@ export class Statements {
       this.remember(
         this.completions,
         rows,
-        `UPDATE tasks SET ${completeSet("v.column2", "v.column3", "v.column4", "v.column5", "v.column6")}
-         FROM (VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}) AS v WHERE tasks.seq = v.column1`,
+        `UPDATE tasks SET ${completeSet("v.column2", "v.column3", "v.column4", "v.column5", "v.column6", "v.column7")}
+         FROM (VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v WHERE tasks.seq = v.column1`,
       )
     );
   }
@@ -190,7 +221,7 @@ export class Statements {
    * other than completed goes through the open index; completed rows, in no status index, are read
    * in seq order and filtered.
    */
-  list(status: "any" | "open" | "completed", hasQueue: boolean, hasType: boolean): Statement<TaskRow> {
+  list(status: "any" | "open" | "completed", hasQueue: boolean, hasType: boolean): CheckedRows {
     const key = `${status}${+hasQueue}${+hasType}`;
     let stmt = this.lists.get(key);
     if (stmt === undefined) {
@@ -199,7 +230,7 @@ export class Statements {
       if (status === "completed") where.push("status = ?2");
       if (hasQueue) where.push("queue = ?3");
       if (hasType) where.push("type = ?4");
-      stmt = this.prep(`SELECT * FROM tasks WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?5`);
+      stmt = this.checked(`SELECT * FROM tasks WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?5`);
       this.lists.set(key, stmt);
     }
     return stmt;

@@ -5,6 +5,7 @@
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import type { Task } from "../store.ts";
 import type { MemoryState } from "./memory-state.ts";
+import { stateCrcAfter } from "./row-checksum.ts";
 import type { Statements } from "./statements.ts";
 import { rowById } from "./task-reads.ts";
 import { rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
@@ -18,8 +19,11 @@ export function promoteDue(stmts: Statements, mem: MemoryState, nowMs: number, m
   let promoted = 0;
   for (let step = 0; step < maxSteps && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
     const seq = heap.pop();
-    if (stmts.promote.run(nowMs, seq).changes !== 1) continue;
-    const row = stmts.placeOf.get(seq)!;
+    // The entry may be stale (the task was promoted, cancelled or rescheduled since): the row says.
+    const row = stmts.bySeq.get(seq);
+    if (row === null || (row.status !== STATUS.scheduled && row.status !== STATUS.failed) || row.run_at === null || row.run_at > nowMs) continue;
+    const crc = stateCrcAfter(row, { status: STATUS.pending, updated_at: nowMs });
+    if (stmts.promote.run(nowMs, seq, crc).changes !== 1) continue;
     mem.scheduledGone(row.queue);
     mem.ready.push(row.queue, seq, row.priority, nowMs);
     readyQueues.add(row.queue);
@@ -36,7 +40,7 @@ export function cancelRow(stmts: Statements, mem: MemoryState, row: TaskRow, now
       field: "id",
     });
   }
-  const updated = stmts.cancel.get(nowMs, row.seq)!;
+  const updated = stmts.cancel.get(nowMs, row.seq, stateCrcAfter(row, { status: STATUS.cancelled, finished_at: nowMs, updated_at: nowMs }))!;
   if (row.status === STATUS.pending) mem.ready.remove(row.queue, row.seq, row.priority);
   else mem.scheduledGone(row.queue);
   return rowToTask(updated);
@@ -48,7 +52,9 @@ export function retryRow(stmts: Statements, mem: MemoryState, id: string, nowMs:
   if (row.status !== STATUS.dead && row.status !== STATUS.cancelled) {
     throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only dead or cancelled tasks can be re-run`, { field: "id" });
   }
-  const updated = stmts.retry.get(nowMs, row.seq)!;
+  const updated = stmts.retry.get(
+    nowMs, row.seq, stateCrcAfter(row, { status: STATUS.pending, attempts: 0, run_at: null, finished_at: null, updated_at: nowMs }),
+  )!;
   mem.ready.push(row.queue, row.seq, row.priority, nowMs);
   readyQueues.add(row.queue);
   return rowToTask(updated);

@@ -10,10 +10,19 @@ import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
 import { rowToTask, STATUS, type TaskRow } from "./task-row.ts";
 
+/**
+ * The row of the task with id `bytes`, or null. The row must hold that id: a damaged index entry
+ * could lead to another row, which must not answer for this task.
+ */
+export function readById(stmts: Statements, bytes: Uint8Array): TaskRow | null {
+  const row = stmts.byId.get(bytes);
+  return row !== null && Buffer.compare(row.id, bytes) === 0 ? row : null;
+}
+
 /** The row of task `id`, or NotFound. */
 export function rowById(stmts: Statements, id: string): TaskRow {
   const bytes = uuidFromString(id);
-  const row = bytes === null ? null : stmts.byId.get(bytes);
+  const row = bytes === null ? null : readById(stmts, bytes);
   if (row === null) throw new BrokerError(ErrorCode.NotFound, `no task with id ${JSON.stringify(id)}`, { field: "id" });
   return row;
 }
@@ -36,13 +45,14 @@ export function listPage(stmts: Statements, mem: MemoryState, query: ListQuery, 
   if (query.status === "in_progress") return listLeased(stmts, mem, query, after, limit);
   const status = query.status === undefined ? "any" : query.status === "completed" ? "completed" : "open";
   const stmt = stmts.list(status, query.queue !== undefined, query.type !== undefined);
-  const rows = stmt.all(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
+  const { rows, read, lastSeq } = stmt.allCounting(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
   const page = fitReply(rows.slice(0, limit));
-  const last = page[page.length - 1];
-  const more = rows.length > page.length;
+  // Rows that failed their checksums were read but are not in `rows`: more may follow them.
+  const more = rows.length > page.length || read > limit;
+  const cursor = page[page.length - 1]?.seq ?? lastSeq;
   // Leased rows are pending in the file; asked for pending, they are not.
   const tasks = page.map((row) => withLease(mem, row)).filter((t) => query.status === undefined || t.status === query.status);
-  return { tasks, nextCursor: more && last !== undefined ? String(last.seq) : null };
+  return { tasks, nextCursor: more && cursor !== null ? String(cursor) : null };
 }
 
 /** In-progress tasks come from the leases in memory, in seq order, then their rows. */

@@ -51,14 +51,13 @@ export interface TaskRow {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** Checksums of the row (row-checksum.ts): every read of a whole row is checked against them. */
+  fixed_crc: number;
+  state_crc: number;
 }
 
-/** The columns a claim reads (Statements.claimRows). */
-export type ClaimRow = Pick<
-  TaskRow,
-  | "seq" | "id" | "type" | "queue" | "payload" | "flags" | "priority" | "status" | "run_at" | "attempts" | "max_retries" | "lease_ms"
-  | "idempotency_key" | "error" | "created_at" | "updated_at"
->;
+/** What a claim reads (Statements.claimRows): the whole row, since the checksums cover every column. */
+export type ClaimRow = TaskRow;
 
 /** The task a claim hands out: the row as it is in the file, in progress under a new lease. */
 export function claimedTask(row: ClaimRow, workerId: string, startedAtMs: number, leaseExpiresAtMs: number): Task {

@@ -5,6 +5,7 @@
 // event loop so the next groups are built and committed while the disk works.
 
 import { closeSync, fdatasync, openSync } from "node:fs";
+import { FAULT_POINTS, faultPoint } from "./kill-points.ts";
 
 export class WalSync {
   private fd: number | null = null;
@@ -19,6 +20,10 @@ export class WalSync {
       this.fd ??= openSync(this.walPath, "r");
     } catch (err) {
       done(err as Error);
+      return;
+    }
+    if (faultPoint(FAULT_POINTS.walFsync)) {
+      done(Object.assign(new Error("EIO: i/o error, fdatasync (injected by TQ_TEST_FAIL_AT)"), { code: "EIO", errno: -5, syscall: "fdatasync" }));
       return;
     }
     fdatasync(this.fd, (err) => done(err ?? null));

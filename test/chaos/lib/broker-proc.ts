@@ -18,6 +18,8 @@ export interface LaunchOptions {
   shellPrefix?: string;
   /** Runs the broker as this user through setpriv (root only). */
   asUser?: { uid: number; gid: number };
+  /** More `serve` arguments, e.g. ["--accept-data-loss"]. */
+  args?: string[];
 }
 
 export interface LaunchedBroker {
@@ -31,7 +33,7 @@ export interface LaunchedBroker {
 }
 
 export function launchBroker(options: LaunchOptions): LaunchedBroker {
-  let command = [process.execPath, MAIN, "serve", "--port", "0", "--data-dir", options.dataDir];
+  let command = [process.execPath, MAIN, "serve", "--port", "0", "--data-dir", options.dataDir, ...(options.args ?? [])];
   if (options.asUser) command = ["setpriv", `--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, "--clear-groups", ...command];
   if (options.shellPrefix !== undefined) command = ["bash", "-c", `${options.shellPrefix}; exec "$@"`, "bash", ...command];
   const env: Record<string, string> = {};

@@ -50,7 +50,7 @@ describe("exit codes", () => {
   test("unknown option: 64 naming the command", async () => {
     const r = await cli(["serve", "--prot", "1"]);
     expect(r.code).toBe(64);
-    expect(r.err).toBe("tq-broker serve: unknown option --prot (options: --config, --port, --data-dir)\nRun 'tq-broker serve --help' for usage.");
+    expect(r.err).toBe("tq-broker serve: unknown option --prot (options: --config, --port, --data-dir, --accept-data-loss)\nRun 'tq-broker serve --help' for usage.");
   });
 
   test("config error: 78 with every problem indented", async () => {

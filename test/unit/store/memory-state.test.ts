@@ -4,7 +4,10 @@ import { expect, test } from "bun:test";
 import { MemoryState, type LeaseState } from "../../../src/store/sqlite/memory-state.ts";
 
 function lease(seq: number, expiresAtMs: number): LeaseState {
-  return { seq, id: `id-${seq}`, serial: seq, token: seq, workerId: "w", expiresAtMs, queue: "default", priority: 150, leaseMs: 30_000, startedAtMs: 0, payloadBytes: 0 };
+  return {
+    seq, id: `id-${seq}`, serial: seq, token: seq, workerId: "w", expiresAtMs, queue: "default", priority: 150, leaseMs: 30_000, startedAtMs: 0, payloadBytes: 0,
+    runAtMs: null, attempts: 0, maxRetries: 3, flags: 0,
+  };
 }
 
 test("ended leases do not pile up in the expiry heap, and live ones keep their entry", () => {

@@ -14,7 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test("no statement scans or sorts the tasks table", () => {
   const { db } = openDatabase(join(dir, "tasks.db"), "full");
-  const stmts = new Statements(db);
+  const stmts = new Statements(db, () => true);
   for (const s of ["any", "open", "completed"] as const) for (const q of [false, true]) for (const t of [false, true]) stmts.list(s, q, t);
   stmts.insertRows(INSERT_BATCH_ROWS);
   stmts.claimRows(MANY_ROWS);

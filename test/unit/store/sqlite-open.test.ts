@@ -5,7 +5,9 @@ import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { readFileSync, writeFileSync } from "node:fs";
 import { uuidv7Bytes } from "../../../src/protocol/uuid.ts";
+import { rowDamage } from "../../../src/store/sqlite/row-checksum.ts";
 import { CorruptDatabaseError, MIGRATIONS } from "../../../src/store/sqlite/schema.ts";
+import type { TaskRow } from "../../../src/store/sqlite/task-row.ts";
 import { openSqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import { task } from "../../contract/store.contract.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
@@ -71,5 +73,9 @@ test("a schema-1 database migrates: completed rows leave the status index, recov
   expect(indexes).not.toContain("tasks_status_seq");
   expect(indexes).not.toContain("tasks_finished_at");
   expect((db.query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(MIGRATIONS.length);
+  // Migration 3 gave the rows of the older build their checksums.
+  const rows = db.query("SELECT * FROM tasks").all() as TaskRow[];
+  expect(rows).toHaveLength(statuses.length);
+  expect(rows.map((r) => rowDamage(r))).toEqual(statuses.map(() => null));
   db.close();
 });

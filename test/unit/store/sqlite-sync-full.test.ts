@@ -99,7 +99,7 @@ test("sync full: completions wait for the sync in flight, then commit as one gro
   reader.close();
 });
 
-test("sync full: a failed fsync rejects what it covered and everything after, and reports it once", async () => {
+test("sync full: a failed fsync answers what it covered and everything after OutcomeUnknown (committed, maybe not durable), and reports it once", async () => {
   const { pending, syncWal } = manualSync();
   const fatal: unknown[] = [];
   const store = open({ path: tempPath(), syncWal, onFatal: (err) => fatal.push(err) });
@@ -108,12 +108,12 @@ test("sync full: a failed fsync rejects what it covered and everything after, an
   pending.shift()!(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
   const err = await first.catch((e: unknown) => e);
   expect(err).toBeInstanceOf(BrokerError);
-  expect((err as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
-  expect((err as BrokerError).message).toContain("fsync failed: EIO");
+  expect((err as BrokerError).code).toBe(ErrorCode.OutcomeUnknown);
+  expect((err as BrokerError).message).toContain("fsync of the WAL failed: EIO");
   expect(fatal).toHaveLength(1);
   // No later sync is trusted: the next group is rejected without asking the disk again.
   const later = await store.submit([task()], 1001).catch((e: unknown) => e);
-  expect((later as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
+  expect((later as BrokerError).code).toBe(ErrorCode.OutcomeUnknown);
   expect(pending).toHaveLength(0);
   expect(fatal).toHaveLength(1);
 });

@@ -1,0 +1,253 @@
+// What the store checks at open so that a broker that cannot trust its data does not start
+// (docs/guarantees.md): a WAL cut short by damage (before SQLite reads it), a database that lost
+// its content, indexes out of step with the table, and every task row against its checksums. Each
+// finding refuses the start (DataLossError, exit 65) unless the operator accepted the loss; then
+// it is acted on and listed. Owns the order of the checks; each check lives in its own file.
+
+import type { Database } from "bun:sqlite";
+import { closeSync, copyFileSync, openSync, readSync, statSync } from "node:fs";
+import { readIdentity, writeIdentity, type DbIdentity } from "./db-identity.ts";
+import { Quarantine, type QuarantinedRow } from "./quarantine.ts";
+import { CorruptDatabaseError, judgeIntegrity, openDatabase, type SchemaState } from "./schema.ts";
+import type { PendingIntegrity } from "./integrity-check.ts";
+import type { TaskRow } from "./task-row.ts";
+import { checkWal, type WalDamage } from "./wal-check.ts";
+
+/** What the checks at open found; every list empty and every field null when the data is whole. */
+export interface DataLossReport {
+  /** The WAL held committed transactions SQLite would drop. */
+  wal: WalDamage | null;
+  /** Where the damaged WAL was copied before the start went on (accepted starts only). */
+  walCopy: string | null;
+  /** The database lost its content (missing, empty, or another database than the data dir held). */
+  lostContent: string | null;
+  /** Task rows that failed their checksums: moved to the quarantine table (accepted starts only). */
+  quarantined: QuarantinedRow[];
+  /** Indexes rebuilt from the table (no data lost: indexes are derived). */
+  indexesRebuilt: string[];
+}
+
+/** Figures of the checks, for the start-up log. */
+export interface OpenCheckFigures {
+  rowsChecked: number;
+  /**
+   * What the checks held the open for, in ms: the WAL read, the row scan and the wait for the
+   * integrity check (which runs while memory loads).
+   */
+  checkMs: number;
+}
+
+/** Damage was found and the operator has not accepted the loss: the CLI exits 65 and lists it. */
+export class DataLossError extends CorruptDatabaseError {
+  readonly report: DataLossReport;
+
+  constructor(path: string, report: DataLossReport) {
+    super(path, describeLoss(report));
+    this.report = report;
+    this.message =
+      `database ${path} is damaged: ${this.details.join("; ")}. No task was changed or removed. Restore the data dir from a backup, ` +
+      "or start once with --accept-data-loss to go on without what is lost (it is listed at that start)";
+  }
+
+  override get name(): string {
+    return "DataLossError";
+  }
+}
+
+/** One line per finding, for the refusal and the accepted start's log. */
+export function describeLoss(report: DataLossReport): string[] {
+  const lines: string[] = [];
+  if (report.lostContent !== null) lines.push(report.lostContent);
+  if (report.wal !== null) {
+    const w = report.wal;
+    lines.push(`${w.reason}: WAL frames ${w.droppedFrom}-${w.droppedTo} dropped (${w.commitsLost} committed transaction${w.commitsLost === 1 ? "" : "s"} or more)`);
+  }
+  if (report.quarantined.length > 0) {
+    const ids = report.quarantined.slice(0, 20).map((q) => q.id);
+    const more = report.quarantined.length > ids.length ? ` and ${report.quarantined.length - ids.length} more` : "";
+    lines.push(`${report.quarantined.length} task record${report.quarantined.length === 1 ? "" : "s"} failed their checksums: ${ids.join(", ")}${more}`);
+  }
+  if (report.indexesRebuilt.length > 0) lines.push(`indexes out of step with the table, rebuilt: ${report.indexesRebuilt.join(", ")}`);
+  return lines;
+}
+
+export interface CheckedOpenOptions {
+  path: string;
+  synchronous: "full" | "normal";
+  cacheMiB: number;
+  /** The operator accepts losing what the checks find (`tq-broker serve --accept-data-loss`). */
+  acceptDataLoss: boolean;
+  /** Told of each row found damaged after the open (the store moves it out). */
+  onDamagedRow: (row: QuarantinedRow) => void;
+  /** Handed each row that passed the scan at open, in seq order (the store loads its memory). */
+  onCheckedRow?: (row: TaskRow) => void;
+}
+
+export interface CheckedDatabase {
+  db: Database;
+  quarantine: Quarantine;
+  /**
+   * The rest of the checks, once the store has loaded its memory (the integrity check runs on
+   * another thread meanwhile): throws CorruptDatabaseError for a damaged file (the caller closes
+   * `db`), else acts on what an accepted start found.
+   */
+  finish(): FinishedChecks;
+  /**
+   * The open failed before finish: stops the integrity check, and returns the error to throw (a
+   * "malformed" error from SQLite becomes CorruptDatabaseError, with what the check found).
+   */
+  abandon(err: unknown): unknown;
+}
+
+/**
+ * SQLite reading a damaged page (SQLITE_CORRUPT, SQLITE_NOTADB) before the integrity check's
+ * result was judged: the file is corrupt (exit 65), in the words of that check when it has them.
+ */
+function asCorrupt(path: string, err: unknown, integrity: PendingIntegrity): unknown {
+  const code = String((err as { code?: unknown })?.code ?? "");
+  if (err instanceof CorruptDatabaseError || !(code.startsWith("SQLITE_CORRUPT") || code.startsWith("SQLITE_NOTADB"))) {
+    integrity.cancel();
+    return err;
+  }
+  let problems: string[];
+  try {
+    problems = integrity.result();
+  } catch {
+    problems = [];
+  }
+  return new CorruptDatabaseError(path, problems.length > 0 ? problems : [String((err as Error).message)], err);
+}
+
+export interface FinishedChecks {
+  /** Null when nothing was found; otherwise what the accepted start lost or repaired. */
+  report: DataLossReport | null;
+  figures: OpenCheckFigures;
+  /** Rows moved out or indexes rebuilt: memory loaded before must be loaded again. */
+  reload: boolean;
+}
+
+function emptyReport(): DataLossReport {
+  return { wal: null, walCopy: null, lostContent: null, quarantined: [], indexesRebuilt: [] };
+}
+
+function hasLoss(report: DataLossReport): boolean {
+  return report.wal !== null || report.lostContent !== null || report.quarantined.length > 0;
+}
+
+function fileSize(path: string): number | null {
+  try {
+    return statSync(path).size;
+  } catch {
+    return null;
+  }
+}
+
+/** The database's page size from its header (bytes 16-17, big-endian; 1 means 65536), or 4096. */
+function dbPageSize(path: string): number {
+  const header = new Uint8Array(100);
+  try {
+    const fd = openSync(path, "r");
+    try {
+      if (readSync(fd, header, 0, 100, 0) < 100) return 4096;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return 4096;
+  }
+  const n = (header[16]! << 8) | header[17]!;
+  return n === 1 ? 65536 : n >= 512 ? n : 4096;
+}
+
+export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
+  const { path, acceptDataLoss: accept } = options;
+  const started = performance.now();
+  const report = emptyReport();
+  const refuse = (): never => {
+    throw new DataLossError(path, report);
+  };
+
+  // Before SQLite touches anything: it would replay the WAL (dropping what follows damage) and,
+  // on close, copy it into the database and delete it.
+  const onDisk = path !== ":memory:";
+  const remembered = onDisk ? readIdentity(path) : null;
+  const size = fileSize(path);
+  report.wal = onDisk ? checkWal(`${path}-wal`, dbPageSize(path)) : null;
+  if (remembered !== null && (size === null || size === 0)) {
+    report.lostContent = `the database file is ${size === null ? "missing" : "empty (0 bytes)"}, but this data dir held a tq-broker database${
+      remembered === "unreadable" ? "" : ` (id ${remembered.dbId}, created ${new Date(remembered.createdAtMs).toISOString()})`
+    }: every task in it is lost`;
+  }
+  if (hasLoss(report) && !accept) refuse();
+  if (report.wal !== null) {
+    report.walCopy = `${path}-wal.damaged-${Date.now()}`;
+    copyFileSync(`${path}-wal`, report.walCopy);
+  }
+
+  const opened = openDatabase(path, options.synchronous, options.cacheMiB, {
+    beforeMigrating(state: SchemaState) {
+      if (remembered !== null && report.lostContent === null && state.version === 0 && !state.hasTasks) {
+        report.lostContent = "the database file holds no tq-broker tables, but this data dir held a tq-broker database: every task in it is lost";
+        if (!accept) refuse();
+      }
+    },
+  });
+  const db = opened.db;
+  let quarantine: Quarantine;
+  let rowsChecked: number;
+  try {
+    if (onDisk) checkIdentity(db, path, remembered, opened.created, report, accept);
+    quarantine = new Quarantine(db, options.onDamagedRow);
+    rowsChecked = quarantine.scanAll(options.onCheckedRow);
+    if (quarantine.pending > 0 && !accept) {
+      // The rows are listed, not moved: a refused start changes nothing.
+      report.quarantined = quarantine.peek();
+      refuse();
+    }
+  } catch (err) {
+    const thrown = asCorrupt(path, err, opened.integrity);
+    db.close();
+    throw thrown;
+  }
+  const firstPhaseMs = performance.now() - started;
+  return {
+    db,
+    quarantine,
+    finish() {
+      const waitStarted = performance.now();
+      const damagedIndexes = judgeIntegrity(path, opened.integrity.result());
+      const checkMs = firstPhaseMs + (performance.now() - waitStarted);
+      const moving = quarantine.pending > 0 || damagedIndexes.length > 0;
+      if (moving) {
+        db.transaction(() => {
+          report.quarantined = quarantine.moveOut(Date.now());
+          // After the damaged rows are out: the indexes are rebuilt from rows that passed.
+          for (const index of damagedIndexes) db.exec(`REINDEX ${index}`);
+        })();
+      }
+      report.indexesRebuilt = damagedIndexes;
+      // An accepted WAL loss must not be found again at the next start: copy what SQLite kept into
+      // the database and empty the WAL (its damaged frames are in walCopy).
+      if (report.wal !== null) db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      const found = hasLoss(report) || damagedIndexes.length > 0;
+      return { report: found ? report : null, figures: { rowsChecked, checkMs }, reload: moving };
+    },
+    abandon(err) {
+      return asCorrupt(path, err, opened.integrity);
+    },
+  };
+}
+
+/** The database must be the one the data dir remembers; a new database (or an adopted old one) is remembered from now on. */
+function checkIdentity(db: Database, path: string, remembered: DbIdentity | null | "unreadable", created: boolean, report: DataLossReport, accept: boolean): void {
+  const row = db.query("SELECT value FROM meta WHERE key = 'db_id'").get() as { value: number } | null;
+  if (row === null) throw new CorruptDatabaseError(path, ["the meta table has no db_id row"]);
+  const dbId = row.value;
+  if (remembered !== null && remembered !== "unreadable" && remembered.dbId !== dbId && report.lostContent === null) {
+    report.lostContent = `the database file is not the one this data dir held (database id ${dbId}, expected ${remembered.dbId}, created ${new Date(remembered.createdAtMs).toISOString()}): the tasks of that database are not in it`;
+    if (!accept) throw new DataLossError(path, report);
+  }
+  if (created || remembered === null || remembered === "unreadable" || remembered.dbId !== dbId) {
+    writeIdentity(path, { dbId, createdAtMs: Date.now() });
+  }
+}

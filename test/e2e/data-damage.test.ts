@@ -1,0 +1,222 @@
+// Damaged files never start a broker silently (issue 19.4, 19.5; docs/guarantees.md promise 7):
+// real `tq-broker serve` processes on real data dirs whose tq.db or WAL a test helper damaged.
+// Each damage is refused with exit 65 and a message naming it; --accept-data-loss starts, once,
+// and lists what was lost.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TaskInfo } from "../../src/protocol/messages.ts";
+import { launchBroker, reap } from "../chaos/lib/broker-proc.ts";
+import { seededRandom } from "../chaos/lib/tier.ts";
+import {
+  copyDataDir, DB_FILE, flipByte, listAll, offsetOf, startAndRead, taskText, WAL_FILE, walFrameDataOffset, walFrames, type StartOutcome,
+} from "../helpers/data-damage.ts";
+import { RawConn } from "../helpers/raw-conn.ts";
+
+const TASKS = 400;
+const COMPLETED = 100;
+const dirs: string[] = [];
+const enc = new TextEncoder();
+
+function payloadOf(i: number): Uint8Array {
+  return enc.encode(JSON.stringify({ marker: `task-${i}-payload`, pad: "x".repeat(100) }));
+}
+
+interface Fixture {
+  dataDir: string;
+  /** Task ids by submit index. */
+  ids: string[];
+  /** What the broker served before any damage, by id. */
+  served: Map<string, TaskInfo>;
+}
+
+/**
+ * A data dir holding TASKS tasks, COMPLETED of them completed in 10 separate commits. `stop`
+ * "term" closes cleanly (the WAL is emptied into tq.db); "kill" leaves every commit in the WAL
+ * (checkpoints held off for an hour), as a crash would.
+ */
+async function makeFixture(stop: "term" | "kill"): Promise<Fixture> {
+  const dataDir = mkdtempSync(join(tmpdir(), "tq-damage-"));
+  dirs.push(dataDir);
+  const broker = launchBroker({ dataDir, env: { TQ_PERSISTENCE_WAL_SYNC_INTERVAL_MS: "3600000" } });
+  try {
+    const conn = await RawConn.connect(await broker.listening());
+    const ids: string[] = [];
+    for (let b = 0; b < TASKS; b += 100) {
+      const r = await conn.call({ kind: "SubmitBatch", tasks: Array.from({ length: 100 }, (_, i) => ({ type: "t", queue: "q", payload: payloadOf(b + i), payloadIsJson: true })) });
+      if (r.kind !== "SubmittedBatch") throw new Error(`submit answered ${JSON.stringify(r)}`);
+      ids.push(...r.outcomes.map((x) => x.id));
+    }
+    for (let round = 0; round < COMPLETED / 10; round++) {
+      const claimed = await conn.call({ kind: "ClaimTask", queues: ["q"], max: 10, waitMs: 0 });
+      if (claimed.kind !== "Claimed") throw new Error(`claim answered ${JSON.stringify(claimed)}`);
+      const done = await conn.call({
+        kind: "TaskResultBatch",
+        results: claimed.tasks.map((t) => ({ id: t.id, token: t.token, outcome: "completed" as const, resultIsJson: false, result: enc.encode(`done-${t.id}`), error: "" })),
+      });
+      if (done.kind !== "ResultBatchOutcome") throw new Error(`results answered ${JSON.stringify(done)}`);
+    }
+    const served = await listAll(conn);
+    conn.close();
+    broker.proc.kill(stop === "term" ? "SIGTERM" : "SIGKILL");
+    await broker.exited;
+    return { dataDir, ids, served };
+  } finally {
+    await reap(broker);
+  }
+}
+
+function damagedCopy(fixture: Fixture): string {
+  const copy = copyDataDir(fixture.dataDir);
+  dirs.push(copy);
+  return copy;
+}
+
+function expectRefused(r: StartOutcome, ...texts: (string | RegExp)[]): void {
+  expect(r.tasks).toBeNull();
+  expect(r.exitCode).toBe(65);
+  for (const text of texts) expect(r.output).toMatch(text);
+  expect(r.output).toContain("--accept-data-loss");
+  expect(r.output).not.toContain("unexpected error");
+}
+
+function completedCount(tasks: Map<string, TaskInfo>): number {
+  return [...tasks.values()].filter((t) => t.status === "completed").length;
+}
+
+let clean: Fixture;
+let crashed: Fixture;
+
+beforeAll(async () => {
+  [clean, crashed] = await Promise.all([makeFixture("term"), makeFixture("kill")]);
+}, 60_000);
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("damaged tq.db", () => {
+  test("a flipped byte in a task record: exit 65 naming the task; --accept-data-loss quarantines it, lists it, never serves it; the next start is clean", async () => {
+    expect(clean.served.size).toBe(TASKS);
+    const dir = damagedCopy(clean);
+    const victim = clean.ids[123]!;
+    flipByte(join(dir, DB_FILE), offsetOf(join(dir, DB_FILE), "task-123-payload") + 5);
+
+    expectRefused(await startAndRead(dir), "1 task record failed their checksums", victim);
+
+    const accepted = launchBroker({ dataDir: dir, args: ["--accept-data-loss"] });
+    try {
+      const conn = await RawConn.connect(await accepted.listening());
+      expect(accepted.output()).toMatch(/"level":"error","msg":"started after checks at open found damaged data"/);
+      expect(accepted.output()).toContain(victim);
+      const info = await conn.call({ kind: "QueryStatus", id: victim });
+      expect(info).toMatchObject({ kind: "Error", code: 8, message: expect.stringContaining("quarantined") });
+      conn.close();
+      accepted.proc.kill("SIGTERM");
+      await accepted.exited;
+    } finally {
+      await reap(accepted);
+    }
+    const after = await startAndRead(dir);
+    expect(after.tasks!.size).toBe(TASKS - 1);
+    for (const [id, t] of after.tasks!) expect(taskText(t)).toBe(taskText(clean.served.get(id)!));
+  }, 60_000);
+
+  test("single-byte flips anywhere in tq.db: every start is refused with 65 or serves exactly the tasks served before", async () => {
+    const size = statSync(join(clean.dataDir, DB_FILE)).size;
+    const random = seededRandom(1904);
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < 12; i++) {
+      const dir = damagedCopy(clean);
+      const offset = Math.floor(random() * size);
+      flipByte(join(dir, DB_FILE), offset, 1 << Math.floor(random() * 8));
+      const r = await startAndRead(dir);
+      if (r.tasks === null) {
+        expect({ offset, exitCode: r.exitCode }).toEqual({ offset, exitCode: 65 });
+        outcomes.refused = (outcomes.refused ?? 0) + 1;
+      } else {
+        const changed = [...clean.served].filter(([id, t]) => r.tasks!.get(id) === undefined || taskText(r.tasks!.get(id)!) !== taskText(t));
+        expect({ offset, changed: changed.map(([id]) => id), extra: r.tasks.size - clean.served.size }).toEqual({ offset, changed: [], extra: 0 });
+        const repaired = r.output.includes("indexes out of step");
+        outcomes[repaired ? "started, index rebuilt, same tasks" : "started, same tasks"] = (outcomes[repaired ? "started, index rebuilt, same tasks" : "started, same tasks"] ?? 0) + 1;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+    process.stdout.write(`single-byte flips in tq.db (12, seed 1904): ${JSON.stringify(outcomes)}\n`);
+  }, 120_000);
+
+  test("an emptied or deleted tq.db where the data dir held one: exit 65; accepted, the broker starts empty and says what was lost", async () => {
+    const emptied = damagedCopy(clean);
+    truncateSync(join(emptied, DB_FILE), 0);
+    expectRefused(await startAndRead(emptied), "the database file is empty (0 bytes), but this data dir held a tq-broker database");
+    expect(statSync(join(emptied, DB_FILE)).size).toBe(0);
+
+    const deleted = damagedCopy(clean);
+    unlinkSync(join(deleted, DB_FILE));
+    expectRefused(await startAndRead(deleted), "the database file is missing");
+
+    const accepted = await startAndRead(emptied, { args: ["--accept-data-loss"] });
+    expect(accepted.tasks!.size).toBe(0);
+    expect(accepted.output).toMatch(/"level":"error","msg":"started after checks at open found damaged data".*every task in it is lost/);
+    expect((await startAndRead(emptied)).tasks!.size).toBe(0);
+  }, 60_000);
+
+  test("a schema version lower than the file's tables, or negative, exits 65 with the reason, not 1 with a stack trace", async () => {
+    for (const version of [-1, 2, 0]) {
+      const dir = damagedCopy(clean);
+      const db = new Database(join(dir, DB_FILE));
+      db.exec(`PRAGMA user_version = ${version}`);
+      db.close();
+      const r = await startAndRead(dir);
+      expect({ version, exitCode: r.exitCode }).toEqual({ version, exitCode: 65 });
+      expect(r.output).toContain(`schema version ${version} (PRAGMA user_version)`);
+      expect(r.output).not.toContain("unexpected error");
+      expect(r.output).not.toMatch(/\n\s+at /);
+    }
+  }, 60_000);
+});
+
+describe("damaged WAL (after a crash, checkpoints held off: every commit is in the WAL)", () => {
+  test("the crash image itself starts, with every acknowledged write", async () => {
+    const { frames } = walFrames(join(crashed.dataDir, WAL_FILE));
+    expect(frames).toBeGreaterThan(10);
+    const r = await startAndRead(damagedCopy(crashed));
+    expect(r.tasks!.size).toBe(TASKS);
+    expect(completedCount(r.tasks!)).toBe(COMPLETED);
+  }, 30_000);
+
+  test("damage to the WAL header or its first frame: exit 65 (SQLite would start with all tasks gone); accepted, the frames dropped are listed and the WAL kept aside", async () => {
+    const header = damagedCopy(crashed);
+    flipByte(join(header, WAL_FILE), 20);
+    expectRefused(await startAndRead(header), "the WAL header is damaged (header checksum mismatch)");
+
+    const first = damagedCopy(crashed);
+    flipByte(join(first, WAL_FILE), walFrameDataOffset(join(first, WAL_FILE), 1));
+    expectRefused(await startAndRead(first), /WAL frame 1 of \d+ fails its checksum, and \d+ valid commits follow it/);
+
+    const accepted = await startAndRead(header, { args: ["--accept-data-loss"] });
+    expect(accepted.output).toMatch(/"msg":"started after checks at open found damaged data".*WAL frames 1-\d+ dropped/);
+    expect(readdirSync(header).some((f) => f.startsWith(`${WAL_FILE}.damaged-`))).toBe(true);
+    process.stdout.write(`WAL header damage accepted: ${accepted.tasks!.size} of ${TASKS} tasks left, ${completedCount(accepted.tasks!)} completed\n`);
+    // Accepted once: the next start finds nothing to refuse.
+    expect((await startAndRead(header)).exitCode).toBe(0);
+  }, 60_000);
+
+  test("a flipped byte in the middle of the WAL: exit 65; accepted, the acknowledged completions it reverted are not silent", async () => {
+    const dir = damagedCopy(crashed);
+    const wal = join(dir, WAL_FILE);
+    const { frames } = walFrames(wal);
+    flipByte(wal, walFrameDataOffset(wal, Math.floor(frames / 2)));
+    expectRefused(await startAndRead(dir), new RegExp(`WAL frame ${Math.floor(frames / 2)} of ${frames} fails its checksum`));
+
+    const accepted = await startAndRead(dir, { args: ["--accept-data-loss"] });
+    const completed = completedCount(accepted.tasks!);
+    expect(completed).toBeLessThan(COMPLETED);
+    expect(accepted.output).toMatch(/WAL frames \d+-\d+ dropped \(\d+ committed transactions? or more\)/);
+    process.stdout.write(`WAL middle-frame damage accepted: ${completed} of ${COMPLETED} acknowledged completions kept, ${accepted.tasks!.size} tasks\n`);
+    expect(existsSync(join(dir, WAL_FILE)) ? statSync(join(dir, WAL_FILE)).size : 0).toBe(0);
+  }, 60_000);
+});
