@@ -9,6 +9,7 @@ import { DATABASE_FILE } from "../../src/app.ts";
 import { MAX_PAYLOAD_BYTES, MAX_TASK_DATA_BYTES } from "../../src/protocol/limits.ts";
 import type { ClaimedTask, TaskInfo, TaskSpec } from "../../src/protocol/messages.ts";
 import { Client, InvalidFieldError, Worker } from "../../src/index.ts";
+import { stateCrc, type StateFields } from "../../src/store/sqlite/row-checksum.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 
 // The SDK's connection, not RawConn: these frames are megabytes, and its socket writes whole.
@@ -129,8 +130,12 @@ describe("a task stored over the limit by an earlier build", () => {
     await client.close();
     await broker.stopKeepData();
     // What an earlier build let through: a 9 MiB result beside the 9 MiB payload.
+    // The row's checksum is written as that build's write would have (row-checksum.ts), so the
+    // checks at open take it as a good row, not as damage.
     const db = new Database(join(dir, DATABASE_FILE));
-    expect(db.run("UPDATE tasks SET result = zeroblob(?) WHERE type = 'legacy'", [9 * MiB]).changes).toBe(1);
+    const row = db.query("SELECT * FROM tasks WHERE type = 'legacy'").get() as StateFields & { seq: number };
+    const result = new Uint8Array(9 * MiB);
+    expect(db.run("UPDATE tasks SET result = ?, state_crc = ? WHERE seq = ?", [result, stateCrc({ ...row, result }), row.seq]).changes).toBe(1);
     db.close();
     broker = await startBroker({}, dir);
     client = new Client({ url: `tq://127.0.0.1:${broker.port}`, env: {}, requestTimeoutMs: 20_000 });
