@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FlushOn } from "../src/store/sqlite/group-commit.ts";
 import { openSqliteStore, type SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
-import type { Lease, NewTask } from "../src/store/store.ts";
+import type { Lease, NewTask } from "../src/rules/task.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TASKS = Number(process.env.BENCH_TASKS ?? 200_000);

@@ -6,8 +6,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { TallyHistogram, type Tally } from "./tally-histogram.ts";
 import type { BrokerEvents, BrokerStats } from "./broker/broker.ts";
 import { errorSpec } from "./protocol/errors.ts";
-import { systemClock, type Clock } from "./queue/clock.ts";
-import type { CompletedInfo, FailureOutcome, TickOutcome } from "./store/store.ts";
+import { systemClock, type Clock } from "./clock.ts";
+import type { TickOutcome } from "./store/store.ts";
+import type { CompletedInfo, FailureOutcome } from "./rules/task.ts";
 
 /** Queues that get their own label value; later ones share "other" so a queue-per-user pattern cannot explode the series count. */
 export const DEFAULT_MAX_QUEUE_LABELS = 50;

@@ -2,8 +2,9 @@
 // log, a batched report's outcome, a heartbeat's reply and the stats. Types only.
 
 import type { BrokerError } from "../protocol/errors.ts";
-import type { Clock } from "../queue/clock.ts";
-import type { CompletedInfo, FailureOutcome, ReportItem, Store, StoreCounts } from "../store/store.ts";
+import type { Clock } from "../clock.ts";
+import type { ReportItem, Store } from "../store/store.ts";
+import type { CompletedInfo, FailureOutcome, TaskCounts } from "../rules/task.ts";
 import type { WorkerNotice } from "../workers/registry.ts";
 
 export interface BrokerLog {
@@ -73,7 +74,7 @@ export interface HeartbeatReply {
 
 export interface BrokerStats {
   uptimeMs: number;
-  tasks: StoreCounts;
+  tasks: TaskCounts;
   workers: number;
   parkedClaims: number;
   resultWaiters: number;

@@ -4,11 +4,10 @@
 
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
-import type { Clock } from "../queue/clock.ts";
-import type {
-  CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, ReportItemResult, Store, SubmitOutcome, Task, TaskResultIn, TickOutcome,
-} from "../store/store.ts";
-import { FINISHED_STATUSES } from "../store/store.ts";
+import type { Clock } from "../clock.ts";
+import type { ListPage, ListQuery, ReportItemResult, Store, TickOutcome } from "../store/store.ts";
+import type { CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, SubmitOutcome, Task, TaskResultIn } from "../rules/task.ts";
+import { FINISHED_STATUSES } from "../rules/task.ts";
 import { WorkerCommand, type HeartbeatIn, type WorkerInfo, type WorkerRegistry, type WorkerState } from "../workers/registry.ts";
 import { IN_PROCESS, type BrokerEvents, type BrokerLog, type BrokerOptions, type BrokerStats, type HeartbeatReply, type ReportSettled, type ResultReport, type WorkerCaller } from "./broker-types.ts";
 import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";

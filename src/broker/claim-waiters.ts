@@ -3,7 +3,7 @@
 // rule. Holds no task state itself.
 
 import type { BrokerError } from "../protocol/errors.ts";
-import type { Lease } from "../store/store.ts";
+import type { Lease } from "../rules/task.ts";
 
 export interface ClaimWaiter {
   readonly queues: readonly string[];

@@ -13,8 +13,8 @@ import {
   MIN_LEASE_MS,
   QUEUE_NAME_PATTERN,
 } from "../protocol/limits.ts";
-import { parsePriority } from "../queue/priority.ts";
-import type { NewTask } from "../store/store.ts";
+import { parsePriority } from "../rules/priority.ts";
+import type { NewTask } from "../rules/task.ts";
 
 /** A task as a client describes it; absent fields take the broker's defaults. */
 export interface SubmitSpec {

@@ -3,8 +3,9 @@
 // back, and notices pushed to a worker. Task rules stay in broker.ts; liveness rules in workers/.
 
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
-import type { Clock } from "../queue/clock.ts";
-import type { ExpiredLease, LeaseRef, Store } from "../store/store.ts";
+import type { Clock } from "../clock.ts";
+import type { Store } from "../store/store.ts";
+import type { ExpiredLease, LeaseRef } from "../rules/task.ts";
 import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
 import { IN_PROCESS, type BrokerEvents, type BrokerLog, type HeartbeatReply, type WorkerCaller } from "./broker-types.ts";
 import { checkQueueName } from "./submit-spec.ts";

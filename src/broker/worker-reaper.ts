@@ -2,7 +2,7 @@
 // disconnect grace, hands each to the broker to reclaim its tasks, and sleeps until the next one
 // can be due. Owns only its timer; the reclaim itself is the broker's.
 
-import { systemTimers, type Clock, type TimerHandle, type Timers } from "../queue/clock.ts";
+import { systemTimers, type Clock, type TimerHandle, type Timers } from "../clock.ts";
 import type { WorkerRegistry, WorkerState } from "../workers/registry.ts";
 
 export interface WorkerReaperOptions {

@@ -3,7 +3,7 @@
 
 import type { BrokerStats } from "../broker/broker.ts";
 import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
-import type { QueueCounts } from "../store/store.ts";
+import type { QueueCounts } from "../rules/task.ts";
 import { workerStatus, type WorkerState } from "../workers/registry.ts";
 
 export function snakeCase(name: string): string {

@@ -4,7 +4,7 @@
 
 import { ERRORS, ErrorCode } from "../protocol/errors.ts";
 import { MAX_PRIORITY, MIN_PRIORITY } from "../protocol/limits.ts";
-import { TASK_STATUSES } from "../store/store.ts";
+import { TASK_STATUSES } from "../rules/task.ts";
 import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
 import { WORKER_STATUSES } from "../workers/registry.ts";
 import { SUBMIT_FIELDS } from "./task-json.ts";

@@ -7,7 +7,7 @@ import type { Authenticator } from "../broker/auth.ts";
 import type { Broker, BrokerLog } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_FRAME_BYTES } from "../protocol/limits.ts";
-import { systemClock, type Clock } from "../queue/clock.ts";
+import { systemClock, type Clock } from "../clock.ts";
 import { bunTlsOptions, type TlsMaterial } from "../tls.ts";
 import { authorize } from "./http-auth.ts";
 import { errorJson, errorResponse, jsonResponse } from "./http-error.ts";

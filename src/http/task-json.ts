@@ -4,7 +4,7 @@
 
 import { jsonDeeperThan, type SubmitSpec } from "../broker/submit-spec.ts";
 import { MAX_JSON_DEPTH, tierOf } from "../protocol/limits.ts";
-import type { SubmitOutcome, Task } from "../store/store.ts";
+import type { SubmitOutcome, Task } from "../rules/task.ts";
 import { invalidField } from "./http-error.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });

@@ -2,7 +2,7 @@
 // Each handler only translates JSON <-> one Broker call; every queue rule is the broker's.
 
 import { MAX_LIST_LIMIT } from "../protocol/limits.ts";
-import { TASK_STATUSES } from "../store/store.ts";
+import { TASK_STATUSES } from "../rules/task.ts";
 import { ref } from "./api-schemas.ts";
 import { invalidField } from "./http-error.ts";
 import { enumParam, intParam, readJson, stringParam, taskIdParam } from "./request-input.ts";

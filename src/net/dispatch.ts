@@ -10,7 +10,7 @@ import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { MAX_FRAME_BYTES, NOTICE, PROTOCOL_VERSION } from "../protocol/limits.ts";
 import type { ClaimedTask, Request, RequestOf, Response, ResultEntry, TaskInfo, TaskResultItem } from "../protocol/messages.ts";
 import { fitOneReply } from "../protocol/task-size.ts";
-import type { Lease, Task, TaskResultIn, TaskStatus } from "../store/store.ts";
+import type { Lease, Task, TaskResultIn, TaskStatus } from "../rules/task.ts";
 import { workerView, type WorkerNotice } from "../workers/registry.ts";
 
 /** What a handler knows of the connection it serves. */

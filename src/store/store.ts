@@ -4,62 +4,10 @@
 // as "take up to N ready rows for this worker", i.e. SELECT ... FOR UPDATE SKIP LOCKED.
 // No network, no config reading: implementations take typed options.
 
-import type { PriorityTier } from "../protocol/limits.ts";
 import type { BrokerError } from "../protocol/errors.ts";
-
-export const TASK_STATUSES = ["pending", "scheduled", "in_progress", "completed", "failed", "dead", "cancelled"] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-
-/** Statuses a task never leaves on its own; retention purges them. */
-export const FINISHED_STATUSES: readonly TaskStatus[] = ["completed", "dead", "cancelled"];
-
-/** A task as the broker has validated it, ready to be stored. */
-export interface NewTask {
-  type: string;
-  queue: string;
-  /** Opaque bytes; JSON payloads arrive already encoded (payloadIsJson tells clients how to decode). */
-  payload: Uint8Array;
-  payloadIsJson: boolean;
-  /** 0-255, higher first. */
-  priority: number;
-  /** Not claimable before this time (epoch ms); null = ready now. */
-  runAtMs: number | null;
-  /** Failures retried before the task is dead. */
-  maxRetries: number;
-  /** Lease length granted to each claim, in ms. */
-  leaseMs: number;
-  /** A second submit with the same key returns the first task while it is retained. */
-  idempotencyKey: string | null;
-}
-
-export interface Task extends NewTask {
-  /** UUIDv7, canonical lowercase text form. */
-  id: string;
-  status: TaskStatus;
-  /** Failed runs so far: reported failures, lease expiries and dead-worker reclaims count; hand-backs do not. */
-  attempts: number;
-  result: Uint8Array | null;
-  resultIsJson: boolean;
-  error: string | null;
-  /** Worker holding the lease while in_progress, else the last one that held it. */
-  workerId: string | null;
-  createdAtMs: number;
-  updatedAtMs: number;
-  /** When the current or last claim started. */
-  startedAtMs: number | null;
-  /** When it reached completed, dead or cancelled. */
-  finishedAtMs: number | null;
-  leaseExpiresAtMs: number | null;
-}
-
-export interface SubmitOutcome {
-  id: string;
-  /** `id` as 16 bytes, when the store has them at hand: the wire encoder then skips a parse. */
-  idBytes?: Uint8Array;
-  status: TaskStatus;
-  /** True when an idempotency key matched an existing task: `id` is that task's. */
-  duplicate: boolean;
-}
+import type {
+  CancelOutcome, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskResultIn, TaskStatus,
+} from "../rules/task.ts";
 
 export interface ClaimRequest {
   /** Queues to take from; among them the highest priority wins, then the oldest. */
@@ -70,55 +18,11 @@ export interface ClaimRequest {
   nowMs: number;
 }
 
-/** A claimed task and the lease that proves the right to report on it. */
-export interface Lease {
-  task: Task;
-  /** `task.id` as 16 bytes, when the store has them at hand: the wire encoder then skips a parse. */
-  idBytes?: Uint8Array;
-  /** Changes on every claim: a result carrying an older token is rejected with LeaseLost. */
-  token: number;
-  expiresAtMs: number;
-}
-
-export interface LeaseRef {
-  id: string;
-  token: number;
-}
-
-export interface TaskResultIn {
-  result: Uint8Array | null;
-  resultIsJson: boolean;
-}
-
-export interface CompletedInfo {
-  queue: string;
-  startedAtMs: number;
-}
-
-export interface FailureIn {
-  error: string;
-  /** Skip the remaining retries: the task goes straight to dead. */
-  unrecoverable: boolean;
-}
-
-export interface FailureOutcome {
-  status: "failed" | "dead";
-  /** For failed: when the retry becomes ready. */
-  retryAtMs: number | null;
-  attempts: number;
-}
-
 /** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
 export type ReportItem = { lease: LeaseRef; completed: TaskResultIn } | { lease: LeaseRef; failed: FailureIn };
 
 /** What one reported item came to: what complete() / fail() return, or that item's own error. */
 export type ReportItemResult = { ok: true; completed: CompletedInfo } | { ok: true; failed: FailureOutcome } | { ok: false; error: BrokerError };
-
-/** What a cancel did: the task as it is now, and the lease it ended when the task was running. */
-export interface CancelOutcome {
-  task: Task;
-  endedLease: { token: number; workerId: string } | null;
-}
 
 export interface ListQuery {
   status?: TaskStatus;
@@ -134,43 +38,10 @@ export interface ListPage {
   nextCursor: string | null;
 }
 
-export interface TierCounts {
-  high: number;
-  normal: number;
-  low: number;
-}
-
-export interface QueueCounts {
-  queue: string;
-  /** Ready now, by tier. */
-  pending: TierCounts;
-  /** Waiting for run_at (including failed tasks waiting for their retry). */
-  scheduled: number;
-  inProgress: number;
-  /** Epoch ms the oldest ready task became ready, null when none is ready. */
-  oldestReadyAtMs: number | null;
-}
-
-export interface StoreCounts {
-  pending: number;
-  scheduled: number;
-  inProgress: number;
-  queues: QueueCounts[];
-}
-
 /** What one scheduler tick did, and when the next one is due. */
 export interface PurgeStep {
   purged: number;
   done: boolean;
-}
-
-/** A lease that ran out without a result (logged as a warning by the broker). */
-export interface ExpiredLease {
-  id: string;
-  workerId: string;
-  leaseMs: number;
-  /** What the task became: pending again, or dead with its retries used up. */
-  status: "pending" | "dead";
 }
 
 export interface TickOutcome {
@@ -258,7 +129,7 @@ export interface Store {
   purgeFinished(beforeMs: number, limit: number): Promise<PurgeStep>;
 
   /** Current counts, from memory: cheap enough to call on every submit. */
-  counts(): StoreCounts;
+  counts(): TaskCounts;
 
   /** Pending tasks over all queues (backpressure check, per submit). */
   pendingCount(): number;
@@ -276,4 +147,3 @@ export interface Store {
 /** Told when tasks become ready in a queue (submit, promotion, release, retry), to wake blocking claims. */
 export type ReadyListener = (queue: string) => void;
 
-export type { PriorityTier };

@@ -2,7 +2,7 @@
 // Registered by runStoreContract; every backend runs them.
 
 import { expect, test } from "bun:test";
-import { parsePriority } from "../../src/queue/priority.ts";
+import { parsePriority } from "../../src/rules/priority.ts";
 import { task, type ContractContext } from "./store.contract.ts";
 
 export function orderingCases({ setup, claimOne }: ContractContext): void {

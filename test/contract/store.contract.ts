@@ -4,8 +4,9 @@
 import { describe, expect } from "bun:test";
 import { BrokerError, type ErrorCodeValue } from "../../src/protocol/errors.ts";
 import { PRIORITY_TIERS } from "../../src/protocol/limits.ts";
-import type { BackoffPolicy } from "../../src/queue/backoff.ts";
-import type { Lease, NewTask, ReadyListener, Store } from "../../src/store/store.ts";
+import type { BackoffPolicy } from "../../src/rules/backoff.ts";
+import type { ReadyListener, Store } from "../../src/store/store.ts";
+import type { Lease, NewTask } from "../../src/rules/task.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { leaseCases } from "./leases-cases.ts";
 import { lifecycleCases } from "./lifecycle-cases.ts";

@@ -1,7 +1,7 @@
 // A Clock and Timers that move only when a test says so: lease, delay, backoff and scheduler
 // tests advance time instead of sleeping. Test-only; production code takes systemClock/systemTimers.
 
-import type { Clock, TimerHandle, Timers } from "../../src/queue/clock.ts";
+import type { Clock, TimerHandle, Timers } from "../../src/clock.ts";
 
 interface FakeTimer {
   id: number;

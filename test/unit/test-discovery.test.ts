@@ -21,7 +21,7 @@ describe("test discovery from the repository root", () => {
   }, 70_000);
 
   test("it still finds the other tests", async () => {
-    const r = await bunTest("./test/unit/queue/backoff.test.ts");
+    const r = await bunTest("./test/unit/rules/backoff.test.ts");
     expect(r.exitCode).toBe(0);
     expect(r.output).toMatch(/Ran \d+ tests? across 1 file/);
   }, 70_000);

@@ -3,7 +3,7 @@
 // Runs inside the store's open group; the commit and the listeners stay with the store.
 
 import { uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
-import type { NewTask, SubmitOutcome } from "../store.ts";
+import type { NewTask, SubmitOutcome } from "../../rules/task.ts";
 import type { MemoryState } from "./memory-state.ts";
 import { fixedCrc, stateCrc } from "./row-checksum.ts";
 import { INSERT_BATCH_ROWS, type Statements } from "./statements.ts";

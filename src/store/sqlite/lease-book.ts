@@ -5,9 +5,10 @@
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { MAX_ERROR_BYTES, MAX_REPLY_TASK_BYTES, MAX_TASK_DATA_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
 import { clipUtf8 } from "../../protocol/task-size.ts";
-import { retryDelayMs, type BackoffPolicy } from "../../queue/backoff.ts";
-import type { ReadyEntry } from "../../queue/ready-index.ts";
-import type { ClaimRequest, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../store.ts";
+import { retryDelayMs, type BackoffPolicy } from "../../rules/backoff.ts";
+import type { ReadyEntry } from "./ready-index.ts";
+import type { ClaimRequest } from "../store.ts";
+import type { CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../../rules/task.ts";
 import type { LeaseTokens } from "./lease-tokens.ts";
 import type { LeaseState, MemoryState } from "./memory-state.ts";
 import { stateCrc, stateCrcAfter } from "./row-checksum.ts";

@@ -2,10 +2,10 @@
 // the ready index, the run_at and lease-expiry heaps, the live leases and per-queue counts.
 // Holds row handles (seq) and lease bookkeeping only — never payloads. Runs no SQL.
 
-import { ReadyIndex } from "../../queue/ready-index.ts";
-import { SlotMap } from "../../queue/slot-map.ts";
-import { TimerHeap } from "../../queue/timer-heap.ts";
-import type { QueueCounts, StoreCounts } from "../store.ts";
+import { ReadyIndex } from "./ready-index.ts";
+import { SlotMap } from "./slot-map.ts";
+import { TimerHeap } from "./timer-heap.ts";
+import type { QueueCounts, TaskCounts } from "../../rules/task.ts";
 
 /**
  * A live lease. Leases live only here, never in the database: a restart voids every lease anyway
@@ -113,7 +113,7 @@ export class MemoryState {
     this.scheduledTotal = 0;
   }
 
-  counts(): StoreCounts {
+  counts(): TaskCounts {
     const names = new Set<string>([...this.ready.queueNames(), ...this.scheduledByQueue.keys(), ...this.inProgressByQueue.keys()]);
     const queues: QueueCounts[] = [];
     for (const queue of [...names].sort()) {

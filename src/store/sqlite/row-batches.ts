@@ -3,7 +3,7 @@
 // its completions, up to MANY_ROWS per run. Statement sizes are powers of two, padded with seq 0
 // (no row has it), so a handful of prepared texts serve every count.
 
-import type { TaskResultIn } from "../store.ts";
+import type { TaskResultIn } from "../../rules/task.ts";
 import type { LeaseState } from "./memory-state.ts";
 import { MANY_ROWS, manyRowsSize, type Statements } from "./statements.ts";
 import { stateCrc } from "./row-checksum.ts";

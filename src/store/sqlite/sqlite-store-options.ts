@@ -1,7 +1,7 @@
 // What a SqliteStore is opened with: the file, the durability mode and its timings, the listeners
 // the broker wires to it, and the test seams. Types only.
 
-import type { BackoffPolicy } from "../../queue/backoff.ts";
+import type { BackoffPolicy } from "../../rules/backoff.ts";
 import type { ReadyListener } from "../store.ts";
 import type { FlushOn } from "./group-commit.ts";
 import type { QuarantinedRow } from "./quarantine.ts";

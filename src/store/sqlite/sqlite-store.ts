@@ -5,11 +5,9 @@
 import type { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
-import { DEFAULT_BACKOFF } from "../../queue/backoff.ts";
-import type {
-  CancelOutcome, ClaimRequest, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, ListPage, ListQuery, NewTask, PurgeStep, ReportItem, ReportItemResult,
-  Store, StoreCounts, SubmitOutcome, Task, TaskResultIn, TickOutcome,
-} from "../store.ts";
+import { DEFAULT_BACKOFF } from "../../rules/backoff.ts";
+import type { ClaimRequest, ListPage, ListQuery, PurgeStep, ReportItem, ReportItemResult, Store, TickOutcome } from "../store.ts";
+import type { CancelOutcome, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, TaskCounts, SubmitOutcome, Task, TaskResultIn } from "../../rules/task.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
 import { GroupCommit, storageUnavailable, type CommitFigures } from "./group-commit.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
@@ -341,7 +339,7 @@ export class SqliteStore implements Store {
     return before - this.pragmaNumber("freelist_count");
   }
 
-  counts(): StoreCounts {
+  counts(): TaskCounts {
     return this.mem.counts();
   }
 

@@ -3,7 +3,7 @@
 // indexes in step with the row; the commit and the listeners stay with the store.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
-import type { Task } from "../store.ts";
+import type { Task } from "../../rules/task.ts";
 import type { MemoryState } from "./memory-state.ts";
 import { stateCrcAfter } from "./row-checksum.ts";
 import type { Statements } from "./statements.ts";

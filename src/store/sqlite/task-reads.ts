@@ -5,7 +5,8 @@
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
-import type { ListPage, ListQuery, Task } from "../store.ts";
+import type { ListPage, ListQuery } from "../store.ts";
+import type { Task } from "../../rules/task.ts";
 import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
 import { rowToTask, STATUS, type TaskRow } from "./task-row.ts";

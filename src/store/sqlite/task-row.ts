@@ -2,7 +2,7 @@
 // Task of the Store contract. Pure mapping: runs no SQL.
 
 import { uuidToString } from "../../protocol/uuid.ts";
-import { TASK_STATUSES, type Task, type TaskStatus } from "../store.ts";
+import { TASK_STATUSES, type Task, type TaskStatus } from "../../rules/task.ts";
 
 /** Status as stored: the index in TASK_STATUSES (a small int keeps rows and the status index small). */
 export const STATUS = {

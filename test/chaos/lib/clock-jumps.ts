@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Scheduler } from "../../../src/queue/scheduler.ts";
+import { Scheduler } from "../../../src/background/scheduler.ts";
 import { openSqliteStore, type SqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
-import type { NewTask } from "../../../src/store/store.ts";
+import type { NewTask } from "../../../src/rules/task.ts";
 import { JumpClock } from "./jump-clock.ts";
 import { seededRandom } from "./tier.ts";
 

@@ -2,7 +2,7 @@
 // Date.now) can be stepped forward or back, while timers run on a separate monotonic timeline
 // (like setTimeout), so a wall-clock jump does not move or fire any timer. Test-only.
 
-import type { Clock, TimerHandle, Timers } from "../../../src/queue/clock.ts";
+import type { Clock, TimerHandle, Timers } from "../../../src/clock.ts";
 
 interface Timer {
   id: number;

@@ -11,7 +11,7 @@ import { startHttpServer, type HttpServer } from "../../../src/http/http-server.
 import { startMetricsServer, type MetricsServer } from "../../../src/http/metrics-server.ts";
 import { createLogger, silentLogger } from "../../../src/log.ts";
 import { Metrics } from "../../../src/metrics.ts";
-import { systemClock, type Clock } from "../../../src/queue/clock.ts";
+import { systemClock, type Clock } from "../../../src/clock.ts";
 import { openSqliteStore, type SqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import type { TlsMaterial } from "../../../src/tls.ts";
 

@@ -3,7 +3,7 @@
 import { expect, test } from "bun:test";
 import { BrokerError } from "../../../src/protocol/errors.ts";
 import { parseSubmitBody, parseSubmitTask, taskJson } from "../../../src/http/task-json.ts";
-import type { Task } from "../../../src/store/store.ts";
+import type { Task } from "../../../src/rules/task.ts";
 
 function fieldOf(fn: () => unknown): string | undefined {
   try {

@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import type { TaskInfo } from "../../../src/protocol/messages.ts";
 import { TASK_STATUS_BYTE, WIRE_TASK_STATUSES } from "../../../src/protocol/wire-values.ts";
-import { TASK_STATUSES, type Task } from "../../../src/store/store.ts";
+import { TASK_STATUSES, type Task } from "../../../src/rules/task.ts";
 
 test("wire statuses are the store's statuses, in the same order", () => {
   expect([...WIRE_TASK_STATUSES]).toEqual([...TASK_STATUSES]);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
-import type { Task } from "../../../src/store/store.ts";
+import type { Task } from "../../../src/rules/task.ts";
 
 const KILLS = 22;
 const CHILD = join(import.meta.dir, "../../helpers/crash-child.ts");

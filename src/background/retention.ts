@@ -2,7 +2,7 @@
 // then (auto_compact) gives the freed space back. Works against any Store; owns only its timer.
 
 import type { Store } from "../store/store.ts";
-import { systemTimers, type Clock, type TimerHandle, type Timers } from "./clock.ts";
+import { systemTimers, type Clock, type TimerHandle, type Timers } from "../clock.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

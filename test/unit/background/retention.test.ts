@@ -1,7 +1,7 @@
 // Retention passes against a stand-in store: chunk bounds, the cutoff, space reclaim, the timer (fake clock).
 
 import { expect, test } from "bun:test";
-import { startRetention } from "../../../src/queue/retention.ts";
+import { startRetention } from "../../../src/background/retention.ts";
 import { FakeClock } from "../../helpers/fake-clock.ts";
 
 function target(finished: number[]) {

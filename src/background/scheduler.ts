@@ -3,7 +3,7 @@
 // a tick does is the store's business.
 
 import type { TickOutcome } from "../store/store.ts";
-import { systemTimers, type Clock, type TimerHandle, type Timers } from "./clock.ts";
+import { systemTimers, type Clock, type TimerHandle, type Timers } from "../clock.ts";
 
 export interface SchedulerOptions {
   store: { tick(nowMs: number): Promise<TickOutcome> };

@@ -1,7 +1,7 @@
 // SlotMap must behave exactly like a Map of its live entries, whatever keys share a slot.
 
 import { expect, test } from "bun:test";
-import { SlotMap } from "../../../src/queue/slot-map.ts";
+import { SlotMap } from "../../../src/store/sqlite/slot-map.ts";
 
 interface Entry {
   key: number;

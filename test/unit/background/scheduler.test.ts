@@ -1,7 +1,7 @@
 // The scheduler loop on a fake clock: tick, sleep until due (capped), poke earlier, survive a failed tick.
 
 import { expect, test } from "bun:test";
-import { Scheduler } from "../../../src/queue/scheduler.ts";
+import { Scheduler } from "../../../src/background/scheduler.ts";
 import type { TickOutcome } from "../../../src/store/store.ts";
 import { FakeClock } from "../../helpers/fake-clock.ts";
 

@@ -2,7 +2,7 @@
 // bitmap of non-empty levels. Holds only row handles (seq) and the time each became ready —
 // 16 bytes per task, never payloads. Pure and in memory; the store decides what goes in.
 
-import { tierOf, type PriorityTier } from "../protocol/limits.ts";
+import { tierOf, type PriorityTier } from "../../protocol/limits.ts";
 
 const LEVELS = 256;
 const MIN_RING = 16;

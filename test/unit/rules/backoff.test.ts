@@ -1,7 +1,7 @@
 // The retry delay policy: exponential growth, the cap, and jitter that only ever shortens.
 
 import { expect, test } from "bun:test";
-import { retryDelayMs } from "../../../src/queue/backoff.ts";
+import { retryDelayMs } from "../../../src/rules/backoff.ts";
 
 const policy = { baseMs: 500, factor: 3, maxMs: 20_000, jitter: 0 };
 

@@ -1,7 +1,7 @@
 // The ready index against a sorted reference: priority then FIFO, removals, ring growth, memory per entry.
 
 import { describe, expect, test } from "bun:test";
-import { QueueReady, ReadyIndex } from "../../../src/queue/ready-index.ts";
+import { QueueReady, ReadyIndex } from "../../../src/store/sqlite/ready-index.ts";
 
 // A seeded generator so the randomized comparison is repeatable.
 function lcg(seed: number): () => number {

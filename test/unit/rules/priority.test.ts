@@ -2,7 +2,7 @@
 
 import { expect, test } from "bun:test";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
-import { parsePriority } from "../../../src/queue/priority.ts";
+import { parsePriority } from "../../../src/rules/priority.ts";
 
 test("tier names (any case) give the tier default; numbers 0-255 pass through", () => {
   expect(parsePriority("high")).toBe(255);

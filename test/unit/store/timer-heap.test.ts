@@ -1,7 +1,7 @@
 // The (dueMs, seq) min-heap: due order, seq tie-break, growth, interleaved use.
 
 import { expect, test } from "bun:test";
-import { TimerHeap } from "../../../src/queue/timer-heap.ts";
+import { TimerHeap } from "../../../src/store/sqlite/timer-heap.ts";
 
 /** `count` (due, seq) pairs, seq 1..count, dues from a fixed pseudo-random sequence below `maxDue`. */
 function pseudoRandomEntries(count: number, maxDue: number, seed: number): [number, number][] {
