@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { FlushOn } from "../src/store/sqlite/group-commit.ts";
 import { openSqliteStore, type SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import type { Lease, NewTask } from "../src/rules/task.ts";
+import { claim, complete } from "../test/helpers/store-ops.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TASKS = Number(process.env.BENCH_TASKS ?? 200_000);
@@ -92,7 +93,7 @@ async function throughputRun(): Promise<ThroughputRun> {
     const claimStart = performance.now();
     for (let guard = 0; leases.length < TASKS && guard < TASKS; guard++) {
       const calls = Array.from({ length: CLAIMS_IN_FLIGHT }, (_, i) =>
-        store.claim({ queues: ["default", "mail"], workerId: `w${i}`, max: CLAIM_BATCH, nowMs: Date.now() }),
+        claim(store, { queues: ["default", "mail"], workerId: `w${i}`, max: CLAIM_BATCH, nowMs: Date.now() }),
       );
       for (const got of await Promise.all(calls)) leases.push(...got);
     }
@@ -101,7 +102,7 @@ async function throughputRun(): Promise<ThroughputRun> {
     const completeStart = performance.now();
     const result = { result: new TextEncoder().encode('{"ok":true}'), resultIsJson: true };
     for (let i = 0; i < leases.length; i += COMPLETES_IN_FLIGHT) {
-      await Promise.all(leases.slice(i, i + COMPLETES_IN_FLIGHT).map((l) => store.complete({ id: l.task.id, token: l.token }, result, Date.now())));
+      await Promise.all(leases.slice(i, i + COMPLETES_IN_FLIGHT).map((l) => complete(store, { id: l.task.id, token: l.token }, result, Date.now())));
     }
     const completeMs = performance.now() - completeStart;
     const stats = store.commitStats();
@@ -162,7 +163,7 @@ async function pendingAndRecovery(): Promise<{ baseRssMiB: number; rssMiB: numbe
     const baseRssMiB = rssMiB();
     let store = open(path);
     await submitAll(store, PENDING);
-    if (store.pendingCount() !== PENDING) throw new Error(`expected ${PENDING} pending, have ${store.pendingCount()}`);
+    if ((await store.pendingCount()) !== PENDING) throw new Error(`expected ${PENDING} pending, have ${(await store.pendingCount())}`);
     const rss = rssMiB();
     const indexMiB = store.indexBytes() / 1024 / 1024;
     await store.close();
@@ -172,9 +173,9 @@ async function pendingAndRecovery(): Promise<{ baseRssMiB: number; rssMiB: numbe
       const start = performance.now();
       store = open(path);
       recoverMs.push(performance.now() - start);
-      if (store.pendingCount() !== PENDING) throw new Error(`recovered ${store.pendingCount()} of ${PENDING}`);
+      if ((await store.pendingCount()) !== PENDING) throw new Error(`recovered ${(await store.pendingCount())} of ${PENDING}`);
       // Ready to serve means a claim works at once.
-      const got = await store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: Date.now() });
+      const got = await claim(store, { queues: ["default"], workerId: "w", max: 1, nowMs: Date.now() });
       if (got.length !== 1) throw new Error("claim after recovery found nothing");
       await store.release([{ id: got[0]!.task.id, token: got[0]!.token }], Date.now());
       recoveredRssMiB = rssMiB();

@@ -102,9 +102,15 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       maxWalBytes: config.persistence.max_wal_bytes,
       acceptDataLoss: options.acceptDataLoss ?? false,
       onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
-      backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
-      onReady: (queue) => broker?.onReady(queue),
-      onDue: (dueMs) => scheduler?.poke(dueMs),
+      retry: {
+        backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
+        random: Math.random,
+      },
+      events: {
+        ready: (queue, count) => broker?.onReady(queue, count),
+        finished: (ends) => broker?.onFinished(ends),
+        due: (atMs) => scheduler?.poke(atMs),
+      },
       onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
       onFatal: (err) => {
         log.error("fsync of the write-ahead log failed: the requests it covered are answered OutcomeUnknown; exiting so that recovery reads what is on disk", { err });
@@ -119,7 +125,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     log.info("store opened", {
       path: join(dataDir.path, DATABASE_FILE),
       sync: config.persistence.sync,
-      ...store.counts(),
+      ...(await store.counts()),
       queues: undefined,
       rows_checked: store.openChecks.rowsChecked,
       check_ms: Math.round(store.openChecks.checkMs),
@@ -141,6 +147,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     });
     const theBroker = broker;
     undo.push(() => theBroker.close());
+    await theBroker.start();
     metrics.attach(theBroker);
 
     scheduler = new Scheduler({

@@ -60,7 +60,7 @@ export interface MetricsOptions {
 
 /** What the gauges read at scrape time; the broker satisfies it. */
 export interface StatsSource {
-  stats(): BrokerStats;
+  stats(): Promise<BrokerStats>;
 }
 
 export type FrontDoor = "tcp" | "http";
@@ -86,6 +86,8 @@ export class Metrics implements BrokerEvents {
   readonly registry = new Registry();
   private readonly queueLabels: QueueLabels;
   private source: StatsSource | null = null;
+  /** The broker's stats as of this scrape: taken once per render, read by every gauge. */
+  private snapshot: BrokerStats | null = null;
   private connections: () => Record<FrontDoor, number> = () => ({ tcp: 0, http: 0 });
 
   // The six metrics of the original spec.
@@ -114,7 +116,7 @@ export class Metrics implements BrokerEvents {
   constructor(options: MetricsOptions = {}) {
     this.queueLabels = new QueueLabels(options.maxQueueLabels ?? DEFAULT_MAX_QUEUE_LABELS);
     const registers = [this.registry];
-    const stats = (): BrokerStats | null => this.source?.stats() ?? null;
+    const stats = (): BrokerStats | null => this.snapshot;
     const clock = options.clock ?? systemClock;
     const now = (): number => clock.now();
 
@@ -403,7 +405,8 @@ export class Metrics implements BrokerEvents {
   }
 
   /** The Prometheus text exposition. */
-  render(): Promise<string> {
+  async render(): Promise<string> {
+    this.snapshot = (await this.source?.stats()) ?? null;
     return this.registry.metrics();
   }
 

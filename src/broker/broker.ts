@@ -3,15 +3,16 @@
 // WorkerDesk. The TCP and HTTP front doors call these and nothing else; no sockets, no encoding.
 
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
-import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS } from "../protocol/limits.ts";
+import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../protocol/limits.ts";
 import type { Clock } from "../clock.ts";
-import type { ListPage, ListQuery, ReportItemResult, Store, TickOutcome } from "../store/store.ts";
-import type { CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, SubmitOutcome, Task, TaskResultIn } from "../rules/task.ts";
+import type { ListPage, ListQuery, ReportItem, ReportItemResult, Store, TaskEnd, TickOutcome } from "../store/store.ts";
+import type { CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, SubmitOutcome, Task, TaskCounts, TaskResultIn } from "../rules/task.ts";
 import { FINISHED_STATUSES } from "../rules/task.ts";
 import { WorkerCommand, type HeartbeatIn, type WorkerInfo, type WorkerRegistry, type WorkerState } from "../workers/registry.ts";
 import { IN_PROCESS, type BrokerEvents, type BrokerLog, type BrokerOptions, type BrokerStats, type HeartbeatReply, type ReportSettled, type ResultReport, type WorkerCaller } from "./broker-types.ts";
 import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
-import { ClaimWaiters } from "./claim-waiters.ts";
+import { ClaimWaiters, type ClaimWaiter } from "./claim-waiters.ts";
+import { ReadyBook, type Reservation } from "./ready-book.ts";
 import { ResultWaiters } from "./result-waiters.ts";
 import { checkQueueName, toNewTask, type SubmitSpec } from "./submit-spec.ts";
 import { WorkerDesk } from "./worker-desk.ts";
@@ -30,6 +31,7 @@ export class Broker {
   private readonly events: Partial<BrokerEvents>;
   private readonly waiters: ClaimWaiters;
   private readonly resultWaiters = new ResultWaiters();
+  private readonly readyBook = new ReadyBook();
   private readonly paused = new Set<string>();
   private readonly startedAtMs: number;
   private serving = false;
@@ -79,7 +81,7 @@ export class Broker {
     const defaults = { leaseMs: this.options.defaultLeaseMs, maxRetries: this.options.defaultMaxRetries };
     const batch = specs.length > 1;
     const tasks = specs.map((spec, i) => toNewTask(spec, defaults, nowMs, batch ? `tasks[${i}].` : ""));
-    const pending = this.store.pendingCount();
+    const pending = await this.store.pendingCount();
     if (pending + tasks.length > this.options.queueDepthThreshold) {
       this.totals.queueFull++;
       this.events.queueFull?.();
@@ -138,7 +140,7 @@ export class Broker {
   }
 
   list(query: ListQuery): Promise<ListPage> {
-    return this.store.list(query);
+    return this.store.list({ ...query, maxDataBytes: replyDataBudget(query.limit) });
   }
 
   // ---- workers ---------------------------------------------------------------------------
@@ -176,8 +178,9 @@ export class Broker {
     // Serving them now (the store hands tasks out at once, even before their submit commits)
     // leaves this claim what they did not take; parked claims on other queues do not hold it up.
     if (open.length > 0 && this.waiters.size > 0) this.serveWaiters();
-    if (open.length > 0 && this.store.hasReady(open)) {
-      const leases = await this.store.claim({ queues: open, workerId: command.workerId, max, nowMs: this.clock.now() });
+    const reservation = open.length > 0 ? this.readyBook.reserve(open, max) : null;
+    if (reservation !== null) {
+      const leases = await this.claimFromStore(reservation, command.workerId, max);
       if (leases.length > 0 || command.waitMs === 0) return this.claimed(leases);
     }
     if (command.waitMs === 0) return [];
@@ -201,13 +204,17 @@ export class Broker {
 
   async complete(lease: LeaseRef, result: TaskResultIn): Promise<void> {
     const nowMs = this.clock.now();
-    this.completed(lease, await this.store.complete(lease, result, nowMs), nowMs);
+    const [r] = await this.store.report([{ lease, completed: result }], nowMs);
+    if (!r!.ok) throw r!.error;
+    if ("completed" in r!) this.completed(r.completed, nowMs);
   }
 
   async fail(lease: LeaseRef, failure: FailureIn): Promise<FailureOutcome> {
-    const outcome = await this.store.fail(lease, failure, this.clock.now());
-    this.failed(lease, outcome);
-    return outcome;
+    const [r] = await this.store.report([{ lease, failed: failure }], this.clock.now());
+    if (!r!.ok) throw r!.error;
+    if (!("failed" in r!)) throw new BrokerError(ErrorCode.Internal, "a failure report came back as a completion");
+    this.failed(r.failed);
+    return r.failed;
   }
 
   /**
@@ -226,31 +233,24 @@ export class Broker {
       if (error.code === ErrorCode.Internal) this.log.error("task results failed", { err, items: reports.length });
       return reports.map(() => ({ ok: false, error }));
     }
-    return results.map((r, i): ReportSettled => {
-      const lease = reports[i]!.lease;
+    return results.map((r): ReportSettled => {
       if (!r.ok) return r;
       if ("completed" in r) {
-        this.completed(lease, r.completed, nowMs);
+        this.completed(r.completed, nowMs);
         return { ok: true, failure: null };
       }
-      this.failed(lease, r.failed);
+      this.failed(r.failed);
       return { ok: true, failure: r.failed };
     });
   }
 
-  private completed(lease: LeaseRef, info: CompletedInfo, nowMs: number): void {
-    this.totals.completed++;
+  /** A run's completion, for metrics; result waits are woken by the store's finished event. */
+  private completed(info: CompletedInfo, nowMs: number): void {
     this.events.completed?.(info, nowMs);
-    this.resultWaiters.wake(lease.id);
   }
 
-  private failed(lease: LeaseRef, outcome: FailureOutcome): void {
-    if (outcome.status === "dead") {
-      this.totals.dead++;
-      this.resultWaiters.wake(lease.id);
-    } else {
-      this.totals.failed++;
-    }
+  private failed(outcome: FailureOutcome): void {
+    if (outcome.status === "failed") this.totals.failed++;
     this.events.failed?.(outcome);
   }
 
@@ -278,10 +278,10 @@ export class Broker {
     return this.paused.has(queue);
   }
 
-  stats(): BrokerStats {
+  async stats(): Promise<BrokerStats> {
     return {
       uptimeMs: this.clock.now() - this.startedAtMs,
-      tasks: this.store.counts(),
+      tasks: await this.store.counts(),
       workers: this.workers.size,
       parkedClaims: this.waiters.size,
       resultWaiters: this.resultWaiters.size,
@@ -307,18 +307,29 @@ export class Broker {
 
   // ---- wiring ----------------------------------------------------------------------------
 
-  /** The store's ReadyListener: tasks became claimable in `queue`. */
-  onReady(_queue: string): void {
+  /** Before serving: what the store holds ready now (later, its ready events keep the book). */
+  async start(): Promise<void> {
+    this.seedReady(await this.store.counts());
+  }
+
+  /** The store's ready event: `count` tasks became claimable in `queue`. */
+  onReady(queue: string, count: number): void {
+    this.readyBook.announce(queue, count);
     if (this.waiters.size > 0) this.serveWaiters();
   }
 
-  /** Called after each scheduler tick: tasks may have died or become ready; expired leases are warned of. */
-  afterTick(outcome?: Pick<TickOutcome, "expiredLeases">): void {
-    if (outcome !== undefined && outcome.expiredLeases.length > 0) this.desk.leasesExpired(outcome.expiredLeases);
-    if (this.resultWaiters.size > 0) {
-      for (const id of this.resultWaiters.ids()) this.recheckResult(id);
+  /** The store's finished event: result waits on those tasks end. */
+  onFinished(ends: readonly TaskEnd[]): void {
+    for (const end of ends) {
+      if (end.status === "completed") this.totals.completed++;
+      else if (end.status === "dead") this.totals.dead++;
+      if (this.resultWaiters.size > 0) this.resultWaiters.wake(end.id);
     }
-    if (this.waiters.size > 0) this.serveWaiters();
+  }
+
+  /** Called after each scheduler tick: expired leases are warned of (what they made ready or dead came as events). */
+  afterTick(outcome: Pick<TickOutcome, "expiredLeases">): void {
+    if (outcome.expiredLeases.length > 0) this.desk.leasesExpired(outcome.expiredLeases);
   }
 
   /**
@@ -346,51 +357,68 @@ export class Broker {
     return leases;
   }
 
+  private seedReady(counts: TaskCounts): void {
+    this.readyBook.seed(counts.queues.map((q) => [q.queue, q.pending.high + q.pending.normal + q.pending.low] as const));
+  }
+
+  /** One claim on the store for what `reservation` took from the ready book; the book learns what it got. */
+  private async claimFromStore(reservation: Reservation, workerId: string, max: number): Promise<Lease[]> {
+    let leases: Lease[];
+    try {
+      leases = await this.store.claim({ queues: reservation.queues, workerId, max, maxDataBytes: replyDataBudget(max), nowMs: this.clock.now() });
+    } catch (err) {
+      this.readyBook.giveBack(reservation);
+      throw err;
+    }
+    this.readyBook.settle(reservation, leases.map((l) => l.task.queue));
+    return leases;
+  }
+
   private unpaused(queues: readonly string[]): readonly string[] {
     if (this.paused.size === 0) return queues;
     return queues.filter((q) => !this.paused.has(q));
   }
 
-  /** Hands ready tasks to parked claims, longest-waiting first, until one side runs out. */
+  /**
+   * Hands ready tasks to parked claims, longest-waiting first, while the ready book believes there
+   * are tasks for them: each claim takes its share of the book before it asks the store, so no
+   * more claims go out than there are tasks.
+   */
   private serveWaiters(): void {
     if (this.serving) return;
     this.serving = true;
     try {
       for (;;) {
-        const waiter = this.waiters.takeFirst((w) => {
-          if (!this.desk.mayTakeTasks(w.workerId)) return false;
-          const open = this.unpaused(w.queues);
-          return open.length > 0 && this.store.hasReady(open);
-        });
-        if (!waiter) return;
-        const open = this.unpaused(waiter.queues);
-        this.store
-          .claim({ queues: open, workerId: waiter.workerId, max: waiter.max, nowMs: this.clock.now() })
-          .then(
-            (leases) => this.waiters.served(waiter, this.claimed(leases)),
-            (err: unknown) => {
-              this.log.warn("blocking claim failed", { err });
-              this.waiters.served(waiter, []);
-            },
-          );
+        const next = this.waiters.takeFirst((w) => (this.desk.mayTakeTasks(w.workerId) ? this.readyBook.reserve(this.unpaused(w.queues), w.max) : null));
+        if (next === null) return;
+        this.serveOne(next.waiter, next.picked);
       }
     } finally {
       this.serving = false;
     }
   }
 
-  private recheckResult(id: string): void {
-    this.store.get(id).then(
-      (task) => {
-        if (!task || FINISHED.has(task.status)) this.resultWaiters.wake(id);
+  private serveOne(waiter: ClaimWaiter, reservation: Reservation): void {
+    this.claimFromStore(reservation, waiter.workerId, waiter.max).then(
+      (leases) => this.waiters.served(waiter, this.claimed(leases)),
+      (err: unknown) => {
+        this.log.warn("blocking claim failed", { err });
+        this.waiters.served(waiter, []);
       },
-      () => {},
     );
   }
 
   private checkOpen(): void {
     if (this.closed) throw shuttingDown();
   }
+}
+
+/**
+ * Bytes of task data one reply may carry for `tasks` tasks: the frame's room for task data less a
+ * bound on each task's fixed fields. What the broker tells the store, which knows no frames.
+ */
+function replyDataBudget(tasks: number): number {
+  return Math.max(0, MAX_REPLY_TASK_BYTES - tasks * REPLY_BYTES_PER_TASK);
 }
 
 function shuttingDown(): BrokerError {

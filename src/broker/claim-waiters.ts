@@ -41,14 +41,15 @@ export class ClaimWaiters {
     };
   }
 
-  /** Takes the longest-waiting claim for which `ready(waiter)` is true, or null. */
-  takeFirst(ready: (waiter: ClaimWaiter) => boolean): ClaimWaiter | null {
+  /** Takes the longest-waiting claim for which `pick(waiter)` gives something (what it gave comes with it), or null. */
+  takeFirst<T>(pick: (waiter: ClaimWaiter) => T | null): { waiter: ClaimWaiter; picked: T } | null {
     for (let i = 0; i < this.waiters.length; i++) {
       const waiter = this.waiters[i]!;
-      if (ready(waiter)) {
+      const picked = pick(waiter);
+      if (picked !== null) {
         this.waiters.splice(i, 1);
         waiter.serving = true;
-        return waiter;
+        return { waiter, picked };
       }
     }
     return null;

@@ -70,7 +70,6 @@ function toClaimedTask(lease: Lease): ClaimedTask {
   const t = lease.task;
   return {
     id: t.id,
-    idBytes: lease.idBytes,
     token: lease.token,
     expiresAtMs: lease.expiresAtMs,
     attempts: t.attempts,
@@ -167,7 +166,7 @@ export const ROUTES: RouteTable = {
     operation: "submit",
     async handle(ctx, _s, req) {
       const [outcome] = await ctx.broker.submit([req.task]);
-      return { kind: "Submitted", requestId: req.requestId, id: outcome!.id, idBytes: outcome!.idBytes, status: outcome!.status, duplicate: outcome!.duplicate };
+      return { kind: "Submitted", requestId: req.requestId, id: outcome!.id, status: outcome!.status, duplicate: outcome!.duplicate };
     },
   },
   SubmitBatch: {
@@ -318,8 +317,8 @@ export const ROUTES: RouteTable = {
   },
   GetStats: {
     operation: "stats",
-    handle(ctx, _s, req) {
-      return { kind: "Stats", requestId: req.requestId, json: JSON.stringify({ ...ctx.broker.stats(), ...ctx.extraStats() }) };
+    async handle(ctx, _s, req) {
+      return { kind: "Stats", requestId: req.requestId, json: JSON.stringify({ ...(await ctx.broker.stats()), ...ctx.extraStats() }) };
     },
   },
   ListWorkers: {

@@ -95,20 +95,6 @@ export class ByteWriter {
     this.buf[this.pos++] = v ? 1 : 0;
   }
 
-  /**
-   * A UUID: its 16 bytes when the caller has them (`idBytes`, as the store does for ids it just
-   * made or read), else parsed from canonical text (8-4-4-4-12 hex digits).
-   */
-  uuidOf(field: string, id: string, idBytes: Uint8Array | undefined): void {
-    if (idBytes === undefined || idBytes.byteLength !== 16) {
-      this.uuid(field, id);
-      return;
-    }
-    this.ensure(16);
-    this.buf.set(idBytes, this.pos);
-    this.pos += 16;
-  }
-
   /** 16 raw bytes from canonical UUID text (8-4-4-4-12 hex digits). */
   uuid(field: string, id: string): void {
     if (id.length !== 36) throw unrepresentable(field, `${JSON.stringify(id)} is not a UUID`);

@@ -28,8 +28,6 @@ export interface LeaseRef {
 
 export interface SubmitOutcomeWire {
   id: string;
-  /** `id` as 16 bytes when the sender has them: the encoder then skips parsing the text. */
-  idBytes?: Uint8Array;
   status: WireTaskStatus;
   /** True when an idempotency key matched an existing task: `id` is that task's. */
   duplicate: boolean;
@@ -38,8 +36,6 @@ export interface SubmitOutcomeWire {
 /** A task handed to a worker by a claim: what it needs to run it and to prove its lease. */
 export interface ClaimedTask {
   id: string;
-  /** `id` as 16 bytes when the sender has them: the encoder then skips parsing the text. */
-  idBytes?: Uint8Array;
   token: number;
   expiresAtMs: number;
   attempts: number;

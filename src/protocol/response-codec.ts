@@ -99,14 +99,14 @@ const WRITERS: BodyWriters = {
     w.u32("defaultLeaseMs", m.defaultLeaseMs);
   },
   Submitted(w, m) {
-    w.uuidOf("id", m.id, m.idBytes);
+    w.uuid("id", m.id);
     w.u8("status", TASK_STATUS_BYTE[m.status]);
     w.bool("duplicate", m.duplicate);
   },
   SubmittedBatch(w, m) {
     w.u16("outcomes", m.outcomes.length);
     for (const o of m.outcomes) {
-      w.uuidOf("id", o.id, o.idBytes);
+      w.uuid("id", o.id);
       w.u8("status", TASK_STATUS_BYTE[o.status]);
       w.bool("duplicate", o.duplicate);
     }

@@ -160,7 +160,7 @@ export function readTaskResultItem(r: ByteReader): TaskResultItem {
 }
 
 export function writeClaimedTask(w: ByteWriter, t: ClaimedTask): void {
-  w.uuidOf("id", t.id, t.idBytes);
+  w.uuid("id", t.id);
   w.u32("token", t.token);
   w.u64("expiresAtMs", t.expiresAtMs);
   w.u16("attempts", t.attempts);

@@ -50,8 +50,6 @@ export interface Task extends NewTask {
 
 export interface SubmitOutcome {
   id: string;
-  /** `id` as 16 bytes, when the store has them at hand: the wire encoder then skips a parse. */
-  idBytes?: Uint8Array;
   status: TaskStatus;
   /** True when an idempotency key matched an existing task: `id` is that task's. */
   duplicate: boolean;
@@ -60,8 +58,6 @@ export interface SubmitOutcome {
 /** A claimed task and the lease that proves the right to report on it. */
 export interface Lease {
   task: Task;
-  /** `task.id` as 16 bytes, when the store has them at hand: the wire encoder then skips a parse. */
-  idBytes?: Uint8Array;
   /** Changes on every claim: a result carrying an older token is rejected with LeaseLost. */
   token: number;
   expiresAtMs: number;

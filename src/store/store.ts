@@ -1,10 +1,12 @@
 // The Store contract: one method per state transition of a task, each atomic and durable
-// before its promise resolves (group commit is the implementation's business). SQLite is the
-// default implementation; PostgreSQL (multi-node) must be able to follow, so claim is phrased
-// as "take up to N ready rows for this worker", i.e. SELECT ... FOR UPDATE SKIP LOCKED.
-// No network, no config reading: implementations take typed options.
+// before its promise resolves (group commit is the implementation's business), and the events a
+// store sends after a commit. Every method may be asynchronous, so a remote database can honour
+// it: SQLite is the default implementation, PostgreSQL (several brokers) the second. What a
+// transition leads to is asked of rules/ (transitions.ts, backoff.ts), never decided here or in
+// SQL. Nothing here knows the wire format; the broker passes its limits (the reply budget) in.
 
 import type { BrokerError } from "../protocol/errors.ts";
+import type { RetryPolicy } from "../rules/transitions.ts";
 import type {
   CancelOutcome, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskResultIn, TaskStatus,
 } from "../rules/task.ts";
@@ -15,13 +17,18 @@ export interface ClaimRequest {
   workerId: string;
   /** Most tasks to take (batch claim). */
   max: number;
+  /**
+   * Most bytes of task data (payloads) the answer may carry: a claim stops adding tasks before
+   * this, but always hands out at least one when one is ready. The broker's reply budget.
+   */
+  maxDataBytes: number;
   nowMs: number;
 }
 
-/** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
+/** One item of a report: complete or fail one lease. */
 export type ReportItem = { lease: LeaseRef; completed: TaskResultIn } | { lease: LeaseRef; failed: FailureIn };
 
-/** What one reported item came to: what complete() / fail() return, or that item's own error. */
+/** What one reported item came to, or that item's own error (nothing changed for it). */
 export type ReportItemResult = { ok: true; completed: CompletedInfo } | { ok: true; failed: FailureOutcome } | { ok: false; error: BrokerError };
 
 export interface ListQuery {
@@ -33,17 +40,24 @@ export interface ListQuery {
   cursor?: string;
 }
 
+/** A list request as the store takes it: the query and the broker's reply budget. */
+export interface ListRequest extends ListQuery {
+  /** Most bytes of task data (payload + result + error) one page may carry; a page holds at least one task. */
+  maxDataBytes: number;
+}
+
 export interface ListPage {
   tasks: Task[];
   nextCursor: string | null;
 }
 
-/** What one scheduler tick did, and when the next one is due. */
+/** What one retention step did. */
 export interface PurgeStep {
   purged: number;
   done: boolean;
 }
 
+/** What one scheduler tick did, and when the next one is due. */
 export interface TickOutcome {
   /** Scheduled/failed tasks whose time came and are now pending. */
   promoted: number;
@@ -55,18 +69,52 @@ export interface TickOutcome {
   nextDueMs: number | null;
 }
 
+/** A task that reached a finished status (completed, dead, cancelled). */
+export interface TaskEnd {
+  id: string;
+  queue: string;
+  status: "completed" | "dead" | "cancelled";
+}
+
+/**
+ * What a store tells its owner, always after the commit that made it true (never for a change a
+ * failed commit takes back). The broker wakes blocking claims and result waits from these, and
+ * arms the scheduler; it never polls the store for them.
+ */
+export interface StoreEvents {
+  /**
+   * `count` tasks became claimable in `queue`: submitted, promoted, handed back, expired or
+   * reclaimed with retries left, re-run. A store with several brokers also passes on what the
+   * others announced.
+   */
+  ready(queue: string, count: number): void;
+  /** Tasks reached a finished status: completed, dead (by any path) or cancelled. */
+  finished(ends: readonly TaskEnd[]): void;
+  /** Time-based work (a delayed task, a retry, a lease expiry) is due at `atMs`: tick() then. */
+  due(atMs: number): void;
+}
+
+/** What every store takes besides its own settings. */
+export interface StoreRules {
+  /** What a failure leads to: asked of rules/transitions.ts with this policy. */
+  retry: RetryPolicy;
+  events: Partial<StoreEvents>;
+}
+
 export interface Store {
   /**
    * Inserts tasks (all or none). A task whose runAtMs is in the future is scheduled, else pending.
    * An idempotency key already used by a retained task returns that task (duplicate: true).
-   * Resolves after commit. Throws StorageUnavailable if the commit failed.
+   * Resolves after commit, then announces ready / due. Throws StorageUnavailable if the commit
+   * failed.
    */
   submit(tasks: readonly NewTask[], nowMs: number): Promise<SubmitOutcome[]>;
 
   /**
    * Leases up to `max` pending tasks from the given queues (highest priority, then FIFO) to the
-   * worker: status in_progress, new token, expiry = now + task.leaseMs. Resolves after commit;
-   * an empty array when nothing is ready.
+   * worker, within `maxDataBytes`: in_progress under a new unguessable token, expiry = now +
+   * task.leaseMs. Resolves once no commit can take the leases back; an empty array when nothing
+   * is ready. Never hands one task to two workers at once.
    */
   claim(request: ClaimRequest): Promise<Lease[]>;
 
@@ -74,51 +122,43 @@ export interface Store {
   renew(leases: readonly LeaseRef[], nowMs: number): Promise<(number | null)[]>;
 
   /**
-   * in_progress -> completed with its result. Throws LeaseLost on a stale token, NotFound on an
-   * unknown id, InvalidField (field "result", nothing changed) when payload + result would pass
-   * MAX_TASK_DATA_BYTES. Returns what metrics need (queue, when the run started) without reading the row.
-   */
-  complete(lease: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo>;
-
-  /**
-   * in_progress -> failed (retry after backoff) or dead (retries used up, or unrecoverable). The
-   * error is kept cut to what fits beside the payload (MAX_TASK_DATA_BYTES). Throws like complete.
-   */
-  fail(lease: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome>;
-
-  /**
-   * Several complete() / fail() in one operation: one group, one promise. An item's own error
-   * (LeaseLost, NotFound) fails only that item; a storage failure rejects the whole call.
+   * Ends runs, in one operation (one commit): completed with its result, or failed — a retry at
+   * the time rules/transitions.ts afterFailure() gives, or dead. An item's own error fails only
+   * that item, and changes nothing for it: LeaseLost (stale token), NotFound (unknown id),
+   * InvalidField "result" (payload + result would pass MAX_TASK_DATA_BYTES). An error message is
+   * kept cut to what fits beside the payload. A storage failure rejects the whole call.
+   * Announces finished for completed and dead tasks.
    */
   report(items: readonly ReportItem[], nowMs: number): Promise<ReportItemResult[]>;
 
-  /** in_progress -> pending at once, not counted as an attempt (a worker handing work back). Throws like complete. */
+  /** in_progress -> pending at once, not counted as an attempt (a worker handing work back). Throws LeaseLost / NotFound, all or none. */
   release(leases: readonly LeaseRef[], nowMs: number): Promise<void>;
 
   /**
    * Every lease the worker holds goes back. `countAttempt` true (the worker died: it may have been
-   * killed by the task) counts an attempt like a lease expiry; false (it deregistered) does not.
-   * Returns the ids.
+   * killed by the task) ends each as afterLeaseLoss() says; false (it deregistered) as
+   * afterHandBack(). Returns the ids.
    */
   reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]>;
 
   /**
-   * pending, scheduled, failed or in_progress -> cancelled. A running task's lease ends with it (a
-   * later result with its token gets LeaseLost; not counted as an attempt) and is returned, so
-   * its worker can be told. Throws InvalidState for other statuses, NotFound for unknown ids.
+   * pending, scheduled, failed or in_progress -> cancelled (OPERATOR_MOVES.cancel). A running
+   * task's lease ends with it (a later result with its token gets LeaseLost; not counted as an
+   * attempt) and is returned, so its worker can be told. Throws InvalidState (nothing changed)
+   * for other statuses, NotFound for unknown ids.
    */
   cancel(id: string, nowMs: number): Promise<CancelOutcome>;
 
-  /** dead or cancelled -> pending with attempts reset. Throws InvalidState for other statuses. */
+  /** dead or cancelled -> pending with attempts reset (OPERATOR_MOVES.rerun). Throws InvalidState (nothing changed) otherwise. */
   retry(id: string, nowMs: number): Promise<Task>;
 
   /** One task, or null. */
   get(id: string): Promise<Task | null>;
 
-  /** Tasks filtered by status/queue/type, oldest first, paginated. */
-  list(query: ListQuery): Promise<ListPage>;
+  /** Tasks filtered by status/queue/type, oldest first, paginated within the request's byte budget. */
+  list(request: ListRequest): Promise<ListPage>;
 
-  /** All time-based work due at `nowMs`: promotions and lease expiries. */
+  /** All time-based work due at `nowMs`: promotions and lease expiries (afterLeaseLoss()). */
   tick(nowMs: number): Promise<TickOutcome>;
 
   /**
@@ -128,14 +168,11 @@ export interface Store {
    */
   purgeFinished(beforeMs: number, limit: number): Promise<PurgeStep>;
 
-  /** Current counts, from memory: cheap enough to call on every submit. */
-  counts(): TaskCounts;
+  /** Current counts per queue and tier (stats, metrics, the dashboard). */
+  counts(): Promise<TaskCounts>;
 
-  /** Pending tasks over all queues (backpressure check, per submit). */
-  pendingCount(): number;
-
-  /** True when a claim on these queues would find a task now. */
-  hasReady(queues: readonly string[]): boolean;
+  /** Pending tasks over all queues, for backpressure (asked once per submit: keep it cheap). */
+  pendingCount(): Promise<number>;
 
   /** Checks the store accepts writes (readiness probe). */
   ping(): Promise<void>;
@@ -143,7 +180,3 @@ export interface Store {
   /** Flushes the pending group commit and closes. Later calls throw ShuttingDown. */
   close(): Promise<void>;
 }
-
-/** Told when tasks become ready in a queue (submit, promotion, release, retry), to wake blocking claims. */
-export type ReadyListener = (queue: string) => void;
-

@@ -4,6 +4,7 @@
 import { expect, test } from "bun:test";
 import { parsePriority } from "../../src/rules/priority.ts";
 import { task, type ContractContext } from "./store.contract.ts";
+import { claim } from "../helpers/store-ops.ts";
 
 export function orderingCases({ setup, claimOne }: ContractContext): void {
   test("priority order across 0-255, FIFO within one priority", async () => {
@@ -17,7 +18,7 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
       const got: { priority: number; index: number }[] = [];
       for (let i = 0; i < priorities.length; i++) {
         clock.advance(1);
-        const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 1 + (i % 3), nowMs: clock.now() });
+        const leases = await claim(store, { queues: ["default"], workerId: "w1", max: 1 + (i % 3), nowMs: clock.now() });
         for (const l of leases) got.push({ priority: l.task.priority, index: submitIndex.get(l.task.id)! });
         if (got.length === priorities.length) break;
       }
@@ -27,7 +28,7 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
         const b = got[i]!;
         expect(a.priority > b.priority || (a.priority === b.priority && a.index < b.index)).toBe(true);
       }
-      expect(await store.claim({ queues: ["default"], workerId: "w1", max: 5, nowMs: clock.now() })).toEqual([]);
+      expect(await claim(store, { queues: ["default"], workerId: "w1", max: 5, nowMs: clock.now() })).toEqual([]);
     } finally {
       await h.cleanup();
     }
@@ -40,9 +41,9 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
       expect(parsePriority("normal")).toBe(150);
       expect(parsePriority("low")).toBe(50);
       await store.submit([task({ priority: parsePriority("low") }), task({ priority: parsePriority("normal") }), task({ priority: parsePriority("high") }), task({ priority: 120 })], clock.now());
-      const q = store.counts().queues.find((c) => c.queue === "default")!;
+      const q = (await store.counts()).queues.find((c) => c.queue === "default")!;
       expect(q.pending).toEqual({ high: 1, normal: 2, low: 1 });
-      const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() });
+      const leases = await claim(store, { queues: ["default"], workerId: "w1", max: 10, nowMs: clock.now() });
       expect(leases.map((l) => l.task.priority)).toEqual([255, 150, 120, 50]);
     } finally {
       await h.cleanup();
@@ -55,12 +56,11 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
       await store.submit([task({ queue: "a", priority: 10 })], clock.now());
       clock.advance(5);
       await store.submit([task({ queue: "b", priority: 10 }), task({ queue: "b", priority: 11 })], clock.now());
-      const leases = await store.claim({ queues: ["a", "b", "missing"], workerId: "w1", max: 3, nowMs: clock.now() });
+      const leases = await claim(store, { queues: ["a", "b", "missing"], workerId: "w1", max: 3, nowMs: clock.now() });
       expect(leases.map((l) => `${l.task.queue}${l.task.priority}`)).toEqual(["b11", "a10", "b10"]);
       await store.submit([task({ queue: "c" })], clock.now());
-      expect(await store.claim({ queues: ["a"], workerId: "w1", max: 3, nowMs: clock.now() })).toEqual([]);
-      expect(store.hasReady(["a"])).toBe(false);
-      expect(store.hasReady(["a", "c"])).toBe(true);
+      expect(await claim(store, { queues: ["a"], workerId: "w1", max: 3, nowMs: clock.now() })).toEqual([]);
+      expect(await claim(store, { queues: ["a", "c"], workerId: "w1", max: 3, nowMs: clock.now() })).toHaveLength(1);
     } finally {
       await h.cleanup();
     }
@@ -72,15 +72,15 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
       const runAtMs = clock.now() + 10_000;
       const [out] = await store.submit([task({ runAtMs })], clock.now());
       expect(out!.status).toBe("scheduled");
-      expect(store.pendingCount()).toBe(0);
-      expect(store.counts().scheduled).toBe(1);
+      expect((await store.pendingCount())).toBe(0);
+      expect((await store.counts()).scheduled).toBe(1);
       clock.advance(9_999);
       const early = await store.tick(clock.now());
       expect(early).toEqual({ promoted: 0, expired: 0, expiredLeases: [], nextDueMs: runAtMs });
-      expect(await store.claim({ queues: ["default"], workerId: "w1", max: 1, nowMs: clock.now() })).toEqual([]);
+      expect(await claim(store, { queues: ["default"], workerId: "w1", max: 1, nowMs: clock.now() })).toEqual([]);
       clock.advance(1);
       expect((await store.tick(clock.now())).promoted).toBe(1);
-      expect(store.counts().scheduled).toBe(0);
+      expect((await store.counts()).scheduled).toBe(0);
       const lease = await claimOne(store, clock);
       expect(lease.task.id).toBe(out!.id);
       // A run_at already past means ready now.
@@ -99,7 +99,7 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
       clock.advance(100);
       await store.submit([task({ queue: "a", priority: 150 }), task({ queue: "b", runAtMs: clock.now() + 50 })], clock.now());
       await claimOne(store, clock, ["a"]);
-      const counts = store.counts();
+      const counts = (await store.counts());
       expect(counts.pending).toBe(2);
       expect(counts.scheduled).toBe(1);
       expect(counts.inProgress).toBe(1);
@@ -110,21 +110,7 @@ export function orderingCases({ setup, claimOne }: ContractContext): void {
       const b = counts.queues.find((q) => q.queue === "b")!;
       expect(b.scheduled).toBe(1);
       expect(b.oldestReadyAtMs).toBeNull();
-      expect(store.pendingCount()).toBe(2);
-    } finally {
-      await h.cleanup();
-    }
-  });
-
-  test("onReady is told after commit when tasks become ready", async () => {
-    const readied: string[] = [];
-    const { clock, h, store } = await setup({ onReady: (q) => readied.push(q) });
-    try {
-      await store.submit([task({ queue: "x" }), task({ queue: "x" }), task({ queue: "y", runAtMs: clock.now() + 10 })], clock.now());
-      expect(readied).toEqual(["x"]);
-      clock.advance(10);
-      await store.tick(clock.now());
-      expect(readied).toEqual(["x", "y"]);
+      expect((await store.pendingCount())).toBe(2);
     } finally {
       await h.cleanup();
     }

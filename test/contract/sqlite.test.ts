@@ -9,7 +9,7 @@ import { runStoreContract, type HarnessOptions, type StoreHarness } from "./stor
 runStoreContract("sqlite", async (options: HarnessOptions): Promise<StoreHarness> => {
   const dir = mkdtempSync(join(tmpdir(), "tq-contract-"));
   const path = join(dir, "tasks.db");
-  const open = (): SqliteStore => openSqliteStore({ path, sync: "full", backoff: options.backoff, random: options.random, onReady: options.onReady });
+  const open = (): SqliteStore => openSqliteStore({ path, sync: "full", retry: options.retry, events: options.events });
   const opened: SqliteStore[] = [open()];
   const harness: StoreHarness = {
     store: opened[0]!,

@@ -5,13 +5,16 @@ import { describe, expect } from "bun:test";
 import { BrokerError, type ErrorCodeValue } from "../../src/protocol/errors.ts";
 import { PRIORITY_TIERS } from "../../src/protocol/limits.ts";
 import type { BackoffPolicy } from "../../src/rules/backoff.ts";
-import type { ReadyListener, Store } from "../../src/store/store.ts";
+import type { RetryPolicy } from "../../src/rules/transitions.ts";
+import type { Store, StoreEvents, TaskEnd } from "../../src/store/store.ts";
 import type { Lease, NewTask } from "../../src/rules/task.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { eventsCases } from "./events-cases.ts";
 import { leaseCases } from "./leases-cases.ts";
 import { lifecycleCases } from "./lifecycle-cases.ts";
 import { orderingCases } from "./ordering-cases.ts";
 import { recoveryCases } from "./recovery-cases.ts";
+import { claim } from "../helpers/store-ops.ts";
 
 export interface StoreHarness {
   store: Store;
@@ -22,10 +25,42 @@ export interface StoreHarness {
   cleanup(): Promise<void>;
 }
 
+/** What a store is opened with in the contract: the rules' policy and the events it must send. */
 export interface HarnessOptions {
-  backoff: BackoffPolicy;
-  random: () => number;
-  onReady?: ReadyListener;
+  retry: RetryPolicy;
+  events: Partial<StoreEvents>;
+}
+
+/** Every event a store sent, in order, for the cases to assert on. */
+export class EventLog implements StoreEvents {
+  readonly readied: Array<[string, number]> = [];
+  readonly ended: TaskEnd[] = [];
+  readonly dues: number[] = [];
+
+  ready(queue: string, count: number): void {
+    this.readied.push([queue, count]);
+  }
+
+  finished(ends: readonly TaskEnd[]): void {
+    this.ended.push(...ends);
+  }
+
+  due(atMs: number): void {
+    this.dues.push(atMs);
+  }
+
+  /** Tasks announced ready per queue, summed. */
+  readyCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [queue, count] of this.readied) out[queue] = (out[queue] ?? 0) + count;
+    return out;
+  }
+
+  clear(): void {
+    this.readied.length = 0;
+    this.ended.length = 0;
+    this.dues.length = 0;
+  }
 }
 
 export type MakeStore = (options: HarnessOptions) => Promise<StoreHarness>;
@@ -60,9 +95,9 @@ export async function expectCode(p: Promise<unknown>, code: ErrorCodeValue): Pro
   return caught as BrokerError;
 }
 
-/** What each group of cases gets: a fresh store per test, and a one-task claim helper. */
+/** What each group of cases gets: a fresh store per test (with the log of its events), and a one-task claim helper. */
 export interface ContractContext {
-  setup(options?: Partial<HarnessOptions>): Promise<{ clock: FakeClock; h: StoreHarness; store: Store }>;
+  setup(options?: { retry?: RetryPolicy }): Promise<{ clock: FakeClock; h: StoreHarness; store: Store; events: EventLog }>;
   claimOne(store: Store, clock: FakeClock, queues?: string[], workerId?: string): Promise<Lease>;
 }
 
@@ -70,11 +105,12 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
   const context: ContractContext = {
     async setup(options = {}) {
       const clock = new FakeClock();
-      const h = await makeStore({ backoff: EXACT_BACKOFF, random: () => 0.5, ...options });
-      return { clock, h, store: h.store };
+      const events = new EventLog();
+      const h = await makeStore({ retry: options.retry ?? { backoff: EXACT_BACKOFF, random: () => 0.5 }, events });
+      return { clock, h, store: h.store, events };
     },
     async claimOne(store, clock, queues = ["default"], workerId = "w1") {
-      const leases = await store.claim({ queues, workerId, max: 1, nowMs: clock.now() });
+      const leases = await claim(store, { queues, workerId, max: 1, nowMs: clock.now() });
       expect(leases).toHaveLength(1);
       return leases[0]!;
     },
@@ -84,5 +120,6 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     describe("leases", () => leaseCases(context));
     describe("lifecycle", () => lifecycleCases(context));
     describe("recovery", () => recoveryCases(context));
+    describe("events and rules", () => eventsCases(context));
   });
 }

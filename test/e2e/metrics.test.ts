@@ -125,7 +125,7 @@ describe("operator metrics", () => {
     await h.call("POST", "/api/v1/tasks", { body: { type: "rel", queue: "release" } });
     await h.broker.release([await claim("release")]);
     await h.call("GET", "/api/v1/tasks/not-a-uuid");
-    const pending = h.broker.stats().tasks.pending;
+    const pending = (await h.broker.stats()).tasks.pending;
     const full = await h.call("POST", "/api/v1/tasks", { body: { tasks: Array.from({ length: 51 - pending }, () => ({ type: "fill", queue: "fill" })) } });
     expect(full.status).toBe(429);
     expect(full.headers.get("retry-after")).toBe("1");

@@ -5,6 +5,7 @@
 
 import { writeSync } from "node:fs";
 import { openSqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import { claim, complete } from "./store-ops.ts";
 
 const [path, firstArg] = process.argv.slice(2);
 if (path === undefined || firstArg === undefined) throw new Error("usage: crash-child.ts <db path> <first key number>");
@@ -31,7 +32,7 @@ async function producer(): Promise<void> {
 
 async function consumer(workerId: string): Promise<void> {
   for (let round = 0; round < 1_000_000; round++) {
-    const leases = await store.claim({ queues: ["q"], workerId, max: 10, nowMs: Date.now() });
+    const leases = await claim(store, { queues: ["q"], workerId, max: 10, nowMs: Date.now() });
     if (leases.length === 0) {
       await new Promise((r) => setImmediate(r));
       continue;
@@ -40,7 +41,7 @@ async function consumer(workerId: string): Promise<void> {
     const finishing = round % 5 === 0 ? leases.slice(1) : leases;
     await Promise.all(
       finishing.map(async (l) => {
-        await store.complete({ id: l.task.id, token: l.token }, { result: payload, resultIsJson: true }, Date.now());
+        await complete(store, { id: l.task.id, token: l.token }, { result: payload, resultIsJson: true }, Date.now());
         out(`C ${l.task.id}`);
       }),
     );

@@ -4,6 +4,7 @@
 
 import { uuidToString, uuidv7Bytes } from "../../protocol/uuid.ts";
 import type { NewTask, SubmitOutcome } from "../../rules/task.ts";
+import type { GroupNotes } from "./announcements.ts";
 import type { MemoryState } from "./memory-state.ts";
 import { fixedCrc, stateCrc } from "./row-checksum.ts";
 import { INSERT_BATCH_ROWS, type Statements } from "./statements.ts";
@@ -16,8 +17,8 @@ export interface InsertedTasks {
   earliestRunAtMs: number | null;
 }
 
-/** Inserts `tasks`; the queues of tasks made ready are added to `readyQueues`. */
-export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly NewTask[], nowMs: number, readyQueues: Set<string>): InsertedTasks {
+/** Inserts `tasks`; each task made ready is noted for the commit's announcement. */
+export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly NewTask[], nowMs: number, notes: GroupNotes): InsertedTasks {
   const out: SubmitOutcome[] = [];
   // Rows waiting for one multi-row INSERT; flushed before any key lookup so that seq order is
   // batch order and a key lookup sees every earlier row.
@@ -34,7 +35,7 @@ export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly
         earliestRunAt = Math.min(earliestRunAt, t.runAtMs);
       } else {
         mem.ready.push(t.queue, firstSeq + i, t.priority, nowMs);
-        readyQueues.add(t.queue);
+        notes.ready(t.queue);
       }
     });
     chunk.length = 0;
@@ -48,7 +49,7 @@ export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly
       flush();
       const existing = stmts.byKey.get(t.idempotencyKey);
       if (existing !== null) {
-        out.push({ id: uuidToString(existing.id), idBytes: existing.id, status: statusName(existing.status), duplicate: true });
+        out.push({ id: uuidToString(existing.id), status: statusName(existing.status), duplicate: true });
         continue;
       }
     }
@@ -72,7 +73,7 @@ export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly
       state.crc,
     );
     chunk.push(t);
-    out.push({ id: uuidToString(id), idBytes: id, status: delayed ? "scheduled" : "pending", duplicate: false });
+    out.push({ id: uuidToString(id), status: delayed ? "scheduled" : "pending", duplicate: false });
     if (chunk.length === INSERT_BATCH_ROWS || t.idempotencyKey !== null) flush();
   }
   flush();

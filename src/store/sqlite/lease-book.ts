@@ -1,11 +1,13 @@
 // Leases, which live in memory only (see LeaseState): issuing, renewing and ending them, the row
 // writes an end makes, and what the open group did to them so a failed commit can be undone.
-// Ends run inside the store's groups; the book never commits, and of the listeners calls only onDue.
+// Ends run inside the store's groups; what they lead to is asked of rules/transitions.ts. The book
+// never commits; it notes what to announce (announcements.ts) and calls onDue.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
-import { MAX_ERROR_BYTES, MAX_REPLY_TASK_BYTES, MAX_TASK_DATA_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
+import { MAX_ERROR_BYTES, MAX_TASK_DATA_BYTES } from "../../protocol/limits.ts";
 import { clipUtf8 } from "../../protocol/task-size.ts";
-import { retryDelayMs, type BackoffPolicy } from "../../rules/backoff.ts";
+import { afterFailure, afterLeaseLoss, type RetryPolicy } from "../../rules/transitions.ts";
+import type { Announcements } from "./announcements.ts";
 import type { ReadyEntry } from "./ready-index.ts";
 import type { ClaimRequest } from "../store.ts";
 import type { CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../../rules/task.ts";
@@ -24,10 +26,9 @@ export interface LeaseBookOptions {
   stmts: Statements;
   mem: MemoryState;
   tokens: LeaseTokens;
-  /** Queues the open group made ready: the store announces them once it commits. */
-  readyAfterCommit: Set<string>;
-  backoff: BackoffPolicy;
-  random: () => number;
+  /** What the open group makes ready or finishes, announced once it commits; hand-backs at once. */
+  notes: Announcements;
+  retry: RetryPolicy;
   /** Told when a retry is due at `dueMs`. */
   onDue: (dueMs: number) => void;
 }
@@ -37,19 +38,17 @@ export class LeaseBook {
   private readonly provisional = new Set<LeaseState>();
   /** Leases the open group's operations ended (complete, fail, expiry): live again if it fails. */
   private endedInGroup: LeaseState[] = [];
-  /** Queues that got leases handed back (memory only, no commit) since the last announcement. */
-  private readonly handedBack = new Set<string>();
 
   constructor(private readonly o: LeaseBookOptions) {}
 
   /**
-   * Leases on the best ready entries of the claim's queues: at most request.max, and no more than
-   * one reply frame carries. Entries are popped in rounds and their rows read together; a round
+   * Leases on the best ready entries of the claim's queues: at most request.max, and payloads of
+   * no more than request.maxDataBytes (one at least). Entries are popped in rounds and their rows read together; a round
    * starts small and doubles, so large payloads are not read far past what one reply can carry.
    */
   claimReady(request: ClaimRequest, made: LeaseState[]): Lease[] {
     const leases: Lease[] = [];
-    let replyBytes = 0;
+    let dataBytes = 0;
     let round = CLAIM_FIRST_ROUND;
     let replyFull = false;
     while (leases.length < request.max && !replyFull) {
@@ -67,9 +66,9 @@ export class LeaseBook {
         const row = read.get(entry.seq);
         // A stale ready entry (its row left pending meanwhile) is skipped.
         if (row === undefined || row.status !== STATUS.pending) continue;
-        // The batch must fit one reply frame: what does not fit stays first in line, in order.
-        replyBytes += row.payload.byteLength + REPLY_BYTES_PER_TASK;
-        if (leases.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) {
+        // The batch must fit the caller's budget: what does not fit stays first in line, in order.
+        dataBytes += row.payload.byteLength;
+        if (leases.length > 0 && dataBytes > request.maxDataBytes) {
           for (let j = entries.length - 1; j >= i; j--) this.o.mem.ready.unpop(entries[j]!);
           replyFull = true;
           break;
@@ -95,7 +94,7 @@ export class LeaseBook {
     };
     this.o.mem.addLease(lease);
     made.push(lease);
-    return { task, idBytes: row.id, token, expiresAtMs };
+    return { task, token, expiresAtMs };
   }
 
   /** Until the open group commits these leases are provisional: a failed commit drops them. */
@@ -153,16 +152,16 @@ export class LeaseBook {
     }
     this.end(lease);
     completions.push({ lease, result });
+    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "completed" });
     return { queue: lease.queue, startedAtMs: lease.startedAtMs };
   }
 
-  /** A failed attempt inside the open group: scheduled for a retry with backoff, or dead when it was the last. */
+  /** A failed attempt inside the open group: what afterFailure() says, a retry at a time or dead. */
   fail(ref: LeaseRef, failure: FailureIn, nowMs: number): FailureOutcome {
     const { stmts, mem } = this.o;
     const lease = this.held(ref);
-    const attempts = lease.attempts + 1;
-    const dead = failure.unrecoverable || attempts > lease.maxRetries;
-    const retryAtMs = dead ? null : nowMs + retryDelayMs(attempts, this.o.backoff, this.o.random);
+    const { attempts, retryAtMs, status: next } = afterFailure(lease, failure.unrecoverable, nowMs, this.o.retry);
+    const dead = next === "dead";
     // Cut to what fits beside the payload, so the task still fits one reply (MAX_TASK_DATA_BYTES).
     const error = clipUtf8(failure.error, Math.min(MAX_ERROR_BYTES, MAX_TASK_DATA_BYTES - lease.payloadBytes));
     const status = dead ? STATUS.dead : STATUS.failed;
@@ -176,15 +175,17 @@ export class LeaseBook {
     if (retryAtMs !== null) {
       mem.addScheduled(lease.queue, lease.seq, retryAtMs);
       this.o.onDue(retryAtMs);
+    } else {
+      this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "dead" });
     }
-    return { status: dead ? "dead" : "failed", retryAtMs, attempts };
+    return { status: next, retryAtMs, attempts };
   }
 
-  /** A lease ends without a result and counts as an attempt: back to pending now, or dead when it was the last. Inside a group op. */
+  /** A lease ends without a result: what afterLeaseLoss() says, pending now or dead. Inside a group op. */
   expire(lease: LeaseState, reason: string, nowMs: number): "pending" | "dead" {
     this.end(lease);
-    const attempts = lease.attempts + 1;
-    const dead = attempts > lease.maxRetries;
+    const { attempts, status: next } = afterLeaseLoss(lease);
+    const dead = next === "dead";
     const status = dead ? STATUS.dead : STATUS.pending;
     const finishedAtMs = dead ? nowMs : null;
     const crc = stateCrc({
@@ -192,9 +193,12 @@ export class LeaseBook {
       error: reason, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
     });
     this.o.stmts.expire.run(attempts, status, finishedAtMs, reason, nowMs, lease.workerId, lease.startedAtMs, crc, lease.seq);
-    if (dead) return "dead";
+    if (dead) {
+      this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "dead" });
+      return "dead";
+    }
     this.o.mem.ready.push(lease.queue, lease.seq, lease.priority, nowMs);
-    this.o.readyAfterCommit.add(lease.queue);
+    this.o.notes.ready(lease.queue);
     return "pending";
   }
 
@@ -207,6 +211,7 @@ export class LeaseBook {
     const crc = stateCrcAfter(row, {
       status: STATUS.cancelled, finished_at: nowMs, updated_at: nowMs, worker_id: lease.workerId, started_at: lease.startedAtMs,
     });
+    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "cancelled" });
     return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc)!);
   }
 
@@ -228,14 +233,7 @@ export class LeaseBook {
   handBack(lease: LeaseState, nowMs: number): void {
     this.o.mem.removeLease(lease);
     this.o.mem.ready.push(lease.queue, lease.seq, lease.priority, nowMs);
-    this.handedBack.add(lease.queue);
-  }
-
-  /** The queues that got leases handed back since the last call. */
-  takeHandedBack(): string[] {
-    const queues = [...this.handedBack];
-    this.handedBack.clear();
-    return queues;
+    this.o.notes.handedBackTo(lease.queue);
   }
 
   /** The open group committed: what it did to leases stands. */

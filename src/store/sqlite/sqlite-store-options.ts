@@ -1,8 +1,8 @@
 // What a SqliteStore is opened with: the file, the durability mode and its timings, the listeners
 // the broker wires to it, and the test seams. Types only.
 
-import type { BackoffPolicy } from "../../rules/backoff.ts";
-import type { ReadyListener } from "../store.ts";
+import type { RetryPolicy } from "../../rules/transitions.ts";
+import type { StoreEvents } from "../store.ts";
 import type { FlushOn } from "./group-commit.ts";
 import type { QuarantinedRow } from "./quarantine.ts";
 
@@ -23,10 +23,10 @@ export interface SqliteStoreOptions {
    * so each checkpoint copies little and holds the event loop briefly.
    */
   checkpointStepBytes?: number;
-  backoff?: BackoffPolicy;
-  onReady?: ReadyListener;
-  /** Told when a new run_at or lease expiry is due at `dueMs` (wire it to Scheduler.poke). */
-  onDue?: (dueMs: number) => void;
+  /** What a failure leads to (rules/transitions.ts); default DEFAULT_RETRY_POLICY. Tests pin the jitter here. */
+  retry?: RetryPolicy;
+  /** Ready, finished and due, each after the commit that made it true (StoreEvents). */
+  events?: Partial<StoreEvents>;
   /** Told after each group is acknowledged, with the time from its COMMIT to then (metrics). */
   onCommit?: (ops: number, commitMs: number) => void;
   /**
@@ -35,8 +35,6 @@ export interface SqliteStoreOptions {
    */
   onFatal?: (err: unknown) => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
-  /** Jitter source for backoff; injected by tests. */
-  random?: () => number;
   flushOn?: FlushOn;
   /**
    * Where checkpoints run: "worker" (default with sync full: a Worker thread with its own

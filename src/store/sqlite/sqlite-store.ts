@@ -5,9 +5,10 @@
 import type { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
-import { DEFAULT_BACKOFF } from "../../rules/backoff.ts";
-import type { ClaimRequest, ListPage, ListQuery, PurgeStep, ReportItem, ReportItemResult, Store, TickOutcome } from "../store.ts";
-import type { CancelOutcome, CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, TaskCounts, SubmitOutcome, Task, TaskResultIn } from "../../rules/task.ts";
+import { DEFAULT_RETRY_POLICY } from "../../rules/transitions.ts";
+import type { ClaimRequest, ListPage, ListRequest, PurgeStep, ReportItem, ReportItemResult, Store, TickOutcome } from "../store.ts";
+import type { CancelOutcome, Lease, LeaseRef, NewTask, TaskCounts, SubmitOutcome, Task } from "../../rules/task.ts";
+import { Announcements } from "./announcements.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
 import { GroupCommit, storageUnavailable, type CommitFigures } from "./group-commit.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
@@ -47,7 +48,7 @@ export class SqliteStore implements Store {
   private readonly retention: RetentionWalk;
   private readonly group: GroupCommit;
   private readonly mem = new MemoryState();
-  private readonly readyAfterCommit = new Set<string>();
+  private readonly notes: Announcements;
   private readonly leases: LeaseBook;
   private readonly wal: WalKeeper | null;
   private readonly walPath: string | null;
@@ -67,6 +68,7 @@ export class SqliteStore implements Store {
   constructor(private readonly options: SqliteStoreOptions) {
     const full = (options.sync ?? "full") === "full";
     this.walPath = options.path === ":memory:" ? null : `${options.path}-wal`;
+    this.notes = new Announcements(options.events ?? {}, (listener, call) => this.notify(listener, call));
     // Sync full on a file: SQLite does not fsync inside COMMIT; WalSync does it off the event loop.
     this.walSync = full && this.walPath !== null && options.syncWal === undefined ? new WalSync(this.walPath) : null;
     const syncWal = options.syncWal ?? (this.walSync === null ? undefined : this.walSync.sync.bind(this.walSync));
@@ -89,7 +91,7 @@ export class SqliteStore implements Store {
       db: this.db,
       flushOn: options.flushOn ?? "immediate",
       beforeCommit: options.beforeCommit,
-      commitAtOnce: () => this.readyAfterCommit.size > 0,
+      commitAtOnce: () => this.notes.readyPending,
       onRolledBack: (err) => this.rebuildAfterFailure(err),
       onCommitted: () => this.committed(),
       onAcknowledged: (ops, ms) => this.notify("onCommit", () => this.options.onCommit?.(ops, ms)),
@@ -112,10 +114,9 @@ export class SqliteStore implements Store {
       stmts: this.stmts,
       mem: this.mem,
       tokens: this.tokens,
-      readyAfterCommit: this.readyAfterCommit,
-      backoff: options.backoff ?? DEFAULT_BACKOFF,
-      random: options.random ?? Math.random,
-      onDue: (dueMs) => this.options.onDue?.(dueMs),
+      notes: this.notes,
+      retry: options.retry ?? DEFAULT_RETRY_POLICY,
+      onDue: (dueMs) => this.due(dueMs),
     });
     try {
       const requeued = this.recover(Date.now());
@@ -163,8 +164,8 @@ export class SqliteStore implements Store {
   async submit(tasks: readonly NewTask[], nowMs: number): Promise<SubmitOutcome[]> {
     this.assertOpen();
     return this.group.run(() => {
-      const { outcomes, earliestRunAtMs } = insertTasks(this.stmts, this.mem, tasks, nowMs, this.readyAfterCommit);
-      if (earliestRunAtMs !== null) this.options.onDue?.(earliestRunAtMs);
+      const { outcomes, earliestRunAtMs } = insertTasks(this.stmts, this.mem, tasks, nowMs, this.notes);
+      if (earliestRunAtMs !== null) this.due(earliestRunAtMs);
       return outcomes;
     });
   }
@@ -178,11 +179,11 @@ export class SqliteStore implements Store {
   async claim(request: ClaimRequest): Promise<Lease[]> {
     this.assertOpen();
     if (request.max <= 0 || !this.mem.ready.hasReady(request.queues)) return [];
-    const readyNotDurable = this.readyAfterCommit.size > 0;
+    const readyNotDurable = this.notes.readyPending;
     const blocksBefore = this.tokens.blocksStarted;
     const made: LeaseState[] = [];
     const leases = this.leases.claimReady(request, made);
-    if (made.length > 0) this.options.onDue?.(made.reduce((min, l) => Math.min(min, l.expiresAtMs), Number.POSITIVE_INFINITY));
+    if (made.length > 0) this.due(made.reduce((min, l) => Math.min(min, l.expiresAtMs), Number.POSITIVE_INFINITY));
     const newTokenBlock = this.tokens.blocksStarted !== blocksBefore;
     if (readyNotDurable || newTokenBlock) {
       // Until that commit these leases are provisional: a failed commit drops them. A new token
@@ -202,21 +203,6 @@ export class SqliteStore implements Store {
   async renew(leases: readonly LeaseRef[], nowMs: number): Promise<(number | null)[]> {
     this.assertOpen();
     return this.leases.renew(leases, nowMs);
-  }
-
-  async complete(ref: LeaseRef, result: TaskResultIn, nowMs: number): Promise<CompletedInfo> {
-    this.assertOpen();
-    return this.group.run(() => {
-      const completions: Completion[] = [];
-      const info = this.leases.complete(ref, result, completions);
-      writeCompletions(this.stmts, completions, nowMs);
-      return info;
-    });
-  }
-
-  async fail(ref: LeaseRef, failure: FailureIn, nowMs: number): Promise<FailureOutcome> {
-    this.assertOpen();
-    return this.group.run(() => this.leases.fail(ref, failure, nowMs));
   }
 
   async report(items: readonly ReportItem[], nowMs: number): Promise<ReportItemResult[]> {
@@ -247,7 +233,7 @@ export class SqliteStore implements Store {
     // A Set: the same lease named twice must go back to the ready index once. All are checked first.
     const leases = new Set(refs.map((ref) => this.leases.held(ref)));
     for (const lease of leases) this.leases.handBack(lease, nowMs);
-    this.announceReady();
+    this.notes.announceHandedBack();
   }
 
   async reclaimWorker(workerId: string, countAttempt: boolean, nowMs: number): Promise<string[]> {
@@ -255,7 +241,7 @@ export class SqliteStore implements Store {
     const held = this.leases.heldBy(workerId);
     if (!countAttempt) {
       for (const lease of held) this.leases.handBack(lease, nowMs);
-      this.announceReady();
+      this.notes.announceHandedBack();
       return held.map((l) => l.id);
     }
     return this.group.run(() => {
@@ -270,7 +256,7 @@ export class SqliteStore implements Store {
     return this.group.run(() => {
       const row = rowById(this.stmts, id);
       const lease = this.mem.leasesBySeq.get(row.seq);
-      if (lease === undefined) return { task: cancelRow(this.stmts, this.mem, row, nowMs), endedLease: null };
+      if (lease === undefined) return { task: cancelRow(this.stmts, this.mem, row, nowMs, this.notes), endedLease: null };
       return { task: this.leases.cancel(lease, nowMs), endedLease: { token: lease.token, workerId: lease.workerId } };
     });
   }
@@ -278,7 +264,7 @@ export class SqliteStore implements Store {
   async retry(id: string, nowMs: number): Promise<Task> {
     this.assertOpen();
     return this.group.run(() => {
-      return retryRow(this.stmts, this.mem, id, nowMs, this.readyAfterCommit);
+      return retryRow(this.stmts, this.mem, id, nowMs, this.notes);
     });
   }
 
@@ -295,7 +281,7 @@ export class SqliteStore implements Store {
     throw new BrokerError(ErrorCode.NotFound, `task ${id} is quarantined: ${why} (it is kept in the quarantine table, never served)`, { field: "id" });
   }
 
-  async list(query: ListQuery): Promise<ListPage> {
+  async list(query: ListRequest): Promise<ListPage> {
     this.assertOpen();
     const after = query.cursor === undefined ? 0 : Number(query.cursor);
     if (!Number.isSafeInteger(after) || after < 0) {
@@ -316,7 +302,7 @@ export class SqliteStore implements Store {
     const dueMs = this.mem.nextDueMs();
     if (dueMs === null || dueMs > nowMs) return { promoted: 0, expired: 0, expiredLeases: [], nextDueMs: dueMs };
     return this.group.run(() => {
-      const promoted = promoteDue(this.stmts, this.mem, nowMs, MAX_TICK_STEPS, this.readyAfterCommit);
+      const promoted = promoteDue(this.stmts, this.mem, nowMs, MAX_TICK_STEPS, this.notes);
       const expiredLeases = this.leases.expireDue(nowMs, MAX_TICK_STEPS);
       return { promoted, expired: expiredLeases.length, expiredLeases, nextDueMs: this.mem.nextDueMs() };
     });
@@ -339,16 +325,13 @@ export class SqliteStore implements Store {
     return before - this.pragmaNumber("freelist_count");
   }
 
-  counts(): TaskCounts {
+  /** From memory: the indexes hold every count. */
+  async counts(): Promise<TaskCounts> {
     return this.mem.counts();
   }
 
-  pendingCount(): number {
+  async pendingCount(): Promise<number> {
     return this.mem.ready.size;
-  }
-
-  hasReady(queues: readonly string[]): boolean {
-    return this.mem.ready.hasReady(queues);
   }
 
   async ping(): Promise<void> {
@@ -386,19 +369,14 @@ export class SqliteStore implements Store {
     if (this.closed) throw new BrokerError(ErrorCode.ShuttingDown, "the store is closed");
   }
 
-  /** Wakes blocking claims on queues that got tasks back without a commit. */
-  private announceReady(): void {
-    for (const q of this.leases.takeHandedBack()) this.notify("onReady", () => this.options.onReady?.(q));
+  private due(atMs: number): void {
+    this.notify("due", () => this.options.events?.due?.(atMs));
   }
 
-  /** After a commit: the listeners (a throwing one is logged, never allowed to break the flush), then WAL upkeep. */
+  /** After a commit: the announcements (a throwing listener is logged, never allowed to break the flush), then WAL upkeep. */
   private committed(): void {
     this.leases.committed();
-    if (this.readyAfterCommit.size > 0) {
-      const queues = [...this.readyAfterCommit];
-      this.readyAfterCommit.clear();
-      for (const q of queues) this.notify("onReady", () => this.options.onReady?.(q));
-    }
+    this.notes.committed();
     this.wal?.afterCommit();
   }
 
@@ -436,7 +414,7 @@ export class SqliteStore implements Store {
 
   private rebuildAfterFailure(err: unknown): void {
     this.lastCommitFailure = err;
-    this.readyAfterCommit.clear();
+    this.notes.failed();
     this.options.log?.("group commit failed; rebuilding memory from the database", { error: storageUnavailable(err).message });
     const leases = this.leases.survivorsOfFailure();
     this.tokens.forgetUncommittedBlock();

@@ -2,8 +2,9 @@
 // operator's cancel and re-run. Each runs inside the store's open group and keeps the memory
 // indexes in step with the row; the commit and the listeners stay with the store.
 
-import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
+import { checkOperatorMove } from "../../rules/transitions.ts";
 import type { Task } from "../../rules/task.ts";
+import type { GroupNotes } from "./announcements.ts";
 import type { MemoryState } from "./memory-state.ts";
 import { stateCrcAfter } from "./row-checksum.ts";
 import type { Statements } from "./statements.ts";
@@ -12,9 +13,9 @@ import { rowToTask, STATUS, statusName, type TaskRow } from "./task-row.ts";
 
 /**
  * Moves the rows due by `nowMs` to pending, working through at most `maxSteps` heap entries;
- * their queues are added to `readyQueues`. Returns how many were promoted.
+ * each is noted for the commit's announcement. Returns how many were promoted.
  */
-export function promoteDue(stmts: Statements, mem: MemoryState, nowMs: number, maxSteps: number, readyQueues: Set<string>): number {
+export function promoteDue(stmts: Statements, mem: MemoryState, nowMs: number, maxSteps: number, notes: GroupNotes): number {
   const heap = mem.runAtHeap;
   let promoted = 0;
   for (let step = 0; step < maxSteps && (heap.peekDueMs() ?? Number.POSITIVE_INFINITY) <= nowMs; step++) {
@@ -26,36 +27,31 @@ export function promoteDue(stmts: Statements, mem: MemoryState, nowMs: number, m
     if (stmts.promote.run(nowMs, seq, crc).changes !== 1) continue;
     mem.scheduledGone(row.queue);
     mem.ready.push(row.queue, seq, row.priority, nowMs);
-    readyQueues.add(row.queue);
+    notes.ready(row.queue);
     promoted++;
   }
   return promoted;
 }
 
-/** Cancels a pending, scheduled or failed task; InvalidState for any other. A leased row is the lease book's to cancel. */
-export function cancelRow(stmts: Statements, mem: MemoryState, row: TaskRow, nowMs: number): Task {
-  const status = statusName(row.status);
-  if (status !== "pending" && status !== "scheduled" && status !== "failed") {
-    throw new BrokerError(ErrorCode.InvalidState, `task ${rowToTask(row).id} is ${status}; only pending, scheduled, failed or running tasks can be cancelled`, {
-      field: "id",
-    });
-  }
+/** Cancels a task that is not leased (a leased row is the lease book's to cancel); InvalidState where the rules refuse. */
+export function cancelRow(stmts: Statements, mem: MemoryState, row: TaskRow, nowMs: number, notes: GroupNotes): Task {
+  const task = rowToTask(row);
+  checkOperatorMove("cancel", task.id, statusName(row.status));
   const updated = stmts.cancel.get(nowMs, row.seq, stateCrcAfter(row, { status: STATUS.cancelled, finished_at: nowMs, updated_at: nowMs }))!;
   if (row.status === STATUS.pending) mem.ready.remove(row.queue, row.seq, row.priority);
   else mem.scheduledGone(row.queue);
+  notes.finished({ id: task.id, queue: row.queue, status: "cancelled" });
   return rowToTask(updated);
 }
 
-/** Re-runs a dead or cancelled task: pending again, its queue added to `readyQueues`. */
-export function retryRow(stmts: Statements, mem: MemoryState, id: string, nowMs: number, readyQueues: Set<string>): Task {
+/** Re-runs a dead or cancelled task (InvalidState where the rules refuse): pending again, noted for the announcement. */
+export function retryRow(stmts: Statements, mem: MemoryState, id: string, nowMs: number, notes: GroupNotes): Task {
   const row = rowById(stmts, id);
-  if (row.status !== STATUS.dead && row.status !== STATUS.cancelled) {
-    throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${statusName(row.status)}; only dead or cancelled tasks can be re-run`, { field: "id" });
-  }
+  checkOperatorMove("rerun", id, statusName(row.status));
   const updated = stmts.retry.get(
     nowMs, row.seq, stateCrcAfter(row, { status: STATUS.pending, attempts: 0, run_at: null, finished_at: null, updated_at: nowMs }),
   )!;
   mem.ready.push(row.queue, row.seq, row.priority, nowMs);
-  readyQueues.add(row.queue);
+  notes.ready(row.queue);
   return rowToTask(updated);
 }

@@ -3,9 +3,8 @@
 // reply frame is full. Reads only; what callers outside a group show, they wait for first.
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
-import { MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../../protocol/limits.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
-import type { ListPage, ListQuery } from "../store.ts";
+import type { ListPage, ListRequest } from "../store.ts";
 import type { Task } from "../../rules/task.ts";
 import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
@@ -42,12 +41,12 @@ export function withLease(mem: MemoryState, row: TaskRow): Task {
 }
 
 /** One page of `list`, after the rows with seq > `after`. */
-export function listPage(stmts: Statements, mem: MemoryState, query: ListQuery, after: number, limit: number): ListPage {
+export function listPage(stmts: Statements, mem: MemoryState, query: ListRequest, after: number, limit: number): ListPage {
   if (query.status === "in_progress") return listLeased(stmts, mem, query, after, limit);
   const status = query.status === undefined ? "any" : query.status === "completed" ? "completed" : "open";
   const stmt = stmts.list(status, query.queue !== undefined, query.type !== undefined);
   const { rows, read, lastSeq } = stmt.allCounting(after, query.status === undefined ? null : STATUS[query.status], query.queue ?? null, query.type ?? null, limit + 1);
-  const page = fitReply(rows.slice(0, limit));
+  const page = fitBudget(rows.slice(0, limit), query.maxDataBytes);
   // Rows that failed their checksums were read but are not in `rows`: more may follow them.
   const more = rows.length > page.length || read > limit;
   const cursor = page[page.length - 1]?.seq ?? lastSeq;
@@ -57,7 +56,7 @@ export function listPage(stmts: Statements, mem: MemoryState, query: ListQuery, 
 }
 
 /** In-progress tasks come from the leases in memory, in seq order, then their rows. */
-function listLeased(stmts: Statements, mem: MemoryState, query: ListQuery, after: number, limit: number): ListPage {
+function listLeased(stmts: Statements, mem: MemoryState, query: ListRequest, after: number, limit: number): ListPage {
   const seqs = [...mem.leasesBySeq.values()]
     .filter((l) => l.seq > after && (query.queue === undefined || l.queue === query.queue))
     .map((l) => l.seq)
@@ -72,8 +71,8 @@ function listLeased(stmts: Statements, mem: MemoryState, query: ListQuery, after
       lastSeq = seqs[i]!;
       continue;
     }
-    replyBytes += rowReplyBytes(row);
-    if (tasks.length > 0 && replyBytes > MAX_REPLY_TASK_BYTES) break;
+    replyBytes += rowDataBytes(row);
+    if (tasks.length > 0 && replyBytes > query.maxDataBytes) break;
     lastSeq = seqs[i]!;
     tasks.push(withLease(mem, row));
   }
@@ -81,16 +80,16 @@ function listLeased(stmts: Statements, mem: MemoryState, query: ListQuery, after
 }
 
 /** What a row adds to a reply frame: its payload, result and error, and the fixed fields. */
-function rowReplyBytes(row: TaskRow): number {
-  return row.payload.byteLength + (row.result?.byteLength ?? 0) + (row.error?.length ?? 0) * 3 + REPLY_BYTES_PER_TASK;
+function rowDataBytes(row: TaskRow): number {
+  return row.payload.byteLength + (row.result?.byteLength ?? 0) + (row.error?.length ?? 0) * 3;
 }
 
 /** The longest prefix of a page that fits one reply frame (at least one row). */
-function fitReply(rows: TaskRow[]): TaskRow[] {
+function fitBudget(rows: TaskRow[], maxDataBytes: number): TaskRow[] {
   let bytes = 0;
   for (let i = 0; i < rows.length; i++) {
-    bytes += rowReplyBytes(rows[i]!);
-    if (i > 0 && bytes > MAX_REPLY_TASK_BYTES) return rows.slice(0, i);
+    bytes += rowDataBytes(rows[i]!);
+    if (i > 0 && bytes > maxDataBytes) return rows.slice(0, i);
   }
   return rows;
 }

@@ -10,6 +10,7 @@ import { openSqliteStore, type SqliteStore } from "../../../src/store/sqlite/sql
 import type { NewTask } from "../../../src/rules/task.ts";
 import { JumpClock } from "./jump-clock.ts";
 import { seededRandom } from "./tier.ts";
+import { claim, complete, fail } from "../../helpers/store-ops.ts";
 
 export const MAX_SLEEP_MS = 1000;
 
@@ -30,7 +31,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 export async function openTimeRig(): Promise<TimeRig> {
   const dir = mkdtempSync(join(tmpdir(), "tq-chaos-time-"));
   const clock = new JumpClock();
-  const store = openSqliteStore({ path: join(dir, "time.db"), sync: "interval", backoff: { baseMs: 1000, factor: 2, maxMs: 60_000, jitter: 0 }, random: () => 0.5 });
+  const store = openSqliteStore({ path: join(dir, "time.db"), sync: "interval", retry: { backoff: { baseMs: 1000, factor: 2, maxMs: 60_000, jitter: 0 }, random: () => 0.5 } });
   const rig: TimeRig = {
     clock,
     store,
@@ -115,7 +116,7 @@ export async function randomJumps(options: { steps: number; seed: number; maxJum
         report.submitted += outcomes.length;
         ids.push(...outcomes.map((o) => o.id));
       } else if (roll < 0.5) {
-        const leases = await rig.store.claim({ queues: ["time"], workerId: "w", max: 1 + Math.floor(random() * 4), nowMs: now });
+        const leases = await claim(rig.store, { queues: ["time"], workerId: "w", max: 1 + Math.floor(random() * 4), nowMs: now });
         for (const l of leases) {
           if (l.task.runAtMs !== null && l.task.runAtMs > rig.clock.maxWallMs) report.earlyPromotions.push(`${l.task.id} run_at ${l.task.runAtMs} > max wall ${rig.clock.maxWallMs}`);
           held.set(l.task.id, { id: l.task.id, token: l.token, expiresAtMs: l.expiresAtMs, sinceTick: rig.ticks.length });
@@ -125,8 +126,8 @@ export async function randomJumps(options: { steps: number; seed: number; maxJum
         const live = !expiredByTicks(rig, lease);
         const action = random();
         try {
-          if (action < 0.5) await rig.store.complete({ id: lease.id, token: lease.token }, { result: null, resultIsJson: false }, now);
-          else if (action < 0.8) await rig.store.fail({ id: lease.id, token: lease.token }, { error: "x", unrecoverable: false }, now);
+          if (action < 0.5) await complete(rig.store, { id: lease.id, token: lease.token }, { result: null, resultIsJson: false }, now);
+          else if (action < 0.8) await fail(rig.store, { id: lease.id, token: lease.token }, { error: "x", unrecoverable: false }, now);
           else {
             const [expiry] = await rig.store.renew([{ id: lease.id, token: lease.token }], now);
             if (expiry === null || expiry === undefined) throw new Error("renew refused");
@@ -152,11 +153,11 @@ export async function randomJumps(options: { steps: number; seed: number; maxJum
     rig.clock.jump(rig.clock.maxWallMs - rig.clock.now() + 3_600_000);
     await rig.pass(3000);
     for (let round = 0; round < 10_000; round++) {
-      const leases = await rig.store.claim({ queues: ["time"], workerId: "drain", max: 50, nowMs: rig.clock.now() });
+      const leases = await claim(rig.store, { queues: ["time"], workerId: "drain", max: 50, nowMs: rig.clock.now() });
       if (leases.length === 0) break;
-      for (const l of leases) await rig.store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, rig.clock.now());
+      for (const l of leases) await complete(rig.store, { id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, rig.clock.now());
     }
-    const counts = rig.store.counts();
+    const counts = (await rig.store.counts());
     report.stuck = counts.pending + counts.scheduled + counts.inProgress;
     for (const id of ids) {
       const task = await rig.store.get(id);

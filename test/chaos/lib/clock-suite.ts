@@ -7,11 +7,12 @@ import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
 import { MAX_SLEEP_MS, newTask, openTimeRig, randomJumps, type TimeRig } from "./clock-jumps.ts";
 import { printSummary, recordRow } from "./summary.ts";
 import { chaosSeed, type ChaosTier } from "./tier.ts";
+import { claim, complete, fail } from "../../helpers/store-ops.ts";
 
 const MIN = 60_000;
 
 async function claimAll(rig: TimeRig, max = 100): Promise<{ id: string; token: number }[]> {
-  const leases = await rig.store.claim({ queues: ["time"], workerId: "w", max, nowMs: rig.clock.now() });
+  const leases = await claim(rig.store, { queues: ["time"], workerId: "w", max, nowMs: rig.clock.now() });
   return leases.map((l) => ({ id: l.task.id, token: l.token }));
 }
 
@@ -65,7 +66,7 @@ export function defineClockTests(tier: ChaosTier): void {
         expect(rig.expiredTotal).toBe(20);
         await rig.pass(2 * MIN);
         expect(rig.expiredTotal).toBe(20);
-        const late = await rig.store.complete(leases[0]!, { result: null, resultIsJson: false }, rig.clock.now()).catch((err: unknown) => err);
+        const late = await complete(rig.store, leases[0]!, { result: null, resultIsJson: false }, rig.clock.now()).catch((err: unknown) => err);
         expect(late instanceof BrokerError && late.code === ErrorCode.LeaseLost).toBe(true);
         const again = await claimAll(rig);
         expect(again.length).toBe(20);
@@ -89,7 +90,7 @@ export function defineClockTests(tier: ChaosTier): void {
         expect(got.length).toBe(10);
         expect(rig.clock.now()).toBeGreaterThanOrEqual(runAtMs);
         expect(await claimAll(rig)).toEqual([]);
-        for (const l of got) await rig.store.complete(l, { result: null, resultIsJson: false }, rig.clock.now());
+        for (const l of got) await complete(rig.store, l, { result: null, resultIsJson: false }, rig.clock.now());
 
         await rig.store.submit(Array.from({ length: 10 }, () => newTask({ runAtMs: rig.clock.now() + MIN })), rig.clock.now());
         rig.clock.jump(2 * 60 * MIN);
@@ -102,7 +103,7 @@ export function defineClockTests(tier: ChaosTier): void {
       await withRig(async (rig) => {
         await rig.store.submit([newTask()], rig.clock.now());
         const [lease] = await claimAll(rig);
-        const outcome = await rig.store.fail(lease!, { error: "boom", unrecoverable: false }, rig.clock.now());
+        const outcome = await fail(rig.store, lease!, { error: "boom", unrecoverable: false }, rig.clock.now());
         expect(outcome.status).toBe("failed");
         rig.clock.jump(-10 * MIN);
         await rig.pass(5000);

@@ -58,7 +58,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const metrics = new Metrics({ clock, maxQueueLabels: options.maxQueueLabels ?? 50 });
   const store = openSqliteStore({
     path: join(dir, "tq.db"),
-    onReady: (queue) => broker?.onReady(queue),
+    events: { ready: (queue, count) => broker?.onReady(queue, count), finished: (ends) => broker?.onFinished(ends) },
     onCommit: (ops, commitMs) => metrics.groupCommitted(ops, commitMs),
     beforeCommit: () => {
       if (state.failCommits) throw new Error("disk I/O error (injected by the test)");

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import type { Task } from "../../../src/rules/task.ts";
+import { list } from "../../helpers/store-ops.ts";
 
 const KILLS = 22;
 const CHILD = join(import.meta.dir, "../../helpers/crash-child.ts");
@@ -66,7 +67,7 @@ test(`acknowledged work survives ${KILLS} SIGKILLs under load`, async () => {
         const all: Task[] = [];
         let cursor: string | undefined;
         for (let page = 0; page < 10_000; page++) {
-          const res = await store.list({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+          const res = await list(store, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
           all.push(...res.tasks);
           if (res.nextCursor === null) break;
           cursor = res.nextCursor;
@@ -85,7 +86,7 @@ test(`acknowledged work survives ${KILLS} SIGKILLs under load`, async () => {
           const ackedId = acks.submitted.get(n);
           if (ackedId !== undefined) expect(t.id).toBe(ackedId);
         }
-        expect(store.pendingCount()).toBe(all.filter((t) => t.status === "pending").length);
+        expect((await store.pendingCount())).toBe(all.filter((t) => t.status === "pending").length);
       } finally {
         await store.close();
       }

@@ -13,7 +13,7 @@ function child(dir: string, groups: number): string {
   return `
     import { openSqliteStore } from ${JSON.stringify(STORE)};
     const store = openSqliteStore({ path: ${JSON.stringify(join(dir, "t.db"))} });
-    console.log("pending " + store.pendingCount());
+    console.log("pending " + (await store.pendingCount()));
     for (let i = 1; i <= ${groups}; i++) {
       await store.submit([{ type: "t", queue: "default", payload: new Uint8Array(1), payloadIsJson: false, priority: 100, runAtMs: null, maxRetries: 3, leaseMs: 30000, idempotencyKey: null }], Date.now());
       console.log("acked " + i);

@@ -11,6 +11,7 @@ import type { TaskRow } from "../../../src/store/sqlite/task-row.ts";
 import { openSqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import { task } from "../../contract/store.contract.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
+import { list } from "../../helpers/store-ops.ts";
 
 const { tempPath, open } = storeHarness();
 
@@ -63,9 +64,9 @@ test("a schema-1 database migrates: completed rows leave the status index, recov
   v1.close();
 
   const store = open({ path });
-  expect(store.pendingCount()).toBe(2);
-  expect((await store.list({ status: "completed", limit: 10 })).tasks).toHaveLength(2);
-  expect((await store.list({ status: "dead", limit: 10 })).tasks).toHaveLength(1);
+  expect((await store.pendingCount())).toBe(2);
+  expect((await list(store, { status: "completed", limit: 10 })).tasks).toHaveLength(2);
+  expect((await list(store, { status: "dead", limit: 10 })).tasks).toHaveLength(1);
   await store.close();
   const db = new Database(path);
   const indexes = (db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks'").values() as string[][]).map((r) => r[0]);

@@ -8,6 +8,7 @@ import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
 import { task } from "../../contract/store.contract.ts";
 import { TokenCipher } from "../../../src/store/sqlite/token-cipher.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
+import { claim, complete, list } from "../../helpers/store-ops.ts";
 
 const { tempPath, open } = storeHarness();
 
@@ -50,14 +51,14 @@ test("a failed commit rejects the whole group with StorageUnavailable and memory
     },
   });
   const [kept] = await store.submit([task({ priority: 10 })], 1000);
-  const [leased] = await store.claim({ queues: ["default"], workerId: "w1", max: 1, nowMs: 1000 });
+  const [leased] = await claim(store, { queues: ["default"], workerId: "w1", max: 1, nowMs: 1000 });
   await store.submit([task({ priority: 20 })], 1000);
 
   failNext = true;
   const results = await Promise.allSettled([
     store.submit([task({ idempotencyKey: "k" }), task()], 1001),
-    store.claim({ queues: ["default"], workerId: "w2", max: 5, nowMs: 1001 }),
-    store.complete({ id: leased!.task.id, token: leased!.token }, { result: null, resultIsJson: false }, 1001),
+    claim(store, { queues: ["default"], workerId: "w2", max: 5, nowMs: 1001 }),
+    complete(store, { id: leased!.task.id, token: leased!.token }, { result: null, resultIsJson: false }, 1001),
   ]);
   for (const r of results) {
     expect(r.status).toBe("rejected");
@@ -68,15 +69,15 @@ test("a failed commit rejects the whole group with StorageUnavailable and memory
     expect(err.message).toContain("SQLITE_FULL");
   }
   // Nothing of the failed group is visible; what was committed before is intact.
-  expect(store.pendingCount()).toBe(1);
-  expect(store.counts().inProgress).toBe(1);
+  expect((await store.pendingCount())).toBe(1);
+  expect((await store.counts()).inProgress).toBe(1);
   expect((await store.get(kept!.id))!.status).toBe("in_progress");
-  expect((await store.list({ limit: 100 })).tasks).toHaveLength(2);
+  expect((await list(store, { limit: 100 })).tasks).toHaveLength(2);
   // The lease that the failed complete touched is still valid, and the key is still free.
-  await store.complete({ id: leased!.task.id, token: leased!.token }, { result: null, resultIsJson: false }, 1002);
+  await complete(store, { id: leased!.task.id, token: leased!.token }, { result: null, resultIsJson: false }, 1002);
   const [fresh] = await store.submit([task({ idempotencyKey: "k" })], 1002);
   expect(fresh!.duplicate).toBe(false);
-  const claimed = await store.claim({ queues: ["default"], workerId: "w2", max: 5, nowMs: 1002 });
+  const claimed = await claim(store, { queues: ["default"], workerId: "w2", max: 5, nowMs: 1002 });
   expect(claimed.map((l) => l.task.priority)).toEqual([150, 20]);
   // A rolled-back claim never hands out a token that a later claim reuses: its serial is skipped.
   expect(serialOf(path, claimed[0]!.token)).toBeGreaterThan(serialOf(path, leased!.token) + 1);
@@ -95,7 +96,7 @@ test("sync interval keeps the same semantics", async () => {
 test("microtask flushing also groups calls made in the same job", async () => {
   const store = open({ path: tempPath(), flushOn: "microtask" });
   const before = store.commitStats().commits;
-  await Promise.all([store.submit([task()], 1), store.submit([task()], 1), store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: 1 })]);
+  await Promise.all([store.submit([task()], 1), store.submit([task()], 1), claim(store, { queues: ["default"], workerId: "w", max: 1, nowMs: 1 })]);
   expect(store.commitStats().commits - before).toBe(1);
 });
 
@@ -109,15 +110,17 @@ test("a tick works off a large due backlog in bounded steps, asking to come stra
   expect((await store.tick(5000)).promoted).toBe(2000);
   const last = await store.tick(5000);
   expect(last).toEqual({ promoted: 500, expired: 0, expiredLeases: [], nextDueMs: null });
-  expect(store.pendingCount()).toBe(4500);
+  expect((await store.pendingCount())).toBe(4500);
 });
 
 test("a throwing listener is logged and never leaves a committed caller waiting", async () => {
   const logged: string[] = [];
   const store = open({
     path: tempPath(),
-    onReady: () => {
-      throw new Error("listener bug");
+    events: {
+      ready: () => {
+        throw new Error("listener bug");
+      },
     },
     onCommit: () => {
       throw new Error("metrics bug");
@@ -126,7 +129,7 @@ test("a throwing listener is logged and never leaves a committed caller waiting"
   });
   const [out] = await store.submit([task()], 1000);
   expect(out!.status).toBe("pending");
-  expect(logged.sort()).toEqual(["onCommit listener threw", "onReady listener threw"]);
+  expect(logged.sort()).toEqual(["onCommit listener threw", "ready listener threw"]);
 });
 
 test("multi-row inserts keep batch order, key lookups and delays exact across chunk boundaries", async () => {
@@ -144,8 +147,8 @@ test("multi-row inserts keep batch order, key lookups and delays exact across ch
   const fresh = outs.filter((o) => !o.duplicate);
   const delayed = fresh.filter((o) => o.status === "scheduled").length;
   expect(delayed).toBe(6);
-  expect(store.pendingCount()).toBe(fresh.length - delayed);
-  const claimed = await store.claim({ queues: ["default"], workerId: "w", max: 1000, nowMs: 1000 });
+  expect((await store.pendingCount())).toBe(fresh.length - delayed);
+  const claimed = await claim(store, { queues: ["default"], workerId: "w", max: 1000, nowMs: 1000 });
   expect(claimed.map((l) => l.task.id)).toEqual(fresh.filter((o) => o.status === "pending").map((o) => o.id));
   for (const l of claimed) expect(l.task.type).toBe(batch[outs.findIndex((o) => o.id === l.task.id)]!.type);
 });
@@ -167,8 +170,8 @@ test("a statement failing mid-operation fails its whole group and nothing of it 
     expect(r.status).toBe("rejected");
     expect(((r as PromiseRejectedResult).reason as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
   }
-  expect(store.pendingCount()).toBe(1);
-  expect((await store.list({ limit: 10 })).tasks.map((t) => t.type)).toEqual(["kept"]);
+  expect((await store.pendingCount())).toBe(1);
+  expect((await list(store, { limit: 10 })).tasks.map((t) => t.type)).toEqual(["kept"]);
   const [again] = await store.submit([task({ type: "ok", idempotencyKey: "a" })], 1002);
   expect(again!.duplicate).toBe(false);
 });
@@ -178,17 +181,17 @@ test("leases live in memory: claiming durable tasks, renewing and handing back c
   const store = open({ path: tempPath(), onCommit: () => commits++ });
   // The first claim reserves a block of lease tokens: one commit, then none for the next 10,000.
   await store.submit([task({ priority: 9 })], 999);
-  const [warmUp] = await store.claim({ queues: ["default"], workerId: "w0", max: 1, nowMs: 999 });
+  const [warmUp] = await claim(store, { queues: ["default"], workerId: "w0", max: 1, nowMs: 999 });
   await store.release([{ id: warmUp!.task.id, token: warmUp!.token }], 999);
   const [first] = await store.submit([task(), task()], 1000);
   const afterSubmit = commits;
-  const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 2, nowMs: 1001 });
+  const leases = await claim(store, { queues: ["default"], workerId: "w1", max: 2, nowMs: 1001 });
   expect(leases).toHaveLength(2);
   expect(await store.renew(leases.map((l) => ({ id: l.task.id, token: l.token })), 1002)).toEqual([1002 + 30_000, 1002 + 30_000]);
   await store.release([{ id: leases[1]!.task.id, token: leases[1]!.token }], 1003);
   await new Promise((resolve) => setImmediate(resolve));
   expect(commits).toBe(afterSubmit);
-  await store.complete({ id: first!.id, token: leases[0]!.token }, { result: null, resultIsJson: false }, 1004);
+  await complete(store, { id: first!.id, token: leases[0]!.token }, { result: null, resultIsJson: false }, 1004);
   expect(commits).toBe(afterSubmit + 1);
   const done = (await store.get(first!.id))!;
   expect(done).toMatchObject({ status: "completed", workerId: "w1", startedAtMs: 1001 });
@@ -208,12 +211,12 @@ test("a claim of tasks whose submit is still uncommitted waits for that commit a
   failNext = true;
   const [submitted, claimed] = await Promise.allSettled([
     store.submit([task()], 1000),
-    store.claim({ queues: ["default"], workerId: "w", max: 1, nowMs: 1000 }),
+    claim(store, { queues: ["default"], workerId: "w", max: 1, nowMs: 1000 }),
   ]);
   expect(submitted.status).toBe("rejected");
   expect(claimed.status).toBe("rejected");
   expect(((claimed as PromiseRejectedResult).reason as BrokerError).code).toBe(ErrorCode.StorageUnavailable);
-  expect(store.counts()).toMatchObject({ pending: 0, inProgress: 0 });
+  expect((await store.counts())).toMatchObject({ pending: 0, inProgress: 0 });
 });
 
 test("a batch claim stops before one reply frame is full; what did not fit stays first in line, in order", async () => {
@@ -222,7 +225,7 @@ test("a batch claim stops before one reply frame is full; what did not fit stays
   const submitted = await store.submit(Array.from({ length: 40 }, () => task({ payload: big })), 1000);
   const claimed: string[] = [];
   for (let round = 0; round < 10 && claimed.length < 40; round++) {
-    const batch = await store.claim({ queues: ["default"], workerId: "w", max: 40, nowMs: 1001 + round });
+    const batch = await claim(store, { queues: ["default"], workerId: "w", max: 40, nowMs: 1001 + round });
     expect(batch.length).toBeGreaterThan(0);
     expect(batch.length).toBeLessThan(20);
     claimed.push(...batch.map((l) => l.task.id));
@@ -234,10 +237,10 @@ test("a list page stops before one reply frame is full", async () => {
   const store = open({ path: tempPath() });
   const big = new Uint8Array(1024 * 1024);
   const submitted = await store.submit(Array.from({ length: 20 }, () => task({ payload: big })), 1000);
-  const page = await store.list({ limit: 20 });
+  const page = await list(store, { limit: 20 });
   expect(page.tasks.length).toBeLessThan(20);
   expect(page.nextCursor).not.toBeNull();
-  const next = await store.list({ limit: 20, cursor: page.nextCursor! });
+  const next = await list(store, { limit: 20, cursor: page.nextCursor! });
   expect(next.tasks[0]!.id).toBe(submitted[page.tasks.length]!.id);
 });
 
@@ -248,12 +251,12 @@ test("retention walks completed rows in bounded steps, keeps live and newer ones
   const [late] = await store.submit([task({ priority: 250 })], 1000);
   const second = await store.submit(Array.from({ length: 300 }, () => task()), 1000);
   const newer = await store.submit(Array.from({ length: 5 }, () => task()), 5000);
-  const [lateLease] = await store.claim({ queues: ["default"], workerId: "slow", max: 1, nowMs: 1000 });
+  const [lateLease] = await claim(store, { queues: ["default"], workerId: "slow", max: 1, nowMs: 1000 });
   expect(lateLease!.task.id).toBe(late!.id);
-  const leases = await store.claim({ queues: ["default"], workerId: "w", max: 1000, nowMs: 1000 });
+  const leases = await claim(store, { queues: ["default"], workerId: "w", max: 1000, nowMs: 1000 });
   const done = new Set([...first, ...second].map((o) => o.id));
   await Promise.all(
-    leases.filter((l) => done.has(l.task.id)).map((l) => store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, 1500)),
+    leases.filter((l) => done.has(l.task.id)).map((l) => complete(store, { id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, 1500)),
   );
   const steps = [];
   for (let i = 0; i < 50; i++) {
@@ -268,7 +271,7 @@ test("retention walks completed rows in bounded steps, keeps live and newer ones
   expect((await store.get(late!.id))!.status).toBe("in_progress");
   for (const o of newer) expect((await store.get(o.id))!.status).toBe("in_progress");
   // The late one finishes before the next cutoff: the next pass starts from the beginning and finds it.
-  await store.complete({ id: late!.id, token: lateLease!.token }, { result: null, resultIsJson: false }, 1800);
+  await complete(store, { id: late!.id, token: lateLease!.token }, { result: null, resultIsJson: false }, 1800);
   expect(await store.purgeFinished(2000, 100)).toEqual({ purged: 1, done: true });
   expect(await store.get(late!.id)).toBeNull();
 });
@@ -276,7 +279,7 @@ test("retention walks completed rows in bounded steps, keeps live and newer ones
 test("a report of several results is one store operation: a stale item fails alone, the others commit together", async () => {
   const store = open({ path: tempPath() });
   await store.submit([task(), task(), task(), task({ maxRetries: 0 })], 1000);
-  const [a, b, c, d] = await store.claim({ queues: ["default"], workerId: "w1", max: 4, nowMs: 1000 });
+  const [a, b, c, d] = await claim(store, { queues: ["default"], workerId: "w1", max: 4, nowMs: 1000 });
   const before = store.commitStats();
   const results = await store.report(
     [
@@ -305,7 +308,7 @@ test("a report of several results is one store operation: a stale item fails alo
 test("a report of 100 completions writes each task its own result, and no other row", async () => {
   const store = open({ path: tempPath() });
   await store.submit(Array.from({ length: 150 }, () => task()), 1000);
-  const leases = await store.claim({ queues: ["default"], workerId: "w1", max: 150, nowMs: 1000 });
+  const leases = await claim(store, { queues: ["default"], workerId: "w1", max: 150, nowMs: 1000 });
   expect(leases).toHaveLength(150);
   const reported = leases.slice(0, 100);
   const results = await store.report(
@@ -320,5 +323,5 @@ test("a report of 100 completions writes each task its own result, and no other 
     });
   }
   for (const l of leases.slice(100)) expect((await store.get(l.task.id))!.status).toBe("in_progress");
-  expect(store.counts().inProgress).toBe(50);
+  expect((await store.counts()).inProgress).toBe(50);
 });

@@ -2,11 +2,13 @@
 // started after its COMMIT covers it, with the fsync replaced by a hand-driven one (syncWal), and
 // once with the real fdatasync. Temp dirs only; no sleeps.
 
+import { uuidFromString } from "../../../src/protocol/uuid.ts";
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
 import { task } from "../../contract/store.contract.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
+import { claim } from "../../helpers/store-ops.ts";
 
 const { tempPath, open } = storeHarness();
 
@@ -29,7 +31,7 @@ test("sync full: a group is acknowledged only after a sync that started after it
   expect(pending).toHaveLength(1);
   // Committed, so visible and claimable, but not acknowledged.
   expect(firstAcked).toBe(false);
-  expect(store.pendingCount()).toBe(1);
+  expect((await store.pendingCount())).toBe(1);
   const second = store.submit([task({ type: "b" })], 1000);
   const third = store.submit([task({ type: "c" })], 1000);
   await turn();
@@ -61,11 +63,11 @@ test("sync full: completions wait for the sync in flight, then commit as one gro
   const path = tempPath();
   const store = open({ path, syncWal });
   await withSyncs(pending, store.submit([task(), task(), task()], 1000));
-  const leases = await withSyncs(pending, store.claim({ queues: ["default"], workerId: "w", max: 3, nowMs: 1000 }));
+  const leases = await withSyncs(pending, claim(store, { queues: ["default"], workerId: "w", max: 3, nowMs: 1000 }));
   expect(leases).toHaveLength(3);
   // Another connection sees only what is committed.
   const reader = new Database(path, { readonly: true });
-  const statusOf = (i: number): number => (reader.query("SELECT status FROM tasks WHERE id = ?").get(leases[i]!.idBytes!) as { status: number }).status;
+  const statusOf = (i: number): number => (reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(leases[i]!.task.id)!) as { status: number }).status;
   const countOf = (type: string): number => (reader.query("SELECT count(*) AS n FROM tasks WHERE type = ?").get(type) as { n: number }).n;
   const complete = (i: number) => store.report([{ lease: { id: leases[i]!.task.id, token: leases[i]!.token }, completed: { result: null, resultIsJson: false } }], 1001);
 
@@ -126,5 +128,5 @@ test("sync full with the real WAL fdatasync: acknowledged submits survive a reop
   expect(store.commitStats().ops).toBeGreaterThanOrEqual(50);
   await store.close();
   const again = open({ path });
-  expect(again.pendingCount()).toBe(50);
+  expect((await again.pendingCount())).toBe(50);
 });

@@ -5,6 +5,7 @@ import { expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { task } from "../../contract/store.contract.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
+import { claim, complete } from "../../helpers/store-ops.ts";
 
 const { tempPath, open } = storeHarness();
 
@@ -16,15 +17,15 @@ test("the checkpoint truncates a WAL grown past maxWalBytes", async () => {
   store.checkpoint();
   expect(statSync(`${path}-wal`).size).toBe(0);
   expect(store.commitStats().checkpoints).toBe(1);
-  expect(store.pendingCount()).toBe(1000);
+  expect((await store.pendingCount())).toBe(1000);
 });
 
 test("reclaimSpace gives purged pages back to the file system", async () => {
   const path = tempPath();
   const store = open({ path });
   await store.submit(Array.from({ length: 2000 }, () => task({ payload: new Uint8Array(2048) })), 1000);
-  const leases = await store.claim({ queues: ["default"], workerId: "w", max: 2000, nowMs: 1000 });
-  await Promise.all(leases.map((l) => store.complete({ id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, 1000)));
+  const leases = await claim(store, { queues: ["default"], workerId: "w", max: 2000, nowMs: 1000 });
+  await Promise.all(leases.map((l) => complete(store, { id: l.task.id, token: l.token }, { result: null, resultIsJson: false }, 1000)));
   store.checkpoint();
   const before = statSync(path).size;
   let purged = 0;
@@ -58,7 +59,7 @@ test("the checkpoint worker copies the WAL off the main thread; the WAL stays bo
     expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(64 * 1024);
   }
   expect(store.commitStats().checkpoints).toBeGreaterThan(afterFirst);
-  expect(store.pendingCount()).toBe(1010);
+  expect((await store.pendingCount())).toBe(1010);
 });
 
 test("checkpoints run on the worker by default with sync full, inline with sync interval", async () => {
@@ -86,5 +87,5 @@ test("a checkpoint runs per checkpointStepBytes of new WAL, not after every comm
   expect(checkpoints).toBeGreaterThan(3);
   expect(checkpoints).toBeLessThan(40);
   expect(statSync(`${path}-wal`).size).toBeLessThan(4 * step);
-  expect(store.pendingCount()).toBe(10_000);
+  expect((await store.pendingCount())).toBe(10_000);
 });
