@@ -59,7 +59,7 @@ export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly
     const status = delayed ? STATUS.scheduled : STATUS.pending;
     if (flags !== state.flags || status !== state.status || t.runAtMs !== state.runAtMs) {
       const crc = stateCrc({
-        flags, status, run_at: t.runAtMs, attempts: 0, lease_token: null, lease_expires_at: null, worker_id: null, result: null, error: null,
+        flags, status, run_at: t.runAtMs, attempts: 0, worker_id: null, result: null, error: null,
         updated_at: nowMs, started_at: null, finished_at: null,
       });
       state = { flags, status, runAtMs: t.runAtMs, crc };

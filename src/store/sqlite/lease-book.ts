@@ -167,7 +167,7 @@ export class LeaseBook {
     const status = dead ? STATUS.dead : STATUS.failed;
     const finishedAtMs = dead ? nowMs : null;
     const crc = stateCrc({
-      flags: lease.flags, status, run_at: retryAtMs, attempts, lease_token: null, lease_expires_at: null, worker_id: lease.workerId, result: null,
+      flags: lease.flags, status, run_at: retryAtMs, attempts, worker_id: lease.workerId, result: null,
       error, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
     });
     stmts.fail.run(status, attempts, error, retryAtMs, finishedAtMs, nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc);
@@ -189,7 +189,7 @@ export class LeaseBook {
     const status = dead ? STATUS.dead : STATUS.pending;
     const finishedAtMs = dead ? nowMs : null;
     const crc = stateCrc({
-      flags: lease.flags, status, run_at: lease.runAtMs, attempts, lease_token: null, lease_expires_at: null, worker_id: lease.workerId, result: null,
+      flags: lease.flags, status, run_at: lease.runAtMs, attempts, worker_id: lease.workerId, result: null,
       error: reason, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
     });
     this.o.stmts.expire.run(attempts, status, finishedAtMs, reason, nowMs, lease.workerId, lease.startedAtMs, crc, lease.seq);

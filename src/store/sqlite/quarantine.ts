@@ -16,16 +16,21 @@ export interface QuarantinedRow {
   reason: string;
 }
 
-/** The columns of `tasks`, in the order the quarantine table repeats them. */
-const TASK_COLUMNS =
+/** The columns of `tasks` as schema migration 3 had them, in the order the quarantine table repeats them. */
+const QUARANTINE_COLUMNS =
   "seq, id, type, queue, payload, flags, priority, status, run_at, attempts, max_retries, lease_ms, lease_token, lease_expires_at, " +
+  "worker_id, idempotency_key, result, error, created_at, updated_at, started_at, finished_at, fixed_crc, state_crc";
+/** What a row of `tasks` holds for them now: the lease columns are gone (migration 4) and were NULL. */
+const TASK_VALUES =
+  "seq, id, type, queue, payload, flags, priority, status, run_at, attempts, max_retries, lease_ms, NULL, NULL, " +
   "worker_id, idempotency_key, result, error, created_at, updated_at, started_at, finished_at, fixed_crc, state_crc";
 
 /**
  * Schema migration 3's table: no types and no constraints, so that it holds whatever the damaged
- * row held; `id` is indexed so that a read of a quarantined task can say why it is gone.
+ * row held; `id` is indexed so that a read of a quarantined task can say why it is gone. Frozen:
+ * a shipped migration never changes.
  */
-export const QUARANTINE_TABLE_SQL = `CREATE TABLE quarantine (${TASK_COLUMNS}, reason, quarantined_at);
+export const QUARANTINE_TABLE_SQL = `CREATE TABLE quarantine (${QUARANTINE_COLUMNS}, reason, quarantined_at);
    CREATE INDEX quarantine_id ON quarantine(id);`;
 
 /** Rows read per step of the scan at open: bounds memory whatever the table's size. */
@@ -54,7 +59,7 @@ export class Quarantine {
     this.rawBySeq = db.prepare("SELECT * FROM tasks WHERE seq = ?");
     this.scanChunk = db.prepare("SELECT * FROM tasks WHERE seq > ? ORDER BY seq LIMIT ?");
     this.copy = db.prepare(
-      `INSERT INTO quarantine (${TASK_COLUMNS}, reason, quarantined_at) SELECT ${TASK_COLUMNS}, ?2, ?3 FROM tasks WHERE seq = ?1`,
+      `INSERT INTO quarantine (${QUARANTINE_COLUMNS}, reason, quarantined_at) SELECT ${TASK_VALUES}, ?2, ?3 FROM tasks WHERE seq = ?1`,
     );
     this.remove = db.prepare("DELETE FROM tasks WHERE seq = ?");
     this.reasonById = db.prepare("SELECT reason FROM quarantine WHERE id = ? ORDER BY quarantined_at DESC LIMIT 1");

@@ -37,7 +37,7 @@ export function writeCompletions(stmts: Statements, completions: readonly Comple
       const { lease, result } = completions[i]!;
       const flags = (lease.flags & ~FLAG.resultIsJson) | (result.resultIsJson ? FLAG.resultIsJson : 0);
       const crc = stateCrc({
-        flags, status: STATUS.completed, run_at: lease.runAtMs, attempts: lease.attempts, lease_token: null, lease_expires_at: null,
+        flags, status: STATUS.completed, run_at: lease.runAtMs, attempts: lease.attempts,
         worker_id: lease.workerId, result: result.result, error: null, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: nowMs,
       });
       args.push(lease.seq, result.result, flags, nowMs, lease.workerId, lease.startedAtMs, crc);

@@ -16,14 +16,12 @@ export interface FixedFields {
   created_at: number;
 }
 
-/** Columns a status change may write. lease_token and lease_expires_at are always NULL since migration 3. */
+/** Columns a status change may write. */
 export interface StateFields {
   flags: number;
   status: number;
   run_at: number | null;
   attempts: number;
-  lease_token: number | null;
-  lease_expires_at: number | null;
   worker_id: string | null;
   result: Uint8Array | null;
   error: string | null;
@@ -49,6 +47,7 @@ const numbers = new Float64Array(16);
 const FIXED_BLOCK = new Uint8Array(numbers.buffer, 0, 9 * 8);
 const STATE_BLOCK = new Uint8Array(numbers.buffer, 0, 13 * 8);
 const ABSENT = -1;
+const LEASE_COLUMNS_NULL = 2 | 4;
 
 function lengthOf(value: string | Uint8Array | null): number {
   if (value === null) return ABSENT;
@@ -79,16 +78,16 @@ export function fixedCrc(r: FixedFields): number {
 }
 
 export function stateCrc(s: StateFields): number {
-  // A NULL integer is not 0: the mask says which were NULL.
-  const nulls =
-    (s.run_at === null ? 1 : 0) | (s.lease_token === null ? 2 : 0) | (s.lease_expires_at === null ? 4 : 0) | (s.started_at === null ? 8 : 0) |
-    (s.finished_at === null ? 16 : 0);
+  // A NULL integer is not 0: the mask says which were NULL. Bits 2 and 4 and numbers 4-5 were the
+  // lease columns (dropped by migration 4, NULL in every row since 3): hashed as NULL forever, so
+  // a row checksummed before the drop still passes.
+  const nulls = (s.run_at === null ? 1 : 0) | LEASE_COLUMNS_NULL | (s.started_at === null ? 8 : 0) | (s.finished_at === null ? 16 : 0);
   numbers[0] = s.flags;
   numbers[1] = s.status;
   numbers[2] = s.run_at ?? 0;
   numbers[3] = s.attempts;
-  numbers[4] = s.lease_token ?? 0;
-  numbers[5] = s.lease_expires_at ?? 0;
+  numbers[4] = 0;
+  numbers[5] = 0;
   numbers[6] = s.updated_at;
   numbers[7] = s.started_at ?? 0;
   numbers[8] = s.finished_at ?? 0;

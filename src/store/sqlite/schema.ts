@@ -82,6 +82,11 @@ export const MIGRATIONS: readonly string[] = [
    ${QUARANTINE_TABLE_SQL}
    UPDATE tasks SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL;
    INSERT INTO meta (key, value) VALUES ('db_id', abs(random() % 9007199254740991));`,
+  // 4: the lease columns go (leases live in memory; NULL in every row since 3). A row's state
+  // checksum still hashes them as NULL (row-checksum.ts), so rows checksummed before stay valid.
+  // SQLite rewrites the table for each DROP COLUMN, once.
+  `ALTER TABLE tasks DROP COLUMN lease_token;
+   ALTER TABLE tasks DROP COLUMN lease_expires_at;`,
 ];
 
 /** Work of a migration that SQL cannot do, run in the same transaction right after its SQL. */
@@ -223,7 +228,8 @@ function checksumEveryRow(db: Database): void {
 }
 
 const FIXED_ARGS = ["id", "type", "queue", "payload", "priority", "max_retries", "lease_ms", "idempotency_key", "created_at"];
-const STATE_ARGS = ["flags", "status", "run_at", "attempts", "lease_token", "lease_expires_at", "worker_id", "result", "error", "updated_at", "started_at", "finished_at"];
+// Migration 3 ran on files that still had the lease columns, NULL by then: the checksum hashes them as NULL.
+const STATE_ARGS = ["flags", "status", "run_at", "attempts", "worker_id", "result", "error", "updated_at", "started_at", "finished_at"];
 
 function named(names: readonly string[], values: unknown[]): Record<string, unknown> {
   const row: Record<string, unknown> = {};

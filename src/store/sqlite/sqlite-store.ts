@@ -403,7 +403,7 @@ export class SqliteStore implements Store {
     const requeued = this.db.transaction(() => {
       const rows = this.stmts.inProgress.all();
       for (const row of rows) {
-        this.stmts.requeue.run(nowMs, stateCrcAfter(row, { status: STATUS.pending, lease_expires_at: null, updated_at: nowMs }), row.seq);
+        this.stmts.requeue.run(nowMs, stateCrcAfter(row, { status: STATUS.pending, updated_at: nowMs }), row.seq);
       }
       return rows.length;
     })();

@@ -32,7 +32,7 @@ export const MANY_ROWS = 64;
 // are written with its outcome. One text for one row (?1-?7) and for many (v.column1-7). flags and
 // state_crc come from the lease (row-checksum.ts), not from the row on disk.
 const completeSet = (result: string, flags: string, finishedAt: string, workerId: string, startedAt: string, stateCrc: string): string =>
-  `status = ${S.completed}, result = ${result}, flags = ${flags}, error = NULL, lease_expires_at = NULL,
+  `status = ${S.completed}, result = ${result}, flags = ${flags}, error = NULL,
    finished_at = ${finishedAt}, updated_at = ${finishedAt}, worker_id = ${workerId}, started_at = ${startedAt}, state_crc = ${stateCrc}`;
 
 /**
@@ -108,11 +108,11 @@ export class Statements {
     this.complete = this.prep(`UPDATE tasks SET ${completeSet("?2", "?3", "?4", "?5", "?6", "?7")} WHERE seq = ?1`);
     this.fail = this.prep(
       `UPDATE tasks SET status = ?1, attempts = ?2, error = ?3, run_at = ?4, finished_at = ?5,
-                        lease_expires_at = NULL, updated_at = ?6, worker_id = ?8, started_at = ?9, state_crc = ?10
+                        updated_at = ?6, worker_id = ?8, started_at = ?9, state_crc = ?10
        WHERE seq = ?7`,
     );
     this.expire = this.prep(
-      `UPDATE tasks SET attempts = ?1, status = ?2, finished_at = ?3, error = ?4, lease_expires_at = NULL, updated_at = ?5,
+      `UPDATE tasks SET attempts = ?1, status = ?2, finished_at = ?3, error = ?4, updated_at = ?5,
                         worker_id = ?6, started_at = ?7, state_crc = ?8
        WHERE seq = ?9`,
     );
@@ -146,7 +146,7 @@ export class Statements {
     this.addMeta = this.prep("INSERT INTO meta (key, value) VALUES (?, ?)");
     // Leases are never written any more; these only clear in_progress rows left by earlier builds.
     this.inProgress = this.checked(`SELECT * FROM tasks WHERE status = ${S.in_progress} AND ${OPEN}`);
-    this.requeue = this.prep(`UPDATE tasks SET status = ${S.pending}, lease_expires_at = NULL, updated_at = ?1, state_crc = ?2 WHERE seq = ?3`);
+    this.requeue = this.prep(`UPDATE tasks SET status = ${S.pending}, updated_at = ?1, state_crc = ?2 WHERE seq = ?3`);
     // Chunked by seq so recovery of millions of rows never materialises them all at once. Through
     // the status index when pending rows are a minority; when they are most of the table, reading
     // the table in rowid order skips a b-tree descent per row (measured ~30% faster for 1M).

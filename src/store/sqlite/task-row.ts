@@ -41,8 +41,6 @@ export interface TaskRow {
   attempts: number;
   max_retries: number;
   lease_ms: number;
-  lease_token: number | null;
-  lease_expires_at: number | null;
   worker_id: string | null;
   idempotency_key: string | null;
   result: Uint8Array | null;
@@ -65,7 +63,7 @@ export function claimedTask(row: ClaimRow, workerId: string, startedAtMs: number
 }
 
 export function rowToTask(row: TaskRow): Task {
-  return toTask(row, statusName(row.status), row.result, row.worker_id, row.started_at, row.finished_at, row.lease_expires_at);
+  return toTask(row, statusName(row.status), row.result, row.worker_id, row.started_at, row.finished_at, null);
 }
 
 /** One object literal with every field (positional arguments: no intermediate object per task). */

@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { identityPath } from "../../../src/store/sqlite/db-identity.ts";
 import { DataLossError } from "../../../src/store/sqlite/open-checks.ts";
-import { CorruptDatabaseError } from "../../../src/store/sqlite/schema.ts";
+import { CorruptDatabaseError, SCHEMA_VERSION } from "../../../src/store/sqlite/schema.ts";
 import { task } from "../../contract/store.contract.ts";
 import { flipByte } from "../../helpers/data-damage.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
@@ -100,5 +100,5 @@ test("a damaged schema entry (a column name in sqlite_master's SQL text, which i
   const create = bytes.indexOf("CREATE TABLE quarantine");
   expect(create).toBeGreaterThan(0);
   flipByte(path, bytes.indexOf("idempotency_key", create) + 14, 0x1e);
-  expect(() => open({ path })).toThrow(/schema version 3 \(PRAGMA user_version\) does not match the tables in the file: table quarantine is not as that version defines it/);
+  expect(() => open({ path })).toThrow(new RegExp(`schema version ${SCHEMA_VERSION} \\(PRAGMA user_version\\) does not match the tables in the file: table quarantine is not as that version defines it`));
 });
