@@ -86,10 +86,10 @@ describe("workers", () => {
     });
     const quiet = await h.call("POST", "/api/v1/workers/wk-1/quiet");
     expect(quiet.body.command).toBe("quiet");
-    expect((await h.broker.heartbeat("wk-1", { cpuPercent: 1, memoryMb: 2, inFlight: 0 }, [])).command).toBe(1);
+    expect((await h.broker.heartbeat("wk-1", { cpuPercent: 1, memoryMb: 2, inFlight: 0 }, [])).command).toBe("quiet");
     const shutdown = await h.call("POST", "/api/v1/workers/wk-1/shutdown");
     expect(shutdown.body.command).toBe("shutdown");
-    expect((await h.broker.heartbeat("wk-1", { cpuPercent: 1, memoryMb: 2, inFlight: 0 }, [])).command).toBe(2);
+    expect((await h.broker.heartbeat("wk-1", { cpuPercent: 1, memoryMb: 2, inFlight: 0 }, [])).command).toBe("shutdown");
   });
 
   test("an unknown worker is NotFound", async () => {
