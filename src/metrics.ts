@@ -1,5 +1,5 @@
 // Prometheus metrics on a private prom-client Registry: counters fed by BrokerEvents and the
-// front doors' hooks, gauges read from broker.stats() at scrape time. Owns no queue state and no
+// front doors' hooks, gauges read from one broker.stats() snapshot per scrape. Owns no queue state and no
 // listener (http/metrics-server.ts serves it); label values are bounded (no task ids, queues capped).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
@@ -58,9 +58,9 @@ export interface MetricsOptions {
   clock?: Clock;
 }
 
-/** What the gauges read at scrape time; the broker satisfies it. */
+/** What the gauges read at scrape time, once per scrape; the broker satisfies it. */
 export interface StatsSource {
-  stats(): BrokerStats;
+  stats(): Promise<BrokerStats>;
 }
 
 export type FrontDoor = "tcp" | "http";
@@ -86,6 +86,8 @@ export class Metrics implements BrokerEvents {
   readonly registry = new Registry();
   private readonly queueLabels: QueueLabels;
   private source: StatsSource | null = null;
+  /** The stats of the scrape under way, shared by every gauge of it; see scrapeStats. */
+  private pendingStats: Promise<BrokerStats | null> | null = null;
   private connections: () => Record<FrontDoor, number> = () => ({ tcp: 0, http: 0 });
 
   // The six metrics of the original spec.
@@ -114,7 +116,7 @@ export class Metrics implements BrokerEvents {
   constructor(options: MetricsOptions = {}) {
     this.queueLabels = new QueueLabels(options.maxQueueLabels ?? DEFAULT_MAX_QUEUE_LABELS);
     const registers = [this.registry];
-    const stats = (): BrokerStats | null => this.source?.stats() ?? null;
+    const stats = (): Promise<BrokerStats | null> => this.scrapeStats();
     const clock = options.clock ?? systemClock;
     const now = (): number => clock.now();
 
@@ -138,16 +140,16 @@ export class Metrics implements BrokerEvents {
       name: "tq_tasks_pending",
       help: "Tasks ready to be claimed now, over all queues.",
       registers,
-      collect() {
-        this.set(stats()?.tasks.pending ?? 0);
+      async collect() {
+        this.set((await stats())?.tasks.pending ?? 0);
       },
     });
     new Gauge({
       name: "tq_tasks_in_progress",
       help: "Tasks claimed by a worker and not yet reported.",
       registers,
-      collect() {
-        this.set(stats()?.tasks.inProgress ?? 0);
+      async collect() {
+        this.set((await stats())?.tasks.inProgress ?? 0);
       },
     });
     this.processing = new TallyHistogram({
@@ -161,8 +163,8 @@ export class Metrics implements BrokerEvents {
       name: "tq_workers_connected",
       help: "Workers the registry knows (registered or heard from, not yet declared dead).",
       registers,
-      collect() {
-        this.set(stats()?.workers ?? 0);
+      async collect() {
+        this.set((await stats())?.workers ?? 0);
       },
     });
     new Gauge({
@@ -170,9 +172,9 @@ export class Metrics implements BrokerEvents {
       help: "Ready tasks by priority tier (high 200-255, normal 100-199, low 0-99), over all queues.",
       labelNames: ["priority"],
       registers,
-      collect() {
+      async collect() {
         const sum = { high: 0, normal: 0, low: 0 };
-        for (const q of stats()?.tasks.queues ?? []) {
+        for (const q of (await stats())?.tasks.queues ?? []) {
           sum.high += q.pending.high;
           sum.normal += q.pending.normal;
           sum.low += q.pending.low;
@@ -185,8 +187,8 @@ export class Metrics implements BrokerEvents {
       name: "tq_tasks_scheduled",
       help: "Tasks waiting for their run_at (delayed, or failed and waiting for the retry).",
       registers,
-      collect() {
-        this.set(stats()?.tasks.scheduled ?? 0);
+      async collect() {
+        this.set((await stats())?.tasks.scheduled ?? 0);
       },
     });
     const labels = this.queueLabels;
@@ -195,10 +197,11 @@ export class Metrics implements BrokerEvents {
       help: "Ready tasks per queue (queues past the label cap are summed under \"other\").",
       labelNames: ["queue"],
       registers,
-      collect() {
+      async collect() {
+        const s = await stats();
         this.reset();
         const byLabel = new Map<string, number>();
-        for (const q of stats()?.tasks.queues ?? []) {
+        for (const q of s?.tasks.queues ?? []) {
           const label = labels.label(q.queue);
           byLabel.set(label, (byLabel.get(label) ?? 0) + q.pending.high + q.pending.normal + q.pending.low);
         }
@@ -210,9 +213,9 @@ export class Metrics implements BrokerEvents {
       help: "Age of the oldest ready task per queue: how far behind the workers are (0 when none is ready).",
       labelNames: ["queue"],
       registers,
-      collect() {
+      async collect() {
+        const s = await stats();
         this.reset();
-        const s = stats();
         if (!s) return;
         const nowMs = now();
         const byLabel = new Map<string, number>();
@@ -229,17 +232,18 @@ export class Metrics implements BrokerEvents {
       help: "1 for each paused queue (claims skip it).",
       labelNames: ["queue"],
       registers,
-      collect() {
+      async collect() {
+        const s = await stats();
         this.reset();
-        for (const queue of stats()?.pausedQueues ?? []) this.set({ queue: labels.label(queue) }, 1);
+        for (const queue of s?.pausedQueues ?? []) this.set({ queue: labels.label(queue) }, 1);
       },
     });
     new Gauge({
       name: "tq_claims_waiting",
       help: "Blocking claims parked until a task is ready.",
       registers,
-      collect() {
-        this.set(stats()?.parkedClaims ?? 0);
+      async collect() {
+        this.set((await stats())?.parkedClaims ?? 0);
       },
     });
     const connections = (): Record<FrontDoor, number> => this.connections();
@@ -335,6 +339,24 @@ export class Metrics implements BrokerEvents {
   /** Gauges read this at every scrape; until attached they read 0. */
   attach(source: StatsSource): void {
     this.source = source;
+  }
+
+  /**
+   * One stats() per scrape, not one per gauge (each builds the counts and sorts the commit
+   * samples). prom-client starts every metric's collect in one synchronous pass, so the first
+   * gauge of a scrape takes the snapshot and the others await the same one; it is dropped once
+   * settled, so the next scrape takes a fresh one.
+   */
+  private scrapeStats(): Promise<BrokerStats | null> {
+    if (this.pendingStats === null) {
+      const taken = this.source === null ? Promise.resolve(null) : this.source.stats();
+      this.pendingStats = taken;
+      const drop = (): void => {
+        if (this.pendingStats === taken) this.pendingStats = null;
+      };
+      taken.then(drop, drop);
+    }
+    return this.pendingStats;
   }
 
   /** Open connections per front door, read at every scrape. */

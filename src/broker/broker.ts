@@ -278,7 +278,7 @@ export class Broker {
     return this.paused.has(queue);
   }
 
-  stats(): BrokerStats {
+  async stats(): Promise<BrokerStats> {
     return {
       uptimeMs: this.clock.now() - this.startedAtMs,
       tasks: this.store.counts(),

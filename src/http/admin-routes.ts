@@ -63,8 +63,8 @@ export const ADMIN_ROUTES: readonly Route[] = [
     tag: "queues",
     responses: [{ status: 200, description: "Queues by name.", schema: ref("QueueList") }],
     errors: [],
-    handle(ctx) {
-      return { body: { queues: queuesJson(ctx.broker.stats(), ctx.server.now()) } };
+    async handle(ctx) {
+      return { body: { queues: queuesJson(await ctx.broker.stats(), ctx.server.now()) } };
     },
   },
   queueAction("pause"),
@@ -93,8 +93,8 @@ export const ADMIN_ROUTES: readonly Route[] = [
     tag: "stats",
     responses: [{ status: 200, description: "Stats.", schema: ref("Stats") }],
     errors: [],
-    handle(ctx) {
-      return { body: statsJson(ctx.broker.stats(), ctx.server.now()) };
+    async handle(ctx) {
+      return { body: statsJson(await ctx.broker.stats(), ctx.server.now()) };
     },
   },
 ];

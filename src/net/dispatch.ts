@@ -317,8 +317,8 @@ export const ROUTES: RouteTable = {
   },
   GetStats: {
     operation: "stats",
-    handle(ctx, _s, req) {
-      return { kind: "Stats", requestId: req.requestId, json: JSON.stringify({ ...ctx.broker.stats(), ...ctx.extraStats() }) };
+    async handle(ctx, _s, req) {
+      return { kind: "Stats", requestId: req.requestId, json: JSON.stringify({ ...(await ctx.broker.stats()), ...ctx.extraStats() }) };
     },
   },
   ListWorkers: {

@@ -28,7 +28,7 @@ async function completeOne(autoCompact: boolean): Promise<{ status: string; rete
       (err: Error) => `${err.name}: ${err.message}`,
     );
     // The stats list every background job from the start (runs 0); a job that never ran stays at 0.
-    return { status, retentionRuns: broker.app.broker.stats().background?.retention?.runs ?? null };
+    return { status, retentionRuns: (await broker.app.broker.stats()).background?.retention?.runs ?? null };
   } finally {
     await worker.stop();
     await client.close();

@@ -105,7 +105,7 @@ describe("tq-broker bench", () => {
       expect(lines.get("W2")!.exactlyOnce).toBe(true);
       // No warm-up against a shared broker: each run's agents are fresh processes.
       for (const line of lines.values()) expect(line.perRun.map((run) => run.agentsWarm)).toEqual([false]);
-      const counts = broker.app.broker.stats().tasks;
+      const counts = (await broker.app.broker.stats()).tasks;
       // W1's tasks were drained after it (untimed): a bench leaves a shared broker as it found it.
       expect(counts.pending).toBe(0);
       expect(counts.inProgress).toBe(0);

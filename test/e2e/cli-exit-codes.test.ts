@@ -36,7 +36,7 @@ describe("client-side validation errors exit 64", () => {
       expect({ priority, exitCode: r.exitCode, stdout: r.stdout }).toEqual({ priority, exitCode: 64, stdout: "" });
       expect(r.stderr).toStartWith("tq-broker submit: --priority: expected high, normal, low or 0-255, got ");
     }
-    expect(broker.app.broker.stats().totals.submitted).toBe(0);
+    expect((await broker.app.broker.stats()).totals.submitted).toBe(0);
   });
 
   test("status, cancel and retry with an id that is not a UUID: 64 naming the id", async () => {

@@ -77,7 +77,7 @@ const REQUESTS: Record<string, () => Promise<{ method: string; path: string; bod
 
 /** Everything a refused request could have changed. */
 async function snapshot(): Promise<string> {
-  const s = h.broker.stats();
+  const s = (await h.broker.stats());
   const tasks = await h.broker.list({ limit: 1000 });
   return JSON.stringify({
     tasks: tasks.tasks.map((t) => [t.id, t.status, t.attempts]),
@@ -164,13 +164,13 @@ describe("protected mode (auth off)", () => {
   test("a non-loopback client is refused with ProtectedMode telling how to enable auth; health stays open", async () => {
     const p = await startHarness({ simulate: { bindHost: "0.0.0.0", remoteAddress: "203.0.113.9" } });
     try {
-      const before = p.broker.stats().totals.submitted;
+      const before = (await p.broker.stats()).totals.submitted;
       const reply = await p.call("POST", "/api/v1/tasks", { body: { type: "remote" } });
       expect(reply.status).toBe(403);
       expect(reply.body.error).toMatchObject({ code: 15, name: "ProtectedMode" });
       expect(reply.body.error.message).toContain("auth.enabled");
       expect(reply.body.error.message).toContain("auth.api_keys");
-      expect(p.broker.stats().totals.submitted).toBe(before);
+      expect((await p.broker.stats()).totals.submitted).toBe(before);
       expect((await p.call("GET", "/healthz")).status).toBe(200);
       expect((await p.call("GET", "/readyz")).status).toBe(200);
     } finally {

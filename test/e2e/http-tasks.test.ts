@@ -83,7 +83,7 @@ describe("POST /api/v1/tasks", () => {
   });
 
   test("bad bodies are InvalidField naming the field, and store nothing", async () => {
-    const before = h.broker.stats().tasks.pending;
+    const before = (await h.broker.stats()).tasks.pending;
     expectError(await h.call("POST", "/api/v1/tasks", { rawBody: "{not json" }), 400, "InvalidField", "body");
     expectError(await h.call("POST", "/api/v1/tasks", { rawBody: "" }), 400, "InvalidField", "body");
     expectError(await h.call("POST", "/api/v1/tasks", { body: { queue: "x" } }), 400, "InvalidField", "type");
@@ -96,7 +96,7 @@ describe("POST /api/v1/tasks", () => {
     expectError(await h.call("POST", "/api/v1/tasks", { body: { tasks: [] } }), 400, "InvalidField", "tasks");
     // The whole batch is refused when one task is bad, and the error names which one.
     expectError(await h.call("POST", "/api/v1/tasks", { body: { tasks: [{ type: "ok" }, { type: "t", max_retries: -1 }] } }), 400, "InvalidField", "tasks[1].max_retries");
-    expect(h.broker.stats().tasks.pending).toBe(before);
+    expect((await h.broker.stats()).tasks.pending).toBe(before);
   });
 });
 
@@ -129,9 +129,9 @@ describe("GET /api/v1/tasks/{id} and /result", () => {
 });
 
 /** Polls `check` across event-loop turns, at most `turns` times; true once it held. */
-async function eventually(check: () => boolean, turns = 500): Promise<boolean> {
+async function eventually(check: () => Promise<boolean>, turns = 500): Promise<boolean> {
   for (let i = 0; i < turns; i++) {
-    if (check()) return true;
+    if (await check()) return true;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return check();
@@ -139,13 +139,13 @@ async function eventually(check: () => boolean, turns = 500): Promise<boolean> {
 
 test("a result wait the client gives up on frees its waiter in the broker", async () => {
   const sent = await h.call("POST", "/api/v1/tasks", { body: { type: "abandon", queue: "abandon" } });
-  const base = h.broker.stats().resultWaiters;
+  const base = (await h.broker.stats()).resultWaiters;
   const ac = new AbortController();
   const waiting = fetch(`${h.http.url}/api/v1/tasks/${sent.body.id}/result?wait_ms=60000`, { signal: ac.signal }).catch(() => "aborted");
-  expect(await eventually(() => h.broker.stats().resultWaiters === base + 1)).toBe(true);
+  expect(await eventually(async () => (await h.broker.stats()).resultWaiters === base + 1)).toBe(true);
   ac.abort();
   expect(await waiting).toBe("aborted");
-  expect(await eventually(() => h.broker.stats().resultWaiters === base)).toBe(true);
+  expect(await eventually(async () => (await h.broker.stats()).resultWaiters === base)).toBe(true);
 });
 
 describe("DELETE /api/v1/tasks/{id} and POST .../retry", () => {

@@ -3,6 +3,7 @@
 // count what they name; queue labels are capped; metrics_require_auth asks for an admin key.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { QueueLabels } from "../../src/metrics.ts";
+import { startBroker } from "../helpers/broker.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { startHarness, type Harness } from "../unit/http/http-harness.ts";
 import { parsePrometheusText, sampleValue, type Family } from "../unit/http/prom-text.ts";
@@ -125,7 +126,7 @@ describe("operator metrics", () => {
     await h.call("POST", "/api/v1/tasks", { body: { type: "rel", queue: "release" } });
     await h.broker.release([await claim("release")]);
     await h.call("GET", "/api/v1/tasks/not-a-uuid");
-    const pending = h.broker.stats().tasks.pending;
+    const pending = (await h.broker.stats()).tasks.pending;
     const full = await h.call("POST", "/api/v1/tasks", { body: { tasks: Array.from({ length: 51 - pending }, () => ({ type: "fill", queue: "fill" })) } });
     expect(full.status).toBe(429);
     expect(full.headers.get("retry-after")).toBe("1");
@@ -188,6 +189,36 @@ describe("metrics_require_auth", () => {
       expect((await fetch(`http://127.0.0.1:${p.metricsServer.port}/other`)).status).toBe(404);
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe("one stats snapshot per scrape", () => {
+  test("a scrape asks the broker for its stats once, and every gauge shows that one snapshot", async () => {
+    const b = await startBroker();
+    try {
+      const broker = b.app.broker;
+      const real = broker.stats.bind(broker);
+      let calls = 0;
+      broker.stats = () => {
+        calls++;
+        return real();
+      };
+      await broker.submit([{ type: "snap", queue: "snap-a" }, { type: "snap", queue: "snap-b", priority: "high" }]);
+      const res = await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`);
+      expect(res.status).toBe(200);
+      const families = parsePrometheusText(await res.text());
+      expect(calls).toBe(1);
+      expect(value(families, "tq_tasks_pending")).toBe(2);
+      expect(value(families, "tq_broker_queue_depth", { priority: "high" })).toBe(1);
+      expect(value(families, "tq_queue_pending_tasks", { queue: "snap-b" })).toBe(1);
+      // The next scrape takes a fresh one.
+      await broker.submit([{ type: "snap", queue: "snap-a" }]);
+      const again = parsePrometheusText(await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`)).text());
+      expect(calls).toBe(2);
+      expect(value(again, "tq_tasks_pending")).toBe(3);
+    } finally {
+      await b.stop();
     }
   });
 });

@@ -62,7 +62,7 @@ describe("TLS on the composed broker", () => {
     await Bun.sleep(200);
     socket.end();
     // The bytes are not a TLS handshake: at most a TLS alert comes back, and nothing is stored.
-    expect(broker.app.broker.stats().totals.submitted).toBe(0);
+    expect((await broker.app.broker.stats()).totals.submitted).toBe(0);
   });
 
   test("the REST API answers over HTTPS", async () => {

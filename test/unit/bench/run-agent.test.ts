@@ -79,7 +79,7 @@ describe("runAgent", () => {
     ]);
     for (const r of done) expect(r.cpuSecs).toBeGreaterThanOrEqual(0);
     // Both jobs' tasks reached the broker, each on its own queue.
-    expect(broker.app.broker.stats().tasks.pending).toBeGreaterThanOrEqual(120);
+    expect((await broker.app.broker.stats()).tasks.pending).toBeGreaterThanOrEqual(120);
   });
 
   test("the end of stdin stops the job running, which still reports, and then the agent", async () => {

@@ -54,7 +54,7 @@ test("a parked claim is answered with nothing when its connection goes away", as
   await Bun.sleep(0);
   abort();
   expect(await claim).toEqual([]);
-  expect(harness.broker.stats().parkedClaims).toBe(0);
+  expect((await harness.broker.stats()).parkedClaims).toBe(0);
 });
 
 test("a claim asking for more than broker.max_batch_claim gets that many, not an error", async () => {
