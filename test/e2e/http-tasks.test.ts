@@ -2,7 +2,7 @@
 // JSON and base64 payloads), read, wait for a result, cancel, retry, list with pagination, and
 // the error reply of each route.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startHarness, type Harness } from "../unit/http/http-harness.ts";
+import { startHarness, type Harness } from "../helpers/http-harness.ts";
 
 let h: Harness;
 
