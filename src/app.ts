@@ -49,7 +49,10 @@ export interface StartOptions {
   clock?: Clock;
   /** The timers background work arms; the system's by default (tests pass a FakeClock). */
   timers?: Timers;
-  /** Test seam, never set by the command line: runs before each store COMMIT, and a throw fails that commit as a full disk would. */
+  /**
+   * Test seam, never set by the command line: runs before each store COMMIT, and a throw fails
+   * that commit as a full or read-only disk would.
+   */
   beforeCommit?: () => void;
 }
 
