@@ -12,7 +12,7 @@ import { startMetricsServer } from "./http/metrics-server.ts";
 import { Metrics } from "./metrics.ts";
 import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
 import { bunTlsOptions, loadTls } from "./tls.ts";
-import { systemClock } from "./clock.ts";
+import { systemClock, systemTimers, type Clock, type Timers } from "./clock.ts";
 import { startRetention } from "./background/retention.ts";
 import { Scheduler } from "./background/scheduler.ts";
 import { lowDiskSpace, openDataDir } from "./store/data-dir.ts";
@@ -35,6 +35,8 @@ export interface App {
   readonly dataDir: string;
   /** The running broker's commands (tests and embedding use it directly). */
   readonly broker: Broker;
+  /** The registry /metrics renders (tests read it directly). */
+  readonly metrics: Metrics;
   /** Stops every part in reverse start order; safe to call twice. */
   stop(reason?: string): Promise<void>;
 }
@@ -43,6 +45,15 @@ export interface App {
 export interface StartOptions {
   /** `serve --accept-data-loss`: start even when the checks at open find data lost, and list it. */
   acceptDataLoss?: boolean;
+  /** The clock every part reads; the system's by default (tests pass a FakeClock). */
+  clock?: Clock;
+  /** The timers background work arms; the system's by default (tests pass a FakeClock). */
+  timers?: Timers;
+  /**
+   * Test seam, never set by the command line: runs before each store COMMIT, and a throw fails
+   * that commit as a full or read-only disk would.
+   */
+  beforeCommit?: () => void;
 }
 
 export async function startApp(config: Config, log: Logger, options: StartOptions = {}): Promise<App> {
@@ -71,7 +82,8 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     const dataDir = openDataDir(config.persistence.data_dir);
     undo.push(() => dataDir.release());
 
-    const clock = systemClock;
+    const clock = options.clock ?? systemClock;
+    const timers = options.timers ?? systemTimers;
     const cfg = config.broker;
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
@@ -117,6 +129,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         void exitAfterFatal();
       },
       log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
+      ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}),
     });
     undo.push(() => store.close());
     if (store.dataLoss !== null) {
@@ -153,6 +166,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     scheduler = new Scheduler({
       store,
       clock,
+      timers,
       onTick: (outcome, nowMs) => {
         if (outcome.promoted > 0 || outcome.expired > 0) {
           log.debug("scheduler tick", { component: "scheduler", promoted: outcome.promoted, expired: outcome.expired, nextDueMs: outcome.nextDueMs });
@@ -173,6 +187,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       const retention = startRetention({
         store,
         clock,
+        timers,
         retentionDays: config.persistence.completed_task_retention_days,
         intervalSecs: config.persistence.compact_interval_secs,
         autoCompact: true,
@@ -270,6 +285,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       addresses,
       dataDir: dataDir.path,
       broker: theBroker,
+      metrics,
       stop(reason = "stop requested") {
         stopping ??= (async () => {
           log.info("stopping", { reason });

@@ -1,5 +1,5 @@
 // Prometheus metrics on a private prom-client Registry: counters fed by BrokerEvents and the
-// front doors' hooks, gauges read from broker.stats() at scrape time. Owns no queue state and no
+// front doors' hooks, gauges read from one broker.stats() snapshot per scrape. Owns no queue state and no
 // listener (http/metrics-server.ts serves it); label values are bounded (no task ids, queues capped).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";

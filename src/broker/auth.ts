@@ -2,6 +2,7 @@
 // only as SHA-256 digests and compared in constant time; nothing here logs or returns a key.
 
 import { createHash, timingSafeEqual } from "node:crypto";
+import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 
 export const ROLES = ["admin", "producer", "worker"] as const;
 export type Role = (typeof ROLES)[number];
@@ -31,6 +32,16 @@ const ALLOWED: Record<Role, ReadonlySet<Operation>> = {
 
 export function roleAllows(role: Role, operation: Operation): boolean {
   return ALLOWED[role].has(operation);
+}
+
+/**
+ * The one permission check of both front doors, once each has found who calls (TCP: the
+ * connection's Hello; HTTP: the request's Bearer key): null when the principal's role may run
+ * `operation`, else the Forbidden error that either door answers, word for word the same.
+ */
+export function authorize(principal: Principal, operation: Operation): BrokerError | null {
+  if (ALLOWED[principal.role].has(operation)) return null;
+  return new BrokerError(ErrorCode.Forbidden, `the key ${JSON.stringify(principal.name)} has role ${principal.role}, which may not ${operation}`);
 }
 
 export interface ApiKeySpec {

@@ -3,6 +3,7 @@
 
 import type { BrokerError } from "../protocol/errors.ts";
 import type { Clock } from "../clock.ts";
+import type { WorkerCommand } from "../protocol/wire-values.ts";
 import type { ReportItem, Store } from "../store/store.ts";
 import type { CompletedInfo, FailureOutcome, TaskCounts } from "../rules/task.ts";
 import type { WorkerNotice } from "../workers/registry.ts";
@@ -67,7 +68,7 @@ export type ResultReport = ReportItem;
 export type ReportSettled = { ok: true; failure: FailureOutcome | null } | { ok: false; error: BrokerError };
 
 export interface HeartbeatReply {
-  command: number;
+  command: WorkerCommand;
   /** New lease expiry per in-flight task, null where the lease is lost. */
   renewed: (number | null)[];
 }

@@ -8,7 +8,7 @@ import type { Clock } from "../clock.ts";
 import type { ListPage, ListQuery, ReportItem, ReportItemResult, Store, TaskEnd, TickOutcome } from "../store/store.ts";
 import type { CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, SubmitOutcome, Task, TaskCounts, TaskResultIn } from "../rules/task.ts";
 import { FINISHED_STATUSES } from "../rules/task.ts";
-import { WorkerCommand, type HeartbeatIn, type WorkerInfo, type WorkerRegistry, type WorkerState } from "../workers/registry.ts";
+import type { HeartbeatIn, WorkerInfo, WorkerRegistry, WorkerState } from "../workers/registry.ts";
 import { IN_PROCESS, type BrokerEvents, type BrokerLog, type BrokerOptions, type BrokerStats, type HeartbeatReply, type ReportSettled, type ResultReport, type WorkerCaller } from "./broker-types.ts";
 import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
 import { ClaimWaiters, type ClaimWaiter } from "./claim-waiters.ts";
@@ -173,7 +173,7 @@ export class Broker {
     const worker = this.desk.claimer(command.workerId, command.caller ?? IN_PROCESS);
     // A worker told to quiet or shut down gets no new tasks: its claims wait out their time empty,
     // so a worker that keeps claiming does not spin.
-    const open = worker.command === WorkerCommand.none ? this.unpaused(queues) : [];
+    const open = worker.command === "none" ? this.unpaused(queues) : [];
     // Parked claims come first: a claim that finds a task must not overtake one waiting for it.
     // Serving them now (the store hands tasks out at once, even before their submit commits)
     // leaves this claim what they did not take; parked claims on other queues do not hold it up.

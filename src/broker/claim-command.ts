@@ -29,7 +29,7 @@ export function checkClaimCommand(command: ClaimCommand, maxBatchClaim: number):
     throw new BrokerError(ErrorCode.InvalidField, `max: expected an integer >= 1, got ${command.max}`, { field: "max" });
   }
   if (!Number.isInteger(command.waitMs) || command.waitMs < 0 || command.waitMs > MAX_CLAIM_WAIT_MS) {
-    throw new BrokerError(ErrorCode.InvalidField, `wait_ms: expected an integer 0-${MAX_CLAIM_WAIT_MS}, got ${command.waitMs}`, { field: "wait_ms" });
+    throw new BrokerError(ErrorCode.InvalidField, `waitMs: expected an integer 0-${MAX_CLAIM_WAIT_MS}, got ${command.waitMs}`, { field: "waitMs" });
   }
   return { queues, max: Math.min(command.max, maxBatchClaim) };
 }

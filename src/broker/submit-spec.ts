@@ -1,5 +1,6 @@
 // Turns what a client asked for (TCP or HTTP) into a NewTask: checks every field against the
-// limits, fills the broker's defaults. Every queue rule about a task's shape lives here, once.
+// limits, fills the broker's defaults. Every queue rule about a task's shape lives here, once;
+// its errors name fields canonically, and each front door spells them its own way (SpecFieldError).
 
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import {
@@ -40,13 +41,44 @@ export interface SubmitDefaults {
 
 export const DEFAULT_QUEUE = "default";
 
+/** A field of a submitted task by its canonical id: its SubmitSpec name, which the TCP protocol's TaskSpec uses too. */
+export type SpecField = keyof SubmitSpec;
+
+/** How a front door spells a field in its requests (TCP: as SubmitSpec does; REST: snake_case). */
+export type SpellField = (field: SpecField) => string;
+
+const CANONICAL: SpellField = (field) => field;
+
+/**
+ * A submitted field out of its limits, as the message and `field` of an InvalidField. Thrown with
+ * the canonical names, which are the TCP protocol's; a door whose names differ answers
+ * `spelled(itsNames)` instead, so the error names the field as that door's client wrote it
+ * (`runAtMs` over TCP, `run_at_ms` over REST). `describe` gets the spelling too, for messages that
+ * name a second field.
+ */
+export class SpecFieldError extends BrokerError {
+  constructor(
+    private readonly prefix: string,
+    readonly specField: SpecField,
+    private readonly describe: (spell: SpellField) => string,
+  ) {
+    super(ErrorCode.InvalidField, `${prefix}${specField}: ${describe(CANONICAL)}`, { field: `${prefix}${specField}` });
+  }
+
+  /** The same error with the field named by `spell`. */
+  spelled(spell: SpellField): BrokerError {
+    const field = `${this.prefix}${spell(this.specField)}`;
+    return new BrokerError(ErrorCode.InvalidField, `${field}: ${this.describe(spell)}`, { field });
+  }
+}
+
 function invalid(field: string, message: string): BrokerError {
   return new BrokerError(ErrorCode.InvalidField, `${field}: ${message}`, { field });
 }
 
-function checkInteger(field: string, value: number, min: number, max: number): number {
+function checkInteger(prefix: string, field: SpecField, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalid(field, `expected an integer ${min}-${max}, got ${JSON.stringify(value)}`);
+    throw new SpecFieldError(prefix, field, () => `expected an integer ${min}-${max}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -89,40 +121,46 @@ export function checkQueueName(field: string, queue: string): string {
   return queue;
 }
 
-/** Validates one spec; `field` prefixes field names in errors (e.g. "tasks[3]."). */
-export function toNewTask(spec: SubmitSpec, defaults: SubmitDefaults, nowMs: number, field = ""): NewTask {
+/**
+ * Validates one spec; `prefix` names its place in a batch in errors ("tasks[3]."), which throw
+ * SpecFieldError with the canonical field names.
+ */
+export function toNewTask(spec: SubmitSpec, defaults: SubmitDefaults, nowMs: number, prefix = ""): NewTask {
   if (typeof spec.type !== "string" || spec.type.length === 0) {
-    throw invalid(`${field}type`, `expected a non-empty task type, got ${JSON.stringify(spec.type)}`);
+    throw new SpecFieldError(prefix, "type", () => `expected a non-empty task type, got ${JSON.stringify(spec.type)}`);
   }
   if (utf8Length(spec.type) > MAX_TYPE_BYTES) {
-    throw invalid(`${field}type`, `longer than ${MAX_TYPE_BYTES} bytes`);
+    throw new SpecFieldError(prefix, "type", () => `longer than ${MAX_TYPE_BYTES} bytes`);
   }
-  const queue = spec.queue === undefined || spec.queue === "" ? DEFAULT_QUEUE : checkQueueName(`${field}queue`, spec.queue);
+  const queue = spec.queue === undefined || spec.queue === "" ? DEFAULT_QUEUE : checkQueueName(`${prefix}queue`, spec.queue);
   const payload = spec.payload ?? new Uint8Array(0);
   if (payload.byteLength > MAX_PAYLOAD_BYTES) {
-    throw invalid(`${field}payload`, `${payload.byteLength} bytes is over the ${MAX_PAYLOAD_BYTES}-byte limit`);
+    throw new SpecFieldError(prefix, "payload", () => `${payload.byteLength} bytes is over the ${MAX_PAYLOAD_BYTES}-byte limit`);
   }
   if (spec.payloadIsJson === true && jsonDeeperThan(payload, MAX_JSON_DEPTH)) {
-    throw invalid(`${field}payload`, `JSON nested more than ${MAX_JSON_DEPTH} levels deep (the limit); flatten it, or send it as bytes (not marked JSON)`);
+    throw new SpecFieldError(
+      prefix,
+      "payload",
+      () => `JSON nested more than ${MAX_JSON_DEPTH} levels deep (the limit); flatten it, or send it as bytes (not marked JSON)`,
+    );
   }
-  const priority = spec.priority === undefined ? DEFAULT_PRIORITY : parsePriority(spec.priority, `${field}priority`);
+  const priority = spec.priority === undefined ? DEFAULT_PRIORITY : parsePriority(spec.priority, `${prefix}priority`);
   let runAtMs: number | null = null;
   if (spec.runAtMs !== undefined && spec.delayMs !== undefined) {
-    throw invalid(`${field}run_at`, "give run_at or delay, not both");
+    throw new SpecFieldError(prefix, "runAtMs", (spell) => `give ${spell("runAtMs")} or ${spell("delayMs")}, not both`);
   }
   if (spec.runAtMs !== undefined) {
-    runAtMs = checkInteger(`${field}run_at`, spec.runAtMs, 0, 8.64e15);
+    runAtMs = checkInteger(prefix, "runAtMs", spec.runAtMs, 0, 8.64e15);
   } else if (spec.delayMs !== undefined) {
-    runAtMs = nowMs + checkInteger(`${field}delay`, spec.delayMs, 0, 10 * 365 * 86_400_000);
+    runAtMs = nowMs + checkInteger(prefix, "delayMs", spec.delayMs, 0, 10 * 365 * 86_400_000);
   }
   if (runAtMs !== null && runAtMs <= nowMs) runAtMs = null;
-  const maxRetries =
-    spec.maxRetries === undefined ? defaults.maxRetries : checkInteger(`${field}max_retries`, spec.maxRetries, 0, MAX_RETRIES_LIMIT);
-  const leaseMs = spec.leaseMs === undefined ? defaults.leaseMs : checkInteger(`${field}lease_ms`, spec.leaseMs, MIN_LEASE_MS, MAX_LEASE_MS);
+  const maxRetries = spec.maxRetries === undefined ? defaults.maxRetries : checkInteger(prefix, "maxRetries", spec.maxRetries, 0, MAX_RETRIES_LIMIT);
+  const leaseMs = spec.leaseMs === undefined ? defaults.leaseMs : checkInteger(prefix, "leaseMs", spec.leaseMs, MIN_LEASE_MS, MAX_LEASE_MS);
   let idempotencyKey: string | null = null;
   if (spec.idempotencyKey !== undefined && spec.idempotencyKey !== "") {
     if (utf8Length(spec.idempotencyKey) > MAX_IDEMPOTENCY_KEY_BYTES) {
-      throw invalid(`${field}idempotency_key`, `longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes`);
+      throw new SpecFieldError(prefix, "idempotencyKey", () => `longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes`);
     }
     idempotencyKey = spec.idempotencyKey;
   }

@@ -4,9 +4,10 @@
 
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import type { Clock } from "../clock.ts";
+import type { WorkerCommand } from "../protocol/wire-values.ts";
 import type { Store } from "../store/store.ts";
 import type { ExpiredLease, LeaseRef } from "../rules/task.ts";
-import { WorkerCommand, WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
+import { WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
 import { IN_PROCESS, type BrokerEvents, type BrokerLog, type HeartbeatReply, type WorkerCaller } from "./broker-types.ts";
 import { checkQueueName } from "./submit-spec.ts";
 import { WorkerReaper } from "./worker-reaper.ts";
@@ -88,17 +89,17 @@ export class WorkerDesk {
     this.reaper.poke(this.o.disconnectGraceMs);
   }
 
-  setCommand(workerId: string, command: "quiet" | "shutdown"): WorkerState {
+  setCommand(workerId: string, command: Exclude<WorkerCommand, "none">): WorkerState {
     const state = this.registry.get(workerId);
     if (!state) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)}`, { field: "worker_id" });
-    state.command = WorkerCommand[command];
+    state.command = command;
     return state;
   }
 
   /** False for a worker told to quiet or shut down, or declared dead: its parked claims stay unserved. */
   mayTakeTasks(workerId: string): boolean {
     const worker = this.registry.get(workerId);
-    return worker === undefined || (worker.command === WorkerCommand.none && worker.deadAtMs === null);
+    return worker === undefined || (worker.command === "none" && worker.deadAtMs === null);
   }
 
   /** Tells the worker holding a cancelled task's lease, on its connection, if it enabled notices. */

@@ -1,6 +1,6 @@
 // One socket to the broker (node:net or node:tls, so the SDK runs under Bun and Node.js): writes
 // request frames coalesced per microtask, splits the byte stream into decoded responses. Knows
-// nothing of request ids, Hello or reconnecting; that is client.ts's business.
+// nothing of request ids, Hello or reconnecting; that is request-channel.ts's business.
 
 import * as net from "node:net";
 import * as tls from "node:tls";

@@ -2,7 +2,6 @@
 // snake_case names, durations in ms. Shapes only; the numbers come from broker.stats() as they are.
 
 import type { BrokerStats } from "../broker/broker.ts";
-import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
 import type { QueueCounts } from "../rules/task.ts";
 import { workerStatus, type WorkerState } from "../workers/registry.ts";
 
@@ -64,7 +63,7 @@ export function workerJson(w: WorkerState): Record<string, unknown> {
     memory_mb: w.memoryMb,
     in_flight: w.inFlight,
     auto_registered: w.autoRegistered,
-    command: WORKER_COMMANDS[w.command] ?? "none",
+    command: w.command,
   };
 }
 

@@ -1,7 +1,7 @@
 // Who is calling and may they: reads `Authorization: Bearer KEY`, asks the shared Authenticator,
-// checks the route's operation with roleAllows. Never logs or echoes the key.
+// then the shared authorize() (the same check as the TCP door). Never logs or echoes the key.
 
-import { ANONYMOUS_ADMIN, roleAllows, type Authenticator, type Operation, type Principal } from "../broker/auth.ts";
+import { ANONYMOUS_ADMIN, authorize, type Authenticator, type Operation, type Principal } from "../broker/auth.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 
 /** The key from an Authorization header, "" when none or not a Bearer credential. */
@@ -13,9 +13,10 @@ export function bearerKey(header: string | null): string {
 
 /**
  * The principal allowed to run `operation`, or a BrokerError: Unauthorized (no or unknown key),
- * Forbidden (the key's role does not allow it). With auth off everyone is an anonymous admin.
+ * Forbidden (the key's role does not allow it: authorize's error, as on TCP). With auth off
+ * everyone is an anonymous admin.
  */
-export function authorize(auth: Authenticator, header: string | null, operation: Operation): Principal {
+export function authorizeRequest(auth: Authenticator, header: string | null, operation: Operation): Principal {
   if (!auth.enabled) return ANONYMOUS_ADMIN;
   const key = bearerKey(header);
   if (key === "") {
@@ -24,10 +25,7 @@ export function authorize(auth: Authenticator, header: string | null, operation:
   }
   const principal = auth.authenticate(key);
   if (!principal) throw new BrokerError(ErrorCode.Unauthorized, "the API key is not valid", { field: "authorization" });
-  if (!roleAllows(principal.role, operation)) {
-    throw new BrokerError(ErrorCode.Forbidden, `the key "${principal.name}" has role ${principal.role}, which may not ${operation}`, {
-      field: "authorization",
-    });
-  }
+  const refused = authorize(principal, operation);
+  if (refused !== null) throw refused;
   return principal;
 }

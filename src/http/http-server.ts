@@ -9,7 +9,7 @@ import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_FRAME_BYTES } from "../protocol/limits.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { bunTlsOptions, type TlsMaterial } from "../tls.ts";
-import { authorize } from "./http-auth.ts";
+import { authorizeRequest } from "./http-auth.ts";
 import { errorJson, errorResponse, jsonResponse } from "./http-error.ts";
 import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
 import { Router, routeLabel, type DiskCheck, type ListenerCheck, type Route, type ServerFacts } from "./route.ts";
@@ -117,7 +117,7 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     const route = match.route;
     let response: Response;
     try {
-      const principal = route.operation === null ? null : authorize(options.auth, request.headers.get("authorization"), route.operation);
+      const principal = route.operation === null ? null : authorizeRequest(options.auth, request.headers.get("authorization"), route.operation);
       const reply = await route.handle({ broker, request, params: match.params, query: url.searchParams, principal, server: facts });
       response = reply instanceof Response ? reply : jsonResponse(reply.status ?? route.responses[0]?.status ?? 200, reply.body);
     } catch (err) {

@@ -6,7 +6,7 @@ import type { Authenticator } from "../broker/auth.ts";
 import type { BrokerLog } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { bunTlsOptions, type TlsMaterial } from "../tls.ts";
-import { authorize } from "./http-auth.ts";
+import { authorizeRequest } from "./http-auth.ts";
 import { errorResponse } from "./http-error.ts";
 
 /** What the listener serves; the Metrics class satisfies it. */
@@ -49,7 +49,7 @@ export function startMetricsServer(metrics: MetricsSourceForHttp, options: Metri
         return errorResponse(new BrokerError(ErrorCode.NotFound, `/metrics takes GET, not ${request.method}`), { allow: "GET" });
       }
       try {
-        if (options.requireAuth && options.auth.enabled) authorize(options.auth, request.headers.get("authorization"), "stats");
+        if (options.requireAuth && options.auth.enabled) authorizeRequest(options.auth, request.headers.get("authorization"), "stats");
         return new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
       } catch (err) {
         const e = toBrokerError(err);

@@ -62,7 +62,7 @@ export interface Route {
   method: HttpMethod;
   /** Template with {name} segments, e.g. "/api/v1/tasks/{id}". */
   path: string;
-  /** Permission checked with roleAllows; null = open to anyone (health, docs, the dashboard page). */
+  /** Permission checked with authorize (broker/auth.ts); null = open to anyone (health, docs, the dashboard page). */
   operation: Operation | null;
   operationId: string;
   summary: string;

@@ -2,7 +2,7 @@
 // opaque ones as base64, submit bodies turned into SubmitSpecs. Shapes only: every rule about a
 // valid task (limits, defaults) stays in broker/submit-spec.ts.
 
-import { jsonDeeperThan, type SubmitSpec } from "../broker/submit-spec.ts";
+import { jsonDeeperThan, SpecFieldError, type SpecField, type SpellField, type SubmitSpec } from "../broker/submit-spec.ts";
 import { MAX_JSON_DEPTH, tierOf } from "../protocol/limits.ts";
 import type { SubmitOutcome, Task } from "../rules/task.ts";
 import { invalidField } from "./http-error.ts";
@@ -63,6 +63,30 @@ export function taskJson(task: Task, options: TaskJsonOptions = { bodies: true }
 
 export function submitOutcomeJson(outcome: SubmitOutcome): Record<string, unknown> {
   return { id: outcome.id, status: outcome.status, duplicate: outcome.duplicate };
+}
+
+/**
+ * The JSON name of each SubmitSpec field: the one table the submit parser reads bodies with and
+ * the broker's field errors are re-spelled with, so a REST client sees `run_at_ms`, not `runAtMs`.
+ */
+const JSON_NAME: Readonly<Record<SpecField, string>> = {
+  type: "type",
+  queue: "queue",
+  payload: "payload",
+  payloadIsJson: "payload",
+  priority: "priority",
+  runAtMs: "run_at_ms",
+  delayMs: "delay_ms",
+  maxRetries: "max_retries",
+  leaseMs: "lease_ms",
+  idempotencyKey: "idempotency_key",
+};
+
+export const jsonFieldName: SpellField = (field) => JSON_NAME[field];
+
+/** A broker error about a submitted field, named as the REST client wrote it; anything else as it is. */
+export function inJsonNames(err: unknown): unknown {
+  return err instanceof SpecFieldError ? err.spelled(jsonFieldName) : err;
 }
 
 /** Fields a submitted task object may carry; anything else is refused so a typo is not silently ignored. */
@@ -127,23 +151,23 @@ export function parseSubmitTask(value: unknown, prefix = ""): SubmitSpec {
   if (priority !== undefined && priority !== null && typeof priority !== "number" && typeof priority !== "string") {
     throw invalidField(`${prefix}priority`, `expected "high", "normal", "low" or an integer 0-255, got ${JSON.stringify(priority)}`);
   }
-  const delayMs = optionalNumber(value, "delay_ms", prefix);
+  const delayMs = optionalNumber(value, JSON_NAME.delayMs, prefix);
   // The broker checks the upper bound; a negative or fractional delay is refused here under its own name.
   if (delayMs !== undefined && (!Number.isInteger(delayMs) || delayMs < 0)) {
-    throw invalidField(`${prefix}delay_ms`, `expected an integer >= 0, got ${delayMs}`);
+    throw invalidField(`${prefix}${JSON_NAME.delayMs}`, `expected an integer >= 0, got ${delayMs}`);
   }
   const spec: SubmitSpec = { type, ...payloadOf(value, prefix) };
-  const queue = optionalString(value, "queue", prefix);
+  const queue = optionalString(value, JSON_NAME.queue, prefix);
   if (queue !== undefined) spec.queue = queue;
   if (priority !== undefined && priority !== null) spec.priority = priority;
-  const runAtMs = optionalNumber(value, "run_at_ms", prefix);
+  const runAtMs = optionalNumber(value, JSON_NAME.runAtMs, prefix);
   if (runAtMs !== undefined) spec.runAtMs = runAtMs;
   if (delayMs !== undefined) spec.delayMs = delayMs;
-  const maxRetries = optionalNumber(value, "max_retries", prefix);
+  const maxRetries = optionalNumber(value, JSON_NAME.maxRetries, prefix);
   if (maxRetries !== undefined) spec.maxRetries = maxRetries;
-  const leaseMs = optionalNumber(value, "lease_ms", prefix);
+  const leaseMs = optionalNumber(value, JSON_NAME.leaseMs, prefix);
   if (leaseMs !== undefined) spec.leaseMs = leaseMs;
-  const key = optionalString(value, "idempotency_key", prefix);
+  const key = optionalString(value, JSON_NAME.idempotencyKey, prefix);
   if (key !== undefined) spec.idempotencyKey = key;
   return spec;
 }

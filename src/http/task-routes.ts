@@ -7,7 +7,7 @@ import { ref } from "./api-schemas.ts";
 import { invalidField } from "./http-error.ts";
 import { enumParam, intParam, readJson, stringParam, taskIdParam } from "./request-input.ts";
 import type { Route } from "./route.ts";
-import { parseSubmitBody, submitOutcomeJson, taskJson } from "./task-json.ts";
+import { inJsonNames, parseSubmitBody, submitOutcomeJson, taskJson } from "./task-json.ts";
 
 /** Default page size of GET /api/v1/tasks. */
 export const DEFAULT_LIST_LIMIT = 100;
@@ -32,7 +32,9 @@ export const TASK_ROUTES: readonly Route[] = [
     errors: ["InvalidField", "QueueFull", "StorageUnavailable", "ShuttingDown"],
     async handle(ctx) {
       const { specs, batch } = parseSubmitBody(await readJson(ctx.request));
-      const outcomes = await ctx.broker.submit(specs);
+      const outcomes = await ctx.broker.submit(specs).catch((err: unknown) => {
+        throw inJsonNames(err);
+      });
       const status = outcomes.every((o) => o.duplicate) ? 200 : 201;
       return { status, body: batch ? { tasks: outcomes.map(submitOutcomeJson) } : submitOutcomeJson(outcomes[0]!) };
     },

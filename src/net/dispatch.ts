@@ -237,8 +237,7 @@ export const ROUTES: RouteTable = {
         callerOf(session),
       );
       session.workerIds.add(workerId);
-      const command = reply.command === 2 ? "shutdown" : reply.command === 1 ? "quiet" : "none";
-      return { kind: "HeartbeatOk", requestId: req.requestId, command, renewed: reply.renewed };
+      return { kind: "HeartbeatOk", requestId: req.requestId, command: reply.command, renewed: reply.renewed };
     },
   },
   RegisterWorker: {

@@ -4,7 +4,7 @@
 // a per-connection budget and a fair share of each event-loop turn. Translates only: no queue rules.
 
 import type { TCPSocketListener } from "bun";
-import { ANONYMOUS_ADMIN, roleAllows, type Operation } from "../broker/auth.ts";
+import { ANONYMOUS_ADMIN, authorize, type Operation } from "../broker/auth.ts";
 import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
 import type { Broker } from "../broker/broker.ts";
 import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
@@ -176,10 +176,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
     if (session.principal === null) {
       return new BrokerError(ErrorCode.Unauthorized, `${request.kind} before Hello: send Hello with an API key first (auth.enabled is true)`);
     }
-    if (!roleAllows(session.principal.role, operation)) {
-      return new BrokerError(ErrorCode.Forbidden, `the ${session.principal.role} role may not ${operation} (key ${JSON.stringify(session.principal.name)})`);
-    }
-    return null;
+    return authorize(session.principal, operation);
   }
 
   /**

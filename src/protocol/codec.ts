@@ -1,5 +1,6 @@
-// The codec's public surface in one import for net/ and client/: frames in and out, message
-// types and tables, error conversion. Re-exports only; each piece lives in its own file.
+// The codec in one import, for code outside the broker that speaks the protocol (the bench
+// agents, src/bench/wire-conn.ts): frames in and out, message types and tables, error frames.
+// Re-exports only; net/ and client/ import the files they need directly.
 
 export { FrameDecoder, type Frame } from "./frame-decoder.ts";
 export { FrameWriter, encodeRequest, encodeResponse } from "./frame-writer.ts";

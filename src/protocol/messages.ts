@@ -49,7 +49,7 @@ export interface ClaimedTask {
 }
 
 /** The full task as QueryStatus/WaitResult/Cancel/Retry/ListTasks return it. Field for field the
- *  same shape as store.ts `Task`, so a stored task can be sent as is. */
+ *  same shape as rules/task.ts `Task`, so a stored task can be sent as is. */
 export interface TaskInfo {
   id: string;
   status: WireTaskStatus;

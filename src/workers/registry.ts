@@ -2,8 +2,7 @@
 // what the operator asked of them (quiet, shutdown), and when they died or are forgotten. Does not
 // touch tasks itself — the broker reclaims a dead worker's leases through the store.
 
-export const WorkerCommand = { none: 0, quiet: 1, shutdown: 2 } as const;
-export type WorkerCommandValue = (typeof WorkerCommand)[keyof typeof WorkerCommand];
+import { WORKER_COMMAND_BYTE, type WorkerCommand } from "../protocol/wire-values.ts";
 
 /** What ListWorkers and the REST API show: dead until forgotten, else what the operator asked. */
 export const WORKER_STATUSES = ["alive", "quiet", "shutting_down", "dead"] as const;
@@ -50,7 +49,8 @@ export interface WorkerState extends WorkerInfo {
    * heartbeating): it lives as long as its connection, so silence alone does not kill it.
    */
   connectionBound: boolean;
-  command: WorkerCommandValue;
+  /** What the operator asked; the wire sends it as WORKER_COMMAND_BYTE. */
+  command: WorkerCommand;
   /** Null for a worker registered in-process (tests, embedding). */
   owner: WorkerOwner | null;
 }
@@ -90,7 +90,7 @@ export class WorkerRegistry {
       deadAtMs: null,
       autoRegistered,
       connectionBound: false,
-      command: previous?.command ?? WorkerCommand.none,
+      command: previous?.command ?? "none",
       owner,
     };
     this.workers.set(info.id, state);
@@ -138,7 +138,7 @@ export class WorkerRegistry {
     return this.workers.get(id);
   }
 
-  setCommand(id: string, command: WorkerCommandValue): boolean {
+  setCommand(id: string, command: WorkerCommand): boolean {
     const state = this.workers.get(id);
     if (!state) return false;
     state.command = command;
@@ -194,8 +194,8 @@ export class WorkerRegistry {
 
 export function workerStatus(state: WorkerState): WorkerStatus {
   if (state.deadAtMs !== null) return "dead";
-  if (state.command === WorkerCommand.shutdown) return "shutting_down";
-  if (state.command === WorkerCommand.quiet) return "quiet";
+  if (state.command === "shutdown") return "shutting_down";
+  if (state.command === "quiet") return "quiet";
   return "alive";
 }
 
@@ -222,7 +222,7 @@ export function workerView(state: WorkerState): Record<string, unknown> {
     memoryMb: state.memoryMb,
     inFlight: state.inFlight,
     autoRegistered: state.autoRegistered,
-    command: state.command,
+    command: WORKER_COMMAND_BYTE[state.command],
   };
 }
 

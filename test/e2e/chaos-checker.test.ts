@@ -1,6 +1,7 @@
 // The chaos checker must itself be able to fail: hand-made histories with one violation each
 // (lost submit, lost completion, unexpected task, duplicate beyond the window, delivery after an
-// acknowledged completion, false failure) and one clean history with a crash re-delivery.
+// acknowledged completion, false failure) and one clean history with a crash re-delivery; then
+// the rules kill -9 needs (a claim hands out committed rows only).
 
 import { describe, expect, test } from "bun:test";
 import { History } from "../chaos/lib/history.ts";
@@ -77,5 +78,62 @@ describe("chaos history checker", () => {
     h.submitInvoked("a");
     h.submitEnded("a", "failed");
     expect(h.check([{ id: "id-a", key: "a", status: "pending" }]).falseFailures).toEqual(["a"]);
+  });
+});
+
+describe("checker rules for process crashes (a claim hands out committed rows only)", () => {
+  function submitted(h: History, key: string, outcome: "ok" | "unknown"): void {
+    h.submitInvoked(key);
+    if (outcome === "ok") h.submitOk(key, `id-${key}`);
+    else h.submitEnded(key, "unknown");
+  }
+
+  test("a delivered task whose submit reply was cut by the crash is neither unexpected nor lost once found or completed", () => {
+    const h = new History();
+    submitted(h, "a", "unknown");
+    submitted(h, "b", "unknown");
+    h.delivered("a", "id-a", 1, h.claimInvoked());
+    h.delivered("b", "id-b", 2, h.claimInvoked());
+    h.crash();
+    h.delivered("a", "id-a", 3, h.claimInvoked());
+    h.completeEnded(h.completeInvoked("id-a", 3), "ok");
+    // b: its completion's reply was cut too; retention may have purged it.
+    h.completeEnded(h.completeInvoked("id-b", 2), "unknown");
+    const r = h.check([{ id: "id-a", key: "a", status: "completed" }]);
+    expect([r.unexpected, r.lostSubmits, r.vanished, r.refusedCompletions]).toEqual([[], [], [], []]);
+    expect([r.deliveredUnacked, r.deliveredBeforeSubmitReply]).toEqual([3, 2]);
+  });
+
+  test("a delivered task of an unknown submit that is gone at the end with no completion sent has vanished", () => {
+    const h = new History();
+    submitted(h, "a", "unknown");
+    h.delivered("a", "id-a", 1, h.claimInvoked());
+    h.crash();
+    const r = h.check([]);
+    expect(r.vanished).toEqual(["a (id-a)"]);
+    expect([r.lostSubmits, r.unexpected]).toEqual([[], []]);
+  });
+
+  test("an acknowledged submit delivered once, then gone with no completion sent, is lost (being delivered is no alibi)", () => {
+    const h = new History();
+    submitted(h, "a", "ok");
+    h.delivered("a", "id-a", 1, h.claimInvoked());
+    h.crash();
+    // A completion the broker refused does not let retention purge the task either.
+    h.completeEnded(h.completeInvoked("id-a", 1), "failed", 8);
+    const r = h.check([]);
+    expect(r.lostSubmits).toEqual(["a"]);
+    expect(r.refusedCompletions).toEqual(["id-a code 8"]);
+  });
+
+  test("unfinishedDeliveries counts the leases an incarnation's death voided", () => {
+    const h = new History();
+    submitted(h, "a", "ok");
+    submitted(h, "b", "ok");
+    h.delivered("a", "id-a", 1, h.claimInvoked());
+    h.delivered("b", "id-b", 2, h.claimInvoked());
+    h.completeEnded(h.completeInvoked("id-a", 1), "ok");
+    expect(h.unfinishedDeliveries(0)).toBe(1);
+    expect(h.unfinishedDeliveries(1)).toBe(0);
   });
 });

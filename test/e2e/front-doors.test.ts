@@ -1,9 +1,10 @@
 // The composed broker serves all three listeners from one config, and both front doors share one
-// set of queue rules: a task submitted over HTTP is claimed over TCP, and metrics see both.
+// set of queue rules: a task submitted over HTTP is claimed over TCP, metrics see both, and the
+// same bad submit is refused by both, each naming the field as its own clients write it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
-import { claim, complete, expectKind } from "../helpers/wire.ts";
+import { claim, complete, expectKind, spec } from "../helpers/wire.ts";
 
 let broker: TestBroker;
 
@@ -44,5 +45,39 @@ describe("front doors", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${broker.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^tq_tasks_total\{outcome="completed"\} [1-9]/m);
     expect(metrics).toMatch(/^tq_group_commit/m);
+  });
+
+  test("the same bad submit names the field in each door's spelling: runAtMs over TCP, run_at_ms over REST", async () => {
+    const cases = [
+      { tcp: { runAtMs: 9e15 }, rest: { run_at_ms: 9e15 }, tcpField: "runAtMs", restField: "run_at_ms" },
+      { tcp: { maxRetries: 5000 }, rest: { max_retries: 5000 }, tcpField: "maxRetries", restField: "max_retries" },
+      { tcp: { leaseMs: 5 }, rest: { lease_ms: 5 }, tcpField: "leaseMs", restField: "lease_ms" },
+      { tcp: { idempotencyKey: "k".repeat(300) }, rest: { idempotency_key: "k".repeat(300) }, tcpField: "idempotencyKey", restField: "idempotency_key" },
+    ];
+    const conn = await RawConn.connect(broker.port);
+    try {
+      for (const c of cases) {
+        const tcp = expectKind(await conn.call({ kind: "SubmitBatch", tasks: [spec("ok"), spec("bad", c.tcp)] }), "Error");
+        const res = await fetch(`http://127.0.0.1:${broker.httpPort}/api/v1/tasks`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ tasks: [{ type: "ok" }, { type: "bad", ...c.rest }] }),
+        });
+        const rest = ((await res.json()) as { error: { code: number; field: string; message: string } }).error;
+        expect({ code: tcp.code, field: tcp.field, startsWithField: tcp.message.startsWith(`tasks[1].${c.tcpField}: `) }).toEqual({
+          code: 4,
+          field: `tasks[1].${c.tcpField}`,
+          startsWithField: true,
+        });
+        expect({ status: res.status, code: rest.code, field: rest.field, startsWithField: rest.message.startsWith(`tasks[1].${c.restField}: `) }).toEqual({
+          status: 400,
+          code: 4,
+          field: `tasks[1].${c.restField}`,
+          startsWithField: true,
+        });
+      }
+    } finally {
+      conn.close();
+    }
   });
 });

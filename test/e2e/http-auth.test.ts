@@ -1,11 +1,12 @@
 // API keys over HTTP: no key, a wrong key, a malformed header and each role against each route,
 // with no state change when a request is refused; failures counted and logged without the key.
-// Then protected mode on loopback (the non-loopback bind and client are simulated).
+// Then protected mode on loopback (the non-loopback bind and client are simulated, by a second
+// REST listener on the broker that startApp composed).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { roleAllows, ROLES, type Role } from "../../src/broker/auth.ts";
 import { HTTP_ROUTES } from "../../src/http/routes.ts";
-import { startHarness, type Harness } from "../unit/http/http-harness.ts";
+import { startHarness, type Harness } from "../helpers/http-harness.ts";
 
 const KEYS: Record<Role, string> = {
   admin: "admin-key-0123456789abcdef",
@@ -152,9 +153,10 @@ test("auth failures are logged with the route and without the key", () => {
 
 describe("protected mode (auth off)", () => {
   test("a loopback client of a listener judged as bound to 0.0.0.0 is served", async () => {
-    const p = await startHarness({ simulate: { bindHost: "0.0.0.0" } });
+    const p = await startHarness();
     try {
-      const reply = await p.call("POST", "/api/v1/tasks", { body: { type: "local" } });
+      const base = p.listen({ simulate: { bindHost: "0.0.0.0" } }).url;
+      const reply = await p.call("POST", "/api/v1/tasks", { body: { type: "local" }, base });
       expect(reply.status).toBe(201);
     } finally {
       await p.stop();
@@ -162,30 +164,29 @@ describe("protected mode (auth off)", () => {
   });
 
   test("a non-loopback client is refused with ProtectedMode telling how to enable auth; health stays open", async () => {
-    const p = await startHarness({ simulate: { bindHost: "0.0.0.0", remoteAddress: "203.0.113.9" } });
+    const p = await startHarness();
     try {
+      const base = p.listen({ simulate: { bindHost: "0.0.0.0", remoteAddress: "203.0.113.9" } }).url;
       const before = (await p.broker.stats()).totals.submitted;
-      const reply = await p.call("POST", "/api/v1/tasks", { body: { type: "remote" } });
+      const reply = await p.call("POST", "/api/v1/tasks", { body: { type: "remote" }, base });
       expect(reply.status).toBe(403);
       expect(reply.body.error).toMatchObject({ code: 15, name: "ProtectedMode" });
       expect(reply.body.error.message).toContain("auth.enabled");
       expect(reply.body.error.message).toContain("auth.api_keys");
       expect((await p.broker.stats()).totals.submitted).toBe(before);
-      expect((await p.call("GET", "/healthz")).status).toBe(200);
-      expect((await p.call("GET", "/readyz")).status).toBe(200);
+      expect((await p.call("GET", "/healthz", { base })).status).toBe(200);
+      expect((await p.call("GET", "/readyz", { base })).status).toBe(200);
     } finally {
       await p.stop();
     }
   });
 
   test("with auth on, a non-loopback client with a key is served", async () => {
-    const p = await startHarness({
-      simulate: { bindHost: "0.0.0.0", remoteAddress: "203.0.113.9" },
-      apiKeys: [{ name: "ops", role: "admin", key: KEYS.admin }],
-    });
+    const p = await startHarness({ apiKeys: [{ name: "ops", role: "admin", key: KEYS.admin }] });
     try {
-      expect((await p.call("GET", "/api/v1/stats", { key: KEYS.admin })).status).toBe(200);
-      expect((await p.call("GET", "/api/v1/stats")).status).toBe(401);
+      const base = p.listen({ simulate: { bindHost: "0.0.0.0", remoteAddress: "203.0.113.9" } }).url;
+      expect((await p.call("GET", "/api/v1/stats", { key: KEYS.admin, base })).status).toBe(200);
+      expect((await p.call("GET", "/api/v1/stats", { base })).status).toBe(401);
     } finally {
       await p.stop();
     }

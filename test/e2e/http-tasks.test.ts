@@ -2,7 +2,7 @@
 // JSON and base64 payloads), read, wait for a result, cancel, retry, list with pagination, and
 // the error reply of each route.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startHarness, type Harness } from "../unit/http/http-harness.ts";
+import { startHarness, type Harness } from "../helpers/http-harness.ts";
 
 let h: Harness;
 
@@ -129,7 +129,7 @@ describe("GET /api/v1/tasks/{id} and /result", () => {
 });
 
 /** Polls `check` across event-loop turns, at most `turns` times; true once it held. */
-async function eventually(check: () => boolean | Promise<boolean>, turns = 500): Promise<boolean> {
+async function eventually(check: () => Promise<boolean>, turns = 500): Promise<boolean> {
   for (let i = 0; i < turns; i++) {
     if (await check()) return true;
     await new Promise((resolve) => setTimeout(resolve, 5));

@@ -160,6 +160,18 @@ describe("workers", () => {
     const reply = expectKind(await conn.call({ kind: "Heartbeat", workerId: "to-quiet", cpuPercent: 0, memoryMb: 0, inFlight: [] }), "HeartbeatOk");
     expect(reply.command).toBe("quiet");
   });
+
+  test("a command set over REST reads the same through every door: heartbeat and REST by name, ListWorkers by its byte", async () => {
+    const conn = await connect();
+    expectKind(await register(conn, "to-stop", ["q"]), "Registered");
+    await command("to-stop", "shutdown");
+    const reply = expectKind(await conn.call({ kind: "Heartbeat", workerId: "to-stop", cpuPercent: 0, memoryMb: 0, inFlight: [] }), "HeartbeatOk");
+    expect(reply.command).toBe("shutdown");
+    const listed = JSON.parse(expectKind(await conn.call({ kind: "ListWorkers" }), "Workers").json) as Record<string, unknown>[];
+    expect(listed.find((w) => w.id === "to-stop")).toMatchObject({ status: "shutting_down", command: 2 });
+    const rest = (await (await fetch(`http://127.0.0.1:${broker.httpPort}/api/v1/workers`)).json()) as { workers: Record<string, unknown>[] };
+    expect(rest.workers.find((w) => w.id === "to-stop")).toMatchObject({ status: "shutting_down", command: "shutdown" });
+  });
 });
 
 describe("worker visibility and worker.max_inactivity_secs", () => {

@@ -2,16 +2,18 @@
 // registry's own JSON; each of the six spec metrics moves as tasks flow; the operator metrics
 // count what they name; queue labels are capped; metrics_require_auth asks for an admin key.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { QueueLabels } from "../../src/metrics.ts";
+import { DEFAULT_MAX_QUEUE_LABELS, QueueLabels } from "../../src/metrics.ts";
+import { startBroker } from "../helpers/broker.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
-import { startHarness, type Harness } from "../unit/http/http-harness.ts";
+import { startHarness, type Harness } from "../helpers/http-harness.ts";
+import { eventually } from "../helpers/wire.ts";
 import { parsePrometheusText, sampleValue, type Family } from "../unit/http/prom-text.ts";
 
 const clock = new FakeClock();
 let h: Harness;
 
 beforeAll(async () => {
-  h = await startHarness({ clock, maxQueueLabels: 4, queueDepthThreshold: 50 });
+  h = await startHarness({ clock, queueDepthThreshold: 50 });
 });
 
 afterAll(async () => {
@@ -19,7 +21,7 @@ afterAll(async () => {
 });
 
 async function scrape(harness: Harness = h, key?: string): Promise<Map<string, Family>> {
-  const res = await fetch(`http://127.0.0.1:${harness.metricsServer.port}/metrics`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
+  const res = await fetch(`http://127.0.0.1:${harness.metricsPort}/metrics`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toContain("text/plain");
   return parsePrometheusText(await res.text());
@@ -120,8 +122,9 @@ describe("operator metrics", () => {
     const before = await scrape();
     await h.call("POST", "/api/v1/tasks", { body: { type: "lease", queue: "leases", lease_ms: 1_000 } });
     await claim("leases");
+    // The scheduler runs on the test's clock: moving it past the lease fires its tick.
     clock.advance(1_001);
-    h.metrics.ticked(await h.store.tick(clock.now()));
+    await eventually(async () => value(await scrape(), "tq_lease_expiries_total") - value(before, "tq_lease_expiries_total") === 1);
     await h.call("POST", "/api/v1/tasks", { body: { type: "rel", queue: "release" } });
     await h.broker.release([await claim("release")]);
     await h.call("GET", "/api/v1/tasks/not-a-uuid");
@@ -152,12 +155,22 @@ describe("operator metrics", () => {
   });
 
   test("queue labels are capped: later queues are summed under \"other\"", async () => {
-    const families = await scrape();
-    const queues = families.get("tq_queue_pending_tasks")!.samples.map((s) => s.labels.queue);
-    expect(queues.length).toBeLessThanOrEqual(5);
-    expect(queues).toContain("other");
-    const total = families.get("tq_queue_pending_tasks")!.samples.reduce((n, s) => n + s.value, 0);
-    expect(total).toBe(value(families, "tq_tasks_pending"));
+    // A broker of its own: the cap is DEFAULT_MAX_QUEUE_LABELS, past this file's queue depth limit.
+    const b = await startHarness();
+    try {
+      const queues = DEFAULT_MAX_QUEUE_LABELS + 5;
+      await b.broker.submit(Array.from({ length: queues }, (_, i) => ({ type: "label", queue: `cap-${i}` })));
+      const families = await scrape(b);
+      const labels = families.get("tq_queue_pending_tasks")!.samples.map((s) => s.labels.queue);
+      expect(labels.length).toBe(DEFAULT_MAX_QUEUE_LABELS + 1);
+      expect(labels).toContain("other");
+      expect(value(families, "tq_queue_pending_tasks", { queue: "other" })).toBe(5);
+      const total = families.get("tq_queue_pending_tasks")!.samples.reduce((n, s) => n + s.value, 0);
+      expect(total).toBe(value(families, "tq_tasks_pending"));
+      expect(total).toBe(queues);
+    } finally {
+      await b.stop();
+    }
   });
 });
 
@@ -178,16 +191,46 @@ describe("metrics_require_auth", () => {
       ],
     });
     try {
-      const url = `http://127.0.0.1:${p.metricsServer.port}/metrics`;
+      const url = `http://127.0.0.1:${p.metricsPort}/metrics`;
       const none = await fetch(url);
       expect(none.status).toBe(401);
       expect(((await none.json()) as any).error.name).toBe("Unauthorized");
       expect((await fetch(url, { headers: { authorization: `Bearer ${producer}` } })).status).toBe(403);
       const families = await scrape(p, admin);
       expect(value(families, "tq_auth_failures_total", { front_door: "http" })).toBe(1);
-      expect((await fetch(`http://127.0.0.1:${p.metricsServer.port}/other`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${p.metricsPort}/other`)).status).toBe(404);
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe("one stats snapshot per scrape", () => {
+  test("a scrape asks the broker for its stats once, and every gauge shows that one snapshot", async () => {
+    const b = await startBroker();
+    try {
+      const broker = b.app.broker;
+      const real = broker.stats.bind(broker);
+      let calls = 0;
+      broker.stats = () => {
+        calls++;
+        return real();
+      };
+      await broker.submit([{ type: "snap", queue: "snap-a" }, { type: "snap", queue: "snap-b", priority: "high" }]);
+      const res = await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`);
+      expect(res.status).toBe(200);
+      const families = parsePrometheusText(await res.text());
+      expect(calls).toBe(1);
+      expect(value(families, "tq_tasks_pending")).toBe(2);
+      expect(value(families, "tq_broker_queue_depth", { priority: "high" })).toBe(1);
+      expect(value(families, "tq_queue_pending_tasks", { queue: "snap-b" })).toBe(1);
+      // The next scrape takes a fresh one.
+      await broker.submit([{ type: "snap", queue: "snap-a" }]);
+      const again = parsePrometheusText(await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`)).text());
+      expect(calls).toBe(2);
+      expect(value(again, "tq_tasks_pending")).toBe(3);
+    } finally {
+      await b.stop();
     }
   });
 });

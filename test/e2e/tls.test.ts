@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { loadTls, TlsConfigError, type TlsFiles } from "../../src/tls.ts";
-import { startHarness, type Harness } from "../unit/http/http-harness.ts";
+import { startHarness, type Harness } from "../helpers/http-harness.ts";
 
 let dir: string;
 let certFile: string;
@@ -53,7 +53,7 @@ describe("HTTPS", () => {
   let h: Harness;
 
   beforeAll(async () => {
-    h = await startHarness({ tls: loadTls({ certFile, keyFile }) });
+    h = await startHarness({ tls: { certFile, keyFile } });
   });
 
   afterAll(async () => {
@@ -100,7 +100,7 @@ describe("HTTPS", () => {
 describe("client certificates (tls_ca_file)", () => {
   test("with a CA configured, a client without a certificate is refused and one signed by the CA is served", async () => {
     const client = makeCert("client");
-    const h = await startHarness({ tls: loadTls({ certFile, keyFile, caFile: client.certFile }) });
+    const h = await startHarness({ tls: { certFile, keyFile, caFile: client.certFile } });
     try {
       const clientCert = readFileSync(client.certFile, "utf8");
       const clientKey = readFileSync(client.keyFile, "utf8");

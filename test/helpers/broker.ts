@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startApp, type App } from "../../src/app.ts";
+import { startApp, type App, type StartOptions } from "../../src/app.ts";
 import { loadConfig, type Config } from "../../src/config/index.ts";
 import { createLogger } from "../../src/log.ts";
 
@@ -26,7 +26,14 @@ function portOf(address: string | undefined): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
 
-export async function startBroker(overrides: Record<string, unknown> = {}, dataDir?: string): Promise<TestBroker> {
+/** What a test adds beyond config: startApp's options (a fake clock, a commit seam) and where log lines go. */
+export interface TestBrokerExtras {
+  start?: StartOptions;
+  /** Every log line, as JSON text, at debug level; default: printed at monitoring.log_level (TQ_TEST_LOG_LEVEL, else error). */
+  logSink?: (line: string) => void;
+}
+
+export async function startBroker(overrides: Record<string, unknown> = {}, dataDir?: string, extras: TestBrokerExtras = {}): Promise<TestBroker> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "tq-test-"));
   const config = loadConfig({
     flags: {
@@ -39,8 +46,8 @@ export async function startBroker(overrides: Record<string, unknown> = {}, dataD
       ...overrides,
     },
   });
-  const log = createLogger({ level: config.monitoring.log_level, json: true });
-  const app = await startApp(config, log);
+  const log = extras.logSink ? createLogger({ level: "debug", json: true, sink: extras.logSink }) : createLogger({ level: config.monitoring.log_level, json: true });
+  const app = await startApp(config, log, extras.start);
   let stopped = false;
   const stopKeepData = async (): Promise<void> => {
     if (stopped) return;

@@ -1,6 +1,5 @@
 // The tests of scenario 6 (clock jumps), defined once for both tiers: fixed jumps in both, and a
-// seeded random walk (300 steps short, 5,000 long). test/e2e/chaos-clock.test.ts and
-// test/chaos/clock-jumps.test.ts run them.
+// seeded random walk (300 steps short, 5,000 long). scenarios.ts runs them in each tier.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";

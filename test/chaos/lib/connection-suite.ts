@@ -1,5 +1,5 @@
-// The tests of scenario 3 (connections), defined once for both tiers: the short tier
-// (test/e2e/chaos-connections.test.ts) and the long one (test/chaos/connections.test.ts).
+// The tests of scenario 3 (connections), defined once for both tiers (scenarios.ts runs them:
+// the short tier in `npm test`, the long one by test/chaos/run.ts).
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { fdExhaustion, flood, halfOpen, nonReader, slowLoris, type AbuseResult } from "./connection-abuse.ts";

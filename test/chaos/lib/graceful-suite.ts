@@ -1,5 +1,5 @@
-// The test of scenario 7 (SIGTERM under load, repeated), defined once for both tiers:
-// test/e2e/chaos-graceful.test.ts (3 stops) and test/chaos/graceful-stop.test.ts (20 when long).
+// The test of scenario 7 (SIGTERM under load, repeated), defined once for both tiers (3 stops
+// short, 20 long; scenarios.ts runs it in each).
 
 import { afterAll, expect, test } from "bun:test";
 import { runGracefulStops } from "./graceful-stop.ts";

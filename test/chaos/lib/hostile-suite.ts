@@ -1,5 +1,5 @@
-// The tests of the hostile-clients scenario, defined once for both tiers: the short tier
-// (test/e2e/chaos-hostile.test.ts, in `npm test`) and the long one (test/chaos/hostile.test.ts).
+// The tests of the hostile-clients scenario, defined once for both tiers (run through
+// scenarios.ts: the short tier in `npm test`, the long one by test/chaos/run.ts).
 // Targets (docs/guarantees.md): 1,000 non-reading connections under 512 MiB of RSS in all, the
 // memory back once they close; a healthy client's Ping p99 under 50 ms beside six floods of any
 // frame kind, RSS under 512 MiB; slots held by unfinished frames or missing Hellos freed by the

@@ -1,5 +1,5 @@
 // The tests of scenario 4 (storage faults), defined once for both tiers (the scenario is the same
-// in both): test/e2e/chaos-storage.test.ts and test/chaos/storage-faults.test.ts.
+// in both; scenarios.ts runs it in each).
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";

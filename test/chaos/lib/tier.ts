@@ -1,14 +1,9 @@
 // Which tier of the reliability suite runs: "short" (default, in `npm test`) or "long"
-// (TQ_CHAOS_TIER=long). Only picks numbers; the scenarios take them as parameters.
+// (TQ_CHAOS_TIER=long); each scenario's suite takes it as a parameter and picks its numbers.
 
 export type ChaosTier = "short" | "long";
 
 export const TIER: ChaosTier = process.env.TQ_CHAOS_TIER === "long" ? "long" : "short";
-
-/** The short value, or the long one when the long tier runs. */
-export function byTier<T>(short: T, long: T): T {
-  return TIER === "long" ? long : short;
-}
 
 /** A seed from TQ_CHAOS_SEED, else from the clock; scenarios print it so a failure can be replayed. */
 export function chaosSeed(): number {

@@ -1,5 +1,5 @@
-// The tests of scenario 5 (worker faults), defined once for both tiers: the short tier
-// (test/e2e/chaos-workers.test.ts) and the long one (test/chaos/worker-faults.test.ts).
+// The tests of scenario 5 (worker faults), defined once for both tiers (scenarios.ts runs them:
+// the short tier in `npm test`, the long one by test/chaos/run.ts).
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { printSummary, recordRow } from "./summary.ts";

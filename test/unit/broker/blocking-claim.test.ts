@@ -2,7 +2,7 @@
 // going away, and stops listening once it is answered (served or timed out).
 
 import { afterEach, expect, test } from "bun:test";
-import { startHarness, type Harness } from "../http/http-harness.ts";
+import { startHarness, type Harness } from "../../helpers/http-harness.ts";
 
 let harness: Harness | null = null;
 

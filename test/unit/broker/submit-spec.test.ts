@@ -1,6 +1,6 @@
 // A client's task description -> a stored task: defaults, limits, and errors naming the field.
 import { describe, expect, test } from "bun:test";
-import { toNewTask } from "../../../src/broker/submit-spec.ts";
+import { SpecFieldError, toNewTask } from "../../../src/broker/submit-spec.ts";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
 
 const defaults = { leaseMs: 30_000, maxRetries: 3 };
@@ -49,11 +49,13 @@ describe("toNewTask", () => {
     [{ type: "t", queue: "has space" }, "queue"],
     [{ type: "t", priority: 256 }, "priority"],
     [{ type: "t", priority: "urgent" }, "priority"],
-    [{ type: "t", maxRetries: -1 }, "max_retries"],
-    [{ type: "t", leaseMs: 5 }, "lease_ms"],
-    [{ type: "t", runAtMs: NOW, delayMs: 1 }, "run_at"],
-    [{ type: "t", idempotencyKey: "k".repeat(300) }, "idempotency_key"],
-  ])("%j is rejected naming %s", (spec, field) => {
+    [{ type: "t", maxRetries: -1 }, "maxRetries"],
+    [{ type: "t", leaseMs: 5 }, "leaseMs"],
+    [{ type: "t", runAtMs: NOW, delayMs: 1 }, "runAtMs"],
+    [{ type: "t", runAtMs: 9e15 }, "runAtMs"],
+    [{ type: "t", delayMs: -1 }, "delayMs"],
+    [{ type: "t", idempotencyKey: "k".repeat(300) }, "idempotencyKey"],
+  ])("%j is rejected naming %s (the canonical name, the TCP protocol's)", (spec, field) => {
     const err = errorOf(() => toNewTask(spec, defaults, NOW));
     expect(err.code).toBe(ErrorCode.InvalidField);
     expect(err.field).toBe(field);
@@ -63,5 +65,17 @@ describe("toNewTask", () => {
   test("batch items carry their index in the field name", () => {
     const err = errorOf(() => toNewTask({ type: "t", priority: 999 }, defaults, NOW, "tasks[3]."));
     expect(err.field).toBe("tasks[3].priority");
+  });
+
+  test("a field error re-spelled for another door names the field, and any other it mentions, that door's way", () => {
+    const err = errorOf(() => toNewTask({ type: "t", runAtMs: NOW, delayMs: 1 }, defaults, NOW, "tasks[2]."));
+    expect(err).toBeInstanceOf(SpecFieldError);
+    expect(err.message).toBe("tasks[2].runAtMs: give runAtMs or delayMs, not both");
+    const snake = (err as SpecFieldError).spelled((field) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+    expect({ code: snake.code, field: snake.field, message: snake.message }).toEqual({
+      code: ErrorCode.InvalidField,
+      field: "tasks[2].run_at_ms",
+      message: "tasks[2].run_at_ms: give run_at_ms or delay_ms, not both",
+    });
   });
 });

@@ -1,8 +1,8 @@
-// Bearer parsing and the permission check, without a server: each role against each operation,
-// and the errors for no key, a wrong key and a non-Bearer header.
+// Bearer parsing and the permission check of the REST door, without a server: each role against
+// each operation, and the errors for no key, a wrong key and a non-Bearer header.
 import { expect, test } from "bun:test";
 import { Authenticator, OPERATIONS, ROLES, roleAllows } from "../../../src/broker/auth.ts";
-import { authorize, bearerKey } from "../../../src/http/http-auth.ts";
+import { authorizeRequest, bearerKey } from "../../../src/http/http-auth.ts";
 import { BrokerError } from "../../../src/protocol/errors.ts";
 
 const auth = new Authenticator(true, ROLES.map((role) => ({ name: `${role}-key`, role, key: `${role}-secret-0123456789` })));
@@ -30,9 +30,9 @@ test("each role against each operation follows roleAllows", () => {
     for (const operation of OPERATIONS) {
       const header = `Bearer ${role}-secret-0123456789`;
       if (roleAllows(role, operation)) {
-        expect(authorize(auth, header, operation)).toEqual({ name: `${role}-key`, role });
+        expect(authorizeRequest(auth, header, operation)).toEqual({ name: `${role}-key`, role });
       } else {
-        const err = errorOf(() => authorize(auth, header, operation));
+        const err = errorOf(() => authorizeRequest(auth, header, operation));
         expect(err.name).toBe("Forbidden");
         expect(err.message).toContain(`${role}-key`);
         expect(err.message).toContain(operation);
@@ -42,14 +42,14 @@ test("each role against each operation follows roleAllows", () => {
 });
 
 test("no key, a non-Bearer header and a wrong key are Unauthorized without echoing the key", () => {
-  expect(errorOf(() => authorize(auth, null, "submit")).message).toContain("Authorization: Bearer");
-  expect(errorOf(() => authorize(auth, "Token x", "submit")).name).toBe("Unauthorized");
-  const wrong = errorOf(() => authorize(auth, "Bearer guessed-0123456789", "submit"));
+  expect(errorOf(() => authorizeRequest(auth, null, "submit")).message).toContain("Authorization: Bearer");
+  expect(errorOf(() => authorizeRequest(auth, "Token x", "submit")).name).toBe("Unauthorized");
+  const wrong = errorOf(() => authorizeRequest(auth, "Bearer guessed-0123456789", "submit"));
   expect(wrong.name).toBe("Unauthorized");
   expect(wrong.message).not.toContain("guessed");
 });
 
 test("with auth off everyone is the anonymous admin", () => {
   const off = new Authenticator(false, []);
-  expect(authorize(off, null, "manage").role).toBe("admin");
+  expect(authorizeRequest(off, null, "manage").role).toBe("admin");
 });

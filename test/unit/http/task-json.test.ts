@@ -1,8 +1,9 @@
 // Task <-> JSON without a server: submit bodies into SubmitSpecs (JSON and base64 payloads, batch
 // prefixes, unknown fields), and tasks rendered with JSON or base64 bodies.
 import { expect, test } from "bun:test";
+import type { SpecField } from "../../../src/broker/submit-spec.ts";
 import { BrokerError } from "../../../src/protocol/errors.ts";
-import { parseSubmitBody, parseSubmitTask, taskJson } from "../../../src/http/task-json.ts";
+import { jsonFieldName, parseSubmitBody, parseSubmitTask, SUBMIT_FIELDS, taskJson } from "../../../src/http/task-json.ts";
 import type { Task } from "../../../src/rules/task.ts";
 
 function fieldOf(fn: () => unknown): string | undefined {
@@ -87,4 +88,11 @@ test("bytes marked JSON that do not parse fall back to base64; listings leave bo
   expect(listed).not.toHaveProperty("result_base64");
   expect(listed.payload_bytes).toBe(5);
   expect(taskJson({ ...base, result: null }).result).toBeNull();
+});
+
+test("every field a submit error can name has a JSON name the parser takes", () => {
+  // A Record over SpecField: a SubmitSpec field added without a line here is a type error.
+  const fields: Record<SpecField, true> = { type: true, queue: true, payload: true, payloadIsJson: true, priority: true, runAtMs: true, delayMs: true, maxRetries: true, leaseMs: true, idempotencyKey: true };
+  for (const field of Object.keys(fields) as SpecField[]) expect(SUBMIT_FIELDS as readonly string[]).toContain(jsonFieldName(field));
+  expect(jsonFieldName("runAtMs")).toBe("run_at_ms");
 });

@@ -1,9 +1,11 @@
-// protocol/ keeps its own copy of the task statuses (it must not import store code): this test
-// keeps the copy equal to the store's list, and a stored Task assignable to the wire TaskInfo.
+// protocol/ keeps its own copy of the task statuses (it imports nothing): this test keeps the copy
+// equal to the rules' list, a stored Task assignable to the wire TaskInfo, and the worker command
+// table as the protocol document gives it.
 
 import { expect, test } from "bun:test";
 import type { TaskInfo } from "../../../src/protocol/messages.ts";
-import { TASK_STATUS_BYTE, WIRE_TASK_STATUSES } from "../../../src/protocol/wire-values.ts";
+import { readFileSync } from "node:fs";
+import { TASK_STATUS_BYTE, WIRE_TASK_STATUSES, WORKER_COMMAND_BYTE, WORKER_COMMANDS } from "../../../src/protocol/wire-values.ts";
 import { TASK_STATUSES, type Task } from "../../../src/rules/task.ts";
 
 test("wire statuses are the store's statuses, in the same order", () => {
@@ -38,4 +40,11 @@ test("a stored Task can be sent as a TaskInfo without conversion", () => {
   // The assignment is the check (tsc fails if the shapes drift); the key comparison catches extra fields.
   const info: TaskInfo = task;
   expect(Object.keys(info).sort()).toEqual(Object.keys(task).sort());
+});
+
+test("worker commands: one name -> byte table, its bytes as docs/PROTOCOL.md gives them, decoders read it in byte order", () => {
+  expect({ ...WORKER_COMMAND_BYTE }).toEqual({ none: 0, quiet: 1, shutdown: 2 });
+  expect([...WORKER_COMMANDS]).toEqual(["none", "quiet", "shutdown"]);
+  const doc = readFileSync(new URL("../../../docs/PROTOCOL.md", import.meta.url), "utf8");
+  for (const [name, byte] of Object.entries(WORKER_COMMAND_BYTE)) expect(doc).toContain(`${byte} = \`${name}\``);
 });

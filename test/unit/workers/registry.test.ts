@@ -1,6 +1,7 @@
 // Worker liveness: two missed heartbeat intervals, or a closed connection past the grace period.
 import { describe, expect, test } from "bun:test";
-import { WorkerCommand, WorkerRegistry, workerStatus, workerView } from "../../../src/workers/registry.ts";
+import { WORKER_COMMAND_BYTE } from "../../../src/protocol/wire-values.ts";
+import { WorkerRegistry, workerStatus, workerView } from "../../../src/workers/registry.ts";
 
 const info = (id: string) => ({ id, hostname: "h", pid: 1, queues: ["default"], concurrency: 2, version: "1", labels: {} });
 
@@ -33,11 +34,22 @@ describe("WorkerRegistry", () => {
     const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
     const state = reg.heartbeat("new", { cpuPercent: 1, memoryMb: 2, inFlight: 0 }, 10);
     expect(state.autoRegistered).toBe(true);
-    expect(reg.setCommand("new", WorkerCommand.quiet)).toBe(true);
+    expect(reg.setCommand("new", "quiet")).toBe(true);
     reg.register(info("new"), 20);
-    expect(reg.get("new")?.command).toBe(WorkerCommand.quiet);
+    expect(reg.get("new")?.command).toBe("quiet");
     expect(reg.get("new")?.autoRegistered).toBe(false);
-    expect(reg.setCommand("nobody", WorkerCommand.shutdown)).toBe(false);
+    expect(reg.setCommand("nobody", "shutdown")).toBe(false);
+  });
+
+  test("the registry keeps a command by its name; ListWorkers sends the byte of the one wire table", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 3_600_000 });
+    const state = reg.register(info("w"), 0);
+    expect(state.command).toBe("none");
+    expect(workerView(state).command).toBe(0);
+    reg.setCommand("w", "shutdown");
+    expect(reg.get("w")?.command).toBe("shutdown");
+    expect(workerView(reg.get("w")!).command).toBe(WORKER_COMMAND_BYTE.shutdown);
+    expect(WORKER_COMMAND_BYTE.shutdown).toBe(2);
   });
 });
 
@@ -115,9 +127,9 @@ describe("dead workers and worker.max_inactivity_secs", () => {
     reg.heartbeat("w", { cpuPercent: 1, memoryMb: 1, inFlight: 0 }, 2500);
     expect(workerStatus(reg.get("w")!)).toBe("alive");
     expect(reg.get("w")?.deadAtMs).toBeNull();
-    reg.setCommand("w", WorkerCommand.quiet);
+    reg.setCommand("w", "quiet");
     expect(workerStatus(reg.get("w")!)).toBe("quiet");
-    reg.setCommand("w", WorkerCommand.shutdown);
+    reg.setCommand("w", "shutdown");
     expect(workerStatus(reg.get("w")!)).toBe("shutting_down");
   });
 });
