@@ -12,7 +12,7 @@ import { startMetricsServer } from "./http/metrics-server.ts";
 import { Metrics } from "./metrics.ts";
 import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
 import { bunTlsOptions, loadTls } from "./tls.ts";
-import { systemClock } from "./clock.ts";
+import { systemClock, type Clock } from "./clock.ts";
 import { startRetention } from "./background/retention.ts";
 import { Scheduler } from "./background/scheduler.ts";
 import { lowDiskSpace, openDataDir } from "./store/data-dir.ts";
@@ -43,6 +43,11 @@ export interface App {
 export interface StartOptions {
   /** `serve --accept-data-loss`: start even when the checks at open find data lost, and list it. */
   acceptDataLoss?: boolean;
+  /**
+   * Where every part's time comes from (leases, delays, backoff, the reaper, waits, connection
+   * deadlines, retention). Default: the system's. Tests pass a fake and advance it.
+   */
+  clock?: Clock;
 }
 
 export async function startApp(config: Config, log: Logger, options: StartOptions = {}): Promise<App> {
@@ -71,7 +76,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     const dataDir = openDataDir(config.persistence.data_dir);
     undo.push(() => dataDir.release());
 
-    const clock = systemClock;
+    const clock = options.clock ?? systemClock;
     const cfg = config.broker;
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
@@ -101,6 +106,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
       maxWalBytes: config.persistence.max_wal_bytes,
       acceptDataLoss: options.acceptDataLoss ?? false,
+      clock,
       onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
       backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
       onReady: (queue) => broker?.onReady(queue),
@@ -201,6 +207,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         maxBatchClaim: cfg.max_batch_claim,
         ...(tls ? { tls: bunTlsOptions(tls) } : {}),
         log: log.child({ component: "net" }),
+        clock,
         onAuthFailure: () => metrics.authFailure("tcp"),
         onProtocolError: (code) => metrics.protocolError("tcp", code),
         onConnectionRefused: (reason) => metrics.connectionRefused(reason),

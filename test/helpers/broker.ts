@@ -1,10 +1,12 @@
 // Starts a real broker in this process for a test: fresh temp data dir, loopback, port 0 for
-// every listener, config overrides as dotted keys. Stops it and removes the dir afterwards.
+// every listener, config overrides as dotted keys, optionally on a FakeClock (time then moves only
+// when the test advances it). Stops it and removes the dir afterwards.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApp, type App } from "../../src/app.ts";
+import type { Clock } from "../../src/clock.ts";
 import { loadConfig, type Config } from "../../src/config/index.ts";
 import { createLogger } from "../../src/log.ts";
 
@@ -26,7 +28,12 @@ function portOf(address: string | undefined): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
 
-export async function startBroker(overrides: Record<string, unknown> = {}, dataDir?: string): Promise<TestBroker> {
+export interface StartBrokerOptions {
+  /** Every timer of the broker runs on this clock (see test/helpers/fake-clock.ts); default the system's. */
+  clock?: Clock;
+}
+
+export async function startBroker(overrides: Record<string, unknown> = {}, dataDir?: string, options: StartBrokerOptions = {}): Promise<TestBroker> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "tq-test-"));
   const config = loadConfig({
     flags: {
@@ -40,7 +47,7 @@ export async function startBroker(overrides: Record<string, unknown> = {}, dataD
     },
   });
   const log = createLogger({ level: config.monitoring.log_level, json: true });
-  const app = await startApp(config, log);
+  const app = await startApp(config, log, options.clock === undefined ? {} : { clock: options.clock });
   let stopped = false;
   const stopKeepData = async (): Promise<void> => {
     if (stopped) return;

@@ -1,6 +1,7 @@
 // What a SqliteStore is opened with: the file, the durability mode and its timings, the listeners
 // the broker wires to it, and the test seams. Types only.
 
+import type { Clock } from "../../clock.ts";
 import type { BackoffPolicy } from "../../rules/backoff.ts";
 import type { ReadyListener } from "../store.ts";
 import type { FlushOn } from "./group-commit.ts";
@@ -24,6 +25,8 @@ export interface SqliteStoreOptions {
    */
   checkpointStepBytes?: number;
   backoff?: BackoffPolicy;
+  /** The broker's clock: what recovery at open stamps on the rows it requeues. Default: the system's. */
+  clock?: Pick<Clock, "now">;
   onReady?: ReadyListener;
   /** Told when a new run_at or lease expiry is due at `dueMs` (wire it to Scheduler.poke). */
   onDue?: (dueMs: number) => void;
