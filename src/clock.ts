@@ -35,7 +35,10 @@ export interface DueTimerOptions {
   fire: () => void;
   /** Which of the clock's times wakeAt() speaks: "wall" (task times, the default) or "monotonic". */
   timeline?: "wall" | "monotonic";
-  /** Shortest sleep, so a burst of wakes for "now" cannot spin the timer; default 0. */
+  /**
+   * Shortest sleep of a wakeIn, so a burst of pokes for "now" cannot spin the timer; default 0. A
+   * wakeAt is not held back by it: a due time that has already come fires at once.
+   */
   minSleepMs?: number;
   /** Longest sleep, so a missed wake costs at most this much; default none. */
   maxSleepMs?: number;
@@ -74,15 +77,15 @@ export class DueTimer {
     return this.handle !== null;
   }
 
-  /** Wake at `atMs` on this timer's timeline (clamped to the floor and ceiling), unless a wake is armed no later. */
+  /** Wake at `atMs` on this timer's timeline (at most maxSleepMs from now), unless a wake is armed no later. */
   wakeAt(atMs: number): void {
     const nowMs = this.time();
-    this.arm(nowMs, atMs - nowMs);
+    this.arm(nowMs, Math.max(0, Math.min(atMs - nowMs, this.maxSleepMs)));
   }
 
-  /** Wake `inMs` from now (clamped to the floor and ceiling), unless a wake is armed no later. */
+  /** Wake `inMs` from now (kept between minSleepMs and maxSleepMs), unless a wake is armed no later. */
   wakeIn(inMs: number): void {
-    this.arm(this.time(), inMs);
+    this.arm(this.time(), Math.max(this.minSleepMs, Math.min(inMs, this.maxSleepMs)));
   }
 
   /** Disarms; a later wake arms it again. */
@@ -96,8 +99,7 @@ export class DueTimer {
     return this.wall ? this.clock.now() : this.clock.monotonicMs();
   }
 
-  private arm(nowMs: number, inMs: number): void {
-    const delayMs = Math.max(this.minSleepMs, Math.min(inMs, this.maxSleepMs));
+  private arm(nowMs: number, delayMs: number): void {
     const atMs = nowMs + delayMs;
     if (this.handle !== null) {
       if (this.wakeAtMs <= atMs) return;

@@ -31,6 +31,8 @@ function portOf(address: string | undefined): number {
 export interface StartBrokerOptions {
   /** Every timer of the broker runs on this clock (see test/helpers/fake-clock.ts); default the system's. */
   clock?: Clock;
+  /** Receives every log line (JSON) instead of stdout. */
+  logSink?: (line: string) => void;
 }
 
 export async function startBroker(overrides: Record<string, unknown> = {}, dataDir?: string, options: StartBrokerOptions = {}): Promise<TestBroker> {
@@ -46,7 +48,7 @@ export async function startBroker(overrides: Record<string, unknown> = {}, dataD
       ...overrides,
     },
   });
-  const log = createLogger({ level: config.monitoring.log_level, json: true });
+  const log = createLogger({ level: config.monitoring.log_level, json: true, ...(options.logSink ? { sink: options.logSink } : {}) });
   const app = await startApp(config, log, options.clock === undefined ? {} : { clock: options.clock });
   let stopped = false;
   const stopKeepData = async (): Promise<void> => {
@@ -67,4 +69,19 @@ export async function startBroker(overrides: Record<string, unknown> = {}, dataD
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Waits until the broker holds `n` parked blocking claims (and `results` result waits): a request
+ * sent is parked only once the broker has read it, so a test on a fake clock waits for that event
+ * before it advances the clock. Polls; bounded by `timeoutMs` of real time.
+ */
+export async function whenParked(broker: TestBroker, n: number, results = 0, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const stats = broker.app.broker.stats();
+    if (stats.parkedClaims >= n && stats.resultWaiters >= results) return;
+    if (performance.now() > deadline) throw new Error(`not parked within ${timeoutMs} ms: ${stats.parkedClaims} claims of ${n}, ${stats.resultWaiters} result waits of ${results}`);
+    await Bun.sleep(2);
+  }
 }

@@ -53,18 +53,21 @@ describe("DueTimer", () => {
     expect(fires).toEqual([100, 200, 300]);
   });
 
-  test("sleeps are kept between the floor and the ceiling; a wake in the past fires at the floor", () => {
+  test("sleeps are kept under the ceiling; a poke (wakeIn) is held to the floor, a due time already past fires at once", () => {
     const { clock, t, fires } = timer({ minSleepMs: 10, maxSleepMs: 1000 });
     t.wakeIn(60_000);
     clock.advance(999);
     expect(fires).toEqual([]);
     clock.advance(1);
     expect(fires).toEqual([1_001_000]);
-    t.wakeAt(0);
+    t.wakeIn(0);
     clock.advance(9);
     expect(fires).toHaveLength(1);
     clock.advance(1);
     expect(fires).toEqual([1_001_000, 1_001_010]);
+    t.wakeAt(60_000);
+    clock.advance(0);
+    expect(fires).toEqual([1_001_000, 1_001_010, 1_001_010]);
   });
 
   test("with no floor, a wake for now fires on the next turn of the event loop without advancing time", async () => {
