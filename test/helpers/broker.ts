@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApp, type App } from "../../src/app.ts";
 import type { Clock } from "../../src/clock.ts";
+import type { FakeClock } from "./fake-clock.ts";
 import { loadConfig, type Config } from "../../src/config/index.ts";
 import { createLogger } from "../../src/log.ts";
 
@@ -83,5 +84,34 @@ export async function whenParked(broker: TestBroker, n: number, results = 0, tim
     if (stats.parkedClaims >= n && stats.resultWaiters >= results) return;
     if (performance.now() > deadline) throw new Error(`not parked within ${timeoutMs} ms: ${stats.parkedClaims} claims of ${n}, ${stats.resultWaiters} result waits of ${results}`);
     await Bun.sleep(2);
+  }
+}
+
+/**
+ * Moves `clock` until the broker's scheduler has ticked at or after `atMs` of clock time: each step
+ * waits for the tick it causes (a tick finishes on real I/O), and the scheduler never sleeps longer
+ * than a second of clock time, so a step of a second always reaches the next one.
+ */
+export async function tickedAt(broker: TestBroker, clock: FakeClock, atMs: number): Promise<void> {
+  const lastTick = (): number => (broker.app.broker.stats().background?.scheduler?.lastRunAtMs as number | null) ?? Number.NEGATIVE_INFINITY;
+  if (atMs - clock.now() > 1000) {
+    const seen = lastTick();
+    clock.advance(atMs - clock.now() - 1000);
+    await until(() => lastTick() > seen);
+  }
+  // Bounded: a tick per step, each a second later, from at most a second before atMs.
+  for (let step = 0; step < 3 && lastTick() < atMs; step++) {
+    const seen = lastTick();
+    clock.advance(1000);
+    await until(() => lastTick() > seen);
+  }
+  if (lastTick() < atMs) throw new Error(`the scheduler did not tick at ${atMs}`);
+}
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await Bun.sleep(1);
   }
 }

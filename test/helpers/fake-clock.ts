@@ -57,6 +57,11 @@ export class FakeClock implements Clock {
     return this.timers.size;
   }
 
+  /** Ms from now until each armed timer is due, soonest first: lets a test see that the broker armed a deadline. */
+  armedIn(): number[] {
+    return [...this.timers.values()].map((t) => t.dueMs - this.monoMs).sort((x, y) => x - y);
+  }
+
   /** Ms from now until the earliest armed timer is due, or null. */
   nextTimerInMs(): number | null {
     const next = this.earliest(Number.POSITIVE_INFINITY);
