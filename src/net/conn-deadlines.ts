@@ -4,7 +4,7 @@
 // coarse steps (a 2 s timeout fired after 4 s), so this keeps its own ms timer, on the broker's
 // clock's monotonic timeline (a wall-clock step must not close or keep connections).
 
-import { DueTimer, type Clock } from "../clock.ts";
+import { DueTimer, systemClock, type Clock } from "../clock.ts";
 
 export type DeadlineKind = "idle" | "frame" | "auth";
 
@@ -31,6 +31,8 @@ export class ConnDeadlines {
    * still on their way over the network, which the broker's clock does not govern.
    */
   private lastActivityRealMs = performance.now();
+  /** On the system clock both times are one reading (activity() is on every read's path). */
+  private readonly onRealTime: boolean;
   private frameStartedMs: number | null = null;
   /** When the server stopped reading the connection; the frame clock does not run meanwhile. */
   private pausedAtMs: number | null = null;
@@ -41,6 +43,7 @@ export class ConnDeadlines {
   constructor(options: DeadlineOptions) {
     this.options = options;
     const clock = options.clock;
+    this.onRealTime = clock === systemClock;
     this.now = () => clock.monotonicMs();
     this.timer = new DueTimer({ clock, timeline: "monotonic", fire: () => this.fire() });
     this.lastActivityMs = this.now();
@@ -59,8 +62,9 @@ export class ConnDeadlines {
 
   /** Bytes arrived or a request settled. Only moves the idle deadline later, so the timer is left as it is. */
   activity(): void {
-    this.lastActivityMs = this.now();
-    this.lastActivityRealMs = performance.now();
+    const nowMs = this.now();
+    this.lastActivityMs = nowMs;
+    this.lastActivityRealMs = this.onRealTime ? nowMs : performance.now();
   }
 
   /** The decoder holds part of a frame; the clock starts once per frame. */
