@@ -1,4 +1,4 @@
-// DueTimer, the one "wake me at T" rule of the scheduler, the worker reaper and the connection
+// src/clock.ts: DueTimer, the one "wake me at T" rule of the scheduler, the worker reaper and the connection
 // deadlines: the earliest wake asked for wins, a later one never postpones it, sleeps are kept
 // within the floor and the ceiling, and a monotonic timer ignores steps of the wall clock.
 import { describe, expect, test } from "bun:test";
