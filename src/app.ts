@@ -12,7 +12,7 @@ import { startMetricsServer } from "./http/metrics-server.ts";
 import { Metrics } from "./metrics.ts";
 import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
 import { bunTlsOptions, loadTls } from "./tls.ts";
-import { systemClock, systemTimers, type Clock, type Timers } from "./clock.ts";
+import { systemClock, type Clock } from "./clock.ts";
 import { startRetention } from "./background/retention.ts";
 import { Scheduler } from "./background/scheduler.ts";
 import { lowDiskSpace, openDataDir } from "./store/data-dir.ts";
@@ -45,10 +45,11 @@ export interface App {
 export interface StartOptions {
   /** `serve --accept-data-loss`: start even when the checks at open find data lost, and list it. */
   acceptDataLoss?: boolean;
-  /** The clock every part reads; the system's by default (tests pass a FakeClock). */
+  /**
+   * Where every part's time comes from (leases, delays, backoff, the reaper, waits, connection
+   * deadlines, retention). Default: the system's. Tests pass a fake and advance it.
+   */
   clock?: Clock;
-  /** The timers background work arms; the system's by default (tests pass a FakeClock). */
-  timers?: Timers;
   /**
    * Test seam, never set by the command line: runs before each store COMMIT, and a throw fails
    * that commit as a full or read-only disk would.
@@ -83,7 +84,6 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     undo.push(() => dataDir.release());
 
     const clock = options.clock ?? systemClock;
-    const timers = options.timers ?? systemTimers;
     const cfg = config.broker;
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
@@ -113,6 +113,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
       maxWalBytes: config.persistence.max_wal_bytes,
       acceptDataLoss: options.acceptDataLoss ?? false,
+      clock,
       onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
       retry: {
         backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
@@ -166,7 +167,6 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     scheduler = new Scheduler({
       store,
       clock,
-      timers,
       onTick: (outcome, nowMs) => {
         if (outcome.promoted > 0 || outcome.expired > 0) {
           log.debug("scheduler tick", { component: "scheduler", promoted: outcome.promoted, expired: outcome.expired, nextDueMs: outcome.nextDueMs });
@@ -187,7 +187,6 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       const retention = startRetention({
         store,
         clock,
-        timers,
         retentionDays: config.persistence.completed_task_retention_days,
         intervalSecs: config.persistence.compact_interval_secs,
         autoCompact: true,
@@ -223,6 +222,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         maxBatchClaim: cfg.max_batch_claim,
         ...(tls ? { tls: bunTlsOptions(tls) } : {}),
         log: log.child({ component: "net" }),
+        clock,
         onAuthFailure: () => metrics.authFailure("tcp"),
         onProtocolError: (code) => metrics.protocolError("tcp", code),
         onConnectionRefused: (reason) => metrics.connectionRefused(reason),

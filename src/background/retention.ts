@@ -2,7 +2,7 @@
 // then (auto_compact) gives the freed space back. Works against any Store; owns only its timer.
 
 import type { Store } from "../store/store.ts";
-import { systemTimers, type Clock, type TimerHandle, type Timers } from "../clock.ts";
+import type { Clock, TimerHandle } from "../clock.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -15,8 +15,8 @@ export interface RetentionTarget {
 
 export interface RetentionOptions {
   store: RetentionTarget;
+  /** The broker's clock: the cutoff is read from it and the passes run on its timers. */
   clock: Clock;
-  timers?: Timers;
   retentionDays: number;
   intervalSecs: number;
   autoCompact: boolean;
@@ -46,7 +46,7 @@ export interface Retention {
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export function startRetention(options: RetentionOptions): Retention {
-  const timers = options.timers ?? systemTimers;
+  const clock = options.clock;
   const chunkRows = options.chunkRows ?? 1000;
   const chunkPages = options.chunkPages ?? 256;
   const maxChunks = options.maxChunksPerPass ?? 100_000;
@@ -55,7 +55,7 @@ export function startRetention(options: RetentionOptions): Retention {
   let running: Promise<RetentionPass> | null = null;
 
   async function pass(): Promise<RetentionPass> {
-    const beforeMs = options.clock.now() - options.retentionDays * DAY_MS;
+    const beforeMs = clock.now() - options.retentionDays * DAY_MS;
     let purged = 0;
     let pagesFreed = 0;
     for (let chunk = 0; chunk < maxChunks && !stopped; chunk++) {
@@ -82,7 +82,7 @@ export function startRetention(options: RetentionOptions): Retention {
 
   function schedule(): void {
     if (stopped) return;
-    timer = timers.setTimeout(() => {
+    timer = clock.setTimeout(() => {
       runOnce()
         .then((done) => options.onPass?.(done))
         .catch((err: unknown) => options.log?.("retention pass failed", err))
@@ -95,7 +95,7 @@ export function startRetention(options: RetentionOptions): Retention {
     runOnce,
     async stop() {
       stopped = true;
-      if (timer !== null) timers.clearTimeout(timer);
+      if (timer !== null) clock.clearTimeout(timer);
       await running?.catch(() => undefined);
     },
   };

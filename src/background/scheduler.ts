@@ -3,12 +3,12 @@
 // a tick does is the store's business.
 
 import type { TickOutcome } from "../store/store.ts";
-import { systemTimers, type Clock, type TimerHandle, type Timers } from "../clock.ts";
+import { DueTimer, type Clock } from "../clock.ts";
 
 export interface SchedulerOptions {
   store: { tick(nowMs: number): Promise<TickOutcome> };
+  /** The broker's clock: ticks read its time and sleep on its timers. */
   clock: Clock;
-  timers?: Timers;
   /** Longest sleep between ticks even when nothing is due: bounds the damage of a missed poke. */
   maxSleepMs?: number;
   /** Told after every tick (metrics, waking blocking claims). */
@@ -17,24 +17,22 @@ export interface SchedulerOptions {
 }
 
 export class Scheduler {
-  private readonly timers: Timers;
   private readonly maxSleepMs: number;
-  private timer: TimerHandle | null = null;
-  private wakeAtMs = Number.POSITIVE_INFINITY;
+  private readonly timer: DueTimer;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
 
   constructor(private readonly options: SchedulerOptions) {
-    this.timers = options.timers ?? systemTimers;
     this.maxSleepMs = options.maxSleepMs ?? 1000;
+    this.timer = new DueTimer({ clock: options.clock, maxSleepMs: this.maxSleepMs, fire: () => this.run() });
   }
 
   /** Ticks at once, then keeps ticking when work is due. */
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.arm(0);
+    this.timer.wakeIn(0);
   }
 
   /**
@@ -43,32 +41,15 @@ export class Scheduler {
    */
   poke(dueMs?: number): void {
     if (this.stopped) return;
-    const now = this.options.clock.now();
-    const delayMs = Math.max(0, (dueMs ?? now) - now);
-    if (now + delayMs < this.wakeAtMs) this.arm(delayMs);
+    if (dueMs === undefined) this.timer.wakeIn(0);
+    else this.timer.wakeAt(dueMs);
   }
 
   /** Stops ticking; resolves once a tick in flight has finished. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.disarm();
+    this.timer.cancel();
     await this.running;
-  }
-
-  private arm(delayMs: number): void {
-    this.disarm();
-    this.wakeAtMs = this.options.clock.now() + delayMs;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = null;
-      this.wakeAtMs = Number.POSITIVE_INFINITY;
-      this.run();
-    }, delayMs);
-  }
-
-  private disarm(): void {
-    if (this.timer !== null) this.timers.clearTimeout(this.timer);
-    this.timer = null;
-    this.wakeAtMs = Number.POSITIVE_INFINITY;
   }
 
   private run(): void {
@@ -88,15 +69,18 @@ export class Scheduler {
 
   private async tickOnce(): Promise<void> {
     const nowMs = this.options.clock.now();
-    let sleepMs = this.maxSleepMs;
+    let nextDueMs: number | null = null;
     try {
       const outcome = await this.options.store.tick(nowMs);
       this.options.onTick?.(outcome, nowMs);
-      if (outcome.nextDueMs !== null) sleepMs = Math.min(this.maxSleepMs, Math.max(0, outcome.nextDueMs - this.options.clock.now()));
+      nextDueMs = outcome.nextDueMs;
     } catch (err) {
       // A failed tick (storage trouble) is retried after the longest sleep rather than in a hot loop.
       this.options.log?.("scheduler tick failed", err);
     }
-    if (!this.stopped && (this.timer === null || this.options.clock.now() + sleepMs < this.wakeAtMs)) this.arm(sleepMs);
+    if (this.stopped) return;
+    // Absolute, so a tick that finished late still wakes when the work is due; capped by maxSleepMs.
+    if (nextDueMs === null) this.timer.wakeIn(this.maxSleepMs);
+    else this.timer.wakeAt(nextDueMs);
   }
 }

@@ -30,7 +30,7 @@ export class Broker {
   private readonly options: BrokerOptions;
   private readonly events: Partial<BrokerEvents>;
   private readonly waiters: ClaimWaiters;
-  private readonly resultWaiters = new ResultWaiters();
+  private readonly resultWaiters: ResultWaiters;
   private readonly readyBook = new ReadyBook();
   private readonly paused = new Set<string>();
   private readonly startedAtMs: number;
@@ -51,7 +51,8 @@ export class Broker {
     this.clock = options.clock;
     this.log = options.log;
     this.events = options.events ?? {};
-    this.waiters = new ClaimWaiters(() => this.clock.now());
+    this.waiters = new ClaimWaiters(this.clock);
+    this.resultWaiters = new ResultWaiters(this.clock);
     this.startedAtMs = this.clock.now();
     this.desk = new WorkerDesk({
       store: this.store,

@@ -2,6 +2,7 @@
 // first-served among waiting workers; which task each gets (priority, then FIFO) is the store's
 // rule. Holds no task state itself.
 
+import type { Clock, TimerHandle } from "../clock.ts";
 import type { BrokerError } from "../protocol/errors.ts";
 import type { Lease } from "../rules/task.ts";
 
@@ -12,7 +13,7 @@ export interface ClaimWaiter {
   readonly deadlineMs: number;
   /** Answered with the leases, or with `error` (the broker is shutting down) and none. */
   readonly resolve: (leases: Lease[], error?: BrokerError) => void;
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: TimerHandle | null;
   /** Taken out to be served: its timer must not answer it with nothing meanwhile. */
   serving: boolean;
   done: boolean;
@@ -25,7 +26,8 @@ export class ClaimWaiters {
   /** Set by failAll (shutdown): nothing waits any more. */
   private closedWith: BrokerError | null = null;
 
-  constructor(private readonly now: () => number) {}
+  /** `clock`: the broker's; a wait runs out on its timers. */
+  constructor(private readonly clock: Clock) {}
 
   get size(): number {
     return this.waiters.length;
@@ -33,7 +35,7 @@ export class ClaimWaiters {
 
   /** Parks a claim; it is answered with [] after waitMs unless served first. Returns a cancel function. */
   park(claim: ParkedClaim, waitMs: number): () => void {
-    const waiter: ClaimWaiter = { ...claim, deadlineMs: this.now() + waitMs, timer: null, serving: false, done: false };
+    const waiter: ClaimWaiter = { ...claim, deadlineMs: this.clock.now() + waitMs, timer: null, serving: false, done: false };
     this.arm(waiter);
     this.waiters.push(waiter);
     return () => {
@@ -62,7 +64,7 @@ export class ClaimWaiters {
       this.finish(waiter, [], this.closedWith);
       return;
     }
-    if (leases.length === 0 && !waiter.done && this.now() < waiter.deadlineMs) {
+    if (leases.length === 0 && !waiter.done && this.clock.now() < waiter.deadlineMs) {
       this.waiters.unshift(waiter);
       return;
     }
@@ -79,15 +81,15 @@ export class ClaimWaiters {
   }
 
   private arm(waiter: ClaimWaiter): void {
-    waiter.timer = setTimeout(() => {
+    waiter.timer = this.clock.setTimeout(() => {
       if (!waiter.serving) this.finish(waiter, []);
-    }, Math.max(0, waiter.deadlineMs - this.now()));
+    }, Math.max(0, waiter.deadlineMs - this.clock.now()));
   }
 
   private finish(waiter: ClaimWaiter, leases: Lease[], error?: BrokerError): void {
     if (waiter.done) return;
     waiter.done = true;
-    if (waiter.timer !== null) clearTimeout(waiter.timer);
+    if (waiter.timer !== null) this.clock.clearTimeout(waiter.timer);
     const at = this.waiters.indexOf(waiter);
     if (at >= 0) this.waiters.splice(at, 1);
     waiter.resolve(leases, error);

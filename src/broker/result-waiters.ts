@@ -1,8 +1,13 @@
 // Callers waiting for a task to finish (WaitResult, client.result): parked by task id and woken
 // when the broker finishes the task, or when their wait runs out. Holds no task state itself.
 
+import type { Clock } from "../clock.ts";
+
 export class ResultWaiters {
   private readonly byId = new Map<string, Set<() => void>>();
+
+  /** `clock`: the broker's; a wait runs out on its timers. */
+  constructor(private readonly clock: Clock) {}
 
   /** Tasks someone is waiting on. */
   get size(): number {
@@ -20,13 +25,13 @@ export class ResultWaiters {
       if (!set) this.byId.set(id, (set = new Set()));
       const waiters = set;
       const done = (): void => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         signal?.removeEventListener("abort", done);
         waiters.delete(done);
         if (waiters.size === 0 && this.byId.get(id) === waiters) this.byId.delete(id);
         resolve();
       };
-      const timer = setTimeout(done, waitMs);
+      const timer = this.clock.setTimeout(done, waitMs);
       signal?.addEventListener("abort", done);
       waiters.add(done);
     });

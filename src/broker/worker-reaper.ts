@@ -2,13 +2,13 @@
 // disconnect grace, hands each to the broker to reclaim its tasks, and sleeps until the next one
 // can be due. Owns only its timer; the reclaim itself is the broker's.
 
-import { systemTimers, type Clock, type TimerHandle, type Timers } from "../clock.ts";
+import { DueTimer, type Clock } from "../clock.ts";
 import type { WorkerRegistry, WorkerState } from "../workers/registry.ts";
 
 export interface WorkerReaperOptions {
   registry: WorkerRegistry;
+  /** The broker's clock: liveness is judged by its time and checks sleep on its timers. */
   clock: Clock;
-  timers?: Timers;
   /** Longest sleep between checks (the heartbeat interval). */
   maxSleepMs: number;
   /** Takes a dead worker's tasks back. */
@@ -22,13 +22,21 @@ export interface WorkerReaperOptions {
 const MIN_SLEEP_MS = 10;
 
 export class WorkerReaper {
-  private timer: TimerHandle | null = null;
-  private readonly timers: Timers;
-  private wakeAtMs = Number.POSITIVE_INFINITY;
+  private readonly timer: DueTimer;
   private stopped = false;
 
   constructor(private readonly options: WorkerReaperOptions) {
-    this.timers = options.timers ?? systemTimers;
+    this.timer = new DueTimer({
+      clock: options.clock,
+      minSleepMs: MIN_SLEEP_MS,
+      maxSleepMs: options.maxSleepMs,
+      fire: () => {
+        this.check().catch((err: unknown) => {
+          this.options.onError(err);
+          this.armIn(this.options.maxSleepMs);
+        });
+      },
+    });
     this.armIn(options.maxSleepMs);
   }
 
@@ -47,29 +55,18 @@ export class WorkerReaper {
       await this.options.onDead(worker);
     }
     this.options.onChecked?.(nowMs, dead.length);
-    this.armIn(nextCheckMs === null ? this.options.maxSleepMs : nextCheckMs - this.options.clock.now());
+    if (this.stopped) return;
+    // Absolute, so a check that finished late still wakes when the next worker is due.
+    if (nextCheckMs === null) this.timer.wakeIn(this.options.maxSleepMs);
+    else this.timer.wakeAt(nextCheckMs);
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer !== null) this.timers.clearTimeout(this.timer);
-    this.timer = null;
+    this.timer.cancel();
   }
 
   private armIn(inMs: number): void {
-    if (this.stopped) return;
-    const delayMs = Math.max(MIN_SLEEP_MS, Math.min(inMs, this.options.maxSleepMs));
-    const atMs = this.options.clock.now() + delayMs;
-    if (this.timer !== null && this.wakeAtMs <= atMs) return;
-    if (this.timer !== null) this.timers.clearTimeout(this.timer);
-    this.wakeAtMs = atMs;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = null;
-      this.wakeAtMs = Number.POSITIVE_INFINITY;
-      this.check().catch((err: unknown) => {
-        this.options.onError(err);
-        this.armIn(this.options.maxSleepMs);
-      });
-    }, delayMs);
+    if (!this.stopped) this.timer.wakeIn(inMs);
   }
 }

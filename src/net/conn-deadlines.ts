@@ -1,7 +1,10 @@
 // The deadlines of one connection on one timer: idle (nothing received and nothing outstanding),
 // frame (a frame begun and not finished) and auth (no successful Hello yet). Decides only which
 // deadline passed; the TCP server says what to send and closes. Bun's socket.timeout ticks in
-// coarse steps (a 2 s timeout fired after 4 s), so this keeps its own ms timer.
+// coarse steps (a 2 s timeout fired after 4 s), so this keeps its own ms timer, on the broker's
+// clock's monotonic timeline (a wall-clock step must not close or keep connections).
+
+import { DueTimer, systemClock, type Clock } from "../clock.ts";
 
 export type DeadlineKind = "idle" | "frame" | "auth";
 
@@ -15,24 +18,34 @@ export interface DeadlineOptions {
   /** True while a request of the connection is being worked on: waiting for it is not idleness. */
   waiting(): boolean;
   expired(kind: DeadlineKind): void;
-  now?: () => number;
+  /** The broker's clock: deadlines are measured on its monotonic time and fire on its timers. */
+  clock: Clock;
 }
 
 export class ConnDeadlines {
   private readonly options: DeadlineOptions;
   private readonly now: () => number;
   private lastActivityMs: number;
+  /**
+   * The same instant on real time (performance.now): shutdown's "quiet a moment" waits for bytes
+   * still on their way over the network, which the broker's clock does not govern.
+   */
+  private lastActivityRealMs = performance.now();
+  /** On the system clock both times are one reading (activity() is on every read's path). */
+  private readonly onRealTime: boolean;
   private frameStartedMs: number | null = null;
   /** When the server stopped reading the connection; the frame clock does not run meanwhile. */
   private pausedAtMs: number | null = null;
   private authDueMs: number | null;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private timerDueMs = Infinity;
+  private readonly timer: DueTimer;
   private stopped = false;
 
   constructor(options: DeadlineOptions) {
     this.options = options;
-    this.now = options.now ?? (() => performance.now());
+    const clock = options.clock;
+    this.onRealTime = clock === systemClock;
+    this.now = () => clock.monotonicMs();
+    this.timer = new DueTimer({ clock, timeline: "monotonic", fire: () => this.fire() });
     this.lastActivityMs = this.now();
     this.authDueMs = options.authMs === null ? null : this.lastActivityMs + options.authMs;
   }
@@ -44,12 +57,14 @@ export class ConnDeadlines {
 
   /** Milliseconds since bytes last arrived or a request last settled (shutdown waits for a quiet moment). */
   quietMs(): number {
-    return this.now() - this.lastActivityMs;
+    return performance.now() - this.lastActivityRealMs;
   }
 
   /** Bytes arrived or a request settled. Only moves the idle deadline later, so the timer is left as it is. */
   activity(): void {
-    this.lastActivityMs = this.now();
+    const nowMs = this.now();
+    this.lastActivityMs = nowMs;
+    this.lastActivityRealMs = this.onRealTime ? nowMs : performance.now();
   }
 
   /** The decoder holds part of a frame; the clock starts once per frame. */
@@ -89,8 +104,7 @@ export class ConnDeadlines {
   /** The connection is gone: no timer may keep it alive. */
   stop(): void {
     this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.timer.cancel();
   }
 
   /** The earliest deadline still pending, in the clock's ms. */
@@ -102,17 +116,10 @@ export class ConnDeadlines {
   }
 
   private arm(): void {
-    if (this.stopped) return;
-    const due = this.nextDueMs();
-    if (this.timer !== null && due >= this.timerDueMs) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timerDueMs = due;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(due - this.now())));
+    if (!this.stopped) this.timer.wakeAt(this.nextDueMs());
   }
 
   private fire(): void {
-    this.timer = null;
-    this.timerDueMs = Infinity;
     if (this.stopped) return;
     const now = this.now();
     let kind: DeadlineKind | null = null;

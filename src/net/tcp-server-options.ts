@@ -2,6 +2,7 @@
 // hooks, the protected-mode test seam) and what it gives back to stop it. Types only.
 
 import type { Authenticator } from "../broker/auth.ts";
+import type { Clock } from "../clock.ts";
 import type { BrokerLog } from "../broker/broker-types.ts";
 import type { BunTlsOptions } from "../tls.ts";
 
@@ -32,6 +33,8 @@ export interface TcpServerOptions {
   /** Taken whole from tls.ts (bunTlsOptions), so the protocol port enforces the same policy as HTTP. */
   tls?: BunTlsOptions;
   log: BrokerLog;
+  /** The broker's clock: the idle, frame and auth deadlines run on it. Default: the system's. */
+  clock?: Clock;
   /** Called per error answered, for metrics. */
   onProtocolError?: (code: number) => void;
   onAuthFailure?: () => void;

@@ -7,6 +7,7 @@ import type { TCPSocketListener } from "bun";
 import { ANONYMOUS_ADMIN, authorize, type Operation } from "../broker/auth.ts";
 import { isProtectedListener, protectedModeError, protectedModeRefuses } from "../broker/protected-mode.ts";
 import type { Broker } from "../broker/broker.ts";
+import { systemClock } from "../clock.ts";
 import { BrokerError, ErrorCode, toBrokerError, type ErrorCodeValue } from "../protocol/errors.ts";
 import { encodeResponse } from "../protocol/frame-writer.ts";
 import { errorResponse } from "../protocol/error-response.ts";
@@ -30,6 +31,7 @@ const QUIET_BEFORE_CLOSE_MS = 50;
 
 export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpServer {
   const log = options.log;
+  const clock = options.clock ?? systemClock;
   const fdLimit = openFileLimit();
   const maxConnections = effectiveMaxConnections(options.maxConnections, fdLimit);
   if (maxConnections < options.maxConnections) {
@@ -283,6 +285,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
             authMs: options.auth.enabled ? (options.authTimeoutMs ?? null) : null,
             waiting: () => socket.data.busy > 0,
             expired: (kind) => expire(socket, kind),
+            clock,
           }),
           addressKey: null,
         };

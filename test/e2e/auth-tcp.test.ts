@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { RawConn, type RequestInput } from "../helpers/raw-conn.ts";
-import { claim, complete, expectKind, sleep, spec, stats, status, submit } from "../helpers/wire.ts";
+import { claim, complete, eventually, expectKind, spec, stats, status, submit } from "../helpers/wire.ts";
 
 const KEYS = {
   admin: "admin-key-0123456789abcdef",
@@ -152,7 +152,8 @@ describe("workers cannot act for each other", () => {
     const [task] = await claim(first, { queues: ["return-q"] });
     first.close();
     await first.waitClosed();
-    await sleep(100);
+    // The close is an OS event: wait until the broker has seen it.
+    await eventually(() => broker.app.broker.workers.get("returning")?.disconnectedAtMs != null, 5000, 2);
     const other = await login(KEYS.otherWorker);
     expect(expectKind(await register(other, "returning"), "Error").code).toBe(7);
     const again = await login(KEYS.worker);

@@ -65,6 +65,7 @@ describe("CancelTask on a running task", () => {
     const [task] = await claim(worker, { queues: ["cancel-quiet"] });
     expectKind(await producer.call({ kind: "CancelTask", id }), "TaskInfo");
     const pong = await worker.call({ kind: "Ping" });
+    // Not a broker timer: time for a wrongly pushed frame to cross the socket before its absence is checked.
     await sleep(100);
     expect(pong.kind).toBe("Pong");
     await expect(worker.waitFor((r) => r.kind === "TaskCancelled", 200)).rejects.toThrow("no matching response");
@@ -115,11 +116,13 @@ describe("the SDK worker", () => {
       await running;
       const startedMs = Date.now();
       expect((await client.cancel(id)).status).toBe("cancelled");
+      // Polls for the SDK's abort (the pushed notice crossing the socket); no broker timer is involved.
       for (let i = 0; i < 200 && abortedWith === null; i++) await sleep(10);
       expect(Date.now() - startedMs).toBeLessThan(2000);
       expect(abortedWith).toBeInstanceOf(LeaseLostError);
       expect((abortedWith as Error).message).toContain("cancelled");
       expect(cancelledEvents).toEqual([id]);
+      // Not a broker timer: time for a wrongly sent report to reach the broker before the status is read.
       await sleep(100);
       expect((await client.status(id)).status).toBe("cancelled");
       expect(errors).toEqual([]);

@@ -1,6 +1,6 @@
 // The Client against a real broker over a real socket: submit/status/result round trip,
 // submitMany, cancel/retry/list/stats, and a typed error for every code the broker answers with
-// in normal use.
+// in normal use. The broker runs on a FakeClock (its waits end when the test advances it).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   Client,
@@ -15,12 +15,14 @@ import {
   Worker,
 } from "../../src/index.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
+const clock = new FakeClock(Date.now());
 let broker: TestBroker;
 let client: Client;
 
 beforeAll(async () => {
-  broker = await startBroker({ "broker.retry_base_delay_ms": 10, "broker.retry_jitter": 0 });
+  broker = await startBroker({ "broker.retry_base_delay_ms": 10, "broker.retry_jitter": 0 }, undefined, { clock });
   client = new Client({ url: `tq://127.0.0.1:${broker.port}`, env: {} });
 });
 
@@ -82,7 +84,23 @@ describe("Client round trips", () => {
 
   test("result() of a task that never finishes times out with TimeoutError; of a cancelled one throws TaskFailedError", async () => {
     const { id } = await client.submit("never", null, { queue: "idle-q" });
-    const err = await client.result(id, { wait: 200 }).catch((e: unknown) => e);
+    let settled = false;
+    const waited = client
+      .result(id, { wait: 200 })
+      .catch((e: unknown) => e)
+      .finally(() => (settled = true));
+    // The 200 ms are the SDK's own deadline, on its clock; each round it asks the broker to wait
+    // (WaitResult), and that wait ends when the broker's clock passes it. Bounded by the SDK's deadline.
+    let rounds = 0;
+    while (!settled) {
+      if ((await broker.app.broker.stats()).resultWaiters > 0) {
+        clock.advance(200);
+        rounds++;
+      }
+      await Bun.sleep(1);
+    }
+    expect(rounds).toBeGreaterThan(0);
+    const err = await waited;
     expect(err).toBeInstanceOf(TimeoutError);
     await client.cancel(id);
     const failed = await client.result(id, { wait: 200 }).catch((e: unknown) => e);

@@ -9,6 +9,7 @@ import { Client, ConnectionError, Worker } from "../../src/index.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 
 const ENTRY = resolve(import.meta.dir, "../../src/index.ts");
+// Only to poll for a status the worker processes bring about; no broker timer is waited for.
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const dirs: string[] = [];
 

@@ -1,16 +1,33 @@
 // The Worker runtime against a real broker: concurrency bound, lease renewal past a short lease,
 // lease loss firing ctx.signal, failures retried then dead, unrecoverable errors, unknown types.
 // Handlers wait on promises the test controls; no assertion depends on how long anything took.
+// The broker runs on a FakeClock: leases expire and retries come due only when a test advances it;
+// the SDK's own timers (renewals, the per-task timeout) run on real time, as they do for users.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Client, LeaseLostError, TaskFailedError, Worker, type TaskContext, type WorkerOptions } from "../../src/index.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
+import { eventually } from "../helpers/wire.ts";
 
+const RETRY_BASE_MS = 5000;
+// Started at the wall time: the SDK estimates a lease's length from the expiry it is handed.
+const clock = new FakeClock(Date.now());
 let broker: TestBroker;
 let client: Client;
 let url: string;
 
 beforeAll(async () => {
-  broker = await startBroker({ "broker.retry_base_delay_ms": 10, "broker.retry_jitter": 0, "broker.max_batch_claim": 50 });
+  broker = await startBroker(
+    {
+      "broker.retry_base_delay_ms": RETRY_BASE_MS,
+      "broker.retry_jitter": 0,
+      "broker.max_batch_claim": 50,
+      // The SDK's connections stay open while the clock moves.
+      "broker.idle_timeout_secs": 3600,
+    },
+    undefined,
+    { clock },
+  );
   url = `tq://127.0.0.1:${broker.port}`;
   client = new Client({ url, env: {} });
 });
@@ -20,6 +37,7 @@ afterAll(async () => {
   await broker.stop();
 });
 
+// Only for handlers' own work: a client-side wait, no broker timer.
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function newWorker(options: WorkerOptions): Worker {
@@ -68,15 +86,30 @@ describe("Worker", () => {
     const errors: unknown[] = [];
     worker.on("error", (e) => errors.push(e));
     let signalFired = false;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
     worker.register("long", async (_t, ctx: TaskContext) => {
       ctx.signal.addEventListener("abort", () => (signalFired = true));
-      // Three lease lengths: without renewal the broker would reclaim the task twice over.
-      await sleep(1500);
+      started();
+      await finished;
       return "survived";
     });
     const { id } = await client.submit("long", null, { queue: "long", timeout: 500, maxRetries: 0 });
     await worker.start();
     try {
+      await running;
+      const expiry = async (): Promise<number> => (await client.status(id)).leaseExpiresAtMs!;
+      // Three steps of 400 ms, 1.2 s of broker time in all: without the SDK's renewals (its own
+      // real-time timer) the lease would have expired twice over. Each step waits for a renewal.
+      for (let i = 0; i < 3; i++) {
+        const before = await expiry();
+        clock.advance(400);
+        await eventually(async () => (await expiry()) > before, 5000, 10);
+        expect(await expiry()).toBe(clock.now() + 500);
+      }
+      finish();
       expect(await client.result(id, { wait: 10_000 })).toBe("survived");
     } finally {
       await worker.stop();
@@ -96,9 +129,9 @@ describe("Worker", () => {
     worker.register("stuck", async (_t, ctx: TaskContext) => {
       runs++;
       if (runs === 1) {
-        // Block the event loop past the lease so no renewal can go out: the broker reclaims it.
-        const until = Date.now() + 900;
-        while (Date.now() < until) {}
+        // The broker's clock passes the lease in one step, so no renewal can land in time: the
+        // broker reclaims it, and the SDK's next renewal learns the lease is lost.
+        clock.advance(300);
         reasons.push(await aborted(ctx.signal));
         return "stale";
       }
@@ -117,8 +150,12 @@ describe("Worker", () => {
 
   test("a throwing handler is retried until dead, with the message and stack kept", async () => {
     const worker = newWorker({ queues: ["fail"], concurrency: 2 });
-    const outcomes: Array<{ status: string }> = [];
-    worker.on("failed", (_t, _e, outcome: { status: string }) => outcomes.push(outcome));
+    const outcomes: Array<{ status: string; retryAtMs: number | null }> = [];
+    // Each retry comes due when the broker's clock reaches its backoff (5 s, then 10 s).
+    worker.on("failed", (_t, _e, outcome: { status: string; retryAtMs: number | null }) => {
+      outcomes.push(outcome);
+      if (outcome.retryAtMs !== null) clock.advance(outcome.retryAtMs - clock.now());
+    });
     worker.register("boom", () => {
       throw new Error("kaboom");
     });
@@ -136,6 +173,7 @@ describe("Worker", () => {
     expect(task.error).toContain("Error: kaboom");
     expect(task.error).toContain("client-worker.test.ts");
     expect(outcomes.map((o) => o.status)).toEqual(["failed", "failed", "dead"]);
+    expect(outcomes[1]!.retryAtMs! - outcomes[0]!.retryAtMs!).toBe(2 * RETRY_BASE_MS);
   });
 
   test("UnrecoverableError goes straight to dead; a type with no handler fails with a clear message", async () => {
@@ -161,6 +199,7 @@ describe("Worker", () => {
     expect(o.error).toContain("poison");
   });
 
+  // The per-task timeout is the SDK's own timer, on real time: no broker timer is waited for.
   test("the per-task timeout fires the signal and reports the run failed", async () => {
     const worker = newWorker({ queues: ["tmo"], taskTimeoutMs: 200 });
     let reason: unknown;

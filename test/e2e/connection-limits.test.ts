@@ -7,7 +7,7 @@ import { Authenticator } from "../../src/broker/auth.ts";
 import { startTcpServer, type ConnectionRefusal, type TcpServer } from "../../src/net/tcp-server.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
-import { expectKind, sleep } from "../helpers/wire.ts";
+import { eventually, expectKind } from "../helpers/wire.ts";
 
 let broker: TestBroker;
 const servers: TcpServer[] = [];
@@ -68,7 +68,8 @@ describe("max_connections_per_address", () => {
     expect(refusals).toEqual(["max_connections_per_address"]);
     held[0]!.close();
     await held[0]!.waitClosed();
-    await sleep(50);
+    // The close is an OS event: wait until the server has seen it and freed the slot.
+    await eventually(() => server.connectionCount() === 2, 5000, 5);
     const again = await connect(server.port);
     expectKind(await again.call({ kind: "Ping" }), "Pong");
   });

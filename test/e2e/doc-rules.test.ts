@@ -1,21 +1,28 @@
 // Rules docs/PROTOCOL.md states that an independent client relies on, checked against a real
 // broker: what QueueFull counts, the numbers behind the tier names, HelloOk.serverVersion as sent,
 // ClaimTask's max past maxBatchClaim (capped, not refused), the cases of LeaseLost, and what
-// counts as an attempt.
+// counts as an attempt. The broker runs on a FakeClock.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { PRIORITY_TIERS } from "../../src/protocol/limits.ts";
 import { versionInfo } from "../../src/version.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
 import { claim, complete, eventually, expectKind, spec, stats, status, submit } from "../helpers/wire.ts";
 
 const doc = await Bun.file(new URL("../../docs/PROTOCOL.md", import.meta.url)).text();
 
+const GRACE_MS = 5000;
+const clock = new FakeClock();
 let broker: TestBroker;
 let conn: RawConn;
 
 beforeAll(async () => {
-  broker = await startBroker({ "broker.queue_depth_threshold": 4, "broker.max_batch_claim": 3, "broker.disconnect_grace_secs": 0.2 });
+  broker = await startBroker(
+    { "broker.queue_depth_threshold": 4, "broker.max_batch_claim": 3, "broker.disconnect_grace_secs": GRACE_MS / 1000, "broker.idle_timeout_secs": 3600 },
+    undefined,
+    { clock },
+  );
   conn = await RawConn.connect(broker.port);
 });
 
@@ -26,7 +33,7 @@ afterAll(async () => {
 
 test("QueueFull counts pending tasks broker-wide only, and refuses a batch whole", async () => {
   // Scheduled and running tasks do not count; pending ones in every queue do.
-  await submit(conn, spec("later", { queue: "qf-a", runAtMs: Date.now() + 600_000 }));
+  await submit(conn, spec("later", { queue: "qf-a", runAtMs: clock.now() + 600_000 }));
   await submit(conn, spec("run", { queue: "qf-a" }));
   expect((await claim(conn, { queues: ["qf-a"] })).length).toBe(1);
   await submit(conn, spec("p1", { queue: "qf-a" }));
@@ -115,7 +122,14 @@ test("attempts: a closed connection past the grace counts one; a hand-back, a de
   expectKind(await handing.call({ kind: "DeregisterWorker", workerId: "att-w" }), "Ack");
   expect((await status(conn, id)).attempts).toBe(0);
   await claim(handing, { queues: ["att"] });
+  const disconnected = (): number => broker.app.broker.workers.list().filter((w) => w.disconnectedAtMs !== null).length;
+  const before = disconnected();
   handing.close();
+  // The close is an OS event: wait until the broker has seen it, then let the grace run out.
+  await eventually(() => disconnected() > before, 5000, 2);
+  clock.advance(GRACE_MS - 1);
+  expect((await status(conn, id)).status).toBe("in_progress");
+  clock.advance(1);
   await eventually(async () => (await status(conn, id)).status === "pending", 5000);
   expect((await status(conn, id)).attempts).toBe(1);
   await claim(conn, { queues: ["att"] });

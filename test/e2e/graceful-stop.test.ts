@@ -36,6 +36,7 @@ describe("graceful stop", () => {
         else if (response.kind === "Error") return;
       }
     });
+    // Real time on purpose: lets load flow into a spawned broker process before it is signalled.
     await Bun.sleep(300);
     const ackedBeforeSignal = acked.size;
     broker.proc.kill("SIGTERM");
@@ -102,6 +103,7 @@ describe("graceful stop answers what it committed", () => {
       }
       await conn.waitClosed(10_000);
     });
+    // Real time on purpose: lets load flow into a spawned broker process before it is signalled.
     await Bun.sleep(300);
     broker.proc.kill("SIGTERM");
     expect(await broker.exited).toBe(0);
@@ -143,6 +145,7 @@ describe("graceful stop answers what it committed", () => {
     const id = expectKind(await conn.call({ kind: "SubmitTask", task: spec("waited", { queue: "nobody-claims" }) }), "Submitted").id;
     const claimId = conn.send({ kind: "ClaimTask", queues: ["empty-q"], max: 1, waitMs: 60_000 });
     const waitId = conn.send({ kind: "WaitResult", id, waitMs: 60_000 });
+    // Not a broker timer: time for both requests to reach the spawned broker before it is signalled.
     await Bun.sleep(100);
     broker.proc.kill("SIGTERM");
     const claim = await conn.waitFor((r) => r.requestId === claimId, 10_000);

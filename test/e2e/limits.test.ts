@@ -1,9 +1,11 @@
 // The broker's limits over the socket: QueueFull at queue_depth_threshold (nothing accepted is
-// dropped), max_connections, and the idle-connection timeout.
+// dropped), max_connections, and the idle-connection timeout (on a FakeClock: time moves only
+// when the test advances it).
 import { afterEach, describe, expect, test } from "bun:test";
-import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { startBroker, whenParked, type TestBroker } from "../helpers/broker.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
-import { claim, expectKind, sleep, spec, stats, submit } from "../helpers/wire.ts";
+import { claim, eventually, expectKind, spec, stats, submit } from "../helpers/wire.ts";
 
 let broker: TestBroker | null = null;
 const conns: RawConn[] = [];
@@ -51,28 +53,33 @@ describe("connections", () => {
     expectKind(await a.call({ kind: "Ping" }), "Pong");
     expectKind(await b.call({ kind: "Ping" }), "Pong");
     b.close();
-    await sleep(50);
+    // The close is an OS event: wait until the broker has seen it and freed the slot.
+    await eventually(async () => (await stats(a)).connections === 1, 5000, 5);
     const d = await connect();
     expectKind(await d.call({ kind: "Ping" }), "Pong");
   });
 
   test("a connection that sends nothing is closed after idle_timeout_secs; one that pings stays", async () => {
-    broker = await startBroker({ "broker.idle_timeout_secs": 1 });
+    const clock = new FakeClock();
+    broker = await startBroker({ "broker.idle_timeout_secs": 30 }, undefined, { clock });
     const idle = await connect();
     const busy = await connect();
-    // Keep pinging until the idle one goes (within about a second: connection-deadlines.test.ts times it).
-    for (let i = 0; i < 40 && !idle.closed; i++) {
-      await sleep(250);
+    // Pinging every 10 s: the idle one goes at 30 s (connection-deadlines.test.ts times it exactly).
+    for (let i = 0; i < 4; i++) {
+      clock.advance(10_000);
       expectKind(await busy.call({ kind: "Ping" }), "Pong");
     }
-    expect(idle.closed).toBe(true);
+    await idle.waitClosed();
     expect(busy.closed).toBe(false);
   });
 
   test("a connection waiting on a blocking claim is not idle", async () => {
-    broker = await startBroker({ "broker.idle_timeout_secs": 1 });
+    const clock = new FakeClock();
+    broker = await startBroker({ "broker.idle_timeout_secs": 30 }, undefined, { clock });
     const waiter = await connect();
-    const parked = claim(waiter, { queues: ["slow"], waitMs: 2500 });
+    const parked = claim(waiter, { queues: ["slow"], waitMs: 75_000 });
+    await whenParked(broker, 1);
+    clock.advance(75_000);
     expect(await parked).toEqual([]);
     expect(waiter.closed).toBe(false);
     expect((await stats(waiter)).connections).toBe(1);

@@ -1,15 +1,21 @@
 // The basic life of a task over the real socket: submit, claim, report; status and results;
-// pipelining; batches; priority order; delayed tasks.
+// pipelining; batches; priority order; delayed tasks. The broker runs on a FakeClock: backoff and
+// run_at are checked to the millisecond of clock time, which moves only when a test advances it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { startBroker, whenParked, type TestBroker } from "../helpers/broker.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
-import { claim, complete, expectKind, fail, sleep, spec, status, submit } from "../helpers/wire.ts";
+import { claim, complete, expectKind, fail, spec, status, submit } from "../helpers/wire.ts";
 
+const RETRY_BASE_MS = 10_000;
+const clock = new FakeClock();
 let broker: TestBroker;
 let conn: RawConn;
 
 beforeAll(async () => {
-  broker = await startBroker({ "broker.max_batch_claim": 50, "broker.retry_base_delay_ms": 50, "broker.retry_jitter": 0 });
+  // idle_timeout_secs: one connection serves every test while the clock moves by tens of seconds.
+  const overrides = { "broker.max_batch_claim": 50, "broker.retry_base_delay_ms": RETRY_BASE_MS, "broker.retry_jitter": 0, "broker.idle_timeout_secs": 3600 };
+  broker = await startBroker(overrides, undefined, { clock });
   conn = await RawConn.connect(broker.port);
 });
 
@@ -41,9 +47,14 @@ describe("submit, claim, complete", () => {
     const [first] = await claim(conn, { queues: ["retry"] });
     const outcome = expectKind(await fail(conn, first!, "boom 1"), "FailOutcome");
     expect(outcome.status).toBe("failed");
+    expect(outcome.retryAtMs).toBe(clock.now() + RETRY_BASE_MS);
     expect((await status(conn, id)).status).toBe("failed");
-    let second: Awaited<ReturnType<typeof claim>> = [];
-    for (let i = 0; i < 100 && second.length === 0; i++) second = await claim(conn, { queues: ["retry"], waitMs: 100 });
+    clock.advance(RETRY_BASE_MS - 1);
+    expect(await claim(conn, { queues: ["retry"] })).toEqual([]);
+    const waiting = claim(conn, { queues: ["retry"], waitMs: 60_000 });
+    await whenParked(broker, 1);
+    clock.advance(1);
+    const second = await waiting;
     expect(second[0]?.id).toBe(id);
     expect(second[0]?.attempts).toBe(1);
     const last = expectKind(await fail(conn, second[0]!, "boom 2"), "FailOutcome");
@@ -146,11 +157,16 @@ describe("priority and delay", () => {
   });
 
   test("a delayed task is not claimable before run_at and is claimable after", async () => {
-    const id = await submit(conn, spec("later", { queue: "delay", runAtMs: Date.now() + 400 }));
+    const id = await submit(conn, spec("later", { queue: "delay", runAtMs: clock.now() + 40_000 }));
     expect((await status(conn, id)).status).toBe("scheduled");
     expect(await claim(conn, { queues: ["delay"] })).toEqual([]);
-    await sleep(450);
-    const [task] = await claim(conn, { queues: ["delay"], waitMs: 2000 });
+    clock.advance(39_999);
+    expect(await claim(conn, { queues: ["delay"] })).toEqual([]);
+    expect((await status(conn, id)).status).toBe("scheduled");
+    const waiting = claim(conn, { queues: ["delay"], waitMs: 60_000 });
+    await whenParked(broker, 1);
+    clock.advance(1);
+    const [task] = await waiting;
     expect(task?.id).toBe(id);
   });
 });

@@ -108,6 +108,7 @@ describe("every stored task fits one reply", () => {
       await worker.start();
       const deadline = Date.now() + 20_000;
       let info = await client.status(id);
+      // Polls for the SDK worker's report; no broker timer is involved.
       while (info.status !== "dead" && Date.now() < deadline) {
         await Bun.sleep(50);
         info = await client.status(id);

@@ -1,15 +1,19 @@
 // Inspecting and steering tasks over the socket: status, cancel rules, re-running dead tasks,
-// idempotent submits, listing with pagination, and the stats a client can read.
+// idempotent submits, listing with pagination, and the stats a client can read. On a FakeClock:
+// time moves only when a test advances it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { startBroker, tickedAt, type TestBroker } from "../helpers/broker.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
 import { claim, complete, expectKind, fail, spec, stats, status, submit } from "../helpers/wire.ts";
 
+const clock = new FakeClock();
 let broker: TestBroker;
 let conn: RawConn;
 
 beforeAll(async () => {
-  broker = await startBroker();
+  // idle_timeout_secs: one connection serves every test while the clock moves.
+  broker = await startBroker({ "broker.idle_timeout_secs": 3600 }, undefined, { clock });
   conn = await RawConn.connect(broker.port);
 });
 
@@ -26,7 +30,7 @@ describe("status", () => {
   });
 
   test("status reports every field of a stored task", async () => {
-    const runAtMs = Date.now() + 60_000;
+    const runAtMs = clock.now() + 60_000;
     const id = await submit(conn, spec("report", { queue: "status", priority: 7, maxRetries: 9, leaseMs: 1234, runAtMs, idempotencyKey: "st-1" }));
     const task = await status(conn, id);
     expect(task).toMatchObject({ id, type: "report", queue: "status", priority: 7, maxRetries: 9, leaseMs: 1234, status: "scheduled", idempotencyKey: "st-1", attempts: 0 });
@@ -37,10 +41,14 @@ describe("status", () => {
 describe("cancel", () => {
   test("pending and scheduled tasks can be cancelled and are never delivered", async () => {
     const pending = await submit(conn, spec("c", { queue: "cancel" }));
-    const scheduled = await submit(conn, spec("c", { queue: "cancel", runAtMs: Date.now() + 200 }));
+    const runAtMs = clock.now() + 20_000;
+    const scheduled = await submit(conn, spec("c", { queue: "cancel", runAtMs }));
     expect(expectKind(await conn.call({ kind: "CancelTask", id: pending }), "TaskInfo").task.status).toBe("cancelled");
     expect(expectKind(await conn.call({ kind: "CancelTask", id: scheduled }), "TaskInfo").task.status).toBe("cancelled");
-    expect(await claim(conn, { queues: ["cancel"], waitMs: 400 })).toEqual([]);
+    // Past its run_at, once the scheduler has ticked there, the cancelled task is still not delivered.
+    await tickedAt(broker, clock, runAtMs);
+    expect(await claim(conn, { queues: ["cancel"] })).toEqual([]);
+    expect((await status(conn, scheduled)).status).toBe("cancelled");
   });
 
   test("a finished task cannot be cancelled: InvalidState naming its status, and nothing changes", async () => {
@@ -109,7 +117,8 @@ describe("stats", () => {
   test("stats show what the background jobs and the group commit have done", async () => {
     const s = await stats(conn);
     expect(s.background.scheduler.runs).toBeGreaterThan(0);
-    expect(s.background.scheduler.lastRunAtMs).toBeGreaterThan(Date.now() - 60_000);
+    expect(s.background.scheduler.lastRunAtMs).toBeGreaterThan(clock.now() - 60_000);
+    expect(s.background.scheduler.lastRunAtMs).toBeLessThanOrEqual(clock.now());
     expect(s.background.workers).toBeDefined();
     expect(s.commits.commits).toBeGreaterThan(0);
     expect(s.commits.p99Ms).toBeGreaterThanOrEqual(0);

@@ -59,6 +59,7 @@ describe("TLS on the composed broker", () => {
   test("a plaintext client cannot speak the protocol to a TLS listener", async () => {
     const socket = await Bun.connect({ hostname: "127.0.0.1", port: broker.port, socket: { data() {}, close() {} } });
     socket.write(encodeRequest({ kind: "SubmitTask", requestId: 1, task: { type: "plain", queue: "default", payload: new Uint8Array(1), payloadIsJson: false } }));
+    // Not a broker timer: time for the bytes to reach the listener before nothing stored is checked.
     await Bun.sleep(200);
     socket.end();
     // The bytes are not a TLS handshake: at most a TLS alert comes back, and nothing is stored.

@@ -73,12 +73,14 @@ describe("worker --config", () => {
       expect((await client.workers()).find((w) => w.id === "wc-file")?.concurrency).toBe(3);
 
       // The broker announces 15 s; heartbeats every 0.2 s keep moving "last seen" within a second.
+      // Real time on purpose: the heartbeat timer is the worker process's own, not the broker's.
       const before = await lastSeen("wc-file");
       await Bun.sleep(1000);
       expect(await lastSeen("wc-file")).toBeGreaterThan(before);
 
       const { id } = await client.submit("slow", null, { queue: "wc-file" });
       const deadline = Date.now() + 10_000;
+      // Polls for the worker process to start the task (a file it writes); no broker timer is involved.
       while (!existsSync(join(dir, `running-${id}`)) && Date.now() < deadline) await Bun.sleep(20);
       expect(existsSync(join(dir, `running-${id}`))).toBe(true);
       // SIGTERM: the running task gets 0.5 s (not the default 60 s), then is handed back.
@@ -98,6 +100,7 @@ describe("worker --config", () => {
     const { cli } = await startWorker(["--config", file, "--queues", "wc-default", "--worker-id", "wc-default"]);
     try {
       const before = await lastSeen("wc-default");
+      // Real time on purpose: the heartbeat timer is the worker process's own, not the broker's.
       await Bun.sleep(700);
       expect(await lastSeen("wc-default")).toBe(before);
     } finally {

@@ -4,7 +4,7 @@
 
 import { Authenticator, type ApiKeySpec } from "../../src/broker/auth.ts";
 import type { Broker } from "../../src/broker/broker.ts";
-import type { Clock, Timers } from "../../src/clock.ts";
+import type { Clock } from "../../src/clock.ts";
 import { startHttpServer, type HttpServer, type HttpServerOptions } from "../../src/http/http-server.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { Metrics } from "../../src/metrics.ts";
@@ -15,7 +15,7 @@ export interface HarnessOptions {
   /** Turns auth on with these keys (auth.enabled, auth.api_keys). */
   apiKeys?: ApiKeySpec[];
   /** Read by every part, and arming the background timers (a FakeClock is both). */
-  clock?: Clock & Timers;
+  clock?: Clock;
   /** Serves every listener over TLS (api.enable_tls and the tls_*_file keys). */
   tls?: TlsFiles;
   metricsRequireAuth?: boolean;

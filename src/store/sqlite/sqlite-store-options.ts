@@ -1,6 +1,7 @@
 // What a SqliteStore is opened with: the file, the durability mode and its timings, the listeners
 // the broker wires to it, and the test seams. Types only.
 
+import type { Clock } from "../../clock.ts";
 import type { RetryPolicy } from "../../rules/transitions.ts";
 import type { StoreEvents } from "../store.ts";
 import type { FlushOn } from "./group-commit.ts";
@@ -25,6 +26,8 @@ export interface SqliteStoreOptions {
   checkpointStepBytes?: number;
   /** What a failure leads to (rules/transitions.ts); default DEFAULT_RETRY_POLICY. Tests pin the jitter here. */
   retry?: RetryPolicy;
+  /** The broker's clock: what recovery at open stamps on the rows it requeues. Default: the system's. */
+  clock?: Pick<Clock, "now">;
   /** Ready, finished and due, each after the commit that made it true (StoreEvents). */
   events?: Partial<StoreEvents>;
   /** Told after each group is acknowledged, with the time from its COMMIT to then (metrics). */

@@ -3,6 +3,7 @@
 // by lease-book, insert-tasks and status-changes; the broker's validation and defaults live above.
 
 import type { Database } from "bun:sqlite";
+import { systemClock } from "../../clock.ts";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
 import { DEFAULT_RETRY_POLICY } from "../../rules/transitions.ts";
@@ -119,7 +120,7 @@ export class SqliteStore implements Store {
       onDue: (dueMs) => this.due(dueMs),
     });
     try {
-      const requeued = this.recover(Date.now());
+      const requeued = this.recover((options.clock ?? systemClock).now());
       const finished = opened.finish();
       this.dataLoss = finished.report;
       this.openChecks = finished.figures;

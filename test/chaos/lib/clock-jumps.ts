@@ -40,7 +40,6 @@ export async function openTimeRig(): Promise<TimeRig> {
     scheduler: new Scheduler({
       store,
       clock,
-      timers: clock,
       maxSleepMs: MAX_SLEEP_MS,
       onTick: (outcome, nowMs) => {
         rig.ticks.push(nowMs);

@@ -35,7 +35,7 @@ test("purges in chunks until the store says done, with the cutoff at now - reten
   const clock = new FakeClock(10 * 86_400_000);
   const finished = [...Array.from({ length: 25 }, () => 1_000), ...Array.from({ length: 5 }, () => 9.5 * 86_400_000)];
   const store = target(finished);
-  const retention = startRetention({ store, clock, timers: clock, retentionDays: 7, intervalSecs: 3600, autoCompact: true, chunkRows: 10, chunkPages: 20 });
+  const retention = startRetention({ store, clock, retentionDays: 7, intervalSecs: 3600, autoCompact: true, chunkRows: 10, chunkPages: 20 });
   const pass = await retention.runOnce();
   expect(pass).toEqual({ purged: 25, pagesFreed: 75 });
   expect(store.calls.map((c) => c.limit)).toEqual([10, 10, 10]);
@@ -50,7 +50,7 @@ test("runs every intervalSecs on the injected timers; no compaction when auto_co
   const finished = [1, 2, 3];
   const store = target(finished);
   const passes: { purged: number; pagesFreed: number }[] = [];
-  const retention = startRetention({ store, clock, timers: clock, retentionDays: 7, intervalSecs: 60, autoCompact: false, onPass: (p) => passes.push(p) });
+  const retention = startRetention({ store, clock, retentionDays: 7, intervalSecs: 60, autoCompact: false, onPass: (p) => passes.push(p) });
   clock.advance(59_999);
   expect(store.calls).toHaveLength(0);
   clock.advance(1);

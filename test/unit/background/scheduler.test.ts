@@ -38,7 +38,7 @@ const settle = async () => {
 test("ticks at start, then sleeps until the next due work, capped at maxSleepMs", async () => {
   const clock = new FakeClock(0);
   const store = fakeStore(clock);
-  const scheduler = new Scheduler({ store, clock, timers: clock, maxSleepMs: 1000 });
+  const scheduler = new Scheduler({ store, clock, maxSleepMs: 1000 });
   store.setNextDue(300);
   scheduler.start();
   clock.advance(0);
@@ -64,7 +64,7 @@ test("ticks at start, then sleeps until the next due work, capped at maxSleepMs"
 test("poke wakes it earlier than its sleep, never later", async () => {
   const clock = new FakeClock(0);
   const store = fakeStore(clock);
-  const scheduler = new Scheduler({ store, clock, timers: clock, maxSleepMs: 1000 });
+  const scheduler = new Scheduler({ store, clock, maxSleepMs: 1000 });
   scheduler.start();
   clock.advance(0);
   await settle();
@@ -85,7 +85,7 @@ test("a failed tick is logged and retried after the cap; onTick sees outcomes", 
   const store = fakeStore(clock);
   const logged: string[] = [];
   const outcomes: TickOutcome[] = [];
-  const scheduler = new Scheduler({ store, clock, timers: clock, maxSleepMs: 500, log: (m) => logged.push(m), onTick: (o) => outcomes.push(o) });
+  const scheduler = new Scheduler({ store, clock, maxSleepMs: 500, log: (m) => logged.push(m), onTick: (o) => outcomes.push(o) });
   store.failOnce();
   scheduler.start();
   clock.advance(0);

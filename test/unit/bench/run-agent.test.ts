@@ -1,11 +1,16 @@
 // runAgent, the body of a bench agent process: jobs arrive one JSON spec a line, each runs against
 // a real broker over loopback and reports with its number in the process, so one process serves a
-// warm-up and the timed run after it. Driven here through a fake stdin/stdout.
+// warm-up and the timed run after it. Driven here through a fake stdin/stdout, against a broker on
+// a FakeClock (a worker lane's blocking claim ends when the test advances it).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { AgentLine, AgentReport, ProducerSpec, WorkerSpec } from "../../../src/bench/agent-protocol.ts";
 import { runAgent } from "../../../src/bench/run-agent.ts";
-import { startBroker, type TestBroker } from "../../helpers/broker.ts";
+import { startBroker, whenParked, type TestBroker } from "../../helpers/broker.ts";
+import { FakeClock } from "../../helpers/fake-clock.ts";
+
+const CLAIM_WAIT_MS = 30_000;
+const clock = new FakeClock(Date.now());
 
 /** A fake agent stdin/stdout: lines written by the agent, and a way to type at it. */
 function fakeIo() {
@@ -41,7 +46,7 @@ function fakeIo() {
 let broker: TestBroker;
 
 beforeAll(async () => {
-  broker = await startBroker();
+  broker = await startBroker({}, undefined, { clock });
 });
 
 afterAll(async () => {
@@ -53,7 +58,7 @@ function producer(queue: string, n: number): ProducerSpec {
 }
 
 function worker(queue: string): WorkerSpec {
-  return { role: "worker", host: "127.0.0.1", port: broker.port, queue, lanes: 2, batch: 10, waitMs: 50, recordIds: true, recordLatency: false, deadlineMs: 30_000 };
+  return { role: "worker", host: "127.0.0.1", port: broker.port, queue, lanes: 2, batch: 10, waitMs: CLAIM_WAIT_MS, recordIds: true, recordLatency: false, deadlineMs: 30_000 };
 }
 
 const reports = (lines: AgentLine[]): AgentReport[] => lines.filter((l): l is AgentReport => l.event === "done");
@@ -88,7 +93,10 @@ describe("runAgent", () => {
     agent.type(JSON.stringify(worker("agent-idle")));
     await agent.waitFor((l) => l.event === "ready");
     agent.type("go");
+    // Both lanes wait in a blocking claim; the end of stdin stops them once it is answered.
+    await whenParked(broker, 2);
     agent.type(null);
+    clock.advance(CLAIM_WAIT_MS);
     expect(await finished).toBe(true);
     const [report] = reports(agent.lines);
     expect(report).toMatchObject({ event: "done", role: "worker", completed: 0, job: 1 });

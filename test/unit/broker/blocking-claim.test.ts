@@ -2,6 +2,7 @@
 // going away, and stops listening once it is answered (served or timed out).
 
 import { afterEach, expect, test } from "bun:test";
+import { FakeClock } from "../../helpers/fake-clock.ts";
 import { startHarness, type Harness } from "../../helpers/http-harness.ts";
 
 let harness: Harness | null = null;
@@ -30,7 +31,8 @@ function countingSignal(): { signal: AbortSignal; listening: () => number; abort
 }
 
 test("a blocking claim stops listening to its connection's signal once answered, served or timed out", async () => {
-  harness = await startHarness();
+  const clock = new FakeClock();
+  harness = await startHarness({ clock });
   const { broker } = harness;
   const { signal, listening } = countingSignal();
   for (let i = 0; i < 50; i++) {
@@ -42,8 +44,11 @@ test("a blocking claim stops listening to its connection's signal once answered,
     expect(leases).toHaveLength(1);
     expect(listening()).toBe(0);
   }
-  const timedOut = await broker.claim({ workerId: "w1", queues: ["q"], max: 1, waitMs: 20, signal });
-  expect(timedOut).toEqual([]);
+  const timing = broker.claim({ workerId: "w1", queues: ["q"], max: 1, waitMs: 30_000, signal });
+  await Bun.sleep(0);
+  expect(listening()).toBe(1);
+  clock.advance(30_000);
+  expect(await timing).toEqual([]);
   expect(listening()).toBe(0);
 });
 

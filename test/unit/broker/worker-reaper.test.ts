@@ -14,7 +14,6 @@ test("a silent worker is reaped at two heartbeat intervals even when a disconnec
   const reaper = new WorkerReaper({
     registry,
     clock,
-    timers: clock,
     maxSleepMs: 1000,
     onDead: async (w: WorkerState) => void dead.push(w.id),
     onError: (err) => {
@@ -45,7 +44,6 @@ test("a check stopped part-way (shutdown) reclaims no more workers", async () =>
   reaper = new WorkerReaper({
     registry,
     clock,
-    timers: clock,
     maxSleepMs: 1000,
     onDead: async (w: WorkerState) => {
       reclaimed.push(w.id);

@@ -125,6 +125,7 @@ describe("serve banner", () => {
     const timed: string[] = [];
     const short = new StartupHold((t) => timed.push(t), 20);
     short.line("slow start");
+    // Real time on purpose: the hold's timer is the CLI's own, not a broker timer.
     await Bun.sleep(60);
     expect(timed).toEqual(["slow start"]);
     const through: string[] = [];

@@ -1,6 +1,7 @@
 // The client's connection behaviour against a scripted fake broker: every error code to its
 // class, pipelining out of order, what a dropped connection means for sent requests, timeouts,
 // waiting while disconnected, Hello contents, and a worker re-registering after a reconnect.
+// Its waits are for the SDK's own timers and the fake broker's scripted replies: no broker timer.
 import { afterEach, describe, expect, test } from "bun:test";
 import { ERRORS, ErrorCode } from "../../../src/protocol/errors.ts";
 import type { Response, TaskInfo } from "../../../src/protocol/messages.ts";

@@ -1,122 +1,146 @@
-// One connection's deadlines on one timer, on real (short) time: idle, frame and auth each fire
-// when due and not before; traffic, a finished frame, a Hello, a wait or a pause hold them off.
-// "Not before" is checked exactly; "fired" is waited for with slack, as the machine may be busy.
+// One connection's deadlines on one timer, on a fake clock: idle, frame and auth each fire when due
+// and not before (checked to the millisecond); traffic, a finished frame, a Hello, a wait or a pause
+// hold them off; a step of the wall clock moves none of them.
 import { describe, expect, test } from "bun:test";
 import { ConnDeadlines, type DeadlineKind } from "../../../src/net/conn-deadlines.ts";
+import { FakeClock } from "../../helpers/fake-clock.ts";
 
 interface Probe {
   d: ConnDeadlines;
+  clock: FakeClock;
   fired: { kind: DeadlineKind; atMs: number }[];
-  /** ms since the probe started. */
+  /** ms of clock time since the probe started. */
   elapsed(): number;
   waiting: { value: boolean };
 }
 
 function probe(options: { idleMs: number; frameMs?: number; authMs?: number }): Probe {
+  const clock = new FakeClock();
   const fired: { kind: DeadlineKind; atMs: number }[] = [];
   const waiting = { value: false };
-  const startedMs = performance.now();
-  const elapsed = (): number => performance.now() - startedMs;
+  const startedMs = clock.monotonicMs();
+  const elapsed = (): number => clock.monotonicMs() - startedMs;
   const d = new ConnDeadlines({
     idleMs: options.idleMs,
     frameMs: options.frameMs ?? null,
     authMs: options.authMs ?? null,
     waiting: () => waiting.value,
     expired: (kind) => fired.push({ kind, atMs: elapsed() }),
+    clock,
   });
   d.start();
-  return { d, fired, elapsed, waiting };
-}
-
-const sleep = (ms: number): Promise<void> => Bun.sleep(ms);
-
-/** Waits until something fired (up to 2 s). */
-async function firedWithin(p: Probe): Promise<DeadlineKind[]> {
-  for (let i = 0; i < 200 && p.fired.length === 0; i++) await sleep(10);
-  return p.fired.map((f) => f.kind);
+  return { d, clock, fired, elapsed, waiting };
 }
 
 describe("ConnDeadlines", () => {
-  test("idle fires once, when due and not before", async () => {
+  test("idle fires once, when due and not before", () => {
     const p = probe({ idleMs: 100 });
-    await sleep(50);
+    p.clock.advance(99);
     expect(p.fired).toEqual([]);
-    expect(await firedWithin(p)).toEqual(["idle"]);
-    expect(p.fired[0]!.atMs).toBeGreaterThanOrEqual(99);
-    await sleep(150);
+    p.clock.advance(1);
+    expect(p.fired).toEqual([{ kind: "idle", atMs: 100 }]);
+    p.clock.advance(1000);
     expect(p.fired.length).toBe(1);
+    expect(p.clock.pendingTimers).toBe(0);
   });
 
-  test("activity moves the idle deadline; so does the end of a wait", async () => {
+  test("activity moves the idle deadline; so does the end of a wait", () => {
     const p = probe({ idleMs: 100 });
-    await sleep(60);
+    p.clock.advance(60);
     p.d.activity();
-    const moved = p.elapsed();
-    await sleep(60);
-    if (p.elapsed() - moved < 99) expect(p.fired).toEqual([]);
+    p.clock.advance(99);
+    expect(p.fired).toEqual([]);
     p.waiting.value = true;
-    await sleep(250);
+    p.clock.advance(250);
     expect(p.fired).toEqual([]);
     p.waiting.value = false;
     p.d.activity();
     const ended = p.elapsed();
-    expect(await firedWithin(p)).toEqual(["idle"]);
-    expect(p.fired[0]!.atMs - ended).toBeGreaterThanOrEqual(99);
+    p.clock.advance(99);
+    expect(p.fired).toEqual([]);
+    p.clock.advance(1);
+    expect(p.fired).toEqual([{ kind: "idle", atMs: ended + 100 }]);
   });
 
-  test("a frame begun fires frame at its deadline, before idle; a finished frame does not", async () => {
+  test("a frame begun fires frame at its deadline, before idle; a finished frame does not", () => {
     const done = probe({ idleMs: 5000, frameMs: 100 });
     done.d.frameStarted();
-    await sleep(30);
+    done.clock.advance(30);
     done.d.frameDone();
-    await sleep(200);
+    done.clock.advance(200);
     expect(done.fired).toEqual([]);
     done.d.stop();
 
     const stuck = probe({ idleMs: 5000, frameMs: 100 });
     stuck.d.frameStarted();
-    await sleep(40);
+    stuck.clock.advance(40);
     // Bytes of the same frame keep arriving: the deadline is per frame, not per byte.
     stuck.d.activity();
     stuck.d.frameStarted();
-    expect(await firedWithin(stuck)).toEqual(["frame"]);
-    expect(stuck.fired[0]!.atMs).toBeGreaterThanOrEqual(99);
-    expect(stuck.fired[0]!.atMs).toBeLessThan(1000);
+    stuck.clock.advance(59);
+    expect(stuck.fired).toEqual([]);
+    stuck.clock.advance(1);
+    expect(stuck.fired).toEqual([{ kind: "frame", atMs: 100 }]);
   });
 
-  test("time the server does not read the connection is not counted against a frame", async () => {
+  test("time the server does not read the connection is not counted against a frame", () => {
     const p = probe({ idleMs: 5000, frameMs: 100 });
     p.d.frameStarted();
-    await sleep(50);
+    p.clock.advance(50);
     p.d.readingPaused(true);
-    await sleep(200);
+    p.clock.advance(200);
     expect(p.fired).toEqual([]);
     p.d.readingPaused(false);
     const resumed = p.elapsed();
-    expect(await firedWithin(p)).toEqual(["frame"]);
-    // About 50 ms of its 100 were left at the pause.
-    expect(p.fired[0]!.atMs - resumed).toBeGreaterThanOrEqual(40);
+    // 50 ms of its 100 were left at the pause.
+    p.clock.advance(49);
+    expect(p.fired).toEqual([]);
+    p.clock.advance(1);
+    expect(p.fired).toEqual([{ kind: "frame", atMs: resumed + 50 }]);
     p.d.stop();
   });
 
-  test("auth fires unless the connection authenticated first", async () => {
+  test("auth fires unless the connection authenticated first", () => {
     const late = probe({ idleMs: 5000, authMs: 100 });
-    expect(await firedWithin(late)).toEqual(["auth"]);
-    expect(late.fired[0]!.atMs).toBeGreaterThanOrEqual(99);
+    late.clock.advance(99);
+    expect(late.fired).toEqual([]);
+    late.clock.advance(1);
+    expect(late.fired).toEqual([{ kind: "auth", atMs: 100 }]);
 
     const onTime = probe({ idleMs: 5000, authMs: 100 });
-    await sleep(20);
+    onTime.clock.advance(20);
     onTime.d.authenticated();
-    await sleep(250);
+    onTime.clock.advance(250);
     expect(onTime.fired).toEqual([]);
     onTime.d.stop();
   });
 
-  test("stop() silences every deadline", async () => {
+  test("stop() silences every deadline", () => {
     const p = probe({ idleMs: 30, frameMs: 20, authMs: 10 });
     p.d.frameStarted();
     p.d.stop();
-    await sleep(100);
+    p.clock.advance(100);
     expect(p.fired).toEqual([]);
+    expect(p.clock.pendingTimers).toBe(0);
+  });
+
+  test("a step of the wall clock, forward or back, neither fires nor delays a deadline", () => {
+    const p = probe({ idleMs: 100 });
+    p.clock.set(p.clock.now() + 3_600_000);
+    p.clock.advance(99);
+    expect(p.fired).toEqual([]);
+    p.clock.set(p.clock.now() - 7_200_000);
+    p.clock.advance(1);
+    expect(p.fired).toEqual([{ kind: "idle", atMs: 100 }]);
+  });
+
+  test("the quiet moment shutdown waits for is real time: bytes on the network do not follow the broker's clock", async () => {
+    const p = probe({ idleMs: 5000 });
+    p.d.activity();
+    expect(p.d.quietMs()).toBeLessThan(20);
+    // A real wait on purpose: the fake clock stands still meanwhile, the network does not.
+    await Bun.sleep(30);
+    expect(p.d.quietMs()).toBeGreaterThanOrEqual(25);
+    p.d.stop();
   });
 });

@@ -107,6 +107,7 @@ test("a row damaged while the broker runs is never served: get says quarantined,
   await expect(store.get(hit!.id)).rejects.toThrow(/quarantined: its fixed fields .* fail their checksum/);
   const claimed = await claim(store, { queues: ["default"], max: 10, workerId: "w", nowMs: 2000 });
   expect(claimed.map((l) => l.task.id)).toEqual([ok!.id]);
+  // Polls for the quarantine move, which runs on a later turn of the event loop (no timer).
   for (let i = 0; i < 50 && found.length === 0; i++) await Bun.sleep(10);
   expect(found).toEqual([{ seq: expect.any(Number), id: hit!.id, reason: expect.stringContaining("fixed fields") }]);
   await expect(store.get(hit!.id)).rejects.toThrow(/quarantined/);

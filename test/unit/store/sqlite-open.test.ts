@@ -5,11 +5,12 @@ import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { readFileSync, writeFileSync } from "node:fs";
 import { uuidv7Bytes } from "../../../src/protocol/uuid.ts";
-import { rowDamage } from "../../../src/store/sqlite/row-checksum.ts";
+import { rowDamage, stateCrc, type StateFields } from "../../../src/store/sqlite/row-checksum.ts";
 import { CorruptDatabaseError, MIGRATIONS } from "../../../src/store/sqlite/schema.ts";
-import type { TaskRow } from "../../../src/store/sqlite/task-row.ts";
+import { STATUS, type TaskRow } from "../../../src/store/sqlite/task-row.ts";
 import { openSqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import { task } from "../../contract/store.contract.ts";
+import { FakeClock } from "../../helpers/fake-clock.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
 import { list } from "../../helpers/store-ops.ts";
 
@@ -84,4 +85,22 @@ test("a schema-1 database migrates: completed rows leave the status index, recov
   expect(columns).not.toContain("lease_expires_at");
   expect(columns).toContain("state_crc");
   db.close();
+});
+
+test("a row an earlier build left in_progress is requeued at open, stamped with the broker's clock, not the host's", async () => {
+  const path = tempPath();
+  const first = openSqliteStore({ path });
+  const [sent] = await first.submit([task({ type: "left-running" })], 1000);
+  await first.close();
+  // What an earlier build left behind: the row itself marked in_progress, with a checksum to match.
+  const db = new Database(path);
+  const row = db.query("SELECT * FROM tasks WHERE type = 'left-running'").get() as StateFields & { seq: number };
+  const running = { ...row, status: STATUS.in_progress };
+  db.run("UPDATE tasks SET status = ?, state_crc = ? WHERE seq = ?", [running.status, stateCrc(running), row.seq]);
+  db.close();
+  const clock = new FakeClock(Date.UTC(2030, 0, 1));
+  const store = open({ path, clock });
+  const back = (await store.get(sent!.id))!;
+  expect(back.status).toBe("pending");
+  expect(back.updatedAtMs).toBe(clock.now());
 });
