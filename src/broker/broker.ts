@@ -23,6 +23,9 @@ export type { ClaimCommand } from "./claim-command.ts";
 export type { DeliverySink, SubscribeCommand } from "./subscriptions.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
+// How the lease is named in each kind of list whose leases end (module-level: no closure per call).
+const asRef = (ref: LeaseRef): LeaseRef => ref;
+const reportRef = (report: ResultReport): LeaseRef => report.lease;
 /** Most tasks one delivery to a subscription carries (one frame; the reply budget bounds its bytes too). */
 const MAX_DELIVERY_TASKS = 1000;
 
@@ -271,7 +274,7 @@ export class Broker {
    * failure fails every item. In input order.
    */
   async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
-    this.leasesEnded(reports.map((r) => r.lease));
+    if (this.subs.leasesEnded(reports, reportRef)) this.serveWaiters();
     const nowMs = this.clock.now();
     let results: ReportItemResult[];
     try {
@@ -438,8 +441,12 @@ export class Broker {
    * task never waits for an fsync) and is served if it can use it.
    */
   private leasesEnded(refs: readonly LeaseRef[]): void {
-    if (this.subs.leasesEnded(refs)) this.serveWaiters();
+    if (this.subs.leasesEnded(refs, asRef)) this.serveWaiters();
   }
+
+  /** Parked claims and subscriptions that may be served now (bound once: serveWaiters runs per event). */
+  private readonly claimServable = (w: ClaimWaiter): boolean => this.mayServe(w.workerId, w.queues);
+  private readonly subscriptionServable = (s: Subscription): boolean => s.sink.writable() && this.mayServe(s.workerId, s.queues);
 
   /**
    * Hands ready tasks to consumers waiting for them — parked claims and subscriptions with
@@ -452,8 +459,8 @@ export class Broker {
     this.serving = true;
     try {
       for (;;) {
-        const waiter = this.waiters.size === 0 ? null : this.waiters.first((w) => this.mayServe(w.workerId, w.queues));
-        const sub = this.subs.size === 0 ? null : this.subs.first((s) => s.sink.writable() && this.mayServe(s.workerId, s.queues));
+        const waiter = this.waiters.size === 0 ? null : this.waiters.first(this.claimServable);
+        const sub = this.subs.size === 0 ? null : this.subs.first(this.subscriptionServable);
         if (sub !== null && (waiter === null || sub.ticket < waiter.ticket)) this.serveSubscription(sub);
         else if (waiter !== null) {
           this.waiters.take(waiter);
