@@ -67,6 +67,8 @@ export class TaskRun {
   readonly lease: LeaseRef;
   /** Settles once the handler has returned (or thrown) and the outcome is dealt with. */
   done: Promise<void> = Promise.resolve();
+  /** performance.now() when the handler was called (the worker times handlers to size its prefetch). */
+  startedMs = 0;
   private readonly host: TaskRunHost;
   private readonly client: Client;
   /** Made when the handler first reads ctx.signal: most handlers never do, and it costs per task. */
@@ -103,6 +105,7 @@ export class TaskRun {
   }
 
   start(): void {
+    this.startedMs = performance.now();
     this.done = this.execute();
   }
 

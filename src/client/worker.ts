@@ -1,5 +1,5 @@
-// Worker: the runtime that takes tasks (a credit-based subscription: the broker pushes up to
-// `prefetch` tasks; blocking claims with a broker that predates it), runs the registered handler
+// Worker: the runtime that takes tasks (a credit-based subscription: the broker pushes up to its
+// prefetch window of tasks; blocking claims with a broker that predates it), runs the registered handler
 // on at most `concurrency` at once, keeps leases alive (heartbeats + renewals), reports outcomes
 // in the background, and shuts down gracefully. One task's run lives in task-run.ts, the tasks
 // waiting for a slot in waiting-tasks.ts, sockets in the channel.
@@ -15,6 +15,7 @@ import { ProcessLoad } from "./process-load.ts";
 import { ResultBatcher, type ResultSettled } from "./result-batcher.ts";
 import { TaskRun, type Handler, type TaskRunHost } from "./task-run.ts";
 import { ClientClosedError, ConnectionError, ForbiddenError, InvalidFieldError, LeaseLostError, TqError, UnknownMessageTypeError } from "./tq-error.ts";
+import { PrefetchWindow } from "./prefetch-window.ts";
 import { WaitingTasks } from "./waiting-tasks.ts";
 
 export type { Handler, TaskContext, WorkerTask } from "./task-run.ts";
@@ -26,7 +27,9 @@ export interface WorkerOptions extends ClientOptions {
   concurrency?: number;
   /**
    * Most tasks held at once, running and waiting for a slot: the subscription's credits. Default
-   * 4 x concurrency (at most 10000), so a slot that frees starts its next task at once.
+   * adaptive: 4 x concurrency at start, then as many as the handlers' measured speed needs for a
+   * freed slot never to wait for a delivery (at least `concurrency`, at most 1000 or 4 x
+   * concurrency). A number fixes it (1-10000).
    */
   prefetch?: number;
   /** Heartbeat period, ms. Default what the broker announces (worker.heartbeat_interval_secs). */
@@ -48,8 +51,6 @@ export interface WorkerOptions extends ClientOptions {
 type WorkerState = "new" | "running" | "quiet" | "stopping" | "stopped";
 
 const DEFAULT_CONCURRENCY = 4;
-/** Prefetch per slot by default: tasks wait in memory, so a freed slot never waits for the broker. */
-const DEFAULT_PREFETCH_PER_SLOT = 4;
 const DEFAULT_GRACEFUL_SHUTDOWN_MS = 60_000;
 const DEFAULT_CLAIM_WAIT_MS = 30_000;
 /** Pause after a failed claim, so a broken broker is not hammered in a tight loop. */
@@ -73,7 +74,9 @@ export class Worker extends EventEmitter implements TaskRunHost {
   readonly workerId: string;
   readonly queues: string[];
   readonly concurrency: number;
-  readonly prefetch: number;
+  /** The prefetch option: a fixed number of credits, or null when the window adapts. */
+  readonly prefetch: number | null;
+  private readonly window: PrefetchWindow;
   private readonly options: WorkerOptions;
   private readonly handlers = new Map<string, Handler>();
   /** Runs whose handler has not returned: each holds a slot. */
@@ -115,10 +118,11 @@ export class Worker extends EventEmitter implements TaskRunHost {
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 0xffff) {
       throw new InvalidFieldError(ErrorCode.InvalidField, `concurrency: expected a whole number >= 1, got ${this.concurrency}`, { field: "concurrency" });
     }
-    this.prefetch = options.prefetch ?? Math.min(MAX_SUBSCRIBE_CREDITS, Math.max(this.concurrency, DEFAULT_PREFETCH_PER_SLOT * this.concurrency));
-    if (!Number.isInteger(this.prefetch) || this.prefetch < 1 || this.prefetch > MAX_SUBSCRIBE_CREDITS) {
+    this.prefetch = options.prefetch ?? null;
+    if (this.prefetch !== null && (!Number.isInteger(this.prefetch) || this.prefetch < 1 || this.prefetch > MAX_SUBSCRIBE_CREDITS)) {
       throw new InvalidFieldError(ErrorCode.InvalidField, `prefetch: expected a whole number 1-${MAX_SUBSCRIBE_CREDITS}, got ${this.prefetch}`, { field: "prefetch" });
     }
+    this.window = new PrefetchWindow(this.concurrency, this.prefetch);
     this.waiting = new WaitingTasks({
       defaultLeaseMs: () => this.defaultLeaseMs,
       renew: async (leases) => (await this.client.call({ kind: "RenewLease", leases }, "Renewed", { idempotent: true })).expiresAtMs,
@@ -148,6 +152,11 @@ export class Worker extends EventEmitter implements TaskRunHost {
 
   get isRunning(): boolean {
     return this.state === "running" || this.state === "quiet";
+  }
+
+  /** The credits the worker asks for now: its prefetch, or where its adaptive window stands. */
+  get credits(): number {
+    return this.window.credits;
   }
 
   /** Connects, registers, subscribes (or starts claiming). Resolves once registered; rejects if the broker refuses. */
@@ -201,6 +210,8 @@ export class Worker extends EventEmitter implements TaskRunHost {
   handlerReturned(run: TaskRun): void {
     if (this.running.get(run.task.id) === run) this.running.delete(run.task.id);
     this.reporting.add(run);
+    const nowMs = performance.now();
+    if (this.window.observe(nowMs - run.startedMs, nowMs) !== null) this.resubscribe();
     this.slotFreed();
   }
 
@@ -266,7 +277,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     // Tasks still held from a previous connection are not counted by the new subscription: after a
     // reconnect the worker may hold up to twice its prefetch for a moment, never more.
     this.subscribed = await this.client
-      .call({ kind: "Subscribe", subscriptionId: SUBSCRIPTION_ID, queues: this.queues, credits: this.prefetch }, "Ack", { setup: true })
+      .call({ kind: "Subscribe", subscriptionId: SUBSCRIPTION_ID, queues: this.queues, credits: this.window.credits }, "Ack", { setup: true })
       .then(
         () => true,
         (err: unknown) => {
@@ -276,6 +287,16 @@ export class Worker extends EventEmitter implements TaskRunHost {
         },
       );
     this.ensureClaimLoop();
+  }
+
+  /** The window moved: the same subscription with the new credits (a lost connection subscribes afresh anyway). */
+  private resubscribe(): void {
+    if (!this.subscribed || this.state !== "running" || !this.client.channel.isReady) return;
+    this.client
+      .call({ kind: "Subscribe", subscriptionId: SUBSCRIPTION_ID, queues: this.queues, credits: this.window.credits }, "Ack")
+      .catch((err: unknown) => {
+        if (!(err instanceof ConnectionError) && !(err instanceof ClientClosedError)) this.reportError(err);
+      });
   }
 
   /** Tasks the broker pushed: they wait for a slot (or go back, when the worker is stopping). */

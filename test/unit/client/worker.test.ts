@@ -78,7 +78,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 describe("Worker on a subscription", () => {
-  test("subscribes for 4 x concurrency credits (or `prefetch`), and again on every new connection, claiming nothing", async () => {
+  test("subscribes for 4 x concurrency credits at start (or `prefetch`), and again on every new connection, claiming nothing", async () => {
     fake = await FakeBroker.start(
       broker((req, conn) => {
         if (req.kind === "Subscribe" && conn.index === 1) setTimeout(() => conn.drop(), 20);
@@ -93,8 +93,27 @@ describe("Worker on a subscription", () => {
       [1, ["default"], 12],
     ]);
     expect(fake.seen("ClaimTask")).toEqual([]);
-    expect(newWorker({ concurrency: 3, prefetch: 5 }).prefetch).toBe(5);
-    expect(newWorker({ concurrency: 5000 }).prefetch).toBe(10_000);
+    expect(newWorker({ concurrency: 3, prefetch: 5 }).credits).toBe(5);
+    expect(newWorker({ concurrency: 5000 }).credits).toBe(10_000);
+    expect(() => newWorker({ prefetch: 10_001 })).toThrow("prefetch");
+  });
+
+  test("fast handlers widen the window: the same subscription is asked for more credits", async () => {
+    fake = await FakeBroker.start(
+      broker((req, conn) => {
+        if (req.kind === "Subscribe" && req.credits === 16) setTimeout(() => deliver(conn, Array.from({ length: 16 }, (_, i) => task(i + 1))), 5);
+        return undefined;
+      }),
+    );
+    const w = newWorker({ concurrency: 4 });
+    w.register("job", () => {});
+    await w.start();
+    await until(() => fake.seen("Subscribe").length >= 2, "a second Subscribe");
+    const [first, second] = fake.seen("Subscribe");
+    expect(first!.credits).toBe(16);
+    expect(second).toMatchObject({ subscriptionId: 1, queues: ["default"] });
+    expect(second!.credits).toBeGreaterThan(100);
+    expect(w.credits).toBe(second!.credits);
   });
 
   test("runs at most `concurrency` of what is delivered; a slot frees when its handler returns, before the outcome is acknowledged", async () => {
