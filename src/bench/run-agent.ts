@@ -5,6 +5,7 @@
 
 import { CONTROL, ownCpuSecs, type AgentLine, type AgentReport, type AgentSpec } from "./agent-protocol.ts";
 import { runPacedProducer, runProducer } from "./producer-agent.ts";
+import { runSdkWorker } from "./sdk-worker-agent.ts";
 import { runWorker } from "./worker-agent.ts";
 
 /** Progress lines at most this often: the orchestrator only needs them to know when to stop. */
@@ -104,7 +105,9 @@ async function runJob(text: string, job: number, signals: JobSignals, emit: (lin
         ? await runProducer(spec, ready, signals.stop, onProgress)
         : spec.role === "paced-producer"
           ? await runPacedProducer(spec, ready, signals.stop)
-          : await runWorker(spec, ready, signals.stop, onProgress);
+          : spec.consumer === "sdk"
+            ? await runSdkWorker(spec, ready, signals.stop, onProgress)
+            : await runWorker(spec, ready, signals.stop, onProgress);
     const report: AgentReport = { ...result, job, cpuSecs: ownCpuSecs() - cpuAtStartSecs };
     await emit(report);
     return true;
