@@ -211,7 +211,7 @@ export class LeaseBook {
     const crc = stateCrcAfter(row, {
       status: STATUS.cancelled, finished_at: nowMs, updated_at: nowMs, worker_id: lease.workerId, started_at: lease.startedAtMs,
     });
-    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "cancelled" });
+    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "cancelled", endedLease: { token: lease.token, workerId: lease.workerId } });
     return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc)!);
   }
 
