@@ -71,7 +71,7 @@ describe("exit codes", () => {
   test("serve with raft enabled: 78 and a clear message", async () => {
     const r = await cli(["serve", "--data-dir", join(dir, "never")], { TQ_RAFT_ENABLED: "true", TQ_RAFT_NODE_ID: "n1" });
     expect(r.code).toBe(78);
-    expect(r.err).toContain("raft.enabled: tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database (persistence.backend: postgres, not available yet in this version); the other raft keys are accepted and ignored (from TQ_RAFT_ENABLED)");
+    expect(r.err).toContain("raft.enabled: tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database (persistence.backend: postgres, persistence.postgres.url; raft.node_id names each broker); the other raft keys are accepted and ignored (from TQ_RAFT_ENABLED)");
   });
 });
 
