@@ -201,3 +201,15 @@ async function freePort(): Promise<number> {
   listener.stop(true);
   return port;
 }
+
+/** Config overrides that put a test broker on the run's server, in `schema`, as node `nodeId`. */
+export async function postgresBrokerConfig(schema: string, nodeId: string): Promise<Record<string, unknown>> {
+  const { url } = await testPostgres();
+  return {
+    "persistence.backend": "postgres",
+    "persistence.postgres.url": url,
+    "persistence.postgres.schema": schema,
+    "persistence.postgres.pool_size": 4,
+    "raft.node_id": nodeId,
+  };
+}
