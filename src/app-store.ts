@@ -55,6 +55,7 @@ async function openPostgres(config: Config, log: Logger, wiring: StoreWiring): P
     nodeId,
     poolSize: pg.pool_size,
     synchronousCommit: pg.synchronous_commit,
+    clock: wiring.clock,
     retry: wiring.retry,
     events: wiring.events,
     onCommit: wiring.onCommit,

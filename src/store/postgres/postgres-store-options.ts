@@ -1,6 +1,7 @@
 // What a PostgresStore is opened with: where the database is, which schema, this broker's node
 // id, the pool and commit settings, the rules and the listeners the broker wires to it. Types only.
 
+import type { Clock } from "../../clock.ts";
 import type { RetryPolicy } from "../../rules/transitions.ts";
 import type { StoreEvents } from "../store.ts";
 
@@ -15,6 +16,8 @@ export interface PostgresStoreOptions {
   poolSize: number;
   /** synchronous_commit per session: on waits for the WAL flush before a commit is acknowledged. */
   synchronousCommit: boolean;
+  /** The broker's clock: what the hand-back at open stamps on the rows. Default: the system's. */
+  clock?: Pick<Clock, "now">;
   /** What a failure leads to (rules/transitions.ts). Tests pin the jitter here. */
   retry?: RetryPolicy;
   /** Ready, finished and due, after the commit that made them true, whichever broker committed it. */

@@ -5,6 +5,7 @@
 
 import { randomBytes } from "node:crypto";
 import { SQL } from "bun";
+import { systemClock } from "../../clock.ts";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { DEFAULT_RETRY_POLICY } from "../../rules/transitions.ts";
 import type { CancelOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts } from "../../rules/task.ts";
@@ -29,6 +30,8 @@ export type { PostgresStoreOptions };
 
 /** Most tasks the safety-net poll announces per queue: enough for claims to ask the store. */
 const POLL_READY_CAP = 1000;
+/** Polls between two writes of this broker's row in the brokers table (about 6 s). */
+const POLLS_PER_SIGN_OF_LIFE = 4;
 /** Polls between two sweeps of day-old worker records. */
 const POLLS_PER_SWEEP = 600;
 /** Clock difference with the database past which the start warns (leases and delays follow the brokers' clocks). */
@@ -106,8 +109,9 @@ export class PostgresStore implements Store, WorkerPresence {
     if (keyBytes.byteLength !== TOKEN_KEY_BYTES) throw new Error(`meta.lease_token_key of schema ${this.options.schema} is damaged`);
     this.cipher = new TokenCipher(keyBytes);
     await this.checkClockAndNode();
+    await this.signOfLife();
     const notes = new TxNotes();
-    this.recoveredLeases = await recoverOwnLeases(this.sql, this.options.nodeId, Date.now(), notes);
+    this.recoveredLeases = await recoverOwnLeases(this.sql, this.options.nodeId, (this.options.clock ?? systemClock).now(), notes);
     if (notes.ready.size > 0) await this.sql`SELECT pg_notify(${this.channel}, p) FROM unnest(${encodeNotes(this.instance, notes)}::text[]) AS p`;
     this.listening = await this.sql.listen(this.channel, (payload) => this.heard(payload), () => this.resync("listening"));
     this.poll = setInterval(() => this.resync("poll"), this.options.pollIntervalMs ?? 1500);
@@ -194,12 +198,7 @@ export class PostgresStore implements Store, WorkerPresence {
   /** A write that proves the database takes work: this broker's sign of life in the brokers table. */
   async ping(): Promise<void> {
     this.assertOpen();
-    const now = Date.now();
-    await this.read(
-      () => this.sql`
-        INSERT INTO brokers (node_id, instance, started_at, seen_at) VALUES (${this.options.nodeId}, ${this.instance}, ${now}, ${now})
-        ON CONFLICT (node_id) DO UPDATE SET instance = excluded.instance, seen_at = excluded.seen_at`,
-    );
+    await this.read(() => this.signOfLife());
   }
 
   async close(): Promise<void> {
@@ -257,7 +256,11 @@ export class PostgresStore implements Store, WorkerPresence {
   private resync(why: "listening" | "poll"): void {
     if (this.closed) return;
     void this.presence.flush();
-    if (why === "poll" && ++this.polls % POLLS_PER_SWEEP === 0) void this.presence.forgetOld(Date.now()).catch(() => undefined);
+    if (why === "poll") {
+      this.polls++;
+      if (this.polls % POLLS_PER_SIGN_OF_LIFE === 0) void this.signOfLife().catch(() => undefined);
+      if (this.polls % POLLS_PER_SWEEP === 0) void this.presence.forgetOld(Date.now()).catch(() => undefined);
+    }
     readyQueues(this.sql, POLL_READY_CAP).then(
       (queues) => {
         if (this.closed) return;
@@ -268,6 +271,14 @@ export class PostgresStore implements Store, WorkerPresence {
       },
       (err: unknown) => this.log("poll of ready queues failed", { why, error: String(err) }),
     );
+  }
+
+  private async signOfLife(): Promise<void> {
+    const now = Date.now();
+    await this.sql`
+      INSERT INTO brokers (node_id, instance, started_at, seen_at) VALUES (${this.options.nodeId}, ${this.instance}, ${now}, ${now})
+      ON CONFLICT (node_id) DO UPDATE SET instance = excluded.instance, seen_at = excluded.seen_at,
+        started_at = CASE WHEN brokers.instance = excluded.instance THEN brokers.started_at ELSE excluded.started_at END`;
   }
 
   private async checkClockAndNode(): Promise<void> {
