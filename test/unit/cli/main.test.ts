@@ -145,6 +145,15 @@ describe("config", () => {
     expect(asJson).toEqual(JSON.parse(JSON.stringify(DEFAULT_CONFIG)));
   });
 
+  test("print: the PostgreSQL URL's password masked, set through TQ_PERSISTENCE_POSTGRES_URL", async () => {
+    const r = await cli(["config", "print"], { TQ_PERSISTENCE_BACKEND: "postgres", TQ_PERSISTENCE_POSTGRES_URL: "postgres://tq:hunter2-pw@db:5432/tq" });
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain("hunter2");
+    const printed = parse(r.out) as typeof DEFAULT_CONFIG;
+    expect(printed.persistence.backend).toBe("postgres");
+    expect(printed.persistence.postgres.url).toBe("postgres://tq:***@db:5432/tq");
+  });
+
   test("print --defaults is the shipped broker.yaml", async () => {
     const r = await cli(["config", "print", "--defaults"]);
     expect(`${r.out}\n`).toBe(await Bun.file(SHIPPED).text());
