@@ -38,7 +38,8 @@ export function queuesJson(stats: BrokerStats, nowMs: number): Record<string, un
   const listed = new Set(stats.tasks.queues.map((q) => q.queue));
   for (const name of stats.pausedQueues) {
     if (!listed.has(name)) {
-      out.push(queueJson({ queue: name, pending: { high: 0, normal: 0, low: 0 }, scheduled: 0, inProgress: 0, oldestReadyAtMs: null }, true, nowMs));
+      const empty = { queue: name, pending: { high: 0, normal: 0, low: 0 }, scheduled: 0, inProgress: 0, oldestReadyAtMs: null, retrying: 0, completed: 0, dead: 0, cancelled: 0 };
+      out.push(queueJson(empty, true, nowMs));
     }
   }
   return out.sort((a, b) => String(a.name).localeCompare(String(b.name)));
