@@ -57,7 +57,7 @@ const REQUESTS: Record<string, () => Promise<{ method: string; path: string; bod
   listQueues: async () => ({ method: "GET", path: "/api/v1/queues" }),
   pauseQueue: async () => ({ method: "POST", path: "/api/v1/queues/auth-pause/pause" }),
   resumeQueue: async () => {
-    h.broker.pause("auth-resume");
+    await h.broker.pause("auth-resume");
     return { method: "POST", path: "/api/v1/queues/auth-resume/resume" };
   },
   listWorkers: async () => ({ method: "GET", path: "/api/v1/workers" }),
