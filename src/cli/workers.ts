@@ -67,7 +67,8 @@ const COMMANDS_BY_ACTION: Readonly<Record<string, string>> = { quiet: "quiet", s
 export const workersCommand: Command = {
   ...listWorkers,
   summary: "list workers; quiet or stop one",
-  actions: { quiet: ADMIN_FLAGS, stop: ADMIN_FLAGS },
+  flags: undefined,
+  actions: { list: listWorkers.flags!, quiet: ADMIN_FLAGS, stop: ADMIN_FLAGS },
   help: `${listWorkers.help}
 
 usage: tq-broker workers quiet|stop ID [--api-url URL] [--api-key KEY] [--json]
@@ -79,7 +80,7 @@ options of quiet, stop:
 ${formatFlags(ADMIN_FLAGS)}`,
   async run(argv, ctx) {
     const action = argv[0];
-    if (action === undefined || COMMANDS_BY_ACTION[action] === undefined) return listWorkers.run(argv, ctx);
+    if (action === undefined || COMMANDS_BY_ACTION[action] === undefined) return listWorkers.run(action === "list" ? argv.slice(1) : argv, ctx);
     const args = parseArgs(argv, commandSpec);
     try {
       const worker = await adminApi(args, ctx).call("POST", `/api/v1/workers/${encodeURIComponent(args.positionals[1]!)}/${COMMANDS_BY_ACTION[action]}`);
