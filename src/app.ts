@@ -123,6 +123,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         ready: (queue, count) => broker?.onReady(queue, count),
         finished: (ends) => broker?.onFinished(ends),
         due: (atMs) => scheduler?.poke(atMs),
+        paused: (queue, paused) => broker?.onPaused(queue, paused),
       },
       onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
       onFatal: (err) => {
