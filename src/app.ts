@@ -115,6 +115,7 @@ export async function startApp(config: Config, rootLog: Logger, options: StartOp
         ready: (queue, count) => broker?.onReady(queue, count),
         finished: (ends, elsewhere) => broker?.onFinished(ends, elsewhere),
         due: (atMs) => scheduler?.poke(atMs),
+        paused: (queue, paused) => broker?.onPaused(queue, paused),
       },
       onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
       onFatal: (err) => {

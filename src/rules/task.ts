@@ -86,6 +86,8 @@ export interface FailureIn {
 
 export interface FailureOutcome {
   status: "failed" | "dead";
+  /** The task's queue (per-queue failure rates). */
+  queue: string;
   /** For failed: when the retry becomes ready. */
   retryAtMs: number | null;
   attempts: number;
@@ -112,12 +114,23 @@ export interface QueueCounts {
   inProgress: number;
   /** Epoch ms the oldest ready task became ready, null when none is ready. */
   oldestReadyAtMs: number | null;
+  /** Of `scheduled`, the failed tasks waiting for their retry's backoff. */
+  retrying: number;
+  /** Finished tasks the store holds (until retention purges them): counted by the store, so they survive restarts. */
+  completed: number;
+  dead: number;
+  cancelled: number;
 }
 
 export interface TaskCounts {
   pending: number;
   scheduled: number;
   inProgress: number;
+  /** Sums of the per-queue figures of the same names. */
+  retrying: number;
+  completed: number;
+  dead: number;
+  cancelled: number;
   queues: QueueCounts[];
 }
 

@@ -1,6 +1,7 @@
 // How the brokers of one cluster hear of each other's commits: a NOTIFY in the committing
 // transaction (delivered only if it commits) carrying what became ready (queue, count) and what
-// finished (ids, and a cancelled run's lease so its worker's broker can tell it), and, since
+// finished (ids, and a cancelled run's lease so its worker's broker can tell it) and which queues
+// were paused or resumed, and, since
 // notifications are lost while a listener reconnects, a slow poll of the queues holding ready tasks.
 
 import type { SQL } from "bun";
@@ -19,6 +20,8 @@ interface Message {
   r?: [string, number][];
   /** [id, status code, queue] or, for a cancelled run, [id, "x", queue, token, workerId]. */
   f?: (string | number)[][];
+  /** Queues paused (1) or resumed (0). */
+  p?: [string, number][];
 }
 
 /** The channel of one schema's cluster (several clusters may share a database). */
@@ -51,7 +54,14 @@ export function encodeNotes(instance: string, notes: TxNotes): string[] {
     (current.f ??= []).push(part);
     size += cost;
   }
-  if (current.r !== undefined || current.f !== undefined) push();
+  for (const [queue, paused] of notes.pauses) {
+    const part: [string, number] = [queue, paused ? 1 : 0];
+    const cost = JSON.stringify(part).length + 1;
+    if (size + cost > MAX_PAYLOAD_CHARS) push();
+    (current.p ??= []).push(part);
+    size += cost;
+  }
+  if (current.r !== undefined || current.f !== undefined || current.p !== undefined) push();
   return out;
 }
 
@@ -59,6 +69,7 @@ export interface Decoded {
   from: string;
   ready: [string, number][];
   ends: TaskEnd[];
+  pauses: [string, boolean][];
 }
 
 /** A payload read back; null for one that is not ours (another program on the channel). */
@@ -79,7 +90,8 @@ export function decodeNotes(payload: string): Decoded | null {
     if (typeof p[3] === "number" && typeof p[4] === "string") end.endedLease = { token: p[3], workerId: p[4] };
     ends.push(end);
   }
-  return { from: message.o, ready, ends };
+  const pauses = (message.p ?? []).filter((p) => typeof p?.[0] === "string").map((p): [string, boolean] => [p[0], p[1] === 1]);
+  return { from: message.o, ready, ends, pauses };
 }
 
 /** Sends the notifications inside `tx`: delivered to every listener when it commits, never if it rolls back. */

@@ -5,6 +5,7 @@
 import type { SQL } from "bun";
 import { afterHandBack, afterLeaseLoss } from "../../rules/transitions.ts";
 import type { TxNotes } from "./pg-group.ts";
+import { recordRuns } from "./run-history.ts";
 
 /** What an ending needs of a leased row. */
 export interface LeaseRow {
@@ -14,12 +15,18 @@ export interface LeaseRow {
   max_retries: number;
   worker_id: string;
   lease_ms: string;
+  started_at: string;
 }
 
-export const LEASE_ROW_COLUMNS = "id, queue, attempts, max_retries, worker_id, lease_ms";
+export const LEASE_ROW_COLUMNS = "id, queue, attempts, max_retries, worker_id, lease_ms, started_at";
 
-/** How the leases end: counted as a failed attempt (with the reason kept as the task's error) or handed back. */
-export type LeaseEnding = { countAttempt: true; reason: (row: LeaseRow) => string } | { countAttempt: false };
+/**
+ * How the leases end: counted as a failed attempt (the reason kept as the task's error, the run
+ * recorded as lease expired or worker lost) or handed back (not a run).
+ */
+export type LeaseEnding =
+  | { countAttempt: true; outcome: "lease_expired" | "worker_lost"; reason: (row: LeaseRow) => string }
+  | { countAttempt: false };
 
 export interface EndedLease {
   row: LeaseRow;
@@ -46,6 +53,14 @@ export async function endLeases(tx: SQL, notes: TxNotes, rows: readonly LeaseRow
   for (const d of decided) {
     if (d.status === "pending") notes.madeReady(d.row.queue);
     else notes.ends.push({ id: d.row.id, queue: d.row.queue, status: "dead" });
+  }
+  if (ending.countAttempt) {
+    await recordRuns(
+      tx,
+      decided.map((d) => ({
+        taskId: d.row.id, workerId: d.row.worker_id, startedAtMs: Number(d.row.started_at), endedAtMs: nowMs, outcome: ending.outcome, error: d.error,
+      })),
+    );
   }
   return decided.map((d) => ({ row: d.row, status: d.status }));
 }

@@ -72,7 +72,7 @@ export async function reclaimWorkerLeases(tx: SQL, notes: TxNotes, workerId: str
   const rows = (await tx`
     SELECT ${tx.unsafe(LEASE_ROW_COLUMNS)} FROM tasks WHERE status = 'in_progress' AND worker_id = ${workerId} FOR UPDATE`) as LeaseRow[];
   const reason = `worker ${workerId} was lost while running the task`;
-  await endLeases(tx, notes, rows, countAttempt ? { countAttempt: true, reason: () => reason } : { countAttempt: false }, nowMs);
+  await endLeases(tx, notes, rows, countAttempt ? { countAttempt: true, outcome: "worker_lost", reason: () => reason } : { countAttempt: false }, nowMs);
   return rows.map((r) => r.id);
 }
 
@@ -103,7 +103,7 @@ export async function tickWrites(tx: SQL, notes: TxNotes, nowMs: number): Promis
     tx,
     notes,
     due,
-    { countAttempt: true, reason: (row) => `lease expired after ${Number(row.lease_ms)} ms without a result (worker ${row.worker_id})` },
+    { countAttempt: true, outcome: "lease_expired", reason: (row) => `lease expired after ${Number(row.lease_ms)} ms without a result (worker ${row.worker_id})` },
     nowMs,
   );
   const expiredLeases = ended.map((e): ExpiredLease => ({ id: e.row.id, workerId: e.row.worker_id, leaseMs: Number(e.row.lease_ms), status: e.status }));

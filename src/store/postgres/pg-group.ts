@@ -12,6 +12,8 @@ import { isRetryableTx, storageUnavailable } from "./pg-errors.ts";
 export class TxNotes {
   readonly ready = new Map<string, number>();
   readonly ends: TaskEnd[] = [];
+  /** Queues paused (true) or resumed by the transaction. */
+  readonly pauses: [string, boolean][] = [];
   /** Earliest time-based work the transaction created (a lease expiry, a retry, a delayed task). */
   dueMs: number | null = null;
   /** Change in the number of pending tasks (backpressure's counter). */
@@ -30,6 +32,7 @@ export class TxNotes {
   merge(other: TxNotes): void {
     for (const [queue, count] of other.ready) this.ready.set(queue, (this.ready.get(queue) ?? 0) + count);
     this.ends.push(...other.ends);
+    this.pauses.push(...other.pauses);
     if (other.dueMs !== null) this.due(other.dueMs);
     this.pendingDelta += other.pendingDelta;
   }

@@ -10,7 +10,9 @@ import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { DEFAULT_RETRY_POLICY } from "../../rules/transitions.ts";
 import type { CancelOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts } from "../../rules/task.ts";
 import type { WorkerPresence } from "../cluster.ts";
-import type { ClaimRequest, ListPage, ListRequest, PurgeStep, ReportItem, ReportItemResult, Store, TickOutcome } from "../store.ts";
+import type {
+  ClaimRequest, ListPage, ListRequest, PurgeStep, ReadyAhead, ReportItem, ReportItemResult, Store, TaskFilter, TaskRun, TickOutcome,
+} from "../store.ts";
 import { TOKEN_KEY_BYTES, TokenCipher } from "../token-cipher.ts";
 import { claimBatch } from "./claim-batch.ts";
 import { channelOf, decodeNotes, encodeNotes, notifyInTx, readyQueues } from "./cluster-bus.ts";
@@ -23,7 +25,9 @@ import type { PostgresStoreOptions } from "./postgres-store-options.ts";
 import { reportBatch } from "./report-batch.ts";
 import { migrate } from "./schema.ts";
 import { submitBatch } from "./submit-batch.ts";
-import { cancelTask, countTasks, getTask, listTasks, purgeFinished, rerunTask } from "./task-ops.ts";
+import { runsOf } from "./run-history.ts";
+import { cancelTask, deleteTask, purgeFinished, rerunTask } from "./task-ops.ts";
+import { countMatching, countTasks, getRow, getTask, listTasks, readyAhead } from "./task-reads.ts";
 import { PgWorkerPresence } from "./worker-presence.ts";
 
 export type { PostgresStoreOptions };
@@ -162,6 +166,44 @@ export class PostgresStore implements Store, WorkerPresence {
     return this.group.run((tx, notes) => rerunTask(tx, notes, id, nowMs));
   }
 
+  async delete(id: string, _nowMs: number): Promise<Task> {
+    this.assertOpen();
+    return this.group.run((tx, notes) => deleteTask(tx, notes, id));
+  }
+
+  async runs(id: string): Promise<TaskRun[]> {
+    this.assertOpen();
+    return this.read(async () => {
+      const row = await getRow(this.sql, id);
+      return row === null ? [] : runsOf(this.sql, row);
+    });
+  }
+
+  async readyAhead(id: string): Promise<ReadyAhead | null> {
+    this.assertOpen();
+    return this.read(() => readyAhead(this.sql, id));
+  }
+
+  async count(filter: TaskFilter): Promise<number> {
+    this.assertOpen();
+    return this.read(() => countMatching(this.sql, filter));
+  }
+
+  /** Durable and cluster-wide: every broker hears of it (the paused event) and stops serving the queue. */
+  async setPaused(queue: string, paused: boolean, nowMs: number): Promise<void> {
+    this.assertOpen();
+    await this.group.run(async (tx, notes) => {
+      if (paused) await tx`INSERT INTO paused_queues (queue, paused_at) VALUES (${queue}, ${nowMs}) ON CONFLICT (queue) DO NOTHING`;
+      else await tx`DELETE FROM paused_queues WHERE queue = ${queue}`;
+      notes.pauses.push([queue, paused]);
+    });
+  }
+
+  async pausedQueues(): Promise<string[]> {
+    this.assertOpen();
+    return this.read(async () => ((await this.sql`SELECT queue FROM paused_queues ORDER BY queue`) as { queue: string }[]).map((r) => r.queue));
+  }
+
   async get(id: string): Promise<Task | null> {
     this.assertOpen();
     return this.read(() => getTask(this.sql, id));
@@ -247,6 +289,8 @@ export class PostgresStore implements Store, WorkerPresence {
       for (const [queue, count] of message.ready) events.ready?.(queue, count);
     });
     if (message.ends.length > 0) this.tell("finished", () => events.finished?.(message.ends, true));
+    // This broker's own pauses are the broker's to apply; another broker's come this way.
+    for (const [queue, paused] of message.pauses) this.tell("paused", () => events.paused?.(queue, paused));
   }
 
   /**

@@ -11,6 +11,7 @@ import type { TokenCipher } from "../token-cipher.ts";
 import type { ReportItem, ReportItemResult } from "../store.ts";
 import { notFound, refKey, toSerialRef, whyNot, type SerialRef } from "./lease-refs.ts";
 import type { BatchKind, TxNotes } from "./pg-group.ts";
+import { recordRuns, type RunEnd } from "./run-history.ts";
 
 export interface ReportCall {
   items: readonly ReportItem[];
@@ -116,12 +117,13 @@ async function explainTooBig(tx: SQL, jobs: Job[], done: Map<Job, ReportItemResu
 async function failAll(tx: SQL, notes: TxNotes, jobs: Job[], done: Map<Job, ReportItemResult>, retry: RetryPolicy): Promise<void> {
   if (jobs.length === 0) return;
   const rows = (await tx`
-    SELECT t.id, t.queue, t.attempts, t.max_retries, octet_length(t.payload) AS bytes FROM tasks t
+    SELECT t.id, t.queue, t.attempts, t.max_retries, octet_length(t.payload) AS bytes, t.worker_id, t.started_at FROM tasks t
     JOIN unnest(${jobs.map((j) => j.ref.id)}::uuid[], ${jobs.map((j) => j.ref.serial)}::bigint[]) AS u(id, serial)
       ON t.id = u.id AND t.lease_serial = u.serial
-    FOR UPDATE OF t`) as { id: string; queue: string; attempts: number; max_retries: number; bytes: number }[];
+    FOR UPDATE OF t`) as { id: string; queue: string; attempts: number; max_retries: number; bytes: number; worker_id: string; started_at: string }[];
   const byId = new Map(rows.map((r) => [r.id, r]));
   const writes: { id: string; status: string; attempts: number; error: string; runAt: number | null; finishedAt: number | null; now: number }[] = [];
+  const runs: RunEnd[] = [];
   for (const job of jobs) {
     const row = byId.get(job.ref.id);
     if (row === undefined || !("failed" in job.item)) continue;
@@ -130,7 +132,8 @@ async function failAll(tx: SQL, notes: TxNotes, jobs: Job[], done: Map<Job, Repo
     const error = clipUtf8(job.item.failed.error, Math.min(MAX_ERROR_BYTES, MAX_TASK_DATA_BYTES - Number(row.bytes)));
     const dead = decision.status === "dead";
     writes.push({ id: row.id, status: decision.status, attempts: decision.attempts, error, runAt: decision.retryAtMs, finishedAt: dead ? job.nowMs : null, now: job.nowMs });
-    done.set(job, { ok: true, failed: { status: decision.status, retryAtMs: decision.retryAtMs, attempts: decision.attempts } });
+    runs.push({ taskId: row.id, workerId: row.worker_id, startedAtMs: Number(row.started_at), endedAtMs: job.nowMs, outcome: decision.status, error });
+    done.set(job, { ok: true, failed: { status: decision.status, queue: row.queue, retryAtMs: decision.retryAtMs, attempts: decision.attempts } });
     if (dead) notes.ends.push({ id: row.id, queue: row.queue, status: "dead" });
     else notes.due(decision.retryAtMs!);
   }
@@ -142,6 +145,7 @@ async function failAll(tx: SQL, notes: TxNotes, jobs: Job[], done: Map<Job, Repo
                 ${writes.map((w) => w.error)}::text[], ${writes.map((w) => w.runAt)}::bigint[], ${writes.map((w) => w.finishedAt)}::bigint[],
                 ${writes.map((w) => w.now)}::bigint[]) AS u(id, status, attempts, error, run_at, finished_at, now)
     WHERE t.id = u.id`;
+  await recordRuns(tx, runs);
 }
 
 function endedAlready(ref: SerialRef): BrokerError {

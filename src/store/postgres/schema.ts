@@ -52,6 +52,21 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX tasks_worker ON tasks (worker_id) WHERE status = 'in_progress';
   CREATE INDEX tasks_finished ON tasks (finished_at) WHERE status IN ('completed', 'dead', 'cancelled');
   CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
+  -- Finished tasks per queue and status (counts), read from the index alone.
+  CREATE INDEX tasks_finished_by_queue ON tasks (queue, status) WHERE status IN ('completed', 'dead', 'cancelled');
+  -- The runs of a task that ended other than completed (a completed run is read from its row).
+  CREATE TABLE runs (
+    n bigserial PRIMARY KEY,
+    task_id uuid NOT NULL,
+    worker_id text NOT NULL,
+    started_at bigint NOT NULL,
+    ended_at bigint NOT NULL,
+    outcome text NOT NULL,
+    error text
+  );
+  CREATE INDEX runs_task ON runs (task_id, n);
+  -- Queues an operator paused: every broker serves none of their tasks until resumed.
+  CREATE TABLE paused_queues (queue text PRIMARY KEY, paused_at bigint NOT NULL);
   -- Which broker each worker last spoke to, so a broker it left does not declare it dead.
   CREATE TABLE workers (worker_id text PRIMARY KEY, node_id text NOT NULL, seen_at bigint NOT NULL);
   -- The brokers of the cluster and their last sign of life (readiness pings write it).

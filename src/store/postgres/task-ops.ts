@@ -1,18 +1,16 @@
-// An operator's moves on one task (cancel, re-run) and the reads (one task, a page of the list,
-// the counts, retention's deletes). The moves lock their row and ask rules/transitions.ts
-// whether the status allows them; reads see what is committed, whichever broker committed it.
+// An operator's moves on one task (cancel, re-run, delete) and retention's deletes. The moves lock
+// their row and ask rules/transitions.ts whether the status allows them.
 
 import type { SQL } from "bun";
-import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { isUuid } from "../../protocol/uuid.ts";
-import { PRIORITY_TIERS } from "../../protocol/limits.ts";
 import { checkOperatorMove } from "../../rules/transitions.ts";
-import type { CancelOutcome, QueueCounts, Task, TaskCounts } from "../../rules/task.ts";
+import type { CancelOutcome, Task } from "../../rules/task.ts";
 import type { TokenCipher } from "../token-cipher.ts";
-import type { ListPage, ListRequest, PurgeStep } from "../store.ts";
+import type { PurgeStep } from "../store.ts";
 import { notFound } from "./lease-refs.ts";
 import type { TxNotes } from "./pg-group.ts";
-import { rowToTask, TASK_COLUMNS, taskDataBytes, type TaskRow } from "./task-rows.ts";
+import { recordRuns } from "./run-history.ts";
+import { rowToTask, TASK_COLUMNS, type TaskRow } from "./task-rows.ts";
 
 async function lockedRow(tx: SQL, id: string): Promise<TaskRow & { lease_serial: string | null }> {
   const key = id.toLowerCase();
@@ -34,6 +32,9 @@ export async function cancelTask(tx: SQL, notes: TxNotes, id: string, nowMs: num
   const endedLease =
     before.status === "in_progress" && row.lease_serial !== null ? { token: cipher.token(Number(row.lease_serial)), workerId: row.worker_id! } : null;
   if (before.status === "pending") notes.pendingDelta--;
+  if (endedLease !== null) {
+    await recordRuns(tx, [{ taskId: before.id, workerId: endedLease.workerId, startedAtMs: before.startedAtMs!, endedAtMs: nowMs, outcome: "cancelled", error: null }]);
+  }
   notes.ends.push({ id: before.id, queue: before.queue, status: "cancelled", ...(endedLease === null ? {} : { endedLease }) });
   return { task: rowToTask(updated!), endedLease };
 }
@@ -49,68 +50,15 @@ export async function rerunTask(tx: SQL, notes: TxNotes, id: string, nowMs: numb
   return rowToTask(updated!);
 }
 
-export async function getTask(sql: SQL, id: string): Promise<Task | null> {
-  const key = id.toLowerCase();
-  if (!isUuid(key)) return null;
-  const [row] = (await sql`SELECT ${sql.unsafe(TASK_COLUMNS)} FROM tasks WHERE id = ${key}`) as TaskRow[];
-  return row === undefined ? null : rowToTask(row);
-}
-
-/** Oldest first (ids are time-ordered UUIDv7); the cursor is the last id of the page. */
-export async function listTasks(sql: SQL, query: ListRequest): Promise<ListPage> {
-  if (query.cursor !== undefined && !isUuid(query.cursor)) {
-    throw new BrokerError(ErrorCode.InvalidField, `cursor ${JSON.stringify(query.cursor)} is not one this store returned`, { field: "cursor" });
-  }
-  const limit = Math.max(1, Math.min(1000, Math.floor(query.limit)));
-  const rows = (await sql`
-    SELECT ${sql.unsafe(TASK_COLUMNS)} FROM tasks
-    WHERE (${query.cursor ?? null}::uuid IS NULL OR id > ${query.cursor ?? null}::uuid)
-      AND (${query.status ?? null}::text IS NULL OR status = ${query.status ?? null}::text)
-      AND (${query.queue ?? null}::text IS NULL OR queue = ${query.queue ?? null}::text)
-      AND (${query.type ?? null}::text IS NULL OR type = ${query.type ?? null}::text)
-    ORDER BY id LIMIT ${limit + 1}`) as TaskRow[];
-  const tasks: Task[] = [];
-  let bytes = 0;
-  for (const row of rows.slice(0, limit)) {
-    const task = rowToTask(row);
-    bytes += taskDataBytes(task);
-    if (tasks.length > 0 && bytes > query.maxDataBytes) break;
-    tasks.push(task);
-  }
-  const more = rows.length > tasks.length;
-  return { tasks, nextCursor: more ? tasks[tasks.length - 1]!.id : null };
-}
-
-/** Counts of the whole cluster: one grouped read per status kind, each on its own index. */
-export async function countTasks(sql: SQL): Promise<TaskCounts> {
-  const [pending, scheduled, running] = await Promise.all([
-    sql`SELECT queue, count(*) FILTER (WHERE priority >= ${PRIORITY_TIERS.high.min})::int AS high,
-          count(*) FILTER (WHERE priority >= ${PRIORITY_TIERS.normal.min} AND priority < ${PRIORITY_TIERS.high.min})::int AS normal,
-          count(*) FILTER (WHERE priority < ${PRIORITY_TIERS.normal.min})::int AS low, min(ready_at) AS oldest
-        FROM tasks WHERE status = 'pending' GROUP BY queue` as Promise<{ queue: string; high: number; normal: number; low: number; oldest: string }[]>,
-    sql`SELECT queue, count(*)::int AS n FROM tasks WHERE status IN ('scheduled', 'failed') GROUP BY queue` as Promise<{ queue: string; n: number }[]>,
-    sql`SELECT queue, count(*)::int AS n FROM tasks WHERE status = 'in_progress' GROUP BY queue` as Promise<{ queue: string; n: number }[]>,
-  ]);
-  const queues = new Map<string, QueueCounts>();
-  const entry = (queue: string): QueueCounts => {
-    let q = queues.get(queue);
-    if (q === undefined) {
-      q = { queue, pending: { high: 0, normal: 0, low: 0 }, scheduled: 0, inProgress: 0, oldestReadyAtMs: null };
-      queues.set(queue, q);
-    }
-    return q;
-  };
-  for (const r of pending) Object.assign(entry(r.queue), { pending: { high: r.high, normal: r.normal, low: r.low }, oldestReadyAtMs: Number(r.oldest) });
-  for (const r of scheduled) entry(r.queue).scheduled = r.n;
-  for (const r of running) entry(r.queue).inProgress = r.n;
-  const list = [...queues.values()].sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
-  const sum = (f: (q: QueueCounts) => number): number => list.reduce((n, q) => n + f(q), 0);
-  return {
-    pending: sum((q) => q.pending.high + q.pending.normal + q.pending.low),
-    scheduled: sum((q) => q.scheduled),
-    inProgress: sum((q) => q.inProgress),
-    queues: list,
-  };
+/** Removes a task that is not running, and its runs (OPERATOR_MOVES.delete); returns it as it was. */
+export async function deleteTask(tx: SQL, notes: TxNotes, id: string): Promise<Task> {
+  const row = await lockedRow(tx, id);
+  const task = rowToTask(row);
+  checkOperatorMove("delete", task.id, task.status);
+  await tx`DELETE FROM runs WHERE task_id = ${task.id}`;
+  await tx`DELETE FROM tasks WHERE id = ${task.id}`;
+  if (task.status === "pending") notes.pendingDelta--;
+  return task;
 }
 
 /** One retention step; rows another broker is deleting at the same moment are skipped (it deletes them). */
@@ -118,9 +66,12 @@ export async function purgeFinished(sql: SQL, beforeMs: number, limit: number): 
   const max = Math.max(0, Math.floor(limit));
   if (max === 0) return { purged: 0, done: false };
   const rows = await sql`
-    DELETE FROM tasks WHERE id IN (
-      SELECT id FROM tasks WHERE status IN ('completed', 'dead', 'cancelled') AND finished_at < ${beforeMs}
-      ORDER BY finished_at LIMIT ${max} FOR UPDATE SKIP LOCKED)
-    RETURNING 1`;
+    WITH gone AS (
+      DELETE FROM tasks WHERE id IN (
+        SELECT id FROM tasks WHERE status IN ('completed', 'dead', 'cancelled') AND finished_at < ${beforeMs}
+        ORDER BY finished_at LIMIT ${max} FOR UPDATE SKIP LOCKED)
+      RETURNING id
+    ), runs_gone AS (DELETE FROM runs WHERE task_id IN (SELECT id FROM gone))
+    SELECT 1 FROM gone`;
   return { purged: rows.length, done: rows.length < max };
 }
