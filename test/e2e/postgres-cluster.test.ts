@@ -153,6 +153,19 @@ describe("several brokers on one database", () => {
     expect(metrics).toMatch(/tq_queue_pending_tasks\{queue="stats-q"(,[^}]*)?\} 3/);
   });
 
+  test("a queue paused through A is paused on B too, and resumed the same way", async () => {
+    const [onA, onB] = [await connect(a), await connect(b)];
+    const paused = await fetch(`http://127.0.0.1:${a.httpPort}/api/v1/queues/held/pause`, { method: "POST" });
+    expect(paused.status).toBe(200);
+    await eventually(async () => ((await stats(onB)).pausedQueues as string[]).includes("held"), 3000);
+    const id = await submit(onA, spec("held", { queue: "held" }));
+    expect(await claim(onB, { queues: ["held"], waitMs: 300 })).toEqual([]);
+    const parked = onB.call({ kind: "ClaimTask", queues: ["held"], max: 1, waitMs: 10_000 }, 15_000);
+    const resumed = await fetch(`http://127.0.0.1:${a.httpPort}/api/v1/queues/held/resume`, { method: "POST" });
+    expect(resumed.status).toBe(200);
+    expect(expectKind(await parked, "Claimed").tasks.map((t) => t.id)).toEqual([id]);
+  });
+
   test("backpressure counts pending tasks cluster-wide", async () => {
     const small = freshSchema("pressure");
     const own: TestBroker[] = [];
