@@ -22,6 +22,8 @@ export const OPERATIONS = [
   "stats",
   "workers",
   "manage",
+  // Scraping /metrics when auth.metrics_require_auth is on: an admin key, as its docs say.
+  "metrics",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

@@ -64,6 +64,9 @@ export interface WorkerCaller {
 /** A caller inside the process (tests, embedding): trusted as an admin, owning nothing. */
 export const IN_PROCESS: WorkerCaller = { connectionId: 0, principal: "in-process", admin: true, address: "" };
 
+/** What a front door filters and pages by: the store's query shapes, as the broker takes them. */
+export type { ListPage, ListQuery, TaskFilter } from "../store/store.ts";
+
 /** One item of a batched report: complete or fail one lease, exactly as complete() / fail() would. */
 export type ResultReport = ReportItem;
 

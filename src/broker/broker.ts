@@ -5,7 +5,8 @@
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../protocol/limits.ts";
 import type { Clock } from "../clock.ts";
-import type { ListPage, ListQuery, ReadyAhead, ReportItem, ReportItemResult, Store, TaskEnd, TaskFilter, TaskRun, TickOutcome } from "../store/store.ts";
+import type { ListPage, ListQuery, ReadyAhead, ReportItem, ReportItemResult, Store, TaskEnd, TaskFilter, TickOutcome } from "../store/store.ts";
+import type { TaskRun } from "../rules/task.ts";
 import type { CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, SubmitOutcome, Task, TaskCounts, TaskResultIn } from "../rules/task.ts";
 import { FINISHED_STATUSES } from "../rules/task.ts";
 import type { HeartbeatIn, WorkerInfo, WorkerRegistry, WorkerState } from "../workers/registry.ts";

@@ -8,7 +8,7 @@ import { TASK_STATUSES } from "../rules/task.ts";
 import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
 import { WORKER_STATUSES } from "../workers/registry.ts";
 import { SUBMIT_FIELDS } from "./task-json.ts";
-import { RUN_OUTCOMES } from "../store/store.ts";
+import { RUN_OUTCOMES } from "../rules/task.ts";
 import { WAIT_REASONS } from "../broker/task-explain.ts";
 import { BULK_ACTIONS, MAX_BULK_PER_CALL } from "../broker/bulk-actions.ts";
 import { MAX_HEX_BYTES, MAX_SHOWN_CHARS } from "./task-view.ts";

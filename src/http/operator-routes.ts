@@ -7,7 +7,7 @@ import { checkQueueName } from "../broker/submit-spec.ts";
 import { explainTask } from "../broker/task-explain.ts";
 import { ACTIVITY_SLOT_MS } from "../broker/activity.ts";
 import { TASK_STATUSES, type TaskStatus } from "../rules/task.ts";
-import type { TaskFilter } from "../store/store.ts";
+import type { TaskFilter } from "../broker/broker-types.ts";
 import { ref } from "./api-schemas.ts";
 import { invalidField } from "./http-error.ts";
 import { readJson, taskIdParam } from "./request-input.ts";

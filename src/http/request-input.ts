@@ -5,7 +5,7 @@ import { jsonDeeperThan } from "../broker/submit-spec.ts";
 import { MAX_JSON_DEPTH } from "../protocol/limits.ts";
 import { isUuid } from "../protocol/uuid.ts";
 import { TASK_STATUSES } from "../rules/task.ts";
-import type { TaskFilter } from "../store/store.ts";
+import type { TaskFilter } from "../broker/broker-types.ts";
 import type { ParamDoc } from "./route.ts";
 import { invalidField } from "./http-error.ts";
 

@@ -4,7 +4,7 @@
 
 import type { WaitReason } from "../broker/task-explain.ts";
 import type { Task } from "../rules/task.ts";
-import type { TaskRun } from "../store/store.ts";
+import type { TaskRun } from "../rules/task.ts";
 import type { WorkerState } from "../workers/registry.ts";
 import { workerJson } from "./admin-json.ts";
 import { taskJson } from "./task-json.ts";

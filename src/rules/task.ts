@@ -142,3 +142,17 @@ export interface ExpiredLease {
   /** What the task became: pending again, or dead with its retries used up. */
   status: "pending" | "dead";
 }
+
+/** How a run of a task ended (the run history a store keeps). */
+export const RUN_OUTCOMES = ["completed", "failed", "dead", "lease_expired", "worker_lost", "cancelled"] as const;
+export type RunOutcome = (typeof RUN_OUTCOMES)[number];
+
+/** One run of a task: which worker held it, from when to when, how it ended. */
+export interface TaskRun {
+  workerId: string;
+  startedAtMs: number;
+  endedAtMs: number;
+  outcome: RunOutcome;
+  /** The failure's error (a store may keep only its first MAX_RUN_ERROR_BYTES); null for completed and cancelled runs. */
+  error: string | null;
+}

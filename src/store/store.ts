@@ -8,7 +8,7 @@
 import type { BrokerError } from "../protocol/errors.ts";
 import type { RetryPolicy } from "../rules/transitions.ts";
 import type {
-  CancelOutcome, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskResultIn, TaskStatus,
+  CancelOutcome, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskResultIn, TaskRun, TaskStatus,
 } from "../rules/task.ts";
 
 export interface ClaimRequest {
@@ -74,19 +74,6 @@ export interface ListPage {
 }
 
 /** How one run of a task (a lease a worker held) ended. */
-export const RUN_OUTCOMES = ["completed", "failed", "dead", "lease_expired", "worker_lost", "cancelled"] as const;
-export type RunOutcome = (typeof RUN_OUTCOMES)[number];
-
-/** One run of a task: which worker held it, from when to when, how it ended. */
-export interface TaskRun {
-  workerId: string;
-  startedAtMs: number;
-  endedAtMs: number;
-  outcome: RunOutcome;
-  /** The failure's error (a store may keep only its first MAX_RUN_ERROR_BYTES); null for completed and cancelled runs. */
-  error: string | null;
-}
-
 /** Bytes of a run's error a store keeps in the run history; the task keeps its last error whole. */
 export const MAX_RUN_ERROR_BYTES = 4096;
 /** Most runs of one task a history read returns (the latest ones). */

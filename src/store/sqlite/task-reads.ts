@@ -4,7 +4,8 @@
 
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
-import { MAX_RUNS_SHOWN, RUN_OUTCOMES, type TaskRun } from "../store.ts";
+import { MAX_RUNS_SHOWN } from "../store.ts";
+import { RUN_OUTCOMES, type TaskRun } from "../../rules/task.ts";
 import type { Task } from "../../rules/task.ts";
 import type { MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
