@@ -8,10 +8,10 @@ import { SQL } from "bun";
 import { systemClock } from "../../clock.ts";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { DEFAULT_RETRY_POLICY } from "../../rules/transitions.ts";
-import type { CancelOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts } from "../../rules/task.ts";
+import type { CancelOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskRun } from "../../rules/task.ts";
 import type { WorkerPresence } from "../cluster.ts";
 import type {
-  ClaimRequest, ListPage, ListRequest, PurgeStep, ReadyAhead, ReportItem, ReportItemResult, Store, TaskFilter, TaskRun, TickOutcome,
+  ClaimRequest, ListPage, ListRequest, PurgeStep, ReadyAhead, ReportItem, ReportItemResult, Store, TaskFilter, TickOutcome,
 } from "../store.ts";
 import { TOKEN_KEY_BYTES, TokenCipher } from "../token-cipher.ts";
 import { claimBatch } from "./claim-batch.ts";

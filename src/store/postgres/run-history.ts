@@ -4,7 +4,8 @@
 
 import type { SQL } from "bun";
 import { clipUtf8 } from "../../protocol/task-size.ts";
-import { MAX_RUN_ERROR_BYTES, MAX_RUNS_SHOWN, type RunOutcome, type TaskRun } from "../store.ts";
+import type { RunOutcome, TaskRun } from "../../rules/task.ts";
+import { MAX_RUN_ERROR_BYTES, MAX_RUNS_SHOWN } from "../store.ts";
 import { ms, type TaskRow } from "./task-rows.ts";
 
 export interface RunEnd {
