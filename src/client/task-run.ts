@@ -147,9 +147,12 @@ export class TaskRun {
       outcome = { kind: isUnrecoverable(error) ? "unrecoverable" : "failed", error };
     }
     if (timer) clearTimeout(timer);
-    // The slot is free now: the next task starts while this outcome's commit is awaited.
+    // The outcome is queued for the broker first (finish runs up to its first await), so the
+    // worker's bounds count it; then the slot is free, and the next task starts while this
+    // outcome's commit is awaited.
+    const reported = this.state === "running" ? this.finish(outcome) : null;
     this.host.handlerReturned(this);
-    if (this.state === "running") await this.finish(outcome);
+    if (reported !== null) await reported;
     this.stopRenewing();
     this.host.runFinished(this);
   }
