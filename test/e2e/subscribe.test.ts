@@ -191,10 +191,10 @@ describe("Subscribe", () => {
 
   test("no task from a paused queue; its tasks come once it is resumed", async () => {
     const [id] = await submitMany("sub-paused", 1);
-    broker.app.broker.pause("sub-paused");
+    await broker.app.broker.pause("sub-paused");
     const worker = await subscriber("sw-paused", ["sub-paused"], 2);
     expect(await deliveredUntilQuiet(worker)).toEqual([]);
-    broker.app.broker.resume("sub-paused");
+    await broker.app.broker.resume("sub-paused");
     expect((await delivery(worker)).tasks.map((t) => t.id)).toEqual([id!]);
   });
 
