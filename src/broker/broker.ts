@@ -1,6 +1,6 @@
 // The broker's commands: every rule of the queue that is not the store's (defaults, validation,
-// backpressure, blocking claims, result waits, pause, shutdown); the worker commands through its
-// WorkerDesk. The TCP and HTTP front doors call these and nothing else; no sockets, no encoding.
+// backpressure, blocking claims and subscriptions, result waits, pause, shutdown); the worker
+// commands through its WorkerDesk. The front doors call these and nothing else; no sockets, no encoding.
 
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../protocol/limits.ts";
@@ -16,13 +16,17 @@ import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
 import { ClaimWaiters, type ClaimWaiter } from "./claim-waiters.ts";
 import { ReadyBook, type Reservation } from "./ready-book.ts";
 import { ResultWaiters } from "./result-waiters.ts";
+import { Subscriptions, type SubscribeCommand, type Subscription } from "./subscriptions.ts";
 import { checkQueueName, toNewTask, type SubmitSpec } from "./submit-spec.ts";
 import { WorkerDesk } from "./worker-desk.ts";
 
 export type { BrokerEvents, BrokerLog, BrokerOptions, BrokerStats, HeartbeatReply, ReportSettled, ResultReport, WorkerCaller } from "./broker-types.ts";
 export type { ClaimCommand } from "./claim-command.ts";
+export type { DeliverySink, SubscribeCommand } from "./subscriptions.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
+/** Most tasks one delivery to a subscription carries (one frame; the reply budget bounds its bytes too). */
+const MAX_DELIVERY_TASKS = 1000;
 
 export class Broker {
   readonly workers: WorkerRegistry;
@@ -32,6 +36,9 @@ export class Broker {
   private readonly options: BrokerOptions;
   private readonly events: Partial<BrokerEvents>;
   private readonly waiters: ClaimWaiters;
+  private readonly subs: Subscriptions;
+  /** Places in the line parked claims and hungry subscriptions share. */
+  private tickets = 0;
   private readonly resultWaiters: ResultWaiters;
   private readonly readyBook = new ReadyBook();
   private readonly paused = new Set<string>();
@@ -55,7 +62,9 @@ export class Broker {
     this.clock = options.clock;
     this.log = options.log;
     this.events = options.events ?? {};
-    this.waiters = new ClaimWaiters(this.clock);
+    const ticket = (): number => ++this.tickets;
+    this.waiters = new ClaimWaiters(this.clock, ticket);
+    this.subs = new Subscriptions(ticket);
     this.resultWaiters = new ResultWaiters(this.clock);
     this.startedAtMs = this.clock.now();
     this.desk = new WorkerDesk({
@@ -71,6 +80,11 @@ export class Broker {
         this.totals.reclaimed += count;
       },
       onReaped: (nowMs, dead) => this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead }),
+      onLeaving: (workerId) => this.subs.closeWorker(workerId),
+      onTakenBack: (workerId, ids) => {
+        this.subs.tasksTakenBack(workerId, ids);
+        this.serveWaiters();
+      },
     });
     this.workers = this.desk.registry;
     this.activity = new Activity({ clock: this.clock, counts: () => this.store.counts(), onError: (err) => this.log.warn("activity sample failed", { err }) });
@@ -136,7 +150,10 @@ export class Broker {
     this.checkOpen();
     const { task, endedLease } = await this.store.cancel(id, this.clock.now());
     this.resultWaiters.wake(id);
-    if (endedLease !== null) this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
+    if (endedLease !== null) {
+      this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
+      this.leasesEnded([{ id, token: endedLease.token }]);
+    }
     return task;
   }
 
@@ -200,10 +217,11 @@ export class Broker {
     // A worker told to quiet or shut down gets no new tasks: its claims wait out their time empty,
     // so a worker that keeps claiming does not spin.
     const open = worker.command === "none" ? this.unpaused(queues) : [];
-    // Parked claims come first: a claim that finds a task must not overtake one waiting for it.
-    // Serving them now (the store hands tasks out at once, even before their submit commits)
-    // leaves this claim what they did not take; parked claims on other queues do not hold it up.
-    if (open.length > 0 && this.waiters.size > 0) this.serveWaiters();
+    // Parked claims and hungry subscriptions come first: a claim that finds a task must not
+    // overtake a consumer waiting for it. Serving them now (the store hands tasks out at once, even
+    // before their submit commits) leaves this claim what they did not take; those waiting on
+    // other queues do not hold it up.
+    if (open.length > 0 && (this.waiters.size > 0 || this.subs.size > 0)) this.serveWaiters();
     const reservation = open.length > 0 ? this.readyBook.reserve(open, max) : null;
     if (reservation !== null) {
       const leases = await this.claimFromStore(reservation, command.workerId, max);
@@ -228,7 +246,37 @@ export class Broker {
     return leases;
   }
 
+  // ---- subscriptions (tasks pushed while the consumer has credits) ------------------------
+
+  /**
+   * Opens a subscription (or changes an open one): tasks of its queues are leased to its worker
+   * and handed to its sink while fewer than `credits` of them are out; each credit comes back
+   * when that task's lease ends. Served in line with parked claims, longest waiting first.
+   */
+  subscribe(command: SubscribeCommand): void {
+    this.checkOpen();
+    this.desk.claimer(command.workerId, command.caller ?? IN_PROCESS);
+    this.subs.open(command);
+    this.serveWaiters();
+  }
+
+  /** Ends a subscription: nothing more is handed to its sink; its tasks already out stay leased. */
+  unsubscribe(consumer: number, subscriptionId: number): void {
+    this.subs.close(consumer, subscriptionId);
+  }
+
+  /** The consumer's connection closed: its subscriptions end (its tasks go back as its worker's do). */
+  consumerGone(consumer: number): void {
+    this.subs.closeConsumer(consumer);
+  }
+
+  /** The consumer can take bytes again (its outbound buffer drained): its subscriptions are served. */
+  consumerWritable(consumer: number): void {
+    if (this.subs.hungryOf(consumer)) this.serveWaiters();
+  }
+
   async complete(lease: LeaseRef, result: TaskResultIn): Promise<void> {
+    this.leasesEnded([lease]);
     const nowMs = this.clock.now();
     const [r] = await this.store.report([{ lease, completed: result }], nowMs);
     if (!r!.ok) throw r!.error;
@@ -236,6 +284,7 @@ export class Broker {
   }
 
   async fail(lease: LeaseRef, failure: FailureIn): Promise<FailureOutcome> {
+    this.leasesEnded([lease]);
     const [r] = await this.store.report([{ lease, failed: failure }], this.clock.now());
     if (!r!.ok) throw r!.error;
     if (!("failed" in r!)) throw new BrokerError(ErrorCode.Internal, "a failure report came back as a completion");
@@ -249,6 +298,7 @@ export class Broker {
    * failure fails every item. In input order.
    */
   async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
+    this.leasesEnded(reports.map((r) => r.lease));
     const nowMs = this.clock.now();
     let results: ReportItemResult[];
     try {
@@ -284,6 +334,7 @@ export class Broker {
 
   /** A worker handing claimed tasks back unstarted (Nack, graceful shutdown): ready again at once. */
   async release(leases: readonly LeaseRef[]): Promise<void> {
+    this.leasesEnded(leases);
     await this.store.release(leases, this.clock.now());
     this.events.reclaimed?.(leases.length, "released");
   }
@@ -356,7 +407,7 @@ export class Broker {
   /** The store's ready event: `count` tasks became claimable in `queue`. */
   onReady(queue: string, count: number): void {
     this.readyBook.announce(queue, count);
-    if (this.waiters.size > 0) this.serveWaiters();
+    if (this.waiters.size > 0 || this.subs.size > 0) this.serveWaiters();
   }
 
   /**
@@ -374,10 +425,10 @@ export class Broker {
 
   /** Called after each scheduler tick: expired leases are warned of (what they made ready or dead came as events). */
   afterTick(outcome: Pick<TickOutcome, "expiredLeases">): void {
-    if (outcome.expiredLeases.length > 0) {
-      this.desk.leasesExpired(outcome.expiredLeases);
-      this.activity.failedRun(null, outcome.expiredLeases.length);
-    }
+    if (outcome.expiredLeases.length === 0) return;
+    this.desk.leasesExpired(outcome.expiredLeases);
+    this.activity.failedRun(null, outcome.expiredLeases.length);
+    this.leasesEnded(outcome.expiredLeases);
   }
 
   /**
@@ -389,6 +440,7 @@ export class Broker {
     this.closed = true;
     this.desk.stop();
     this.activity.stop();
+    this.subs.closeAll();
     this.waiters.failAll(shuttingDown());
     this.resultWaiters.wakeAll();
   }
@@ -429,22 +481,84 @@ export class Broker {
   }
 
   /**
-   * Hands ready tasks to parked claims, longest-waiting first, while the ready book believes there
-   * are tasks for them: each claim takes its share of the book before it asks the store, so no
-   * more claims go out than there are tasks.
+   * A result, hand-back, cancel, expiry or reclaim ended these leases: a subscription that
+   * delivered one gets its credit back at once (before the store commits the end, so the next
+   * task never waits for an fsync) and is served if it can use it.
+   */
+  private leasesEnded(refs: readonly LeaseRef[]): void {
+    if (this.subs.leasesEnded(refs)) this.serveWaiters();
+  }
+
+  /**
+   * Hands ready tasks to consumers waiting for them — parked claims and subscriptions with
+   * credits, longest-waiting first — while the ready book believes there are tasks for them: each
+   * takes its share of the book before it asks the store, so no more claims go out than there are
+   * tasks. Not after close(): parked claims were answered ShuttingDown, subscriptions ended.
    */
   private serveWaiters(): void {
-    if (this.serving) return;
+    if (this.serving || this.closed) return;
     this.serving = true;
     try {
       for (;;) {
-        const next = this.waiters.takeFirst((w) => (this.desk.mayTakeTasks(w.workerId) ? this.readyBook.reserve(this.unpaused(w.queues), w.max) : null));
-        if (next === null) return;
-        this.serveOne(next.waiter, next.picked);
+        const waiter = this.waiters.size === 0 ? null : this.waiters.first((w) => this.mayServe(w.workerId, w.queues));
+        const sub = this.subs.size === 0 ? null : this.subs.first((s) => s.sink.writable() && this.mayServe(s.workerId, s.queues));
+        if (sub !== null && (waiter === null || sub.ticket < waiter.ticket)) this.serveSubscription(sub);
+        else if (waiter !== null) {
+          this.waiters.take(waiter);
+          this.serveOne(waiter, this.readyBook.reserve(this.unpaused(waiter.queues), waiter.max)!);
+        } else return;
       }
     } finally {
       this.serving = false;
     }
+  }
+
+  /** The worker may be given tasks (not quiet, shut down or dead) and the book believes some are ready for it. */
+  private mayServe(workerId: string, queues: readonly string[]): boolean {
+    return this.desk.mayTakeTasks(workerId) && this.readyBook.has(this.unpaused(queues));
+  }
+
+  /** One store claim for a subscription, within its free credits; what it gets goes to its sink. */
+  private serveSubscription(sub: Subscription): void {
+    const max = Math.min(sub.free, MAX_DELIVERY_TASKS);
+    const reservation = this.readyBook.reserve(this.unpaused(sub.queues), max)!;
+    this.subs.claimStarted(sub);
+    this.claimFromStore(reservation, sub.workerId, max).then(
+      (leases) => this.deliver(sub, leases),
+      (err: unknown) => {
+        this.log.warn("claim for a subscription failed", { err, worker: sub.workerId });
+        this.subs.claimDone(sub, []);
+      },
+    );
+  }
+
+  /**
+   * Hands a subscription what its claim got. Tasks its consumer can no longer take (it ended
+   * meanwhile, or its connection is closing) go back to the queue at once, not counted as an attempt.
+   */
+  private deliver(sub: Subscription, leases: Lease[]): void {
+    if (leases.length === 0) {
+      this.subs.claimDone(sub, leases);
+      return;
+    }
+    let taken = false;
+    if (!sub.closed) {
+      try {
+        taken = sub.sink.deliver(sub.id, leases);
+      } catch (err) {
+        this.log.error("tasks could not be delivered to a subscription; handed back", { err, worker: sub.workerId, tasks: leases.length });
+      }
+    }
+    if (!taken) {
+      this.subs.claimDone(sub, []);
+      this.release(leases.map((l) => ({ id: l.task.id, token: l.token }))).catch((err: unknown) => {
+        this.log.warn("undelivered tasks could not be handed back; their leases will expire", { err, tasks: leases.length });
+      });
+      return;
+    }
+    this.subs.claimDone(sub, this.claimed(leases));
+    // What the reply budget left behind may still be ready for the credits left.
+    if (sub.free > 0) this.serveWaiters();
   }
 
   private serveOne(waiter: ClaimWaiter, reservation: Reservation): void {

@@ -13,6 +13,8 @@ export interface ClaimWaiter {
   readonly deadlineMs: number;
   /** Answered with the leases, or with `error` (the broker is shutting down) and none. */
   readonly resolve: (leases: Lease[], error?: BrokerError) => void;
+  /** Its place among consumers waiting for tasks (subscriptions too): lower waited longer. */
+  readonly ticket: number;
   timer: TimerHandle | null;
   /** Taken out to be served: its timer must not answer it with nothing meanwhile. */
   serving: boolean;
@@ -26,8 +28,14 @@ export class ClaimWaiters {
   /** Set by failAll (shutdown): nothing waits any more. */
   private closedWith: BrokerError | null = null;
 
-  /** `clock`: the broker's; a wait runs out on its timers. */
-  constructor(private readonly clock: Clock) {}
+  /**
+   * `clock`: the broker's; a wait runs out on its timers. `ticket` gives each parked claim its
+   * place in the line it shares with subscriptions waiting for tasks.
+   */
+  constructor(
+    private readonly clock: Clock,
+    private readonly ticket: () => number = counter(),
+  ) {}
 
   get size(): number {
     return this.waiters.length;
@@ -35,7 +43,7 @@ export class ClaimWaiters {
 
   /** Parks a claim; it is answered with [] after waitMs unless served first. Returns a cancel function. */
   park(claim: ParkedClaim, waitMs: number): () => void {
-    const waiter: ClaimWaiter = { ...claim, deadlineMs: this.clock.now() + waitMs, timer: null, serving: false, done: false };
+    const waiter: ClaimWaiter = { ...claim, deadlineMs: this.clock.now() + waitMs, ticket: this.ticket(), timer: null, serving: false, done: false };
     this.arm(waiter);
     this.waiters.push(waiter);
     return () => {
@@ -43,18 +51,17 @@ export class ClaimWaiters {
     };
   }
 
-  /** Takes the longest-waiting claim for which `pick(waiter)` gives something (what it gave comes with it), or null. */
-  takeFirst<T>(pick: (waiter: ClaimWaiter) => T | null): { waiter: ClaimWaiter; picked: T } | null {
-    for (let i = 0; i < this.waiters.length; i++) {
-      const waiter = this.waiters[i]!;
-      const picked = pick(waiter);
-      if (picked !== null) {
-        this.waiters.splice(i, 1);
-        waiter.serving = true;
-        return { waiter, picked };
-      }
-    }
+  /** The longest-waiting claim for which `eligible` holds, or null; it stays parked until take(). */
+  first(eligible: (waiter: ClaimWaiter) => boolean): ClaimWaiter | null {
+    for (const waiter of this.waiters) if (eligible(waiter)) return waiter;
     return null;
+  }
+
+  /** Takes a parked claim out to be served (answer it with served()). */
+  take(waiter: ClaimWaiter): void {
+    const at = this.waiters.indexOf(waiter);
+    if (at >= 0) this.waiters.splice(at, 1);
+    waiter.serving = true;
   }
 
   /** Answers a claim taken by takeFirst. With nothing claimed and time left, it waits again at the head of the line. */
@@ -94,4 +101,9 @@ export class ClaimWaiters {
     if (at >= 0) this.waiters.splice(at, 1);
     waiter.resolve(leases, error);
   }
+}
+
+function counter(): () => number {
+  let n = 0;
+  return () => ++n;
 }

@@ -30,6 +30,10 @@ export interface WorkerDeskOptions {
   onReclaimed(count: number): void;
   /** What the reaper did, for the broker's stats. */
   onReaped(nowMs: number, dead: number): void;
+  /** A worker is deregistering (it passed the check): nothing more may be handed to it. */
+  onLeaving?(workerId: string): void;
+  /** The tasks with these ids were taken back from the worker (deregistered or dead). */
+  onTakenBack?(workerId: string, ids: readonly string[]): void;
 }
 
 export class WorkerDesk {
@@ -68,7 +72,9 @@ export class WorkerDesk {
     this.checkActsFor(workerId, caller);
     this.registry.remove(workerId);
     this.o.presence?.workerGone(workerId);
+    this.o.onLeaving?.(workerId);
     const ids = await this.o.store.reclaimWorker(workerId, false, this.o.clock.now());
+    this.o.onTakenBack?.(workerId, ids);
     if (ids.length > 0) {
       this.o.onReclaimed(ids.length);
       this.o.events.reclaimed?.(ids.length, "deregistered");
@@ -180,6 +186,7 @@ export class WorkerDesk {
       return;
     }
     const ids = await this.o.store.reclaimWorker(worker.id, true, this.o.clock.now());
+    this.o.onTakenBack?.(worker.id, ids);
     this.o.onReclaimed(ids.length);
     if (ids.length > 0) this.o.events.reclaimed?.(ids.length, "worker_dead");
     this.o.log.warn("worker dead; tasks reclaimed", {

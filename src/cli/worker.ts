@@ -8,6 +8,7 @@ import { describeError, type Handler } from "../client/task-run.ts";
 import { TqError } from "../client/tq-error.ts";
 import { Worker, type WorkerOptions } from "../client/worker.ts";
 import { loadConfigWithSources } from "../config/index.ts";
+import { MAX_SUBSCRIBE_CREDITS } from "../protocol/limits.ts";
 import { CLIENT_FLAGS, clientOptionsFrom, parseCount, parseDuration, toJson } from "./client-options.ts";
 import type { CliContext, Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
@@ -18,6 +19,7 @@ const spec: ArgsSpec = {
     handlers: { type: "string", valueName: "FILE", description: "module whose default export maps task type -> async (task, ctx) => result (required)" },
     config: { type: "string", valueName: "FILE", description: "YAML config file; its worker section sets concurrency, heartbeat interval and graceful shutdown" },
     concurrency: { type: "string", valueName: "N", description: "most tasks running at once (default worker.concurrency: 4)" },
+    prefetch: { type: "string", valueName: "N", description: "most tasks held at once, running or waiting for a slot (default 4 x concurrency, at most 10000)" },
     queues: { type: "string", valueName: "A,B", description: "queues to serve, comma-separated (default \"default\")" },
     "graceful-timeout": { type: "string", valueName: "DURATION", description: "on SIGTERM, how long running tasks may finish before they are handed back (default worker.graceful_shutdown_timeout_secs: 60s)" },
     "task-timeout": { type: "string", valueName: "DURATION", description: "longest one handler may run (default: no limit; the lease is renewed while it runs)" },
@@ -67,6 +69,7 @@ function workerSettings(args: ReturnType<typeof parseArgs>, ctx: CliContext): Wo
   const w = config.worker;
   const options: WorkerOptions = { ...clientOptionsFrom(args, ctx), clientName: "tq-broker-worker", handleSignals: false };
   options.concurrency = s.concurrency !== undefined ? parseCount("concurrency", s.concurrency, 1, 10_000) : w.concurrency;
+  if (s.prefetch !== undefined) options.prefetch = parseCount("prefetch", s.prefetch, 1, MAX_SUBSCRIBE_CREDITS);
   if (s.queues !== undefined) options.queues = s.queues.split(",").map((q) => q.trim()).filter((q) => q !== "");
   options.gracefulShutdownTimeoutMs =
     s["graceful-timeout"] !== undefined ? parseDuration("graceful-timeout", s["graceful-timeout"]) : Math.round(w.graceful_shutdown_timeout_secs * 1000);
@@ -83,12 +86,16 @@ export const workerCommand: Command = {
   name: "worker",
   summary: "run a worker with handlers from your module",
   flags: spec.flags,
-  help: `usage: tq-broker worker --handlers FILE [--config FILE] [--concurrency N] [--queues A,B] [--graceful-timeout DURATION]
+  help: `usage: tq-broker worker --handlers FILE [--config FILE] [--concurrency N] [--prefetch N] [--queues A,B] [--graceful-timeout DURATION]
 
 Runs a worker process. FILE (.ts or .js) default-exports an object mapping each task type to an
 async function (task, ctx) => result; task.payload is the parsed JSON payload, ctx.signal fires
 when the task's lease is lost or shutdown stops waiting. A thrown error fails the run (retried
 with backoff); an error whose name is "UnrecoverableError" sends the task straight to dead.
+
+Tasks come through a subscription: the broker pushes up to --prefetch of them (4 x concurrency by
+default) so that a slot that frees starts its next task at once; outcomes are reported in the
+background. A broker without subscriptions is served with blocking claims instead.
 
 Settings: flags win over TQ_WORKER_* environment variables, which win over the worker section of
 --config FILE (worker.concurrency, worker.heartbeat_interval_secs,
@@ -163,8 +170,12 @@ ${formatFlags(spec.flags)}`,
             `every ${brokerHeartbeatMs / 1000} s and declares a worker dead after two missed; set the same value on both`,
         );
       }
-      const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, handlers: [...handlers.keys()] };
-      line("started", info, `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency}; handles ${info.handlers.join(", ")}`);
+      const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, prefetch: worker.prefetch, handlers: [...handlers.keys()] };
+      line(
+        "started",
+        info,
+        `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency} (prefetch ${worker.prefetch}); handles ${info.handlers.join(", ")}`,
+      );
       // The broker told the worker to shut down (heartbeat command): nothing left to wait for.
       worker.once("stopped", () => resolveStop("broker shutdown command"));
       const reason = await why;

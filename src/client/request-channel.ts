@@ -36,7 +36,10 @@ interface Pending {
 type State = "idle" | "connecting" | "ready" | "closed";
 
 
-/** Events: "connected" (HelloOk), "disconnected" (Error | null), "notice" (a TaskCancelled the broker pushed). */
+/**
+ * Events: "connected" (HelloOk), "disconnected" (Error | null), "notice" (a TaskCancelled the
+ * broker pushed), "delivery" (a Delivery: tasks pushed to a subscription of this connection).
+ */
 export class RequestChannel extends EventEmitter {
   readonly options: ResolvedClientOptions;
   private state: State = "idle";
@@ -245,6 +248,10 @@ export class RequestChannel extends EventEmitter {
     // A notice answers no request (its requestId is 0): told by its type alone.
     if (m.kind === "TaskCancelled") {
       this.emit("notice", m);
+      return;
+    }
+    if (m.kind === "Delivery") {
+      this.emit("delivery", m);
       return;
     }
     const p = this.inFlight.get(m.requestId);

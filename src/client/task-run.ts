@@ -1,14 +1,15 @@
-// TaskRun: one claimed task from handler call to reported outcome: renews its lease at a third of
-// the lease while the handler runs, fires ctx.signal on lease loss / timeout / hand-back, and
-// reports completed, failed or unrecoverable exactly once. Claims and slots are the Worker's.
+// TaskRun: one delivered task from handler call to reported outcome: renews its lease at a third
+// of the lease while the handler runs, fires ctx.signal on lease loss / timeout / hand-back, gives
+// its slot back the moment the handler returns, and reports completed, failed or unrecoverable
+// exactly once after that. Deliveries and slots are the Worker's.
 
 import { ErrorCode } from "../protocol/errors.ts";
-import { MAX_LEASE_MS, MIN_LEASE_MS } from "../protocol/limits.ts";
 import type { ClaimedTask, LeaseRef, TaskResultItem } from "../protocol/messages.ts";
 import type { TaskOutcome } from "../protocol/wire-values.ts";
 import type { Client } from "./client.ts";
 import { decodeValue, encodeValue } from "./payload.ts";
 import type { ResultSettled } from "./result-batcher.ts";
+import { estimateLeaseMs } from "./waiting-tasks.ts";
 import { ConnectionError, InvalidFieldError, LeaseLostError, ShuttingDownError, TimeoutError, UnrecoverableError } from "./tq-error.ts";
 
 /** A claimed task as a handler sees it. */
@@ -42,6 +43,9 @@ export interface TaskRunHost {
   readonly defaultLeaseMs: number;
   handlerFor(type: string): Handler | undefined;
   handlerTypes(): string[];
+  /** The handler returned (or threw): its slot is free, while the outcome is still being reported. */
+  handlerReturned(run: TaskRun): void;
+  /** The run is over: its outcome reported (or dropped). */
   runFinished(run: TaskRun): void;
   report(kind: "completed" | "failed" | "cancelled", ...args: unknown[]): void;
   reportError(err: unknown): void;
@@ -65,21 +69,22 @@ export class TaskRun {
   done: Promise<void> = Promise.resolve();
   private readonly host: TaskRunHost;
   private readonly client: Client;
-  private readonly controller = new AbortController();
+  /** Made when the handler first reads ctx.signal: most handlers never do, and it costs per task. */
+  private controller: AbortController | null = null;
+  /** Why the run was aborted, once it was (kept for a signal made later). */
+  private abortReason: unknown = null;
   private readonly leaseMs: number;
   private state: RunState = "running";
   private expiresAtMs: number;
   private renewTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(host: TaskRunHost, client: Client, claimed: ClaimedTask) {
+  /** `leaseMs`: the lease length estimated at delivery (the wire carries only the expiry). */
+  constructor(host: TaskRunHost, client: Client, claimed: ClaimedTask, leaseMs?: number) {
     this.host = host;
     this.client = client;
     this.lease = { id: claimed.id, token: claimed.token };
     this.expiresAtMs = claimed.expiresAtMs;
-    // The lease length is not on the wire: estimate it from the expiry, trusting the clocks to
-    // agree roughly; a wildly skewed clock falls back to the broker's default lease.
-    const estimate = claimed.expiresAtMs - Date.now();
-    this.leaseMs = estimate >= MIN_LEASE_MS / 2 && estimate <= MAX_LEASE_MS ? estimate : host.defaultLeaseMs;
+    this.leaseMs = leaseMs ?? estimateLeaseMs(claimed.expiresAtMs, host.defaultLeaseMs);
     this.task = {
       id: claimed.id,
       type: claimed.type,
@@ -107,7 +112,7 @@ export class TaskRun {
     this.state = "lost";
     this.stopRenewing();
     const err = new LeaseLostError(ErrorCode.LeaseLost, `task ${this.task.id} (${this.task.type}): ${reason}; its result will not be reported`);
-    this.controller.abort(err);
+    this.abort(err);
     this.host.reportError(err);
   }
 
@@ -116,9 +121,7 @@ export class TaskRun {
     if (this.state !== "running") return;
     this.state = "lost";
     this.stopRenewing();
-    this.controller.abort(
-      new LeaseLostError(ErrorCode.LeaseLost, `task ${this.task.id} (${this.task.type}) was cancelled while running; its result will not be reported`),
-    );
+    this.abort(new LeaseLostError(ErrorCode.LeaseLost, `task ${this.task.id} (${this.task.type}) was cancelled while running; its result will not be reported`));
     this.host.report("cancelled", this.task);
   }
 
@@ -127,7 +130,7 @@ export class TaskRun {
     if (this.state !== "running") return;
     this.state = "handedBack";
     this.stopRenewing();
-    this.controller.abort(new ShuttingDownError(ErrorCode.ShuttingDown, `task ${this.task.id}: ${reason}`));
+    this.abort(new ShuttingDownError(ErrorCode.ShuttingDown, `task ${this.task.id}: ${reason}`));
   }
 
   private async execute(): Promise<void> {
@@ -141,9 +144,26 @@ export class TaskRun {
       outcome = { kind: isUnrecoverable(error) ? "unrecoverable" : "failed", error };
     }
     if (timer) clearTimeout(timer);
+    // The slot is free now: the next task starts while this outcome's commit is awaited.
+    this.host.handlerReturned(this);
     if (this.state === "running") await this.finish(outcome);
     this.stopRenewing();
     this.host.runFinished(this);
+  }
+
+  /** ctx.signal: made on first read, aborted already if the run was. */
+  private get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.abortReason !== null) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  private abort(reason: Error): void {
+    if (this.abortReason !== null) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
   }
 
   private async invoke(): Promise<unknown> {
@@ -157,7 +177,9 @@ export class TaskRun {
     }
     const run = this;
     const ctx: TaskContext = {
-      signal: this.controller.signal,
+      get signal() {
+        return run.signal;
+      },
       workerId: this.host.workerId,
       get leaseExpiresAtMs() {
         return run.expiresAtMs;
@@ -169,7 +191,7 @@ export class TaskRun {
   private timeOut(timeoutMs: number): void {
     if (this.state !== "running") return;
     const err = new TimeoutError(ErrorCode.Timeout, `task ${this.task.id} (${this.task.type}) timed out after ${timeoutMs} ms`);
-    this.controller.abort(err);
+    this.abort(err);
     // Reported now; the slot stays taken until the handler actually returns.
     void this.finish({ kind: "failed", error: err });
   }

@@ -1,18 +1,21 @@
-// Worker: the runtime that claims tasks (blocking claims, never more than `concurrency` running),
-// runs the registered handler, keeps leases alive (heartbeats + per-task renewal), reports the
-// outcome, and shuts down gracefully. One task's run lives in task-run.ts; sockets in the channel.
+// Worker: the runtime that takes tasks (a credit-based subscription: the broker pushes up to
+// `prefetch` tasks; blocking claims with a broker that predates it), runs the registered handler
+// on at most `concurrency` at once, keeps leases alive (heartbeats + renewals), reports outcomes
+// in the background, and shuts down gracefully. One task's run lives in task-run.ts, the tasks
+// waiting for a slot in waiting-tasks.ts, sockets in the channel.
 
 import { EventEmitter } from "node:events";
 import * as os from "node:os";
 import { ErrorCode } from "../protocol/errors.ts";
-import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, NOTICE, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
-import type { ClaimedTask, LeaseRef, TaskCancelledNotice, TaskResultItem } from "../protocol/messages.ts";
+import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, MAX_SUBSCRIBE_CREDITS, NOTICE, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
+import type { ClaimedTask, DeliveryPush, LeaseRef, TaskCancelledNotice, TaskResultItem } from "../protocol/messages.ts";
 import { Client } from "./client.ts";
 import type { ClientOptions } from "./client-options.ts";
 import { ProcessLoad } from "./process-load.ts";
 import { ResultBatcher, type ResultSettled } from "./result-batcher.ts";
-import { TaskRun, type Handler, type TaskRunHost, type WorkerTask } from "./task-run.ts";
-import { ClientClosedError, ConnectionError, ForbiddenError, InvalidFieldError, TqError, UnknownMessageTypeError } from "./tq-error.ts";
+import { TaskRun, type Handler, type TaskRunHost } from "./task-run.ts";
+import { ClientClosedError, ConnectionError, ForbiddenError, InvalidFieldError, LeaseLostError, TqError, UnknownMessageTypeError } from "./tq-error.ts";
+import { WaitingTasks } from "./waiting-tasks.ts";
 
 export type { Handler, TaskContext, WorkerTask } from "./task-run.ts";
 
@@ -21,6 +24,11 @@ export interface WorkerOptions extends ClientOptions {
   queues?: string[];
   /** Most tasks running at once. Default 4. */
   concurrency?: number;
+  /**
+   * Most tasks held at once, running and waiting for a slot: the subscription's credits. Default
+   * 4 x concurrency (at most 10000), so a slot that frees starts its next task at once.
+   */
+  prefetch?: number;
   /** Heartbeat period, ms. Default what the broker announces (worker.heartbeat_interval_secs). */
   heartbeatIntervalMs?: number;
   /** On stop, how long running tasks may take to finish before they are handed back, ms. Default 60000. */
@@ -29,7 +37,7 @@ export interface WorkerOptions extends ClientOptions {
   handleSignals?: boolean;
   /** Longest one handler may run before its signal fires and the run is reported failed, ms. Default 0 = no limit. */
   taskTimeoutMs?: number;
-  /** How long one blocking claim waits at the broker before it is re-issued, ms. Default 30000. */
+  /** How long one blocking claim waits at the broker before it is re-issued (brokers without subscriptions), ms. Default 30000. */
   claimWaitMs?: number;
   /** Default `${hostname}-${pid}-${random}`. */
   workerId?: string;
@@ -40,10 +48,20 @@ export interface WorkerOptions extends ClientOptions {
 type WorkerState = "new" | "running" | "quiet" | "stopping" | "stopped";
 
 const DEFAULT_CONCURRENCY = 4;
+/** Prefetch per slot by default: tasks wait in memory, so a freed slot never waits for the broker. */
+const DEFAULT_PREFETCH_PER_SLOT = 4;
 const DEFAULT_GRACEFUL_SHUTDOWN_MS = 60_000;
 const DEFAULT_CLAIM_WAIT_MS = 30_000;
 /** Pause after a failed claim, so a broken broker is not hammered in a tight loop. */
 const CLAIM_ERROR_PAUSE_MS = 1000;
+/** The one subscription a worker holds per connection. */
+const SUBSCRIPTION_ID = 1;
+/**
+ * Runs started whose outcome is not acknowledged yet (running, or reported and waiting for the
+ * broker's commit) past which no new task starts: a slot frees when its handler returns, so
+ * without a bound a broker slow to commit would let outcomes pile up without end.
+ */
+const MAX_REPORTS_IN_FLIGHT = 1000;
 
 /**
  * Events: "completed" (task, result), "failed" (task, error, outcome), "cancelled" (task: cancelled
@@ -55,21 +73,28 @@ export class Worker extends EventEmitter implements TaskRunHost {
   readonly workerId: string;
   readonly queues: string[];
   readonly concurrency: number;
+  readonly prefetch: number;
   private readonly options: WorkerOptions;
   private readonly handlers = new Map<string, Handler>();
+  /** Runs whose handler has not returned: each holds a slot. */
   private readonly running = new Map<string, TaskRun>();
+  /** Runs whose handler returned and whose outcome is being reported. */
+  private readonly reporting = new Set<TaskRun>();
+  private readonly waiting: WaitingTasks;
   private readonly load = new ProcessLoad();
   /** Results of runs that finish in the same turn go out as one TaskResultBatch. */
   private readonly results: ResultBatcher;
   private state: WorkerState = "new";
   /** Registered on some connection before: a refused re-registration after a drop is retried. */
   private registered = false;
+  /** The broker of the current connection took the subscription; false: it predates them, claims are used. */
+  private subscribed = false;
   private heartbeatIntervalMs = 15_000;
   private maxBatchClaim = 10;
   private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   private slotWaiter: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
-  private claimLoopDone: Promise<void> = Promise.resolve();
+  private claimLoopDone: Promise<void> | null = null;
   private signalHandler: ((signal: NodeJS.Signals) => void) | null = null;
   /** While stop() waits for running tasks: ends the wait early. */
   private endDrain: (() => void) | null = null;
@@ -90,45 +115,25 @@ export class Worker extends EventEmitter implements TaskRunHost {
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 0xffff) {
       throw new InvalidFieldError(ErrorCode.InvalidField, `concurrency: expected a whole number >= 1, got ${this.concurrency}`, { field: "concurrency" });
     }
-    this.client.channel.onSession(async (hello) => {
-      // Each new connection is a new broker session: claims are made for the worker registered on it.
-      const res = await this.client
-        .call(
-          {
-            kind: "RegisterWorker",
-            workerId: this.workerId,
-            hostname: os.hostname(),
-            pid: process.pid,
-            queues: this.queues,
-            concurrency: this.concurrency,
-            version: "tq-client",
-            labels: Object.entries(this.options.labels ?? {}).map(([key, value]) => ({ key, value })),
-          },
-          "Registered",
-          { setup: true },
-        )
-        .catch((err: unknown) => {
-          // Back after a drop, the broker may not have seen the old connection close yet: it keeps
-          // the worker id for that connection until it does. Retried like a failed connect, with
-          // what waits kept; on the first start the refusal stands (another process has the id).
-          if (this.registered && err instanceof ForbiddenError && err.field === "worker_id") {
-            throw new ConnectionError(`${err.message}; retrying until the broker has seen the previous connection close`, false, err);
-          }
-          throw err;
-        });
-      this.registered = true;
-      this.heartbeatIntervalMs = this.options.heartbeatIntervalMs ?? res.heartbeatIntervalMs;
-      this.maxBatchClaim = Math.max(1, hello.maxBatchClaim);
-      // Cancellations pushed at once; a broker that predates notices says UnknownMessageType, and
-      // the worker learns of a cancel from its next heartbeat or renewal instead (lease lost).
-      await this.client.call({ kind: "EnableNotices", notices: NOTICE.taskCancelled }, "Ack", { setup: true }).catch((err: unknown) => {
-        if (!(err instanceof UnknownMessageTypeError)) throw err;
-      });
+    this.prefetch = options.prefetch ?? Math.min(MAX_SUBSCRIBE_CREDITS, Math.max(this.concurrency, DEFAULT_PREFETCH_PER_SLOT * this.concurrency));
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 1 || this.prefetch > MAX_SUBSCRIBE_CREDITS) {
+      throw new InvalidFieldError(ErrorCode.InvalidField, `prefetch: expected a whole number 1-${MAX_SUBSCRIBE_CREDITS}, got ${this.prefetch}`, { field: "prefetch" });
+    }
+    this.waiting = new WaitingTasks({
+      defaultLeaseMs: () => this.defaultLeaseMs,
+      renew: async (leases) => (await this.client.call({ kind: "RenewLease", leases }, "Renewed", { idempotent: true })).expiresAtMs,
+      lost: (task) => {
+        this.reportError(new LeaseLostError(ErrorCode.LeaseLost, `task ${task.id} (${task.type}) lost its lease while it waited for a slot; it was not run here`));
+      },
     });
+    this.client.channel.onSession((hello) => this.startSession(hello.maxBatchClaim));
     this.client.channel.on("notice", (notice: TaskCancelledNotice) => {
       const run = this.running.get(notice.id);
       if (run !== undefined && run.lease.token === notice.token) run.cancelled();
+      // A task cancelled before it started is dropped: its lease ended with the cancel.
+      else this.waiting.remove(notice);
     });
+    this.client.channel.on("delivery", (delivery: DeliveryPush) => this.delivered(delivery));
   }
 
   /** Handler for a task type; its return value is the task's result (bytes or JSON). */
@@ -145,7 +150,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     return this.state === "running" || this.state === "quiet";
   }
 
-  /** Connects, registers, and starts claiming. Resolves once registered; rejects if the broker refuses. */
+  /** Connects, registers, subscribes (or starts claiming). Resolves once registered; rejects if the broker refuses. */
   async start(): Promise<void> {
     if (this.state !== "new") throw new TqError(0, `start(): the worker is already ${this.state}`);
     this.state = "running";
@@ -159,13 +164,14 @@ export class Worker extends EventEmitter implements TaskRunHost {
     }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
     this.scheduleHeartbeat();
-    this.claimLoopDone = this.claimLoop();
+    this.ensureClaimLoop();
   }
 
   /**
-   * Graceful stop: no new claims; running tasks get up to gracefulShutdownTimeoutMs to finish,
-   * then their signal fires and they are handed back (Nack) to run elsewhere at once; then the
-   * worker deregisters and disconnects. Safe to call more than once.
+   * Graceful stop: nothing new is taken (the subscription ends; tasks waiting for a slot are handed
+   * back); running tasks get up to gracefulShutdownTimeoutMs to finish, then their signal fires and
+   * they are handed back (Nack) to run elsewhere at once; then the worker deregisters and
+   * disconnects. Safe to call more than once.
    */
   stop(options: { timeoutMs?: number } = {}): Promise<void> {
     // Called again with timeoutMs 0 while draining (a second Ctrl-C): stop waiting and hand back now.
@@ -192,11 +198,16 @@ export class Worker extends EventEmitter implements TaskRunHost {
     return this.client.channel.hello?.defaultLeaseMs ?? 30_000;
   }
 
+  handlerReturned(run: TaskRun): void {
+    if (this.running.get(run.task.id) === run) this.running.delete(run.task.id);
+    this.reporting.add(run);
+    this.slotFreed();
+  }
+
   runFinished(run: TaskRun): void {
-    this.running.delete(run.task.id);
-    const wake = this.slotWaiter;
-    this.slotWaiter = null;
-    wake?.();
+    if (this.running.get(run.task.id) === run) this.running.delete(run.task.id);
+    this.reporting.delete(run);
+    this.slotFreed();
   }
 
   report(kind: "completed" | "failed" | "cancelled", ...args: unknown[]): void {
@@ -214,11 +225,102 @@ export class Worker extends EventEmitter implements TaskRunHost {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /** Each new connection is a new broker session: register (claims and deliveries are for the worker registered on it), notices, subscription. */
+  private async startSession(maxBatchClaim: number): Promise<void> {
+    const res = await this.client
+      .call(
+        {
+          kind: "RegisterWorker",
+          workerId: this.workerId,
+          hostname: os.hostname(),
+          pid: process.pid,
+          queues: this.queues,
+          concurrency: this.concurrency,
+          version: "tq-client",
+          labels: Object.entries(this.options.labels ?? {}).map(([key, value]) => ({ key, value })),
+        },
+        "Registered",
+        { setup: true },
+      )
+      .catch((err: unknown) => {
+        // Back after a drop, the broker may not have seen the old connection close yet: it keeps
+        // the worker id for that connection until it does. Retried like a failed connect, with
+        // what waits kept; on the first start the refusal stands (another process has the id).
+        if (this.registered && err instanceof ForbiddenError && err.field === "worker_id") {
+          throw new ConnectionError(`${err.message}; retrying until the broker has seen the previous connection close`, false, err);
+        }
+        throw err;
+      });
+    this.registered = true;
+    this.heartbeatIntervalMs = this.options.heartbeatIntervalMs ?? res.heartbeatIntervalMs;
+    this.maxBatchClaim = Math.max(1, maxBatchClaim);
+    // Cancellations pushed at once; a broker that predates notices says UnknownMessageType, and
+    // the worker learns of a cancel from its next heartbeat or renewal instead (lease lost).
+    await this.client.call({ kind: "EnableNotices", notices: NOTICE.taskCancelled }, "Ack", { setup: true }).catch((err: unknown) => {
+      if (!(err instanceof UnknownMessageTypeError)) throw err;
+    });
+    if (this.state !== "running") {
+      this.subscribed = false;
+      return;
+    }
+    // Tasks still held from a previous connection are not counted by the new subscription: after a
+    // reconnect the worker may hold up to twice its prefetch for a moment, never more.
+    this.subscribed = await this.client
+      .call({ kind: "Subscribe", subscriptionId: SUBSCRIPTION_ID, queues: this.queues, credits: this.prefetch }, "Ack", { setup: true })
+      .then(
+        () => true,
+        (err: unknown) => {
+          // A broker that predates subscriptions: blocking claims instead.
+          if (err instanceof UnknownMessageTypeError) return false;
+          throw err;
+        },
+      );
+    this.ensureClaimLoop();
+  }
+
+  /** Tasks the broker pushed: they wait for a slot (or go back, when the worker is stopping). */
+  private delivered(delivery: DeliveryPush): void {
+    if (delivery.subscriptionId !== SUBSCRIPTION_ID) return;
+    if (this.state === "stopping" || this.state === "stopped") {
+      void this.nack(delivery.tasks.map((t) => ({ id: t.id, token: t.token })));
+      return;
+    }
+    for (const task of delivery.tasks) this.waiting.add(task);
+    this.startWaiting();
+  }
+
+  /** Starts waiting tasks while slots are free and the reports in flight are within their bound. */
+  private startWaiting(): void {
+    if (this.state !== "running" && this.state !== "quiet") return;
+    while (this.running.size < this.concurrency && this.running.size + this.reporting.size < MAX_REPORTS_IN_FLIGHT) {
+      const next = this.waiting.take();
+      if (next === null) return;
+      this.startRun(next.claimed, next.leaseMs);
+    }
+  }
+
+  private slotFreed(): void {
+    this.startWaiting();
+    const wake = this.slotWaiter;
+    this.slotWaiter = null;
+    wake?.();
+  }
+
+  /** With a broker that predates subscriptions: blocking claims for the free slots, one at a time. */
+  private ensureClaimLoop(): void {
+    if (this.subscribed || this.claimLoopDone !== null || this.state !== "running") return;
+    this.claimLoopDone = this.claimLoop().finally(() => {
+      this.claimLoopDone = null;
+      // A reconnect to an older broker while the loop was ending: claim again.
+      if (!this.subscribed && this.state === "running") this.ensureClaimLoop();
+    });
+  }
+
   private async claimLoop(): Promise<void> {
     const waitMs = Math.min(this.options.claimWaitMs ?? DEFAULT_CLAIM_WAIT_MS, MAX_CLAIM_WAIT_MS);
-    while (this.state === "running") {
-      const free = this.concurrency - this.running.size;
-      if (free <= 0) {
+    while (this.state === "running" && !this.subscribed) {
+      const free = this.concurrency - this.running.size - this.waiting.size;
+      if (free <= 0 || this.running.size + this.reporting.size >= MAX_REPORTS_IN_FLIGHT) {
         await new Promise<void>((resolve) => (this.slotWaiter = resolve));
         continue;
       }
@@ -238,17 +340,17 @@ export class Worker extends EventEmitter implements TaskRunHost {
         await this.pause(CLAIM_ERROR_PAUSE_MS);
         continue;
       }
-      const late: LeaseRef[] = [];
-      for (const task of tasks) {
-        if (this.stopping !== null) late.push({ id: task.id, token: task.token });
-        else this.startRun(task);
+      if (this.stopping !== null) {
+        if (tasks.length > 0) await this.nack(tasks.map((t) => ({ id: t.id, token: t.token })));
+        continue;
       }
-      if (late.length > 0) await this.nack(late);
+      for (const task of tasks) this.waiting.add(task);
+      this.startWaiting();
     }
   }
 
-  private startRun(task: ClaimedTask): void {
-    const run = new TaskRun(this, this.client, task);
+  private startRun(task: ClaimedTask, leaseMs: number): void {
+    const run = new TaskRun(this, this.client, task, leaseMs);
     this.running.set(task.id, run);
     run.start();
   }
@@ -275,13 +377,15 @@ export class Worker extends EventEmitter implements TaskRunHost {
     }, this.heartbeatIntervalMs);
   }
 
+  /** Load figures and every lease held (running and waiting tasks), which the heartbeat renews; the reply may carry a command. */
   private async heartbeat(): Promise<void> {
     if (!this.client.channel.isReady) return;
     const runs = [...this.running.values()].filter((r) => r.holdsLease);
+    const waiting = this.waiting.leases();
     const { cpuPercent, memoryMb } = this.load.sample();
     try {
       const res = await this.client.call(
-        { kind: "Heartbeat", workerId: this.workerId, cpuPercent, memoryMb, inFlight: runs.map((r) => r.lease) },
+        { kind: "Heartbeat", workerId: this.workerId, cpuPercent, memoryMb, inFlight: [...runs.map((r) => r.lease), ...waiting] },
         "HeartbeatOk",
         { idempotent: true, timeoutMs: this.heartbeatIntervalMs },
       );
@@ -289,7 +393,9 @@ export class Worker extends EventEmitter implements TaskRunHost {
         const expiresAtMs = res.renewed[i];
         if (expiresAtMs === null) run.leaseLost("the broker no longer holds this lease (expired, reclaimed or cancelled)");
       });
+      this.waiting.renewed(waiting, res.renewed.slice(runs.length));
       if (res.command === "quiet" && this.state === "running") {
+        // The broker delivers nothing more; what this worker holds it still runs.
         this.state = "quiet";
         this.slotWaiter?.();
       } else if (res.command === "shutdown") {
@@ -301,6 +407,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
   }
 
   private async nack(leases: LeaseRef[]): Promise<void> {
+    if (leases.length === 0) return;
     try {
       await this.client.call({ kind: "Nack", leases }, "Ack", { idempotent: true });
     } catch (err) {
@@ -316,7 +423,15 @@ export class Worker extends EventEmitter implements TaskRunHost {
     }
     this.state = "stopping";
     this.slotWaiter?.();
-    const runs = [...this.running.values()];
+    if (this.subscribed && this.client.channel.isReady) {
+      // After its Ack nothing more is delivered; what arrives before it is handed back. (Without a
+      // connection the subscription is gone already, and a reconnect now does not subscribe.)
+      await this.client.call({ kind: "Unsubscribe", subscriptionId: SUBSCRIPTION_ID }, "Ack").catch(() => {});
+      this.subscribed = false;
+    }
+    await this.nack(this.waiting.takeAll().map((t) => ({ id: t.id, token: t.token })));
+    // Running handlers and the outcomes still being reported, up to the timeout.
+    const runs = [...this.running.values(), ...this.reporting];
     if (runs.length > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<void>((resolve) => {
@@ -329,7 +444,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     }
     const unfinished = [...this.running.values()].filter((r) => r.holdsLease);
     for (const run of unfinished) run.handBack(`the worker is shutting down and the task did not finish within ${timeoutMs} ms`);
-    if (unfinished.length > 0) await this.nack(unfinished.map((r) => r.lease));
+    await this.nack(unfinished.map((r) => r.lease));
     try {
       await this.client.call({ kind: "DeregisterWorker", workerId: this.workerId }, "Ack", { idempotent: true });
     } catch (err) {
@@ -338,6 +453,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     this.state = "stopped";
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = null;
+    this.waiting.stop();
     this.removeSignalHandlers();
     await this.client.close();
     await this.claimLoopDone;

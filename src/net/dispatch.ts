@@ -3,7 +3,7 @@
 // hold no queue rules (those live in broker/); errors thrown are BrokerErrors, answered by the
 // connection with an Error frame.
 
-import type { Broker, ReportSettled, ResultReport, WorkerCaller } from "../broker/broker.ts";
+import type { Broker, DeliverySink, ReportSettled, ResultReport, WorkerCaller } from "../broker/broker.ts";
 import { ANONYMOUS_ADMIN, type Operation, type Principal } from "../broker/auth.ts";
 import { errorResponse } from "../protocol/error-response.ts";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
@@ -26,8 +26,10 @@ export interface Session {
   readonly closed: AbortSignal;
   /** Notices (NOTICE bits) the client enabled with EnableNotices; none until it does. */
   notices?: number;
-  /** Sends a frame that answers no request (a notice) on this connection. */
+  /** Sends a frame that answers no request (a notice, a delivery) on this connection. */
   readonly push?: (response: Response) => void;
+  /** False while the connection cannot take more pushed bytes (its outbound buffer is over its cap, or it is closing). */
+  readonly pushable?: () => boolean;
 }
 
 export interface DispatchContext {
@@ -125,6 +127,18 @@ function callerOf(session: Session): WorkerCaller {
   };
 }
 
+/** A subscription's tasks go out as Delivery frames on the connection that subscribed. */
+function deliverySink(session: Session): DeliverySink {
+  return {
+    deliver(subscriptionId, leases) {
+      if (session.closed.aborted || session.push === undefined) return false;
+      session.push({ kind: "Delivery", requestId: 0, subscriptionId, tasks: leases.map(toClaimedTask) });
+      return true;
+    },
+    writable: () => !session.closed.aborted && (session.pushable?.() ?? true),
+  };
+}
+
 /** Only to a client that asked: one written before notices existed would not know the frame. */
 function pushNotice(session: Session, notice: WorkerNotice): void {
   if (notice.kind === "taskCancelled" && ((session.notices ?? 0) & NOTICE.taskCancelled) !== 0 && !session.closed.aborted) {
@@ -190,6 +204,29 @@ export const ROUTES: RouteTable = {
       });
       session.workerIds.add(session.workerId);
       return { kind: "Claimed", requestId: req.requestId, tasks: leases.map(toClaimedTask) };
+    },
+  },
+  Subscribe: {
+    operation: "claim",
+    handle(ctx, session, req) {
+      ctx.broker.subscribe({
+        consumer: session.id,
+        subscriptionId: req.subscriptionId,
+        workerId: session.workerId,
+        queues: req.queues,
+        credits: req.credits,
+        sink: deliverySink(session),
+        caller: callerOf(session),
+      });
+      session.workerIds.add(session.workerId);
+      return { kind: "Ack", requestId: req.requestId };
+    },
+  },
+  Unsubscribe: {
+    operation: "claim",
+    handle(ctx, session, req) {
+      ctx.broker.unsubscribe(session.id, req.subscriptionId);
+      return { kind: "Ack", requestId: req.requestId };
     },
   },
   TaskResult: {

@@ -116,10 +116,13 @@ export class Outbound {
   flush(): void {
     this.flushQueued = false;
     if (this.closed) return;
-    if (this.leftover) {
-      const taken = this.writeSome(this.leftover);
-      if (taken < this.leftover.byteLength) {
-        this.leftover = this.leftover.subarray(taken);
+    const leftover = this.leftover;
+    if (leftover !== null) {
+      // writeSome may close this writer (a closed socket's owner drops it): use the local copy.
+      const taken = this.writeSome(leftover);
+      if (this.closed) return;
+      if (taken < leftover.byteLength) {
+        this.leftover = leftover.subarray(taken);
         this.notePressure();
         return;
       }

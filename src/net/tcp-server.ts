@@ -251,6 +251,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
           workerIds: new Set(),
           closed: abort.signal,
           push: (response) => socket.data.out.sendNow(encodeResponse(response)),
+          pushable: () => !socket.data.closing && !socket.data.out.overCap(),
         };
         socket.data = {
           session,
@@ -259,8 +260,12 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
             capBytes: options.maxOutboundBytes,
             onPressure(over) {
               // A client that does not read its replies stops being read (pump pauses it): TCP
-              // pushes back on it. Once its replies drained, reading goes on.
-              if (!over) reader.unblock(socket);
+              // pushes back on it, and its subscriptions get nothing more. Once its replies
+              // drained, reading and deliveries go on.
+              if (!over) {
+                reader.unblock(socket);
+                broker.consumerWritable(id);
+              }
             },
             onSinkClosed() {
               // The peer is gone. Bun may hold megabytes it read from this socket for delivery
@@ -344,6 +349,7 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
         perAddress.release(conn.addressKey);
         conn.out.close();
         conn.abort.abort();
+        broker.consumerGone(conn.session.id);
         for (const workerId of conn.session.workerIds) broker.workerDisconnected(workerId, conn.session.id);
         log.debug("connection closed", { session: conn.session.id });
       },

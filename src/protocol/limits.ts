@@ -83,6 +83,14 @@ export const NOTICE = {
 } as const;
 export const KNOWN_NOTICES = 0x01;
 
+/**
+ * Credits one subscription may hold (Subscribe.credits): the most tasks delivered through it and
+ * not yet ended at once. A worker's prefetch; more would let one connection hoard a queue.
+ */
+export const MAX_SUBSCRIBE_CREDITS = 10_000;
+/** Subscriptions one connection may hold at once (one per queue set it serves). */
+export const MAX_SUBSCRIPTIONS = 16;
+
 /** Tasks in one ListTasks page: bounds the reply frame and the store query. */
 export const MAX_LIST_LIMIT = 1000;
 /** Queues one claim may name: the ready index checks each one per claim. */

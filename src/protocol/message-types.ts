@@ -23,6 +23,8 @@ export const RequestType = {
   Ping: 0x12,
   TaskResultBatch: 0x13,
   EnableNotices: 0x14,
+  Subscribe: 0x15,
+  Unsubscribe: 0x16,
 } as const;
 
 export const ResponseType = {
@@ -43,6 +45,8 @@ export const ResponseType = {
   ResultBatchOutcome: 0x8e,
   /** Not an answer: pushed to a worker that asked for notices (EnableNotices). */
   TaskCancelled: 0x8f,
+  /** Not an answer: tasks pushed to a subscription (Subscribe) while it has credits. */
+  Delivery: 0x90,
   Error: 0xff,
 } as const;
 

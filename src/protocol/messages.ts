@@ -154,6 +154,14 @@ export interface PingRequest { kind: "Ping"; requestId: number }
 /** Notices a worker connection asks the broker to push (NOTICE bits); answered with Ack. */
 export interface EnableNoticesRequest { kind: "EnableNotices"; requestId: number; notices: number }
 
+/**
+ * Opens (or, with an id already open on this connection, changes) a subscription: the broker
+ * pushes tasks of `queues` in Delivery frames while fewer than `credits` of its tasks are out.
+ */
+export interface SubscribeRequest { kind: "Subscribe"; requestId: number; subscriptionId: number; queues: string[]; credits: number }
+/** Ends a subscription: no Delivery for it follows the Ack. Its tasks already delivered stay leased. */
+export interface UnsubscribeRequest { kind: "Unsubscribe"; requestId: number; subscriptionId: number }
+
 export type Request =
   | HelloRequest
   | SubmitTaskRequest
@@ -174,7 +182,9 @@ export type Request =
   | ListWorkersRequest
   | PingRequest
   | TaskResultBatchRequest
-  | EnableNoticesRequest;
+  | EnableNoticesRequest
+  | SubscribeRequest
+  | UnsubscribeRequest;
 
 // ---- Responses (broker -> client) ----
 
@@ -227,6 +237,11 @@ export interface PongResponse { kind: "Pong"; requestId: number }
  * cancelled; its lease has ended, so stop running it (a late result gets LeaseLost).
  */
 export interface TaskCancelledNotice { kind: "TaskCancelled"; requestId: number; id: string; token: number }
+/**
+ * Pushed, not an answer (requestId always 0): tasks leased to the subscription's worker, as a
+ * Claimed reply carries them. Each used one of the subscription's credits.
+ */
+export interface DeliveryPush { kind: "Delivery"; requestId: number; subscriptionId: number; tasks: ClaimedTask[] }
 export interface ErrorResponse {
   kind: "Error";
   requestId: number;
@@ -256,6 +271,7 @@ export type Response =
   | PongResponse
   | ResultBatchOutcomeResponse
   | TaskCancelledNotice
+  | DeliveryPush
   | ErrorResponse;
 
 export type RequestOf<K extends Request["kind"]> = Extract<Request, { kind: K }>;

@@ -14,6 +14,7 @@ import {
   MAX_LIST_LIMIT,
   MAX_RESULT_BATCH,
   MAX_STR_BYTES,
+  MAX_SUBSCRIBE_CREDITS,
   MAX_TYPE_BYTES,
   MAX_QUEUE_BYTES,
   MAX_WORKER_LABELS,
@@ -145,6 +146,14 @@ const WRITERS: BodyWriters = {
   EnableNotices(w, m) {
     w.u8("notices", m.notices);
   },
+  Subscribe(w, m) {
+    w.u32("subscriptionId", m.subscriptionId);
+    writeStrList(w, "queues", m.queues);
+    w.u16("credits", m.credits);
+  },
+  Unsubscribe(w, m) {
+    w.u32("subscriptionId", m.subscriptionId);
+  },
 };
 
 const READERS: BodyReaders = {
@@ -240,6 +249,16 @@ const READERS: BodyReaders = {
     const notices = r.u8("notices");
     if ((notices & ~KNOWN_NOTICES) !== 0) throw r.fail("notices", `unknown notice bits 0x${notices.toString(16)}`);
     return { kind: "EnableNotices", requestId, notices };
+  },
+  Subscribe(r, requestId) {
+    const subscriptionId = r.u32("subscriptionId");
+    const queues = readQueueList(r, "queues");
+    const credits = r.u16("credits");
+    if (credits === 0 || credits > MAX_SUBSCRIBE_CREDITS) throw r.fail("credits", `${credits} is outside 1..${MAX_SUBSCRIBE_CREDITS}`);
+    return { kind: "Subscribe", requestId, subscriptionId, queues, credits };
+  },
+  Unsubscribe(r, requestId) {
+    return { kind: "Unsubscribe", requestId, subscriptionId: r.u32("subscriptionId") };
   },
 };
 

@@ -147,6 +147,11 @@ const WRITERS: BodyWriters = {
     w.uuid("id", m.id);
     w.u32("token", m.token);
   },
+  Delivery(w, m) {
+    w.u32("subscriptionId", m.subscriptionId);
+    w.u16("tasks", m.tasks.length);
+    for (const t of m.tasks) writeClaimedTask(w, t);
+  },
   ResultBatchOutcome(w, m) {
     w.u16("entries", m.entries.length);
     for (const e of m.entries) writeResultEntry(w, e);
@@ -219,6 +224,12 @@ const READERS: BodyReaders = {
   },
   TaskCancelled(r, requestId) {
     return { kind: "TaskCancelled", requestId, id: r.uuid("id"), token: r.u32("token") };
+  },
+  Delivery(r, requestId) {
+    const subscriptionId = r.u32("subscriptionId");
+    const tasks: ClaimedTask[] = r.list("tasks", MIN_CLAIMED_TASK_BYTES, 0xffff, readClaimedTask);
+    if (tasks.length === 0) throw r.fail("tasks", "a delivery carries at least one task");
+    return { kind: "Delivery", requestId, subscriptionId, tasks };
   },
   ResultBatchOutcome(r, requestId) {
     const entries: ResultEntry[] = r.list("entries", MIN_RESULT_ENTRY_BYTES, 0xffff, readResultEntry);

@@ -137,6 +137,8 @@ export interface TaskCounts {
 /** A lease that ran out without a result (logged as a warning by the broker). */
 export interface ExpiredLease {
   id: string;
+  /** The token the lease was issued under (a consumer's credit is matched by it). */
+  token: number;
   workerId: string;
   leaseMs: number;
   /** What the task became: pending again, or dead with its retries used up. */

@@ -99,7 +99,10 @@ export interface TickOutcome {
   promoted: number;
   /** In-progress tasks whose lease ran out: counted as an attempt, then pending at once, or dead when retries are used up. */
   expired: number;
-  /** Those leases, one each. */
+  /**
+   * Those leases, one each, with the token each was issued under: the broker gives a
+   * subscription's credit back by (id, token), so an expiry must name the lease, not just the task.
+   */
   expiredLeases: ExpiredLease[];
   /** Epoch ms of the next due promotion or lease expiry; null when nothing is waiting. */
   nextDueMs: number | null;

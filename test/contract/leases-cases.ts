@@ -40,7 +40,8 @@ export function leaseCases({ setup, claimOne }: ContractContext): void {
       clock.advance(1);
       const tick = await store.tick(clock.now());
       expect(tick.expired).toBe(1);
-      expect(tick.expiredLeases).toEqual([{ id: first.task.id, workerId: "w1", leaseMs: 5_000, status: "pending" }]);
+      // The token names which lease ended: a subscription's credit is matched by it.
+      expect(tick.expiredLeases).toEqual([{ id: first.task.id, token: first.token, workerId: "w1", leaseMs: 5_000, status: "pending" }]);
       const again = await claimOne(store, clock, ["default"], "w2");
       expect(again.task.id).toBe(first.task.id);
       expect(again.task.attempts).toBe(1);
@@ -61,9 +62,9 @@ export function leaseCases({ setup, claimOne }: ContractContext): void {
     const { clock, h, store } = await setup();
     try {
       const [out] = await store.submit([task({ leaseMs: 1_000, maxRetries: 0 })], clock.now());
-      await claimOne(store, clock);
+      const held = await claimOne(store, clock);
       clock.advance(1_000);
-      expect((await store.tick(clock.now())).expiredLeases).toEqual([{ id: out!.id, workerId: "w1", leaseMs: 1_000, status: "dead" }]);
+      expect((await store.tick(clock.now())).expiredLeases).toEqual([{ id: out!.id, token: held.token, workerId: "w1", leaseMs: 1_000, status: "dead" }]);
       const dead = await store.get(out!.id);
       expect(dead!.status).toBe("dead");
       expect(dead!.attempts).toBe(1);

@@ -216,4 +216,38 @@ describe("Worker", () => {
     expect((reason as Error).name).toBe("TimeoutError");
     expect((await client.status(id)).error).toContain("timed out after 200 ms");
   });
+
+  test("takes its tasks through a subscription: no claim is parked while it idles, and a task submitted later starts at once", async () => {
+    const worker = newWorker({ queues: ["subscribed"], concurrency: 2 });
+    worker.register("echo", (t) => t.payload);
+    await worker.start();
+    try {
+      const first = await client.submit("echo", 1, { queue: "subscribed" });
+      expect(await client.result(first.id, { wait: 10_000 })).toBe(1);
+      // A claim-based worker would hold a blocking claim now; a subscribed one holds none.
+      expect((await broker.app.broker.stats()).parkedClaims).toBe(0);
+      const ids = (await client.submitMany(Array.from({ length: 20 }, (_, i) => ({ type: "echo", payload: i, queue: "subscribed" })))).map((r) => r.id);
+      for (const [i, id] of ids.entries()) expect(await client.result(id, { wait: 10_000 })).toBe(i);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test("an operator's quiet stops deliveries (what it holds still runs); shutdown stops the worker, handing back nothing", async () => {
+    const worker = newWorker({ queues: ["quieted"], concurrency: 1, heartbeatIntervalMs: 20 });
+    worker.register("job", (t) => t.payload);
+    const stopped = new Promise<void>((resolve) => worker.once("stopped", resolve));
+    await worker.start();
+    const before = await client.submit("job", "before", { queue: "quieted" });
+    expect(await client.result(before.id, { wait: 10_000 })).toBe("before");
+    broker.app.broker.setWorkerCommand(worker.workerId, "quiet");
+    const after = await client.submit("job", "after", { queue: "quieted" });
+    // Ten heartbeats go by (the SDK's real-time timer): the worker hears of the command, and still
+    // nothing is delivered.
+    await sleep(200);
+    expect((await client.status(after.id)).status).toBe("pending");
+    broker.app.broker.setWorkerCommand(worker.workerId, "shutdown");
+    await stopped;
+    expect((await client.status(after.id)).status).toBe("pending");
+  });
 });

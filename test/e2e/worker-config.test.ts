@@ -50,6 +50,7 @@ interface Started {
   event: string;
   workerId: string;
   concurrency: number;
+  prefetch: number;
 }
 
 async function startWorker(args: string[], env: Record<string, string> = {}): Promise<{ cli: RunningCli; started: Started }> {
@@ -112,9 +113,12 @@ describe("worker --config", () => {
     const file = configFile("env.yaml", "  concurrency: 3\n");
     const env = await startWorker(["--config", file, "--queues", "wc-env"], { TQ_WORKER_CONCURRENCY: "5" });
     expect(env.started.concurrency).toBe(5);
+    // The prefetch (the subscription's credits) follows the concurrency unless --prefetch sets it.
+    expect(env.started.prefetch).toBe(20);
     expect(await env.cli.stop("SIGTERM", 20_000)).toBe(0);
-    const flag = await startWorker(["--config", file, "--queues", "wc-env", "--concurrency", "2"], { TQ_WORKER_CONCURRENCY: "5" });
+    const flag = await startWorker(["--config", file, "--queues", "wc-env", "--concurrency", "2", "--prefetch", "3"], { TQ_WORKER_CONCURRENCY: "5" });
     expect(flag.started.concurrency).toBe(2);
+    expect(flag.started.prefetch).toBe(3);
     expect(await flag.cli.stop("SIGTERM", 20_000)).toBe(0);
   }, 30_000);
 

@@ -235,7 +235,7 @@ export class LeaseBook {
       // A renewed lease left its old expiry in the heap; an ended one left all of them.
       if (lease === undefined || lease.expiresAtMs > nowMs) continue;
       const status = this.expire(lease, `lease expired after ${lease.leaseMs} ms without a result (worker ${lease.workerId})`, nowMs);
-      expired.push({ id: lease.id, workerId: lease.workerId, leaseMs: lease.leaseMs, status });
+      expired.push({ id: lease.id, token: lease.token, workerId: lease.workerId, leaseMs: lease.leaseMs, status });
     }
     return expired;
   }

@@ -21,6 +21,16 @@ type Handler = (req: Request, conn: FakeConn) => Response | null;
 interface ConnData {
   conn: FakeConn;
   decoder: FrameDecoder;
+  /** Bytes the socket did not take yet (a write may be partial); sent on drain. */
+  unsent: Uint8Array | null;
+}
+
+/** Writes `bytes` after anything still unsent, keeping what the socket does not take. */
+function write(socket: Socket<ConnData>, bytes: Uint8Array): void {
+  const data = socket.data;
+  const all = data.unsent === null ? bytes : Buffer.concat([data.unsent, bytes]);
+  const taken = socket.write(all);
+  data.unsent = taken < all.byteLength && taken >= 0 ? all.subarray(taken) : null;
 }
 
 export const HELLO_OK = { kind: "HelloOk", version: 1, serverVersion: "fake", maxFrameBytes: 16 << 20, maxBatchClaim: 10, heartbeatIntervalMs: 15_000, defaultLeaseMs: 30_000 } as const;
@@ -54,11 +64,11 @@ export class FakeBroker {
           const conn: FakeConn = {
             index: this.conns.length + 1,
             requests: [],
-            reply: (m) => socket.write(encodeResponse(m)),
+            reply: (m) => write(socket, encodeResponse(m)),
             drop: () => socket.terminate(),
           };
           this.conns.push(conn);
-          socket.data = { conn, decoder: new FrameDecoder() };
+          socket.data = { conn, decoder: new FrameDecoder(), unsent: null };
         },
         data: (socket, chunk) => {
           const { conn, decoder } = socket.data;
@@ -70,12 +80,19 @@ export class FakeBroker {
             this.requests.push(req);
             let answer =
               req.kind === "Hello" ? { ...HELLO_OK, requestId: req.requestId } : req.kind === "Ping" ? { kind: "Pong" as const, requestId: req.requestId } : this.handler(req, conn);
-            // Unless the handler knows it, EnableNotices is answered as a broker that predates it would.
-            if (answer === null && req.kind === "EnableNotices") {
-              answer = { kind: "Error", requestId: req.requestId, code: 3, retryAfterMs: 0, field: "", message: "message type 0x14 (unknown) is not a request" };
+            // Unless the handler knows them, EnableNotices and Subscribe are answered as a broker
+            // that predates them would (so a worker falls back to heartbeats and claims).
+            if (answer === null && (req.kind === "EnableNotices" || req.kind === "Subscribe")) {
+              const type = req.kind === "EnableNotices" ? "0x14" : "0x15";
+              answer = { kind: "Error", requestId: req.requestId, code: 3, retryAfterMs: 0, field: "", message: `message type ${type} (unknown) is not a request` };
             }
             if (answer !== null) conn.reply(answer);
           }
+        },
+        drain: (socket) => {
+          const unsent = socket.data.unsent;
+          socket.data.unsent = null;
+          if (unsent !== null) write(socket, unsent);
         },
         close: (socket) => {
           this.sockets.delete(socket);

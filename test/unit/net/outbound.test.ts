@@ -152,4 +152,19 @@ describe("a client that does not read", () => {
     expect(closedReports).toBe(1);
     expect(out.queuedBytes).toBe(0);
   });
+
+  test("a flush whose leftover meets a closed socket, and whose owner closes the writer then, does not throw", async () => {
+    // The TCP server's onSinkClosed terminates the socket, whose close handler closes the writer
+    // inside the same write: the flush must not touch the leftover it dropped (a shutdown's
+    // closeAll flushes every connection, and one that threw here stopped the whole step).
+    let open = true;
+    const sink: ByteSink = { write: (data) => (open ? Math.min(2, data.byteLength) : -1) };
+    const out: Outbound = new Outbound(sink, { capBytes: 1024, onSinkClosed: () => out.close() });
+    out.sendNow(bytes(1, 2, 3, 4, 5));
+    await tick();
+    expect(out.queuedBytes).toBe(3);
+    open = false;
+    expect(() => out.flush()).not.toThrow();
+    expect(out.queuedBytes).toBe(0);
+  });
 });

@@ -87,7 +87,7 @@ test("trailing bytes after any message are rejected, not skipped", () => {
 describe("unknown message types", () => {
   test("a type byte that is no request is UnknownMessageType, echoing the request id", () => {
     const body = new Uint8Array([0, 0, 0, 42]);
-    for (const type of [0x00, 0x15, 0x3f, 0x40, 0x7f, ResponseType.Ack, ResponseType.Error, 0xc0]) {
+    for (const type of [0x00, 0x17, 0x3f, 0x40, 0x7f, ResponseType.Ack, ResponseType.Error, 0xc0]) {
       const err = decodeError(() => decodeRequest(type, body));
       expect(err.code).toBe(ErrorCode.UnknownMessageType);
       expect(err.requestId).toBe(42);

@@ -142,6 +142,11 @@ export const REQUEST_SAMPLES: { [K in RequestKind]: RequestOf<K>[] } = {
     { kind: "EnableNotices", requestId: 21, notices: 1 },
     { kind: "EnableNotices", requestId: 22, notices: 0 },
   ],
+  Subscribe: [
+    { kind: "Subscribe", requestId: 23, subscriptionId: 1, queues: ["default"], credits: 16 },
+    { kind: "Subscribe", requestId: 0xffff_ffff, subscriptionId: 0xffff_ffff, queues: ["high", "low.jobs"], credits: 10_000 },
+  ],
+  Unsubscribe: [{ kind: "Unsubscribe", requestId: 24, subscriptionId: 1 }],
 };
 
 /** One worker as ListWorkers sends it (docs/PROTOCOL.md shows the same object key by key). */
@@ -263,6 +268,28 @@ export const RESPONSE_SAMPLES: { [K in ResponseKind]: ResponseOf<K>[] } = {
   Workers: [{ kind: "Workers", requestId: 18, json: JSON.stringify([WORKER_JSON]) }],
   Pong: [{ kind: "Pong", requestId: 19 }],
   TaskCancelled: [{ kind: "TaskCancelled", requestId: 0, id: TASK_ID, token: 2_871_904_517 }],
+  Delivery: [
+    {
+      kind: "Delivery",
+      requestId: 0,
+      subscriptionId: 1,
+      tasks: [
+        {
+          id: TASK_ID,
+          token: 2_871_904_517,
+          expiresAtMs: T0 + 30_200,
+          attempts: 0,
+          priority: 150,
+          queue: "default",
+          type: "email.send",
+          payloadIsJson: true,
+          payload: text('{"to":"a@b.c"}'),
+          createdAtMs: T0,
+          maxRetries: 3,
+        },
+      ],
+    },
+  ],
   ResultBatchOutcome: [
     {
       kind: "ResultBatchOutcome",
