@@ -210,7 +210,10 @@ export function openWorkStream(o: WorkStreamOptions): WorkStreams {
 
     /** The worker half-closed: a clean goodbye once every answer it awaits is out. */
     const goodbye = async (): Promise<void> => {
-      if (finished) return;
+      // Under Bun a cancelled stream's reading side can end before the cancel is seen: a cut, not
+      // a goodbye, must not hand the worker's tasks back at once.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (finished || call.cancelled) return;
       try {
         if (workerId !== null) {
           o.broker.consumerGone(streamId);
