@@ -42,7 +42,7 @@ function childEnv(options: SpawnBrokerOptions): Record<string, string> {
   return {
     ...runtimeEnv(env),
     TQ_BROKER_HOST: "127.0.0.1",
-    TQ_API_REST_PORT: "0",
+    TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
     TQ_MONITORING_PROMETHEUS_PORT: "0",
     TQ_MONITORING_LOG_LEVEL: "info",
     TQ_MONITORING_JSON_LOGGING: "true",

@@ -29,7 +29,7 @@ function emptyDir(): string {
   return dir;
 }
 
-const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
+const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
 
 describe("compiled tq-broker", () => {
   test("build.ts leaves exactly one executable", () => {

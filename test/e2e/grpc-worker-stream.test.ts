@@ -150,7 +150,7 @@ describe("across front doors", () => {
     const tcp = await RawConn.connect(broker.port);
     try {
       const [task] = await claim(tcp, { queues: ["cross-1"] });
-      expect(task!.id).toBe(id);
+      expect(task!.id).toBe(id!);
       expectKind(await complete(tcp, task!), "Ack");
       expect((await client.call("GetTask", { id })).status).toBe("TASK_STATUS_COMPLETED");
     } finally {

@@ -21,7 +21,7 @@ function freshDir(): string {
 
 const LOOPBACK_ENV = {
   TQ_BROKER_HOST: "127.0.0.1",
-  TQ_API_REST_PORT: "0",
+  TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
   TQ_MONITORING_PROMETHEUS_PORT: "0",
   TQ_MONITORING_JSON_LOGGING: "true",
 };
