@@ -11,10 +11,16 @@ export type WorkloadName = keyof typeof WORKLOADS;
 
 export type SyncMode = "full" | "interval";
 
+/** The front door the load goes through: the binary TCP protocol, or gRPC (W1-W3). */
+export const FRONTS = ["tcp", "grpc"] as const;
+export type Front = (typeof FRONTS)[number];
+
 export interface BenchOptions {
   /** Broker to load: given by --url, or spawned (then host/port are filled in per run). */
   target: { kind: "url"; host: string; port: number } | { kind: "spawn"; sync: SyncMode };
   workloads: WorkloadName[];
+  /** Default tcp. grpc needs a spawned broker (its gRPC port is read from its start-up lines). */
+  front: Front;
   n: number;
   payloadBytes: number;
   producers: number;

@@ -56,6 +56,8 @@ export interface WorkloadResult {
   workload: WorkloadName;
   description: string;
   sync: SyncMode | null;
+  /** The front door the load went through. */
+  front: BenchOptions["front"];
   /** Untimed tasks each spawned broker ran first (0 with --url or --warmup 0). */
   warmup: number;
   runs: RunFigures[];
@@ -142,6 +144,7 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     queueDepthThreshold: opts.n + 100_000,
     maxBatchClaim: Math.max(10, opts.batch),
     runtimeArgs: opts.cpuProfDir === null ? [] : ["--cpu-prof-md", "--cpu-prof-dir", opts.cpuProfDir],
+    grpc: opts.front === "grpc",
   };
   stage("starting broker", null, null);
   let broker: SpawnedBroker = await spawnBroker(brokerOptions);
@@ -149,12 +152,13 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
   const pool = new AgentPool();
   try {
     if (opts.warmup > 0) stage("warm-up", workload === "W4" ? Math.min(opts.warmup, WARMUP_W4_MAX) : opts.warmup, pool);
-    const warmedUp = opts.warmup > 0 ? await warmUp(workload, opts, { host: broker.host, port: broker.port, queue: `${queue}-warmup` }, pool) : 0;
+    const front = opts.front === "grpc" ? { grpcPort: broker.grpcPort } : {};
+    const warmedUp = opts.warmup > 0 ? await warmUp(workload, opts, { host: broker.host, port: broker.port, queue: `${queue}-warmup`, ...front }, pool) : 0;
     const before = await commitFigures(broker);
     const sampler = new ProcSampler(broker.pid);
     sampler.start();
     stage("timed", timedTarget(workload, opts), pool);
-    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue }, pool).finally(() => sampler.stop());
+    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue, ...front }, pool).finally(() => sampler.stop());
     const usage = sampler.stop();
     const commits = since(await commitFigures(broker), before);
     let restart: RestartFigures | null = null;
@@ -242,6 +246,7 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
     workload,
     description: WORKLOADS[workload],
     sync: opts.target.kind === "spawn" ? opts.target.sync : null,
+    front: opts.front,
     warmup: opts.target.kind === "spawn" ? opts.warmup : 0,
     runs,
     tasksPerSec: spread(runs.map((r) => r.tasksPerSec)),

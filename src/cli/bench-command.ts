@@ -2,7 +2,7 @@
 // (bench/run-bench.ts) and prints the table or JSON lines. Holds no load logic of its own.
 
 import { isCompiled } from "../bench/self-command.ts";
-import { parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions } from "../bench/bench-options.ts";
+import { FRONTS, parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions, type Front } from "../bench/bench-options.ts";
 import { runBench } from "../bench/run-bench.ts";
 import { BenchProgress } from "./bench-progress.ts";
 import { formatJsonLines, formatTable } from "../bench/report.ts";
@@ -15,6 +15,7 @@ const spec: ArgsSpec = {
     url: { type: "string", valueName: "URL", description: "load a running broker at tq://HOST:PORT" },
     spawn: { type: "boolean", description: "start a fresh broker per run on a temp dir and loopback port, and stop it after (default)" },
     workload: { type: "string", valueName: "W1,W2,W3,W4", description: "workloads to run, comma-separated (default all four)" },
+    front: { type: "string", valueName: "tcp|grpc", choices: [...FRONTS], description: "front door the producers and workers use: the binary TCP protocol (default) or gRPC (--spawn, W1-W3)" },
     n: { type: "string", valueName: "N", description: "tasks per run of W1/W2/W3 (default 100000); -n N works too" },
     "payload-bytes": { type: "string", valueName: "B", description: "payload size of each task (default 100)" },
     producers: { type: "string", valueName: "P", description: "producer processes of W1/W2/W3 (default 1)" },
@@ -45,7 +46,7 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "measure a broker: enqueue, drain, mixed and latency workloads",
   flags: spec.flags,
-  help: `usage: tq-broker bench [--url URL | --spawn] [--workload W1,W2,W3,W4] [-n 100000]
+  help: `usage: tq-broker bench [--url URL | --spawn] [--front tcp|grpc] [--workload W1,W2,W3,W4] [-n 100000]
                        [--payload-bytes 100] [--producers P] [--concurrency C] [--batch B]
                        [--rate R --seconds S] [--sync full|interval] [--warmup N] [--json]
 
@@ -104,10 +105,15 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
     if (cpuProfDir !== null && (strings.url !== undefined || isCompiled())) throw new Error("--cpu-prof-dir needs --spawn and running from source (bun src/cli/main.ts)");
     if (booleans.restart && strings.url !== undefined) throw new Error("--restart needs --spawn");
     if (strings.warmup !== undefined && strings.url !== undefined) throw new Error("--warmup applies to --spawn; a --url broker is as warm as it is");
+    const front = (strings.front ?? "tcp") as Front;
+    const workloads = parseWorkloads(strings.workload ?? (front === "grpc" ? "W1,W2,W3" : "W1,W2,W3,W4"));
+    if (front === "grpc" && strings.url !== undefined) throw new Error("--front grpc needs --spawn (the bench reads the spawned broker's gRPC port)");
+    if (front === "grpc" && workloads.includes("W4")) throw new Error("--front grpc runs W1-W3; W4 (latency) runs over the TCP protocol");
     const batch = parseCount("batch", strings.batch ?? "100", 1, 10_000);
     return {
       target: strings.url === undefined ? { kind: "spawn", sync } : { kind: "url", ...parseUrl(strings.url) },
-      workloads: parseWorkloads(strings.workload ?? "W1,W2,W3,W4"),
+      workloads,
+      front,
       n: parseCount("n", strings.n ?? "100000", 1, 100_000_000),
       payloadBytes: parseCount("payload-bytes", strings["payload-bytes"] ?? "100", 0, 1024 * 1024),
       producers: parseCount("producers", strings.producers ?? "1", 1, 64),
