@@ -52,6 +52,8 @@ export interface GrpcConnectionsOptions {
   /** A connection closed: its workers are disconnected (tasks back after the grace unless they return). */
   closed(conn: GrpcConnection): void;
   onRefused?(reason: GrpcRefusal): void;
+  /** Test seam, as the TCP server's: judge connections as if bound here and coming from there. */
+  simulate?: { bindHost?: string; remoteAddress?: string };
 }
 
 export interface GrpcConnections {
@@ -74,7 +76,8 @@ export async function listenGrpc(o: GrpcConnectionsOptions): Promise<GrpcConnect
   const perAddress = new AddressLimit(o.maxConnectionsPerAddress);
 
   const refusalOf = (socket: Socket): { reason: GrpcRefusal; error: BrokerError; key: string | null } | { reason: null; key: string | null } => {
-    const remote = socket.remoteAddress ?? "";
+    const remote = o.simulate?.remoteAddress ?? socket.remoteAddress ?? "";
+    const bindHost = o.simulate?.bindHost ?? o.host;
     if (open >= o.maxConnections) {
       return { reason: "max_connections", key: null, error: new BrokerError(ErrorCode.TooManyConnections, `the broker is at its connection limit (broker.max_connections = ${o.maxConnections})`, { retryAfterMs: 1000 }) };
     }
@@ -86,9 +89,9 @@ export async function listenGrpc(o: GrpcConnectionsOptions): Promise<GrpcConnect
         error: new BrokerError(ErrorCode.TooManyConnections, `${remote} is at its connection limit (broker.max_connections_per_address = ${o.maxConnectionsPerAddress})`, { retryAfterMs: 1000 }),
       };
     }
-    if (protectedModeRefuses({ bindHost: o.host, remoteAddress: socket.remoteAddress ?? null, authEnabled: o.authEnabled })) {
+    if (protectedModeRefuses({ bindHost, remoteAddress: remote === "" ? null : remote, authEnabled: o.authEnabled })) {
       perAddress.release(admitted.key);
-      return { reason: "protected_mode", key: null, error: protectedModeError(o.host) };
+      return { reason: "protected_mode", key: null, error: protectedModeError(bindHost) };
     }
     return { reason: null, key: admitted.key };
   };
@@ -144,7 +147,7 @@ export async function listenGrpc(o: GrpcConnectionsOptions): Promise<GrpcConnect
   server.on("error", (err) => o.log.error("grpc listener error", { err }));
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : o.port;
-  if (isProtectedListener(o.host, o.authEnabled)) {
+  if (isProtectedListener(o.simulate?.bindHost ?? o.host, o.authEnabled)) {
     o.log.warn("gRPC in protected mode: auth is off and it listens beyond loopback, so only loopback clients are served", { host: o.host, port });
   }
   return {

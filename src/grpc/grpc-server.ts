@@ -46,6 +46,8 @@ export interface GrpcServerOptions {
   /** An error of the error table answered (a call's status, or an item's error entry). */
   onProtocolError?(code: number): void;
   onConnectionRefused?(reason: GrpcRefusal): void;
+  /** Test seam (see GrpcConnectionsOptions.simulate); never set by startApp. */
+  simulate?: { bindHost?: string; remoteAddress?: string };
 }
 
 export interface GrpcServer {
@@ -103,6 +105,7 @@ export async function startGrpcServer(broker: Broker, o: GrpcServerOptions): Pro
       for (const workerId of conn.workerIds) broker.workerDisconnected(workerId, conn.id);
     },
     ...(o.onConnectionRefused ? { onRefused: o.onConnectionRefused } : {}),
+    ...(o.simulate ? { simulate: o.simulate } : {}),
   });
 
   const ctx: ServiceContext = {
