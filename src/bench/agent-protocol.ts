@@ -19,15 +19,23 @@ export interface ProducerSpec {
   grpcPort?: number;
 }
 
-/** `lanes` claim loops on one connection: claim up to `batch`, no-op handler, complete. */
+/**
+ * Consumes the queue with a no-op handler. "sdk": the SDK's Worker with `lanes` as its
+ * concurrency and `prefetch` (null = its default). "raw": `lanes` claim loops, each on its own
+ * connection: claim up to `batch`, complete them in one TaskResultBatch.
+ */
 export interface WorkerSpec {
   role: "worker";
+  consumer: "sdk" | "raw";
   host: string;
   port: number;
   queue: string;
   lanes: number;
+  prefetch: number | null;
   batch: number;
   waitMs: number;
+  /** Tasks are in the queue before "go" (W2): the SDK worker starts after it, its start timed. */
+  preloaded: boolean;
   recordIds: boolean;
   /** Read the submit time the paced producer put in each payload and record handler-start latency. */
   recordLatency: boolean;

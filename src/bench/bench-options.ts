@@ -14,6 +14,12 @@ export type SyncMode = "full" | "interval";
 /** The front door the load goes through: the binary TCP protocol, or gRPC (W1-W3). */
 export const FRONTS = ["tcp", "grpc"] as const;
 export type Front = (typeof FRONTS)[number];
+/**
+ * Who consumes W2-W4's tasks: "sdk", the SDK's Worker with the settings `tq-broker worker` has by
+ * default (what a deployment runs); "raw", a hand-written pipelined claimer no user has (--raw:
+ * C connections, claims of B, results sent without waiting), which shows the broker's ceiling.
+ */
+export type Consumer = "sdk" | "raw";
 
 export interface BenchOptions {
   /** Broker to load: given by --url, or spawned (then host/port are filled in per run). */
@@ -21,10 +27,14 @@ export interface BenchOptions {
   workloads: WorkloadName[];
   /** Default tcp. grpc needs a spawned broker (its gRPC port is read from its start-up lines). */
   front: Front;
+  consumer: Consumer;
   n: number;
   payloadBytes: number;
   producers: number;
+  /** The SDK Worker's concurrency, or the raw claimer's claim loops (connections). */
   concurrency: number;
+  /** The SDK Worker's prefetch (its subscription's credits); null = its default, an adaptive window. */
+  prefetch: number | null;
   batch: number;
   ratePerSec: number;
   seconds: number;
@@ -39,8 +49,9 @@ export interface BenchOptions {
   /**
    * Spawned broker only: tasks of the same workload run untimed on each fresh broker before its
    * timed run (W4: at up to 10,000/s), so the timed run meets compiled code; 0 = a cold broker.
+   * null (not given): 100,000 for W1-W3, none for W4, whose broker is fresh as a restarted one is.
    */
-  warmup: number;
+  warmup: number | null;
 }
 
 /** Accepts tq://host:port, tcp://host:port and bare host:port. */
@@ -66,4 +77,13 @@ export function parseCount(flag: string, text: string, min: number, max: number)
   const value = Number(text.replace(/_/g, ""));
   if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${flag}: expected a whole number ${min}-${max}, got ${JSON.stringify(text)}`);
   return value;
+}
+
+/** Untimed warm-up tasks before a timed run of `workload` when --warmup was not given. */
+export const DEFAULT_WARMUP = 100_000;
+
+/** The warm-up a timed run of `workload` gets: --warmup as given, else the default (none for W4). */
+export function warmupFor(workload: WorkloadName, warmup: number | null): number {
+  if (warmup !== null) return warmup;
+  return workload === "W4" ? 0 : DEFAULT_WARMUP;
 }

@@ -41,6 +41,8 @@ export function formatTable(results: readonly WorkloadResult[]): string {
     ]);
   }
   const notes: string[] = [];
+  const consumers = new Set(results.filter((r) => r.workload !== "W1").map(consumerNote));
+  notes.push(...consumers);
   for (const r of results) {
     const n = r.runs.length;
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
@@ -67,10 +69,17 @@ export function formatTable(results: readonly WorkloadResult[]): string {
   return notes.length === 0 ? pad(rows) : `${pad(rows)}\n\n${notes.join("\n")}`;
 }
 
+/** Who consumed the tasks: the output always says, since the two differ by a factor. */
+function consumerNote(r: WorkloadResult): string {
+  return r.consumer === "sdk"
+    ? `consumer: the SDK Worker as \`tq-broker worker\` runs it (concurrency ${r.concurrency}, prefetch ${r.prefetch === "auto" ? "adaptive" : r.prefetch}; a subscription, outcomes batched per turn)`
+    : `consumer: the raw pipelined claimer (--raw: ${r.concurrency} connections, claims of up to the batch, results not waited for); no deployment runs this`;
+}
+
 /** What each run's warm-up ran first: for W4 at most 20,000 of --warmup (see run-bench.ts warmUp). */
 function warmupNote(r: WorkloadResult): string {
   const ran = r.runs[0]?.warmedUp ?? r.warmup;
-  if (ran === 0) return `${r.workload}: cold brokers and agents (--warmup 0)`;
+  if (ran === 0) return `${r.workload}: fresh brokers and agents, no warm-up${r.workload === "W4" ? " (the default for W4; --warmup N warms them)" : " (--warmup 0)"}`;
   const option = ran < r.warmup ? `--warmup ${num(r.warmup)}, at most ${num(ran)} for ${r.workload}` : "--warmup";
   return `${r.workload}: each broker and its load agents ran ${num(ran)} untimed tasks of ${r.workload} first (${option})`;
 }
@@ -90,6 +99,9 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         description: r.description,
         sync: r.sync,
         front: r.front,
+        consumer: r.consumer,
+        concurrency: r.concurrency,
+        prefetch: r.prefetch,
         warmup: r.warmup,
         runs: r.runs.length,
         tasks: r.runs[0]?.tasks ?? 0,

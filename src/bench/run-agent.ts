@@ -5,6 +5,7 @@
 
 import { CONTROL, ownCpuSecs, type AgentLine, type AgentReport, type AgentSpec } from "./agent-protocol.ts";
 import { runPacedProducer, runProducer } from "./producer-agent.ts";
+import { runSdkWorker } from "./sdk-worker-agent.ts";
 import { runWorker } from "./worker-agent.ts";
 import { runGrpcProducer, runGrpcWorker } from "./grpc-agents.ts";
 
@@ -109,7 +110,9 @@ async function runJob(text: string, job: number, signals: JobSignals, emit: (lin
           ? await runPacedProducer(spec, ready, signals.stop)
           : spec.grpcPort !== undefined
             ? await runGrpcWorker({ ...spec, grpcPort: spec.grpcPort }, ready, signals.stop, onProgress)
-            : await runWorker(spec, ready, signals.stop, onProgress);
+            : spec.consumer === "sdk"
+              ? await runSdkWorker(spec, ready, signals.stop, onProgress)
+              : await runWorker(spec, ready, signals.stop, onProgress);
     const report: AgentReport = { ...result, job, cpuSecs: ownCpuSecs() - cpuAtStartSecs };
     await emit(report);
     return true;

@@ -3,7 +3,7 @@
 // figure. Owns the broker's life in --spawn mode; prints nothing (report.ts formats).
 
 import { epochMs } from "./agent-protocol.ts";
-import { WORKLOADS, type BenchOptions, type SyncMode, type WorkloadName } from "./bench-options.ts";
+import { WORKLOADS, warmupFor, type BenchOptions, type Consumer, type SyncMode, type WorkloadName } from "./bench-options.ts";
 import { AgentPool } from "./agent-process.ts";
 import { ProcSampler, type ProcUsage } from "./proc-sampler.ts";
 import { drainQueue, runWorkload, type CompletionCheck, type Endpoint, type WorkloadRun } from "./run-workload.ts";
@@ -58,6 +58,11 @@ export interface WorkloadResult {
   sync: SyncMode | null;
   /** The front door the load went through. */
   front: BenchOptions["front"];
+  /** Who consumed W2-W4's tasks: the SDK Worker (default) or the raw claimer (--raw). */
+  consumer: Consumer;
+  /** The worker's concurrency (raw: claim loops) and, for the SDK Worker, its prefetch ("auto": its adaptive window). */
+  concurrency: number;
+  prefetch: number | "auto" | null;
   /** Untimed tasks each spawned broker ran first (0 with --url or --warmup 0). */
   warmup: number;
   runs: RunFigures[];
@@ -138,11 +143,14 @@ async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string,
 }
 
 async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string, stage: StageReporter): Promise<RunFigures> {
+  const warmup = warmupFor(workload, opts.warmup);
   const brokerOptions = {
     sync,
     // The bench loads N tasks at once; the default threshold would answer QueueFull at 100,000.
     queueDepthThreshold: opts.n + 100_000,
-    maxBatchClaim: Math.max(10, opts.batch),
+    // The raw claimer claims B at a time; the SDK Worker's subscription is not bounded by
+    // max_batch_claim, so its broker keeps the default, as a deployment's does.
+    maxBatchClaim: opts.consumer === "raw" ? Math.max(10, opts.batch) : null,
     runtimeArgs: opts.cpuProfDir === null ? [] : ["--cpu-prof-md", "--cpu-prof-dir", opts.cpuProfDir],
     grpc: opts.front === "grpc",
   };
@@ -151,9 +159,9 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
   // The warm-up's agents run the timed load too: a producer in service is as warm as its broker.
   const pool = new AgentPool();
   try {
-    if (opts.warmup > 0) stage("warm-up", workload === "W4" ? Math.min(opts.warmup, WARMUP_W4_MAX) : opts.warmup, pool);
+    if (warmup > 0) stage("warm-up", workload === "W4" ? Math.min(warmup, WARMUP_W4_MAX) : warmup, pool);
     const front = opts.front === "grpc" ? { grpcPort: broker.grpcPort } : {};
-    const warmedUp = opts.warmup > 0 ? await warmUp(workload, opts, { host: broker.host, port: broker.port, queue: `${queue}-warmup`, ...front }, pool) : 0;
+    const warmedUp = warmup > 0 ? await warmUp(workload, opts, warmup, { host: broker.host, port: broker.port, queue: `${queue}-warmup`, ...front }, pool) : 0;
     const before = await commitFigures(broker);
     const sampler = new ProcSampler(broker.pid);
     sampler.start();
@@ -188,10 +196,10 @@ function timedTarget(workload: WorkloadName, opts: BenchOptions): number {
  * still at work (measured: W1 on fresh brokers ran at 54-73% of a warmed one). W1's tasks are
  * drained after, so the timed run and --restart see only their own.
  */
-async function warmUp(workload: WorkloadName, opts: BenchOptions, at: Endpoint, pool: AgentPool): Promise<number> {
-  const w4Tasks = Math.min(opts.warmup, WARMUP_W4_MAX);
+async function warmUp(workload: WorkloadName, opts: BenchOptions, warmup: number, at: Endpoint, pool: AgentPool): Promise<number> {
+  const w4Tasks = Math.min(warmup, WARMUP_W4_MAX);
   const seconds = Math.max(1, Math.ceil(w4Tasks / WARMUP_W4_RATE));
-  const warm = workload === "W4" ? { ...opts, ratePerSec: Math.ceil(w4Tasks / seconds), seconds } : { ...opts, n: opts.warmup };
+  const warm = workload === "W4" ? { ...opts, ratePerSec: Math.ceil(w4Tasks / seconds), seconds } : { ...opts, n: warmup };
   const run = await runWorkload(workload, warm, at, pool);
   if (workload === "W1") await drainQueue(warm, at, run.tasks, pool);
   const errors = Object.entries(run.errors);
@@ -247,7 +255,10 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
     description: WORKLOADS[workload],
     sync: opts.target.kind === "spawn" ? opts.target.sync : null,
     front: opts.front,
-    warmup: opts.target.kind === "spawn" ? opts.warmup : 0,
+    consumer: opts.consumer,
+    concurrency: opts.concurrency,
+    prefetch: opts.consumer === "sdk" ? (opts.prefetch ?? "auto") : null,
+    warmup: opts.target.kind === "spawn" ? warmupFor(workload, opts.warmup) : 0,
     runs,
     tasksPerSec: spread(runs.map((r) => r.tasksPerSec)),
     latency:

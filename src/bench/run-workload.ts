@@ -137,17 +137,20 @@ function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: b
   ]);
 }
 
-function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolean): readonly [string, WorkerSpec] {
+function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolean, preloaded: boolean): readonly [string, WorkerSpec] {
   return [
     "worker-0",
     {
       role: "worker",
+      consumer: opts.consumer,
       host: at.host,
       port: at.port,
       queue: at.queue,
       lanes: opts.concurrency,
+      prefetch: opts.prefetch,
       batch: opts.batch,
       waitMs: WORKER_WAIT_MS,
+      preloaded,
       recordIds: !latency,
       recordLatency: latency,
       deadlineMs: deadlineMsFor(n),
@@ -180,14 +183,14 @@ async function runAgents(name: WorkloadName, opts: BenchOptions, at: Endpoint, p
     // Pre-enqueue, untimed, with the same producers W1 uses.
     const preload = await reports<ProducerReport>(await startAll(pool, producerSpecs(opts, at, opts.n, true)));
     for (const p of preload) mergeErrors(errors, p.errors);
-    const workers = await startAll(pool, [workerSpec(opts, at, opts.n, false)]);
+    const workers = await startAll(pool, [workerSpec(opts, at, opts.n, false, true)]);
     const target = preload.reduce((s, p) => s + p.submitted, 0);
     await stopWhenDone(workers, target, deadlineMsFor(opts.n), []);
     const done = await reports<WorkerReport>(workers);
     return finishThroughput(name, done, errors, check(preload, done), Math.min(...done.map((w) => w.firstClaimMs)), loadOf(done));
   }
   if (name === "W3") {
-    const workers = workerSpec(opts, at, opts.n, false);
+    const workers = workerSpec(opts, at, opts.n, false, false);
     const agents = await startAll(pool, [workers, ...producerSpecs(opts, at, opts.n, true)]);
     const [workerAgent, ...producerAgents] = agents;
     await stopWhenDone([workerAgent!], opts.n, deadlineMsFor(opts.n), producerAgents);
@@ -199,7 +202,7 @@ async function runAgents(name: WorkloadName, opts: BenchOptions, at: Endpoint, p
   const count = Math.max(1, Math.round(opts.ratePerSec * opts.seconds));
   const deadlineMs = opts.seconds * 1000 + 60_000;
   const agents = await startAll(pool, [
-    workerSpec(opts, at, count, true),
+    workerSpec(opts, at, count, true, false),
     ["paced-producer-0", { role: "paced-producer", host: at.host, port: at.port, queue: at.queue, ratePerSec: opts.ratePerSec, count, payloadBytes: opts.payloadBytes, deadlineMs }],
   ]);
   const [workerAgent, producerAgent] = agents;
@@ -244,7 +247,7 @@ function finishThroughput(
 /** Completes `count` tasks left in the run's queue, untimed: W1 must not leave its load in a shared broker. */
 export async function drainQueue(opts: BenchOptions, at: Endpoint, count: number, pool: AgentPool): Promise<void> {
   if (count === 0) return;
-  const [slot, spec] = workerSpec(opts, at, count, false);
+  const [slot, spec] = workerSpec(opts, at, count, false, true);
   const workers = await startAll(pool, [[slot, { ...spec, recordIds: false }]]);
   await stopWhenDone(workers, count, deadlineMsFor(count), []);
   await reports<WorkerReport>(workers);

@@ -17,7 +17,8 @@ export interface SpawnBrokerOptions {
   sync: "full" | "interval";
   /** Pending tasks the broker accepts before QueueFull; the bench raises it above -n. */
   queueDepthThreshold: number;
-  maxBatchClaim: number;
+  /** broker.max_batch_claim; null keeps the broker's default. */
+  maxBatchClaim: number | null;
   /** Reuse this data dir (restart measurement); default a fresh temp dir. */
   dataDir?: string;
   /** Arguments for bun before the entry, e.g. --cpu-prof-md (from source only). */
@@ -52,7 +53,7 @@ function childEnv(options: SpawnBrokerOptions): Record<string, string> {
     TQ_MONITORING_JSON_LOGGING: "true",
     TQ_PERSISTENCE_SYNC: options.sync,
     TQ_BROKER_QUEUE_DEPTH_THRESHOLD: String(options.queueDepthThreshold),
-    TQ_BROKER_MAX_BATCH_CLAIM: String(options.maxBatchClaim),
+    ...(options.maxBatchClaim === null ? {} : { TQ_BROKER_MAX_BATCH_CLAIM: String(options.maxBatchClaim) }),
   };
 }
 

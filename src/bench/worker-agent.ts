@@ -1,6 +1,7 @@
-// The worker agent: `lanes` claim loops, each on its own connection, claiming up to `batch` tasks
-// with a blocking claim, running a no-op handler and reporting the tasks of each claim completed
-// in one TaskResultBatch. Counts completions by acknowledged item; knows no workload.
+// The raw worker agent (--raw): `lanes` claim loops, each on its own connection, claiming up to
+// `batch` tasks with a blocking claim, running a no-op handler and reporting the tasks of each
+// claim completed in one TaskResultBatch, without waiting. No user runs this; it shows what the
+// broker can do. Counts completions by acknowledged item; knows no workload.
 
 import { errorSpec } from "../protocol/errors.ts";
 import { MAX_RESULT_BATCH } from "../protocol/limits.ts";

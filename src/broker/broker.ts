@@ -25,6 +25,9 @@ export type { ClaimCommand } from "./claim-command.ts";
 export type { DeliverySink, SubscribeCommand } from "./subscriptions.ts";
 
 const FINISHED = new Set<string>(FINISHED_STATUSES);
+// How the lease is named in each kind of list whose leases end (module-level: no closure per call).
+const asRef = (ref: LeaseRef): LeaseRef => ref;
+const reportRef = (report: ResultReport): LeaseRef => report.lease;
 /** Most tasks one delivery to a subscription carries (one frame; the reply budget bounds its bytes too). */
 const MAX_DELIVERY_TASKS = 1000;
 
@@ -150,10 +153,7 @@ export class Broker {
     this.checkOpen();
     const { task, endedLease } = await this.store.cancel(id, this.clock.now());
     this.resultWaiters.wake(id);
-    if (endedLease !== null) {
-      this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
-      this.leasesEnded([{ id, token: endedLease.token }]);
-    }
+    if (endedLease !== null) this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
     return task;
   }
 
@@ -298,7 +298,7 @@ export class Broker {
    * failure fails every item. In input order.
    */
   async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
-    this.leasesEnded(reports.map((r) => r.lease));
+    if (this.subs.leasesEnded(reports, reportRef)) this.serveWaiters();
     const nowMs = this.clock.now();
     let results: ReportItemResult[];
     try {
@@ -419,7 +419,11 @@ export class Broker {
       if (!elsewhere && end.status === "completed") this.totals.completed++;
       else if (!elsewhere && end.status === "dead") this.totals.dead++;
       if (this.resultWaiters.size > 0) this.resultWaiters.wake(end.id);
-      if (end.endedLease !== undefined) this.desk.tellCancelled(end.endedLease.workerId, end.id, end.endedLease.token);
+      if (end.endedLease !== undefined) {
+        this.desk.tellCancelled(end.endedLease.workerId, end.id, end.endedLease.token);
+        // A running task cancelled, here or through another broker: its credit comes back.
+        this.leasesEnded([{ id: end.id, token: end.endedLease.token }]);
+      }
     }
   }
 
@@ -486,8 +490,12 @@ export class Broker {
    * task never waits for an fsync) and is served if it can use it.
    */
   private leasesEnded(refs: readonly LeaseRef[]): void {
-    if (this.subs.leasesEnded(refs)) this.serveWaiters();
+    if (this.subs.leasesEnded(refs, asRef)) this.serveWaiters();
   }
+
+  /** Parked claims and subscriptions that may be served now (bound once: serveWaiters runs per event). */
+  private readonly claimServable = (w: ClaimWaiter): boolean => this.mayServe(w.workerId, w.queues);
+  private readonly subscriptionServable = (s: Subscription): boolean => s.sink.writable() && this.mayServe(s.workerId, s.queues);
 
   /**
    * Hands ready tasks to consumers waiting for them — parked claims and subscriptions with
@@ -500,8 +508,8 @@ export class Broker {
     this.serving = true;
     try {
       for (;;) {
-        const waiter = this.waiters.size === 0 ? null : this.waiters.first((w) => this.mayServe(w.workerId, w.queues));
-        const sub = this.subs.size === 0 ? null : this.subs.first((s) => s.sink.writable() && this.mayServe(s.workerId, s.queues));
+        const waiter = this.waiters.size === 0 ? null : this.waiters.first(this.claimServable);
+        const sub = this.subs.size === 0 ? null : this.subs.first(this.subscriptionServable);
         if (sub !== null && (waiter === null || sub.ticket < waiter.ticket)) this.serveSubscription(sub);
         else if (waiter !== null) {
           this.waiters.take(waiter);

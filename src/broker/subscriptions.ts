@@ -185,10 +185,11 @@ export class Subscriptions {
    * a subscription delivered gives its credit back. True when one went to a subscription that can
    * now use it. A lease it did not deliver, or an older token of the task, changes nothing.
    */
-  leasesEnded(refs: readonly LeaseRef[]): boolean {
+  leasesEnded<T>(items: readonly T[], refOf: (item: T) => LeaseRef): boolean {
     if (this.delivered.size === 0) return false;
     let freed = false;
-    for (const ref of refs) {
+    for (const item of items) {
+      const ref = refOf(item);
       const d = this.delivered.get(ref.id);
       if (d === undefined || d.token !== ref.token) continue;
       this.delivered.delete(ref.id);

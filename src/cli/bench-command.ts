@@ -2,6 +2,7 @@
 // (bench/run-bench.ts) and prints the table or JSON lines. Holds no load logic of its own.
 
 import { isCompiled } from "../bench/self-command.ts";
+import { MAX_SUBSCRIBE_CREDITS } from "../protocol/limits.ts";
 import { FRONTS, parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions, type Front } from "../bench/bench-options.ts";
 import { runBench } from "../bench/run-bench.ts";
 import { BenchProgress } from "./bench-progress.ts";
@@ -19,15 +20,17 @@ const spec: ArgsSpec = {
     n: { type: "string", valueName: "N", description: "tasks per run of W1/W2/W3 (default 100000); -n N works too" },
     "payload-bytes": { type: "string", valueName: "B", description: "payload size of each task (default 100)" },
     producers: { type: "string", valueName: "P", description: "producer processes of W1/W2/W3 (default 1)" },
-    concurrency: { type: "string", valueName: "C", description: "claim loops of the worker process (default 4)" },
-    batch: { type: "string", valueName: "B", description: "tasks per SubmitBatch and most tasks per claim (default 100)" },
+    concurrency: { type: "string", valueName: "C", description: "the worker's concurrency (--raw: its claim loops, one connection each) (default 4)" },
+    prefetch: { type: "string", valueName: "P", description: "the SDK worker's prefetch, its subscription's credits (default adaptive, as tq-broker worker's)" },
+    raw: { type: "boolean", description: "consume with the raw pipelined claimer (C connections, claims of B, results not waited for) instead of the SDK Worker" },
+    batch: { type: "string", valueName: "B", description: "tasks per SubmitBatch, and most tasks per claim with --raw (default 100)" },
     rate: { type: "string", valueName: "R", description: "W4 submits per second (default 1000)" },
     seconds: { type: "string", valueName: "S", description: "W4 duration in seconds (default 10)" },
     sync: { type: "string", valueName: "full|interval", choices: ["full", "interval"], description: "--spawn: persistence.sync of the spawned broker (default full)" },
     runs: { type: "string", valueName: "K", description: "runs per workload; figures are the median with the range (default 1)" },
     window: { type: "string", valueName: "W", description: "SubmitBatch frames each producer keeps in flight (default: enough for 3,200 tasks, 8 to 32)" },
     restart: { type: "boolean", description: "--spawn, W1: restart the broker on its data after the run and time until it serves" },
-    warmup: { type: "string", valueName: "N", description: "--spawn: untimed tasks of the same workload on each fresh broker first (default 100000, W4 at most 20000; 0 = cold broker)" },
+    warmup: { type: "string", valueName: "N", description: "--spawn: untimed tasks of the same workload on each fresh broker first (default 100000 for W1-W3, none for W4; W4 at most 20000; 0 = cold broker)" },
     "cpu-prof-dir": { type: "string", valueName: "DIR", description: "--spawn, from source: write a bun --cpu-prof-md profile of the broker to DIR" },
     json: { type: "boolean", description: "print one JSON object per workload instead of the table" },
   },
@@ -47,10 +50,13 @@ export const benchCommand: Command = {
   summary: "measure a broker: enqueue, drain, mixed and latency workloads",
   flags: spec.flags,
   help: `usage: tq-broker bench [--url URL | --spawn] [--front tcp|grpc] [--workload W1,W2,W3,W4] [-n 100000]
-                       [--payload-bytes 100] [--producers P] [--concurrency C] [--batch B]
-                       [--rate R --seconds S] [--sync full|interval] [--warmup N] [--json]
+                       [--payload-bytes 100] [--producers P] [--concurrency C] [--prefetch P]
+                       [--raw] [--batch B] [--rate R --seconds S] [--sync full|interval]
+                       [--warmup N] [--json]
 
-Producers and workers run as separate processes from the broker. Workloads:
+Producers and workers run as separate processes from the broker. Tasks are consumed by the SDK's
+Worker as \`tq-broker worker\` runs it by default (concurrency 4, its subscription); --raw uses a
+hand-written pipelined claimer instead, which no deployment runs. The output says which. Workloads:
 ${Object.entries(WORKLOADS)
   .map(([name, what]) => `  ${name}  ${what}`)
   .join("\n")}
@@ -110,10 +116,14 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
     if (front === "grpc" && strings.url !== undefined) throw new Error("--front grpc needs --spawn (the bench reads the spawned broker's gRPC port)");
     if (front === "grpc" && workloads.includes("W4")) throw new Error("--front grpc runs W1-W3; W4 (latency) runs over the TCP protocol");
     const batch = parseCount("batch", strings.batch ?? "100", 1, 10_000);
+    const raw = booleans.raw ?? false;
+    if (raw && strings.prefetch !== undefined) throw new Error("--prefetch is the SDK Worker's; --raw claims --batch at a time");
     return {
       target: strings.url === undefined ? { kind: "spawn", sync } : { kind: "url", ...parseUrl(strings.url) },
       workloads,
       front,
+      consumer: raw ? "raw" : "sdk",
+      prefetch: strings.prefetch === undefined ? null : parseCount("prefetch", strings.prefetch, 1, MAX_SUBSCRIBE_CREDITS),
       n: parseCount("n", strings.n ?? "100000", 1, 100_000_000),
       payloadBytes: parseCount("payload-bytes", strings["payload-bytes"] ?? "100", 0, 1024 * 1024),
       producers: parseCount("producers", strings.producers ?? "1", 1, 64),
@@ -125,7 +135,7 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
       window: strings.window === undefined ? defaultWindow(batch) : parseCount("window", strings.window, 1, 1024),
       cpuProfDir,
       restart: booleans.restart ?? false,
-      warmup: strings.url === undefined ? parseCount("warmup", strings.warmup ?? "100000", 0, 10_000_000) : 0,
+      warmup: strings.url !== undefined ? 0 : strings.warmup === undefined ? null : parseCount("warmup", strings.warmup, 0, 10_000_000),
     };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));

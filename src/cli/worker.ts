@@ -19,7 +19,7 @@ const spec: ArgsSpec = {
     handlers: { type: "string", valueName: "FILE", description: "module whose default export maps task type -> async (task, ctx) => result (required)" },
     config: { type: "string", valueName: "FILE", description: "YAML config file; its worker section sets concurrency, heartbeat interval and graceful shutdown" },
     concurrency: { type: "string", valueName: "N", description: "most tasks running at once (default worker.concurrency: 4)" },
-    prefetch: { type: "string", valueName: "N", description: "most tasks held at once, running or waiting for a slot (default 4 x concurrency, at most 10000)" },
+    prefetch: { type: "string", valueName: "N", description: "most tasks held at once, running or waiting for a slot, 1-10000 (default adaptive: what the handlers' speed needs)" },
     queues: { type: "string", valueName: "A,B", description: "queues to serve, comma-separated (default \"default\")" },
     "graceful-timeout": { type: "string", valueName: "DURATION", description: "on SIGTERM, how long running tasks may finish before they are handed back (default worker.graceful_shutdown_timeout_secs: 60s)" },
     "task-timeout": { type: "string", valueName: "DURATION", description: "longest one handler may run (default: no limit; the lease is renewed while it runs)" },
@@ -93,9 +93,10 @@ async function (task, ctx) => result; task.payload is the parsed JSON payload, c
 when the task's lease is lost or shutdown stops waiting. A thrown error fails the run (retried
 with backoff); an error whose name is "UnrecoverableError" sends the task straight to dead.
 
-Tasks come through a subscription: the broker pushes up to --prefetch of them (4 x concurrency by
-default) so that a slot that frees starts its next task at once; outcomes are reported in the
-background. A broker without subscriptions is served with blocking claims instead.
+Tasks come through a subscription: the broker pushes up to a window of them so that a slot that
+frees starts its next task at once (by default the window follows the handlers' speed, between
+the concurrency and 1000; --prefetch fixes it); outcomes are reported in the background. A broker
+without subscriptions is served with blocking claims instead.
 
 Settings: flags win over TQ_WORKER_* environment variables, which win over the worker section of
 --config FILE (worker.concurrency, worker.heartbeat_interval_secs,
@@ -170,11 +171,12 @@ ${formatFlags(spec.flags)}`,
             `every ${brokerHeartbeatMs / 1000} s and declares a worker dead after two missed; set the same value on both`,
         );
       }
-      const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, prefetch: worker.prefetch, handlers: [...handlers.keys()] };
+      const prefetch = worker.prefetch ?? "auto";
+      const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, prefetch, handlers: [...handlers.keys()] };
       line(
         "started",
         info,
-        `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency} (prefetch ${worker.prefetch}); handles ${info.handlers.join(", ")}`,
+        `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency} (prefetch ${prefetch}); handles ${info.handlers.join(", ")}`,
       );
       // The broker told the worker to shut down (heartbeat command): nothing left to wait for.
       worker.once("stopped", () => resolveStop("broker shutdown command"));

@@ -33,6 +33,8 @@ export class ResultBatcher {
   private readonly client: Client;
   private queued: Queued[] = [];
   private flushScheduled = false;
+  /** Bytes of the results reported and not yet settled (kept in memory until the broker answers). */
+  private bytesOut = 0;
   /**
    * Set when the broker answered a batch with UnknownMessageType (it predates TaskResultBatch, and
    * nothing of the batch took effect): results go one TaskResult each until the next connection.
@@ -46,14 +48,32 @@ export class ResultBatcher {
     });
   }
 
+  /** Bytes (an upper bound) of the results reported and not yet answered. */
+  get bytesInFlight(): number {
+    return this.bytesOut;
+  }
+
   /**
    * Queues one result for the batch of this turn. Resolves with its entry once the broker has
    * committed it; rejects with that item's own error (LeaseLost, NotFound...) or with the
    * error of the whole request (ConnectionError: the outcome is unknown).
    */
   report(item: TaskResultItem): Promise<ResultSettled> {
+    const bytes = itemBytes(item);
+    this.bytesOut += bytes;
     return new Promise<ResultSettled>((resolve, reject) => {
-      this.queued.push({ item, bytes: itemBytes(item), resolve, reject });
+      this.queued.push({
+        item,
+        bytes,
+        resolve: (settled) => {
+          this.bytesOut -= bytes;
+          resolve(settled);
+        },
+        reject: (err) => {
+          this.bytesOut -= bytes;
+          reject(err);
+        },
+      });
       if (this.flushScheduled) return;
       this.flushScheduled = true;
       // setImmediate, not a microtask: runs whose handlers resolve in different microtasks of the

@@ -67,6 +67,8 @@ export class TaskRun {
   readonly lease: LeaseRef;
   /** Settles once the handler has returned (or thrown) and the outcome is dealt with. */
   done: Promise<void> = Promise.resolve();
+  /** performance.now() when the handler was called (the worker times handlers to size its prefetch). */
+  startedMs = 0;
   private readonly host: TaskRunHost;
   private readonly client: Client;
   /** Made when the handler first reads ctx.signal: most handlers never do, and it costs per task. */
@@ -103,6 +105,7 @@ export class TaskRun {
   }
 
   start(): void {
+    this.startedMs = performance.now();
     this.done = this.execute();
   }
 
@@ -144,9 +147,12 @@ export class TaskRun {
       outcome = { kind: isUnrecoverable(error) ? "unrecoverable" : "failed", error };
     }
     if (timer) clearTimeout(timer);
-    // The slot is free now: the next task starts while this outcome's commit is awaited.
+    // The outcome is queued for the broker first (finish runs up to its first await), so the
+    // worker's bounds count it; then the slot is free, and the next task starts while this
+    // outcome's commit is awaited.
+    const reported = this.state === "running" ? this.finish(outcome) : null;
     this.host.handlerReturned(this);
-    if (this.state === "running") await this.finish(outcome);
+    if (reported !== null) await reported;
     this.stopRenewing();
     this.host.runFinished(this);
   }

@@ -1,5 +1,5 @@
-// Worker: the runtime that takes tasks (a credit-based subscription: the broker pushes up to
-// `prefetch` tasks; blocking claims with a broker that predates it), runs the registered handler
+// Worker: the runtime that takes tasks (a credit-based subscription: the broker pushes up to its
+// prefetch window of tasks; blocking claims with a broker that predates it), runs the registered handler
 // on at most `concurrency` at once, keeps leases alive (heartbeats + renewals), reports outcomes
 // in the background, and shuts down gracefully. One task's run lives in task-run.ts, the tasks
 // waiting for a slot in waiting-tasks.ts, sockets in the channel.
@@ -7,14 +7,17 @@
 import { EventEmitter } from "node:events";
 import * as os from "node:os";
 import { ErrorCode } from "../protocol/errors.ts";
-import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, MAX_SUBSCRIBE_CREDITS, NOTICE, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
+import { MAX_SUBSCRIBE_CREDITS, NOTICE, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
 import type { ClaimedTask, DeliveryPush, LeaseRef, TaskCancelledNotice, TaskResultItem } from "../protocol/messages.ts";
+import { ClaimLoop } from "./claim-loop.ts";
 import { Client } from "./client.ts";
 import type { ClientOptions } from "./client-options.ts";
 import { ProcessLoad } from "./process-load.ts";
 import { ResultBatcher, type ResultSettled } from "./result-batcher.ts";
 import { TaskRun, type Handler, type TaskRunHost } from "./task-run.ts";
 import { ClientClosedError, ConnectionError, ForbiddenError, InvalidFieldError, LeaseLostError, TqError, UnknownMessageTypeError } from "./tq-error.ts";
+import { PrefetchWindow } from "./prefetch-window.ts";
+import { stopOnSignals } from "./stop-signals.ts";
 import { WaitingTasks } from "./waiting-tasks.ts";
 
 export type { Handler, TaskContext, WorkerTask } from "./task-run.ts";
@@ -26,7 +29,9 @@ export interface WorkerOptions extends ClientOptions {
   concurrency?: number;
   /**
    * Most tasks held at once, running and waiting for a slot: the subscription's credits. Default
-   * 4 x concurrency (at most 10000), so a slot that frees starts its next task at once.
+   * adaptive: 4 x concurrency at start, then as many as the handlers' measured speed needs for a
+   * freed slot never to wait for a delivery (at least `concurrency`, at most 1000 or 4 x
+   * concurrency). A number fixes it (1-10000).
    */
   prefetch?: number;
   /** Heartbeat period, ms. Default what the broker announces (worker.heartbeat_interval_secs). */
@@ -48,20 +53,19 @@ export interface WorkerOptions extends ClientOptions {
 type WorkerState = "new" | "running" | "quiet" | "stopping" | "stopped";
 
 const DEFAULT_CONCURRENCY = 4;
-/** Prefetch per slot by default: tasks wait in memory, so a freed slot never waits for the broker. */
-const DEFAULT_PREFETCH_PER_SLOT = 4;
 const DEFAULT_GRACEFUL_SHUTDOWN_MS = 60_000;
 const DEFAULT_CLAIM_WAIT_MS = 30_000;
-/** Pause after a failed claim, so a broken broker is not hammered in a tight loop. */
-const CLAIM_ERROR_PAUSE_MS = 1000;
 /** The one subscription a worker holds per connection. */
 const SUBSCRIPTION_ID = 1;
 /**
  * Runs started whose outcome is not acknowledged yet (running, or reported and waiting for the
- * broker's commit) past which no new task starts: a slot frees when its handler returns, so
- * without a bound a broker slow to commit would let outcomes pile up without end.
+ * broker's commit), and bytes of their results, past which no new task starts: a slot frees when
+ * its handler returns, so without a bound a broker slow to commit would let outcomes pile up
+ * without end. Large enough not to be what limits a fast worker: at 50,000 tasks/s, a commit
+ * that takes 200 ms (a disk shared with other work) leaves 10,000 outcomes waiting.
  */
-const MAX_REPORTS_IN_FLIGHT = 1000;
+const MAX_REPORTS_IN_FLIGHT = 10_000;
+const MAX_REPORT_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 
 /**
  * Events: "completed" (task, result), "failed" (task, error, outcome), "cancelled" (task: cancelled
@@ -73,7 +77,9 @@ export class Worker extends EventEmitter implements TaskRunHost {
   readonly workerId: string;
   readonly queues: string[];
   readonly concurrency: number;
-  readonly prefetch: number;
+  /** The prefetch option: a fixed number of credits, or null when the window adapts. */
+  readonly prefetch: number | null;
+  private readonly window: PrefetchWindow;
   private readonly options: WorkerOptions;
   private readonly handlers = new Map<string, Handler>();
   /** Runs whose handler has not returned: each holds a slot. */
@@ -92,10 +98,11 @@ export class Worker extends EventEmitter implements TaskRunHost {
   private heartbeatIntervalMs = 15_000;
   private maxBatchClaim = 10;
   private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
-  private slotWaiter: (() => void) | null = null;
+  /** With a broker that predates subscriptions: blocking claims instead. */
+  private readonly claims: ClaimLoop;
   private stopping: Promise<void> | null = null;
-  private claimLoopDone: Promise<void> | null = null;
-  private signalHandler: ((signal: NodeJS.Signals) => void) | null = null;
+  /** Removes the SIGTERM/SIGINT handlers (handleSignals). */
+  private removeSignalHandlers: () => void = () => {};
   /** While stop() waits for running tasks: ends the wait early. */
   private endDrain: (() => void) | null = null;
 
@@ -115,16 +122,30 @@ export class Worker extends EventEmitter implements TaskRunHost {
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 0xffff) {
       throw new InvalidFieldError(ErrorCode.InvalidField, `concurrency: expected a whole number >= 1, got ${this.concurrency}`, { field: "concurrency" });
     }
-    this.prefetch = options.prefetch ?? Math.min(MAX_SUBSCRIBE_CREDITS, Math.max(this.concurrency, DEFAULT_PREFETCH_PER_SLOT * this.concurrency));
-    if (!Number.isInteger(this.prefetch) || this.prefetch < 1 || this.prefetch > MAX_SUBSCRIBE_CREDITS) {
+    this.prefetch = options.prefetch ?? null;
+    if (this.prefetch !== null && (!Number.isInteger(this.prefetch) || this.prefetch < 1 || this.prefetch > MAX_SUBSCRIBE_CREDITS)) {
       throw new InvalidFieldError(ErrorCode.InvalidField, `prefetch: expected a whole number 1-${MAX_SUBSCRIBE_CREDITS}, got ${this.prefetch}`, { field: "prefetch" });
     }
+    this.window = new PrefetchWindow(this.concurrency, this.prefetch);
     this.waiting = new WaitingTasks({
       defaultLeaseMs: () => this.defaultLeaseMs,
       renew: async (leases) => (await this.client.call({ kind: "RenewLease", leases }, "Renewed", { idempotent: true })).expiresAtMs,
       lost: (task) => {
         this.reportError(new LeaseLostError(ErrorCode.LeaseLost, `task ${task.id} (${task.type}) lost its lease while it waited for a slot; it was not run here`));
       },
+    });
+    this.claims = new ClaimLoop(this.client, this.queues, options.claimWaitMs ?? DEFAULT_CLAIM_WAIT_MS, {
+      claiming: () => this.state === "running" && !this.subscribed,
+      stopping: () => this.stopping !== null,
+      // Waiting tasks count as taken: a claim asks only for what would start at once.
+      freeSlots: () => (this.reportsFull() ? 0 : this.concurrency - this.running.size - this.waiting.size),
+      maxBatchClaim: () => this.maxBatchClaim,
+      claimed: (tasks) => {
+        for (const task of tasks) this.waiting.add(task);
+        this.startWaiting();
+      },
+      handBack: (leases) => this.nack(leases),
+      reportError: (err) => this.reportError(err),
     });
     this.client.channel.onSession((hello) => this.startSession(hello.maxBatchClaim));
     this.client.channel.on("notice", (notice: TaskCancelledNotice) => {
@@ -150,6 +171,11 @@ export class Worker extends EventEmitter implements TaskRunHost {
     return this.state === "running" || this.state === "quiet";
   }
 
+  /** The credits the worker asks for now: its prefetch, or where its adaptive window stands. */
+  get credits(): number {
+    return this.window.credits;
+  }
+
   /** Connects, registers, subscribes (or starts claiming). Resolves once registered; rejects if the broker refuses. */
   async start(): Promise<void> {
     if (this.state !== "new") throw new TqError(0, `start(): the worker is already ${this.state}`);
@@ -162,9 +188,10 @@ export class Worker extends EventEmitter implements TaskRunHost {
       await this.client.close();
       throw err;
     }
-    if (this.options.handleSignals ?? true) this.installSignalHandlers();
+    // Installed until the drain is over, so a second signal during it still forces the exit.
+    if (this.options.handleSignals ?? true) this.removeSignalHandlers = stopOnSignals((o) => this.stop(o));
     this.scheduleHeartbeat();
-    this.ensureClaimLoop();
+    this.claims.ensure();
   }
 
   /**
@@ -201,6 +228,8 @@ export class Worker extends EventEmitter implements TaskRunHost {
   handlerReturned(run: TaskRun): void {
     if (this.running.get(run.task.id) === run) this.running.delete(run.task.id);
     this.reporting.add(run);
+    const nowMs = performance.now();
+    if (this.window.observe(nowMs - run.startedMs, nowMs) !== null) this.resubscribe();
     this.slotFreed();
   }
 
@@ -266,7 +295,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     // Tasks still held from a previous connection are not counted by the new subscription: after a
     // reconnect the worker may hold up to twice its prefetch for a moment, never more.
     this.subscribed = await this.client
-      .call({ kind: "Subscribe", subscriptionId: SUBSCRIPTION_ID, queues: this.queues, credits: this.prefetch }, "Ack", { setup: true })
+      .call({ kind: "Subscribe", subscriptionId: SUBSCRIPTION_ID, queues: this.queues, credits: this.window.credits }, "Ack", { setup: true })
       .then(
         () => true,
         (err: unknown) => {
@@ -275,7 +304,17 @@ export class Worker extends EventEmitter implements TaskRunHost {
           throw err;
         },
       );
-    this.ensureClaimLoop();
+    this.claims.ensure();
+  }
+
+  /** The window moved: the same subscription with the new credits (a lost connection subscribes afresh anyway). */
+  private resubscribe(): void {
+    if (!this.subscribed || this.state !== "running" || !this.client.channel.isReady) return;
+    this.client
+      .call({ kind: "Subscribe", subscriptionId: SUBSCRIPTION_ID, queues: this.queues, credits: this.window.credits }, "Ack")
+      .catch((err: unknown) => {
+        if (!(err instanceof ConnectionError) && !(err instanceof ClientClosedError)) this.reportError(err);
+      });
   }
 
   /** Tasks the broker pushed: they wait for a slot (or go back, when the worker is stopping). */
@@ -292,81 +331,27 @@ export class Worker extends EventEmitter implements TaskRunHost {
   /** Starts waiting tasks while slots are free and the reports in flight are within their bound. */
   private startWaiting(): void {
     if (this.state !== "running" && this.state !== "quiet") return;
-    while (this.running.size < this.concurrency && this.running.size + this.reporting.size < MAX_REPORTS_IN_FLIGHT) {
+    while (this.running.size < this.concurrency && !this.reportsFull()) {
       const next = this.waiting.take();
       if (next === null) return;
       this.startRun(next.claimed, next.leaseMs);
     }
   }
 
+  /** As many runs or result bytes as may be out unacknowledged: no new task starts until some are. */
+  private reportsFull(): boolean {
+    return this.running.size + this.reporting.size >= MAX_REPORTS_IN_FLIGHT || this.results.bytesInFlight >= MAX_REPORT_BYTES_IN_FLIGHT;
+  }
+
   private slotFreed(): void {
     this.startWaiting();
-    const wake = this.slotWaiter;
-    this.slotWaiter = null;
-    wake?.();
-  }
-
-  /** With a broker that predates subscriptions: blocking claims for the free slots, one at a time. */
-  private ensureClaimLoop(): void {
-    if (this.subscribed || this.claimLoopDone !== null || this.state !== "running") return;
-    this.claimLoopDone = this.claimLoop().finally(() => {
-      this.claimLoopDone = null;
-      // A reconnect to an older broker while the loop was ending: claim again.
-      if (!this.subscribed && this.state === "running") this.ensureClaimLoop();
-    });
-  }
-
-  private async claimLoop(): Promise<void> {
-    const waitMs = Math.min(this.options.claimWaitMs ?? DEFAULT_CLAIM_WAIT_MS, MAX_CLAIM_WAIT_MS);
-    while (this.state === "running" && !this.subscribed) {
-      const free = this.concurrency - this.running.size - this.waiting.size;
-      if (free <= 0 || this.running.size + this.reporting.size >= MAX_REPORTS_IN_FLIGHT) {
-        await new Promise<void>((resolve) => (this.slotWaiter = resolve));
-        continue;
-      }
-      let tasks: ClaimedTask[];
-      try {
-        const res = await this.client.call(
-          { kind: "ClaimTask", queues: this.queues, max: Math.min(free, this.maxBatchClaim, MAX_BATCH_SUBMIT), waitMs },
-          "Claimed",
-          { timeoutMs: waitMs + this.client.channel.options.requestTimeoutMs },
-        );
-        tasks = res.tasks;
-      } catch (err) {
-        if (this.state !== "running" || err instanceof ClientClosedError) break;
-        // A claim lost with its connection may have leased tasks to us; the broker hands them
-        // back when the worker's session is declared gone, so only the pause is ours to do.
-        if (!(err instanceof ConnectionError)) this.reportError(err);
-        await this.pause(CLAIM_ERROR_PAUSE_MS);
-        continue;
-      }
-      if (this.stopping !== null) {
-        if (tasks.length > 0) await this.nack(tasks.map((t) => ({ id: t.id, token: t.token })));
-        continue;
-      }
-      for (const task of tasks) this.waiting.add(task);
-      this.startWaiting();
-    }
+    this.claims.wake();
   }
 
   private startRun(task: ClaimedTask, leaseMs: number): void {
     const run = new TaskRun(this, this.client, task, leaseMs);
     this.running.set(task.id, run);
     run.start();
-  }
-
-  /** Resolves after `ms`, or at once when the worker starts stopping. */
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.slotWaiter = null;
-        resolve();
-      }, ms);
-      this.slotWaiter = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   private scheduleHeartbeat(): void {
@@ -397,7 +382,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
       if (res.command === "quiet" && this.state === "running") {
         // The broker delivers nothing more; what this worker holds it still runs.
         this.state = "quiet";
-        this.slotWaiter?.();
+        this.claims.wake();
       } else if (res.command === "shutdown") {
         void this.stop();
       }
@@ -422,7 +407,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
       return;
     }
     this.state = "stopping";
-    this.slotWaiter?.();
+    this.claims.wake();
     if (this.subscribed && this.client.channel.isReady) {
       // After its Ack nothing more is delivered; what arrives before it is handed back. (Without a
       // connection the subscription is gone already, and a reconnect now does not subscribe.)
@@ -456,33 +441,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
     this.waiting.stop();
     this.removeSignalHandlers();
     await this.client.close();
-    await this.claimLoopDone;
+    await this.claims.finished();
     this.emit("stopped");
-  }
-
-  private installSignalHandlers(): void {
-    let signalled = false;
-    this.signalHandler = (signal) => {
-      if (signalled) {
-        // A second signal: the operator does not want to wait for the drain.
-        void this.stop({ timeoutMs: 0 });
-        return;
-      }
-      signalled = true;
-      void this.stop().then(() => {
-        // Re-raise when nothing else listens, so the process ends as the signal intends.
-        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-      });
-    };
-    process.on("SIGTERM", this.signalHandler);
-    process.on("SIGINT", this.signalHandler);
-  }
-
-  private removeSignalHandlers(): void {
-    if (!this.signalHandler) return;
-    // Installed until the drain is over, so a second signal during it still forces the exit.
-    process.off("SIGTERM", this.signalHandler);
-    process.off("SIGINT", this.signalHandler);
-    this.signalHandler = null;
   }
 }

@@ -47,6 +47,8 @@ export class Outbound {
   private pressured = false;
   private closed = false;
   private sinkClosed = false;
+  /** flush, bound once: scheduled for every turn with replies. */
+  private readonly flushLater = (): void => this.flush();
 
   constructor(sink: ByteSink, options: OutboundOptions) {
     this.sink = sink;
@@ -159,7 +161,7 @@ export class Outbound {
       this.flushQueued = true;
       // setImmediate, not a microtask: replies resolved by one group commit reach here through
       // several promise hops, and all of them should share one write.
-      setImmediate(() => this.flush());
+      setImmediate(this.flushLater);
     }
   }
 

@@ -18,7 +18,7 @@ test("gRPC producer and worker agents: 300 tasks submitted and completed exactly
   const go = async (): Promise<void> => {};
   let stopWorker = (): void => {};
   const workerStop = new Promise<void>((resolve) => (stopWorker = resolve));
-  const worker = runGrpcWorker({ ...base, role: "worker", lanes: 2, batch: 20, waitMs: 1000, recordLatency: false }, go, workerStop, (done) => {
+  const worker = runGrpcWorker({ ...base, role: "worker", lanes: 2, batch: 20, waitMs: 1000, recordLatency: false, consumer: "raw", prefetch: null, preloaded: false }, go, workerStop, (done) => {
     if (done >= 300) stopWorker();
   });
   const produced = await runGrpcProducer({ ...base, role: "producer", n: 300, payloadBytes: 10, batch: 50, window: 2 }, go, new Promise(() => {}), () => {});

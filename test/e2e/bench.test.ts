@@ -13,6 +13,9 @@ import { runCli } from "../helpers/cli.ts";
 interface Line {
   workload: string;
   sync: string | null;
+  consumer: "sdk" | "raw";
+  concurrency: number;
+  prefetch: number | "auto" | null;
   warmup: number;
   tasks: number;
   tasksPerSec: { median: number };
@@ -77,15 +80,31 @@ describe("tq-broker bench", () => {
     expect(w4.latencyMs!.p99Ms.median).toBeGreaterThanOrEqual(w4.latencyMs!.p50Ms.median);
   }, 90_000);
 
-  test("the default warm-up is 100,000 tasks, of which W4, one task at a time, runs at most 20,000", async () => {
-    const r = await runCli(["bench", "--spawn", "--workload", "W4", "--rate", "200", "--seconds", "1", "--json"], { cwd }, 60_000);
-    expect(r.stderr).toBe("");
-    expect(r.exitCode).toBe(0);
-    const w4 = parseLines(r.stdout).get("W4")!;
-    expect(w4.warmup).toBe(100_000);
-    expect(w4.perRun.map((run) => run.warmedUp)).toEqual([20_000]);
+  test("by default the tasks are consumed by the SDK Worker as `tq-broker worker` runs it, and the output says so; --raw says the raw claimer", async () => {
+    const sdk = await runCli(["bench", "--spawn", "--workload", "W2", "-n", "500", "--warmup", "0", "--json"], { cwd }, 60_000);
+    expect(sdk.exitCode).toBe(0);
+    const w2 = parseLines(sdk.stdout).get("W2")!;
+    expect(w2).toMatchObject({ consumer: "sdk", concurrency: 4, prefetch: "auto", exactlyOnce: true });
+    const raw = await runCli(["bench", "--spawn", "--workload", "W2", "-n", "500", "--warmup", "0", "--raw", "--json"], { cwd }, 60_000);
+    expect(raw.exitCode).toBe(0);
+    expect(parseLines(raw.stdout).get("W2")).toMatchObject({ consumer: "raw", concurrency: 4, prefetch: null, exactlyOnce: true });
+    const table = await runCli(["bench", "--spawn", "--workload", "W2", "-n", "200", "--warmup", "0"], { cwd }, 60_000);
+    expect(table.exitCode).toBe(0);
+    expect(table.stdout).toContain("consumer: the SDK Worker as `tq-broker worker` runs it (concurrency 4, prefetch adaptive");
+  }, 90_000);
+
+  test("W4 runs on a fresh broker unless told to warm up: the default warm-up (100,000) is for W1-W3; given, W4 runs at most 20,000 of it", async () => {
+    const fresh = await runCli(["bench", "--spawn", "--workload", "W4", "--rate", "200", "--seconds", "1", "--json"], { cwd }, 60_000);
+    expect(fresh.stderr).toBe("");
+    expect(fresh.exitCode).toBe(0);
+    const w4 = parseLines(fresh.stdout).get("W4")!;
+    expect(w4.warmup).toBe(0);
+    expect(w4.perRun.map((run) => run.warmedUp)).toEqual([0]);
     expect(w4.tasks).toBe(200);
-  }, 60_000);
+    const warmed = await runCli(["bench", "--spawn", "--workload", "W4", "--rate", "200", "--seconds", "1", "--warmup", "30000", "--json"], { cwd }, 60_000);
+    expect(warmed.exitCode).toBe(0);
+    expect(parseLines(warmed.stdout).get("W4")!.perRun.map((run) => run.warmedUp)).toEqual([20_000]);
+  }, 90_000);
 
   describe("--url", () => {
     let broker: TestBroker;
@@ -152,5 +171,8 @@ describe("tq-broker bench", () => {
     const badN = await runCli(["bench", "-n", "0"], { cwd });
     expect(badN.exitCode).toBe(64);
     expect(badN.stderr).toContain("--n");
+    const rawPrefetch = await runCli(["bench", "--raw", "--prefetch", "8"], { cwd });
+    expect(rawPrefetch.exitCode).toBe(64);
+    expect(rawPrefetch.stderr).toContain("--prefetch");
   });
 });

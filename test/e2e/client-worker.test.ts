@@ -3,7 +3,7 @@
 // Handlers wait on promises the test controls; no assertion depends on how long anything took.
 // The broker runs on a FakeClock: leases expire and retries come due only when a test advances it;
 // the SDK's own timers (renewals, the per-task timeout) run on real time, as they do for users.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { Client, LeaseLostError, TaskFailedError, Worker, type TaskContext, type WorkerOptions } from "../../src/index.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -35,6 +35,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await client.close();
   await broker.stop();
+});
+
+// The SDK estimates a lease's length from the expiry it is handed and its own clock: the broker's
+// must not lag the wall clock by the time earlier tests took, or a 500 ms lease looks expired
+// already (the estimate then falls back to the 30 s default and renews far too late). Set, as
+// after `date -s`: no broker timer fires for it.
+beforeEach(() => {
+  if (clock.now() < Date.now()) clock.set(Date.now());
 });
 
 // Only for handlers' own work: a client-side wait, no broker timer.

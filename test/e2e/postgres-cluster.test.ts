@@ -85,6 +85,22 @@ describe("several brokers on one database", () => {
     expect(latencies[2]!).toBeLessThan(300);
   });
 
+  test("a subscription on B is pushed a task submitted on A, and a cancel through C gives its credit back", async () => {
+    const [onA, onB, onC] = [await connect(a), await connect(b), await connect(c)];
+    expectKind(await register(onB, "sub-cluster", ["sub-cluster"]), "Registered");
+    expectKind(await onB.call({ kind: "EnableNotices", notices: 1 }), "Ack");
+    expectKind(await onB.call({ kind: "Subscribe", subscriptionId: 1, queues: ["sub-cluster"], credits: 1 }), "Ack");
+    const first = await submit(onA, spec("sub", { queue: "sub-cluster" }));
+    const second = await submit(onA, spec("sub", { queue: "sub-cluster" }));
+    const delivered = expectKind(await onB.waitFor((r) => r.kind === "Delivery", 5000), "Delivery").tasks;
+    expect(delivered.map((t) => t.id)).toEqual([first]);
+    // Its one credit is out: the second waits, until the first's lease ends through another broker.
+    expect((await status(onC, second)).status).toBe("pending");
+    expectKind(await onC.call({ kind: "CancelTask", id: first }), "TaskInfo");
+    const next = expectKind(await onB.waitFor((r) => r.kind === "Delivery", 5000), "Delivery").tasks;
+    expect(next.map((t) => t.id)).toEqual([second]);
+  });
+
   test("a result wait on B wakes when A completes the task", async () => {
     const [onA, onB] = [await connect(a), await connect(b)];
     const id = await submit(onA, spec("wait", { queue: "result-wait" }));

@@ -50,7 +50,7 @@ interface Started {
   event: string;
   workerId: string;
   concurrency: number;
-  prefetch: number;
+  prefetch: number | "auto";
 }
 
 async function startWorker(args: string[], env: Record<string, string> = {}): Promise<{ cli: RunningCli; started: Started }> {
@@ -113,8 +113,8 @@ describe("worker --config", () => {
     const file = configFile("env.yaml", "  concurrency: 3\n");
     const env = await startWorker(["--config", file, "--queues", "wc-env"], { TQ_WORKER_CONCURRENCY: "5" });
     expect(env.started.concurrency).toBe(5);
-    // The prefetch (the subscription's credits) follows the concurrency unless --prefetch sets it.
-    expect(env.started.prefetch).toBe(20);
+    // The prefetch (the subscription's credits) adapts to the handlers unless --prefetch fixes it.
+    expect(env.started.prefetch).toBe("auto");
     expect(await env.cli.stop("SIGTERM", 20_000)).toBe(0);
     const flag = await startWorker(["--config", file, "--queues", "wc-env", "--concurrency", "2", "--prefetch", "3"], { TQ_WORKER_CONCURRENCY: "5" });
     expect(flag.started.concurrency).toBe(2);

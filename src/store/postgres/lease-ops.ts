@@ -84,8 +84,11 @@ export async function nextDueMs(sql: SQL): Promise<number | null> {
   return row?.due === null || row?.due === undefined ? null : Number(row.due);
 }
 
-/** One tick's writes: due scheduled and failed tasks become pending, due leases end as afterLeaseLoss() says. */
-export async function tickWrites(tx: SQL, notes: TxNotes, nowMs: number, cipher: TokenCipher): Promise<Omit<TickOutcome, "nextDueMs">> {
+/**
+ * One tick's writes: due scheduled and failed tasks become pending, due leases end as afterLeaseLoss()
+ * says. Each expired lease is named with its token (`cipher`), as the Store contract's TickOutcome asks.
+ */
+export async function tickWrites(tx: SQL, notes: TxNotes, nowMs: number, cipher: () => TokenCipher): Promise<Omit<TickOutcome, "nextDueMs">> {
   // In run_at order, so tasks due together join their line in the order they were due.
   const promoted = (await tx`
     WITH due AS (
@@ -99,6 +102,7 @@ export async function tickWrites(tx: SQL, notes: TxNotes, nowMs: number, cipher:
   const due = (await tx`
     SELECT ${tx.unsafe(LEASE_ROW_COLUMNS)}, lease_serial FROM tasks WHERE status = 'in_progress' AND lease_expires_at <= ${nowMs}
     ORDER BY lease_expires_at LIMIT ${MAX_TICK_ROWS} FOR UPDATE SKIP LOCKED`) as (LeaseRow & { lease_serial: string })[];
+  const serials = new Map(due.map((row) => [row.id, Number(row.lease_serial)]));
   const ended = await endLeases(
     tx,
     notes,
@@ -106,10 +110,8 @@ export async function tickWrites(tx: SQL, notes: TxNotes, nowMs: number, cipher:
     { countAttempt: true, outcome: "lease_expired", reason: (row) => `lease expired after ${Number(row.lease_ms)} ms without a result (worker ${row.worker_id})` },
     nowMs,
   );
-  // The token a subscription's credit is matched by (the store keeps serials; workers see tokens).
-  const serials = new Map(due.map((row) => [row.id, Number(row.lease_serial)]));
   const expiredLeases = ended.map(
-    (e): ExpiredLease => ({ id: e.row.id, token: cipher.token(serials.get(e.row.id)!), workerId: e.row.worker_id, leaseMs: Number(e.row.lease_ms), status: e.status }),
+    (e): ExpiredLease => ({ id: e.row.id, token: cipher().token(serials.get(e.row.id)!), workerId: e.row.worker_id, leaseMs: Number(e.row.lease_ms), status: e.status }),
   );
   return { promoted: promoted.length, expired: expiredLeases.length, expiredLeases };
 }

@@ -219,7 +219,7 @@ export class PostgresStore implements Store, WorkerPresence {
     this.assertOpen();
     const due = await this.read(() => nextDueMs(this.sql));
     if (due === null || due > nowMs) return { promoted: 0, expired: 0, expiredLeases: [], nextDueMs: due };
-    return this.group.run(async (tx, notes) => ({ ...(await tickWrites(tx, notes, nowMs, this.cipher!)), nextDueMs: await nextDueMs(tx) }));
+    return this.group.run(async (tx, notes) => ({ ...(await tickWrites(tx, notes, nowMs, () => this.cipher!)), nextDueMs: await nextDueMs(tx) }));
   }
 
   async purgeFinished(beforeMs: number, limit: number): Promise<PurgeStep> {

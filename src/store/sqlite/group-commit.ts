@@ -58,8 +58,10 @@ export interface CommitFigures {
   maxMs: number;
 }
 
+/** A call waiting for its group: resolved with `value` (kept here, so no closure is made per call). */
 interface Waiter {
-  resolve: () => void;
+  value: unknown;
+  resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
 
@@ -85,6 +87,8 @@ export class GroupCommit {
   private flushScheduled = false;
   private idleWaiters: (() => void)[] = [];
   private readonly commitMs = new Float64Array(COMMIT_SAMPLES);
+  /** flush, bound once: scheduled for every group. */
+  private readonly flushLater = (): void => this.flush();
   private commits = 0;
   private ops = 0;
 
@@ -127,7 +131,7 @@ export class GroupCommit {
     // A group left waiting for the sync in flight commits after all once it holds work that must not wait.
     if (this.flushAfterSync && this.mustCommitAtOnce()) this.stopWaitingForSync();
     return new Promise<T>((resolve, reject) => {
-      this.waiters.push({ resolve: () => resolve(value), reject });
+      this.waiters.push({ value, resolve: resolve as (value: unknown) => void, reject });
     });
   }
 
@@ -210,8 +214,8 @@ export class GroupCommit {
 
   private scheduleFlush(): void {
     this.flushScheduled = true;
-    if (this.options.flushOn === "microtask") queueMicrotask(() => this.flush());
-    else setImmediate(() => this.flush());
+    if (this.options.flushOn === "microtask") queueMicrotask(this.flushLater);
+    else setImmediate(this.flushLater);
   }
 
   private acknowledge(waiters: Waiter[], commitStartMs: number): void {
@@ -219,7 +223,7 @@ export class GroupCommit {
     this.commitMs[this.commits % COMMIT_SAMPLES] = commitMs;
     this.commits++;
     this.ops += waiters.length;
-    for (const w of waiters) w.resolve();
+    for (const w of waiters) w.resolve(w.value);
     this.options.onAcknowledged?.(waiters.length, commitMs);
   }
 

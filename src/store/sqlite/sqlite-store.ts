@@ -188,7 +188,11 @@ export class SqliteStore implements Store {
     const blocksBefore = this.tokens.blocksStarted;
     const made: LeaseState[] = [];
     const leases = this.leases.claimReady(request, made);
-    if (made.length > 0) this.due(made.reduce((min, l) => Math.min(min, l.expiresAtMs), Number.POSITIVE_INFINITY));
+    if (made.length > 0) {
+      let earliest = made[0]!.expiresAtMs;
+      for (const lease of made) if (lease.expiresAtMs < earliest) earliest = lease.expiresAtMs;
+      this.due(earliest);
+    }
     const newTokenBlock = this.tokens.blocksStarted !== blocksBefore;
     if (readyNotDurable || newTokenBlock) {
       // Until that commit these leases are provisional: a failed commit drops them. A new token
@@ -415,8 +419,15 @@ export class SqliteStore implements Store {
     if (this.closed) throw new BrokerError(ErrorCode.ShuttingDown, "the store is closed");
   }
 
+  /** Every submit and claim tells of a due time: called directly, not through notify's closure. */
   private due(atMs: number): void {
-    this.notify("due", () => this.options.events?.due?.(atMs));
+    const events = this.options.events;
+    if (events?.due === undefined) return;
+    try {
+      events.due(atMs);
+    } catch (err) {
+      this.options.log?.("due listener threw", { error: String(err) });
+    }
   }
 
   /** After a commit: the announcements (a throwing listener is logged, never allowed to break the flush), then WAL upkeep. */

@@ -66,6 +66,8 @@ export class Statements {
   readonly byKey: Statement<{ id: Uint8Array; status: number }>;
   readonly byId: CheckedRows;
   readonly bySeq: CheckedRows;
+  /** The rows with seq in [?1, ?2]: a claim of consecutive seqs reads them in one range. */
+  readonly claimRange: CheckedRows;
   readonly complete: Statement;
   readonly fail: Statement;
   readonly expire: Statement;
@@ -110,6 +112,7 @@ export class Statements {
     this.byKey = this.prep("SELECT id, status FROM tasks WHERE idempotency_key = ?");
     this.byId = this.checked("SELECT * FROM tasks WHERE id = ?");
     this.bySeq = this.checked("SELECT * FROM tasks WHERE seq = ?");
+    this.claimRange = this.checked("SELECT * FROM tasks WHERE seq >= ?1 AND seq <= ?2");
     // Every UPDATE below sets state_crc, computed by the caller from the values it writes and
     // values it knows (the lease, or the row it read and checked): see row-checksum.ts.
     // One completion: the parameters of one completeRows row, (seq, result, flags, finishedAt, workerId, startedAt, stateCrc).

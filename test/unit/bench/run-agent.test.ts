@@ -57,8 +57,22 @@ function producer(queue: string, n: number): ProducerSpec {
   return { role: "producer", host: "127.0.0.1", port: broker.port, queue, n, payloadBytes: 10, batch: 20, window: 2, recordIds: true, deadlineMs: 30_000 };
 }
 
-function worker(queue: string): WorkerSpec {
-  return { role: "worker", host: "127.0.0.1", port: broker.port, queue, lanes: 2, batch: 10, waitMs: CLAIM_WAIT_MS, recordIds: true, recordLatency: false, deadlineMs: 30_000 };
+function worker(queue: string, consumer: WorkerSpec["consumer"] = "raw"): WorkerSpec {
+  return {
+    role: "worker",
+    consumer,
+    host: "127.0.0.1",
+    port: broker.port,
+    queue,
+    lanes: 2,
+    prefetch: null,
+    batch: 10,
+    waitMs: CLAIM_WAIT_MS,
+    preloaded: true,
+    recordIds: true,
+    recordLatency: false,
+    deadlineMs: 30_000,
+  };
 }
 
 const reports = (lines: AgentLine[]): AgentReport[] => lines.filter((l): l is AgentReport => l.event === "done");
@@ -100,6 +114,27 @@ describe("runAgent", () => {
     expect(await finished).toBe(true);
     const [report] = reports(agent.lines);
     expect(report).toMatchObject({ event: "done", role: "worker", completed: 0, job: 1 });
+  });
+
+  test("the default worker job is the SDK Worker: it drains the queue through a subscription and reports every completed id", async () => {
+    const agent = fakeIo();
+    const finished = runAgent(agent.io);
+    agent.type(JSON.stringify(producer("agent-sdk", 60)));
+    await agent.waitFor((l) => l.event === "ready");
+    agent.type("go");
+    const produced = (await agent.waitFor((l) => l.event === "done" && l.role === "producer")) as AgentReport;
+    agent.type(JSON.stringify(worker("agent-sdk", "sdk")));
+    await agent.waitFor((l) => l.event === "ready" && agent.lines.filter((x) => x.event === "ready").length === 2);
+    agent.type("go");
+    await agent.waitFor((l) => l.event === "progress" && l.done === 60);
+    // Draining, it held no blocking claim: the SDK Worker subscribes.
+    expect((await broker.app.broker.stats()).parkedClaims).toBe(0);
+    agent.type("stop");
+    const report = (await agent.waitFor((l) => l.event === "done" && l.role === "worker")) as AgentReport;
+    agent.type(null);
+    expect(await finished).toBe(true);
+    expect(report).toMatchObject({ completed: 60, job: 2, errors: {} });
+    expect(new Set(report.ids)).toEqual(new Set(produced.ids));
   });
 
   test("a line that is not a job spec fails that job by name, and the agent takes no more", async () => {

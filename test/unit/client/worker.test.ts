@@ -78,7 +78,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 describe("Worker on a subscription", () => {
-  test("subscribes for 4 x concurrency credits (or `prefetch`), and again on every new connection, claiming nothing", async () => {
+  test("subscribes for 4 x concurrency credits at start (or `prefetch`), and again on every new connection, claiming nothing", async () => {
     fake = await FakeBroker.start(
       broker((req, conn) => {
         if (req.kind === "Subscribe" && conn.index === 1) setTimeout(() => conn.drop(), 20);
@@ -93,8 +93,28 @@ describe("Worker on a subscription", () => {
       [1, ["default"], 12],
     ]);
     expect(fake.seen("ClaimTask")).toEqual([]);
-    expect(newWorker({ concurrency: 3, prefetch: 5 }).prefetch).toBe(5);
-    expect(newWorker({ concurrency: 5000 }).prefetch).toBe(10_000);
+    expect(newWorker({ concurrency: 3, prefetch: 5 }).credits).toBe(5);
+    expect(newWorker({ concurrency: 5000 }).credits).toBe(10_000);
+    expect(() => newWorker({ prefetch: 10_001 })).toThrow("prefetch");
+  });
+
+  test("fast handlers widen the window: the same subscription is asked for more credits", async () => {
+    fake = await FakeBroker.start(
+      broker((req, conn) => {
+        if (req.kind === "Subscribe" && req.credits === 16) setTimeout(() => deliver(conn, Array.from({ length: 16 }, (_, i) => task(i + 1))), 5);
+        return undefined;
+      }),
+    );
+    const w = newWorker({ concurrency: 4 });
+    w.register("job", () => {});
+    await w.start();
+    await until(() => fake.seen("Subscribe").length >= 2, "a second Subscribe");
+    const [first, second] = fake.seen("Subscribe");
+    expect(first!.credits).toBe(16);
+    expect(second).toMatchObject({ subscriptionId: 1, queues: ["default"] });
+    // How far depends on the first handlers' measured times (prefetch-window.test.ts has the arithmetic).
+    expect(second!.credits).toBeGreaterThan(16);
+    expect(w.credits).toBe(second!.credits);
   });
 
   test("runs at most `concurrency` of what is delivered; a slot frees when its handler returns, before the outcome is acknowledged", async () => {
@@ -134,11 +154,13 @@ describe("Worker on a subscription", () => {
     await until(() => completed.length === 3, "the completed events, once acknowledged");
   });
 
-  test("no new task starts while 1000 outcomes are unacknowledged; the next starts when one is", async () => {
+  test("no new task starts while 10,000 outcomes are unacknowledged; the next starts when one is", async () => {
     const held: Array<{ conn: FakeConn; req: Extract<Request, { kind: "TaskResultBatch" }> }> = [];
     fake = await FakeBroker.start(
       broker((req, conn) => {
-        if (req.kind === "Subscribe") setTimeout(() => deliver(conn, Array.from({ length: 1001 }, (_, i) => task(i + 1))), 5);
+        if (req.kind === "Subscribe" && conn.requests.filter((r) => r.kind === "Subscribe").length === 1) {
+          setTimeout(() => deliver(conn, Array.from({ length: 10_001 }, (_, i) => task(i + 1))), 5);
+        }
         if (req.kind === "TaskResultBatch") {
           held.push({ conn, req });
           return null;
@@ -146,18 +168,48 @@ describe("Worker on a subscription", () => {
         return undefined;
       }),
     );
-    const w = newWorker({ concurrency: 4, prefetch: 2000 });
+    const w = newWorker({ concurrency: 4, prefetch: 10_000 });
     let ran = 0;
     w.register("job", () => {
       ran++;
     });
     await w.start();
-    await until(() => ran === 1000, "1000 handlers");
+    await until(() => ran === 10_000, "10,000 handlers");
     await new Promise((r) => setTimeout(r, 50));
-    expect(ran).toBe(1000);
+    expect(ran).toBe(10_000);
     const first = held.shift()!;
     first.conn.reply({ kind: "ResultBatchOutcome", requestId: first.req.requestId, entries: first.req.results.map(() => ({ entry: "ok" as const })) });
-    await until(() => ran === 1001, "the last task, once an outcome was acknowledged");
+    await until(() => ran === 10_001, "the last task, once an outcome was acknowledged");
+  });
+
+  test("no new task starts while 64 MiB of results are unacknowledged", async () => {
+    const held: Array<{ conn: FakeConn; req: Extract<Request, { kind: "TaskResultBatch" }> }> = [];
+    fake = await FakeBroker.start(
+      broker((req, conn) => {
+        if (req.kind === "Subscribe" && conn.requests.filter((r) => r.kind === "Subscribe").length === 1) {
+          setTimeout(() => deliver(conn, Array.from({ length: 17 }, (_, i) => task(i + 1))), 5);
+        }
+        if (req.kind === "TaskResultBatch") {
+          held.push({ conn, req });
+          return null;
+        }
+        return undefined;
+      }),
+    );
+    const w = newWorker({ concurrency: 1, prefetch: 17 });
+    let ran = 0;
+    // 4 MiB results: 16 of them are the 64 MiB the worker may have waiting for acknowledgement.
+    w.register("job", () => {
+      ran++;
+      return new Uint8Array(4 * 1024 * 1024);
+    });
+    await w.start();
+    await until(() => ran === 16 && held.flatMap((h) => h.req.results).length === 16, "16 handlers and their outcomes sent");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ran).toBe(16);
+    const first = held.shift()!;
+    first.conn.reply({ kind: "ResultBatchOutcome", requestId: first.req.requestId, entries: first.req.results.map(() => ({ entry: "ok" as const })) });
+    await until(() => ran === 17, "the 17th, once an outcome was acknowledged");
   });
 
   test("tasks waiting for a slot: renewed while they wait, listed in heartbeats, dropped when cancelled, handed back at stop", async () => {
