@@ -4,12 +4,13 @@
 import { Authenticator } from "./broker/auth.ts";
 import { Broker } from "./broker/broker.ts";
 import { configWarnings, type Config } from "./config/index.ts";
-import { bindOrExplain } from "./config/listen-error.ts";
+import { bindOrExplain, listenError } from "./config/listen-error.ts";
 import type { Logger } from "./log.ts";
 import { startHttpServer, type HttpServer } from "./http/http-server.ts";
 import { startMetricsServer } from "./http/metrics-server.ts";
 import { Metrics } from "./metrics.ts";
 import { startTcpServer, type TcpServer } from "./net/tcp-server.ts";
+import type { GrpcServer } from "./grpc/grpc-server.ts";
 import { bunTlsOptions, loadTls } from "./tls.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { startRetention } from "./background/retention.ts";
@@ -85,6 +86,7 @@ export async function startApp(config: Config, rootLog: Logger, options: StartOp
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
     let httpServer: HttpServer | null = null;
+    let grpcServer: GrpcServer | null = null;
     let scheduler: Scheduler | null = null;
     let exiting = false;
     // After a failed fsync the kernel may have dropped the pages (PostgreSQL's "fsyncgate"): no
@@ -95,11 +97,12 @@ export async function startApp(config: Config, rootLog: Logger, options: StartOp
       if (exiting) return;
       exiting = true;
       tcpServer?.stopAccepting();
+      grpcServer?.stopAccepting();
       broker?.close();
       const deadline = performance.now() + FATAL_REPLY_TIMEOUT_MS;
       while ((httpServer?.requestsInFlight() ?? 0) > 0 && performance.now() < deadline) await Bun.sleep(5);
       // closeAll answers what it holds (OutcomeUnknown for the failed group) before it closes.
-      await tcpServer?.closeAll(Math.max(0, deadline - performance.now()));
+      await Promise.all([tcpServer?.closeAll(Math.max(0, deadline - performance.now())), grpcServer?.closeAll(Math.max(0, deadline - performance.now()))]);
       log.error("exiting after the failed fsync", { exit_code: 1 });
       process.exit(1);
     };
@@ -223,8 +226,10 @@ export async function startApp(config: Config, rootLog: Logger, options: StartOp
     tcpServer = tcp;
     addresses["broker.port"] = `${tcp.hostname}:${tcp.port}`;
     let tcpAccepting = true;
+    let grpcAccepting = config.api.grpc_enabled;
     undo.push(() => {
       tcpAccepting = false;
+      grpcAccepting = false;
     });
 
     // The REST API binds where the protocol does: one host setting for both front doors.
@@ -238,7 +243,7 @@ export async function startApp(config: Config, rootLog: Logger, options: StartOp
         clock,
         ...(tls ? { tls } : {}),
         hooks: metrics,
-        listeners: () => ({ "broker.port": tcpAccepting }),
+        listeners: () => ({ "broker.port": tcpAccepting, ...(config.api.grpc_enabled ? { "api.grpc_port": grpcAccepting } : {}) }),
         ...(opened.disk === null ? {} : { disk: opened.disk }),
       }),
     );
@@ -258,11 +263,46 @@ export async function startApp(config: Config, rootLog: Logger, options: StartOp
     );
     undo.push(() => metricsServer.stop());
     addresses["monitoring.prometheus_port"] = `${metricsServer.hostname}:${metricsServer.port}`;
-    log.info("not listening on api.grpc_port: this version has no gRPC API; use the TCP protocol or the REST API", {
-      key: "api.grpc_port",
-      port: config.api.grpc_port,
-    });
-    metrics.countConnectionsWith(() => ({ tcp: tcp.connectionCount(), http: http.requestsInFlight() }));
+    if (config.api.grpc_enabled) {
+      // Loaded only when served: grpc-js and the .proto parse cost a start that does not use them.
+      const { startGrpcServer } = await import("./grpc/grpc-server.ts");
+      const grpcPort = config.api.grpc_port;
+      let grpc: GrpcServer;
+      try {
+        grpc = await startGrpcServer(theBroker, {
+          host: cfg.host,
+          port: grpcPort,
+          maxConnections: cfg.max_connections,
+          maxConnectionsPerAddress: cfg.max_connections_per_address,
+          idleTimeoutMs: cfg.idle_timeout_secs * 1000,
+          auth,
+          maxAuthFailures: config.auth.max_failures_per_connection,
+          ...(tls ? { tls: bunTlsOptions(tls) } : {}),
+          serverVersion: versionInfo().version,
+          heartbeatIntervalMs: config.worker.heartbeat_interval_secs * 1000,
+          defaultLeaseMs: cfg.worker_lease_timeout_secs * 1000,
+          maxBatchClaim: cfg.max_batch_claim,
+          log: log.child({ component: "grpc" }),
+          extraStats: () => ({ connections: tcpServer?.connectionCount() ?? 0 }),
+          onRequest: (method, status) => metrics.grpcRequest(method, status),
+          onAuthFailure: () => metrics.authFailure("grpc"),
+          onProtocolError: (code) => metrics.protocolError("grpc", code),
+          onConnectionRefused: (reason) => metrics.connectionRefused(reason),
+        });
+      } catch (err) {
+        throw listenError(err, "api.grpc_port", grpcPort, cfg.host);
+      }
+      grpcServer = grpc;
+      undo.push(async () => {
+        grpc.stopAccepting();
+        theBroker.close();
+        await grpc.closeAll(DRAIN_TIMEOUT_MS);
+      });
+      addresses["api.grpc_port"] = `${grpc.hostname}:${grpc.port}`;
+    } else {
+      log.info("gRPC API off (api.grpc_enabled: false): nothing listens on api.grpc_port", { key: "api.grpc_enabled" });
+    }
+    metrics.countConnectionsWith(() => ({ tcp: tcp.connectionCount(), http: http.requestsInFlight(), grpc: grpcServer?.connectionCount() ?? 0 }));
 
     let stopping: Promise<void> | undefined;
     return {

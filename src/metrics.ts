@@ -63,7 +63,7 @@ export interface StatsSource {
   stats(): Promise<BrokerStats>;
 }
 
-export type FrontDoor = "tcp" | "http";
+export type FrontDoor = "tcp" | "http" | "grpc";
 
 /** Maps queue names onto at most `max` label values, first come first served, then "other". */
 export class QueueLabels {
@@ -88,7 +88,7 @@ export class Metrics implements BrokerEvents {
   private source: StatsSource | null = null;
   /** The broker's stats as of this scrape: taken once per render, read by every gauge. */
   private snapshot: BrokerStats | null = null;
-  private connections: () => Record<FrontDoor, number> = () => ({ tcp: 0, http: 0 });
+  private connections: () => Record<FrontDoor, number> = () => ({ tcp: 0, http: 0, grpc: 0 });
   private node = { nodeId: "", backend: "" };
 
   // The six metrics of the original spec.
@@ -111,6 +111,7 @@ export class Metrics implements BrokerEvents {
   private readonly protocolErrorsTotal: Counter<"front_door" | "code">;
   private readonly connectionsRefusedTotal: Counter<"reason">;
   private readonly httpRequestsTotal: Counter<"route" | "status">;
+  private readonly grpcRequestsTotal: Counter<"method" | "code">;
   private readonly groupCommit: Histogram;
   private readonly groupCommitOps: Counter;
 
@@ -248,7 +249,7 @@ export class Metrics implements BrokerEvents {
     const connections = (): Record<FrontDoor, number> => this.connections();
     new Gauge({
       name: "tq_connections_open",
-      help: "Open client connections per front door (tcp: protocol sockets; http: requests in flight).",
+      help: "Open client connections per front door (tcp: protocol sockets; http: requests in flight; grpc: HTTP/2 connections).",
       labelNames: ["front_door"],
       registers,
       collect() {
@@ -306,7 +307,7 @@ export class Metrics implements BrokerEvents {
     });
     this.connectionsRefusedTotal = new Counter({
       name: "tq_connections_refused_total",
-      help: "TCP connections refused (max_connections, max_connections_per_address, protected_mode) or cut for holding a slot (frame_timeout, auth_timeout).",
+      help: "Protocol and gRPC connections refused (max_connections, max_connections_per_address, protected_mode) or TCP ones cut for holding a slot (frame_timeout, auth_timeout).",
       labelNames: ["reason"],
       registers,
     });
@@ -314,6 +315,12 @@ export class Metrics implements BrokerEvents {
       name: "tq_http_requests_total",
       help: "REST API requests by route template (never the raw path) and status code.",
       labelNames: ["route", "status"],
+      registers,
+    });
+    this.grpcRequestsTotal = new Counter({
+      name: "tq_grpc_requests_total",
+      help: "gRPC calls ended, by method of tq.v1.Broker (Work: one per worker stream) and gRPC status code name (OK, INVALID_ARGUMENT, ...).",
+      labelNames: ["method", "code"],
       registers,
     });
     this.groupCommit = new Histogram({
@@ -420,6 +427,11 @@ export class Metrics implements BrokerEvents {
   /** `route` must be a route template such as "GET /api/v1/tasks/{id}", never the raw path. */
   httpRequest(route: string, status: number): void {
     this.httpRequestsTotal.inc({ route, status: String(status) });
+  }
+
+  /** `method` is one of tq.v1.Broker's (a bounded set), `code` a gRPC status name. */
+  grpcRequest(method: string, code: string): void {
+    this.grpcRequestsTotal.inc({ method, code });
   }
 
   /** The Prometheus text exposition. */

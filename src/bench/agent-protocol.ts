@@ -15,6 +15,8 @@ export interface ProducerSpec {
   recordIds: boolean;
   /** The agent gives up (reports and exits) after this long: every bench loop is bounded. */
   deadlineMs: number;
+  /** Set: submit through the gRPC front door on this port (bench --front grpc). */
+  grpcPort?: number;
 }
 
 /**
@@ -38,6 +40,8 @@ export interface WorkerSpec {
   /** Read the submit time the paced producer put in each payload and record handler-start latency. */
   recordLatency: boolean;
   deadlineMs: number;
+  /** Set: work through the gRPC worker stream on this port (bench --front grpc). */
+  grpcPort?: number;
 }
 
 /** One SubmitTask at a time on a fixed schedule of `ratePerSec`, `count` tasks (W4). */

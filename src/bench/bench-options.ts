@@ -11,6 +11,9 @@ export type WorkloadName = keyof typeof WORKLOADS;
 
 export type SyncMode = "full" | "interval";
 
+/** The front door the load goes through: the binary TCP protocol, or gRPC (W1-W3). */
+export const FRONTS = ["tcp", "grpc"] as const;
+export type Front = (typeof FRONTS)[number];
 /**
  * Who consumes W2-W4's tasks: "sdk", the SDK's Worker with the settings `tq-broker worker` has by
  * default (what a deployment runs); "raw", a hand-written pipelined claimer no user has (--raw:
@@ -22,6 +25,8 @@ export interface BenchOptions {
   /** Broker to load: given by --url, or spawned (then host/port are filled in per run). */
   target: { kind: "url"; host: string; port: number } | { kind: "spawn"; sync: SyncMode };
   workloads: WorkloadName[];
+  /** Default tcp. grpc needs a spawned broker (its gRPC port is read from its start-up lines). */
+  front: Front;
   consumer: Consumer;
   n: number;
   payloadBytes: number;

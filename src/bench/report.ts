@@ -47,6 +47,7 @@ export function formatTable(results: readonly WorkloadResult[]): string {
     const n = r.runs.length;
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
     if (r.sync !== null) notes.push(warmupNote(r));
+    if (r.front === "grpc") notes.push(`${r.workload}: through the gRPC front door (SubmitBatch calls, Work streams)`);
     for (const c of r.checks.filter((c) => !c.exactlyOnce)) {
       notes.push(`${r.workload}: submitted ${c.submitted}, completed ${c.completed}, duplicates ${c.duplicates}, missing ${c.missing}, unknown ${c.unknown}`);
     }
@@ -97,6 +98,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         workload: r.workload,
         description: r.description,
         sync: r.sync,
+        front: r.front,
         consumer: r.consumer,
         concurrency: r.concurrency,
         prefetch: r.prefetch,

@@ -7,6 +7,7 @@ import { CONTROL, ownCpuSecs, type AgentLine, type AgentReport, type AgentSpec }
 import { runPacedProducer, runProducer } from "./producer-agent.ts";
 import { runSdkWorker } from "./sdk-worker-agent.ts";
 import { runWorker } from "./worker-agent.ts";
+import { runGrpcProducer, runGrpcWorker } from "./grpc-agents.ts";
 
 /** Progress lines at most this often: the orchestrator only needs them to know when to stop. */
 const PROGRESS_EVERY_MS = 50;
@@ -102,12 +103,16 @@ async function runJob(text: string, job: number, signals: JobSignals, emit: (lin
     };
     const result =
       spec.role === "producer"
-        ? await runProducer(spec, ready, signals.stop, onProgress)
+        ? spec.grpcPort !== undefined
+          ? await runGrpcProducer({ ...spec, grpcPort: spec.grpcPort }, ready, signals.stop, onProgress)
+          : await runProducer(spec, ready, signals.stop, onProgress)
         : spec.role === "paced-producer"
           ? await runPacedProducer(spec, ready, signals.stop)
-          : spec.consumer === "sdk"
-            ? await runSdkWorker(spec, ready, signals.stop, onProgress)
-            : await runWorker(spec, ready, signals.stop, onProgress);
+          : spec.grpcPort !== undefined
+            ? await runGrpcWorker({ ...spec, grpcPort: spec.grpcPort }, ready, signals.stop, onProgress)
+            : spec.consumer === "sdk"
+              ? await runSdkWorker(spec, ready, signals.stop, onProgress)
+              : await runWorker(spec, ready, signals.stop, onProgress);
     const report: AgentReport = { ...result, job, cpuSecs: ownCpuSecs() - cpuAtStartSecs };
     await emit(report);
     return true;

@@ -56,6 +56,8 @@ export interface WorkloadResult {
   workload: WorkloadName;
   description: string;
   sync: SyncMode | null;
+  /** The front door the load went through. */
+  front: BenchOptions["front"];
   /** Who consumed W2-W4's tasks: the SDK Worker (default) or the raw claimer (--raw). */
   consumer: Consumer;
   /** The worker's concurrency (raw: claim loops) and, for the SDK Worker, its prefetch ("auto": its adaptive window). */
@@ -150,6 +152,7 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     // max_batch_claim, so its broker keeps the default, as a deployment's does.
     maxBatchClaim: opts.consumer === "raw" ? Math.max(10, opts.batch) : null,
     runtimeArgs: opts.cpuProfDir === null ? [] : ["--cpu-prof-md", "--cpu-prof-dir", opts.cpuProfDir],
+    grpc: opts.front === "grpc",
   };
   stage("starting broker", null, null);
   let broker: SpawnedBroker = await spawnBroker(brokerOptions);
@@ -157,12 +160,13 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
   const pool = new AgentPool();
   try {
     if (warmup > 0) stage("warm-up", workload === "W4" ? Math.min(warmup, WARMUP_W4_MAX) : warmup, pool);
-    const warmedUp = warmup > 0 ? await warmUp(workload, opts, warmup, { host: broker.host, port: broker.port, queue: `${queue}-warmup` }, pool) : 0;
+    const front = opts.front === "grpc" ? { grpcPort: broker.grpcPort } : {};
+    const warmedUp = warmup > 0 ? await warmUp(workload, opts, warmup, { host: broker.host, port: broker.port, queue: `${queue}-warmup`, ...front }, pool) : 0;
     const before = await commitFigures(broker);
     const sampler = new ProcSampler(broker.pid);
     sampler.start();
     stage("timed", timedTarget(workload, opts), pool);
-    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue }, pool).finally(() => sampler.stop());
+    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue, ...front }, pool).finally(() => sampler.stop());
     const usage = sampler.stop();
     const commits = since(await commitFigures(broker), before);
     let restart: RestartFigures | null = null;
@@ -250,6 +254,7 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
     workload,
     description: WORKLOADS[workload],
     sync: opts.target.kind === "spawn" ? opts.target.sync : null,
+    front: opts.front,
     consumer: opts.consumer,
     concurrency: opts.concurrency,
     prefetch: opts.consumer === "sdk" ? (opts.prefetch ?? "auto") : null,

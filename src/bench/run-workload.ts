@@ -41,6 +41,8 @@ export interface WorkloadRun {
 export interface Endpoint {
   host: string;
   port: number;
+  /** Set: producers and workers go through the gRPC front door on this port (W1-W3). */
+  grpcPort?: number;
   /** Unique per run, so runs never see each other's tasks on a shared broker. */
   queue: string;
 }
@@ -130,6 +132,7 @@ function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: b
       window: opts.window,
       recordIds,
       deadlineMs: deadlineMsFor(n),
+      ...(at.grpcPort === undefined ? {} : { grpcPort: at.grpcPort }),
     },
   ]);
 }
@@ -151,6 +154,7 @@ function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolea
       recordIds: !latency,
       recordLatency: latency,
       deadlineMs: deadlineMsFor(n),
+      ...(at.grpcPort === undefined ? {} : { grpcPort: at.grpcPort }),
     },
   ];
 }

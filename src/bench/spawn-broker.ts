@@ -23,12 +23,16 @@ export interface SpawnBrokerOptions {
   dataDir?: string;
   /** Arguments for bun before the entry, e.g. --cpu-prof-md (from source only). */
   runtimeArgs?: readonly string[];
+  /** Wait for the gRPC listener too, and report its port (bench --front grpc). */
+  grpc?: boolean;
 }
 
 export interface SpawnedBroker {
   readonly pid: number;
   readonly host: string;
   readonly port: number;
+  /** The gRPC port, when asked for (SpawnBrokerOptions.grpc); else 0. */
+  readonly grpcPort: number;
   readonly dataDir: string;
   /** ms from spawn to the "listening" line. */
   readonly startMs: number;
@@ -43,7 +47,7 @@ function childEnv(options: SpawnBrokerOptions): Record<string, string> {
   return {
     ...runtimeEnv(env),
     TQ_BROKER_HOST: "127.0.0.1",
-    TQ_API_REST_PORT: "0",
+    TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
     TQ_MONITORING_PROMETHEUS_PORT: "0",
     TQ_MONITORING_LOG_LEVEL: "info",
     TQ_MONITORING_JSON_LOGGING: "true",
@@ -71,11 +75,14 @@ export async function spawnBroker(options: SpawnBrokerOptions): Promise<SpawnedB
   void drainLines(proc.stderr, remember);
 
   let address: string;
+  const seen = new Map<string, string>();
   try {
     address = await withDeadline(
       readLines(proc.stdout, (line) => {
         remember(line);
-        return listeningAddress(line);
+        const listening = listeningAddress(line);
+        if (listening !== null) seen.set(listening.key, listening.address);
+        return seen.has("broker.port") && (!options.grpc || seen.has("api.grpc_port")) ? seen.get("broker.port")! : null;
       }),
       START_DEADLINE_MS,
       "the broker did not log its listening address",
@@ -94,6 +101,7 @@ export async function spawnBroker(options: SpawnBrokerOptions): Promise<SpawnedB
     pid: proc.pid,
     host: address.slice(0, colon),
     port: Number(address.slice(colon + 1)),
+    grpcPort: Number(seen.get("api.grpc_port")?.slice(seen.get("api.grpc_port")!.lastIndexOf(":") + 1) ?? 0),
     dataDir,
     startMs,
     stop({ keepData = false } = {}) {
@@ -110,12 +118,12 @@ export async function spawnBroker(options: SpawnBrokerOptions): Promise<SpawnedB
   };
 }
 
-/** The address of a `{"msg":"listening","key":"broker.port","address":"127.0.0.1:N"}` log line. */
-function listeningAddress(line: string): string | null {
+/** The key and address of a `{"msg":"listening","key":"broker.port","address":"127.0.0.1:N"}` log line. */
+function listeningAddress(line: string): { key: string; address: string } | null {
   if (!line.includes('"listening"')) return null;
   try {
     const entry = JSON.parse(line) as { msg?: unknown; key?: unknown; address?: unknown };
-    return entry.msg === "listening" && entry.key === "broker.port" && typeof entry.address === "string" ? entry.address : null;
+    return entry.msg === "listening" && typeof entry.key === "string" && typeof entry.address === "string" ? { key: entry.key, address: entry.address } : null;
   } catch {
     return null;
   }

@@ -3,7 +3,7 @@
 
 import { isCompiled } from "../bench/self-command.ts";
 import { MAX_SUBSCRIBE_CREDITS } from "../protocol/limits.ts";
-import { parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions } from "../bench/bench-options.ts";
+import { FRONTS, parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions, type Front } from "../bench/bench-options.ts";
 import { runBench } from "../bench/run-bench.ts";
 import { BenchProgress } from "./bench-progress.ts";
 import { formatJsonLines, formatTable } from "../bench/report.ts";
@@ -16,6 +16,7 @@ const spec: ArgsSpec = {
     url: { type: "string", valueName: "URL", description: "load a running broker at tq://HOST:PORT" },
     spawn: { type: "boolean", description: "start a fresh broker per run on a temp dir and loopback port, and stop it after (default)" },
     workload: { type: "string", valueName: "W1,W2,W3,W4", description: "workloads to run, comma-separated (default all four)" },
+    front: { type: "string", valueName: "tcp|grpc", choices: [...FRONTS], description: "front door the producers and workers use: the binary TCP protocol (default) or gRPC (--spawn, W1-W3)" },
     n: { type: "string", valueName: "N", description: "tasks per run of W1/W2/W3 (default 100000); -n N works too" },
     "payload-bytes": { type: "string", valueName: "B", description: "payload size of each task (default 100)" },
     producers: { type: "string", valueName: "P", description: "producer processes of W1/W2/W3 (default 1)" },
@@ -48,7 +49,7 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "measure a broker: enqueue, drain, mixed and latency workloads",
   flags: spec.flags,
-  help: `usage: tq-broker bench [--url URL | --spawn] [--workload W1,W2,W3,W4] [-n 100000]
+  help: `usage: tq-broker bench [--url URL | --spawn] [--front tcp|grpc] [--workload W1,W2,W3,W4] [-n 100000]
                        [--payload-bytes 100] [--producers P] [--concurrency C] [--prefetch P]
                        [--raw] [--batch B] [--rate R --seconds S] [--sync full|interval]
                        [--warmup N] [--json]
@@ -110,12 +111,17 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
     if (cpuProfDir !== null && (strings.url !== undefined || isCompiled())) throw new Error("--cpu-prof-dir needs --spawn and running from source (bun src/cli/main.ts)");
     if (booleans.restart && strings.url !== undefined) throw new Error("--restart needs --spawn");
     if (strings.warmup !== undefined && strings.url !== undefined) throw new Error("--warmup applies to --spawn; a --url broker is as warm as it is");
+    const front = (strings.front ?? "tcp") as Front;
+    const workloads = parseWorkloads(strings.workload ?? (front === "grpc" ? "W1,W2,W3" : "W1,W2,W3,W4"));
+    if (front === "grpc" && strings.url !== undefined) throw new Error("--front grpc needs --spawn (the bench reads the spawned broker's gRPC port)");
+    if (front === "grpc" && workloads.includes("W4")) throw new Error("--front grpc runs W1-W3; W4 (latency) runs over the TCP protocol");
     const batch = parseCount("batch", strings.batch ?? "100", 1, 10_000);
     const raw = booleans.raw ?? false;
     if (raw && strings.prefetch !== undefined) throw new Error("--prefetch is the SDK Worker's; --raw claims --batch at a time");
     return {
       target: strings.url === undefined ? { kind: "spawn", sync } : { kind: "url", ...parseUrl(strings.url) },
-      workloads: parseWorkloads(strings.workload ?? "W1,W2,W3,W4"),
+      workloads,
+      front,
       consumer: raw ? "raw" : "sdk",
       prefetch: strings.prefetch === undefined ? null : parseCount("prefetch", strings.prefetch, 1, MAX_SUBSCRIBE_CREDITS),
       n: parseCount("n", strings.n ?? "100000", 1, 100_000_000),

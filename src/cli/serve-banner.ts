@@ -1,4 +1,4 @@
-// What `serve` shows a person at a terminal: the URL of each listener (protocol, REST API,
+// What `serve` shows a person at a terminal: the URL of each listener (protocol, gRPC, REST API,
 // dashboard, metrics) and a short banner with them, the data dir, durability, auth and TLS; and
 // the hold that keeps start-up log lines until the banner is out. Text only; serve decides when.
 
@@ -13,6 +13,8 @@ export interface ListenerUrls {
   /** The REST listener serves the dashboard page at `/`. */
   dashboard: string | null;
   metrics: string | null;
+  /** host:port as grpcurl takes it (gRPC has no URL scheme); null when api.grpc_enabled is false. */
+  grpc: string | null;
 }
 
 /** "host:port" as App.addresses gives it -> a host a browser or client can dial, and the port. */
@@ -36,6 +38,7 @@ export function listenerUrls(addresses: Readonly<Record<string, string>>, tls: b
     rest: rest === null ? null : `${http}://${rest}/api/v1`,
     dashboard: rest === null ? null : `${http}://${rest}/`,
     metrics: metrics === null ? null : `${http}://${metrics}/metrics`,
+    grpc: dialable(addresses["api.grpc_port"]),
   };
 }
 
@@ -59,6 +62,7 @@ export function banner(f: BannerFacts, style: Style): string {
     if (value !== null) rows.push([label, value]);
   };
   add("protocol", f.urls.protocol === null ? null : `${f.urls.protocol}${f.allInterfaces ? style.dim("  (all interfaces)") : ""}`);
+  add("gRPC", f.urls.grpc === null ? null : `${f.urls.grpc}${f.tls ? " (TLS)" : ""}`);
   add("REST API", f.urls.rest);
   add("dashboard", f.urls.dashboard === null ? null : style.cyan(f.urls.dashboard));
   add("metrics", f.urls.metrics);

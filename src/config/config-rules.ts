@@ -7,12 +7,12 @@ import type { Config } from "./schema.ts";
 
 /**
  * Listeners that bind a port; two of them on one non-zero port cannot both start. The gRPC port
- * binds nothing yet but is checked too, so a file that works now keeps working when it does.
+ * counts while api.grpc_enabled is true (0 = not bound, so no clash).
  */
 const LISTENER_PORT_KEYS = [
   ["broker.port", (c: Config) => c.broker.port],
   ["api.rest_port", (c: Config) => c.api.rest_port],
-  ["api.grpc_port", (c: Config) => c.api.grpc_port],
+  ["api.grpc_port", (c: Config) => (c.api.grpc_enabled ? c.api.grpc_port : 0)],
   ["monitoring.prometheus_port", (c: Config) => c.monitoring.prometheus_port],
 ] as const;
 

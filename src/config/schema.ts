@@ -214,11 +214,12 @@ const raftSchema = section({
 
 const apiSchema = section({
   rest_port: port(8080, "HTTP port of the REST API and dashboard; 0 lets the OS pick one."),
-  grpc_port: port(9090, "Reserved for the gRPC API, which this version does not have: nothing listens on it (said at start), but it must differ from the other ports."),
-  enable_tls: bool(false, "Serve every listener over TLS: the protocol port, the REST API and /metrics (needs tls_cert_file and tls_key_file)."),
+  grpc_port: port(9090, "Port of the gRPC API (tq.v1.Broker, health and reflection; docs/grpc.md); 0 lets the OS pick one, as for every port. Binds broker.host."),
+  grpc_enabled: bool(true, "Serve the gRPC API on api.grpc_port; false starts the broker without it (nothing binds that port). A separate key because a port of 0 means \"the OS picks one\"."),
+  enable_tls: bool(false, "Serve every listener over TLS: the protocol port, the REST API, gRPC and /metrics (needs tls_cert_file and tls_key_file)."),
   tls_cert_file: str("", "PEM certificate chain for TLS."),
   tls_key_file: str("", "PEM private key for TLS."),
-  tls_ca_file: str("", "PEM CA bundle: when set, every listener (protocol, REST, metrics) refuses a client without a certificate signed by it; empty = no client certs."),
+  tls_ca_file: str("", "PEM CA bundle: when set, every listener (protocol, REST, gRPC, metrics) refuses a client without a certificate signed by it; empty = no client certs."),
 });
 
 const authSchema = section({

@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+import { GrpcTestClient } from "../helpers/grpc-client.ts";
 import { startNotifyReceiver } from "../helpers/notify-socket.ts";
 
 const root = mkdtempSync(join(tmpdir(), "tq-binary-"));
@@ -29,7 +30,7 @@ function emptyDir(): string {
   return dir;
 }
 
-const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
+const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
 
 describe("compiled tq-broker", () => {
   test("build.ts leaves exactly one executable", () => {
@@ -110,6 +111,33 @@ describe("compiled tq-broker", () => {
     expect(broker.stdout()).toContain(`"data_dir":"${join(cwd, "data")}"`);
     expect(existsSync(join(cwd, "data"))).toBe(true);
     expect(await broker.stop("SIGTERM")).toBe(0);
+  });
+
+  test("serves gRPC from an empty dir: the .proto files are embedded (a call and reflection answer)", async () => {
+    const cwd = emptyDir();
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });
+    try {
+      await broker.waitForStdout('"key":"api.grpc_port"');
+      const grpcPort = Number(/"key":"api\.grpc_port","address":"[^"]*:(\d+)"/.exec(broker.stdout())?.[1]);
+      const client = new GrpcTestClient(grpcPort);
+      try {
+        expect((await client.call("GetServerInfo")).protocol_version).toBe(1);
+        const listed = await new Promise<string[]>((resolve, reject) => {
+          const stream = client.reflection.ServerReflectionInfo();
+          stream.on("data", (m: { list_services_response: { service: { name: string }[] } }) => {
+            resolve(m.list_services_response.service.map((s) => s.name));
+            stream.end();
+          });
+          stream.on("error", reject);
+          stream.write({ host: "", list_services: "*" });
+        });
+        expect(listed).toContain("tq.v1.Broker");
+      } finally {
+        client.close();
+      }
+    } finally {
+      expect(await broker.stop("SIGTERM")).toBe(0);
+    }
   });
 });
 

@@ -142,6 +142,22 @@ describe("tq-broker bench", () => {
     expect(r.stderr).not.toContain("unexpected error");
   });
 
+  test("--front grpc runs W1-W3 through the gRPC front door, every task completed exactly once", async () => {
+    const r = await runCli(["bench", "--spawn", "--front", "grpc", "-n", "500", "--batch", "50", "--warmup", "0", "--json"], { cwd }, 60_000);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    const lines = parseLines(r.stdout);
+    expect([...lines.keys()]).toEqual(["W1", "W2", "W3"]);
+    for (const line of lines.values()) expect((line as unknown as { front: string }).front).toBe("grpc");
+    for (const name of ["W2", "W3"]) {
+      expect(lines.get(name)!.checks).toEqual([{ submitted: 500, completed: 500, duplicates: 0, missing: 0, unknown: 0, exactlyOnce: true }] as never);
+      expect(lines.get(name)!.errors).toEqual({});
+    }
+    const urlGrpc = await runCli(["bench", "--url", "tq://127.0.0.1:1", "--front", "grpc"], { cwd });
+    expect(urlGrpc.exitCode).toBe(64);
+    expect(urlGrpc.stderr).toContain("--front grpc needs --spawn");
+  }, 90_000);
+
   test("conflicting or bad options are usage errors (exit 64) naming the option", async () => {
     const both = await runCli(["bench", "--spawn", "--url", "tq://127.0.0.1:1"], { cwd });
     expect(both.exitCode).toBe(64);

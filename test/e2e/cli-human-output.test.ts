@@ -78,7 +78,7 @@ describe("text logs", () => {
   test("serve with json_logging false prints no undefined", async () => {
     const serve = spawnCli(["serve", "--port", "0", "--data-dir", join(dir, "data")], {
       cwd: dir,
-      env: { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0", TQ_MONITORING_JSON_LOGGING: "false" },
+      env: { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0", TQ_MONITORING_JSON_LOGGING: "false" },
     });
     await serve.waitForStdout("tq-broker started");
     expect(await serve.stop()).toBe(0);

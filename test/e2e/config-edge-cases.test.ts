@@ -22,7 +22,7 @@ function freshDir(): string {
   return dir;
 }
 
-const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_BROKER_PORT: "0", TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
+const LOOPBACK_ENV = { TQ_BROKER_HOST: "127.0.0.1", TQ_BROKER_PORT: "0", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
 
 /** `config check FILE` and `serve --config FILE` on a fresh dir; serve must refuse before it starts. */
 async function refusedBoth(yaml: string, serveEnv: Record<string, string> = LOOPBACK_ENV): Promise<{ check: string; serve: string; dir: string }> {

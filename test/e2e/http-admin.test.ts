@@ -131,7 +131,7 @@ describe("health", () => {
     expect(health.body.status).toBe("ok");
     const ready = await h.call("GET", "/readyz");
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: "ready", checks: { store: { ok: true }, disk: { ok: true }, "broker.port": { ok: true } } });
+    expect(ready.body).toEqual({ status: "ready", checks: { store: { ok: true }, disk: { ok: true }, "broker.port": { ok: true }, "api.grpc_port": { ok: true } } });
   });
 
   test("/readyz is 503 naming the store when the store cannot write", async () => {

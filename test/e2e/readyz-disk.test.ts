@@ -55,7 +55,7 @@ test.skipIf(!probe.ok)("a real broker on a 300 MiB tmpfs: ready, then 503 naming
       return { status: r.status, body: (await r.json()) as { status: string; checks: Record<string, { ok: boolean; error?: string }> } };
     };
     const before = await readyz();
-    expect(before).toEqual({ status: 200, body: { status: "ready", checks: { store: { ok: true }, disk: { ok: true }, "broker.port": { ok: true } } } });
+    expect(before).toEqual({ status: 200, body: { status: "ready", checks: { store: { ok: true }, disk: { ok: true }, "broker.port": { ok: true }, "api.grpc_port": { ok: true } } } });
 
     // Leave about 200 MiB free: under the 256 MiB reserve, far from full.
     const s = statfsSync(mount.dir);

@@ -21,7 +21,7 @@ function freshDir(): string {
 
 const LOOPBACK_ENV = {
   TQ_BROKER_HOST: "127.0.0.1",
-  TQ_API_REST_PORT: "0",
+  TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
   TQ_MONITORING_PROMETHEUS_PORT: "0",
   TQ_MONITORING_JSON_LOGGING: "true",
 };
@@ -56,6 +56,7 @@ describe("serve on a terminal", () => {
     expect(lines[0]).toMatch(/^tq-broker \d+\.\d+\.\d+\S* \(pid \d+\)$/);
     expect(lines[0]).toContain(`(pid ${serve.pid()})`);
     expect(text).toMatch(new RegExp(`^  protocol\\s+tq://127\\.0\\.0\\.1:${p["broker.port"]}$`, "m"));
+    expect(text).toMatch(new RegExp(`^  gRPC\\s+127\\.0\\.0\\.1:${p["api.grpc_port"]}$`, "m"));
     expect(text).toMatch(new RegExp(`^  REST API\\s+http://127\\.0\\.0\\.1:${p["api.rest_port"]}/api/v1$`, "m"));
     expect(text).toMatch(new RegExp(`^  dashboard\\s+http://127\\.0\\.0\\.1:${p["api.rest_port"]}/$`, "m"));
     expect(text).toMatch(new RegExp(`^  metrics\\s+http://127\\.0\\.0\\.1:${p["monitoring.prometheus_port"]}/metrics$`, "m"));

@@ -1,4 +1,4 @@
-// One TLS policy on every listener of a real broker (protocol, REST, metrics) with api.enable_tls
+// One TLS policy on every listener of a real broker (protocol, REST, gRPC, metrics) with api.enable_tls
 // and a client CA: a client without a certificate is refused on each port, one signed by the CA
 // is served, TLS 1.0/1.1 and TLS 1.2 suites without forward secrecy are refused everywhere.
 // Certificates are made by openssl in a temp dir.
@@ -72,7 +72,9 @@ function exchange(port: number, request: Uint8Array | string, extra: tls.Connect
       socket.destroy();
       resolve(outcome);
     };
-    const socket = tls.connect({ host: "127.0.0.1", port, ca, servername: "localhost", ...extra }, () => {
+    // gRPC clients ask for HTTP/2 by ALPN, as every gRPC library does.
+    const alpn = request === H2_PREFACE ? { ALPNProtocols: ["h2"] } : {};
+    const socket = tls.connect({ host: "127.0.0.1", port, ca, servername: "localhost", ...alpn, ...extra }, () => {
       socket.write(request);
     });
     const timer = setTimeout(() => finish(got.toString("latin1")), 3_000);
@@ -87,6 +89,9 @@ function exchange(port: number, request: Uint8Array | string, extra: tls.Connect
 
 const PING = encodeRequest({ kind: "Ping", requestId: 7 });
 const httpGet = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`;
+/** The HTTP/2 client preface and an empty SETTINGS frame: a gRPC server answers with its own SETTINGS frame. */
+const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+const h2Settings = (reply: string): boolean => !reply.startsWith("error") && reply.length >= 9 && reply.charCodeAt(3) === 0x04;
 
 /** Each listener with a request it answers and how a served reply starts. */
 function listeners(): Array<{ name: string; port: number; request: Uint8Array | string; served: (reply: string) => boolean }> {
@@ -99,6 +104,7 @@ function listeners(): Array<{ name: string; port: number; request: Uint8Array | 
   return [
     { name: "protocol (broker.port)", port: broker.port, request: PING, served: pong },
     { name: "REST (api.rest_port)", port: broker.httpPort, request: httpGet("/healthz"), served: (r) => r.startsWith("HTTP/1.1 200") },
+    { name: "gRPC (api.grpc_port)", port: broker.grpcPort, request: H2_PREFACE, served: h2Settings },
     { name: "metrics (monitoring.prometheus_port)", port: broker.metricsPort, request: httpGet("/metrics"), served: (r) => r.startsWith("HTTP/1.1 200") },
   ];
 }

@@ -29,7 +29,7 @@ export async function spawnBroker(options: { dataDir?: string; args?: string[]; 
     env: {
       ...process.env,
       TQ_BROKER_HOST: "127.0.0.1",
-      TQ_API_REST_PORT: "0",
+      TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
       TQ_MONITORING_PROMETHEUS_PORT: "0",
       ...options.env,
     },

@@ -19,6 +19,8 @@ export interface TestBroker {
   port: number;
   httpPort: number;
   metricsPort: number;
+  /** gRPC port; 0 when api.grpc_enabled is false. */
+  grpcPort: number;
   stop(): Promise<void>;
   /** Stops without deleting the data dir, to start again on it. */
   stopKeepData(): Promise<void>;
@@ -45,6 +47,7 @@ export async function startBroker(overrides: Record<string, unknown> = {}, dataD
       "broker.host": "127.0.0.1",
       "broker.port": 0,
       "api.rest_port": 0,
+      "api.grpc_port": 0,
       "monitoring.prometheus_port": 0,
       "persistence.data_dir": dir,
       "monitoring.log_level": process.env.TQ_TEST_LOG_LEVEL ?? "error",
@@ -66,6 +69,7 @@ export async function startBroker(overrides: Record<string, unknown> = {}, dataD
     port: portOf(app.addresses["broker.port"]),
     httpPort: portOf(app.addresses["api.rest_port"]),
     metricsPort: portOf(app.addresses["monitoring.prometheus_port"]),
+    grpcPort: portOf(app.addresses["api.grpc_port"]),
     stopKeepData,
     async stop() {
       await stopKeepData();

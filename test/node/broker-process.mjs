@@ -12,7 +12,7 @@ export const BUN = join(REPO_ROOT, "node_modules/.bin/bun");
 
 export async function startBrokerProcess(timeoutMs = 15000) {
   const dataDir = mkdtempSync(join(tmpdir(), "tq-node-test-"));
-  const env = { ...process.env, TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
+  const env = { ...process.env, TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
   const child = spawn(BUN, [join(REPO_ROOT, "src/cli/main.ts"), "serve", "--port", "0", "--data-dir", dataDir], { env, stdio: ["ignore", "pipe", "pipe"] });
   const port = await new Promise((resolvePort, reject) => {
     let seen = "";

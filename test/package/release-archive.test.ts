@@ -22,7 +22,7 @@ const archiveOf = (platform: string): string => `tq-broker-${version}-${platform
 
 // The executable's environment: PATH is an empty directory, so neither bun nor node can be found.
 const emptyPath = join(root, "empty-path");
-const isolatedEnv = { PATH: emptyPath, TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
+const isolatedEnv = { PATH: emptyPath, TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" };
 
 beforeAll(async () => {
   mkdirSync(emptyPath);

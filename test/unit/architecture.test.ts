@@ -59,6 +59,8 @@ test("each layer imports only what docs/architecture.md allows", () => {
     broker: ["protocol", "rules", "store", "workers", ...leaves],
     net: ["protocol", "rules", "broker", "workers", ...leaves],
     http: ["protocol", "rules", "broker", "workers", "config", ...leaves],
+    // net/ for its per-address connection count only (address-limit.ts): one rule for both doors.
+    grpc: ["protocol", "rules", "broker", "workers", "net", ...leaves],
     client: ["protocol"],
   };
   for (const [layer, ok] of Object.entries(allowed)) {
@@ -71,4 +73,5 @@ test("nothing imports the command line, and the front doors import nothing from 
   for (const [from, tos] of imports) if (from !== "cli") expect({ from, cli: tos.has("cli") }).toEqual({ from, cli: false });
   expect(uses("net")).not.toContain("store");
   expect(uses("http")).not.toContain("store");
+  expect(uses("grpc")).not.toContain("store");
 });

@@ -45,7 +45,7 @@ export function launchBroker(options: LaunchOptions): LaunchedBroker {
     env: {
       ...env,
       TQ_BROKER_HOST: "127.0.0.1",
-      TQ_API_REST_PORT: "0",
+      TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
       TQ_MONITORING_PROMETHEUS_PORT: "0",
       TQ_MONITORING_LOG_LEVEL: "info",
       TQ_MONITORING_JSON_LOGGING: "true",

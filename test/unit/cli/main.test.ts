@@ -164,7 +164,7 @@ describe("corrupt database", () => {
   test("serve refuses a data dir whose database is not SQLite: 65, naming the file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tq-corrupt-"));
     writeFileSync(join(dir, "tq.db"), "not a database ".repeat(100));
-    const r = await cli(["serve", "--port", "0", "--data-dir", dir], { TQ_API_REST_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" });
+    const r = await cli(["serve", "--port", "0", "--data-dir", dir], { TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" });
     expect(r.code).toBe(65);
     expect(r.err).toContain(join(dir, "tq.db"));
     expect(r.err).toContain("corrupt");

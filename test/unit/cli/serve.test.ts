@@ -22,7 +22,7 @@ function freshDir(): string {
 /** Every listener on loopback and port 0: tests never take a fixed port or a public address. */
 const LOOPBACK_ENV = {
   TQ_BROKER_HOST: "127.0.0.1",
-  TQ_API_REST_PORT: "0",
+  TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
   TQ_MONITORING_PROMETHEUS_PORT: "0",
   TQ_MONITORING_JSON_LOGGING: "true",
 };

@@ -1,6 +1,6 @@
 // Settings that are valid but risky, said loudly: `tq-broker serve` logs a warning at start and
-// `tq-broker config check` prints it on stderr (still exit 0); a port nothing listens on
-// (api.grpc_port) is said at start and still checked for clashes. Real CLI processes, loopback.
+// `tq-broker config check` prints it on stderr (still exit 0); the gRPC listener is in the start-up
+// lines and the clash check, and said to be off when api.grpc_enabled is false. Real CLI processes, loopback.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -20,7 +20,7 @@ function freshDir(): string {
 
 const LOOPBACK_ENV = {
   TQ_BROKER_HOST: "127.0.0.1",
-  TQ_API_REST_PORT: "0",
+  TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0",
   TQ_MONITORING_PROMETHEUS_PORT: "0",
   TQ_MONITORING_JSON_LOGGING: "true",
 };
@@ -32,6 +32,7 @@ interface LogLine {
   msg: string;
   key?: string;
   port?: number;
+  address?: string;
 }
 
 function lines(stdout: string): LogLine[] {
@@ -76,16 +77,28 @@ describe("API keys configured while auth is off", () => {
   });
 });
 
-describe("api.grpc_port (no gRPC API in this version)", () => {
-  test("serve says at start that nothing listens there, with the port", async () => {
-    const broker = spawnCli(["serve", "--port", "0"], { cwd: freshDir(), env: { ...LOOPBACK_ENV, TQ_API_GRPC_PORT: "9191" } });
+describe("api.grpc_port and api.grpc_enabled", () => {
+  test("serve lists the gRPC listener with its address among those listening", async () => {
+    const broker = spawnCli(["serve", "--port", "0"], { cwd: freshDir(), env: LOOPBACK_ENV });
     await broker.waitForStdout(STARTED);
     expect(await broker.stop()).toBe(0);
-    const notice = lines(broker.stdout()).find((l) => l.key === "api.grpc_port");
-    expect(notice).toMatchObject({ level: "info", port: 9191 });
-    expect(notice?.msg).toContain("not listening on api.grpc_port: this version has no gRPC API");
-    // Nothing is bound there: only the three real listeners are reported as listening.
+    const listening = lines(broker.stdout()).filter((l) => l.msg === "listening");
+    expect(listening.map((l) => l.key)).toEqual(["broker.port", "api.rest_port", "monitoring.prometheus_port", "api.grpc_port"]);
+    expect(String(listening.find((l) => l.key === "api.grpc_port")?.address)).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+  });
+
+  test("api.grpc_enabled: false starts without gRPC, says so, and frees the port from the clash check", async () => {
+    const broker = spawnCli(["serve", "--port", "0"], { cwd: freshDir(), env: { ...LOOPBACK_ENV, TQ_API_GRPC_ENABLED: "false", TQ_API_GRPC_PORT: "9191" } });
+    await broker.waitForStdout(STARTED);
+    expect(await broker.stop()).toBe(0);
+    const notice = lines(broker.stdout()).find((l) => l.key === "api.grpc_enabled");
+    expect(notice).toMatchObject({ level: "info" });
+    expect(notice?.msg).toContain("gRPC API off (api.grpc_enabled: false)");
     expect(lines(broker.stdout()).filter((l) => l.msg === "listening").map((l) => l.key)).toEqual(["broker.port", "api.rest_port", "monitoring.prometheus_port"]);
+    const cwd = freshDir();
+    const file = join(cwd, "broker.yaml");
+    writeFileSync(file, "api:\n  rest_port: 8080\n  grpc_port: 8080\n  grpc_enabled: false\n");
+    expect((await runCli(["config", "check", file], { cwd })).exitCode).toBe(0);
   });
 
   test("a gRPC port equal to another listener's is refused by config check and serve: 78", async () => {

@@ -96,18 +96,20 @@ describe("bench live line", () => {
 
 describe("serve banner", () => {
   test("listener URLs: wildcard binds as localhost, IPv6 in brackets, TLS as tqs/https", () => {
-    const addresses = { "broker.port": "0.0.0.0:6379", "api.rest_port": "0.0.0.0:8080", "monitoring.prometheus_port": "::1:9091" };
+    const addresses = { "broker.port": "0.0.0.0:6379", "api.rest_port": "0.0.0.0:8080", "monitoring.prometheus_port": "::1:9091", "api.grpc_port": "0.0.0.0:9090" };
     expect(listenerUrls(addresses, false)).toEqual({
       protocol: "tq://localhost:6379",
       rest: "http://localhost:8080/api/v1",
       dashboard: "http://localhost:8080/",
       metrics: "http://[::1]:9091/metrics",
+      grpc: "localhost:9090",
     });
     expect(listenerUrls({ "broker.port": "127.0.0.1:1", "api.rest_port": "127.0.0.1:2" }, true)).toEqual({
       protocol: "tqs://127.0.0.1:1",
       rest: "https://127.0.0.1:2/api/v1",
       dashboard: "https://127.0.0.1:2/",
       metrics: null,
+      grpc: null,
     });
   });
 

@@ -39,7 +39,7 @@ const EXPECTED = {
     postgres: { url: "", pool_size: 10, schema: "tq", synchronous_commit: true },
   },
   raft: { enabled: false, node_id: "node1", peers: [], election_timeout_ms: 1000, heartbeat_interval_ms: 300, snapshot_interval_secs: 300, data_dir: "" },
-  api: { rest_port: 8080, grpc_port: 9090, enable_tls: false, tls_cert_file: "", tls_key_file: "", tls_ca_file: "" },
+  api: { rest_port: 8080, grpc_port: 9090, grpc_enabled: true, enable_tls: false, tls_cert_file: "", tls_key_file: "", tls_ca_file: "" },
   auth: { enabled: false, api_keys: [], metrics_require_auth: false, max_failures_per_connection: 3 },
   monitoring: { prometheus_port: 9091, log_level: "info", json_logging: true },
   worker: { concurrency: 4, heartbeat_interval_secs: 15, graceful_shutdown_timeout_secs: 60, max_inactivity_secs: 60 },
