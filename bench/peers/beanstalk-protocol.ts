@@ -187,8 +187,8 @@ export class ReplyParser {
   }
 }
 
+const lineDecoder = new TextDecoder("latin1");
+
 function latin1(bytes: Uint8Array, from: number, to: number): string {
-  let s = "";
-  for (let i = from; i < to; i++) s += String.fromCharCode(bytes[i]!);
-  return s;
+  return lineDecoder.decode(bytes.subarray(from, to));
 }
