@@ -17,16 +17,21 @@ export const OPERATIONS = [
   "report",
   "heartbeat",
   "retry",
+  "delete",
   "list",
   "stats",
   "workers",
   "manage",
+  // Scraping /metrics when auth.metrics_require_auth is on: an admin key, as its docs say.
+  "metrics",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 const ALLOWED: Record<Role, ReadonlySet<Operation>> = {
   admin: new Set(OPERATIONS),
-  producer: new Set<Operation>(["submit", "status", "cancel", "result"]),
+  // A producer sees what operators see (lists, stats, workers: the dashboard) and may cancel a
+  // task by id, as over TCP; every other action (retry, delete, bulk, pause, worker commands) is admin's.
+  producer: new Set<Operation>(["submit", "status", "cancel", "result", "list", "stats", "workers"]),
   worker: new Set<Operation>(["claim", "report", "heartbeat"]),
 };
 

@@ -5,11 +5,13 @@
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { MAX_BATCH_SUBMIT, MAX_CLAIM_WAIT_MS, MAX_REPLY_TASK_BYTES, REPLY_BYTES_PER_TASK } from "../protocol/limits.ts";
 import type { Clock } from "../clock.ts";
-import type { ListPage, ListQuery, ReportItem, ReportItemResult, Store, TaskEnd, TickOutcome } from "../store/store.ts";
+import type { ListPage, ListQuery, ReadyAhead, ReportItem, ReportItemResult, Store, TaskEnd, TaskFilter, TickOutcome } from "../store/store.ts";
+import type { TaskRun } from "../rules/task.ts";
 import type { CompletedInfo, FailureIn, FailureOutcome, Lease, LeaseRef, SubmitOutcome, Task, TaskCounts, TaskResultIn } from "../rules/task.ts";
 import { FINISHED_STATUSES } from "../rules/task.ts";
 import type { HeartbeatIn, WorkerInfo, WorkerRegistry, WorkerState } from "../workers/registry.ts";
 import { IN_PROCESS, type BrokerEvents, type BrokerLog, type BrokerOptions, type BrokerStats, type HeartbeatReply, type ReportSettled, type ResultReport, type WorkerCaller } from "./broker-types.ts";
+import { Activity } from "./activity.ts";
 import { checkClaimCommand, type ClaimCommand } from "./claim-command.ts";
 import { ClaimWaiters, type ClaimWaiter } from "./claim-waiters.ts";
 import { ReadyBook, type Reservation } from "./ready-book.ts";
@@ -37,6 +39,8 @@ export class Broker {
   private serving = false;
   private closed = false;
   private readonly desk: WorkerDesk;
+  /** The last hour, for the dashboard's charts and per-queue rates. */
+  readonly activity: Activity;
   readonly totals = { submitted: 0, claimed: 0, completed: 0, failed: 0, dead: 0, reclaimed: 0, queueFull: 0 };
   /** Every job listed from the start, with every figure, so GetStats keeps one shape (PROTOCOL.md). */
   private readonly background: Record<string, Record<string, number | null>> = {
@@ -62,12 +66,14 @@ export class Broker {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       disconnectGraceMs: options.disconnectGraceMs,
       maxInactivityMs: options.maxInactivityMs,
+      presence: options.presence ?? null,
       onReclaimed: (count) => {
         this.totals.reclaimed += count;
       },
       onReaped: (nowMs, dead) => this.noteBackground("workers", { lastRunAtMs: nowMs, runs: 1, reaped: dead }),
     });
     this.workers = this.desk.registry;
+    this.activity = new Activity({ clock: this.clock, counts: () => this.store.counts(), onError: (err) => this.log.warn("activity sample failed", { err }) });
   }
 
   // ---- producers -------------------------------------------------------------------------
@@ -96,6 +102,7 @@ export class Broker {
     const created = outcomes.reduce((n, o) => (o.duplicate ? n : n + 1), 0);
     this.totals.submitted += created;
     this.events.submitted?.(created);
+    this.activity.submittedTasks(created);
     return outcomes;
   }
 
@@ -121,17 +128,15 @@ export class Broker {
 
   /**
    * Cancels a pending, scheduled, failed or running task. A running one's lease ends at once (a late
-   * result gets LeaseLost) and its worker is told: a TaskCancelled notice if its connection enabled
-   * them, else its next heartbeat or renewal finds the lease lost.
+   * result gets LeaseLost) and its worker is told (by the store's finished event, on whichever
+   * broker it is connected to): a TaskCancelled notice if its connection enabled them, else its
+   * next heartbeat or renewal finds the lease lost.
    */
   async cancel(id: string): Promise<Task> {
     this.checkOpen();
     const { task, endedLease } = await this.store.cancel(id, this.clock.now());
     this.resultWaiters.wake(id);
-    if (endedLease !== null) {
-      this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
-      this.desk.tellCancelled(endedLease.workerId, id, endedLease.token);
-    }
+    if (endedLease !== null) this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
     return task;
   }
 
@@ -142,6 +147,26 @@ export class Broker {
 
   list(query: ListQuery): Promise<ListPage> {
     return this.store.list({ ...query, maxDataBytes: replyDataBudget(query.limit) });
+  }
+
+  /** Removes a task that is not running (a running one is InvalidState: cancel it first). */
+  async delete(id: string): Promise<Task> {
+    this.checkOpen();
+    const task = await this.store.delete(id, this.clock.now());
+    this.resultWaiters.wake(id);
+    return task;
+  }
+
+  runs(id: string): Promise<TaskRun[]> {
+    return this.store.runs(id);
+  }
+
+  readyAhead(id: string): Promise<ReadyAhead | null> {
+    return this.store.readyAhead(id);
+  }
+
+  count(filter: TaskFilter): Promise<number> {
+    return this.store.count(filter);
   }
 
   // ---- workers ---------------------------------------------------------------------------
@@ -248,11 +273,13 @@ export class Broker {
   /** A run's completion, for metrics; result waits are woken by the store's finished event. */
   private completed(info: CompletedInfo, nowMs: number): void {
     this.events.completed?.(info, nowMs);
+    this.activity.completedTask(info.queue);
   }
 
   private failed(outcome: FailureOutcome): void {
     if (outcome.status === "failed") this.totals.failed++;
     this.events.failed?.(outcome);
+    this.activity.failedRun(outcome.queue);
   }
 
   /** A worker handing claimed tasks back unstarted (Nack, graceful shutdown): ready again at once. */
@@ -267,12 +294,23 @@ export class Broker {
 
   // ---- queues and stats ------------------------------------------------------------------
 
-  pause(queue: string): void {
-    this.paused.add(checkQueueName("queue", queue));
+  /** Claims stop taking the queue's tasks; durable (the store keeps it), so it outlives a restart. */
+  async pause(queue: string): Promise<void> {
+    const name = checkQueueName("queue", queue);
+    await this.store.setPaused(name, true, this.clock.now());
+    this.onPaused(name, true);
   }
 
-  resume(queue: string): void {
-    if (this.paused.delete(checkQueueName("queue", queue))) this.serveWaiters();
+  async resume(queue: string): Promise<void> {
+    const name = checkQueueName("queue", queue);
+    await this.store.setPaused(name, false, this.clock.now());
+    this.onPaused(name, false);
+  }
+
+  /** A pause or resume committed (here, or by another broker on the same store). */
+  onPaused(queue: string, paused: boolean): void {
+    if (paused) this.paused.add(queue);
+    else if (this.paused.delete(queue)) this.serveWaiters();
   }
 
   isPaused(queue: string): boolean {
@@ -311,6 +349,8 @@ export class Broker {
   /** Before serving: what the store holds ready now (later, its ready events keep the book). */
   async start(): Promise<void> {
     this.seedReady(await this.store.counts());
+    for (const queue of await this.store.pausedQueues()) this.paused.add(queue);
+    this.activity.start();
   }
 
   /** The store's ready event: `count` tasks became claimable in `queue`. */
@@ -319,18 +359,25 @@ export class Broker {
     if (this.waiters.size > 0) this.serveWaiters();
   }
 
-  /** The store's finished event: result waits on those tasks end. */
-  onFinished(ends: readonly TaskEnd[]): void {
+  /**
+   * The store's finished event: result waits on those tasks end, and the worker of a cancelled run
+   * is told if it is connected here. `elsewhere`: another broker's commit (not in this one's totals).
+   */
+  onFinished(ends: readonly TaskEnd[], elsewhere = false): void {
     for (const end of ends) {
-      if (end.status === "completed") this.totals.completed++;
-      else if (end.status === "dead") this.totals.dead++;
+      if (!elsewhere && end.status === "completed") this.totals.completed++;
+      else if (!elsewhere && end.status === "dead") this.totals.dead++;
       if (this.resultWaiters.size > 0) this.resultWaiters.wake(end.id);
+      if (end.endedLease !== undefined) this.desk.tellCancelled(end.endedLease.workerId, end.id, end.endedLease.token);
     }
   }
 
   /** Called after each scheduler tick: expired leases are warned of (what they made ready or dead came as events). */
   afterTick(outcome: Pick<TickOutcome, "expiredLeases">): void {
-    if (outcome.expiredLeases.length > 0) this.desk.leasesExpired(outcome.expiredLeases);
+    if (outcome.expiredLeases.length > 0) {
+      this.desk.leasesExpired(outcome.expiredLeases);
+      this.activity.failedRun(null, outcome.expiredLeases.length);
+    }
   }
 
   /**
@@ -341,6 +388,7 @@ export class Broker {
     if (this.closed) return;
     this.closed = true;
     this.desk.stop();
+    this.activity.stop();
     this.waiters.failAll(shuttingDown());
     this.resultWaiters.wakeAll();
   }

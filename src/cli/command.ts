@@ -19,6 +19,8 @@ export interface CliContext {
   terminal?: { stdout: boolean; stderr: boolean; /** Width of the stderr terminal; 0 or absent when unknown. */ columns?: number };
   /** `--no-color` was given (anywhere before `--`). */
   noColor?: boolean;
+  /** Asks a person a question on the terminal and resolves with the line typed; absent when stdin is not a terminal. */
+  ask?(question: string): Promise<string>;
 }
 
 export interface Command {

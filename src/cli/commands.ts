@@ -7,6 +7,7 @@ import { cancelCommand } from "./cancel.ts";
 import { completionCommand } from "./completion-command.ts";
 import { configCommand } from "./config-command.ts";
 import { helpCommand } from "./help-command.ts";
+import { queuesCommand } from "./queues.ts";
 import { retryCommand } from "./retry.ts";
 import { serveCommand } from "./serve-command.ts";
 import { statsCommand } from "./stats.ts";
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   retryCommand,
   tasksCommand,
   statsCommand,
+  queuesCommand,
   workersCommand,
   workerCommand,
   benchCommand,

@@ -85,6 +85,15 @@ if (import.meta.main) {
     errWrite: (text) => stderr.write(text),
     commands: COMMANDS,
     terminal: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true, columns: process.stderr.columns },
+    ...(process.stdin.isTTY === true
+      ? {
+          async ask(question: string) {
+            stderr.write(question);
+            for await (const line of console) return line;
+            return "";
+          },
+        }
+      : {}),
   };
   const code = await main(process.argv.slice(2), ctx);
   // Everything printed must reach a slow pipe or file before the process ends.

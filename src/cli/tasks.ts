@@ -1,5 +1,5 @@
 // `tq-broker tasks list`: a page of tasks filtered by status, queue and type (or JSON, with the
-// cursor for the next page). Printing only; the broker does the filtering.
+// cursor for the next page); `tasks retry|cancel|delete` by filter: tasks-bulk.ts. Printing only.
 
 import type { ListTasksOptions } from "../client/client.ts";
 import type { TaskStatus } from "../client/task-view.ts";
@@ -10,6 +10,7 @@ import type { Command } from "./command.ts";
 import { EXIT, UsageError } from "./exit-codes.ts";
 import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 import { statusColor, styleFor } from "./style.ts";
+import { BULK_ACTIONS, BULK_FLAGS, runBulkCommand } from "./tasks-bulk.ts";
 
 const spec: ArgsSpec = {
   flags: {
@@ -23,25 +24,37 @@ const spec: ArgsSpec = {
   positionals: ["list"],
   requiredPositionals: 1,
 };
+const bulkSpec: ArgsSpec = { flags: BULK_FLAGS, positionals: ["ACTION"], requiredPositionals: 1 };
 
 export const tasksCommand: Command = {
   name: "tasks",
-  summary: "list tasks by status, queue or type",
-  actions: { list: spec.flags },
+  summary: "list tasks; retry, cancel or delete every task a filter matches",
+  actions: { list: spec.flags, retry: BULK_FLAGS, cancel: BULK_FLAGS, delete: BULK_FLAGS },
   help: `usage: tq-broker tasks list [--status S] [--queue Q] [--type T] [--limit N] [--cursor C] [--json]
+       tq-broker tasks retry|cancel|delete --status S [--queue Q] [--type T] [--older-than AGE] [--dry-run] [--yes]
 
-Lists tasks, oldest first, filtered by status, queue and type. When more match than --limit, the
-last line gives the --cursor for the next page.
+list: tasks, oldest first, filtered by status, queue and type (the TCP protocol, --url). When more
+match than --limit, the last line gives the --cursor for the next page.
+
+retry / cancel / delete: every task the filter matches. The count comes first; --dry-run stops
+there; otherwise the command asks (--yes does not; on a pipe --yes is needed), then acts until no
+matching task is left. Speaks the REST API (api.rest_port, --api-url) with an admin key.
 
 examples:
   tq-broker tasks list --status dead
-  tq-broker tasks list --queue emails --limit 200 --json
+  tq-broker tasks retry --status dead --queue mail --type email.send --dry-run
+  tq-broker tasks retry --status dead --queue mail --yes
+  tq-broker tasks delete --status dead --older-than 7d
 
-options:
-${formatFlags(spec.flags)}`,
+options of list:
+${formatFlags(spec.flags)}
+
+options of retry, cancel, delete:
+${formatFlags(BULK_FLAGS)}`,
   async run(argv, ctx) {
+    if ((BULK_ACTIONS as readonly string[]).includes(argv[0] ?? "")) return runBulkCommand(argv[0]!, parseArgs(argv, bulkSpec), ctx);
     const args = parseArgs(argv, spec);
-    if (args.positionals[0] !== "list") throw new UsageError(`unknown action ${JSON.stringify(args.positionals[0])} (expected: list)`);
+    if (args.positionals[0] !== "list") throw new UsageError(`unknown action ${JSON.stringify(args.positionals[0])} (expected: list, retry, cancel, delete)`);
     const s = args.strings;
     const options: ListTasksOptions = { limit: s.limit === undefined ? 50 : parseCount("limit", s.limit, 1, MAX_LIST_LIMIT) };
     if (s.status !== undefined) {

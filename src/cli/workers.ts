@@ -1,9 +1,13 @@
-// `tq-broker workers`: the workers the broker knows, one row each (or JSON). Printing only.
+// `tq-broker workers`: the workers the broker knows, one row each (or JSON); `workers quiet|stop ID`
+// tells one of them, through the REST API. Printing only.
 
 import { showTime, table, toJson } from "./client-options.ts";
 import { EXIT } from "./exit-codes.ts";
 import { clientCommand } from "./client-command.ts";
 import { styleFor } from "./style.ts";
+import { ADMIN_FLAGS, AdminError, adminApi } from "./admin-http.ts";
+import type { Command } from "./command.ts";
+import { formatFlags, parseArgs, type ArgsSpec } from "./parse-args.ts";
 
 const COMMAND_NAMES = ["run", "quiet", "shutdown"];
 
@@ -21,7 +25,7 @@ function cell(v: unknown): string {
   return String(v);
 }
 
-export const workersCommand = clientCommand({
+const listWorkers = clientCommand({
   name: "workers",
   summary: "list connected workers",
   description: `Lists the workers the broker knows: id, host and pid, queues, running/concurrency, CPU and memory
@@ -55,3 +59,37 @@ operator asked), or dead (listed until silent for worker.max_inactivity_secs).`,
     return EXIT.ok;
   },
 });
+
+const commandSpec: ArgsSpec = { flags: ADMIN_FLAGS, positionals: ["ACTION", "ID"], requiredPositionals: 2 };
+const COMMANDS_BY_ACTION: Readonly<Record<string, string>> = { quiet: "quiet", stop: "shutdown" };
+
+/** `workers` lists (TCP, as before); `workers quiet|stop ID` tells one worker (REST API). */
+export const workersCommand: Command = {
+  ...listWorkers,
+  summary: "list workers; quiet or stop one",
+  flags: undefined,
+  actions: { list: listWorkers.flags!, quiet: ADMIN_FLAGS, stop: ADMIN_FLAGS },
+  help: `${listWorkers.help}
+
+usage: tq-broker workers quiet|stop ID [--api-url URL] [--api-key KEY] [--json]
+
+quiet: the worker takes no new task and finishes what it runs; stop: it also exits when done. Told in
+its next heartbeat reply, and enforced by the broker at once. Speaks the REST API (api.rest_port).
+
+options of quiet, stop:
+${formatFlags(ADMIN_FLAGS)}`,
+  async run(argv, ctx) {
+    const action = argv[0];
+    if (action === undefined || COMMANDS_BY_ACTION[action] === undefined) return listWorkers.run(action === "list" ? argv.slice(1) : argv, ctx);
+    const args = parseArgs(argv, commandSpec);
+    try {
+      const worker = await adminApi(args, ctx).call("POST", `/api/v1/workers/${encodeURIComponent(args.positionals[1]!)}/${COMMANDS_BY_ACTION[action]}`);
+      ctx.out(args.booleans.json ? toJson(worker) : `worker ${worker.id}: ${action === "stop" ? "told to finish its tasks and exit" : "told to take no new tasks"}`);
+      return EXIT.ok;
+    } catch (err) {
+      if (!(err instanceof AdminError)) throw err;
+      ctx.err(`tq-broker: ${err.message}`);
+      return EXIT.failure;
+    }
+  },
+};

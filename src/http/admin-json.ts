@@ -2,7 +2,7 @@
 // snake_case names, durations in ms. Shapes only; the numbers come from broker.stats() as they are.
 
 import type { BrokerStats } from "../broker/broker.ts";
-import type { QueueCounts } from "../rules/task.ts";
+import type { QueueCounts, Task } from "../rules/task.ts";
 import { workerStatus, type WorkerState } from "../workers/registry.ts";
 
 export function snakeCase(name: string): string {
@@ -28,6 +28,10 @@ export function queueJson(counts: QueueCounts, paused: boolean, nowMs: number): 
     in_progress: counts.inProgress,
     oldest_ready_age_ms: counts.oldestReadyAtMs === null ? null : Math.max(0, nowMs - counts.oldestReadyAtMs),
     paused,
+    retrying: counts.retrying,
+    completed: counts.completed,
+    dead: counts.dead,
+    cancelled: counts.cancelled,
   };
 }
 
@@ -38,13 +42,30 @@ export function queuesJson(stats: BrokerStats, nowMs: number): Record<string, un
   const listed = new Set(stats.tasks.queues.map((q) => q.queue));
   for (const name of stats.pausedQueues) {
     if (!listed.has(name)) {
-      out.push(queueJson({ queue: name, pending: { high: 0, normal: 0, low: 0 }, scheduled: 0, inProgress: 0, oldestReadyAtMs: null }, true, nowMs));
+      const empty = { queue: name, pending: { high: 0, normal: 0, low: 0 }, scheduled: 0, inProgress: 0, oldestReadyAtMs: null, retrying: 0, completed: 0, dead: 0, cancelled: 0 };
+      out.push(queueJson(empty, true, nowMs));
     }
   }
   return out.sort((a, b) => String(a.name).localeCompare(String(b.name)));
 }
 
-export function workerJson(w: WorkerState): Record<string, unknown> {
+/** Running tasks listed per worker (the count is always whole). */
+export const MAX_RUNNING_SHOWN = 50;
+
+/** What a worker holds now: its leased tasks (at most MAX_RUNNING_SHOWN of them) and how many. */
+export interface WorkerRunning {
+  tasks: readonly Task[];
+  count: number;
+}
+
+export function workerJson(w: WorkerState, running?: WorkerRunning): Record<string, unknown> {
+  const extra =
+    running === undefined
+      ? {}
+      : {
+          running: running.tasks.map((t) => ({ id: t.id, type: t.type, queue: t.queue, started_at_ms: t.startedAtMs, lease_expires_at_ms: t.leaseExpiresAtMs })),
+          running_count: running.count,
+        };
   return {
     id: w.id,
     status: workerStatus(w),
@@ -64,6 +85,7 @@ export function workerJson(w: WorkerState): Record<string, unknown> {
     in_flight: w.inFlight,
     auto_registered: w.autoRegistered,
     command: w.command,
+    ...extra,
   };
 }
 
@@ -75,6 +97,10 @@ export function statsJson(stats: BrokerStats, nowMs: number): Record<string, unk
       pending: stats.tasks.pending,
       scheduled: stats.tasks.scheduled,
       in_progress: stats.tasks.inProgress,
+      retrying: stats.tasks.retrying,
+      completed: stats.tasks.completed,
+      dead: stats.tasks.dead,
+      cancelled: stats.tasks.cancelled,
       queues: queuesJson(stats, nowMs),
     },
     workers: stats.workers,

@@ -3,7 +3,7 @@
 
 import { checkQueueName } from "../broker/submit-spec.ts";
 import type { WorkerCommand } from "../protocol/wire-values.ts";
-import { queuesJson, statsJson, workerJson } from "./admin-json.ts";
+import { MAX_RUNNING_SHOWN, queuesJson, statsJson, workerJson, type WorkerRunning } from "./admin-json.ts";
 import { ref } from "./api-schemas.ts";
 import type { Route, RouteContext } from "./route.ts";
 import { noBody } from "./task-routes.ts";
@@ -16,7 +16,7 @@ function queueAction(action: "pause" | "resume"): Route {
     operationId: `${action}Queue`,
     summary:
       action === "pause"
-        ? "Stop claims from taking tasks of this queue (submits still accepted; running tasks finish). Held in memory: a restart resumes every queue."
+        ? "Stop claims from taking tasks of this queue (submits still accepted; running tasks finish). Kept by the store: a paused queue stays paused across restarts."
         : "Let claims take tasks of this queue again.",
     tag: "queues",
     pathParams: { name: "Queue name." },
@@ -25,8 +25,8 @@ function queueAction(action: "pause" | "resume"): Route {
     async handle(ctx) {
       await noBody(ctx.request);
       const name = checkQueueName("name", ctx.params.name ?? "");
-      if (action === "pause") ctx.broker.pause(name);
-      else ctx.broker.resume(name);
+      if (action === "pause") await ctx.broker.pause(name);
+      else await ctx.broker.resume(name);
       return { body: { name, paused: ctx.broker.isPaused(name) } };
     },
   };
@@ -53,18 +53,29 @@ function workerAction(command: Exclude<WorkerCommand, "none">): Route {
   };
 }
 
+/** The tasks a worker holds leases on now, from the store's leases. */
+async function runningOf(ctx: RouteContext, workerId: string): Promise<WorkerRunning> {
+  const page = await ctx.broker.list({ status: "in_progress", workerId, limit: MAX_RUNNING_SHOWN });
+  const count = page.nextCursor === null ? page.tasks.length : await ctx.broker.count({ status: "in_progress", workerId });
+  return { tasks: page.tasks, count };
+}
+
 export const ADMIN_ROUTES: readonly Route[] = [
   {
     method: "GET",
     path: "/api/v1/queues",
     operation: "stats",
     operationId: "listQueues",
-    summary: "Every queue with tasks or paused: ready tasks per priority tier, scheduled, in progress, oldest ready task's age, paused.",
+    summary: "Every queue with tasks or paused: ready tasks per priority tier, scheduled (and of those retrying), in progress, finished counts from the store, oldest ready task's age, throughput and failure rate over the last 5 minutes, paused.",
     tag: "queues",
     responses: [{ status: 200, description: "Queues by name.", schema: ref("QueueList") }],
     errors: [],
     async handle(ctx) {
-      return { body: { queues: queuesJson(await ctx.broker.stats(), ctx.server.now()) } };
+      const queues = queuesJson(await ctx.broker.stats(), ctx.server.now()).map((q) => {
+        const r = ctx.broker.activity.queueRates(String(q.name));
+        return { ...q, completed_per_min: r.completedPerMin, failed_per_min: r.failedPerMin, failure_rate: r.failureRate };
+      });
+      return { body: { queues } };
     },
   },
   queueAction("pause"),
@@ -74,12 +85,13 @@ export const ADMIN_ROUTES: readonly Route[] = [
     path: "/api/v1/workers",
     operation: "workers",
     operationId: "listWorkers",
-    summary: "Workers the broker knows: identity, queues, load, last heartbeat, pending command.",
+    summary: "Workers the broker knows (dead ones until forgotten): identity, address, queues, load, last heartbeat, pending command, and the tasks each holds leases on now.",
     tag: "workers",
     responses: [{ status: 200, description: "Workers.", schema: ref("WorkerList") }],
     errors: [],
-    handle(ctx) {
-      return { body: { workers: ctx.broker.workers.list().map(workerJson) } };
+    async handle(ctx) {
+      const workers = await Promise.all(ctx.broker.workers.list().map(async (w) => workerJson(w, await runningOf(ctx, w.id))));
+      return { body: { workers } };
     },
   },
   workerAction("quiet"),

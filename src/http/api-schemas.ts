@@ -8,6 +8,11 @@ import { TASK_STATUSES } from "../rules/task.ts";
 import { WORKER_COMMANDS } from "../protocol/wire-values.ts";
 import { WORKER_STATUSES } from "../workers/registry.ts";
 import { SUBMIT_FIELDS } from "./task-json.ts";
+import { RUN_OUTCOMES } from "../rules/task.ts";
+import { WAIT_REASONS } from "../broker/task-explain.ts";
+import { BULK_ACTIONS, MAX_BULK_PER_CALL } from "../broker/bulk-actions.ts";
+import { MAX_HEX_BYTES, MAX_SHOWN_CHARS } from "./task-view.ts";
+import { MAX_RUNNING_SHOWN } from "./admin-json.ts";
 import type { JsonSchema } from "./route.ts";
 
 export function ref(name: keyof typeof SCHEMAS): JsonSchema {
@@ -137,6 +142,119 @@ export const SCHEMAS = {
       in_progress: int,
       oldest_ready_age_ms: { ...nullableInt, description: "How long the oldest ready task has waited; null when none is ready." },
       paused: { type: "boolean" },
+      retrying: { type: "integer", description: "Of scheduled: failed tasks waiting for their retry." },
+      completed: { type: "integer", description: "Completed tasks the store holds (until retention purges them); survives restarts." },
+      dead: int,
+      cancelled: int,
+      completed_per_min: { type: "number", description: "Over the last 5 minutes (GET /api/v1/queues, events)." },
+      failed_per_min: { type: "number" },
+      failure_rate: { type: ["number", "null"], description: "failed / (completed + failed) runs over the last 5 minutes; null when none ran." },
+    },
+  },
+  TaskInspection: {
+    type: "object",
+    required: ["task", "payload", "result", "runs", "lease", "waiting", "timeline"],
+    properties: {
+      task: { $ref: "#/components/schemas/TaskSummary" },
+      payload: { $ref: "#/components/schemas/BodyView" },
+      result: { oneOf: [{ $ref: "#/components/schemas/BodyView" }, { type: "null" }] },
+      runs: {
+        type: "array",
+        description: "Runs that ended, oldest first: failed, dead, lease_expired, worker_lost, cancelled, completed. Hand-backs are not runs.",
+        items: {
+          type: "object",
+          required: ["worker_id", "started_at_ms", "ended_at_ms", "duration_ms", "outcome", "error"],
+          properties: { worker_id: { type: "string" }, started_at_ms: int, ended_at_ms: int, duration_ms: int, outcome: { type: "string", enum: [...RUN_OUTCOMES] }, error: nullableString },
+        },
+      },
+      lease: {
+        type: ["object", "null"],
+        description: "While running: who holds it, since when, until when, and the worker as GET /api/v1/workers shows it (null when unknown).",
+        properties: { worker_id: nullableString, started_at_ms: nullableInt, expires_at_ms: nullableInt, running_ms: nullableInt, worker: { type: ["object", "null"] } },
+      },
+      waiting: {
+        type: "array",
+        description: "Why a waiting task is not running, most decisive first; empty when it runs or finished.",
+        items: {
+          type: "object",
+          required: ["code", "message", "until_ms", "count"],
+          properties: { code: { type: "string", enum: [...WAIT_REASONS] }, message: { type: "string" }, until_ms: nullableInt, count: nullableInt },
+        },
+      },
+      timeline: {
+        type: "array",
+        items: { type: "object", required: ["at_ms", "event", "detail"], properties: { at_ms: int, event: { type: "string" }, detail: nullableString } },
+      },
+    },
+  },
+  Principal: { type: "object", required: ["name", "role"], properties: { name: { type: "string" }, role: { type: "string", enum: ["admin", "producer", "worker"] } } },
+  Overview: {
+    type: "object",
+    required: ["uptime_ms", "tasks", "queues", "worker_states", "activity"],
+    description: "GET /api/v1/stats's fields, with queues (and their rates) at the top level, worker_states {alive, dead} and the latest activity slot.",
+    properties: {
+      uptime_ms: int,
+      tasks: { type: "object" },
+      queues: { type: "array", items: { $ref: "#/components/schemas/Queue" } },
+      worker_states: { type: "object", required: ["alive", "dead"], properties: { alive: int, dead: int } },
+      activity: { type: "object" },
+    },
+  },
+  BodyView: {
+    type: "object",
+    required: ["bytes", "shown_as", "text", "truncated", "download"],
+    properties: {
+      bytes: int,
+      shown_as: { type: "string", enum: ["json", "text", "hex"] },
+      text: { type: "string", description: `Pretty JSON or text (first ${MAX_SHOWN_CHARS} characters), or a hex dump (first ${MAX_HEX_BYTES} bytes).` },
+      truncated: { type: "boolean" },
+      download: { type: "string", description: "Path of the whole body (GET with the same key)." },
+    },
+  },
+  BulkRequest: {
+    type: "object",
+    required: ["action", "status"],
+    additionalProperties: false,
+    properties: {
+      action: { type: "string", enum: [...BULK_ACTIONS] },
+      status: { type: "string", enum: [...TASK_STATUSES], description: "Required: retry takes dead or cancelled; cancel pending, scheduled, failed or in_progress; delete any but in_progress." },
+      queue: { type: "string" },
+      type: { type: "string" },
+      worker_id: { type: "string" },
+      older_than_ms: { type: "integer", minimum: 0, description: "Only tasks last changed more than this long ago." },
+      dry_run: { type: "boolean", default: false, description: "Only count what matches." },
+      max: { type: "integer", minimum: 1, maximum: MAX_BULK_PER_CALL, default: MAX_BULK_PER_CALL },
+    },
+  },
+  PurgeRequest: {
+    type: "object",
+    additionalProperties: false,
+    properties: { dry_run: { type: "boolean", default: false }, max: { type: "integer", minimum: 1, maximum: MAX_BULK_PER_CALL } },
+  },
+  BulkOutcome: {
+    type: "object",
+    required: ["action", "matched", "changed", "skipped", "done"],
+    properties: {
+      action: { type: "string", enum: [...BULK_ACTIONS] },
+      matched: { type: "integer", description: "Tasks matching before this call." },
+      changed: { type: "integer", description: "Tasks this call changed." },
+      skipped: { type: "integer", description: "Matching tasks that changed status meanwhile and were left alone." },
+      done: { type: "boolean", description: "No matching task is left: stop calling." },
+    },
+  },
+  Activity: {
+    type: "object",
+    required: ["slot_ms", "points"],
+    properties: {
+      slot_ms: int,
+      points: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["at_ms", "submitted", "completed", "failed", "pending", "scheduled", "in_progress"],
+          properties: { at_ms: int, submitted: int, completed: int, failed: int, pending: nullableInt, scheduled: nullableInt, in_progress: nullableInt },
+        },
+      },
     },
   },
   QueueList: { type: "object", required: ["queues"], properties: { queues: { type: "array", items: { $ref: "#/components/schemas/Queue" } } } },
@@ -166,6 +284,12 @@ export const SCHEMAS = {
       memory_mb: { type: "number" },
       in_flight: int,
       auto_registered: { type: "boolean", description: "Made up from a heartbeat or claim without RegisterWorker." },
+      running: {
+        type: "array",
+        description: `The tasks it holds leases on now, from the broker's leases (not the heartbeat's count): at most ${MAX_RUNNING_SHOWN}.`,
+        items: { type: "object", required: ["id", "type", "queue", "started_at_ms", "lease_expires_at_ms"], properties: { id: { type: "string" }, type: { type: "string" }, queue: { type: "string" }, started_at_ms: nullableInt, lease_expires_at_ms: nullableInt } },
+      },
+      running_count: { type: "integer", description: "How many tasks it holds leases on now." },
       command: { type: "string", enum: [...WORKER_COMMANDS], description: "What the operator asked; sent in the next heartbeat reply." },
     },
   },
@@ -178,8 +302,12 @@ export const SCHEMAS = {
       uptime_ms: int,
       tasks: {
         type: "object",
-        required: ["pending", "scheduled", "in_progress"],
-        properties: { pending: int, scheduled: int, in_progress: int, queues: { type: "array", items: { $ref: "#/components/schemas/Queue" } } },
+        required: ["pending", "scheduled", "in_progress", "retrying", "completed", "dead", "cancelled"],
+        description: "Tasks the store holds now, by status: completed, dead and cancelled come from the store, so they survive restarts.",
+        properties: {
+          pending: int, scheduled: int, in_progress: int, retrying: int, completed: int, dead: int, cancelled: int,
+          queues: { type: "array", items: { $ref: "#/components/schemas/Queue" } },
+        },
       },
       workers: int,
       parked_claims: int,

@@ -15,6 +15,7 @@ import { isProtectedListener, protectedModeError, protectedModeRefuses } from ".
 import { Router, routeLabel, type DiskCheck, type ListenerCheck, type Route, type ServerFacts } from "./route.ts";
 import { HTTP_ROUTES } from "./routes.ts";
 import { MAX_HTTP_WAIT_MS } from "./task-routes.ts";
+import { LiveEvents } from "./live-events.ts";
 
 /** What the server reports; the Metrics class satisfies it. */
 export interface HttpHooks {
@@ -76,8 +77,10 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
   const judgedHost = options.simulate?.bindHost ?? options.host;
   const protectedMode = isProtectedListener(judgedHost, options.auth.enabled);
   let inFlight = 0;
+  const live = new LiveEvents(broker, clock, log);
 
   const facts: ServerFacts = {
+    live,
     routes: HTTP_ROUTES,
     listeners: options.listeners ?? (() => ({})),
     disk: options.disk ?? null,
@@ -118,7 +121,8 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     let response: Response;
     try {
       const principal = route.operation === null ? null : authorizeRequest(options.auth, request.headers.get("authorization"), route.operation);
-      const reply = await route.handle({ broker, request, params: match.params, query: url.searchParams, principal, server: facts });
+      const keepOpen = (): void => server.timeout(request, 0);
+      const reply = await route.handle({ broker, request, params: match.params, query: url.searchParams, principal, server: facts, keepOpen });
       response = reply instanceof Response ? reply : jsonResponse(reply.status ?? route.responses[0]?.status ?? 200, reply.body);
     } catch (err) {
       response = fail(toBrokerError(err), route, remote);
@@ -167,6 +171,7 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     url: `${scheme}://${urlHost}:${port}`,
     requestsInFlight: () => inFlight,
     async stop(force = false) {
+      live.stop();
       await server.stop(force);
     },
   };

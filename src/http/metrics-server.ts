@@ -1,5 +1,5 @@
 // The Prometheus listener on monitoring.prometheus_port: GET /metrics in the text exposition
-// format, open unless auth.metrics_require_auth (then an admin key, as for stats). Serves nothing
+// format, open unless auth.metrics_require_auth (then an admin key: the "metrics" operation, admin only). Serves nothing
 // else and takes typed options only.
 
 import type { Authenticator } from "../broker/auth.ts";
@@ -49,7 +49,7 @@ export function startMetricsServer(metrics: MetricsSourceForHttp, options: Metri
         return errorResponse(new BrokerError(ErrorCode.NotFound, `/metrics takes GET, not ${request.method}`), { allow: "GET" });
       }
       try {
-        if (options.requireAuth && options.auth.enabled) authorizeRequest(options.auth, request.headers.get("authorization"), "stats");
+        if (options.requireAuth && options.auth.enabled) authorizeRequest(options.auth, request.headers.get("authorization"), "metrics");
         return new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
       } catch (err) {
         const e = toBrokerError(err);

@@ -4,6 +4,9 @@
 import { jsonDeeperThan } from "../broker/submit-spec.ts";
 import { MAX_JSON_DEPTH } from "../protocol/limits.ts";
 import { isUuid } from "../protocol/uuid.ts";
+import { TASK_STATUSES } from "../rules/task.ts";
+import type { TaskFilter } from "../broker/broker-types.ts";
+import type { ParamDoc } from "./route.ts";
 import { invalidField } from "./http-error.ts";
 
 /** Levels a submit body wraps around a payload: {"tasks": [{"payload": ...}]}. */
@@ -58,4 +61,30 @@ export function taskIdParam(params: Readonly<Record<string, string>>): string {
   const id = params.id ?? "";
   if (!isUuid(id)) throw invalidField("id", `expected a task id (UUID), got ${JSON.stringify(id)}`);
   return id.toLowerCase();
+}
+
+/** Longest age an older_than_ms filter takes: ten years. */
+const MAX_AGE_MS = 10 * 365 * 86_400_000;
+
+/** The query parameters of a task filter (lists and bulk actions take the same ones). */
+export const FILTER_PARAMS: readonly ParamDoc[] = [
+  { name: "status", description: "Only tasks in this status.", schema: { type: "string", enum: [...TASK_STATUSES] } },
+  { name: "queue", description: "Only tasks of this queue.", schema: { type: "string" } },
+  { name: "type", description: "Only tasks of this type.", schema: { type: "string" } },
+  { name: "idempotency_key", description: "Only the task submitted with this idempotency key.", schema: { type: "string" } },
+  { name: "worker_id", description: "Only tasks this worker runs now or ran last.", schema: { type: "string" } },
+  { name: "older_than_ms", description: "Only tasks last changed more than this many ms ago (a finished task: finished that long ago).", schema: { type: "integer", minimum: 0 } },
+];
+
+/** A task filter from query parameters (or a JSON body's fields, as strings). */
+export function filterParams(query: URLSearchParams, nowMs: number): TaskFilter {
+  const filter: TaskFilter = {};
+  const status = enumParam(query, "status", TASK_STATUSES);
+  if (status !== undefined) filter.status = status;
+  for (const [name, key] of [["queue", "queue"], ["type", "type"], ["idempotency_key", "idempotencyKey"], ["worker_id", "workerId"]] as const) {
+    const value = stringParam(query, name);
+    if (value !== undefined) filter[key] = value;
+  }
+  if (query.get("older_than_ms") !== null && query.get("older_than_ms") !== "") filter.updatedBeforeMs = nowMs - intParam(query, "older_than_ms", 0, MAX_AGE_MS, 0);
+  return filter;
 }

@@ -5,6 +5,7 @@
 import type { Broker } from "../broker/broker.ts";
 import type { Operation, Principal } from "../broker/auth.ts";
 import type { ErrorName } from "../protocol/errors.ts";
+import type { LiveEvents } from "./live-events.ts";
 
 export const HTTP_METHODS = ["GET", "POST", "DELETE"] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -43,6 +44,8 @@ export interface ServerFacts {
   readonly serverVersion: string;
   /** The broker's clock: ages are measured against the times the store stamped. */
   now(): number;
+  /** The dashboard's event streams. */
+  readonly live: LiveEvents;
 }
 
 export interface RouteContext {
@@ -53,6 +56,8 @@ export interface RouteContext {
   /** Who called; null on open routes, which check no key. */
   readonly principal: Principal | null;
   readonly server: ServerFacts;
+  /** Lifts the listener's idle timeout for this request (an event stream that may stay quiet). */
+  keepOpen(): void;
 }
 
 /** What a handler returns: a JSON body (status defaults to the route's first response) or a ready Response. */

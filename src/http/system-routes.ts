@@ -1,9 +1,8 @@
-// Open routes about the server itself: liveness, readiness, the OpenAPI document and the
-// dashboard page. No queue data here beyond what readiness needs (a store ping).
+// Open routes about the server itself: liveness, readiness and the OpenAPI document (the
+// dashboard's files: dashboard.ts). No queue data here beyond what readiness needs (a store ping).
 
 import { BrokerError, ErrorCode, toBrokerError } from "../protocol/errors.ts";
 import { ref } from "./api-schemas.ts";
-import { DASHBOARD_HTML } from "./dashboard.ts";
 import { buildOpenApi } from "./openapi.ts";
 import type { Route, RouteContext } from "./route.ts";
 
@@ -86,26 +85,6 @@ export const SYSTEM_ROUTES: readonly Route[] = [
     errors: [],
     handle(ctx) {
       return { body: buildOpenApi(ctx.server.routes, { version: ctx.server.serverVersion }) };
-    },
-  },
-  {
-    method: "GET",
-    path: "/",
-    operation: null,
-    operationId: "dashboard",
-    summary: "A small dashboard page (queues, workers, stats) that reads this API with the key typed into it.",
-    tag: "meta",
-    responses: [{ status: 200, description: "HTML page.", contentType: "text/html", schema: { type: "string" } }],
-    errors: [],
-    handle() {
-      return new Response(DASHBOARD_HTML, {
-        headers: {
-          "content-type": "text/html; charset=utf-8",
-          // The page has no inline handlers from data and loads nothing from elsewhere: lock that in.
-          "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
-          "x-frame-options": "DENY",
-        },
-      });
     },
   },
 ];

@@ -2,10 +2,9 @@
 // Each handler only translates JSON <-> one Broker call; every queue rule is the broker's.
 
 import { MAX_LIST_LIMIT } from "../protocol/limits.ts";
-import { TASK_STATUSES } from "../rules/task.ts";
 import { ref } from "./api-schemas.ts";
 import { invalidField } from "./http-error.ts";
-import { enumParam, intParam, readJson, stringParam, taskIdParam } from "./request-input.ts";
+import { enumParam, FILTER_PARAMS, filterParams, intParam, readJson, stringParam, taskIdParam } from "./request-input.ts";
 import type { Route } from "./route.ts";
 import { inJsonNames, parseSubmitBody, submitOutcomeJson, taskJson } from "./task-json.ts";
 
@@ -44,23 +43,21 @@ export const TASK_ROUTES: readonly Route[] = [
     path: "/api/v1/tasks",
     operation: "list",
     operationId: "listTasks",
-    summary: "List tasks oldest first, filtered, a page at a time (payloads left out; read a task for them).",
+    summary: "List tasks oldest or newest first, filtered, a page at a time (payloads left out; read a task for them).",
     tag: "tasks",
     queryParams: [
-      { name: "status", description: "Only tasks in this status.", schema: { type: "string", enum: [...TASK_STATUSES] } },
-      { name: "queue", description: "Only tasks of this queue.", schema: { type: "string" } },
-      { name: "type", description: "Only tasks of this type.", schema: { type: "string" } },
+      ...FILTER_PARAMS,
+      { name: "order", description: "oldest (default) or newest first: finished tasks by finish time, others by submission.", schema: { type: "string", enum: ["oldest", "newest"] } },
       { name: "limit", description: `Page size, 1-${MAX_LIST_LIMIT}.`, schema: { type: "integer", minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } },
       { name: "cursor", description: "next_cursor of the previous page.", schema: { type: "string" } },
     ],
-    responses: [{ status: 200, description: "One page.", schema: ref("TaskPage") }],
+    responses: [{ status: 200, description: "One page. A page may hold fewer than limit tasks (even none) and still have a next_cursor: each page reads a bounded part of the table.", schema: ref("TaskPage") }],
     errors: ["InvalidField"],
     async handle(ctx) {
       const q = ctx.query;
       const page = await ctx.broker.list({
-        status: enumParam(q, "status", TASK_STATUSES),
-        queue: stringParam(q, "queue"),
-        type: stringParam(q, "type"),
+        ...filterParams(q, ctx.server.now()),
+        order: enumParam(q, "order", ["oldest", "newest"] as const),
         limit: intParam(q, "limit", 1, MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT),
         cursor: stringParam(q, "cursor"),
       });

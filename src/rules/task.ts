@@ -86,6 +86,8 @@ export interface FailureIn {
 
 export interface FailureOutcome {
   status: "failed" | "dead";
+  /** The task's queue (per-queue failure rates). */
+  queue: string;
   /** For failed: when the retry becomes ready. */
   retryAtMs: number | null;
   attempts: number;
@@ -112,12 +114,23 @@ export interface QueueCounts {
   inProgress: number;
   /** Epoch ms the oldest ready task became ready, null when none is ready. */
   oldestReadyAtMs: number | null;
+  /** Of `scheduled`, the failed tasks waiting for their retry's backoff. */
+  retrying: number;
+  /** Finished tasks the store holds (until retention purges them): counted by the store, so they survive restarts. */
+  completed: number;
+  dead: number;
+  cancelled: number;
 }
 
 export interface TaskCounts {
   pending: number;
   scheduled: number;
   inProgress: number;
+  /** Sums of the per-queue figures of the same names. */
+  retrying: number;
+  completed: number;
+  dead: number;
+  cancelled: number;
   queues: QueueCounts[];
 }
 
@@ -128,4 +141,18 @@ export interface ExpiredLease {
   leaseMs: number;
   /** What the task became: pending again, or dead with its retries used up. */
   status: "pending" | "dead";
+}
+
+/** How a run of a task ended (the run history a store keeps). */
+export const RUN_OUTCOMES = ["completed", "failed", "dead", "lease_expired", "worker_lost", "cancelled"] as const;
+export type RunOutcome = (typeof RUN_OUTCOMES)[number];
+
+/** One run of a task: which worker held it, from when to when, how it ended. */
+export interface TaskRun {
+  workerId: string;
+  startedAtMs: number;
+  endedAtMs: number;
+  outcome: RunOutcome;
+  /** The failure's error (a store may keep only its first MAX_RUN_ERROR_BYTES); null for completed and cancelled runs. */
+  error: string | null;
 }

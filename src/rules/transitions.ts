@@ -30,12 +30,15 @@ export function mayMove(from: TaskStatus, to: TaskStatus): boolean {
 
 /**
  * What an operator may ask, and from which statuses: cancel ends a task that has not finished (a
- * running one's lease ends with it); a re-run puts a dead or cancelled task back, attempts reset.
+ * running one's lease ends with it); a re-run puts a dead or cancelled task back, attempts reset;
+ * delete removes any task but a running one (to: null, the task is gone).
  */
 export const OPERATOR_MOVES = {
   cancel: { to: "cancelled", from: ["pending", "scheduled", "failed", "in_progress"], done: "cancelled" },
   rerun: { to: "pending", from: ["dead", "cancelled"], done: "re-run" },
-} as const satisfies Record<string, { to: TaskStatus; from: readonly TaskStatus[]; done: string }>;
+  // Deleting removes the row; a running task is cancelled first, so its worker is told.
+  delete: { to: null, from: ["pending", "scheduled", "failed", "completed", "dead", "cancelled"], done: "deleted" },
+} as const satisfies Record<string, { to: TaskStatus | null; from: readonly TaskStatus[]; done: string }>;
 
 export type OperatorMove = keyof typeof OPERATOR_MOVES;
 
@@ -44,7 +47,8 @@ export function checkOperatorMove(move: OperatorMove, id: string, from: TaskStat
   const rule = OPERATOR_MOVES[move];
   if ((rule.from as readonly TaskStatus[]).includes(from)) return;
   const names = rule.from.map((s) => (s === "in_progress" ? "running" : s));
-  throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${from}; only ${listOf(names)} tasks can be ${rule.done}`, { field: "id" });
+  const hint = move === "delete" && from === "in_progress" ? " (cancel it first: its worker is told to stop)" : "";
+  throw new BrokerError(ErrorCode.InvalidState, `task ${id} is ${from === "in_progress" ? "running" : from}; only ${listOf(names)} tasks can be ${rule.done}${hint}`, { field: "id" });
 }
 
 /** What the rules need to know of the queue's retry policy; a store takes it in its options. */

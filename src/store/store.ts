@@ -8,7 +8,7 @@
 import type { BrokerError } from "../protocol/errors.ts";
 import type { RetryPolicy } from "../rules/transitions.ts";
 import type {
-  CancelOutcome, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskResultIn, TaskStatus,
+  CancelOutcome, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskResultIn, TaskRun, TaskStatus,
 } from "../rules/task.ts";
 
 export interface ClaimRequest {
@@ -31,11 +31,28 @@ export type ReportItem = { lease: LeaseRef; completed: TaskResultIn } | { lease:
 /** What one reported item came to, or that item's own error (nothing changed for it). */
 export type ReportItemResult = { ok: true; completed: CompletedInfo } | { ok: true; failed: FailureOutcome } | { ok: false; error: BrokerError };
 
-export interface ListQuery {
+/** Which tasks an operator means: every field given must match. */
+export interface TaskFilter {
   status?: TaskStatus;
   queue?: string;
   type?: string;
+  idempotencyKey?: string;
+  /** The worker running the task, or the last one that ran it. */
+  workerId?: string;
+  /** Only tasks last changed (updatedAtMs) before this: for a finished task, when it finished. */
+  updatedBeforeMs?: number;
+}
+
+/**
+ * Oldest first or newest first: completed tasks by the time they finished (they are listed to see
+ * what just ran), every other status by submission (seq) order.
+ */
+export type ListOrder = "oldest" | "newest";
+
+export interface ListQuery extends TaskFilter {
   limit: number;
+  /** Default "oldest". */
+  order?: ListOrder;
   /** Opaque, from the previous page's nextCursor. */
   cursor?: string;
 }
@@ -46,9 +63,28 @@ export interface ListRequest extends ListQuery {
   maxDataBytes: number;
 }
 
+/**
+ * A page holds at most `limit` tasks. A store bounds the rows it reads for one page (a filter no
+ * index serves must not scan the whole table), so a page may hold fewer, even none, and still
+ * have a nextCursor: the caller asks again from there.
+ */
 export interface ListPage {
   tasks: Task[];
   nextCursor: string | null;
+}
+
+/** How one run of a task (a lease a worker held) ended. */
+/** Bytes of a run's error a store keeps in the run history; the task keeps its last error whole. */
+export const MAX_RUN_ERROR_BYTES = 4096;
+/** Most runs of one task a history read returns (the latest ones). */
+export const MAX_RUNS_SHOWN = 200;
+
+/** Where a pending task stands in its queue: the ready tasks a claim on that queue takes before it. */
+export interface ReadyAhead {
+  /** Ready tasks of its queue with a higher priority. */
+  higherPriority: number;
+  /** Ready tasks of its queue and priority that became ready before it. */
+  samePriority: number;
 }
 
 /** What one retention step did. */
@@ -74,6 +110,11 @@ export interface TaskEnd {
   id: string;
   queue: string;
   status: "completed" | "dead" | "cancelled";
+  /**
+   * A running task cancelled: the lease that ended with it, so that the broker its worker is
+   * connected to (this one or, with several brokers, another) can tell the worker.
+   */
+  endedLease?: { token: number; workerId: string };
 }
 
 /**
@@ -88,10 +129,15 @@ export interface StoreEvents {
    * others announced.
    */
   ready(queue: string, count: number): void;
-  /** Tasks reached a finished status: completed, dead (by any path) or cancelled. */
-  finished(ends: readonly TaskEnd[]): void;
+  /**
+   * Tasks reached a finished status: completed, dead (by any path) or cancelled. `elsewhere`:
+   * another broker of the cluster committed it (this broker wakes its waits, counts nothing).
+   */
+  finished(ends: readonly TaskEnd[], elsewhere?: boolean): void;
   /** Time-based work (a delayed task, a retry, a lease expiry) is due at `atMs`: tick() then. */
   due(atMs: number): void;
+  /** A queue was paused or resumed; a store with several brokers passes on what the others did. */
+  paused(queue: string, paused: boolean): void;
 }
 
 /** What every store takes besides its own settings. */
@@ -152,11 +198,44 @@ export interface Store {
   /** dead or cancelled -> pending with attempts reset (OPERATOR_MOVES.rerun). Throws InvalidState (nothing changed) otherwise. */
   retry(id: string, nowMs: number): Promise<Task>;
 
+  /**
+   * Removes a task that is not running (OPERATOR_MOVES.delete), its run history with it, and
+   * returns it as it was. Throws InvalidState for a running task (cancel it first), NotFound for
+   * unknown ids. Announces nothing: a deleted task is neither ready nor finished.
+   */
+  delete(id: string, nowMs: number): Promise<Task>;
+
   /** One task, or null. */
   get(id: string): Promise<Task | null>;
 
-  /** Tasks filtered by status/queue/type, oldest first, paginated within the request's byte budget. */
+  /**
+   * The runs of a task that ended, oldest first (at most the latest MAX_RUNS_SHOWN): failed, dead,
+   * lease expired, worker lost, cancelled while running, and the completed run. A hand-back (the
+   * worker gave the task back unstarted) is not a run. A running task's current lease is not in
+   * it (get() shows it). An operator's re-run keeps the earlier runs. Empty for an unknown id.
+   */
+  runs(id: string): Promise<TaskRun[]>;
+
+  /** For a pending task (not leased): the ready tasks of its queue that a claim takes first; null otherwise. */
+  readyAhead(id: string): Promise<ReadyAhead | null>;
+
+  /**
+   * Tasks filtered as list() filters them (order and paging aside), paginated within the
+   * request's byte budget. Each page reads a bounded number of rows (see ListPage).
+   */
   list(request: ListRequest): Promise<ListPage>;
+
+  /**
+   * How many tasks match `filter`. Status and queue alone are answered from counts; other fields
+   * may cost a read of every task of that status (a bulk action's count, not a hot path).
+   */
+  count(filter: TaskFilter): Promise<number>;
+
+  /** Pauses (true) or resumes a queue, durably: paused queues stay paused across restarts. */
+  setPaused(queue: string, paused: boolean, nowMs: number): Promise<void>;
+
+  /** The queues paused now, by name. */
+  pausedQueues(): Promise<string[]>;
 
   /** All time-based work due at `nowMs`: promotions and lease expiries (afterLeaseLoss()). */
   tick(nowMs: number): Promise<TickOutcome>;
@@ -168,7 +247,10 @@ export interface Store {
    */
   purgeFinished(beforeMs: number, limit: number): Promise<PurgeStep>;
 
-  /** Current counts per queue and tier (stats, metrics, the dashboard). */
+  /**
+   * Current counts per queue and tier (stats, metrics, the dashboard), finished tasks included: what
+   * the store holds, so they survive restarts (and shrink as retention purges).
+   */
   counts(): Promise<TaskCounts>;
 
   /** Pending tasks over all queues, for backpressure (asked once per submit: keep it cheap). */

@@ -132,6 +132,7 @@ export function eventsCases({ setup, claimOne }: ContractContext): void {
       const last = await claimOne(store, clock);
       expect(await fail(store, { id: last.task.id, token: last.token }, { error: "e", unrecoverable: false }, clock.now())).toEqual({
         status: "dead",
+        queue: "default",
         retryAtMs: null,
         attempts: 4,
       });

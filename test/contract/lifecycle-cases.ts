@@ -56,7 +56,7 @@ export function lifecycleCases({ setup, claimOne }: ContractContext): void {
       const last = await claimOne(store, clock);
       expect(last.task.attempts).toBe(3);
       const outcome = await fail(store, { id: last.task.id, token: last.token }, { error: "final", unrecoverable: false }, clock.now());
-      expect(outcome).toEqual({ status: "dead", retryAtMs: null, attempts: 4 });
+      expect(outcome).toEqual({ status: "dead", queue: "default", retryAtMs: null, attempts: 4 });
       const dead = await store.get(out!.id);
       expect(dead!.status).toBe("dead");
       expect(dead!.error).toBe("final");

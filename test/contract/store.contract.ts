@@ -12,6 +12,7 @@ import { FakeClock } from "../helpers/fake-clock.ts";
 import { eventsCases } from "./events-cases.ts";
 import { leaseCases } from "./leases-cases.ts";
 import { lifecycleCases } from "./lifecycle-cases.ts";
+import { operatorCases } from "./operator-cases.ts";
 import { orderingCases } from "./ordering-cases.ts";
 import { recoveryCases } from "./recovery-cases.ts";
 import { claim } from "../helpers/store-ops.ts";
@@ -36,6 +37,7 @@ export class EventLog implements StoreEvents {
   readonly readied: Array<[string, number]> = [];
   readonly ended: TaskEnd[] = [];
   readonly dues: number[] = [];
+  readonly pauses: Array<[string, boolean]> = [];
 
   ready(queue: string, count: number): void {
     this.readied.push([queue, count]);
@@ -49,6 +51,10 @@ export class EventLog implements StoreEvents {
     this.dues.push(atMs);
   }
 
+  paused(queue: string, paused: boolean): void {
+    this.pauses.push([queue, paused]);
+  }
+
   /** Tasks announced ready per queue, summed. */
   readyCounts(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -60,6 +66,7 @@ export class EventLog implements StoreEvents {
     this.readied.length = 0;
     this.ended.length = 0;
     this.dues.length = 0;
+    this.pauses.length = 0;
   }
 }
 
@@ -121,5 +128,6 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     describe("lifecycle", () => lifecycleCases(context));
     describe("recovery", () => recoveryCases(context));
     describe("events and rules", () => eventsCases(context));
+    describe("operators", () => operatorCases(context));
   });
 }

@@ -73,7 +73,10 @@ async function httpOutcomes(role: Role): Promise<Map<Operation, Set<Outcome>>> {
       // Any body: the permission is checked before the body is read.
       ...(route.method === "POST" ? { body: "{}" } : {}),
     });
-    const body = (await res.json()) as { error?: { code: number; message: string } };
+    // An allowed event stream never ends: its status is enough.
+    const stream = res.headers.get("content-type")?.includes("text/event-stream") ?? false;
+    if (stream) await res.body?.cancel();
+    const body = (stream ? {} : await res.json()) as { error?: { code: number; message: string } };
     const refused = res.status === 401 || res.status === 403;
     const seen = out.get(route.operation) ?? new Set<Outcome>();
     seen.add(refused ? `${body.error?.code} ${body.error?.message}` : "allowed");

@@ -70,7 +70,7 @@ describe("auth on TCP", () => {
 
   const MATRIX: { role: keyof typeof KEYS; submit: boolean; claim: boolean; stats: boolean }[] = [
     { role: "admin", submit: true, claim: true, stats: true },
-    { role: "producer", submit: true, claim: false, stats: false },
+    { role: "producer", submit: true, claim: false, stats: true },
     { role: "worker", submit: false, claim: true, stats: false },
   ];
 

@@ -78,7 +78,7 @@ describe("bash", () => {
   });
 
   test("actions and their options: tasks list, config check|print, completion bash|zsh|fish, help COMMAND", async () => {
-    expect(await complete("tasks", "")).toEqual(["list"]);
+    expect(await complete("tasks", "")).toEqual(["list", "retry", "cancel", "delete"]);
     expect(await complete("tasks", "list", "--li")).toEqual(["--limit"]);
     expect(await complete("tasks", "--st")).toEqual(["--status"]);
     expect(await complete("config", "")).toEqual(["check", "print"]);

@@ -9,7 +9,8 @@ import { clipUtf8 } from "../../protocol/task-size.ts";
 import { afterFailure, afterLeaseLoss, type RetryPolicy } from "../../rules/transitions.ts";
 import type { Announcements } from "./announcements.ts";
 import type { ReadyEntry } from "./ready-index.ts";
-import type { ClaimRequest } from "../store.ts";
+import { MAX_RUN_ERROR_BYTES, type ClaimRequest } from "../store.ts";
+import { RUN_OUTCOMES, type RunOutcome } from "../../rules/task.ts";
 import type { CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, Task, TaskResultIn } from "../../rules/task.ts";
 import type { LeaseTokens } from "./lease-tokens.ts";
 import type { LeaseState, MemoryState } from "./memory-state.ts";
@@ -152,6 +153,7 @@ export class LeaseBook {
     }
     this.end(lease);
     completions.push({ lease, result });
+    this.o.mem.finished.add(lease.queue, "completed", 1);
     this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "completed" });
     return { queue: lease.queue, startedAtMs: lease.startedAtMs };
   }
@@ -171,18 +173,23 @@ export class LeaseBook {
       error, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
     });
     stmts.fail.run(status, attempts, error, retryAtMs, finishedAtMs, nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc);
+    recordRun(stmts, lease, nowMs, dead ? "dead" : "failed", error);
     this.end(lease);
     if (retryAtMs !== null) {
-      mem.addScheduled(lease.queue, lease.seq, retryAtMs);
+      mem.addScheduled(lease.queue, lease.seq, retryAtMs, true);
       this.o.onDue(retryAtMs);
     } else {
+      mem.finished.add(lease.queue, "dead", 1);
       this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "dead" });
     }
-    return { status: next, retryAtMs, attempts };
+    return { status: next, queue: lease.queue, retryAtMs, attempts };
   }
 
-  /** A lease ends without a result: what afterLeaseLoss() says, pending now or dead. Inside a group op. */
-  expire(lease: LeaseState, reason: string, nowMs: number): "pending" | "dead" {
+  /**
+   * A lease ends without a result: what afterLeaseLoss() says, pending now or dead. Inside a group
+   * op. `outcome` says why, for the run history: the lease ran out, or its worker was lost.
+   */
+  expire(lease: LeaseState, reason: string, nowMs: number, outcome: "lease_expired" | "worker_lost" = "lease_expired"): "pending" | "dead" {
     this.end(lease);
     const { attempts, status: next } = afterLeaseLoss(lease);
     const dead = next === "dead";
@@ -193,7 +200,9 @@ export class LeaseBook {
       error: reason, updated_at: nowMs, started_at: lease.startedAtMs, finished_at: finishedAtMs,
     });
     this.o.stmts.expire.run(attempts, status, finishedAtMs, reason, nowMs, lease.workerId, lease.startedAtMs, crc, lease.seq);
+    recordRun(this.o.stmts, lease, nowMs, outcome, reason);
     if (dead) {
+      this.o.mem.finished.add(lease.queue, "dead", 1);
       this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "dead" });
       return "dead";
     }
@@ -211,7 +220,9 @@ export class LeaseBook {
     const crc = stateCrcAfter(row, {
       status: STATUS.cancelled, finished_at: nowMs, updated_at: nowMs, worker_id: lease.workerId, started_at: lease.startedAtMs,
     });
-    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "cancelled" });
+    recordRun(this.o.stmts, lease, nowMs, "cancelled", null);
+    this.o.mem.finished.add(lease.queue, "cancelled", 1);
+    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "cancelled", endedLease: { token: lease.token, workerId: lease.workerId } });
     return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc)!);
   }
 
@@ -258,4 +269,13 @@ export class LeaseBook {
     this.o.mem.removeLease(lease);
     this.endedInGroup.push(lease);
   }
+}
+
+/**
+ * One run that ended other than completed, in the open group (a completed run is read from its
+ * row): the failure paths only, so the completion hot path writes nothing more.
+ */
+function recordRun(stmts: Statements, lease: LeaseState, endedAtMs: number, outcome: RunOutcome, error: string | null): void {
+  const kept = error === null ? null : clipUtf8(error, MAX_RUN_ERROR_BYTES);
+  stmts.insertRun.run(lease.seq, lease.workerId, lease.startedAtMs, endedAtMs, RUN_OUTCOMES.indexOf(outcome), kept);
 }

@@ -1,15 +1,31 @@
-// Fills the in-memory indexes from the tasks table: at open (one row at a time, from the scan that
-// checks every row) and after a failed commit (reading in seq-ordered chunks so millions of rows
-// never sit in memory at once). Writes nothing.
+// Fills the in-memory indexes and counts from the tasks table: at open (one row at a time, from the
+// scan that checks every row) and after a failed commit (reading in seq-ordered chunks so millions
+// of rows never sit in memory at once). Writes nothing.
 
-import type { LeaseState, MemoryState } from "./memory-state.ts";
+import type { FinishedStatus, LeaseState, MemoryState } from "./memory-state.ts";
 import type { Statements } from "./statements.ts";
 import { STATUS, type TaskRow } from "./task-row.ts";
 
 /** Enters one row (rows come in seq order, as loadMemory reads them) in fresh indexes. */
 export function loadRow(mem: MemoryState, row: TaskRow): void {
   if (row.status === STATUS.pending) mem.ready.push(row.queue, row.seq, row.priority, row.updated_at);
-  else if ((row.status === STATUS.scheduled || row.status === STATUS.failed) && row.run_at !== null) mem.addScheduled(row.queue, row.seq, row.run_at);
+  else if ((row.status === STATUS.scheduled || row.status === STATUS.failed) && row.run_at !== null) mem.addScheduled(row.queue, row.seq, row.run_at, row.status === STATUS.failed);
+  else if (row.finished_at !== null && FINISHED_NAMES.has(row.status)) mem.finished.add(row.queue, FINISHED_NAMES.get(row.status)!, 1);
+}
+
+/** Finished status codes and their names, as FinishedCounts counts them. */
+const FINISHED_NAMES = new Map<number, FinishedStatus>([
+  [STATUS.completed, "completed"],
+  [STATUS.dead, "dead"],
+  [STATUS.cancelled, "cancelled"],
+]);
+
+/** Counts the finished rows again, one status at a time through their index (a reload, a quarantine move). */
+export function recountFinished(stmts: Statements, mem: MemoryState): void {
+  mem.finished.clear();
+  for (const [status, name] of FINISHED_NAMES) {
+    for (const row of stmts.finishedQueues.iterate(status)) mem.finished.add(row.queue, name, 1);
+  }
 }
 
 const LOAD_CHUNK_ROWS = 65_536;
@@ -28,11 +44,12 @@ export function loadMemory(stmts: Statements, mem: MemoryState): void {
   for (const status of [STATUS.scheduled, STATUS.failed]) {
     for (let after = 0; ;) {
       const rows = stmts.loadWaiting.values(status, after, LOAD_CHUNK_ROWS) as [number, string, number][];
-      for (const [seq, queue, runAt] of rows) mem.addScheduled(queue, seq, runAt);
+      for (const [seq, queue, runAt] of rows) mem.addScheduled(queue, seq, runAt, status === STATUS.failed);
       if (rows.length < LOAD_CHUNK_ROWS) break;
       after = rows[rows.length - 1]![0];
     }
   }
+  recountFinished(stmts, mem);
 }
 
 /**

@@ -53,8 +53,12 @@ export class MemoryState {
   readonly leasesBySerial = new SlotMap<LeaseState>((l) => l.serial);
   readonly leasesBySeq = new SlotMap<LeaseState>((l) => l.seq);
   private readonly scheduledByQueue = new Map<string, number>();
+  private readonly retryingByQueue = new Map<string, number>();
   private readonly inProgressByQueue = new Map<string, number>();
+  /** Finished rows per queue and status: what the file holds, kept in step by every change (FinishedCounts). */
+  readonly finished = new FinishedCounts();
   private scheduledTotal = 0;
+  private retryingTotal = 0;
 
   addLease(lease: LeaseState): void {
     this.leasesBySerial.set(lease.serial, lease);
@@ -81,16 +85,25 @@ export class MemoryState {
     }
   }
 
-  addScheduled(queue: string, seq: number, runAtMs: number): void {
+  /** A scheduled task, or (`retrying`) a failed one waiting for its retry. */
+  addScheduled(queue: string, seq: number, runAtMs: number, retrying = false): void {
     this.runAtHeap.push(runAtMs, seq);
     bump(this.scheduledByQueue, queue, 1);
     this.scheduledTotal++;
+    if (retrying) {
+      bump(this.retryingByQueue, queue, 1);
+      this.retryingTotal++;
+    }
   }
 
-  /** A scheduled/failed task left that state (promoted or cancelled); its heap entry goes stale. */
-  scheduledGone(queue: string): void {
+  /** A scheduled/failed task left that state (promoted, cancelled or deleted); its heap entry goes stale. */
+  scheduledGone(queue: string, retrying = false): void {
     bump(this.scheduledByQueue, queue, -1);
     this.scheduledTotal--;
+    if (retrying) {
+      bump(this.retryingByQueue, queue, -1);
+      this.retryingTotal--;
+    }
   }
 
   /** Earliest promotion or lease expiry, or null. */
@@ -109,30 +122,82 @@ export class MemoryState {
     this.leasesBySerial.clear();
     this.leasesBySeq.clear();
     this.scheduledByQueue.clear();
+    this.retryingByQueue.clear();
     this.inProgressByQueue.clear();
+    this.finished.clear();
     this.scheduledTotal = 0;
+    this.retryingTotal = 0;
   }
 
   counts(): TaskCounts {
-    const names = new Set<string>([...this.ready.queueNames(), ...this.scheduledByQueue.keys(), ...this.inProgressByQueue.keys()]);
+    const names = new Set<string>([...this.ready.queueNames(), ...this.scheduledByQueue.keys(), ...this.inProgressByQueue.keys(), ...this.finished.queueNames()]);
     const queues: QueueCounts[] = [];
     for (const queue of [...names].sort()) {
       const q = this.ready.queue(queue);
       const tiers = q?.tierCounts();
+      const done = this.finished.of(queue);
       queues.push({
         queue,
         pending: { high: tiers?.high ?? 0, normal: tiers?.normal ?? 0, low: tiers?.low ?? 0 },
         scheduled: this.scheduledByQueue.get(queue) ?? 0,
         inProgress: this.inProgressByQueue.get(queue) ?? 0,
         oldestReadyAtMs: q === undefined || q.size === 0 ? null : q.oldestReadyAtMs(),
+        retrying: this.retryingByQueue.get(queue) ?? 0,
+        completed: done.completed,
+        dead: done.dead,
+        cancelled: done.cancelled,
       });
     }
-    return { pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesBySerial.size, queues };
+    const done = this.finished.totals;
+    return {
+      pending: this.ready.size, scheduled: this.scheduledTotal, inProgress: this.leasesBySerial.size,
+      retrying: this.retryingTotal, completed: done.completed, dead: done.dead, cancelled: done.cancelled, queues,
+    };
   }
 
   /** Bytes held by the typed arrays and lease slots (live lease objects come on top). */
   get indexBytes(): number {
     return this.ready.capacityBytes + this.runAtHeap.capacityBytes + this.leaseHeap.capacityBytes + this.leasesBySerial.capacityBytes + this.leasesBySeq.capacityBytes;
+  }
+}
+
+export type FinishedStatus = "completed" | "dead" | "cancelled";
+type Finished = Record<FinishedStatus, number>;
+
+/**
+ * Finished rows per queue: counted once at open (the scan that checks every row), then changed
+ * with each row that reaches or leaves a finished status, in the group that writes it; a failed
+ * group reloads memory and counts them again (load-memory.ts). So the counts survive restarts and
+ * never need a scan of the table.
+ */
+export class FinishedCounts {
+  private readonly byQueue = new Map<string, Finished>();
+  readonly totals: Finished = { completed: 0, dead: 0, cancelled: 0 };
+
+  add(queue: string, status: FinishedStatus, by: number): void {
+    let q = this.byQueue.get(queue);
+    if (q === undefined) {
+      q = { completed: 0, dead: 0, cancelled: 0 };
+      this.byQueue.set(queue, q);
+    }
+    q[status] += by;
+    this.totals[status] += by;
+    if (q.completed <= 0 && q.dead <= 0 && q.cancelled <= 0) this.byQueue.delete(queue);
+  }
+
+  of(queue: string): Readonly<Finished> {
+    return this.byQueue.get(queue) ?? { completed: 0, dead: 0, cancelled: 0 };
+  }
+
+  queueNames(): IterableIterator<string> {
+    return this.byQueue.keys();
+  }
+
+  clear(): void {
+    this.byQueue.clear();
+    this.totals.completed = 0;
+    this.totals.dead = 0;
+    this.totals.cancelled = 0;
   }
 }
 

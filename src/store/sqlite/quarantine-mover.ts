@@ -13,6 +13,8 @@ export interface QuarantineMoverOptions {
   /** False before the store finished opening (the checks at open deal with rows found then) and once it is closed. */
   serving: () => boolean;
   onMoved: (rows: QuarantinedRow[]) => void;
+  /** After rows are moved out, in their group: counts kept in memory are taken again from the file. */
+  recount?: () => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -43,6 +45,7 @@ export class QuarantineMover {
       const lease = this.o.mem.leasesBySeq.get(row.seq);
       if (lease !== undefined) this.o.mem.removeLease(lease);
     }
+    if (moved.length > 0) this.o.recount?.();
     return moved;
   }
 }

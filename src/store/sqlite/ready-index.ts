@@ -163,6 +163,21 @@ export class QueueReady {
     return oldest;
   }
 
+  /**
+   * Entries a pop takes before `seq` (at `priority`): those at higher levels, and those before it at
+   * its own; null when it is not there. Reads only (an operator's question, never a claim's): a
+   * cancelled entry not yet cleared from its ring still counts.
+   */
+  ahead(seq: number, priority: number): { higher: number; same: number } | null {
+    const ring = this.levels[priority];
+    if (ring === undefined) return null;
+    let higher = 0;
+    for (let level = priority + 1; level < LEVELS; level++) higher += this.levels[level]?.size ?? 0;
+    const mask = ring.seqs.length - 1;
+    for (let i = 0; i < ring.size; i++) if (ring.seqs[(ring.head + i) & mask] === seq) return { higher, same: i };
+    return null;
+  }
+
   /** Bytes held by the rings (memory accounting). */
   get capacityBytes(): number {
     let bytes = 0;
@@ -273,6 +288,11 @@ export class ReadyIndex {
     }
     q.unpop(entry);
     this.total++;
+  }
+
+  /** See QueueReady.ahead. */
+  ahead(queue: string, seq: number, priority: number): { higher: number; same: number } | null {
+    return this.queues.get(queue)?.ahead(seq, priority) ?? null;
   }
 
   hasReady(queues: readonly string[]): boolean {

@@ -15,7 +15,11 @@ export class RetentionWalk {
   /** Where the walk goes on (a seq; 0 = from the start). */
   private cursor = 0;
 
-  constructor(private readonly stmts: Statements) {}
+  /** `onPurged` is told of each row deleted (the finished counts follow). */
+  constructor(
+    private readonly stmts: Statements,
+    private readonly onPurged: (queue: string, status: number) => void = () => {},
+  ) {}
 
   /**
    * Deletes up to `max` finished rows that finished before `beforeMs`. Rows older than the cutoff
@@ -24,16 +28,19 @@ export class RetentionWalk {
    * starts from the beginning again: that is how a task live during one pass is found later.
    */
   step(beforeMs: number, max: number): PurgeStep {
-    let purged = this.stmts.purgeDeadOrCancelled.run(beforeMs, max).changes;
+    const gone = this.stmts.purgeDeadOrCancelled.all(beforeMs, max);
+    for (const row of gone) this.onPurged(row.queue, row.status);
+    let purged = gone.length;
     for (let scanned = 0; purged < max && scanned < max * SCAN_FACTOR; ) {
-      const rows = this.stmts.purgeScan.values(this.cursor, PURGE_SCAN_ROWS) as [number, number, number | null, number][];
+      const rows = this.stmts.purgeScan.values(this.cursor, PURGE_SCAN_ROWS) as [number, number, number | null, number, string][];
       if (rows.length === 0) return this.passDone(purged);
-      for (const [seq, status, finishedAtMs, createdAtMs] of rows) {
+      for (const [seq, status, finishedAtMs, createdAtMs, queue] of rows) {
         if (createdAtMs >= beforeMs) return this.passDone(purged);
         this.cursor = seq;
         scanned++;
         if (status === STATUS.completed && finishedAtMs !== null && finishedAtMs < beforeMs) {
           this.stmts.deleteSeq.run(seq);
+          this.onPurged(queue, status);
           if (++purged >= max) break;
         }
       }

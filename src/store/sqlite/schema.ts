@@ -87,6 +87,25 @@ export const MIGRATIONS: readonly string[] = [
   // SQLite rewrites the table for each DROP COLUMN, once.
   `ALTER TABLE tasks DROP COLUMN lease_token;
    ALTER TABLE tasks DROP COLUMN lease_expires_at;`,
+  // 5: what an operator reads (the dashboard, issue 24). Finished rows (completed, dead,
+  // cancelled) are listed by the time they finished, newest first without a sort: one index entry
+  // per finished row (a completion writes it; measured in docs/storage.md). task_runs keeps each
+  // run that ended other than completed (a failure, an expired lease, a lost worker, a cancel),
+  // written with the lease's end in the same group; a completed run is read from its row, so the
+  // happy path writes nothing more. Runs go with their task (the trigger covers every delete:
+  // retention, operators, quarantine). paused_queues: a pause survives a restart.
+  `CREATE INDEX tasks_finished ON tasks(status, finished_at) WHERE finished_at IS NOT NULL;
+   CREATE TABLE task_runs (
+     seq INTEGER NOT NULL,
+     worker_id TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER NOT NULL,
+     outcome INTEGER NOT NULL,
+     error TEXT
+   ) STRICT;
+   CREATE INDEX task_runs_seq ON task_runs(seq);
+   CREATE TRIGGER task_runs_go_with_their_task AFTER DELETE ON tasks BEGIN DELETE FROM task_runs WHERE seq = OLD.seq; END;
+   CREATE TABLE paused_queues (queue TEXT PRIMARY KEY, paused_at INTEGER NOT NULL) STRICT;`,
 ];
 
 /** Work of a migration that SQL cannot do, run in the same transaction right after its SQL. */

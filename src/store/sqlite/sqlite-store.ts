@@ -7,7 +7,8 @@ import { systemClock } from "../../clock.ts";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
 import { uuidFromString } from "../../protocol/uuid.ts";
 import { DEFAULT_RETRY_POLICY } from "../../rules/transitions.ts";
-import type { ClaimRequest, ListPage, ListRequest, PurgeStep, ReportItem, ReportItemResult, Store, TickOutcome } from "../store.ts";
+import type { ClaimRequest, ListPage, ListRequest, PurgeStep, ReadyAhead, ReportItem, ReportItemResult, Store, TaskFilter, TickOutcome } from "../store.ts";
+import type { TaskRun } from "../../rules/task.ts";
 import type { CancelOutcome, Lease, LeaseRef, NewTask, TaskCounts, SubmitOutcome, Task } from "../../rules/task.ts";
 import { Announcements } from "./announcements.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
@@ -15,7 +16,8 @@ import { GroupCommit, storageUnavailable, type CommitFigures } from "./group-com
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { LeaseBook } from "./lease-book.ts";
 import { LeaseTokens } from "./lease-tokens.ts";
-import { loadMemory, loadRow, reloadKeepingLeases } from "./load-memory.ts";
+import { countTasks, listPage } from "./list-pages.ts";
+import { loadMemory, loadRow, recountFinished, reloadKeepingLeases } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openChecked, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
 import type { Quarantine } from "./quarantine.ts";
@@ -24,11 +26,11 @@ import { RetentionWalk } from "./retention-walk.ts";
 import { stateCrcAfter } from "./row-checksum.ts";
 import { writeCompletions, type Completion } from "./row-batches.ts";
 import { insertTasks } from "./insert-tasks.ts";
-import { cancelRow, promoteDue, retryRow } from "./status-changes.ts";
+import { cancelRow, deleteRow, promoteDue, retryRow } from "./status-changes.ts";
 import type { SqliteStoreOptions } from "./sqlite-store-options.ts";
 import { Statements } from "./statements.ts";
-import { listPage, readById, rowById, withLease } from "./task-reads.ts";
-import { STATUS } from "./task-row.ts";
+import { readById, rowById, runsOfRow, withLease } from "./task-reads.ts";
+import { STATUS, statusName } from "./task-row.ts";
 import { noCheckpoints, WalKeeper, type CheckpointFigures } from "./wal-keeper.ts";
 import { WalSync } from "./wal-sync.ts";
 
@@ -87,7 +89,7 @@ export class SqliteStore implements Store {
     this.db = opened.db;
     this.quarantine = opened.quarantine;
     this.stmts = new Statements(this.db, this.quarantine.passes);
-    this.retention = new RetentionWalk(this.stmts);
+    this.retention = new RetentionWalk(this.stmts, (queue, status) => this.mem.finished.add(queue, statusName(status) as "completed" | "dead" | "cancelled", -1));
     this.group = new GroupCommit({
       db: this.db,
       flushOn: options.flushOn ?? "immediate",
@@ -107,6 +109,8 @@ export class SqliteStore implements Store {
       group: this.group,
       mem: this.mem,
       serving: () => this.opened && !this.closed,
+      // Rows moved out may have been counted as finished: count again from the file.
+      recount: () => recountFinished(this.stmts, this.mem),
       onMoved: (rows) => this.notify("onQuarantine", () => this.options.onQuarantine?.(rows)),
       log: options.log,
     });
@@ -247,7 +251,7 @@ export class SqliteStore implements Store {
     }
     return this.group.run(() => {
       const reason = `worker ${workerId} was lost while running the task`;
-      for (const lease of held) this.leases.expire(lease, reason, nowMs);
+      for (const lease of held) this.leases.expire(lease, reason, nowMs, "worker_lost");
       return held.map((l) => l.id);
     });
   }
@@ -269,6 +273,51 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** SQLite keeps no tombstone, so the time of the delete is not written. */
+  async delete(id: string, _nowMs: number): Promise<Task> {
+    this.assertOpen();
+    return this.group.run(() => deleteRow(this.stmts, this.mem, id));
+  }
+
+  async runs(id: string): Promise<TaskRun[]> {
+    this.assertOpen();
+    const bytes = uuidFromString(id);
+    if (bytes === null) return [];
+    await this.group.settled();
+    const row = readById(this.stmts, bytes);
+    return row === null ? [] : runsOfRow(this.stmts, row);
+  }
+
+  async readyAhead(id: string): Promise<ReadyAhead | null> {
+    this.assertOpen();
+    const bytes = uuidFromString(id);
+    if (bytes === null) return null;
+    await this.group.settled();
+    const row = readById(this.stmts, bytes);
+    if (row === null || row.status !== STATUS.pending || this.mem.leasesBySeq.has(row.seq)) return null;
+    const ahead = this.mem.ready.ahead(row.queue, row.seq, row.priority);
+    return ahead === null ? null : { higherPriority: ahead.higher, samePriority: ahead.same };
+  }
+
+  async count(filter: TaskFilter): Promise<number> {
+    this.assertOpen();
+    return countTasks(this.stmts, this.mem, filter, () => this.group.settled());
+  }
+
+  async setPaused(queue: string, paused: boolean, nowMs: number): Promise<void> {
+    this.assertOpen();
+    await this.group.run(() => {
+      if (paused) this.stmts.pauseQueue.run(queue, nowMs);
+      else this.stmts.resumeQueue.run(queue);
+    });
+  }
+
+  async pausedQueues(): Promise<string[]> {
+    this.assertOpen();
+    await this.group.settled();
+    return this.stmts.pausedQueues.all().map((r) => r.queue);
+  }
+
   async get(id: string): Promise<Task | null> {
     this.assertOpen();
     const bytes = uuidFromString(id);
@@ -284,13 +333,9 @@ export class SqliteStore implements Store {
 
   async list(query: ListRequest): Promise<ListPage> {
     this.assertOpen();
-    const after = query.cursor === undefined ? 0 : Number(query.cursor);
-    if (!Number.isSafeInteger(after) || after < 0) {
-      throw new BrokerError(ErrorCode.InvalidField, `cursor ${JSON.stringify(query.cursor)} is not one this store returned`, { field: "cursor" });
-    }
     const limit = Math.max(1, Math.min(1000, Math.floor(query.limit)));
     await this.group.settled();
-    return listPage(this.stmts, this.mem, query, after, limit);
+    return listPage(this.stmts, this.mem, query, limit);
   }
 
   /**

@@ -54,10 +54,10 @@ export class CheckedRows {
     return this.stmt.all(...params).filter((row) => this.passes(row));
   }
 
-  /** all(), with how many rows were read and the seq of the last one (pages go on from there). */
-  allCounting(...params: SQLQueryBindings[]): { rows: TaskRow[]; read: number; lastSeq: number | null } {
+  /** all(), with how many rows were read and the last one, checked or not (pages go on from there). */
+  allCounting(...params: SQLQueryBindings[]): { rows: TaskRow[]; read: number; last: TaskRow | null } {
     const read = this.stmt.all(...params);
-    return { rows: read.filter((row) => this.passes(row)), read: read.length, lastSeq: read[read.length - 1]?.seq ?? null };
+    return { rows: read.filter((row) => this.passes(row)), read: read.length, last: read[read.length - 1] ?? null };
   }
 }
 
@@ -73,7 +73,7 @@ export class Statements {
   readonly cancelLeased: Statement<TaskRow>;
   readonly retry: Statement<TaskRow>;
   readonly promote: Statement;
-  readonly purgeDeadOrCancelled: Statement;
+  readonly purgeDeadOrCancelled: Statement<{ queue: string; status: number }>;
   readonly purgeScan: Statement;
   readonly deleteSeq: Statement;
   readonly reserveTokens: Statement;
@@ -86,9 +86,17 @@ export class Statements {
   readonly loadPendingByScan: Statement;
   readonly pendingShare: Statement<{ pending: number; span: number }>;
   readonly loadWaiting: Statement;
+  readonly finishedQueues: Statement<{ queue: string }>;
+  readonly insertRun: Statement;
+  readonly runsOf: Statement<{ worker_id: string; started_at: number; ended_at: number; outcome: number; error: string | null }>;
+  readonly pauseQueue: Statement;
+  readonly resumeQueue: Statement;
+  readonly pausedQueues: Statement<{ queue: string }>;
   /** Every SQL text prepared so far: the query-plan test checks each one uses the index it should. */
   readonly sqlTexts: string[] = [];
   private readonly lists = new Map<string, CheckedRows>();
+  private readonly counts = new Map<string, Statement<{ n: number }>>();
+  private readonly windows = new Map<string, Statement<{ k: number; seq: number }>>();
   private readonly inserts = new Map<number, Statement>();
   private readonly claimReads = new Map<number, CheckedRows>();
   private readonly completions = new Map<number, Statement>();
@@ -134,11 +142,13 @@ export class Statements {
     );
     // Dead and cancelled rows are few and in the open index; completed rows are in no index but
     // the id's, so retention finds them by walking seq order (purgeScan) and deletes them by seq.
+    // RETURNING: what was deleted leaves the finished counts (memory-state.ts).
     this.purgeDeadOrCancelled = this.prep(
       `DELETE FROM tasks WHERE seq IN (
-         SELECT seq FROM tasks WHERE status IN (${S.dead}, ${S.cancelled}) AND ${OPEN} AND finished_at < ?1 LIMIT ?2)`,
+         SELECT seq FROM tasks WHERE status IN (${S.dead}, ${S.cancelled}) AND ${OPEN} AND finished_at < ?1 LIMIT ?2)
+       RETURNING queue, status`,
     );
-    this.purgeScan = this.prep(`SELECT seq, status, finished_at, created_at FROM tasks WHERE seq > ?1 ORDER BY seq LIMIT ?2`);
+    this.purgeScan = this.prep(`SELECT seq, status, finished_at, created_at, queue FROM tasks WHERE seq > ?1 ORDER BY seq LIMIT ?2`);
     this.deleteSeq = this.prep("DELETE FROM tasks WHERE seq = ?");
     this.reserveTokens = this.prep("UPDATE meta SET value = ? WHERE key = 'lease_token_reserved'");
     this.reservedTokens = this.prep("SELECT value FROM meta WHERE key = 'lease_token_reserved'");
@@ -163,6 +173,13 @@ export class Statements {
     );
     // One status at a time: with IN (scheduled, failed) the planner sorts every waiting row per chunk.
     this.loadWaiting = this.prep(`SELECT seq, queue, run_at FROM tasks WHERE status = ?1 AND ${OPEN} AND seq > ?2 ORDER BY seq LIMIT ?3`);
+    // The queue of each finished row of one status, streamed (iterate): counts after a reload.
+    this.finishedQueues = this.prep(`SELECT queue FROM tasks WHERE status = ?1 AND finished_at IS NOT NULL`);
+    this.insertRun = this.prep("INSERT INTO task_runs (seq, worker_id, started_at, ended_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?)");
+    this.runsOf = this.prep("SELECT worker_id, started_at, ended_at, outcome, error FROM task_runs WHERE seq = ? ORDER BY rowid DESC LIMIT ?");
+    this.pauseQueue = this.prep("INSERT INTO paused_queues (queue, paused_at) VALUES (?, ?) ON CONFLICT (queue) DO NOTHING");
+    this.resumeQueue = this.prep("DELETE FROM paused_queues WHERE queue = ?");
+    this.pausedQueues = this.prep("SELECT queue FROM paused_queues ORDER BY queue");
   }
 
   private prep<T = unknown>(sql: string): Statement<T> {
@@ -217,24 +234,76 @@ export class Statements {
   }
 
   /**
-   * A list query for this combination of filters (at most 12 shapes, each prepared once). A status
-   * other than completed goes through the open index; completed rows, in no status index, are read
-   * in seq order and filtered.
+   * A page of a list (list-pages.ts): rows of `kind` between the cursor and the window's end, in
+   * `order`, filtered. Parameters: ?1 (and ?9) the cursor, ?2 status, ?3 queue, ?4 type, ?5 worker,
+   * ?6 updated before, ?7 (and ?10) the window's end, ?8 limit; a filter bound to NULL is off.
+   * At most 6 shapes, each prepared once.
    */
-  list(status: "any" | "open" | "completed", hasQueue: boolean, hasType: boolean): CheckedRows {
-    const key = `${status}${+hasQueue}${+hasType}`;
+  listRows(kind: ListKind, order: "asc" | "desc"): CheckedRows {
+    const key = `${kind}.${order}`;
     let stmt = this.lists.get(key);
     if (stmt === undefined) {
-      const where = ["seq > ?1"];
-      if (status === "open") where.push(`status = ?2 AND ${OPEN}`);
-      if (status === "completed") where.push("status = ?2");
-      if (hasQueue) where.push("queue = ?3");
-      if (hasType) where.push("type = ?4");
-      stmt = this.checked(`SELECT * FROM tasks WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?5`);
+      stmt = this.checked(`SELECT * FROM tasks WHERE ${listWhere(kind, order)} ORDER BY ${listOrder(kind, order)} LIMIT ?8`);
       this.lists.set(key, stmt);
     }
     return stmt;
   }
+
+  /** How many rows of `kind` in an ascending window match the filters; parameters as listRows (no ?8). */
+  listCount(kind: ListKind): Statement<{ n: number }> {
+    const key = `${kind}.count`;
+    let stmt = this.counts.get(key);
+    if (stmt === undefined) {
+      stmt = this.prep<{ n: number }>(`SELECT count(*) AS n FROM tasks WHERE ${listWhere(kind, "asc")}`);
+      this.counts.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  /**
+   * Where a list window ends: the key of the ?2-th index entry of `kind` after the cursor (?1, and
+   * ?4 for finished rows), status ?3; no row when fewer are left. Reads the index only.
+   */
+  listWindow(kind: ListKind, order: "asc" | "desc"): Statement<{ k: number; seq: number }> {
+    const key = `${kind}.${order}`;
+    let stmt = this.windows.get(key);
+    if (stmt === undefined) {
+      const after = order === "asc" ? ">" : "<";
+      const dir = order === "asc" ? "" : " DESC";
+      const sql =
+        kind === "finished"
+          ? `SELECT finished_at AS k, seq FROM tasks WHERE status = ?3 AND finished_at IS NOT NULL AND (finished_at, seq) ${after} (?1, ?4)
+             ORDER BY finished_at${dir}, seq${dir} LIMIT 1 OFFSET ?2`
+          : `SELECT seq AS k, seq FROM tasks WHERE ${kind === "open" ? `status = ?3 AND ${OPEN} AND ` : "?3 IS NULL AND "}seq ${after} ?1
+             ORDER BY seq${dir} LIMIT 1 OFFSET ?2`;
+      stmt = this.prep<{ k: number; seq: number }>(sql);
+      this.windows.set(key, stmt);
+    }
+    return stmt;
+  }
+}
+
+/**
+ * Rows a list reads through: "open" rows of one status (not completed) by seq in the open index,
+ * "finished" rows of one status (completed, dead, cancelled) by finish time in tasks_finished,
+ * "any" status by seq in the table itself.
+ */
+export type ListKind = "any" | "open" | "finished";
+
+const LIST_FILTERS = "(?3 IS NULL OR queue = ?3) AND (?4 IS NULL OR type = ?4) AND (?5 IS NULL OR worker_id = ?5) AND (?6 IS NULL OR updated_at < ?6)";
+
+function listWhere(kind: ListKind, order: "asc" | "desc"): string {
+  const [after, upTo] = order === "asc" ? [">", "<="] : ["<", ">="];
+  if (kind === "finished") {
+    return `status = ?2 AND finished_at IS NOT NULL AND (finished_at, seq) ${after} (?1, ?9) AND (finished_at, seq) ${upTo} (?7, ?10) AND ${LIST_FILTERS}`;
+  }
+  const status = kind === "open" ? `status = ?2 AND ${OPEN} AND ` : "?2 IS NULL AND ";
+  return `${status}seq ${after} ?1 AND seq ${upTo} ?7 AND ?9 IS NULL AND ?10 IS NULL AND ${LIST_FILTERS}`;
+}
+
+function listOrder(kind: ListKind, order: "asc" | "desc"): string {
+  const dir = order === "asc" ? "" : " DESC";
+  return kind === "finished" ? `finished_at${dir}, seq${dir}` : `seq${dir}`;
 }
 
 /** The statement size for `n` rows: the next power of two, at most MANY_ROWS. */

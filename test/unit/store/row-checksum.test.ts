@@ -71,7 +71,8 @@ test("every statement that writes a task row sets its state checksum, and none r
   db.exec(
     `CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id, type, queue, payload, flags, priority, status, run_at, attempts, max_retries, lease_ms,
      lease_token, lease_expires_at, worker_id, idempotency_key, result, error, created_at, updated_at, started_at, finished_at, fixed_crc, state_crc);
-     CREATE TABLE meta (key, value);`,
+     CREATE TABLE meta (key, value); CREATE TABLE task_runs (seq, worker_id, started_at, ended_at, outcome, error);
+     CREATE TABLE paused_queues (queue PRIMARY KEY, paused_at);`,
   );
   const stmts = new Statements(db, () => true);
   stmts.insertRows(64);
