@@ -6,12 +6,12 @@ import { ensureBeanstalkd, type Installed } from "../../bench/peers/beanstalkd-s
 
 export type BeanstalkdForTests = Installed | { path: null; reason: string };
 
-export async function findBeanstalkd(): Promise<BeanstalkdForTests> {
-  try {
-    return await ensureBeanstalkd(() => {});
-  } catch (err) {
-    return { path: null, reason: err instanceof Error ? err.message.slice(-300) : String(err) };
-  }
+/** One attempt per test process: an install that failed for one file fails for the next. */
+let attempt: Promise<BeanstalkdForTests> | null = null;
+
+export function findBeanstalkd(): Promise<BeanstalkdForTests> {
+  attempt ??= ensureBeanstalkd(() => {}).catch((err: unknown) => ({ path: null, reason: err instanceof Error ? err.message.slice(-300) : String(err) }));
+  return attempt;
 }
 
 /** Prints the skip where the test run's output shows it. */
