@@ -73,8 +73,9 @@ export class AgentProcess {
   private latest: AgentJob | null = null;
   private exitCode: number | null = null;
 
-  constructor() {
-    this.proc = Bun.spawn([...selfCommand(), "bench-agent"], {
+  /** `command`: the agent's argv; default `tq-broker bench-agent` (the peer bench passes its own). */
+  constructor(command: readonly string[] = [...selfCommand(), "bench-agent"]) {
+    this.proc = Bun.spawn([...command], {
       env: childEnv(process.env),
       stdin: "pipe",
       stdout: "pipe",
@@ -150,10 +151,13 @@ export class AgentProcess {
 export class AgentPool {
   private readonly agents = new Map<string, AgentProcess>();
 
+  /** `command`: argv of each agent process, as for AgentProcess. */
+  constructor(private readonly command?: readonly string[]) {}
+
   agent(slot: string): AgentProcess {
     let agent = this.agents.get(slot);
     if (agent === undefined) {
-      agent = new AgentProcess();
+      agent = new AgentProcess(this.command);
       this.agents.set(slot, agent);
     }
     return agent;

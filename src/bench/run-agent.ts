@@ -3,7 +3,7 @@
 // report lines as JSON on stdout. The end of stdin means stop, so an agent never outlives the
 // bench that started it. One process runs many jobs, so a warm-up leaves its JIT warm.
 
-import { CONTROL, ownCpuSecs, type AgentLine, type AgentReport, type AgentSpec } from "./agent-protocol.ts";
+import { CONTROL, ownCpuSecs, type AgentLine, type AgentReport, type AgentSpec, type JobResult, type PacedProducerSpec, type ProducerReport, type ProducerSpec, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
 import { runPacedProducer, runProducer } from "./producer-agent.ts";
 import { runSdkWorker } from "./sdk-worker-agent.ts";
 import { runWorker } from "./worker-agent.ts";
@@ -48,8 +48,30 @@ function jobSignals(): JobSignals {
   return { go, stop, goNow, stopNow };
 }
 
+/**
+ * What carries out each role's job. The bench's own agents speak the broker's protocol; the peer
+ * bench (bench/peers/) runs the same jobs against another server with its own.
+ */
+export interface AgentRoles {
+  producer(spec: ProducerSpec, ready: () => Promise<void>, stop: Promise<void>, onProgress: (done: number) => void): Promise<JobResult<ProducerReport>>;
+  "paced-producer"(spec: PacedProducerSpec, ready: () => Promise<void>, stop: Promise<void>): Promise<JobResult<ProducerReport>>;
+  worker(spec: WorkerSpec, ready: () => Promise<void>, stop: Promise<void>, onProgress: (done: number) => void): Promise<JobResult<WorkerReport>>;
+}
+
+export const BROKER_ROLES: AgentRoles = {
+  producer: (spec, ready, stop, onProgress) =>
+    spec.grpcPort !== undefined ? runGrpcProducer({ ...spec, grpcPort: spec.grpcPort }, ready, stop, onProgress) : runProducer(spec, ready, stop, onProgress),
+  "paced-producer": runPacedProducer,
+  worker: (spec, ready, stop, onProgress) =>
+    spec.grpcPort !== undefined
+      ? runGrpcWorker({ ...spec, grpcPort: spec.grpcPort }, ready, stop, onProgress)
+      : spec.consumer === "sdk"
+        ? runSdkWorker(spec, ready, stop, onProgress)
+        : runWorker(spec, ready, stop, onProgress),
+};
+
 /** Runs jobs until stdin ends; false once a job failed (the agent then takes no more). */
-export async function runAgent(io: AgentIo): Promise<boolean> {
+export async function runAgent(io: AgentIo, roles: AgentRoles = BROKER_ROLES): Promise<boolean> {
   const emit = (line: AgentLine): Promise<void> => io.write(JSON.stringify(line));
   const queued: string[] = [];
   let ended = false;
@@ -76,13 +98,13 @@ export async function runAgent(io: AgentIo): Promise<boolean> {
     const signals = jobSignals();
     current = signals;
     if (ended) signals.stopNow();
-    const ok = await runJob(text, job, signals, emit);
+    const ok = await runJob(text, job, signals, emit, roles);
     current = null;
     if (!ok) return false;
   }
 }
 
-async function runJob(text: string, job: number, signals: JobSignals, emit: (line: AgentLine) => Promise<void>): Promise<boolean> {
+async function runJob(text: string, job: number, signals: JobSignals, emit: (line: AgentLine) => Promise<void>, roles: AgentRoles): Promise<boolean> {
   const cpuAtStartSecs = ownCpuSecs();
   let done = 0;
   let shown = -1;
@@ -103,16 +125,10 @@ async function runJob(text: string, job: number, signals: JobSignals, emit: (lin
     };
     const result =
       spec.role === "producer"
-        ? spec.grpcPort !== undefined
-          ? await runGrpcProducer({ ...spec, grpcPort: spec.grpcPort }, ready, signals.stop, onProgress)
-          : await runProducer(spec, ready, signals.stop, onProgress)
+        ? await roles.producer(spec, ready, signals.stop, onProgress)
         : spec.role === "paced-producer"
-          ? await runPacedProducer(spec, ready, signals.stop)
-          : spec.grpcPort !== undefined
-            ? await runGrpcWorker({ ...spec, grpcPort: spec.grpcPort }, ready, signals.stop, onProgress)
-            : spec.consumer === "sdk"
-              ? await runSdkWorker(spec, ready, signals.stop, onProgress)
-              : await runWorker(spec, ready, signals.stop, onProgress);
+          ? await roles["paced-producer"](spec, ready, signals.stop)
+          : await roles.worker(spec, ready, signals.stop, onProgress);
     const report: AgentReport = { ...result, job, cpuSecs: ownCpuSecs() - cpuAtStartSecs };
     await emit(report);
     return true;

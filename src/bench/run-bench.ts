@@ -196,7 +196,7 @@ function timedTarget(workload: WorkloadName, opts: BenchOptions): number {
  * still at work (measured: W1 on fresh brokers ran at 54-73% of a warmed one). W1's tasks are
  * drained after, so the timed run and --restart see only their own.
  */
-async function warmUp(workload: WorkloadName, opts: BenchOptions, warmup: number, at: Endpoint, pool: AgentPool): Promise<number> {
+export async function warmUp(workload: WorkloadName, opts: BenchOptions, warmup: number, at: Endpoint, pool: AgentPool): Promise<number> {
   const w4Tasks = Math.min(warmup, WARMUP_W4_MAX);
   const seconds = Math.max(1, Math.ceil(w4Tasks / WARMUP_W4_RATE));
   const warm = workload === "W4" ? { ...opts, ratePerSec: Math.ceil(w4Tasks / seconds), seconds } : { ...opts, n: warmup };
