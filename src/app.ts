@@ -144,6 +144,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       queues: undefined,
       rows_checked: store.openChecks.rowsChecked,
       check_ms: Math.round(store.openChecks.checkMs),
+      open_ms: store.openChecks.phasesMs,
     });
 
     broker = new Broker({

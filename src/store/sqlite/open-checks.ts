@@ -35,6 +35,23 @@ export interface OpenCheckFigures {
    * integrity check (which runs while memory loads).
    */
   checkMs: number;
+  /** Each step of the open, in ms, in the order they ran (the store adds its own after the checks'). */
+  phasesMs: OpenPhases;
+}
+
+/** Milliseconds per step of the open, by step name, in the order the steps ran. */
+export type OpenPhases = Record<string, number>;
+
+/** Times the steps of an open: each lap() names the step that just ended. */
+export class PhaseClock {
+  readonly phasesMs: OpenPhases = {};
+  private last = performance.now();
+
+  lap(step: string): void {
+    const now = performance.now();
+    this.phasesMs[step] = Math.round((this.phasesMs[step] ?? 0) + now - this.last);
+    this.last = now;
+  }
 }
 
 /** Damage was found and the operator has not accepted the loss: the CLI exits 65 and lists it. */
@@ -73,6 +90,8 @@ export function describeLoss(report: DataLossReport): string[] {
 
 export interface CheckedOpenOptions {
   path: string;
+  /** Times the steps; the store goes on timing its own with it. */
+  clock: PhaseClock;
   synchronous: "full" | "normal";
   cacheMiB: number;
   /** The operator accepts losing what the checks find (`tq-broker serve --accept-data-loss`). */
@@ -160,7 +179,7 @@ function dbPageSize(path: string): number {
 }
 
 export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
-  const { path, acceptDataLoss: accept } = options;
+  const { path, acceptDataLoss: accept, clock } = options;
   const started = performance.now();
   const report = emptyReport();
   const refuse = (): never => {
@@ -183,6 +202,7 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
     report.walCopy = `${path}-wal.damaged-${Date.now()}`;
     copyFileSync(`${path}-wal`, report.walCopy);
   }
+  clock.lap("wal");
 
   const opened = openDatabase(path, options.synchronous, options.cacheMiB, {
     beforeMigrating(state: SchemaState) {
@@ -193,12 +213,15 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
     },
   });
   const db = opened.db;
+  clock.lap("schema");
   let quarantine: Quarantine;
   let rowsChecked: number;
   try {
     if (onDisk) checkIdentity(db, path, remembered, opened.created, report, accept);
+    clock.lap("identity");
     quarantine = new Quarantine(db, options.onDamagedRow);
     rowsChecked = quarantine.scanAll(options.onCheckedRow);
+    clock.lap("rows");
     if (quarantine.pending > 0 && !accept) {
       // The rows are listed, not moved: a refused start changes nothing.
       report.quarantined = quarantine.peek();
@@ -217,6 +240,7 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
       const waitStarted = performance.now();
       const damagedIndexes = judgeIntegrity(path, opened.integrity.result());
       const checkMs = firstPhaseMs + (performance.now() - waitStarted);
+      clock.lap("structure");
       const moving = quarantine.pending > 0 || damagedIndexes.length > 0;
       if (moving) {
         db.transaction(() => {
@@ -229,8 +253,9 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
       // An accepted WAL loss must not be found again at the next start: copy what SQLite kept into
       // the database and empty the WAL (its damaged frames are in walCopy).
       if (report.wal !== null) db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      if (moving || report.wal !== null) clock.lap("repair");
       const found = hasLoss(report) || damagedIndexes.length > 0;
-      return { report: found ? report : null, figures: { rowsChecked, checkMs }, reload: moving };
+      return { report: found ? report : null, figures: { rowsChecked, checkMs, phasesMs: clock.phasesMs }, reload: moving };
     },
     abandon(err) {
       return asCorrupt(path, err, opened.integrity);

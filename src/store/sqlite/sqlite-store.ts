@@ -19,7 +19,7 @@ import { LeaseTokens } from "./lease-tokens.ts";
 import { countTasks, listPage } from "./list-pages.ts";
 import { loadMemory, loadRow, recountFinished, reloadKeepingLeases } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
-import { openChecked, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
+import { openChecked, PhaseClock, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
 import type { Quarantine } from "./quarantine.ts";
 import { QuarantineMover } from "./quarantine-mover.ts";
 import { RetentionWalk } from "./retention-walk.ts";
@@ -75,8 +75,10 @@ export class SqliteStore implements Store {
     // Sync full on a file: SQLite does not fsync inside COMMIT; WalSync does it off the event loop.
     this.walSync = full && this.walPath !== null && options.syncWal === undefined ? new WalSync(this.walPath) : null;
     const syncWal = options.syncWal ?? (this.walSync === null ? undefined : this.walSync.sync.bind(this.walSync));
+    const phases = new PhaseClock();
     const opened = openChecked({
       path: options.path,
+      clock: phases,
       synchronous: full && syncWal === undefined ? "full" : "normal",
       cacheMiB: options.cacheMiB ?? 32,
       acceptDataLoss: options.acceptDataLoss ?? false,
@@ -123,15 +125,23 @@ export class SqliteStore implements Store {
       retry: options.retry ?? DEFAULT_RETRY_POLICY,
       onDue: (dueMs) => this.due(dueMs),
     });
+    phases.lap("prepare");
     try {
       const requeued = this.recover((options.clock ?? systemClock).now());
+      phases.lap("recover");
       const finished = opened.finish();
       this.dataLoss = finished.report;
       this.openChecks = finished.figures;
-      if (requeued > 0 || finished.reload) loadMemory(this.stmts, this.mem);
+      if (requeued > 0 || finished.reload) {
+        loadMemory(this.stmts, this.mem);
+        phases.lap("load");
+      }
       // Loading a million rows leaves their row objects as garbage: collect it now, before the
       // broker serves, rather than carry it in RSS until the collector gets round to it.
-      if (this.mem.ready.size > RECOVERY_GC_ROWS) Bun.gc(true);
+      if (this.mem.ready.size > RECOVERY_GC_ROWS) {
+        Bun.gc(true);
+        phases.lap("gc");
+      }
     } catch (err) {
       const thrown = opened.abandon(err);
       this.db.close();
