@@ -115,6 +115,18 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       acceptDataLoss: options.acceptDataLoss ?? false,
       clock,
       onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
+      onChecksAfterOpen: (r) => {
+        const fields = { component: "store", rows_checked: r.rowsChecked, ms: Math.round(r.ms) };
+        if (r.unfinished !== null) log.error("checks after start did not finish: the next start checks everything before serving", { ...fields, reason: r.unfinished });
+        else if (r.damagedRows.length > 0 || r.indexesRebuilt.length > 0) {
+          log.error("checks after start found damaged data: rows moved to the quarantine table, indexes rebuilt", {
+            ...fields,
+            tasks: r.damagedRows,
+            indexes_rebuilt: r.indexesRebuilt,
+            found: r.indexFindings,
+          });
+        } else log.info("checks after start found every row and index whole", fields);
+      },
       retry: {
         backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
         random: Math.random,
@@ -142,6 +154,8 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       sync: config.persistence.sync,
       ...(await store.counts()),
       queues: undefined,
+      rows_and_indexes_checked: store.openChecks.rowsAndIndexes,
+      ...(store.openChecks.beforeServingBecause === null ? {} : { because: store.openChecks.beforeServingBecause }),
       rows_checked: store.openChecks.rowsChecked,
       check_ms: Math.round(store.openChecks.checkMs),
       open_ms: store.openChecks.phasesMs,
