@@ -117,7 +117,8 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
       onChecksAfterOpen: (r) => {
         const fields = { component: "store", rows_checked: r.rowsChecked, ms: Math.round(r.ms) };
-        if (r.unfinished !== null) log.error("checks after start did not finish: the next start checks everything before serving", { ...fields, reason: r.unfinished });
+        if (r.ended === "stopped") log.warn("checks after start were cut short by the stop: the next start checks everything before serving", fields);
+        else if (r.ended === "failed") log.error("checks after start failed: the next start checks everything before serving", { ...fields, reason: r.failure });
         else if (r.damagedRows.length > 0 || r.indexesRebuilt.length > 0) {
           log.error("checks after start found damaged data: rows moved to the quarantine table, indexes rebuilt", {
             ...fields,

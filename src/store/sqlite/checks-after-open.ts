@@ -24,8 +24,10 @@ export interface AfterOpenReport {
   indexesRebuilt: string[];
   /** What the index check found, in words. */
   indexFindings: string[];
-  /** Why the checks did not run to their end (closed meanwhile, the file unreadable); null when they did. */
-  unfinished: string | null;
+  /** completed: ran to their end; stopped: the store was closed first; failed: a read or a repair failed. */
+  ended: "completed" | "stopped" | "failed";
+  /** Why they failed; null unless they did. */
+  failure: string | null;
 }
 
 export interface ChecksAfterOpenOptions {
@@ -47,7 +49,7 @@ export class ChecksAfterOpen {
   private db: Database | null = null;
   private indexCheck: RunningIndexCheck | null = null;
   private stopped = false;
-  private readonly report: AfterOpenReport = { rowsChecked: 0, ms: 0, damagedRows: [], indexesRebuilt: [], indexFindings: [], unfinished: null };
+  private readonly report: AfterOpenReport = { rowsChecked: 0, ms: 0, damagedRows: [], indexesRebuilt: [], indexFindings: [], ended: "completed", failure: null };
   /** Settles with the report once the checks ended, or were stopped. */
   readonly done: Promise<AfterOpenReport>;
   private finish: (report: AfterOpenReport) => void = () => {};
@@ -61,7 +63,7 @@ export class ChecksAfterOpen {
 
   /** True once the checks ran to their end, whatever they found and repaired. */
   get completed(): boolean {
-    return this.finished && this.report.unfinished === null;
+    return this.finished && this.report.ended === "completed";
   }
 
   /** Starts on a later turn of the event loop: the open that called it finishes first. */
@@ -72,13 +74,13 @@ export class ChecksAfterOpen {
 
   /**
    * Stops wherever the checks are (the store is closing) and waits until their connections are
-   * closed; `done` settles as unfinished.
+   * closed; `done` settles with `ended: "stopped"`.
    */
   async stop(): Promise<void> {
     if (this.finished) return;
     this.stopped = true;
     await this.indexCheck?.stop();
-    this.end("the store was closed before the checks finished", 0);
+    this.end("stopped", null, 0);
   }
 
   private async run(startedMs: number): Promise<void> {
@@ -102,9 +104,9 @@ export class ChecksAfterOpen {
         await this.options.rebuildIndexes(findings.outOfStep);
         this.report.indexesRebuilt = findings.outOfStep;
       }
-      this.end(null, performance.now() - startedMs);
+      this.end("completed", null, performance.now() - startedMs);
     } catch (err) {
-      if (!this.stopped) this.end(`the checks failed: ${String((err as Error)?.message ?? err)}`, performance.now() - startedMs);
+      if (!this.stopped) this.end("failed", String((err as Error)?.message ?? err), performance.now() - startedMs);
     }
   }
 
@@ -139,10 +141,11 @@ export class ChecksAfterOpen {
     });
   }
 
-  private end(unfinished: string | null, ms: number): void {
+  private end(ended: AfterOpenReport["ended"], failure: string | null, ms: number): void {
     if (this.finished) return;
     this.finished = true;
-    this.report.unfinished = unfinished;
+    this.report.ended = ended;
+    this.report.failure = failure;
     this.report.ms = ms;
     try {
       this.db?.close();

@@ -63,7 +63,7 @@ test("after a clean stop the store serves first and checks every row and index r
   expect(await store.pendingCount()).toBe(300);
   const [lease] = await claim(store, { queues: ["default"], max: 1, workerId: "w", nowMs: 2000 });
   expect(lease!.task.id).toBe(ids[0]!);
-  expect(await store.checksAfterOpen).toEqual({ rowsChecked: 300, ms: expect.any(Number), damagedRows: [], indexesRebuilt: [], indexFindings: [], unfinished: null });
+  expect(await store.checksAfterOpen).toEqual({ rowsChecked: 300, ms: expect.any(Number), damagedRows: [], indexesRebuilt: [], indexFindings: [], ended: "completed", failure: null });
   await store.close();
   expect(existsSync(cleanStopPath(path))).toBe(true);
   expect(open({ path }).openChecks.rowsAndIndexes).toBe("after serving");
@@ -74,7 +74,7 @@ test("a store closed before its checks after open finished records no clean stop
   const first = open({ path });
   expect(first.openChecks.rowsAndIndexes).toBe("after serving");
   await first.close();
-  expect(await first.checksAfterOpen).toMatchObject({ unfinished: "the store was closed before the checks finished" });
+  expect(await first.checksAfterOpen).toMatchObject({ ended: "stopped", failure: null });
   expect(existsSync(cleanStopPath(path))).toBe(false);
   const next = open({ path });
   expect(next.openChecks).toMatchObject({ rowsAndIndexes: "before serving", beforeServingBecause: expect.stringContaining("no record of a clean stop"), rowsChecked: 2000 });
@@ -109,7 +109,7 @@ test("damage under a clean stop's record: a row failing its checksums is never s
   // Before the checks reach it: every whole-row read checks the row.
   await expect(store.get(ids[7]!)).rejects.toThrow(/quarantined: its fixed fields/);
   const report = (await store.checksAfterOpen)!;
-  expect(report).toMatchObject({ rowsChecked: 50, indexesRebuilt: [], unfinished: null });
+  expect(report).toMatchObject({ rowsChecked: 50, indexesRebuilt: [], ended: "completed", failure: null });
   expect(report.damagedRows).toEqual([{ seq: expect.any(Number), id: ids[7]!, reason: expect.stringContaining("fixed fields") }]);
   expect(moved.map((r) => r.id)).toEqual([ids[7]!]);
   const claimed = await claim(store, { queues: ["default"], max: 100, workerId: "w", nowMs: 2000 });
@@ -137,7 +137,7 @@ test("damage under a clean stop's record: an index entry out of step is found ri
   const store = open({ path });
   expect(store.openChecks.rowsAndIndexes).toBe("after serving");
   const report = (await store.checksAfterOpen)!;
-  expect(report).toMatchObject({ damagedRows: [], indexesRebuilt: ["sqlite_autoindex_tasks_1"], unfinished: null });
+  expect(report).toMatchObject({ damagedRows: [], indexesRebuilt: ["sqlite_autoindex_tasks_1"], ended: "completed", failure: null });
   expect(report.indexFindings.join("; ")).toMatch(/index sqlite_autoindex_tasks_1 has no entry for 1 row/);
   for (const taskId of ids) expect((await store.get(taskId))?.id).toBe(taskId);
 });
@@ -156,3 +156,34 @@ test("under a clean stop's record, damaged pages and a schema version that does 
   await damageUnderTheRecord(schema.path, () => sql(schema.path, "PRAGMA user_version = 2"));
   expect(() => open({ path: schema.path })).toThrow(/schema version 2 \(PRAGMA user_version\) does not match the tables in the file/);
 });
+
+test("checks after open that fail (here the index rebuild cannot commit) say so, and the stop records nothing: the next start checks everything first", async () => {
+  const { path, ids } = await cleanlyStopped(100);
+  const id = Buffer.from(uuidFromString(ids[40]!)!);
+  await damageUnderTheRecord(path, () => {
+    const bytes = readFileSync(path);
+    const pageSize = bytes.readUInt16BE(16);
+    let inIndex = -1;
+    for (let at = bytes.indexOf(id); at >= 0 && inIndex < 0; at = bytes.indexOf(id, at + 1)) {
+      if (bytes[Math.floor(at / pageSize) * pageSize] === 0x0a) inIndex = at;
+    }
+    flipByte(path, inIndex + 15);
+  });
+  let diskFull = false;
+  const store = open({
+    path,
+    beforeCommit: () => {
+      if (diskFull) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+    },
+  });
+  diskFull = true;
+  const report = (await store.checksAfterOpen)!;
+  expect(report).toMatchObject({ ended: "failed", failure: expect.stringContaining("could not commit"), indexesRebuilt: [] });
+  diskFull = false;
+  await store.close();
+  expect(existsSync(cleanStopPath(path))).toBe(false);
+  const next = open({ path });
+  expect(next.openChecks.rowsAndIndexes).toBe("before serving");
+  expect(next.dataLoss?.indexesRebuilt).toEqual(["sqlite_autoindex_tasks_1"]);
+});
+

@@ -151,7 +151,7 @@ test("at open, damaged rows refuse the start naming their ids; accepted, they ar
   const next = open({ path });
   expect(next.dataLoss).toBeNull();
   expect(next.openChecks.rowsAndIndexes).toBe("after serving");
-  expect(await next.checksAfterOpen).toMatchObject({ rowsChecked: 18, damagedRows: [], indexesRebuilt: [], unfinished: null });
+  expect(await next.checksAfterOpen).toMatchObject({ rowsChecked: 18, damagedRows: [], indexesRebuilt: [], ended: "completed", failure: null });
 });
 
 test("a list page stops at no damaged row: pages go on past rows that fail, each good task once", async () => {
