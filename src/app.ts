@@ -1,7 +1,6 @@
 // startApp: composes the broker's parts from one validated Config and stops them in reverse
 // order. Holds no queue rules and parses no config; each part receives typed options.
 
-import { join } from "node:path";
 import { Authenticator } from "./broker/auth.ts";
 import { Broker } from "./broker/broker.ts";
 import { configWarnings, type Config } from "./config/index.ts";
@@ -15,9 +14,7 @@ import { bunTlsOptions, loadTls } from "./tls.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { startRetention } from "./background/retention.ts";
 import { Scheduler } from "./background/scheduler.ts";
-import { lowDiskSpace, openDataDir } from "./store/data-dir.ts";
-import { describeLoss } from "./store/sqlite/open-checks.ts";
-import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
+import { openConfiguredStore } from "./app-store.ts";
 import { versionInfo } from "./version.ts";
 
 /** Longest wait at shutdown for requests already being committed to get their replies. */
@@ -25,8 +22,7 @@ const DRAIN_TIMEOUT_MS = 5000;
 /** Longest wait, after a failed WAL fsync, for the requests it covered to get their OutcomeUnknown replies. */
 const FATAL_REPLY_TIMEOUT_MS = 2000;
 
-/** The database file inside persistence.data_dir. */
-export const DATABASE_FILE = "tq.db";
+export { DATABASE_FILE } from "./app-store.ts";
 
 export interface App {
   /** Where each listener is bound, by config key, e.g. { "broker.port": "127.0.0.1:6379" }. */
@@ -57,7 +53,8 @@ export interface StartOptions {
   beforeCommit?: () => void;
 }
 
-export async function startApp(config: Config, log: Logger, options: StartOptions = {}): Promise<App> {
+export async function startApp(config: Config, rootLog: Logger, options: StartOptions = {}): Promise<App> {
+  let log = rootLog;
   /** Undo steps, run last-first on stop or when a later step fails to start. */
   const undo: Array<() => void | Promise<void>> = [];
   const addresses: Record<string, string> = {};
@@ -80,11 +77,11 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     const tls = config.api.enable_tls
       ? loadTls({ certFile: config.api.tls_cert_file, keyFile: config.api.tls_key_file, caFile: config.api.tls_ca_file })
       : undefined;
-    const dataDir = openDataDir(config.persistence.data_dir);
-    undo.push(() => dataDir.release());
-
     const clock = options.clock ?? systemClock;
     const cfg = config.broker;
+    // With several brokers on one database the node id tells their log lines apart.
+    const nodeId = config.raft.node_id;
+    if (config.persistence.backend === "postgres") log = log.child({ node: nodeId });
     let broker: Broker | null = null;
     let tcpServer: TcpServer | null = null;
     let httpServer: HttpServer | null = null;
@@ -107,34 +104,16 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       process.exit(1);
     };
     const metrics = new Metrics({ clock });
-    const store = openSqliteStore({
-      path: join(dataDir.path, DATABASE_FILE),
-      sync: config.persistence.sync,
-      walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
-      maxWalBytes: config.persistence.max_wal_bytes,
-      acceptDataLoss: options.acceptDataLoss ?? false,
+    const opened = await openConfiguredStore(config, log, {
       clock,
-      onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
-      onChecksAfterOpen: (r) => {
-        const fields = { component: "store", rows_checked: r.rowsChecked, ms: Math.round(r.ms) };
-        if (r.ended === "stopped") log.warn("checks after start were cut short by the stop: the next start checks everything before serving", fields);
-        else if (r.ended === "failed") log.error("checks after start failed: the next start checks everything before serving", { ...fields, reason: r.failure });
-        else if (r.damagedRows.length > 0 || r.indexesRebuilt.length > 0) {
-          log.error("checks after start found damaged data: rows moved to the quarantine table, indexes rebuilt", {
-            ...fields,
-            tasks: r.damagedRows,
-            indexes_rebuilt: r.indexesRebuilt,
-            found: r.indexFindings,
-          });
-        } else log.info("checks after start found every row and index whole", fields);
-      },
+      acceptDataLoss: options.acceptDataLoss ?? false,
       retry: {
         backoff: { baseMs: cfg.retry_base_delay_ms, factor: cfg.retry_factor, maxMs: cfg.retry_max_delay_ms, jitter: cfg.retry_jitter },
         random: Math.random,
       },
       events: {
         ready: (queue, count) => broker?.onReady(queue, count),
-        finished: (ends) => broker?.onFinished(ends),
+        finished: (ends, elsewhere) => broker?.onFinished(ends, elsewhere),
         due: (atMs) => scheduler?.poke(atMs),
         paused: (queue, paused) => broker?.onPaused(queue, paused),
       },
@@ -143,24 +122,11 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         log.error("fsync of the write-ahead log failed: the requests it covered are answered OutcomeUnknown; exiting so that recovery reads what is on disk", { err });
         void exitAfterFatal();
       },
-      log: (msg, fields) => log.debug(msg, { component: "store", ...fields }),
       ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}),
     });
-    undo.push(() => store.close());
-    if (store.dataLoss !== null) {
-      log.error("started after checks at open found damaged data", { component: "store", accepted: options.acceptDataLoss === true, found: describeLoss(store.dataLoss), ...store.dataLoss });
-    }
-    log.info("store opened", {
-      path: join(dataDir.path, DATABASE_FILE),
-      sync: config.persistence.sync,
-      ...(await store.counts()),
-      queues: undefined,
-      rows_and_indexes_checked: store.openChecks.rowsAndIndexes,
-      ...(store.openChecks.beforeServingBecause === null ? {} : { because: store.openChecks.beforeServingBecause }),
-      rows_checked: store.openChecks.rowsChecked,
-      check_ms: Math.round(store.openChecks.checkMs),
-      open_ms: store.openChecks.phasesMs,
-    });
+    const store = opened.store;
+    undo.push(() => opened.close());
+    metrics.nodeIs(nodeId, config.persistence.backend);
 
     broker = new Broker({
       store,
@@ -174,7 +140,8 @@ export async function startApp(config: Config, log: Logger, options: StartOption
       disconnectGraceMs: cfg.disconnect_grace_secs * 1000,
       maxInactivityMs: config.worker.max_inactivity_secs * 1000,
       events: metrics,
-      extraStats: () => ({ connections: tcpServer?.connectionCount() ?? 0, commits: store.commitStats() }),
+      presence: opened.presence,
+      extraStats: () => ({ nodeId, backend: config.persistence.backend, connections: tcpServer?.connectionCount() ?? 0, ...opened.stats() }),
     });
     const theBroker = broker;
     undo.push(() => theBroker.close());
@@ -272,7 +239,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
         ...(tls ? { tls } : {}),
         hooks: metrics,
         listeners: () => ({ "broker.port": tcpAccepting }),
-        disk: () => lowDiskSpace(dataDir.path, config.persistence.max_wal_bytes),
+        ...(opened.disk === null ? {} : { disk: opened.disk }),
       }),
     );
     httpServer = http;
@@ -300,7 +267,7 @@ export async function startApp(config: Config, log: Logger, options: StartOption
     let stopping: Promise<void> | undefined;
     return {
       addresses,
-      dataDir: dataDir.path,
+      dataDir: opened.dataDir,
       broker: theBroker,
       metrics,
       stop(reason = "stop requested") {

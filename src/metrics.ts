@@ -89,6 +89,7 @@ export class Metrics implements BrokerEvents {
   /** The broker's stats as of this scrape: taken once per render, read by every gauge. */
   private snapshot: BrokerStats | null = null;
   private connections: () => Record<FrontDoor, number> = () => ({ tcp: 0, http: 0 });
+  private node = { nodeId: "", backend: "" };
 
   // The six metrics of the original spec.
   private readonly tasksTotal: Counter<"outcome">;
@@ -255,6 +256,18 @@ export class Metrics implements BrokerEvents {
       },
     });
 
+    const node = (): { nodeId: string; backend: string } => this.node;
+    new Gauge({
+      name: "tq_node_info",
+      help: "Always 1: this broker's node id (raft.node_id) and store backend (persistence.backend). Task gauges count the whole cluster's tasks; connection and event counters are this broker's own.",
+      labelNames: ["node_id", "backend"],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ node_id: node().nodeId, backend: node().backend }, 1);
+      },
+    });
+
     this.submittedTotal = new Counter({ name: "tq_tasks_submitted_total", help: "Tasks accepted (idempotent duplicates not counted).", registers });
     this.claimedTotal = new Counter({ name: "tq_tasks_claimed_total", help: "Tasks handed to a worker under a lease.", registers });
     this.retriesTotal = new Counter({
@@ -337,6 +350,11 @@ export class Metrics implements BrokerEvents {
   /** Gauges read this at every scrape; until attached they read 0. */
   attach(source: StatsSource): void {
     this.source = source;
+  }
+
+  /** This broker's node id and backend, for tq_node_info. */
+  nodeIs(nodeId: string, backend: string): void {
+    this.node = { nodeId, backend };
   }
 
   /** Open connections per front door, read at every scrape. */

@@ -4,6 +4,7 @@
 import type { BrokerError } from "../protocol/errors.ts";
 import type { Clock } from "../clock.ts";
 import type { WorkerCommand } from "../protocol/wire-values.ts";
+import type { WorkerPresence } from "../store/cluster.ts";
 import type { ReportItem, Store } from "../store/store.ts";
 import type { CompletedInfo, FailureOutcome, TaskCounts } from "../rules/task.ts";
 import type { WorkerNotice } from "../workers/registry.ts";
@@ -38,6 +39,8 @@ export interface BrokerOptions {
   /** worker.max_inactivity_secs in ms: a worker silent this long is deregistered (see WorkerRegistry). */
   maxInactivityMs: number;
   events?: Partial<BrokerEvents>;
+  /** Where each worker last spoke, cluster-wide (several brokers on one database); null or absent with one broker. */
+  presence?: WorkerPresence | null;
   /** More figures for stats() from parts the broker does not own (listeners, store commits). */
   extraStats?: () => Record<string, unknown>;
 }

@@ -66,6 +66,7 @@ export class Broker {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       disconnectGraceMs: options.disconnectGraceMs,
       maxInactivityMs: options.maxInactivityMs,
+      presence: options.presence ?? null,
       onReclaimed: (count) => {
         this.totals.reclaimed += count;
       },
@@ -127,17 +128,15 @@ export class Broker {
 
   /**
    * Cancels a pending, scheduled, failed or running task. A running one's lease ends at once (a late
-   * result gets LeaseLost) and its worker is told: a TaskCancelled notice if its connection enabled
-   * them, else its next heartbeat or renewal finds the lease lost.
+   * result gets LeaseLost) and its worker is told (by the store's finished event, on whichever
+   * broker it is connected to): a TaskCancelled notice if its connection enabled them, else its
+   * next heartbeat or renewal finds the lease lost.
    */
   async cancel(id: string): Promise<Task> {
     this.checkOpen();
     const { task, endedLease } = await this.store.cancel(id, this.clock.now());
     this.resultWaiters.wake(id);
-    if (endedLease !== null) {
-      this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
-      this.desk.tellCancelled(endedLease.workerId, id, endedLease.token);
-    }
+    if (endedLease !== null) this.log.info("running task cancelled; its worker is told", { task: id, worker: endedLease.workerId });
     return task;
   }
 
@@ -360,12 +359,16 @@ export class Broker {
     if (this.waiters.size > 0) this.serveWaiters();
   }
 
-  /** The store's finished event: result waits on those tasks end. */
-  onFinished(ends: readonly TaskEnd[]): void {
+  /**
+   * The store's finished event: result waits on those tasks end, and the worker of a cancelled run
+   * is told if it is connected here. `elsewhere`: another broker's commit (not in this one's totals).
+   */
+  onFinished(ends: readonly TaskEnd[], elsewhere = false): void {
     for (const end of ends) {
-      if (end.status === "completed") this.totals.completed++;
-      else if (end.status === "dead") this.totals.dead++;
+      if (!elsewhere && end.status === "completed") this.totals.completed++;
+      else if (!elsewhere && end.status === "dead") this.totals.dead++;
       if (this.resultWaiters.size > 0) this.resultWaiters.wake(end.id);
+      if (end.endedLease !== undefined) this.desk.tellCancelled(end.endedLease.workerId, end.id, end.endedLease.token);
     }
   }
 

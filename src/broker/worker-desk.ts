@@ -5,6 +5,7 @@
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import type { Clock } from "../clock.ts";
 import type { WorkerCommand } from "../protocol/wire-values.ts";
+import type { WorkerPresence } from "../store/cluster.ts";
 import type { Store } from "../store/store.ts";
 import type { ExpiredLease, LeaseRef } from "../rules/task.ts";
 import { WorkerRegistry, type HeartbeatIn, type WorkerInfo, type WorkerOwner, type WorkerState } from "../workers/registry.ts";
@@ -23,6 +24,8 @@ export interface WorkerDeskOptions {
   heartbeatIntervalMs: number;
   disconnectGraceMs: number;
   maxInactivityMs: number;
+  /** Where each worker last spoke, cluster-wide; null with one broker. */
+  presence: WorkerPresence | null;
   /** Tasks taken back from workers (deregistered or dead), for the broker's totals. */
   onReclaimed(count: number): void;
   /** What the reaper did, for the broker's stats. */
@@ -55,13 +58,16 @@ export class WorkerDesk {
   register(info: WorkerInfo, caller: WorkerCaller): WorkerState {
     for (const queue of info.queues) checkQueueName("queues", queue);
     this.checkActsFor(info.id, caller);
-    return this.registry.register(info, this.o.clock.now(), ownerOf(caller));
+    const nowMs = this.o.clock.now();
+    this.o.presence?.workerSeen(info.id, nowMs);
+    return this.registry.register(info, nowMs, ownerOf(caller));
   }
 
   /** A worker leaving on purpose: its unfinished tasks go back at once, not counted as attempts. */
   async deregister(workerId: string, caller: WorkerCaller): Promise<number> {
     this.checkActsFor(workerId, caller);
     this.registry.remove(workerId);
+    this.o.presence?.workerGone(workerId);
     const ids = await this.o.store.reclaimWorker(workerId, false, this.o.clock.now());
     if (ids.length > 0) {
       this.o.onReclaimed(ids.length);
@@ -74,6 +80,7 @@ export class WorkerDesk {
   async heartbeat(workerId: string, load: HeartbeatIn, inFlight: readonly LeaseRef[], caller: WorkerCaller): Promise<HeartbeatReply> {
     const nowMs = this.o.clock.now();
     this.checkActsFor(workerId, caller);
+    this.o.presence?.workerSeen(workerId, nowMs);
     const state = this.registry.heartbeat(workerId, load, nowMs, ownerOf(caller));
     const renewed = inFlight.length === 0 ? [] : await this.o.store.renew(inFlight, nowMs);
     return { command: state.command, renewed };
@@ -81,7 +88,9 @@ export class WorkerDesk {
 
   /** The worker a claim is made for, made up if the claiming connection never registered one. */
   claimer(workerId: string, caller: WorkerCaller): WorkerState {
-    return this.registry.touch(workerId, this.o.clock.now(), ownerOf(caller), true);
+    const nowMs = this.o.clock.now();
+    this.o.presence?.workerSeen(workerId, nowMs);
+    return this.registry.touch(workerId, nowMs, ownerOf(caller), true);
   }
 
   disconnected(workerId: string, connectionId: number): void {
@@ -162,6 +171,14 @@ export class WorkerDesk {
   }
 
   private async reclaimDead(worker: WorkerState): Promise<void> {
+    // With several brokers, a worker whose connection here closed may be working through another
+    // broker now (it reconnected there): that broker keeps it alive, this one just forgets it.
+    const since = worker.disconnectedAtMs ?? worker.lastSeenAtMs;
+    if (this.o.presence !== null && (await this.o.presence.workerSeenElsewhere(worker.id, since))) {
+      this.registry.remove(worker.id);
+      this.o.log.info("worker moved to another broker; its tasks stay with it", { worker: worker.id });
+      return;
+    }
     const ids = await this.o.store.reclaimWorker(worker.id, true, this.o.clock.now());
     this.o.onReclaimed(ids.length);
     if (ids.length > 0) this.o.events.reclaimed?.(ids.length, "worker_dead");

@@ -6,15 +6,24 @@ import { CONFIG_KEYS, SECTION_NAMES } from "./schema.ts";
 const YAML_HEADER = `# tq-broker configuration: every key at its default value, one comment each.
 # Generated from src/config/schema.ts by \`bun run build.ts --docs\`; edit the schema, not this file.
 # Any key can be overridden by an environment variable TQ_<SECTION>_<KEY>
-# (e.g. TQ_BROKER_PORT=7000) and a few by command-line flags; see docs/configuration.md.
+# (e.g. TQ_BROKER_PORT=7000, TQ_PERSISTENCE_POSTGRES_URL=postgres://...) and a few by
+# command-line flags; see docs/configuration.md.
 `;
 
 export function renderDefaultYaml(): string {
   let out = YAML_HEADER;
   for (const section of SECTION_NAMES) {
     out += `\n${section}:\n`;
+    let sub: string | null = null;
     for (const k of CONFIG_KEYS.filter((key) => key.section === section)) {
-      out += `  # ${k.meta.description}\n  ${k.key}: ${JSON.stringify(k.defaultValue)}\n`;
+      const dot = k.key.indexOf(".");
+      // A subsection's keys come together (the schema lists them last), one level deeper.
+      if (dot > 0 && sub !== k.key.slice(0, dot)) {
+        sub = k.key.slice(0, dot);
+        out += `  ${sub}:\n`;
+      }
+      const indent = dot > 0 ? "    " : "  ";
+      out += `${indent}# ${k.meta.description}\n${indent}${k.key.slice(dot + 1)}: ${JSON.stringify(k.defaultValue)}\n`;
     }
   }
   return out;

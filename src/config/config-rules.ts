@@ -1,4 +1,4 @@
-// Rules that span several keys (TLS needs a cert, auth needs keys, raft mode is refused).
+// Rules that span several keys (TLS needs a cert, auth needs keys, postgres needs a URL, raft mode is refused).
 // Runs on a config that already passed the schema; returns problems, never throws.
 
 import { createHash } from "node:crypto";
@@ -65,7 +65,13 @@ export function checkConfigRules(config: Config): ConfigProblem[] {
       path: "raft.enabled",
       message:
         "tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database " +
-        "(persistence.backend: postgres, not available yet in this version); the other raft keys are accepted and ignored",
+        "(persistence.backend: postgres, persistence.postgres.url; raft.node_id names each broker); the other raft keys are accepted and ignored",
+    });
+  }
+  if (config.persistence.backend === "postgres" && config.persistence.postgres.url === "") {
+    problems.push({
+      path: "persistence.postgres.url",
+      message: "required when persistence.backend is postgres (postgres://user:password@host:port/database, or TQ_PERSISTENCE_POSTGRES_URL)",
     });
   }
   return problems;

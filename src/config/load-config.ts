@@ -8,6 +8,7 @@ import type { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./config-error.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { checkConfigRules } from "./config-rules.ts";
+import { maskUrlPassword } from "./mask-secrets.ts";
 import { CONFIG_KEYS, ConfigSchema, SECTION_NAMES, keyInfo, type Config } from "./schema.ts";
 
 export interface LoadConfigOptions {
@@ -158,9 +159,15 @@ function recordLines(node: YamlNode, at: Segment[], file: string, lines: LineCou
   }
 }
 
-/** TQ_BROKER_MAX_CONNECTIONS -> broker / max_connections. Names of no known section are not ours. */
+/**
+ * TQ_BROKER_MAX_CONNECTIONS -> broker / max_connections; TQ_PERSISTENCE_POSTGRES_URL ->
+ * persistence / postgres.url. Names of no known section are not ours; an unknown key of a known
+ * section is passed on, to be reported as unknown.
+ */
 function envTarget(name: string): { section: string; key: string } | undefined {
   if (!name.startsWith(ENV_PREFIX)) return undefined;
+  const known = CONFIG_KEYS.find((k) => k.envVar === name);
+  if (known !== undefined) return { section: known.section, key: known.key };
   const rest = name.slice(ENV_PREFIX.length);
   for (const section of SECTION_NAMES) {
     const prefix = `${section.toUpperCase()}_`;
@@ -171,13 +178,20 @@ function envTarget(name: string): { section: string; key: string } | undefined {
   return undefined;
 }
 
+/** Sets `key` of `section` ("postgres.url" names a key of a subsection). */
 function applyOverride(raw: Raw, section: string, key: string, value: unknown, source: string, sources: Map<string, string>): void {
-  const current = raw[section];
-  // A section the file set to a non-mapping is already reported; an override cannot repair it.
-  if (current !== undefined && !isPlainObject(current)) return;
-  const target: Raw = current ?? {};
-  raw[section] = target;
-  target[key] = typeof value === "string" ? parseText(value, `${section}.${key}`) : value;
+  let target: Raw = raw;
+  const names = [section, ...key.split(".")];
+  const leaf = names.pop()!;
+  for (const name of names) {
+    const current = target[name];
+    // A section the file set to a non-mapping is already reported; an override cannot repair it.
+    if (current !== undefined && !isPlainObject(current)) return;
+    const next: Raw = current ?? {};
+    target[name] = next;
+    target = next;
+  }
+  target[leaf] = typeof value === "string" ? parseText(value, `${section}.${key}`) : value;
   sources.set(`${section}.${key}`, source);
 }
 
@@ -221,7 +235,12 @@ function problemsOf(issue: z.core.$ZodIssue, raw: Raw, sources: Map<string, stri
     return [withSource({ path: formatPath(at), message: `expected ${issue.message}` }, sources)];
   }
   const value = valueAt(raw, at);
-  const got = isSecretPath(at) && typeof value === "string" ? `a hidden value of ${value.length} characters` : render(maskRaw(value, at));
+  const got =
+    isSecretPath(at) && typeof value === "string"
+      ? `a hidden value of ${value.length} characters`
+      : isUrlPath(at) && typeof value === "string"
+        ? render(maskUrlPassword(value))
+        : render(maskRaw(value, at));
   return [withSource({ path: formatPath(at), message: `expected ${issue.message}, got ${got}` }, sources)];
 }
 
@@ -238,8 +257,10 @@ function unknownKeyMessage(at: Segment[], key: string): string {
 
 function knownKeysAt(at: Segment[]): string[] {
   if (at.length === 0) return [...SECTION_NAMES];
-  if (at.length === 1) return CONFIG_KEYS.filter((k) => k.section === at[0]).map((k) => k.key);
-  // The only deeper mappings are auth.api_keys items.
+  const prefix = `${formatPath(at)}.`;
+  const keys = CONFIG_KEYS.filter((k) => k.path.startsWith(prefix)).map((k) => k.path.slice(prefix.length).split(".")[0]!);
+  if (keys.length > 0) return [...new Set(keys)];
+  // The only other deeper mappings are auth.api_keys items.
   return ["name", "role", "key", "key_sha256"];
 }
 
@@ -277,6 +298,10 @@ function valueAt(raw: unknown, path: readonly Segment[]): unknown {
 function isSecretPath(path: readonly Segment[]): boolean {
   const last = path[path.length - 1];
   return path[0] === "auth" && path[1] === "api_keys" && (last === "key" || last === "key_sha256");
+}
+
+function isUrlPath(path: readonly Segment[]): boolean {
+  return path[0] === "persistence" && path[1] === "postgres" && path[2] === "url";
 }
 
 /** Hides key/key_sha256 strings inside a value that is echoed back in an error. */

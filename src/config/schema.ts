@@ -150,7 +150,34 @@ const brokerSchema = section({
   shutdown_timeout_secs: seconds(1, 30, "Seconds a clean shutdown may take before the broker exits anyway."),
 });
 
+/** A PostgreSQL URL, or nothing (the default: only persistence.backend: postgres needs one). */
+const POSTGRES_URL = /^$|^postgres(ql)?:\/\/\S+$/;
+
+/** persistence.postgres: the database several brokers share (docs/storage-postgres.md). */
+const postgresSchema = section({
+  url: z
+    .string({ error: "a postgres:// URL" })
+    .regex(POSTGRES_URL, { error: "a postgres://user:password@host:port/database URL" })
+    .default("")
+    .meta({
+      description: "PostgreSQL database of the cluster, postgres://user:password@host:port/database (TLS etc. as URL parameters, e.g. ?sslmode=require); required with backend postgres. Its password is masked when the config is printed.",
+      expected: "a postgres://user:password@host:port/database URL",
+      secret: true,
+    } satisfies KeyMeta),
+  pool_size: int(3, 1000, 10, "Connections this broker opens to PostgreSQL (one more listens for the other brokers' notifications)."),
+  schema: z
+    .string({ error: "a schema name" })
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "a schema name: lowercase letters, digits and _, starting with a letter or _" })
+    .default("tq")
+    .meta({
+      description: "Schema holding tq-broker's tables (created and migrated by the broker at start); brokers of one cluster use the same one.",
+      expected: "a schema name: lowercase letters, digits and _",
+    } satisfies KeyMeta),
+  synchronous_commit: bool(true, "Each commit waits until PostgreSQL has flushed it to its WAL before a submit or result is acknowledged; false acknowledges sooner, and a PostgreSQL crash may lose the last moments of acknowledged work."),
+});
+
 const persistenceSchema = section({
+  backend: oneOf(["sqlite", "postgres"] as const, "sqlite", "Where tasks are kept: sqlite (one broker, a file in data_dir) or postgres (one or several brokers on one PostgreSQL database, persistence.postgres)."),
   data_dir: nonEmpty("./data", "a directory path (not empty)", "Directory of the SQLite database and the lock file; created if missing. Relative paths are from the working directory."),
   sync: oneOf(["full", "interval"] as const, "full", "full: fsync each group commit before acking; interval: fsync every wal_sync_interval_ms."),
   wal_sync_interval_ms: positive(100, "With sync: interval, how often the WAL is synced to disk, in ms."),
@@ -158,17 +185,23 @@ const persistenceSchema = section({
   auto_compact: bool(true, "Run the background compaction job: delete finished tasks past their retention, then reclaim the space. false = no job at all: finished tasks are kept forever."),
   compact_interval_secs: seconds(1, 3600, "Seconds between background compactions (with auto_compact)."),
   max_wal_bytes: positive(64 * MIB, "WAL file size in bytes past which a checkpoint also truncates the file (checkpoints run every 4 MiB of new WAL)."),
+  postgres: postgresSchema.prefault({}),
 });
 
 /**
  * The original spec's raft section, kept so that files written for it load. tq-broker has no
- * home-made consensus: several brokers will share one PostgreSQL database instead
- * (persistence.backend: postgres). Only `enabled: true` is refused (config-rules.ts).
+ * home-made consensus: several brokers share one PostgreSQL database instead
+ * (persistence.backend: postgres), and node_id names each of them. `enabled: true` is refused
+ * (config-rules.ts); the other keys are accepted and have no effect.
  */
-const RAFT_UNUSED = "Accepted for compatibility with the original spec; has no effect (multi-node runs on PostgreSQL, not Raft).";
+const RAFT_UNUSED = "Accepted for compatibility with the original spec; has no effect (several brokers run on one PostgreSQL database, persistence.backend: postgres, not on Raft).";
 const raftSchema = section({
-  enabled: bool(false, "Raft multi-node mode: not part of tq-broker; true is refused at start (multi-node will run on PostgreSQL, persistence.backend: postgres)."),
-  node_id: str("node1", `This node's Raft id. ${RAFT_UNUSED}`),
+  enabled: bool(false, "Raft multi-node mode: not part of tq-broker; true is refused at start. For several brokers use persistence.backend: postgres."),
+  node_id: nonEmpty(
+    "node1",
+    "a non-empty string",
+    "This broker's node id: shown in stats, /metrics (tq_node_info) and, with backend postgres, in every log line; with backend postgres it marks the leases and workers this broker serves, so each broker of a cluster needs its own.",
+  ),
   peers: z
     .array(z.string().regex(HOST_PORT, { error: "host:port" }), { error: "a list of host:port strings" })
     .default([])
@@ -250,7 +283,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze(ConfigSchema.parse({})) as C
 export interface KeyInfo {
   section: SectionName;
   key: string;
-  /** "broker.port" */
+  /** "broker.port"; a subsection's key "persistence.postgres.url" (its key is then "postgres.url"). */
   path: string;
   /** "TQ_BROKER_PORT" */
   envVar: string;
@@ -266,22 +299,28 @@ function metaOf(schema: z.ZodType, path: string): KeyMeta {
   return meta as KeyMeta;
 }
 
+/** Sections inside a section (one level deep), by path: their keys are listed as "sub.key". */
+export const SUBSECTIONS: Readonly<Record<string, z.ZodObject>> = { "persistence.postgres": postgresSchema };
+
 export const CONFIG_KEYS: readonly KeyInfo[] = SECTION_NAMES.flatMap((section) =>
-  Object.entries(SECTION_SCHEMAS[section].shape).map(([key, schema]): KeyInfo => {
-    const path = `${section}.${key}`;
-    return {
-      section,
-      key,
-      path,
-      envVar: envVarFor(section, key),
-      meta: metaOf(schema as z.ZodType, path),
-      defaultValue: (DEFAULT_CONFIG[section] as Record<string, unknown>)[key],
-    };
+  Object.entries(SECTION_SCHEMAS[section].shape).flatMap(([key, schema]): KeyInfo[] => {
+    const sub = SUBSECTIONS[`${section}.${key}`];
+    const defaults = (DEFAULT_CONFIG[section] as Record<string, unknown>)[key];
+    if (sub === undefined) return [leafKey(section, key, schema as z.ZodType, defaults)];
+    return Object.entries(sub.shape).map(([leaf, leafSchema]) =>
+      leafKey(section, `${key}.${leaf}`, leafSchema as z.ZodType, (defaults as Record<string, unknown>)[leaf]),
+    );
   }),
 );
 
+function leafKey(section: SectionName, key: string, schema: z.ZodType, defaultValue: unknown): KeyInfo {
+  const path = `${section}.${key}`;
+  return { section, key, path, envVar: envVarFor(section, key), meta: metaOf(schema, path), defaultValue };
+}
+
+/** TQ_<SECTION>_<KEY>, a subsection's dot an underscore: persistence.postgres.url is TQ_PERSISTENCE_POSTGRES_URL. */
 export function envVarFor(section: string, key: string): string {
-  return `TQ_${section}_${key}`.toUpperCase();
+  return `TQ_${section}_${key}`.replaceAll(".", "_").toUpperCase();
 }
 
 export function keyInfo(path: string): KeyInfo | undefined {

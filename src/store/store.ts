@@ -110,6 +110,11 @@ export interface TaskEnd {
   id: string;
   queue: string;
   status: "completed" | "dead" | "cancelled";
+  /**
+   * A running task cancelled: the lease that ended with it, so that the broker its worker is
+   * connected to (this one or, with several brokers, another) can tell the worker.
+   */
+  endedLease?: { token: number; workerId: string };
 }
 
 /**
@@ -124,8 +129,11 @@ export interface StoreEvents {
    * others announced.
    */
   ready(queue: string, count: number): void;
-  /** Tasks reached a finished status: completed, dead (by any path) or cancelled. */
-  finished(ends: readonly TaskEnd[]): void;
+  /**
+   * Tasks reached a finished status: completed, dead (by any path) or cancelled. `elsewhere`:
+   * another broker of the cluster committed it (this broker wakes its waits, counts nothing).
+   */
+  finished(ends: readonly TaskEnd[], elsewhere?: boolean): void;
   /** Time-based work (a delayed task, a retry, a lease expiry) is due at `atMs`: tick() then. */
   due(atMs: number): void;
   /** A queue was paused or resumed; a store with several brokers passes on what the others did. */

@@ -76,3 +76,13 @@ describe("--json on every command that prints data", () => {
     expect(typeof (JSON.parse(r.output) as { uptimeMs: unknown }).uptimeMs).toBe("number");
   });
 });
+
+describe("config print of a PostgreSQL URL (real CLI process)", () => {
+  test("the password never printed, the rest of the URL kept", async () => {
+    const r = await runCli(["config", "print", "--json"], { cwd: dir, env: { TQ_PERSISTENCE_POSTGRES_URL: "postgres://tq:hunter2-pw@db:5432/tq?sslmode=require" } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).not.toContain("hunter2");
+    const printed = JSON.parse(r.stdout) as { persistence: { postgres: { url: string } } };
+    expect(printed.persistence.postgres.url).toBe("postgres://tq:***@db:5432/tq?sslmode=require");
+  });
+});

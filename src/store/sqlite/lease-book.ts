@@ -222,7 +222,7 @@ export class LeaseBook {
     });
     recordRun(this.o.stmts, lease, nowMs, "cancelled", null);
     this.o.mem.finished.add(lease.queue, "cancelled", 1);
-    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "cancelled" });
+    this.o.notes.finished({ id: lease.id, queue: lease.queue, status: "cancelled", endedLease: { token: lease.token, workerId: lease.workerId } });
     return rowToTask(this.o.stmts.cancelLeased.get(nowMs, lease.seq, lease.workerId, lease.startedAtMs, crc)!);
   }
 

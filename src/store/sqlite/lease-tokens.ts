@@ -6,7 +6,7 @@
 import { getRandomValues } from "node:crypto";
 import type { GroupCommit } from "./group-commit.ts";
 import type { Statements } from "./statements.ts";
-import { TOKEN_KEY_BYTES, TokenCipher } from "./token-cipher.ts";
+import { TOKEN_KEY_BYTES, TokenCipher } from "../token-cipher.ts";
 
 const TOKEN_BLOCK = 10_000;
 /** Tokens are u32 on the wire; the serial behind a token is the lease count modulo this. */

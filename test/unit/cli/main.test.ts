@@ -71,7 +71,7 @@ describe("exit codes", () => {
   test("serve with raft enabled: 78 and a clear message", async () => {
     const r = await cli(["serve", "--data-dir", join(dir, "never")], { TQ_RAFT_ENABLED: "true", TQ_RAFT_NODE_ID: "n1" });
     expect(r.code).toBe(78);
-    expect(r.err).toContain("raft.enabled: tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database (persistence.backend: postgres, not available yet in this version); the other raft keys are accepted and ignored (from TQ_RAFT_ENABLED)");
+    expect(r.err).toContain("raft.enabled: tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database (persistence.backend: postgres, persistence.postgres.url; raft.node_id names each broker); the other raft keys are accepted and ignored (from TQ_RAFT_ENABLED)");
   });
 });
 
@@ -143,6 +143,15 @@ describe("config", () => {
     expect(printed.auth.api_keys).toEqual([{ name: "a", role: "admin", key: "***" }]);
     const asJson = JSON.parse((await cli(["config", "print", "--json"])).out) as unknown;
     expect(asJson).toEqual(JSON.parse(JSON.stringify(DEFAULT_CONFIG)));
+  });
+
+  test("print: the PostgreSQL URL's password masked, set through TQ_PERSISTENCE_POSTGRES_URL", async () => {
+    const r = await cli(["config", "print"], { TQ_PERSISTENCE_BACKEND: "postgres", TQ_PERSISTENCE_POSTGRES_URL: "postgres://tq:hunter2-pw@db:5432/tq" });
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain("hunter2");
+    const printed = parse(r.out) as typeof DEFAULT_CONFIG;
+    expect(printed.persistence.backend).toBe("postgres");
+    expect(printed.persistence.postgres.url).toBe("postgres://tq:***@db:5432/tq");
   });
 
   test("print --defaults is the shipped broker.yaml", async () => {

@@ -28,6 +28,7 @@ const EXPECTED = {
     shutdown_timeout_secs: 30,
   },
   persistence: {
+    backend: "sqlite",
     data_dir: "./data",
     sync: "full",
     wal_sync_interval_ms: 100,
@@ -35,6 +36,7 @@ const EXPECTED = {
     auto_compact: true,
     compact_interval_secs: 3600,
     max_wal_bytes: 64 * 1024 * 1024,
+    postgres: { url: "", pool_size: 10, schema: "tq", synchronous_commit: true },
   },
   raft: { enabled: false, node_id: "node1", peers: [], election_timeout_ms: 1000, heartbeat_interval_ms: 300, snapshot_interval_secs: 300, data_dir: "" },
   api: { rest_port: 8080, grpc_port: 9090, enable_tls: false, tls_cert_file: "", tls_key_file: "", tls_ca_file: "" },
@@ -64,11 +66,15 @@ describe("defaults", () => {
   });
 
   test("every key has a description, an expectation and an env var named by the rule", () => {
-    expect(CONFIG_KEYS.length).toBe(Object.values(EXPECTED).reduce((n, s) => n + Object.keys(s).length, 0));
+    // A subsection (persistence.postgres) counts its keys.
+    const leaves = (o: object): number =>
+      Object.values(o).reduce((n: number, v) => n + (v !== null && typeof v === "object" && !Array.isArray(v) ? leaves(v) : 1), 0);
+    expect(CONFIG_KEYS.length).toBe(leaves(EXPECTED));
     for (const k of CONFIG_KEYS) {
       expect(k.meta.description.length).toBeGreaterThan(10);
       expect(k.meta.expected.length).toBeGreaterThan(3);
-      expect(k.envVar).toBe(`TQ_${k.section.toUpperCase()}_${k.key.toUpperCase()}`);
+      expect(k.envVar).toBe(`TQ_${k.section.toUpperCase()}_${k.key.replaceAll(".", "_").toUpperCase()}`);
     }
+    expect(CONFIG_KEYS.find((k) => k.path === "persistence.postgres.url")?.envVar).toBe("TQ_PERSISTENCE_POSTGRES_URL");
   });
 });

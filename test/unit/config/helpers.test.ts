@@ -50,6 +50,18 @@ describe("maskSecrets", () => {
   test("a config without keys is unchanged", () => {
     expect(maskSecrets(DEFAULT_CONFIG)).toEqual(DEFAULT_CONFIG);
   });
+
+  test("the PostgreSQL URL keeps its user, host and database, never its password", () => {
+    for (const [url, shown] of [
+      ["postgres://tq:s3cret@db:5432/tq", "postgres://tq:***@db:5432/tq"],
+      ["postgresql://tq:p%40ss@w0rd@db/tq?sslmode=require", "postgresql://tq:***@db/tq?sslmode=require"],
+      ["postgres://tq@db/tq?sslmode=require&password=s3cret", "postgres://tq@db/tq?sslmode=require&password=***"],
+      ["postgres://db/tq", "postgres://db/tq"],
+    ] as const) {
+      const masked = maskSecrets(loadConfig({ env: { TQ_PERSISTENCE_POSTGRES_URL: url } }));
+      expect(masked.persistence.postgres.url).toBe(shown);
+    }
+  });
 });
 
 describe("listenError", () => {

@@ -213,7 +213,7 @@ describe("rules across keys", () => {
   test("raft enabled is refused with a clear message", () => {
     const file = yamlFile("raft:\n  enabled: true\n  node_id: n1\n");
     expect(problems({ file })).toEqual([
-      `raft.enabled: tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database (persistence.backend: postgres, not available yet in this version); the other raft keys are accepted and ignored (${file} line 2)`,
+      `raft.enabled: tq-broker has no Raft mode; set raft.enabled to false. For several brokers, use one PostgreSQL database (persistence.backend: postgres, persistence.postgres.url; raft.node_id names each broker); the other raft keys are accepted and ignored (${file} line 2)`,
     ]);
   });
 });
@@ -261,5 +261,46 @@ describe("durations in seconds", () => {
       "broker.idle_timeout_secs: expected a number of seconds > 0, got 0 (from TQ_BROKER_IDLE_TIMEOUT_SECS)",
       "broker.disconnect_grace_secs: expected a number of seconds >= 0, got -1 (from TQ_BROKER_DISCONNECT_GRACE_SECS)",
     ]);
+  });
+});
+
+describe("persistence.postgres (a section inside a section)", () => {
+  const url = "postgres://tq:pa55word@db.internal:5432/tq";
+
+  test("set from a file, from TQ_PERSISTENCE_POSTGRES_* and from a flag, env over file, flag over env", () => {
+    const file = yamlFile(`persistence:\n  backend: postgres\n  postgres:\n    url: ${url}\n    pool_size: 4\n`);
+    const fromFile = loadConfig({ file, env: {} });
+    expect(fromFile.persistence.backend).toBe("postgres");
+    expect(fromFile.persistence.postgres).toEqual({ url, pool_size: 4, schema: "tq", synchronous_commit: true });
+    const fromEnv = loadConfig({
+      file,
+      env: { TQ_PERSISTENCE_POSTGRES_POOL_SIZE: "7", TQ_PERSISTENCE_POSTGRES_SCHEMA: "queue_a", TQ_PERSISTENCE_POSTGRES_SYNCHRONOUS_COMMIT: "false" },
+    });
+    expect(fromEnv.persistence.postgres).toEqual({ url, pool_size: 7, schema: "queue_a", synchronous_commit: false });
+    const fromFlag = loadConfig({ file, env: { TQ_PERSISTENCE_POSTGRES_POOL_SIZE: "7" }, flags: { "persistence.postgres.pool_size": "9" } });
+    expect(fromFlag.persistence.postgres.pool_size).toBe(9);
+    expect(loadConfig({ env: { TQ_PERSISTENCE_POSTGRES_URL: url } }).persistence.postgres.url).toBe(url);
+  });
+
+  test("backend postgres without a URL is refused, naming the key and its variable", () => {
+    expect(problems({ env: { TQ_PERSISTENCE_BACKEND: "postgres" } })).toEqual([
+      "persistence.postgres.url: required when persistence.backend is postgres (postgres://user:password@host:port/database, or TQ_PERSISTENCE_POSTGRES_URL)",
+    ]);
+  });
+
+  test("a bad value is reported at its nested path, a URL's password never echoed", () => {
+    const file = yamlFile("persistence:\n  postgres:\n    url: mysql://root:hunter2@db/x\n    pool_size: 1\n    schema: Bad-Name\n");
+    const lines = problems({ file });
+    expect(lines).toEqual([
+      `persistence.postgres.url: expected a postgres://user:password@host:port/database URL, got "mysql://root:***@db/x" (${file} line 3)`,
+      `persistence.postgres.pool_size: expected an integer 3-1000, got 1 (${file} line 4)`,
+      `persistence.postgres.schema: expected a schema name: lowercase letters, digits and _, starting with a letter or _, got "Bad-Name" (${file} line 5)`,
+    ]);
+    expect(lines.join("\n")).not.toContain("hunter2");
+  });
+
+  test("an unknown key inside it is named with its neighbours", () => {
+    const file = yamlFile("persistence:\n  postgres:\n    pool_sise: 3\n");
+    expect(problems({ file })).toEqual([`persistence.postgres.pool_sise: unknown key (did you mean persistence.postgres.pool_size?) (${file} line 3)`]);
   });
 });

@@ -20,10 +20,16 @@ describe("shipped files", () => {
     const parsed = parse(text) as Record<string, Record<string, unknown>>;
     const lines = text.split("\n");
     for (const k of CONFIG_KEYS) {
-      expect(parsed[k.section]?.[k.key]).toEqual(k.defaultValue);
-      const at = lines.indexOf(`  ${k.key}: ${JSON.stringify(k.defaultValue)}`, lines.indexOf(`${k.section}:`));
+      // persistence.postgres.url is key "postgres.url" of section persistence, one level deeper.
+      const names = k.key.split(".");
+      const leaf = names[names.length - 1]!;
+      const indent = "  ".repeat(names.length);
+      let value: unknown = parsed[k.section];
+      for (const name of names) value = (value as Record<string, unknown> | undefined)?.[name];
+      expect(value).toEqual(k.defaultValue);
+      const at = lines.indexOf(`${indent}${leaf}: ${JSON.stringify(k.defaultValue)}`, lines.indexOf(`${k.section}:`));
       expect(at).toBeGreaterThan(0);
-      expect(lines[at - 1]).toBe(`  # ${k.meta.description}`);
+      expect(lines[at - 1]).toBe(`${indent}# ${k.meta.description}`);
     }
   });
 

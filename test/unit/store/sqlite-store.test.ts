@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { BrokerError, ErrorCode } from "../../../src/protocol/errors.ts";
 import { task } from "../../contract/store.contract.ts";
-import { TokenCipher } from "../../../src/store/sqlite/token-cipher.ts";
+import { TokenCipher } from "../../../src/store/token-cipher.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
 import { claim, complete, list } from "../../helpers/store-ops.ts";
 

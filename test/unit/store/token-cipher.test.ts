@@ -1,7 +1,7 @@
 // The keyed permutation behind lease tokens: one token per serial and back, no two serials alike,
 // and nothing a worker could extrapolate from the tokens of consecutive claims.
 import { expect, test } from "bun:test";
-import { TokenCipher } from "../../../src/store/sqlite/token-cipher.ts";
+import { TokenCipher } from "../../../src/store/token-cipher.ts";
 
 const key = (fill: number): Uint8Array => new Uint8Array(16).fill(fill);
 
