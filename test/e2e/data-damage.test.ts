@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TaskInfo } from "../../src/protocol/messages.ts";
@@ -231,6 +231,22 @@ describe("after a clean stop (checks before serving: WAL, identity, schema, page
     const after = await startAndRead(dir);
     expect(after.tasks!.size).toBe(TASKS - 1);
     for (const [id, t] of after.tasks!) expect(taskText(t)).toBe(taskText(clean.served.get(id)!));
+  }, 60_000);
+
+  test("damaged pages under a record that holds are still refused before serving: exit 65", async () => {
+    const dir = damagedCopy(clean);
+    await startAndWaitForChecks(dir);
+    const db = join(dir, DB_FILE);
+    const bytes = readFileSync(db);
+    // Every page but the first two (the schema) and the last, scribbled over in the middle.
+    for (let i = 4096 * 2; i < bytes.length - 4096; i += 4096) bytes.fill(0x5a, i + 100, i + 1200);
+    writeFileSync(db, bytes);
+    await writeCleanStop(db, (JSON.parse(readFileSync(`${db}-id`, "utf8")) as { db_id: number }).db_id);
+    const r = await startAndRead(dir);
+    expect(r.tasks).toBeNull();
+    expect(r.exitCode).toBe(65);
+    expect(r.output).toContain("is corrupt or not a tq-broker database");
+    expect(r.output).not.toContain('"msg":"listening"');
   }, 60_000);
 });
 
