@@ -94,6 +94,19 @@ function openSqlite(config: Config, log: Logger, wiring: StoreWiring): Promise<O
       acceptDataLoss: wiring.acceptDataLoss,
       clock: wiring.clock,
       onQuarantine: (rows) => log.error("task records failed their checksums while serving: moved to the quarantine table, never served", { component: "store", tasks: rows }),
+      onChecksAfterOpen: (r) => {
+        const fields = { component: "store", rows_checked: r.rowsChecked, ms: Math.round(r.ms) };
+        if (r.ended === "stopped") log.warn("checks after start were cut short by the stop: the next start checks everything before serving", fields);
+        else if (r.ended === "failed") log.error("checks after start failed: the next start checks everything before serving", { ...fields, reason: r.failure });
+        else if (r.damagedRows.length > 0 || r.indexesRebuilt.length > 0) {
+          log.error("checks after start found damaged data: rows moved to the quarantine table, indexes rebuilt", {
+            ...fields,
+            tasks: r.damagedRows,
+            indexes_rebuilt: r.indexesRebuilt,
+            found: r.indexFindings,
+          });
+        } else log.info("checks after start found every row and index whole", fields);
+      },
       retry: wiring.retry,
       events: wiring.events,
       onCommit: wiring.onCommit,
@@ -115,8 +128,11 @@ function openSqlite(config: Config, log: Logger, wiring: StoreWiring): Promise<O
       sync: config.persistence.sync,
       ...counts,
       queues: undefined,
+      rows_and_indexes_checked: opened.openChecks.rowsAndIndexes,
+      ...(opened.openChecks.beforeServingBecause === null ? {} : { because: opened.openChecks.beforeServingBecause }),
       rows_checked: opened.openChecks.rowsChecked,
       check_ms: Math.round(opened.openChecks.checkMs),
+      open_ms: opened.openChecks.phasesMs,
     });
     return {
       store: opened,

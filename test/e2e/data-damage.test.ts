@@ -1,14 +1,16 @@
 // Damaged files never start a broker silently (issue 19.4, 19.5; docs/guarantees.md promise 7):
 // real `tq-broker serve` processes on real data dirs whose tq.db or WAL a test helper damaged.
 // Each damage is refused with exit 65 and a message naming it; --accept-data-loss starts, once,
-// and lists what was lost.
+// and lists what was lost. After a clean stop, with the file untouched since, rows and indexes are
+// checked right after serving: what is found then is quarantined or rebuilt and logged loudly.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TaskInfo } from "../../src/protocol/messages.ts";
+import { writeCleanStop } from "../../src/store/sqlite/clean-stop.ts";
 import { launchBroker, reap } from "../chaos/lib/broker-proc.ts";
 import { seededRandom } from "../chaos/lib/tier.ts";
 import {
@@ -179,13 +181,84 @@ describe("damaged tq.db", () => {
   }, 60_000);
 });
 
+/**
+ * Starts a broker on `dataDir` and waits until its checks after start ended (a start after a clean
+ * stop) or it logged that it checked everything before serving; returns its output, with `during`
+ * run while it serves. Stopped with SIGTERM.
+ */
+async function startAndWaitForChecks(dataDir: string, during: (conn: RawConn) => Promise<void> = async () => {}): Promise<string> {
+  const broker = launchBroker({ dataDir });
+  try {
+    const conn = await RawConn.connect(await broker.listening());
+    await during(conn);
+    conn.close();
+    for (let i = 0; i < 400 && !/"checks after start|"rows_and_indexes_checked":"before serving"/.test(broker.output()); i++) await Bun.sleep(50);
+    broker.proc.kill("SIGTERM");
+    expect(await broker.exited).toBe(0);
+    return broker.output();
+  } finally {
+    await reap(broker);
+  }
+}
+
+describe("after a clean stop (checks before serving: WAL, identity, schema, page structure; rows and indexes right after)", () => {
+  test("the broker serves first and says so; a byte written to tq.db in place since the stop brings every check back before serving: exit 65", async () => {
+    const dir = damagedCopy(clean);
+    // A copy is another file than the one the record names: everything is checked first.
+    expect(await startAndWaitForChecks(dir)).toMatch(/"rows_and_indexes_checked":"before serving","because":"the database file was replaced \(another inode\)"/);
+    const second = await startAndWaitForChecks(dir);
+    expect(second).toContain('"rows_and_indexes_checked":"after serving"');
+    expect(second).toMatch(new RegExp(`"level":"info","msg":"checks after start found every row and index whole".*"rows_checked":${TASKS}`));
+
+    flipByte(join(dir, DB_FILE), offsetOf(join(dir, DB_FILE), "task-123-payload") + 5);
+    expectRefused(await startAndRead(dir), "1 task record failed their checksums", clean.ids[123]!);
+  }, 60_000);
+
+  test("damage the record cannot see (the disk changed under the file system: the test stamps the record again) is found right after serving, logged at level error, never served; the next start serves every other task unchanged", async () => {
+    const dir = damagedCopy(clean);
+    await startAndWaitForChecks(dir);
+    const db = join(dir, DB_FILE);
+    const victim = clean.ids[200]!;
+    flipByte(db, offsetOf(db, "task-200-payload") + 5);
+    await writeCleanStop(db, (JSON.parse(readFileSync(`${db}-id`, "utf8")) as { db_id: number }).db_id);
+
+    const output = await startAndWaitForChecks(dir, async (conn) => {
+      // Served before the checks reach it, a damaged row is still never served.
+      expect(await conn.call({ kind: "QueryStatus", id: victim })).toMatchObject({ kind: "Error", code: 8, message: expect.stringContaining("quarantined") });
+    });
+    expect(output).toContain('"rows_and_indexes_checked":"after serving"');
+    expect(output).toMatch(new RegExp(`"level":"error","msg":"checks after start found damaged data.*${victim}`));
+    const after = await startAndRead(dir);
+    expect(after.tasks!.size).toBe(TASKS - 1);
+    for (const [id, t] of after.tasks!) expect(taskText(t)).toBe(taskText(clean.served.get(id)!));
+  }, 60_000);
+
+  test("damaged pages under a record that holds are still refused before serving: exit 65", async () => {
+    const dir = damagedCopy(clean);
+    await startAndWaitForChecks(dir);
+    const db = join(dir, DB_FILE);
+    const bytes = readFileSync(db);
+    // Every page but the first two (the schema) and the last, scribbled over in the middle.
+    for (let i = 4096 * 2; i < bytes.length - 4096; i += 4096) bytes.fill(0x5a, i + 100, i + 1200);
+    writeFileSync(db, bytes);
+    await writeCleanStop(db, (JSON.parse(readFileSync(`${db}-id`, "utf8")) as { db_id: number }).db_id);
+    const r = await startAndRead(dir);
+    expect(r.tasks).toBeNull();
+    expect(r.exitCode).toBe(65);
+    expect(r.output).toContain("is corrupt or not a tq-broker database");
+    expect(r.output).not.toContain('"msg":"listening"');
+  }, 60_000);
+});
+
 describe("damaged WAL (after a crash, checkpoints held off: every commit is in the WAL)", () => {
-  test("the crash image itself starts, with every acknowledged write", async () => {
+  test("the crash image itself starts, with every acknowledged write, every check before serving", async () => {
     const { frames } = walFrames(join(crashed.dataDir, WAL_FILE));
     expect(frames).toBeGreaterThan(10);
     const r = await startAndRead(damagedCopy(crashed));
     expect(r.tasks!.size).toBe(TASKS);
     expect(completedCount(r.tasks!)).toBe(COMPLETED);
+    // kill -9 leaves no record of a clean stop.
+    expect(r.output).toMatch(/"rows_and_indexes_checked":"before serving","because":"no record of a clean stop/);
   }, 30_000);
 
   test("damage to the WAL header or its first frame: exit 65 (SQLite would start with all tasks gone); accepted, the frames dropped are listed and the WAL kept aside", async () => {

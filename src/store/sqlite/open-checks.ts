@@ -1,11 +1,14 @@
 // What the store checks at open so that a broker that cannot trust its data does not start
 // (docs/guarantees.md): a WAL cut short by damage (before SQLite reads it), a database that lost
-// its content, indexes out of step with the table, and every task row against its checksums. Each
-// finding refuses the start (DataLossError, exit 65) unless the operator accepted the loss; then
-// it is acted on and listed. Owns the order of the checks; each check lives in its own file.
+// its content, the schema, the structure of every page, indexes out of step with the table, and
+// every task row against its checksums. Each finding refuses the start (DataLossError, exit 65)
+// unless the operator accepted the loss; then it is acted on and listed. After a clean stop whose
+// record still holds (clean-stop.ts) the rows and indexes are checked right after serving instead
+// (checks-after-open.ts). Owns the order of the checks; each check lives in its own file.
 
 import type { Database } from "bun:sqlite";
 import { closeSync, copyFileSync, openSync, readSync, statSync } from "node:fs";
+import { stampDifference, stampOf, takeCleanStop, type CleanStop } from "./clean-stop.ts";
 import { readIdentity, writeIdentity, type DbIdentity } from "./db-identity.ts";
 import { Quarantine, type QuarantinedRow } from "./quarantine.ts";
 import { CorruptDatabaseError, judgeIntegrity, openDatabase, type SchemaState } from "./schema.ts";
@@ -29,12 +32,37 @@ export interface DataLossReport {
 
 /** Figures of the checks, for the start-up log. */
 export interface OpenCheckFigures {
+  /**
+   * When rows and indexes are checked: before serving, or right after (a clean stop whose record
+   * holds: the file is as the last broker left it).
+   */
+  rowsAndIndexes: "before serving" | "after serving";
+  /** Why they were checked before serving (null when after). */
+  beforeServingBecause: string | null;
+  /** Rows checked against their checksums before serving. */
   rowsChecked: number;
   /**
    * What the checks held the open for, in ms: the WAL read, the row scan and the wait for the
    * integrity check (which runs while memory loads).
    */
   checkMs: number;
+  /** Each step of the open, in ms, in the order they ran (the store adds its own after the checks'). */
+  phasesMs: OpenPhases;
+}
+
+/** Milliseconds per step of the open, by step name, in the order the steps ran. */
+export type OpenPhases = Record<string, number>;
+
+/** Times the steps of an open: each lap() names the step that just ended. */
+export class PhaseClock {
+  readonly phasesMs: OpenPhases = {};
+  private last = performance.now();
+
+  lap(step: string): void {
+    const now = performance.now();
+    this.phasesMs[step] = Math.round((this.phasesMs[step] ?? 0) + now - this.last);
+    this.last = now;
+  }
 }
 
 /** Damage was found and the operator has not accepted the loss: the CLI exits 65 and lists it. */
@@ -73,6 +101,8 @@ export function describeLoss(report: DataLossReport): string[] {
 
 export interface CheckedOpenOptions {
   path: string;
+  /** Times the steps; the store goes on timing its own with it. */
+  clock: PhaseClock;
   synchronous: "full" | "normal";
   cacheMiB: number;
   /** The operator accepts losing what the checks find (`tq-broker serve --accept-data-loss`). */
@@ -86,6 +116,13 @@ export interface CheckedOpenOptions {
 export interface CheckedDatabase {
   db: Database;
   quarantine: Quarantine;
+  /** The database's id (meta 'db_id'); null in memory. */
+  dbId: number | null;
+  /**
+   * Rows and indexes are still to check (checks-after-open.ts), and memory is not loaded: only
+   * the structure of every page (quick_check) is checked before serving.
+   */
+  checkAfterServing: boolean;
   /**
    * The rest of the checks, once the store has loaded its memory (the integrity check runs on
    * another thread meanwhile): throws CorruptDatabaseError for a damaged file (the caller closes
@@ -160,7 +197,7 @@ function dbPageSize(path: string): number {
 }
 
 export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
-  const { path, acceptDataLoss: accept } = options;
+  const { path, acceptDataLoss: accept, clock } = options;
   const started = performance.now();
   const report = emptyReport();
   const refuse = (): never => {
@@ -171,6 +208,8 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
   // on close, copy it into the database and delete it.
   const onDisk = path !== ":memory:";
   const remembered = onDisk ? readIdentity(path) : null;
+  // Taken (and removed) first: whatever happens from here on leaves no record of a clean stop.
+  const cleanStop = onDisk ? takeCleanStop(path) : null;
   const size = fileSize(path);
   report.wal = onDisk ? checkWal(`${path}-wal`, dbPageSize(path)) : null;
   if (remembered !== null && (size === null || size === 0)) {
@@ -183,6 +222,8 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
     report.walCopy = `${path}-wal.damaged-${Date.now()}`;
     copyFileSync(`${path}-wal`, report.walCopy);
   }
+  let beforeServingBecause = onDisk ? whyCheckBeforeServing(path, cleanStop, remembered, report) : "the database is in memory";
+  clock.lap("wal");
 
   const opened = openDatabase(path, options.synchronous, options.cacheMiB, {
     beforeMigrating(state: SchemaState) {
@@ -191,14 +232,24 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
         if (!accept) refuse();
       }
     },
+    // Beside memory loading: every page's structure before serving; what integrity_check adds
+    // (indexes against their table) comes after, with the rows.
+    structureCheck: beforeServingBecause === null ? "quick_check" : "integrity_check",
   });
   const db = opened.db;
+  if (opened.migrated && beforeServingBecause === null) beforeServingBecause = "the file was migrated to this build's schema";
+  clock.lap("schema");
   let quarantine: Quarantine;
-  let rowsChecked: number;
+  let rowsChecked = 0;
+  let dbId: number | null = null;
   try {
-    if (onDisk) checkIdentity(db, path, remembered, opened.created, report, accept);
+    if (onDisk) dbId = checkIdentity(db, path, remembered, opened.created, report, accept);
+    clock.lap("identity");
     quarantine = new Quarantine(db, options.onDamagedRow);
-    rowsChecked = quarantine.scanAll(options.onCheckedRow);
+    if (beforeServingBecause !== null) {
+      rowsChecked = quarantine.scanAll(options.onCheckedRow);
+      clock.lap("rows");
+    }
     if (quarantine.pending > 0 && !accept) {
       // The rows are listed, not moved: a refused start changes nothing.
       report.quarantined = quarantine.peek();
@@ -210,13 +261,17 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
     throw thrown;
   }
   const firstPhaseMs = performance.now() - started;
+  const rowsAndIndexes = beforeServingBecause === null ? "after serving" : "before serving";
   return {
     db,
     quarantine,
+    dbId,
+    checkAfterServing: beforeServingBecause === null,
     finish() {
       const waitStarted = performance.now();
       const damagedIndexes = judgeIntegrity(path, opened.integrity.result());
       const checkMs = firstPhaseMs + (performance.now() - waitStarted);
+      clock.lap("structure");
       const moving = quarantine.pending > 0 || damagedIndexes.length > 0;
       if (moving) {
         db.transaction(() => {
@@ -229,8 +284,13 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
       // An accepted WAL loss must not be found again at the next start: copy what SQLite kept into
       // the database and empty the WAL (its damaged frames are in walCopy).
       if (report.wal !== null) db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      if (moving || report.wal !== null) clock.lap("repair");
       const found = hasLoss(report) || damagedIndexes.length > 0;
-      return { report: found ? report : null, figures: { rowsChecked, checkMs }, reload: moving };
+      return {
+        report: found ? report : null,
+        figures: { rowsAndIndexes, beforeServingBecause, rowsChecked, checkMs, phasesMs: clock.phasesMs },
+        reload: moving,
+      };
     },
     abandon(err) {
       return asCorrupt(path, err, opened.integrity);
@@ -238,8 +298,24 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
   };
 }
 
-/** The database must be the one the data dir remembers; a new database (or an adopted old one) is remembered from now on. */
-function checkIdentity(db: Database, path: string, remembered: DbIdentity | null | "unreadable", created: boolean, report: DataLossReport, accept: boolean): void {
+/**
+ * Null when the clean stop's record holds: the file is, byte for byte, what a broker that checked
+ * it left (the same inode, size and times, no WAL beside it, the data dir's database), so its rows
+ * and indexes can be checked right after serving. Otherwise why every check runs first.
+ */
+function whyCheckBeforeServing(path: string, cleanStop: CleanStop | null, remembered: DbIdentity | null | "unreadable", report: DataLossReport): string | null {
+  if (cleanStop === null) return "no record of a clean stop (the last run crashed or was killed, did not finish its checks, or this is a new data dir)";
+  if (report.wal !== null || report.lostContent !== null) return "damage was found";
+  if (remembered === null || remembered === "unreadable" || remembered.dbId !== cleanStop.dbId) return "the clean stop's record is not for the database tq.db-id names";
+  if ((fileSize(`${path}-wal`) ?? 0) > 0) return "a WAL file is beside the cleanly stopped database";
+  return stampDifference(cleanStop.file, stampOf(path));
+}
+
+/**
+ * The database must be the one the data dir remembers; a new database (or an adopted old one) is
+ * remembered from now on. Returns its id.
+ */
+function checkIdentity(db: Database, path: string, remembered: DbIdentity | null | "unreadable", created: boolean, report: DataLossReport, accept: boolean): number {
   const row = db.query("SELECT value FROM meta WHERE key = 'db_id'").get() as { value: number } | null;
   if (row === null) throw new CorruptDatabaseError(path, ["the meta table has no db_id row"]);
   const dbId = row.value;
@@ -250,4 +326,5 @@ function checkIdentity(db: Database, path: string, remembered: DbIdentity | null
   if (created || remembered === null || remembered === "unreadable" || remembered.dbId !== dbId) {
     writeIdentity(path, { dbId, createdAtMs: Date.now() });
   }
+  return dbId;
 }

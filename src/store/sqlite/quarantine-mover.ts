@@ -39,6 +39,16 @@ export class QuarantineMover {
     });
   }
 
+  /**
+   * Moves the rows found so far now, in the open group, and resolves once it is committed (the
+   * checks after open wait for it before comparing indexes with the table).
+   */
+  async moveNow(): Promise<QuarantinedRow[]> {
+    const moved = await this.o.group.run(() => this.moveOut());
+    if (moved.length > 0) this.o.onMoved(moved);
+    return moved;
+  }
+
   private moveOut(): QuarantinedRow[] {
     const moved = this.o.quarantine.moveOut(Date.now());
     for (const row of moved) {

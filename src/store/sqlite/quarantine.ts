@@ -53,7 +53,7 @@ export class Quarantine {
 
   /** `onFound` is told once per row found damaged (the store schedules its move). */
   constructor(
-    db: Database,
+    private readonly db: Database,
     private readonly onFound: (row: QuarantinedRow) => void,
   ) {
     this.rawBySeq = db.prepare("SELECT * FROM tasks WHERE seq = ?");
@@ -115,11 +115,27 @@ export class Quarantine {
       const row = this.rawBySeq.get(found.seq);
       if (row === null || rowDamage(row) === null) continue;
       this.copy.run(found.seq, found.reason, nowMs);
-      this.remove.run(found.seq);
+      this.removeRow(found.seq);
       moved.push(found);
     }
     this.found.clear();
     return moved;
+  }
+
+  /**
+   * SQLite refuses to delete a row whose index entry is not where the row's fields say
+   * (SQLITE_CORRUPT_INDEX): damage to an indexed field (id, status, idempotency key, finish time)
+   * does that. Rebuilt from the table as it is, the indexes hold the row's entries again, and the
+   * delete goes through; the failed statement alone was undone, the transaction goes on.
+   */
+  private removeRow(seq: number): void {
+    try {
+      this.remove.run(seq);
+    } catch (err) {
+      if (String((err as { code?: unknown }).code) !== "SQLITE_CORRUPT_INDEX") throw err;
+      this.db.exec("REINDEX tasks");
+      this.remove.run(seq);
+    }
   }
 
   /** Why task `id` (16 bytes) is out of service, or null when it is not. */

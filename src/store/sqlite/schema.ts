@@ -2,7 +2,7 @@
 // integrity check that refuses a corrupt file. Knows the schema; knows nothing of the queue rules.
 
 import { Database } from "bun:sqlite";
-import { integrityInBackground, integrityNow, type PendingIntegrity } from "./integrity-check.ts";
+import { integrityInBackground, integrityNow, type PendingIntegrity, type StructureCheck } from "./integrity-check.ts";
 import { QUARANTINE_TABLE_SQL } from "./quarantine.ts";
 import { schemaDifferences } from "./schema-check.ts";
 import { fixedCrc, stateCrc } from "./row-checksum.ts";
@@ -126,6 +126,8 @@ export interface OpenedDatabase {
   db: Database;
   /** True when this open created the file's schema. */
   created: boolean;
+  /** True when this open ran migrations (the file was checked whole before, with integrity_check). */
+  migrated: boolean;
   /**
    * The integrity check: already done when this open migrated the file (a damaged file must not be
    * written to), else running on a worker thread while the store checks rows and loads memory.
@@ -137,6 +139,11 @@ export interface OpenedDatabase {
 export interface OpenDatabaseHooks {
   /** Told what the file holds before any migration runs; may throw to refuse it untouched. */
   beforeMigrating?: (state: SchemaState) => void;
+  /**
+   * The check run beside the open of a file at the current version (default integrity_check). A
+   * file to migrate always gets integrity_check, before anything is written.
+   */
+  structureCheck?: StructureCheck;
 }
 
 /**
@@ -171,7 +178,7 @@ export function openDatabase(path: string, synchronous: "full" | "normal", cache
     db.exec(`PRAGMA cache_size = -${Math.max(1, Math.floor(cacheMiB)) * 1024}`);
     // A file about to be migrated is checked first; one at the current version is only read
     // until the result is in, so it is checked on another thread meanwhile.
-    integrity = version === SCHEMA_VERSION && path !== ":memory:" ? integrityInBackground(path, db) : integrityNow(db);
+    integrity = version === SCHEMA_VERSION && path !== ":memory:" ? integrityInBackground(path, db, hooks.structureCheck) : integrityNow(db);
     if (version !== SCHEMA_VERSION) judgeIntegrity(path, integrity.result());
     if (version > SCHEMA_VERSION) {
       throw new CorruptDatabaseError(path, [`schema version ${version} is newer than this build knows (${SCHEMA_VERSION})`]);
@@ -204,7 +211,7 @@ export function openDatabase(path: string, synchronous: "full" | "normal", cache
         );
       }
     }
-    return { db, created: version === 0 && !hasTasks, integrity };
+    return { db, created: version === 0 && !hasTasks, migrated: version !== SCHEMA_VERSION, integrity };
   } catch (err) {
     integrity?.cancel();
     db.close();

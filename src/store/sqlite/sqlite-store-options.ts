@@ -3,6 +3,7 @@
 
 import type { Clock } from "../../clock.ts";
 import type { RetryPolicy } from "../../rules/transitions.ts";
+import type { AfterOpenReport } from "./checks-after-open.ts";
 import type { StoreEvents } from "../store.ts";
 import type { FlushOn } from "./group-commit.ts";
 import type { QuarantinedRow } from "./quarantine.ts";
@@ -57,6 +58,12 @@ export interface SqliteStoreOptions {
   acceptDataLoss?: boolean;
   /** Task rows found damaged while serving and moved to the quarantine table (log them loudly). */
   onQuarantine?: (rows: QuarantinedRow[]) => void;
+  /**
+   * A start after a clean stop checks rows and indexes right after serving (docs/storage.md,
+   * "Checks at open"): told once they ended, with what they checked, found and repaired (rows
+   * moved out are also told to onQuarantine). Log it: at level error when it found anything.
+   */
+  onChecksAfterOpen?: (report: AfterOpenReport) => void;
   /** Test seam: runs just before each COMMIT; a throw fails the group like a full disk would. */
   beforeCommit?: () => void;
   /** Test seam (sync full): replaces the WAL fdatasync. */

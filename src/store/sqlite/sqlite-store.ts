@@ -11,15 +11,17 @@ import type { ClaimRequest, ListPage, ListRequest, PurgeStep, ReadyAhead, Report
 import type { TaskRun } from "../../rules/task.ts";
 import type { CancelOutcome, Lease, LeaseRef, NewTask, TaskCounts, SubmitOutcome, Task } from "../../rules/task.ts";
 import { Announcements } from "./announcements.ts";
+import { ChecksAfterOpen, type AfterOpenReport } from "./checks-after-open.ts";
+import { writeCleanStop } from "./clean-stop.ts";
 import type { CheckpointResult } from "./checkpointer.ts";
 import { GroupCommit, storageUnavailable, type CommitFigures } from "./group-commit.ts";
 import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { LeaseBook } from "./lease-book.ts";
 import { LeaseTokens } from "./lease-tokens.ts";
 import { countTasks, listPage } from "./list-pages.ts";
-import { loadMemory, loadRow, recountFinished, reloadKeepingLeases } from "./load-memory.ts";
+import { loadFromTable, loadMemory, loadRow, recountFinished, reloadKeepingLeases } from "./load-memory.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
-import { openChecked, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
+import { openChecked, PhaseClock, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
 import type { Quarantine } from "./quarantine.ts";
 import { QuarantineMover } from "./quarantine-mover.ts";
 import { RetentionWalk } from "./retention-walk.ts";
@@ -63,10 +65,18 @@ export class SqliteStore implements Store {
   private readonly mover: QuarantineMover;
   private opened = false;
   private closed = false;
+  /** The database's id, for the record of a clean stop; null in memory. */
+  private readonly dbId: number | null;
+  /** Rows and indexes still to check after serving (a start after a clean stop); null when checked at open. */
+  private readonly afterOpen: ChecksAfterOpen | null = null;
+  /** A failed WAL fsync: the file may not hold what was acknowledged; no clean stop is recorded. */
+  private fatal = false;
   /** What the checks at open found and the accepted start lost or repaired; null when the data was whole. */
   readonly dataLoss: DataLossReport | null;
   /** What the checks at open cost. */
   readonly openChecks: OpenCheckFigures;
+  /** The checks after open (see afterOpen): settles with what they found; null when everything was checked at open. */
+  readonly checksAfterOpen: Promise<AfterOpenReport> | null = null;
 
   constructor(private readonly options: SqliteStoreOptions) {
     const full = (options.sync ?? "full") === "full";
@@ -75,8 +85,10 @@ export class SqliteStore implements Store {
     // Sync full on a file: SQLite does not fsync inside COMMIT; WalSync does it off the event loop.
     this.walSync = full && this.walPath !== null && options.syncWal === undefined ? new WalSync(this.walPath) : null;
     const syncWal = options.syncWal ?? (this.walSync === null ? undefined : this.walSync.sync.bind(this.walSync));
+    const phases = new PhaseClock();
     const opened = openChecked({
       path: options.path,
+      clock: phases,
       synchronous: full && syncWal === undefined ? "full" : "normal",
       cacheMiB: options.cacheMiB ?? 32,
       acceptDataLoss: options.acceptDataLoss ?? false,
@@ -87,6 +99,7 @@ export class SqliteStore implements Store {
       onCheckedRow: (row) => loadRow(this.mem, row),
     });
     this.db = opened.db;
+    this.dbId = opened.dbId;
     this.quarantine = opened.quarantine;
     this.stmts = new Statements(this.db, this.quarantine.passes);
     this.retention = new RetentionWalk(this.stmts, (queue, status) => this.mem.finished.add(queue, statusName(status) as "completed" | "dead" | "cancelled", -1));
@@ -100,6 +113,7 @@ export class SqliteStore implements Store {
       onAcknowledged: (ops, ms) => this.notify("onCommit", () => this.options.onCommit?.(ops, ms)),
       sync: full ? syncWal : undefined,
       onSyncFailed: (err) => {
+        this.fatal = true;
         this.options.log?.("fsync of the WAL failed; nothing more will be acknowledged", { error: String(err) });
         this.notify("onFatal", () => this.options.onFatal?.(err));
       },
@@ -123,15 +137,28 @@ export class SqliteStore implements Store {
       retry: options.retry ?? DEFAULT_RETRY_POLICY,
       onDue: (dueMs) => this.due(dueMs),
     });
+    phases.lap("prepare");
     try {
       const requeued = this.recover((options.clock ?? systemClock).now());
+      phases.lap("recover");
+      // Rows not checked yet (they are, right after serving): memory reads only what it holds.
+      if (opened.checkAfterServing) {
+        loadFromTable(options.path, this.mem);
+        phases.lap("load");
+      }
       const finished = opened.finish();
       this.dataLoss = finished.report;
       this.openChecks = finished.figures;
-      if (requeued > 0 || finished.reload) loadMemory(this.stmts, this.mem);
+      if ((requeued > 0 && !opened.checkAfterServing) || finished.reload) {
+        loadMemory(this.stmts, this.mem);
+        phases.lap("load");
+      }
       // Loading a million rows leaves their row objects as garbage: collect it now, before the
       // broker serves, rather than carry it in RSS until the collector gets round to it.
-      if (this.mem.ready.size > RECOVERY_GC_ROWS) Bun.gc(true);
+      if (this.mem.ready.size > RECOVERY_GC_ROWS) {
+        Bun.gc(true);
+        phases.lap("gc");
+      }
     } catch (err) {
       const thrown = opened.abandon(err);
       this.db.close();
@@ -154,6 +181,10 @@ export class SqliteStore implements Store {
             log: options.log,
           });
     this.opened = true;
+    if (opened.checkAfterServing) {
+      this.afterOpen = this.startChecksAfterOpen();
+      this.checksAfterOpen = this.afterOpen.done;
+    }
   }
 
   /** A checkpoint on the worker thread now (tests, operators); null when none ran. */
@@ -391,10 +422,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Commits, empties the WAL into the database and closes. When every check of this run finished
+   * and nothing failed, records the clean stop, so that the next open checks rows and indexes
+   * after serving (clean-stop.ts).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.group.flushNow();
     this.closed = true;
+    await this.afterOpen?.stop();
     await this.group.synced();
     this.walSync?.close();
     await this.wal?.stop();
@@ -402,6 +439,14 @@ export class SqliteStore implements Store {
       if (this.walPath !== null) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {
       this.db.close();
+    }
+    const checked = this.afterOpen === null || this.afterOpen.completed;
+    if (this.walPath === null || this.dbId === null || !checked || this.fatal) return;
+    try {
+      await writeCleanStop(this.options.path, this.dbId);
+    } catch (err) {
+      // The stop is clean all the same; the next start just checks everything before serving.
+      this.options.log?.("could not record the clean stop", { error: String(err) });
     }
   }
 
@@ -467,6 +512,25 @@ export class SqliteStore implements Store {
     killPoint(KILL_POINTS.recovery);
     this.tokens.load();
     return requeued;
+  }
+
+  /** Rows, then indexes, checked after serving; damage is dealt with as if found while serving. */
+  private startChecksAfterOpen(): ChecksAfterOpen {
+    const checks = new ChecksAfterOpen({
+      path: this.options.path,
+      // Read again here, through CheckedRows: it quarantines the row (the mover moves it out).
+      onDamagedRow: (row) => void this.stmts.bySeq.get(row.seq),
+      settleQuarantine: async () => {
+        if (this.quarantine.pending > 0) await this.mover.moveNow();
+      },
+      rebuildIndexes: (names) =>
+        this.group.run(() => {
+          for (const name of names) this.db.exec(`REINDEX "${name.replaceAll('"', '""')}"`);
+        }),
+    });
+    checks.start();
+    void checks.done.then((report) => this.notify("onChecksAfterOpen", () => this.options.onChecksAfterOpen?.(report)));
+    return checks;
   }
 
   private rebuildAfterFailure(err: unknown): void {
