@@ -1,9 +1,14 @@
 // Runs the Store contract against the PostgreSQL store: the run's test server (test/helpers/
 // postgres.ts), one fresh schema per test; a reopen is the same broker (node id) starting again.
 
+import { beforeAll } from "bun:test";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { dropSchema, freshSchema, testPostgres } from "../helpers/postgres.ts";
 import { runStoreContract, type HarnessOptions, type StoreHarness } from "./store.contract.ts";
+
+// The server starts once for the run (initdb alone takes seconds on a loaded machine): here, with
+// its own time limit, rather than inside whichever contract test happens to run first.
+beforeAll(() => testPostgres(), 120_000);
 
 runStoreContract("postgres", async (options: HarnessOptions): Promise<StoreHarness> => {
   const { url } = await testPostgres();

@@ -44,7 +44,7 @@ beforeAll(async () => {
   a = await pgBroker("a");
   b = await pgBroker("b");
   c = await pgBroker("c");
-}, 30_000);
+}, 120_000);
 
 afterAll(async () => {
   for (const conn of conns) conn.close();

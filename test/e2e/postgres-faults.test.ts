@@ -30,7 +30,7 @@ beforeAll(async () => {
   own = (await testPostgres()).ownServer;
   a = await startBroker(await postgresBrokerConfig(schema, "fa"));
   b = await startBroker(await postgresBrokerConfig(schema, "fb"));
-}, 30_000);
+}, 120_000);
 
 afterAll(async () => {
   for (const conn of conns) conn.close();

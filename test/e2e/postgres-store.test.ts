@@ -2,7 +2,7 @@
 // brokers start at once (and a schema newer than the broker), group commit batching, notification
 // payloads past PostgreSQL's 8000-byte limit, and backpressure's view of another broker's work.
 
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import type { TaskEnd } from "../../src/store/store.ts";
@@ -26,6 +26,9 @@ function schema(prefix: string): string {
   schemas.push(name);
   return name;
 }
+
+// The server starts once for the run, with its own time limit (initdb takes seconds under load).
+beforeAll(() => testPostgres(), 120_000);
 
 afterAll(async () => {
   for (const s of stores) await s.close().catch(() => undefined);
