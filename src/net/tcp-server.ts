@@ -383,9 +383,14 @@ export function startTcpServer(broker: Broker, options: TcpServerOptions): TcpSe
       // are answered; every reply is written before its connection closes, and a connection is
       // closed once it has been quiet a moment, so requests already on their way get an answer.
       stopping = true;
-      const deadline = performance.now() + timeoutMs;
+      const stoppedAt = performance.now();
+      const deadline = stoppedAt + timeoutMs;
+      // Quiet counts from the stop at the earliest: a connection idle since long ago may have
+      // frames in its socket that the event loop has not read yet (closeAll can be called in the
+      // same turn as a fatal fsync); they must be read and answered ShuttingDown, not cut off.
+      const quietSinceStop = (conn: Conn): number => Math.min(conn.deadlines.quietMs(), performance.now() - stoppedAt);
       const answered = (conn: Conn): boolean =>
-        conn.busy === 0 && conn.held === null && conn.out.pendingReplies === 0 && conn.out.queuedBytes === 0 && conn.deadlines.quietMs() >= QUIET_BEFORE_CLOSE_MS;
+        conn.busy === 0 && conn.held === null && conn.out.pendingReplies === 0 && conn.out.queuedBytes === 0 && quietSinceStop(conn) >= QUIET_BEFORE_CLOSE_MS;
       for (const socket of sockets) if (socket.data.readPaused) reader.unblock(socket);
       while (performance.now() < deadline && [...sockets].some((s) => !answered(s.data))) {
         for (const socket of sockets) {
