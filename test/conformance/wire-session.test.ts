@@ -181,6 +181,15 @@ describe("claim and results", () => {
     expect(await c.call({ kind: "Nack", leases: [{ id: t!.id!, token: t!.token! }] })).toMatchObject({ kind: "Error", code: 10 });
   });
 
+  test("FIFO is by the time a task became ready: a handed-back task waits behind those already ready", async () => {
+    const a = await submit({ queue: "order" });
+    const b = await submit({ queue: "order" });
+    const [t] = await claim(c, ["order"], 1);
+    expect(t!.id).toBe(a.id!);
+    await c.ok({ kind: "Nack", leases: [{ id: t!.id!, token: t!.token! }] }, "Ack");
+    expect((await claim(c, ["order"], 2)).map((x) => x.id)).toEqual([b.id!, a.id!]);
+  });
+
   test("an expired lease counts an attempt and the task is claimable again", async () => {
     const s = await submit({ queue: "expire", leaseMs: 200 });
     const [t] = await claim(c, ["expire"]);
