@@ -10,12 +10,9 @@ const OUTCOMES = ["completed", "failed", "unrecoverable"];
 const COMMANDS = ["none", "quiet", "shutdown"];
 const ENTRIES = ["ok", "fail", "error"];
 
-export const hexOf = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+export const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 export function bytesOfHex(hex: string): Uint8Array {
-  const clean = hex.replace(/\s+/g, "");
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
+  return new Uint8Array(Buffer.from(hex.replace(/\s+/g, ""), "hex"));
 }
 /** A byte field given as {utf8}, {hex} or a string (taken as UTF-8). */
 export function bytesOf(v: Json | undefined): Uint8Array {
@@ -29,19 +26,27 @@ export function bytesOf(v: Json | undefined): Uint8Array {
 }
 
 export class Writer {
-  private parts: number[] = [];
-  u8(v: number): this { this.parts.push(v & 0xff); return this; }
+  private chunks: Uint8Array[] = [];
+  private small: number[] = [];
+  private flush(): void { if (this.small.length) { this.chunks.push(Uint8Array.from(this.small)); this.small = []; } }
+  u8(v: number): this { this.small.push(v & 0xff); return this; }
   u16(v: number): this { return this.u8(v >>> 8).u8(v); }
   u32(v: number): this { return this.u8(v >>> 24).u8(v >>> 16).u8(v >>> 8).u8(v); }
   u64(v: number): this { return this.u32(Math.floor(v / 2 ** 32)).u32(v % 2 ** 32); }
   f32(v: number): this { const b = new DataView(new ArrayBuffer(4)); b.setFloat32(0, v); return this.raw(new Uint8Array(b.buffer)); }
   bool(v: boolean): this { return this.u8(v ? 1 : 0); }
-  raw(b: Uint8Array): this { for (const x of b) this.parts.push(x); return this; }
+  raw(b: Uint8Array): this { this.flush(); this.chunks.push(b); return this; }
   str(s: string): this { const b = new TextEncoder().encode(s); return this.u16(b.length).raw(b); }
   text(s: string): this { const b = new TextEncoder().encode(s); return this.u32(b.length).raw(b); }
   bytes(b: Uint8Array): this { return this.u32(b.length).raw(b); }
   uuid(id: string): this { return this.raw(bytesOfHex(id.replace(/-/g, ""))); }
-  done(): Uint8Array { return Uint8Array.from(this.parts); }
+  done(): Uint8Array {
+    this.flush();
+    const out = new Uint8Array(this.chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of this.chunks) { out.set(c, at); at += c.length; }
+    return out;
+  }
 }
 
 export class Reader {
