@@ -66,9 +66,9 @@ export class DocsClient {
     for (;;) {
       const f = this.frames.find((x) => !this.taken.has(x) && pred(x));
       if (f) { this.taken.add(f); return f; }
-      if (this.closed) throw new Error(`connection closed while waiting for ${what}; got ${JSON.stringify(this.frames.map((x) => x.kind))}`);
+      if (this.closed) throw new Error(`connection closed while waiting for ${what}; last frames: ${JSON.stringify(this.frames.slice(-3)).slice(0, 2000)}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
+      if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms; last frames: ${JSON.stringify(this.frames.slice(-3)).slice(0, 2000)}`);
       await new Promise<void>((r) => { const t = setTimeout(r, left); this.wakers.push(() => { clearTimeout(t); r(); }); });
     }
   }

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { bytesOfHex, type Json } from "./docs-codec.ts";
-import { DocsClient, spec } from "./docs-client.ts";
+import { DocsClient, spec, stats } from "./docs-client.ts";
 
 let broker: TestBroker;
 let producer: DocsClient;
@@ -135,6 +135,78 @@ describe("Subscribe and Delivery", () => {
     for (const d of w.frames.filter((f) => f.kind === "Delivery")) expect((d.tasks as Task[]).length).toBeLessThanOrEqual(1000);
     w.close();
   });
+});
+
+describe("Subscribe: the line, ending, frame size", () => {
+  test("a claim parked before a subscription is served first; the subscription gets the next task", async () => {
+    const b = await DocsClient.open(broker.port);
+    const claimId = b.post({ kind: "ClaimTask", queues: ["line"], max: 1, waitMs: 10_000 });
+    await b.ok({ kind: "Ping" }, "Pong");
+    await Bun.sleep(50);
+    const a = await DocsClient.open(broker.port);
+    await a.ok({ kind: "Subscribe", subscriptionId: 1, queues: ["line"], credits: 5 }, "Ack");
+    const t1 = await submit("line");
+    expect(((await b.reply(claimId)).tasks as Task[]).map((t) => t.id)).toEqual([t1]);
+    const t2 = await submit("line");
+    expect((await delivered(a, 1, 1)).map((t) => t.id)).toEqual([t2]);
+    a.close();
+    b.close();
+  });
+
+  test("no Delivery follows the Unsubscribe's Ack; every task is either delivered or back in the queue", async () => {
+    const a = await DocsClient.open(broker.port);
+    await producer.ok({ kind: "SubmitBatch", tasks: Array.from({ length: 3000 }, () => spec("s", { queue: "stream" })) }, "SubmittedBatch", 20_000);
+    await a.ok({ kind: "Subscribe", subscriptionId: 4, queues: ["stream"], credits: 100 }, "Ack");
+    const first = await delivered(a, 4, 100);
+    // Results give the 100 credits back and the Unsubscribe follows in the same breath: the broker
+    // is taking tasks for the subscription while it reads the Unsubscribe.
+    const resultsId = a.post({ kind: "TaskResultBatch", results: first.map((t) => ({ id: t.id!, token: t.token!, outcome: "completed", resultIsJson: false, result: { utf8: "" }, error: "" })) });
+    const unsubId = a.post({ kind: "Unsubscribe", subscriptionId: 4 });
+    await a.reply(resultsId);
+    await a.reply(unsubId);
+    await a.ok({ kind: "Ping" }, "Pong");
+    await Bun.sleep(200);
+    const ackAt = a.frames.findIndex((f) => f.requestId === unsubId && f.kind === "Ack");
+    expect(a.frames.slice(ackAt).filter((f) => f.kind === "Delivery")).toEqual([]);
+    const got = a.frames.filter((f) => f.kind === "Delivery").flatMap((f) => (f.tasks as Task[]).map((t) => String(t.id)));
+    expect(new Set(got).size).toBe(got.length);
+    const q = ((await stats(producer)).tasks as { queues: Record<string, unknown>[] }).queues.find((x) => x.queue === "stream")!;
+    const pending = q.pending as { high: number; normal: number; low: number };
+    expect(q.inProgress).toBe(got.length - 100);
+    expect(pending.high + pending.normal + pending.low).toBe(3000 - got.length);
+    a.close();
+  }, 30_000);
+
+  test("DeregisterWorker ends the worker's subscriptions", async () => {
+    const a = await DocsClient.open(broker.port);
+    await a.ok({ kind: "RegisterWorker", workerId: "dereg-sub", hostname: "h", pid: 1, queues: ["dsub"], concurrency: 1, version: "1", labels: [] }, "Registered");
+    await a.ok({ kind: "Subscribe", subscriptionId: 1, queues: ["dsub"], credits: 5 }, "Ack");
+    await a.ok({ kind: "DeregisterWorker", workerId: "dereg-sub" }, "Ack");
+    const id = await submit("dsub");
+    await noDelivery(a, 1);
+    expect(await query(id)).toMatchObject({ status: "pending" });
+    a.close();
+  });
+
+  test("Delivery and Claimed never pass the frame limit: two 9 MiB tasks come in two frames", async () => {
+    const nine = { hex: Buffer.alloc(9 * 1024 * 1024, 7).toString("hex") };
+    await submit("huge", { payload: nine });
+    await submit("huge", { payload: nine });
+    const a = await DocsClient.open(broker.port);
+    await a.ok({ kind: "Subscribe", subscriptionId: 9, queues: ["huge"], credits: 5 }, "Ack");
+    const got = await delivered(a, 9, 2, 20_000);
+    expect(got.length).toBe(2);
+    expect(a.frames.filter((f) => f.kind === "Delivery" && f.subscriptionId === 9).length).toBe(2);
+    a.close();
+    await submit("huge2", { payload: nine });
+    await submit("huge2", { payload: nine });
+    const c = await DocsClient.open(broker.port);
+    const first = (await c.ok({ kind: "ClaimTask", queues: ["huge2"], max: 2, waitMs: 0 }, "Claimed", 20_000)).tasks as Task[];
+    expect(first.length).toBe(1);
+    const second = (await c.ok({ kind: "ClaimTask", queues: ["huge2"], max: 2, waitMs: 0 }, "Claimed", 20_000)).tasks as Task[];
+    expect(second.length).toBe(1);
+    c.close();
+  }, 60_000);
 });
 
 describe("EnableNotices and TaskCancelled", () => {
