@@ -50,6 +50,10 @@ export class DocsClient {
 
   private wake(): void { const w = this.wakers; this.wakers = []; for (const f of w) f(); }
 
+  /** Stops reading from the socket (the broker's replies pile up unread) until resume(). */
+  pause(): void { this.socket.pause(); }
+  resume(): void { this.socket.resume(); }
+
   /** Raw bytes, as they are. */
   send(bytes: Uint8Array): void { this.socket.write(bytes); }
 

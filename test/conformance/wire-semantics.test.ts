@@ -1,0 +1,106 @@
+// The finer promises of PROTOCOL.md against a live broker: deep pipelines and slow readers lose
+// nothing, duplicates report the existing task's status, parked claims come first, the cases of
+// LeaseLost (restart included) and what counts as an attempt.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import type { Json } from "./docs-codec.ts";
+import { DocsClient, spec } from "./docs-client.ts";
+
+type Task = Record<string, Json>;
+let broker: TestBroker;
+let c: DocsClient;
+beforeAll(async () => {
+  broker = await startBroker();
+  c = await DocsClient.open(broker.port);
+});
+afterAll(async () => {
+  c.close();
+  await broker.stop();
+});
+const submit = async (queue: string, extra: Record<string, Json> = {}): Promise<Task> => (await c.ok({ kind: "SubmitTask", task: spec("t", { queue, ...extra }) }, "Submitted")) as unknown as Task;
+const claim = async (conn: DocsClient, queue: string, max = 1, waitMs = 0): Promise<Task[]> => (await conn.ok({ kind: "ClaimTask", queues: [queue], max, waitMs }, "Claimed", waitMs + 5000)).tasks as Task[];
+const query = async (id: Json | undefined): Promise<Task> => (await c.ok({ kind: "QueryStatus", id: id! }, "TaskInfo")).task as Task;
+const report = (conn: DocsClient, t: Task, outcome = "completed") => conn.call({ kind: "TaskResult", id: t.id!, token: t.token!, outcome, resultIsJson: false, result: { utf8: "" }, error: outcome === "completed" ? "" : "e" });
+
+describe("pipelining", () => {
+  test("20000 Pings in one write, read only after a pause, all come back in order", async () => {
+    const p = await DocsClient.open(broker.port);
+    p.pause();
+    const ids: number[] = [];
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 20000; i++) { ids.push(i + 1); frames.push(new Uint8Array([0, 0, 0, 5, 0x12, (i + 1) >>> 24, ((i + 1) >>> 16) & 255, ((i + 1) >>> 8) & 255, (i + 1) & 255])); }
+    p.send(Buffer.concat(frames));
+    await Bun.sleep(300);
+    p.resume();
+    await p.reply(20000, 20_000);
+    expect(p.frames.map((f) => f.requestId)).toEqual(ids);
+    expect(p.frames.every((f) => f.kind === "Pong")).toBe(true);
+    p.close();
+  }, 30_000);
+});
+
+describe("submits and claims", () => {
+  test("a duplicate submit reports the existing task's status", async () => {
+    const s = await submit("dupst", { idempotencyKey: "dup-status" });
+    await claim(c, "dupst");
+    const d = await submit("dupst", { idempotencyKey: "dup-status" });
+    expect(d).toMatchObject({ id: s.id!, duplicate: true, status: "in_progress" });
+  });
+
+  test("a new claim does not take a task a parked claim on the same queue could take", async () => {
+    const parked = await DocsClient.open(broker.port);
+    const other = await DocsClient.open(broker.port);
+    const id = parked.post({ kind: "ClaimTask", queues: ["parkq"], max: 1, waitMs: 10_000 });
+    await parked.ok({ kind: "Ping" }, "Pong");
+    await Bun.sleep(50);
+    const s = await submit("parkq");
+    expect(await claim(other, "parkq")).toEqual([]);
+    expect(((await parked.reply(id)).tasks as Task[]).map((t) => t.id)).toEqual([s.id!]);
+    parked.close();
+    other.close();
+  });
+
+  test("failed with maxRetries 0 is dead; WaitResult on a finished task answers at once; RetryTask resets attempts", async () => {
+    const s = await submit("dead0", { maxRetries: 0 });
+    const [t] = await claim(c, "dead0");
+    expect(await report(c, t!, "failed")).toMatchObject({ kind: "FailOutcome", status: "dead", attempts: 1 });
+    const t0 = Date.now();
+    expect(((await c.ok({ kind: "WaitResult", id: s.id!, waitMs: 10_000 }, "TaskInfo")).task as Task).status).toBe("dead");
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(((await c.ok({ kind: "RetryTask", id: s.id! }, "TaskInfo")).task as Task)).toMatchObject({ status: "pending", attempts: 0 });
+  });
+});
+
+describe("LeaseLost and attempts", () => {
+  test("after DeregisterWorker the old token is LeaseLost, and the message names the status now", async () => {
+    const w = await DocsClient.open(broker.port);
+    await w.ok({ kind: "RegisterWorker", workerId: "ll-dereg", hostname: "h", pid: 1, queues: [], concurrency: 1, version: "1", labels: [] }, "Registered");
+    const s = await submit("lldereg");
+    const [t] = await claim(w, "lldereg");
+    await w.ok({ kind: "DeregisterWorker", workerId: "ll-dereg" }, "Ack");
+    const r = await report(w, t!);
+    expect(r).toMatchObject({ kind: "Error", code: 10 });
+    expect(String(r.message)).toContain("pending");
+    expect(await query(s.id)).toMatchObject({ status: "pending", attempts: 0 });
+    w.close();
+  });
+
+  test("a broker restart voids every lease (LeaseLost) and does not count an attempt", async () => {
+    const b = await startBroker();
+    const w = await DocsClient.open(b.port);
+    const s = (await w.ok({ kind: "SubmitTask", task: spec("t", { queue: "rs" }) }, "Submitted")) as unknown as Task;
+    const [t] = (await w.ok({ kind: "ClaimTask", queues: ["rs"], max: 1, waitMs: 0 }, "Claimed")).tasks as Task[];
+    w.close();
+    await b.stopKeepData();
+    const again = await startBroker({}, b.dataDir);
+    const w2 = await DocsClient.open(again.port);
+    expect(await report(w2, t!)).toMatchObject({ kind: "Error", code: 10 });
+    const info = (await w2.ok({ kind: "QueryStatus", id: s.id! }, "TaskInfo")).task as Task;
+    expect(info).toMatchObject({ status: "pending", attempts: 0 });
+    const [t2] = (await w2.ok({ kind: "ClaimTask", queues: ["rs"], max: 1, waitMs: 0 }, "Claimed")).tasks as Task[];
+    expect(t2!.token).not.toBe(t!.token);
+    w2.close();
+    await again.stop();
+  });
+});
