@@ -125,7 +125,7 @@ describe("auth on", () => {
 describe("limits and deadlines, auth off", () => {
   let broker: TestBroker;
   beforeAll(async () => {
-    broker = await startBroker({ "broker.frame_timeout_secs": 1, "broker.idle_timeout_secs": 1, "broker.max_connections": 4 });
+    broker = await startBroker({ "broker.frame_timeout_secs": 1, "broker.idle_timeout_secs": 1, "broker.max_connections": 4, "broker.max_connections_per_address": 1 });
   });
   afterAll(async () => {
     await broker.stop();
@@ -147,6 +147,14 @@ describe("limits and deadlines, auth off", () => {
     expect(c.frames.filter((f) => f.kind === "Error")).toEqual([]);
   });
 
+  test("idle: a subscription alone does not keep a connection open; it closes after about idle_timeout_secs", async () => {
+    const c = await DocsClient.open(broker.port);
+    await c.ok({ kind: "Subscribe", subscriptionId: 1, queues: ["idle-sub"], credits: 1 }, "Ack");
+    const t0 = Date.now();
+    expect(await c.closesWithin(4000)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(800);
+  });
+
   test("idle: a connection parked on a blocking claim is not idle", async () => {
     const c = await DocsClient.open(broker.port);
     const r = await c.call({ kind: "ClaimTask", queues: ["idle-claim"], max: 1, waitMs: 2500 }, 5000);
@@ -154,7 +162,7 @@ describe("limits and deadlines, auth off", () => {
     c.close();
   });
 
-  test("max_connections: one more gets TooManyConnections (12, id 0) and is closed", async () => {
+  test("max_connections: one more gets TooManyConnections (12, id 0) and is closed; loopback ignores the per-address limit (1 here)", async () => {
     const held: DocsClient[] = [];
     for (let i = 0; i < 4; i++) {
       const c = await DocsClient.open(broker.port);

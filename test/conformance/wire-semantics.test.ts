@@ -104,3 +104,63 @@ describe("LeaseLost and attempts", () => {
     await again.stop();
   });
 });
+
+describe("defaults and the fine print of leases", () => {
+  test("an empty queue list claims from default; ListTasks with an empty queue lists default", async () => {
+    const s = await submit("");
+    const other = await submit("not-default");
+    const [t] = (await c.ok({ kind: "ClaimTask", queues: [], max: 1, waitMs: 0 }, "Claimed")).tasks as Task[];
+    expect(t!.id).toBe(s.id!);
+    const list = await c.ok({ kind: "ListTasks", queue: "", limit: 1000 }, "TaskList");
+    const ids = (list.tasks as Task[]).map((x) => x.id);
+    expect(ids).toContain(s.id!);
+    expect(ids).not.toContain(other.id!);
+  });
+
+  test("RenewLease extends by the task's leaseMs from now", async () => {
+    await submit("renew2", { leaseMs: 60_000 });
+    const [t] = await claim(c, "renew2");
+    const before = Date.now();
+    const r = await c.ok({ kind: "RenewLease", leases: [{ id: t!.id!, token: t!.token! }] }, "Renewed");
+    const exp = (r.expiresAtMs as number[])[0]!;
+    expect(exp).toBeGreaterThanOrEqual(before + 60_000 - 50);
+    expect(exp).toBeLessThanOrEqual(Date.now() + 60_000 + 50);
+  });
+
+  test("one stale lease in a Nack refuses the whole request: the good one stays leased", async () => {
+    const a = await submit("nackall");
+    await submit("nackall");
+    const [t1, t2] = await claim(c, "nackall", 2);
+    await report(c, t2!);
+    expect(await c.call({ kind: "Nack", leases: [{ id: t1!.id!, token: t1!.token! }, { id: t2!.id!, token: t2!.token! }] })).toMatchObject({ kind: "Error", code: 10 });
+    expect(await query(a.id)).toMatchObject({ status: "in_progress" });
+  });
+
+  test("with auth off every client is admin: another connection may heartbeat a registered worker id", async () => {
+    const a = await DocsClient.open(broker.port);
+    await a.ok({ kind: "RegisterWorker", workerId: "shared-id", hostname: "h", pid: 1, queues: [], concurrency: 1, version: "1", labels: [] }, "Registered");
+    const b = await DocsClient.open(broker.port);
+    expect((await b.call({ kind: "Heartbeat", workerId: "shared-id", cpuPercent: 0, memoryMb: 0, inFlight: [] })).kind).toBe("HeartbeatOk");
+    a.close();
+    b.close();
+  });
+
+  test("subscriptions take turns: the one waiting longest first, the one just served to the back", async () => {
+    const a = await DocsClient.open(broker.port);
+    const b = await DocsClient.open(broker.port);
+    await a.ok({ kind: "Subscribe", subscriptionId: 1, queues: ["turns"], credits: 10 }, "Ack");
+    await Bun.sleep(20);
+    await b.ok({ kind: "Subscribe", subscriptionId: 1, queues: ["turns"], credits: 10 }, "Ack");
+    const order: string[] = [];
+    const count = (x: DocsClient): number => x.frames.filter((f) => f.kind === "Delivery").length;
+    for (let i = 0; i < 4; i++) {
+      const [na, nb] = [count(a), count(b)];
+      await submit("turns");
+      for (let spin = 0; spin < 250 && count(a) === na && count(b) === nb; spin++) await Bun.sleep(20);
+      order.push(count(a) > na ? "a" : count(b) > nb ? "b" : "none");
+    }
+    expect(order).toEqual(["a", "b", "a", "b"]);
+    a.close();
+    b.close();
+  });
+});
