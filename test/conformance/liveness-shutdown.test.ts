@@ -13,7 +13,7 @@ describe("liveness (heartbeat 1 s, grace 1 s, batch claim 3)", () => {
   let broker: TestBroker;
   let p: DocsClient;
   beforeAll(async () => {
-    broker = await startBroker({ "worker.heartbeat_interval_secs": 1, "broker.disconnect_grace_secs": 1, "broker.max_batch_claim": 3, "broker.worker_lease_timeout_secs": 45 });
+    broker = await startBroker({ "worker.heartbeat_interval_secs": 1, "worker.max_inactivity_secs": 4, "broker.disconnect_grace_secs": 1, "broker.max_batch_claim": 3, "broker.worker_lease_timeout_secs": 45 });
     p = await DocsClient.open(broker.port);
   });
   afterAll(async () => {
@@ -46,6 +46,40 @@ describe("liveness (heartbeat 1 s, grace 1 s, batch claim 3)", () => {
     const hb = await w.ok({ kind: "Heartbeat", workerId: "silent", cpuPercent: 0, memoryMb: 0, inFlight: [{ id, token: t!.token! }] }, "HeartbeatOk");
     expect(hb.renewed).toEqual([null]);
     expect(await w.call({ kind: "TaskResult", id, token: t!.token!, outcome: "completed", resultIsJson: false, result: { utf8: "" }, error: "" })).toMatchObject({ kind: "Error", code: 10 });
+    w.close();
+  });
+
+  test("a dead worker is listed until silent for worker.max_inactivity_secs, then forgotten; a claimer that never registered lives as long as its connection", async () => {
+    const w = await DocsClient.open(broker.port);
+    await w.ok({ kind: "RegisterWorker", workerId: "forget-me", hostname: "h", pid: 1, queues: [], concurrency: 1, version: "1", labels: [] }, "Registered");
+    const claimer = await DocsClient.open(broker.port);
+    const id = await submit("claimer-only");
+    await claimer.ok({ kind: "ClaimTask", queues: ["claimer-only"], max: 1, waitMs: 0 }, "Claimed");
+    const listed = async (): Promise<Record<string, unknown> | undefined> =>
+      (JSON.parse(String((await p.ok({ kind: "ListWorkers" }, "Workers")).json)) as Record<string, unknown>[]).find((x) => x.id === "forget-me");
+    let seenDead = false;
+    const t0 = Date.now();
+    for (let i = 0; i < 100; i++) {
+      const x = await listed();
+      if (x?.status === "dead") seenDead = true;
+      if (x === undefined) break;
+      await Bun.sleep(100);
+    }
+    expect(seenDead).toBe(true);
+    expect(await listed()).toBeUndefined();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+    // Silent all along, but its connection is open: its task is still leased.
+    expect((await query(id)).status).toBe("in_progress");
+    w.close();
+    claimer.close();
+  }, 20_000);
+
+  test("a worker that deregisters is forgotten at once", async () => {
+    const w = await DocsClient.open(broker.port);
+    await w.ok({ kind: "RegisterWorker", workerId: "leaver", hostname: "h", pid: 1, queues: [], concurrency: 1, version: "1", labels: [] }, "Registered");
+    await w.ok({ kind: "DeregisterWorker", workerId: "leaver" }, "Ack");
+    const list = JSON.parse(String((await p.ok({ kind: "ListWorkers" }, "Workers")).json)) as Record<string, unknown>[];
+    expect(list.find((x) => x.id === "leaver")).toBeUndefined();
     w.close();
   });
 
