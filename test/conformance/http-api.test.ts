@@ -102,6 +102,29 @@ describe("tasks", () => {
     expect((await call("POST", `/api/v1/tasks/${s.json.id}/retry`)).status).toBe(409);
   });
 
+  test("a body over the limit (about 22 MiB) is 413 before it is read, with no JSON body; invalid JSON is 400 field body", async () => {
+    const big = await fetch(base + "/api/v1/tasks", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "t", payload: "x".repeat(23 * 1024 * 1024) }) });
+    expect(big.status).toBe(413);
+    expect(await big.text()).toBe("");
+    const bad = await call("POST", "/api/v1/tasks", undefined);
+    expect(bad.status).toBe(400);
+    const broken = await fetch(base + "/api/v1/tasks", { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" });
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { error: Obj }).error).toMatchObject({ code: 4, field: "body" });
+  }, 30_000);
+
+  test("an empty non-JSON result is no result (null on both doors); a failure's result and a completion's error are ignored", async () => {
+    const c = await DocsClient.open(broker.port);
+    await c.ok({ kind: "SubmitBatch", tasks: [spec("e", { queue: "hempty" }), spec("e", { queue: "hempty" })] }, "SubmittedBatch");
+    const [a, b] = (await c.ok({ kind: "ClaimTask", queues: ["hempty"], max: 2, waitMs: 0 }, "Claimed")).tasks as Obj[];
+    await c.ok({ kind: "TaskResult", id: a!.id as string, token: a!.token as number, outcome: "completed", resultIsJson: false, result: { utf8: "" }, error: "not kept" }, "Ack");
+    await c.ok({ kind: "TaskResult", id: b!.id as string, token: b!.token as number, outcome: "failed", resultIsJson: true, result: { utf8: "[1]" }, error: "boom" }, "FailOutcome");
+    expect((await call("GET", `/api/v1/tasks/${a!.id}`)).json).toMatchObject({ status: "completed", result: null, error: null, result_bytes: null });
+    expect((await c.ok({ kind: "QueryStatus", id: a!.id as string }, "TaskInfo")).task).toMatchObject({ result: null, resultIsJson: false, error: null });
+    expect((await call("GET", `/api/v1/tasks/${b!.id}`)).json).toMatchObject({ status: "failed", result: null, error: "boom" });
+    c.close();
+  });
+
   test("ids: malformed is 400 InvalidField, unknown 404 NotFound", async () => {
     const m = await call("GET", "/api/v1/tasks/not-a-uuid");
     expect(m.status).toBe(400);
