@@ -51,6 +51,9 @@ describe("auth on", () => {
     const p = await as("prod-key-0000001");
     expect(await p.call({ kind: "ClaimTask", queues: [], max: 1, waitMs: 0 })).toMatchObject({ kind: "Error", code: 7 });
     expect(await p.call({ kind: "Subscribe", subscriptionId: 1, queues: [], credits: 1 })).toMatchObject({ kind: "Error", code: 7 });
+    expect(await p.call({ kind: "EnableNotices", notices: 1 })).toMatchObject({ kind: "Error", code: 7 });
+    expect(await p.call({ kind: "Unsubscribe", subscriptionId: 1 })).toMatchObject({ kind: "Error", code: 7 });
+    expect(await p.call({ kind: "TaskResultBatch", results: [{ id: "01936f0e-7a3c-7d21-9b4e-3f2a1c5d8e90", token: 1, outcome: "completed", resultIsJson: false, result: { utf8: "" }, error: "" }] })).toMatchObject({ kind: "Error", code: 7 });
     const s = await p.ok({ kind: "SubmitTask", task: spec("t", { queue: "roles" }) }, "Submitted");
     expect(await p.call({ kind: "RetryTask", id: s.id! })).toMatchObject({ kind: "Error", code: 7 });
     for (const kind of ["GetStats", "ListWorkers"]) expect((await p.call({ kind })).kind).not.toBe("Error");
