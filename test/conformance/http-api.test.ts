@@ -229,3 +229,30 @@ describe("QueueFull on both doors", () => {
     c.close();
   });
 });
+
+describe("HTTP auth", () => {
+  let authed: TestBroker;
+  beforeAll(async () => {
+    authed = await startBroker({ "auth.enabled": true, "auth.api_keys": [{ name: "shop", role: "producer", key: "prod-key-0000001" }, { name: "ops", role: "admin", key: "admin-key-000001" }] });
+  });
+  afterAll(async () => {
+    await authed.stop();
+  });
+  const req = (method: string, path: string, key?: string) =>
+    fetch(`http://127.0.0.1:${authed.httpPort}${path}`, { method, headers: key ? { authorization: `Bearer ${key}` } : {} });
+
+  test("no key 401 Unauthorized, a role that may not 403 Forbidden, health and openapi open, whoami names the key", async () => {
+    const none = await req("GET", "/api/v1/stats");
+    expect(none.status).toBe(401);
+    expect(((await none.json()) as { error: Obj }).error).toMatchObject({ code: 6, name: "Unauthorized" });
+    const wrong = await req("GET", "/api/v1/stats", "not-a-key-000000");
+    expect(wrong.status).toBe(401);
+    const forbidden = await req("POST", "/api/v1/queues/x/pause", "prod-key-0000001");
+    expect(forbidden.status).toBe(403);
+    expect(((await forbidden.json()) as { error: Obj }).error).toMatchObject({ code: 7, name: "Forbidden" });
+    expect((await req("GET", "/api/v1/stats", "prod-key-0000001")).status).toBe(200);
+    expect(await (await req("GET", "/api/v1/whoami", "prod-key-0000001")).json()).toEqual({ name: "shop", role: "producer" });
+    for (const open of ["/healthz", "/readyz", "/api/v1/openapi.json"]) expect((await req("GET", open)).status).toBe(200);
+    expect((await req("POST", "/api/v1/queues/x/pause", "admin-key-000001")).status).toBe(200);
+  });
+});
