@@ -209,6 +209,24 @@ describe("Subscribe: the line, ending, frame size", () => {
   }, 60_000);
 });
 
+describe("Subscribe: backpressure", () => {
+  test("a client that does not read gets no more Deliveries past its buffer; once it reads, the rest comes", async () => {
+    const mb = { hex: Buffer.alloc(1024 * 1024, 3).toString("hex") };
+    for (let i = 0; i < 4; i++) await producer.ok({ kind: "SubmitBatch", tasks: Array.from({ length: 10 }, () => spec("bp", { queue: "bp", payload: mb })) }, "SubmittedBatch", 30_000);
+    const a = await DocsClient.open(broker.port);
+    await a.ok({ kind: "Subscribe", subscriptionId: 1, queues: ["bp"], credits: 40 }, "Ack");
+    a.pause();
+    await Bun.sleep(1000);
+    const q = ((await stats(producer)).tasks as { queues: Record<string, unknown>[] }).queues.find((x) => x.queue === "bp")!;
+    const pending = q.pending as { normal: number };
+    expect(pending.normal).toBeGreaterThan(0); // not everything was pushed at a client that reads nothing
+    a.resume();
+    const got = await delivered(a, 1, 40, 30_000);
+    expect(got.length).toBe(40);
+    a.close();
+  }, 60_000);
+});
+
 describe("EnableNotices and TaskCancelled", () => {
   test("a running task's cancel is pushed as TaskCancelled (id 0, its id and token); its report is then LeaseLost", async () => {
     const w = await DocsClient.open(broker.port);
