@@ -164,3 +164,45 @@ describe("defaults and the fine print of leases", () => {
     b.close();
   });
 });
+
+describe("paused queues and fair claims", () => {
+  test("a pause is listed in pausedQueues, blocks claims at once, and outlives a restart (kept by the store)", async () => {
+    const b = await startBroker();
+    const w = await DocsClient.open(b.port);
+    await w.ok({ kind: "SubmitTask", task: spec("t", { queue: "held" }) }, "Submitted");
+    expect((await fetch(`http://127.0.0.1:${b.httpPort}/api/v1/queues/held/pause`, { method: "POST" })).status).toBe(200);
+    expect((await w.ok({ kind: "ClaimTask", queues: ["held"], max: 1, waitMs: 0 }, "Claimed")).tasks).toEqual([]);
+    const pausedOf = async (x: DocsClient): Promise<unknown> => JSON.parse(String((await x.ok({ kind: "GetStats" }, "Stats")).json)).pausedQueues;
+    expect(await pausedOf(w)).toEqual(["held"]);
+    w.close();
+    await b.stopKeepData();
+    const again = await startBroker({}, b.dataDir);
+    const w2 = await DocsClient.open(again.port);
+    expect(await pausedOf(w2)).toEqual(["held"]);
+    expect((await w2.ok({ kind: "ClaimTask", queues: ["held"], max: 1, waitMs: 0 }, "Claimed")).tasks).toEqual([]);
+    w2.close();
+    await again.stop();
+  });
+
+  test("parked claims are served in arrival order", async () => {
+    const first = await DocsClient.open(broker.port);
+    const second = await DocsClient.open(broker.port);
+    const id1 = first.post({ kind: "ClaimTask", queues: ["fair"], max: 1, waitMs: 10_000 });
+    await first.ok({ kind: "Ping" }, "Pong");
+    await Bun.sleep(30);
+    const id2 = second.post({ kind: "ClaimTask", queues: ["fair"], max: 1, waitMs: 10_000 });
+    await second.ok({ kind: "Ping" }, "Pong");
+    await Bun.sleep(30);
+    const a = await submit("fair");
+    expect(((await first.reply(id1)).tasks as Task[]).map((t) => t.id)).toEqual([a.id!]);
+    const b = await submit("fair");
+    expect(((await second.reply(id2)).tasks as Task[]).map((t) => t.id)).toEqual([b.id!]);
+    first.close();
+    second.close();
+  });
+
+  test("undefined ListTasks flag bits are InvalidField flags", async () => {
+    c.send(new Uint8Array([0, 0, 0, 8, 0x0f, 0, 0, 0, 77, 0x10, 0, 1]));
+    expect(await c.reply(77)).toMatchObject({ kind: "Error", code: 4, field: "flags" });
+  });
+});
