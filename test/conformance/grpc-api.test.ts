@@ -143,6 +143,14 @@ describe("the Work stream", () => {
     for (const id of [got[1]!.id, ids[3]]) expect(await unary("GetTask", { id })).toMatchObject({ status: "TASK_STATUS_PENDING", attempts: 0 });
   });
 
+  test("credits out of 1-10000 end the stream with INVALID_ARGUMENT", async () => {
+    const w = workStream();
+    w.call.write({ start: { worker_id: "gw-credits", queues: ["gcred"], concurrency: 1 } });
+    await w.next("started");
+    w.call.write({ credits: { concurrency: 10001 } });
+    expect((await w.ended).code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
   test("a first message that is not start ends the stream with INVALID_ARGUMENT", async () => {
     const w = workStream();
     w.call.write({ heartbeat: { ref: 1 } });
@@ -163,6 +171,20 @@ describe("auth on", () => {
     const claim = await failure(unary("Claim", { queues: [], max: 1, wait_ms: 0 }, c, md));
     expect(claim.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(claim.metadata.get("tq-error-code")).toEqual(["7"]);
+    c.close();
+    await b.stop();
+  });
+});
+
+describe("QueueFull", () => {
+  test("RESOURCE_EXHAUSTED with tq-retry-after-ms 1000", async () => {
+    const b = await startBroker({ "broker.queue_depth_threshold": 1 });
+    const c = new pkg.tq.v1.Broker(`127.0.0.1:${b.grpcPort}`, grpc.credentials.createInsecure(), CHANNEL);
+    await unary("Submit", { task: { type: "t" } }, c);
+    const full = await failure(unary("Submit", { task: { type: "t" } }, c));
+    expect(full.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(full.metadata.get("tq-error-code")).toEqual(["11"]);
+    expect(full.metadata.get("tq-retry-after-ms")).toEqual(["1000"]);
     c.close();
     await b.stop();
   });
