@@ -156,6 +156,39 @@ describe("tasks", () => {
   });
 });
 
+describe("operator routes", () => {
+  test("inspect, raw, delete (409 while running), bulk (dry run, then act until done), purge", async () => {
+    const s = await call("POST", "/api/v1/tasks", { type: "op", queue: "hop", payload: { a: 1 } });
+    const page = (await call("GET", `/api/v1/tasks/${s.json.id}/inspect`)).json;
+    for (const k of ["task", "payload", "result", "runs", "lease", "waiting", "timeline"]) expect(page).toHaveProperty(k);
+    expect(page.payload).toMatchObject({ bytes: 7, shown_as: "json", download: `/api/v1/tasks/${s.json.id}/raw/payload` });
+    const raw = await fetch(base + `/api/v1/tasks/${s.json.id}/raw/payload`);
+    expect(raw.status).toBe(200);
+    expect(await raw.text()).toBe('{"a":1}');
+    const c = await DocsClient.open(broker.port);
+    await c.ok({ kind: "ClaimTask", queues: ["hop"], max: 1, waitMs: 0 }, "Claimed");
+    expect((await call("POST", `/api/v1/tasks/${s.json.id}/delete`)).status).toBe(409);
+    c.close();
+    const d = await call("POST", "/api/v1/tasks", { type: "op", queue: "hop2" });
+    const del = await call("POST", `/api/v1/tasks/${d.json.id}/delete`);
+    expect(del.status).toBe(200);
+    expect(del.json.id).toBe(d.json.id);
+    expect((await call("GET", `/api/v1/tasks/${d.json.id}`)).status).toBe(404);
+    for (let i = 0; i < 3; i++) await call("POST", "/api/v1/tasks", { type: "op", queue: "hbulk" });
+    const dry = await call("POST", "/api/v1/tasks/bulk", { action: "cancel", status: "pending", queue: "hbulk", dry_run: true });
+    expect(dry.json).toMatchObject({ action: "cancel", matched: 3, changed: 0 });
+    const act = await call("POST", "/api/v1/tasks/bulk", { action: "cancel", status: "pending", queue: "hbulk", max: 2 });
+    expect(act.json).toMatchObject({ changed: 2, done: false });
+    const rest = await call("POST", "/api/v1/tasks/bulk", { action: "cancel", status: "pending", queue: "hbulk" });
+    expect(rest.json).toMatchObject({ changed: 1, done: true });
+    expect((await call("POST", "/api/v1/tasks/bulk", { action: "retry", queue: "hbulk" })).status).toBe(400);
+    for (let i = 0; i < 2; i++) await call("POST", "/api/v1/tasks", { type: "op", queue: "hpurge" });
+    await call("POST", "/api/v1/queues/hpurge/purge", {});
+    const left = await call("GET", "/api/v1/tasks?queue=hpurge");
+    expect(left.json.tasks).toEqual([]);
+  });
+});
+
 describe("queues, workers, stats, health", () => {
   test("queues: documented keys; pause and resume answer {name, paused}", async () => {
     await call("POST", "/api/v1/tasks", { type: "t", queue: "hq", priority: "low" });
