@@ -49,7 +49,9 @@ export function insertTasks(stmts: Statements, mem: MemoryState, tasks: readonly
       flush();
       const existing = stmts.byKey.get(t.idempotencyKey);
       if (existing !== null) {
-        out.push({ id: uuidToString(existing.id), status: statusName(existing.status), duplicate: true });
+        // Leases live in memory: a leased task's row still says pending.
+        const status = mem.leasesBySeq.get(existing.seq) !== undefined ? "in_progress" : statusName(existing.status);
+        out.push({ id: uuidToString(existing.id), status, duplicate: true });
         continue;
       }
     }

@@ -63,7 +63,7 @@ export class CheckedRows {
 
 export class Statements {
   readonly insert: Statement;
-  readonly byKey: Statement<{ id: Uint8Array; status: number }>;
+  readonly byKey: Statement<{ id: Uint8Array; seq: number; status: number }>;
   readonly byId: CheckedRows;
   readonly bySeq: CheckedRows;
   /** The rows with seq in [?1, ?2]: a claim of consecutive seqs reads them in one range. */
@@ -109,7 +109,7 @@ export class Statements {
     private readonly passes: (row: TaskRow) => boolean,
   ) {
     this.insert = this.prep(`${INSERT_HEAD} VALUES ${INSERT_ROW}`);
-    this.byKey = this.prep("SELECT id, status FROM tasks WHERE idempotency_key = ?");
+    this.byKey = this.prep("SELECT id, seq, status FROM tasks WHERE idempotency_key = ?");
     this.byId = this.checked("SELECT * FROM tasks WHERE id = ?");
     this.bySeq = this.checked("SELECT * FROM tasks WHERE seq = ?");
     this.claimRange = this.checked("SELECT * FROM tasks WHERE seq >= ?1 AND seq <= ?2");
