@@ -101,7 +101,7 @@ async function api(method, path, body) {
   const text = await res.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
-  if (res.status === 401) { showLogin(); throw new ApiError(401, parsed); }
+  if (res.status === 401) { const err = new ApiError(401, parsed); showLogin(err); throw err; }
   if (!res.ok) throw new ApiError(res.status, parsed);
   return parsed;
 }
@@ -113,7 +113,14 @@ function showBanner(err) {
   b.textContent = String(err.message || err);
 }
 
-function showLogin() {
+/** The key form; after a refused key, says why (and forgets that key, so a reload asks again). */
+function showLogin(err) {
+  const refused = $("login-error");
+  if (sessionStorage.getItem(KEY_STORE)) {
+    sessionStorage.removeItem(KEY_STORE);
+    refused.textContent = "That key was refused: " + (err ? err.message : "not valid") + ".";
+    refused.hidden = false;
+  } else refused.hidden = true;
   $("login").hidden = false;
   $("main").replaceChildren();
   $("key").focus();
@@ -140,7 +147,9 @@ async function live() {
   while (!abort.signal.aborted) {
     try {
       const res = await fetch("/api/v1/events", { headers: authHeaders(), signal: abort.signal });
-      if (res.status === 401) { setLive(false, "no key"); showLogin(); return; }
+      if (res.status === 401) { setLive(false, "no key"); return; }
+      // A key whose role may not read (a worker key): retrying would only be refused again.
+      if (res.status === 403) { setLive(false, "no access"); return; }
       if (!res.ok || !res.body) throw new Error("HTTP " + res.status);
       setLive(true, "live");
       const reader = res.body.getReader();
@@ -206,7 +215,9 @@ function chart(title, points, keys, perSecond) {
     i.style.background = SERIES_COLORS[k];
     return el("span", {}, i, k.replace("_", " "));
   }), el("span", {}, "max " + (perSecond ? max.toFixed(1) + "/s" : num(Math.round(max)))));
-  return el("div", { class: "card chart" }, el("h3", {}, title), s, legend);
+  const span = points.length > 1 ? points[points.length - 1].at_ms - points[0].at_ms : 0;
+  const axis = el("div", { class: "axis", "aria-hidden": "true" }, el("span", {}, span ? age(span) + " ago" : ""), el("span", {}, "now"));
+  return el("div", { class: "card chart" }, el("h3", {}, title), s, axis, legend);
 }
 
 // ---- pages -------------------------------------------------------------------------------------
@@ -274,12 +285,17 @@ async function tasksPage(main, params) {
   for (const k of ["status", "queue", "type", "idempotency_key", "cursor"]) if (filters[k]) listQuery.set(k, filters[k]);
   const page = await api("GET", "/api/v1/tasks?" + listQuery);
   const counts = state.overview ? state.overview.tasks : null;
+  // The tabs count what they would list: the queue's own counts under a queue filter; none under a
+  // type filter (the broker counts by queue, not by type).
+  const scope = !counts || filters.type ? null : filters.queue ? counts.queues.find((q) => q.name === filters.queue) || null : counts;
   const countOf = (s) => {
-    if (!counts) return "";
-    const n = s === "scheduled" ? counts.scheduled - counts.retrying : s === "failed" ? counts.retrying : s === "in_progress" ? counts.in_progress : counts[s];
+    if (!scope) return "";
+    const pending = typeof scope.pending === "number" ? scope.pending : scope.pending_total;
+    const n = s === "pending" ? pending : s === "scheduled" ? scope.scheduled - scope.retrying : s === "failed" ? scope.retrying : scope[s];
     return " (" + num(n) + ")";
   };
-  const tab = (s, label) => el("a", { href: "#/tasks?" + new URLSearchParams(Object.assign({}, s ? { status: s } : {}, filters.queue ? { queue: filters.queue } : {})), "aria-current": s === status ? "true" : "false" }, label + (s ? countOf(s) : ""));
+  // A tab changes the status only: the queue and type chosen stay (dead, then retrying, of one type).
+  const tab = (s, label) => el("a", { href: "#/tasks?" + new URLSearchParams(Object.assign({}, s ? { status: s } : {}, filters.queue ? { queue: filters.queue } : {}, filters.type ? { type: filters.type } : {})), "aria-current": s === status ? "true" : "false" }, label + (s ? countOf(s) : ""));
   const search = el("input", { id: "search", type: "search", placeholder: "id, type or idempotency key", "aria-label": "Search by id, type or idempotency key", value: filters.type || filters.idempotency_key });
   const queueInput = el("input", { id: "filter-queue", value: filters.queue, "aria-label": "Queue", size: 12 });
   const order = el("select", { id: "order", "aria-label": "Order" }, el("option", { value: "newest" }, "newest first"), el("option", { value: "oldest" }, "oldest first"));
@@ -391,9 +407,12 @@ async function download(path, name) {
 }
 
 async function taskPage(main, id) {
+  // The status the page was opened in: its siblings link stays "dead email.send of mail" after a retry.
+  let openedAs = null;
   const render = async () => {
     const v = await api("GET", "/api/v1/tasks/" + encodeURIComponent(id) + "/inspect");
     const t = v.task;
+    openedAs = openedAs || t.status;
     const act = (label, method, path, confirmText, cls) => el("button", { type: "button", class: cls || "", "data-action": label, onclick: async () => {
       if (confirmText && !(await confirmDialog(label + " this task?", confirmText, label))) return;
       try { await api(method, path); showBanner(null); if (label === "delete") location.hash = "#/tasks?status=" + t.status; else render(); } catch (err) { showBanner(err); }
@@ -404,11 +423,13 @@ async function taskPage(main, id) {
     if (canAct() && t.status !== "in_progress") actions.append(act("delete", "POST", "/api/v1/tasks/" + t.id + "/delete", "The task and its history are removed for good.", "danger"));
     const fields = el("dl", { class: "fields" }, [
       ["id", el("span", { class: "mono" }, t.id)], ["type", t.type], ["queue", link("#/tasks?queue=" + encodeURIComponent(t.queue), t.queue)],
-      ["priority", t.priority + " (" + t.priority_tier + ")"], ["attempts", t.attempts + " of " + (t.max_retries + 1)], ["lease", t.lease_ms + " ms"],
+      ["priority", t.priority + " (" + t.priority_tier + ")"], ["attempts", t.status === "in_progress" ? "running attempt " + (t.attempts + 1) + " of " + (t.max_retries + 1) : t.attempts + " of " + (t.max_retries + 1)], ["lease", t.lease_ms + " ms"],
       ["idempotency key", t.idempotency_key || "-"], ["submitted", when(t.created_at_ms)], ["run at", when(t.run_at_ms)],
       ["started", when(t.started_at_ms)], ["finished", when(t.finished_at_ms)], ["worker", t.worker_id || "-"],
     ].flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
-    const nodes = [el("p", {}, link("#/tasks?status=" + t.status + "&queue=" + encodeURIComponent(t.queue), "← " + STATUS_LABEL[t.status] + " tasks of " + t.queue)),
+    const siblings = "#/tasks?" + new URLSearchParams({ status: openedAs, queue: t.queue, type: t.type });
+    const nodes = [el("p", { class: "row" }, link("#/tasks?status=" + t.status + "&queue=" + encodeURIComponent(t.queue), "← " + STATUS_LABEL[t.status] + " tasks of " + t.queue),
+      link(siblings, "All " + STATUS_LABEL[openedAs] + " " + t.type + " tasks of " + t.queue, { id: "siblings" })),
       el("h2", {}, "Task ", el("span", { class: "mono" }, t.id.slice(0, 8)), " ", badge(t.status)), actions];
     if (v.waiting.length) nodes.push(el("div", { class: "card", id: "why" }, el("h3", {}, "Why it is not running"), el("ul", { class: "reasons" }, v.waiting.map((w) => el("li", { "data-code": w.code }, w.message)))));
     if (v.lease) nodes.push(el("div", { class: "card", id: "lease" }, el("h3", {}, "Running"), el("p", {}, "On worker ", el("strong", {}, v.lease.worker_id || "?"),

@@ -1,0 +1,159 @@
+// The dashboard in headless Chromium for what an operator does after the first look: from a dead
+// task to all its siblings (queue and type kept across status tabs), a refused key said so, a key
+// that may not read told once, and a real SDK worker (the Subscribe path, in its own process) whose
+// running task, quiet button and death show on the workers page. Screenshots in test-artifacts/.
+
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import type { Browser, Page } from "playwright-core";
+import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { ARTIFACTS, ensureChromium, launchChromium } from "../helpers/chromium.ts";
+
+const ADMIN = "ops-admin-key-0123456789abcdef";
+const WORKER = "ops-worker-key-0123456789abcdef";
+const KEYS = [
+  { name: "ops", role: "admin", key: ADMIN },
+  { name: "wk", role: "worker", key: WORKER },
+];
+
+const chromiumPath = ensureChromium();
+let browser: Browser | null = null;
+let broker: TestBroker;
+const children: Subprocess[] = [];
+
+beforeAll(async () => {
+  if (chromiumPath === null) return;
+  broker = await startBroker({ "auth.enabled": true, "auth.api_keys": KEYS, "broker.disconnect_grace_secs": 0 });
+  browser = await launchChromium(chromiumPath);
+}, 120_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill("SIGKILL");
+  await browser?.close();
+  await broker?.stop();
+});
+
+const url = (): string => `http://127.0.0.1:${broker.httpPort}/`;
+
+async function open(path: string, key = ADMIN): Promise<Page> {
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(url() + path);
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#key", key);
+  await page.press("#key", "Enter");
+  return page;
+}
+
+const maybe = chromiumPath === null ? test.skip : test;
+
+maybe("a dead task's page leads to its siblings of the same type; status tabs keep the queue and type", async () => {
+  const b = broker.app.broker;
+  b.registerWorker({ id: "w-sib", hostname: "box", pid: 1, queues: ["sib"], concurrency: 4, version: "1", labels: {} });
+  await b.submit([...Array.from({ length: 3 }, () => ({ type: "email.send", queue: "sib", maxRetries: 0 })), { type: "email.other", queue: "sib", maxRetries: 0 }]);
+  for (const lease of await b.claim({ queues: ["sib"], workerId: "w-sib", max: 4, waitMs: 0 })) {
+    await b.fail({ id: lease.task.id, token: lease.token }, { error: `${lease.task.type} failed`, unrecoverable: false });
+  }
+  const [one] = (await b.list({ status: "dead", queue: "sib", type: "email.send", limit: 1 })).tasks;
+  const page = await open(`#/task/${one!.id}`);
+  await page.waitForSelector("#siblings");
+  expect(await page.textContent("#siblings")).toBe("All dead email.send tasks of sib");
+  await page.click("#siblings");
+  await page.waitForSelector('[data-bulk="retry"]');
+  expect(await page.locator("table.stack tbody tr").count()).toBe(3);
+  // Under a type filter the tabs carry no count (the broker counts by queue): none is wrong.
+  expect(await page.textContent('nav.tabs a[aria-current="true"]')).toBe("dead");
+  await page.click('nav.tabs a:text("completed")');
+  await page.waitForSelector("p.empty");
+  await page.click('nav.tabs a:text("dead")');
+  await page.waitForSelector("table.stack tbody tr");
+  expect(page.url()).toContain("type=email.send");
+  expect(await page.locator("table.stack tbody tr").count()).toBe(3);
+  await page.click('[data-bulk="retry"]');
+  await page.waitForSelector("dialog[open]");
+  expect(await page.textContent("#confirm-ok")).toBe("retry 3");
+  await page.click("#confirm-ok");
+  await page.waitForSelector("p.empty:text('No task matches.')");
+  expect((await b.list({ status: "dead", queue: "sib", limit: 10 })).tasks.map((t) => t.type)).toEqual(["email.other"]);
+  await page.context().close();
+}, 60_000);
+
+maybe("a refused key is said so at the key form, and forgotten", async () => {
+  const page = await open("#/", "not-a-key-of-this-broker-at-all");
+  await page.waitForSelector("#login-error:not([hidden])");
+  expect(await page.textContent("#login-error")).toBe("That key was refused: Unauthorized: the API key is not valid.");
+  expect(await page.evaluate("sessionStorage.getItem('tq-api-key')")).toBeNull();
+  await page.fill("#key", ADMIN);
+  await page.press("#key", "Enter");
+  await page.waitForSelector("#live.on");
+  expect(await page.isHidden("#login")).toBe(true);
+  // The hour charts say what their x axis spans.
+  await page.waitForSelector(".chart .axis");
+  expect(await page.locator(".chart .axis").first().innerText()).toMatch(/^60 min ago\s+now$/);
+  await page.context().close();
+}, 30_000);
+
+maybe("a key whose role may not read is told so once, and the page stops asking", async () => {
+  const page = await open("#/", WORKER);
+  await page.waitForSelector("#banner:not([hidden])");
+  expect(await page.textContent("#banner")).toContain("Forbidden");
+  await page.waitForSelector("#live:text('no access')");
+  let streams = 0;
+  page.on("request", (r) => {
+    if (r.url().endsWith("/api/v1/events")) streams++;
+  });
+  await page.waitForTimeout(2500);
+  expect(streams).toBe(0);
+  await page.context().close();
+}, 30_000);
+
+/** A real SDK worker (the Subscribe path, its default) in its own process: its handler runs until aborted. */
+function spawnWorker(id: string, queue: string): Subprocess {
+  const dir = mkdtempSync(join(tmpdir(), "tq-dash-worker-"));
+  const script = join(dir, "worker.ts");
+  writeFileSync(
+    script,
+    `import { Worker } from ${JSON.stringify(resolve(import.meta.dir, "../../src/client/worker.ts"))};
+const worker = new Worker({ url: "tq://127.0.0.1:${broker.port}", apiKey: ${JSON.stringify(ADMIN)}, queues: [${JSON.stringify(queue)}], concurrency: 2, workerId: ${JSON.stringify(id)}, heartbeatIntervalMs: 500, handleSignals: false });
+worker.register("hold", (_task, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("stopped")))));
+await worker.start();
+`,
+  );
+  const child = Bun.spawn([process.execPath, script], { stdout: "ignore", stderr: "inherit" });
+  children.push(child);
+  return child;
+}
+
+maybe("a real SDK worker: its running task from the leases, CPU and memory, Quiet honoured at once, and its death shown", async () => {
+  const b = broker.app.broker;
+  const child = spawnWorker("sdk-worker-1", "sdk-q");
+  const [task] = await b.submit([{ type: "hold", queue: "sdk-q" }]);
+  const page = await open("#/workers");
+  const card = '[data-worker="sdk-worker-1"]';
+  await page.waitForSelector(`${card} a[data-task="${task!.id}"]`, { timeout: 15_000 });
+  const fields = await page.locator(`${card} dl`).innerText();
+  expect(fields).toMatch(/running\s+1 of 2/);
+  expect(fields).toMatch(/cpu \/ memory\s+\d+\.\d% \/ [1-9]\d* MB/);
+  await page.screenshot({ path: join(ARTIFACTS, "workers-sdk.png"), fullPage: true });
+  // Its page: the lease, the worker's address, and the attempt it is on.
+  await page.click(`${card} a[data-task="${task!.id}"]`);
+  await page.waitForSelector("#lease");
+  expect(await page.textContent("#lease")).toContain("On worker sdk-worker-1 (127.0.0.1)");
+  expect(await page.locator("dl.fields").innerText()).toMatch(/attempts\s+running attempt 1 of 4/);
+  await page.goBack();
+  await page.waitForSelector(`${card} a[data-task="${task!.id}"]`);
+  await page.click(`[data-worker-action="quiet:sdk-worker-1"]`);
+  await page.waitForSelector(`${card} .status.quiet`);
+  const [after] = await b.submit([{ type: "hold", queue: "sdk-q" }]);
+  await Bun.sleep(1500);
+  expect((await b.get(after!.id)).status).toBe("pending");
+  child.kill("SIGKILL");
+  await page.waitForSelector(`${card} .status.dead`, { timeout: 15_000 });
+  expect(await page.locator(`${card} a[data-task]`).count()).toBe(0);
+  expect(await page.locator(`${card} dl`).innerText()).toContain("dead since");
+  expect((await b.get(task!.id)).status).not.toBe("in_progress");
+  await page.context().close();
+}, 60_000);
