@@ -1,7 +1,9 @@
 // The operator routes of issue 24 over real HTTP on a real broker: a task's page (payload views,
 // runs, lease, timeline, why it waits), the raw download, delete, bulk actions by filter with their
-// dry run and bad input, purge, the last hour of activity, the overview and its event stream.
+// dry run and bad input, purge, the last hour of activity, the overview and its event stream; an SDK
+// worker's declared types (tq.types) behind "no live worker handles its type".
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Worker } from "../../src/client/worker.ts";
 import { MAX_HEX_BYTES, MAX_SHOWN_CHARS } from "../../src/http/task-view.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { tickedAt } from "../helpers/broker.ts";
@@ -104,6 +106,25 @@ describe("a task's page", () => {
     const reasons = (await inspect(orphan)).waiting;
     expect(reasons.map((w: any) => w.code)).toEqual(["scheduled", "no_worker"]);
     expect(reasons[0].until_ms).toBe(clock.now() + 60_000);
+  });
+
+  test("a task no live worker of its queue handles: the SDK worker says which types it handles, and the page names them", async () => {
+    const worker = new Worker({ url: `tq://127.0.0.1:${h.app.port}`, env: {}, handleSignals: false, queues: ["typed"], workerId: "w-typed" });
+    worker.register("image.resize", async () => "ok");
+    worker.register("image.crop", async () => "ok");
+    await worker.start();
+    try {
+      const id = await submit({ type: "video.encode", queue: "typed", max_retries: 5 });
+      // The worker takes it anyway (workers claim by queue) and fails it: no handler.
+      for (let i = 0; i < 500 && (await h.broker.get(id)).status !== "failed"; i++) await Bun.sleep(10);
+      const v = await inspect(id);
+      expect(v.task.error).toContain("no handler registered for task type");
+      expect(v.waiting.map((w: any) => w.code)).toEqual(["backing_off", "no_handler"]);
+      expect(v.waiting[1].message).toBe('No live worker serving queue "typed" handles type "video.encode": the 1 that serve it handle "image.crop", "image.resize".');
+      expect((await h.call("GET", "/api/v1/workers")).body.workers.find((w: any) => w.id === "w-typed").labels).toEqual({ "tq.types": '["image.crop","image.resize"]' });
+    } finally {
+      await worker.stop({ timeoutMs: 0 });
+    }
   });
 
   test("bad ids and parts are InvalidField; unknown ids NotFound; a result that does not exist is named", async () => {
