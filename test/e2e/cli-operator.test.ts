@@ -2,12 +2,15 @@
 // list|pause|resume|purge, workers quiet|stop, tasks retry|cancel|delete by filter with --dry-run,
 // the question a pipe cannot answer, and a producer key refused.
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
 import { startHarness, type Harness } from "../helpers/http-harness.ts";
+
+// Each test starts five or six CLI processes, about a second each on a busy machine.
+setDefaultTimeout(30_000);
 
 const ADMIN = "cli-op-admin-key-0123456789abcd";
 const PRODUCER = "cli-op-producer-key-0123456789a";
@@ -59,6 +62,20 @@ test("tasks delete --older-than leaves newer tasks; a bulk action without --stat
   const usage = await cli(["tasks", "cancel", "--queue", "old"]);
   expect(usage.exitCode).toBe(64);
   expect(usage.stderr).toContain("--status");
+});
+
+test("tasks cancel --status in_progress ends running tasks of one type; an unknown --status is a usage error", async () => {
+  await h.broker.submit([{ type: "crawl", queue: "bulk-run" }, { type: "crawl", queue: "bulk-run" }, { type: "index", queue: "bulk-run" }]);
+  const leases = await h.broker.claim({ queues: ["bulk-run"], workerId: "w-run", max: 3, waitMs: 0 });
+  expect(leases).toHaveLength(3);
+  const run = await cli(["tasks", "cancel", "--status", "in_progress", "--type", "crawl", "--yes"]);
+  expect(run.stdout).toContain("cancelled 2 task(s)");
+  const left = (await h.broker.list({ status: "in_progress", queue: "bulk-run", limit: 10 })).tasks;
+  expect(left.map((t) => t.type)).toEqual(["index"]);
+  expect((await h.broker.list({ status: "cancelled", queue: "bulk-run", limit: 10 })).tasks).toHaveLength(2);
+  const bad = await cli(["tasks", "retry", "--status", "deadd", "--dry-run"]);
+  expect(bad.exitCode).toBe(64);
+  expect(bad.stderr).toContain('--status: "deadd" is not one of pending, scheduled, in_progress, completed, failed, dead, cancelled');
 });
 
 test("queues list, pause, resume and purge", async () => {
