@@ -81,6 +81,45 @@ maybe("a dead task's page leads to its siblings of the same type; status tabs ke
   await page.context().close();
 }, 60_000);
 
+/** Presses Tab until the focused element matches `selector` (at most `max` presses). */
+async function tabTo(page: Page, selector: string, max = 40): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector)) return;
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+maybe("by keyboard alone: the dead count, a dead task, its error, Esc out of a confirmation, a retry", async () => {
+  const b = broker.app.broker;
+  b.registerWorker({ id: "w-kbd", hostname: "box", pid: 1, queues: ["kbd"], concurrency: 1, version: "1", labels: {} });
+  await b.submit([{ type: "kbd.job", queue: "kbd", maxRetries: 0 }]);
+  const [lease] = await b.claim({ queues: ["kbd"], workerId: "w-kbd", max: 1, waitMs: 0 });
+  await b.fail({ id: lease!.task.id, token: lease!.token }, { error: "KbdError: no mouse", unrecoverable: false });
+  const page = await open("#/tasks?queue=kbd");
+  await page.waitForSelector('nav.tabs a:text("dead")');
+  await tabTo(page, 'nav.tabs a[href*="status=dead"]');
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`a[data-task="${lease!.task.id}"]`);
+  await tabTo(page, `a[data-task="${lease!.task.id}"]`);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#last-error");
+  expect(await page.textContent("#last-error")).toBe("KbdError: no mouse");
+  // A destructive action asks; Esc answers no and leaves the task as it was.
+  await tabTo(page, '[data-action="delete"]');
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("dialog[open]");
+  expect(await page.evaluate("document.activeElement.closest('dialog') !== null")).toBe(true);
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("dialog[open]", { state: "detached" });
+  expect((await b.get(lease!.task.id)).status).toBe("dead");
+  await tabTo(page, '[data-action="retry"]');
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("h2 .status.pending");
+  expect((await b.get(lease!.task.id)).status).toBe("pending");
+  await page.context().close();
+}, 60_000);
+
 maybe("a refused key is said so at the key form, and forgotten", async () => {
   const page = await open("#/", "not-a-key-of-this-broker-at-all");
   await page.waitForSelector("#login-error:not([hidden])");
