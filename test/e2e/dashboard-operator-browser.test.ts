@@ -85,7 +85,7 @@ maybe("a dead task's page leads to its siblings of the same type; status tabs ke
 async function tabTo(page: Page, selector: string, max = 40): Promise<void> {
   for (let i = 0; i < max; i++) {
     await page.keyboard.press("Tab");
-    if (await page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector)) return;
+    if (await page.evaluate(`document.activeElement?.matches(${JSON.stringify(selector)}) ?? false`)) return;
   }
   throw new Error(`Tab never reached ${selector}`);
 }
@@ -175,6 +175,7 @@ maybe("a real SDK worker: its running task from the leases, CPU and memory, Quie
   await page.waitForSelector(`${card} a[data-task="${task!.id}"]`, { timeout: 15_000 });
   const fields = await page.locator(`${card} dl`).innerText();
   expect(fields).toMatch(/running\s+1 of 2/);
+  expect(fields).toMatch(/handles\s+hold\n/);
   expect(fields).toMatch(/cpu \/ memory\s+\d+\.\d% \/ [1-9]\d* MB/);
   await page.screenshot({ path: join(ARTIFACTS, "workers-sdk.png"), fullPage: true });
   // Its page: the lease, the worker's address, and the attempt it is on.

@@ -428,8 +428,8 @@ async function taskPage(main, id) {
       ["started", when(t.started_at_ms)], ["finished", when(t.finished_at_ms)], ["worker", t.worker_id || "-"],
     ].flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
     const siblings = "#/tasks?" + new URLSearchParams({ status: openedAs, queue: t.queue, type: t.type });
-    const nodes = [el("p", { class: "row" }, link("#/tasks?status=" + t.status + "&queue=" + encodeURIComponent(t.queue), "← " + STATUS_LABEL[t.status] + " tasks of " + t.queue),
-      link(siblings, "All " + STATUS_LABEL[openedAs] + " " + t.type + " tasks of " + t.queue, { id: "siblings" })),
+    actions.append(link(siblings, "All " + STATUS_LABEL[openedAs] + " " + t.type + " tasks of " + t.queue, { id: "siblings", class: "button" }));
+    const nodes = [el("p", {}, link("#/tasks?status=" + t.status + "&queue=" + encodeURIComponent(t.queue), "← " + STATUS_LABEL[t.status] + " tasks of " + t.queue)),
       el("h2", {}, "Task ", el("span", { class: "mono" }, t.id.slice(0, 8)), " ", badge(t.status)), actions];
     if (v.waiting.length) nodes.push(el("div", { class: "card", id: "why" }, el("h3", {}, "Why it is not running"), el("ul", { class: "reasons" }, v.waiting.map((w) => el("li", { "data-code": w.code }, w.message)))));
     if (v.lease) nodes.push(el("div", { class: "card", id: "lease" }, el("h3", {}, "Running"), el("p", {}, "On worker ", el("strong", {}, v.lease.worker_id || "?"),
@@ -511,7 +511,7 @@ async function workersPage(main) {
       return el("div", { class: "card worker", "data-worker": w.id },
         el("div", { class: "row" }, el("strong", { class: "mono" }, w.id), badge(w.status), buttons),
         el("dl", { class: "fields" }, [
-          ["address", w.address || "in-process"], ["host", w.hostname + " pid " + w.pid], ["queues", w.queues.join(", ") || "-"],
+          ["address", w.address || "in-process"], ["host", w.hostname + " pid " + w.pid], ["queues", w.queues.join(", ") || "-"], ["handles", handledTypes(w.labels)],
           ["running", (w.running_count ?? 0) + " of " + w.concurrency], ["cpu / memory", w.cpu_percent.toFixed(1) + "% / " + w.memory_mb.toFixed(0) + " MB"],
           ["last seen", ago(w.last_seen_at_ms)], ["command", w.command], ...(w.dead_at_ms ? [["dead since", when(w.dead_at_ms)]] : []),
         ].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
@@ -526,6 +526,15 @@ async function workersPage(main) {
     busy = true;
     try { await render(); } catch (err) { showBanner(err); } finally { busy = false; }
   } };
+}
+
+/** The types a worker declares in its tq.types label (the SDK's Worker sends it), else "any type". */
+function handledTypes(labels) {
+  try {
+    const types = JSON.parse((labels || {})["tq.types"]);
+    if (Array.isArray(types)) return types.join(", ");
+  } catch { /* no label, or not JSON: it did not say */ }
+  return "any type (not declared)";
 }
 
 async function workerAction(id, command) {
