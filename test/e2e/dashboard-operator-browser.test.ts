@@ -120,6 +120,23 @@ maybe("by keyboard alone: the dead count, a dead task, its error, Esc out of a c
   await page.context().close();
 }, 60_000);
 
+maybe("a search that reads past a page of non-matching rows says so and offers the next page", async () => {
+  const b = broker.app.broker;
+  // More than one list window (5,000 rows) of other tasks before the one searched for.
+  for (let i = 0; i < 6; i++) await b.submit(Array.from({ length: 1000 }, () => ({ type: "hay", queue: "haystack" })));
+  const [needle] = await b.submit([{ type: "needle", queue: "haystack" }]);
+  const page = await open("#/tasks?type=needle&order=oldest");
+  await page.waitForSelector("#next-page");
+  expect(await page.textContent("p.empty")).toBe("No match in this part of the table; Next page reads on.");
+  for (let i = 0; i < 3 && (await page.locator(`a[data-task="${needle!.id}"]`).count()) === 0; i++) {
+    await page.click("#next-page");
+    await page.waitForFunction(`!location.hash.endsWith("cursor=") && document.querySelector("main table, main p.empty") !== null`);
+    await page.waitForTimeout(300);
+  }
+  expect(await page.locator(`a[data-task="${needle!.id}"]`).count()).toBe(1);
+  await page.context().close();
+}, 60_000);
+
 maybe("a refused key is said so at the key form, and forgotten", async () => {
   const page = await open("#/", "not-a-key-of-this-broker-at-all");
   await page.waitForSelector("#login-error:not([hidden])");

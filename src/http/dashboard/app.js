@@ -316,7 +316,9 @@ async function tasksPage(main, params) {
     ago(t.finished_at_ms || t.updated_at_ms), el("span", { class: "mono" }, firstLine(t.error))]);
   const nodes = [el("h2", {}, "Tasks"), el("nav", { class: "tabs", "aria-label": "Status" }, tab("", "all"), STATUSES.map((s) => tab(s, STATUS_LABEL[s]))), form];
   if (status && canAct()) nodes.push(await bulkBar(status, filters));
-  nodes.push(rows.length ? table(["id", "type", "queue", "status", "attempts", "changed", "last error"], rows) : el("p", { class: "empty" }, "No task matches."));
+  // A page reads a bounded part of the table: an empty one with a cursor means "none here yet", not "none".
+  const none = page.next_cursor ? "No match in this part of the table; Next page reads on." : "No task matches.";
+  nodes.push(rows.length ? table(["id", "type", "queue", "status", "attempts", "changed", "last error"], rows) : el("p", { class: "empty" }, none));
   const pager = el("div", { class: "row" });
   if (filters.cursor) pager.append(el("button", { type: "button", onclick: () => go("#/tasks", Object.assign({}, filtersParams(filters), { cursor: "" })) }, "First page"));
   if (page.next_cursor) pager.append(el("button", { type: "button", id: "next-page", onclick: () => go("#/tasks", Object.assign({}, filtersParams(filters), { cursor: page.next_cursor })) }, "Next page"));
