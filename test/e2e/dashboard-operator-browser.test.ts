@@ -1,8 +1,8 @@
 // The dashboard in headless Chromium for what an operator does after the first look: from a dead
-// task to all its siblings (queue and type kept across status tabs), a refused key said so, a key
-// that may not read told once, and a real SDK worker (the Subscribe path, in its own process) whose
-// running task, quiet button and death show on the workers page. Screenshots in test-artifacts/.
-
+// task to all its siblings (queue and type kept across status tabs), the same way by keyboard, a
+// search past a window of other rows, a purge with its count, a refused key said so, a key that may
+// not read told once, and a real SDK worker (the Subscribe path, in its own process) whose running
+// task, Quiet button and death show on the workers page. Screenshots in test-artifacts/.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -214,3 +214,22 @@ maybe("a real SDK worker: its running task from the leases, CPU and memory, Quie
   expect((await b.get(task!.id)).status).not.toBe("in_progress");
   await page.context().close();
 }, 60_000);
+
+maybe("purge from the queues page: the count first, Cancel changes nothing, then the waiting tasks go", async () => {
+  const b = broker.app.broker;
+  await b.submit([{ type: "p", queue: "purge-ui" }, { type: "p", queue: "purge-ui", delayMs: 60_000 }, { type: "p", queue: "purge-ui" }]);
+  const page = await open("#/queues");
+  await page.click('[data-queue-action="purge:purge-ui"]');
+  await page.waitForSelector("dialog[open]");
+  expect(await page.textContent("#confirm-title")).toBe("Purge queue purge-ui?");
+  expect(await page.textContent("#confirm-ok")).toBe("Delete 3");
+  await page.click('dialog button[value="cancel"]');
+  await page.waitForSelector("dialog[open]", { state: "detached" });
+  expect(await b.count({ queue: "purge-ui" })).toBe(3);
+  await page.click('[data-queue-action="purge:purge-ui"]');
+  await page.waitForSelector("dialog[open]");
+  await page.click("#confirm-ok");
+  await page.waitForSelector("#banner:text('Purged 3 tasks from purge-ui.')");
+  expect(await b.count({ queue: "purge-ui" })).toBe(0);
+  await page.context().close();
+}, 30_000);
