@@ -3,6 +3,7 @@
 // search past a window of other rows, a purge with its count, a refused key said so, a key that may
 // not read told once, and a real SDK worker (the Subscribe path, in its own process) whose running
 // task, Quiet button and death show on the workers page. Screenshots in test-artifacts/.
+
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
