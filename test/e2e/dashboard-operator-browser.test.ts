@@ -121,6 +121,28 @@ maybe("by keyboard alone: the dead count, a dead task, its error, Esc out of a c
   await page.context().close();
 }, 60_000);
 
+maybe("live redraws keep the keyboard focus where it was, and leave a text selection alone", async () => {
+  const b = broker.app.broker;
+  b.registerWorker({ id: "w-focus", hostname: "box", pid: 1, queues: ["focus"], concurrency: 1, version: "1", labels: {} });
+  await b.submit([{ type: "f", queue: "focus", maxRetries: 0 }, { type: "f", queue: "focus-waits" }]);
+  const [lease] = await b.claim({ queues: ["focus"], workerId: "w-focus", max: 1, waitMs: 0 });
+  await b.fail({ id: lease!.task.id, token: lease!.token }, { error: "FocusError: keep me selectable", unrecoverable: false });
+  // A ready task's age moves every second: the overview changes, and every page redraws.
+  const page = await open("#/workers");
+  const quiet = '[data-worker-action="quiet:w-focus"]';
+  await page.waitForSelector(quiet);
+  await tabTo(page, quiet);
+  const redraws = await page.evaluate(`new Promise((resolve) => { let n = 0; new MutationObserver(() => n++).observe(document.querySelector("main"), { childList: true }); setTimeout(() => resolve(n), 3000); })`);
+  expect(redraws).toBeGreaterThan(0);
+  expect(await page.evaluate(`document.activeElement.matches(${JSON.stringify(quiet)})`)).toBe(true);
+  await page.goto(url() + `#/task/${lease!.task.id}`);
+  await page.waitForSelector("#last-error");
+  await page.evaluate(`(() => { const r = document.createRange(); r.selectNodeContents(document.getElementById("last-error")); const s = getSelection(); s.removeAllRanges(); s.addRange(r); })()`);
+  await page.waitForTimeout(3000);
+  expect(await page.evaluate("getSelection().toString()")).toBe("FocusError: keep me selectable");
+  await page.context().close();
+}, 60_000);
+
 maybe("a search that reads past a page of non-matching rows says so and offers the next page", async () => {
   const b = broker.app.broker;
   // More than one list window (5,000 rows) of other tasks before the one searched for.

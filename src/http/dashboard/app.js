@@ -8,7 +8,7 @@ const KEY_STORE = "tq-api-key";
 const STATUSES = ["pending", "scheduled", "failed", "in_progress", "dead", "completed", "cancelled"];
 const STATUS_LABEL = { pending: "pending", scheduled: "scheduled", failed: "retrying", in_progress: "running", dead: "dead", completed: "completed", cancelled: "cancelled" };
 const BULK = { dead: ["retry", "delete"], cancelled: ["retry", "delete"], failed: ["retry-no", "cancel", "delete"], pending: ["cancel", "delete"], scheduled: ["cancel", "delete"], in_progress: ["cancel"], completed: ["delete"] };
-const state = { overview: null, activity: null, whoami: null, page: null, liveAbort: null, refreshing: false };
+const state = { overview: null, activity: null, whoami: null, page: null, liveAbort: null, refreshing: false, liveRender: false };
 const $ = (id) => document.getElementById(id);
 
 // ---- DOM helpers -------------------------------------------------------------------------------
@@ -31,6 +31,31 @@ function svg(tag, attrs) {
   const node = document.createElementNS(svgNs, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   return node;
+}
+
+/**
+ * A page's content in place of what it showed, as live updates redraw it about once a second: the
+ * element that had the keyboard focus gets it back (a keyboard user keeps their place), and while a
+ * person selects text in the page (to copy an error) a live redraw leaves it as it is.
+ */
+function show(main, ...nodes) {
+  const sel = window.getSelection();
+  if (state.liveRender && sel && !sel.isCollapsed && main.contains(sel.anchorNode)) return;
+  const active = document.activeElement;
+  const focused = active && active !== main && main.contains(active) ? focusKey(active) : null;
+  main.replaceChildren(...nodes);
+  const again = focused && main.querySelector(focused);
+  if (again) again.focus({ preventScroll: true });
+}
+
+/** A selector that finds the same control after a redraw, or null. */
+function focusKey(node) {
+  if (node.id) return "#" + CSS.escape(node.id);
+  for (const attr of ["data-action", "data-bulk", "data-queue-action", "data-worker-action", "data-task", "data-count"]) {
+    if (node.hasAttribute(attr)) return node.tagName.toLowerCase() + "[" + attr + '="' + CSS.escape(node.getAttribute(attr)) + '"]';
+  }
+  const href = node.tagName === "A" ? node.getAttribute("href") : null;
+  return href ? 'a[href="' + CSS.escape(href) + '"]' : null;
 }
 
 function table(headers, rows, opts) {
@@ -182,7 +207,10 @@ function onOverview(o) {
     if (last && last.at_ms === o.activity.at_ms) pts[pts.length - 1] = o.activity;
     else if (!last || o.activity.at_ms > last.at_ms) { pts.push(o.activity); if (pts.length > 360) pts.shift(); }
   }
-  if (state.page && state.page.live) state.page.live(o);
+  if (state.page && state.page.live) {
+    state.liveRender = true;
+    Promise.resolve(state.page.live(o)).finally(() => { state.liveRender = false; });
+  }
 }
 
 // ---- charts (inline SVG, no library) -----------------------------------------------------------
@@ -250,9 +278,9 @@ async function overviewPage(main) {
   const o = state.overview || (await api("GET", "/api/v1/overview"));
   if (!state.activity) state.activity = await api("GET", "/api/v1/activity");
   const render = (ov) => {
-    if (!ov) { main.replaceChildren(el("p", { class: "empty" }, "Waiting for the first update…")); return; }
+    if (!ov) { show(main, el("p", { class: "empty" }, "Waiting for the first update…")); return; }
     const pts = state.activity.points;
-    main.replaceChildren(
+    show(main,
       el("h2", {}, "Overview"), tiles(ov),
       el("div", { class: "charts" },
         chart("Tasks per second, last hour", pts, ["submitted", "completed", "failed"], true),
@@ -323,13 +351,13 @@ async function tasksPage(main, params) {
   if (filters.cursor) pager.append(el("button", { type: "button", onclick: () => go("#/tasks", Object.assign({}, filtersParams(filters), { cursor: "" })) }, "First page"));
   if (page.next_cursor) pager.append(el("button", { type: "button", id: "next-page", onclick: () => go("#/tasks", Object.assign({}, filtersParams(filters), { cursor: page.next_cursor })) }, "Next page"));
   nodes.push(pager);
-  main.replaceChildren(...nodes);
+  show(main, ...nodes);
   // A live list on its first page: new and changed tasks show up on their own.
   let last = JSON.stringify(counts);
   return { live: (o) => {
     const now = JSON.stringify(o.tasks);
     const typing = document.activeElement && ["INPUT", "SELECT"].includes(document.activeElement.tagName);
-    if (!filters.cursor && now !== last && !document.querySelector("dialog[open]") && !typing) { last = now; route(); }
+    if (!filters.cursor && now !== last && !document.querySelector("dialog[open]") && !typing) { last = now; return route(); }
   } };
 }
 
@@ -441,7 +469,7 @@ async function taskPage(main, id) {
     nodes.push(bodyBlock("Payload", v.payload, t.id, "payload"), bodyBlock("Result", v.result, t.id, "result"));
     nodes.push(el("h3", {}, "Runs"), v.runs.length ? table(["worker", "started", "took", "outcome", "error"], v.runs.map((r) => [r.worker_id, when(r.started_at_ms), age(r.duration_ms), badge(r.outcome), el("span", { class: "mono" }, firstLine(r.error))])) : el("p", { class: "muted" }, "No run has ended yet."));
     nodes.push(el("h3", {}, "Timeline"), el("ol", { id: "timeline" }, v.timeline.map((e) => el("li", {}, when(e.at_ms) + " — " + e.event + (e.detail ? ": " + e.detail : "")))));
-    main.replaceChildren(...nodes);
+    show(main, ...nodes);
     return t.status;
   };
   await render();
@@ -464,7 +492,7 @@ async function queuesPage(main) {
       }
       return cells.concat([buttons]);
     });
-    main.replaceChildren(el("h2", {}, "Queues"), rows.length ? table(QUEUE_HEAD.concat([""]), rows) : el("p", { class: "empty" }, "No queue has tasks or is paused."));
+    show(main, el("h2", {}, "Queues"), rows.length ? table(QUEUE_HEAD.concat([""]), rows) : el("p", { class: "empty" }, "No queue has tasks or is paused."));
   };
   const o = state.overview;
   if (o) render(o);
@@ -519,7 +547,7 @@ async function workersPage(main) {
         ].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
         running.length ? el("ul", { class: "running" }, running) : el("p", { class: "muted" }, "Running nothing now."));
     });
-    main.replaceChildren(el("h2", {}, "Workers"), cards.length ? el("div", {}, cards) : el("p", { class: "empty" }, "No worker is connected, and none died recently."));
+    show(main, el("h2", {}, "Workers"), cards.length ? el("div", {}, cards) : el("p", { class: "empty" }, "No worker is connected, and none died recently."));
   };
   await render();
   let busy = false;
