@@ -1,8 +1,9 @@
 // The dashboard in headless Chromium for what an operator does after the first look: from a dead
-// task to all its siblings (queue and type kept across status tabs), the same way by keyboard, a
-// search past a window of other rows, a purge with its count, a refused key said so, a key that may
-// not read told once, and a real SDK worker (the Subscribe path, in its own process) whose running
-// task, Quiet button and death show on the workers page. Screenshots in test-artifacts/.
+// task to all its siblings (queue and type kept across status tabs), the same by keyboard, one
+// search box for ids, idempotency keys and types, a search past a window of other rows, live
+// redraws that keep focus and selection, a purge with its count, a refused key said so, a key that
+// may not read told once, and a real SDK worker (the Subscribe path, in its own process) whose
+// running task, Quiet button and death show on the workers page. Screenshots in test-artifacts/.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -142,6 +143,31 @@ maybe("live redraws keep the keyboard focus where it was, and leave a text selec
   expect(await page.evaluate("getSelection().toString()")).toBe("FocusError: keep me selectable");
   await page.context().close();
 }, 60_000);
+
+maybe("one search box finds a task by id, by idempotency key, or the tasks of a type", async () => {
+  const b = broker.app.broker;
+  const [keyed, other] = await b.submit([
+    { type: "invoice.render", queue: "search", idempotencyKey: "order-7731" },
+    { type: "invoice.render", queue: "search" },
+  ]);
+  const page = await open("#/tasks");
+  const search = async (text: string): Promise<void> => {
+    await page.goto(url() + "#/tasks");
+    await page.waitForSelector("#search");
+    await page.fill("#search", text);
+    await page.press("#search", "Enter");
+  };
+  await search(other!.id.toUpperCase());
+  await page.waitForSelector("#last-error, #why");
+  expect(page.url()).toEndWith(`#/task/${other!.id}`);
+  await search("order-7731");
+  await page.waitForSelector(`a[data-task="${keyed!.id}"]`);
+  expect(await page.locator("table.stack tbody tr").count()).toBe(1);
+  await search("invoice.render");
+  await page.waitForFunction(`document.querySelectorAll("table.stack tbody tr").length === 2`);
+  expect(page.url()).toContain("type=invoice.render");
+  await page.context().close();
+}, 30_000);
 
 maybe("a search that reads past a page of non-matching rows says so and offers the next page", async () => {
   const b = broker.app.broker;
