@@ -2,12 +2,16 @@
 // and prints one JSON document on stdout (exit codes as in text), on a pipe and on a terminal.
 // Real CLI processes against a real broker.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { runCli, runCliOnTerminal } from "../helpers/cli.ts";
+
+// Each test starts several CLI processes (~150-400 ms each on a loaded 2-core machine): more than
+// bun's 5 s default, which measures the machine, not the CLI.
+setDefaultTimeout(30_000);
 
 let broker: TestBroker;
 let dir: string;

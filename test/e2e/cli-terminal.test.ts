@@ -3,13 +3,17 @@
 // --no-color; tables stay aligned either way, and --json is the same document everywhere.
 // Real CLI processes against a real broker.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "../../src/index.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { runCli, runCliOnTerminal } from "../helpers/cli.ts";
+
+// Each test starts several CLI processes (~150-400 ms each on a loaded 2-core machine): more than
+// bun's 5 s default, which measures the machine, not the CLI.
+setDefaultTimeout(30_000);
 
 let broker: TestBroker;
 let dir: string;

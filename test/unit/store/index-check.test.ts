@@ -116,4 +116,4 @@ test("a check stopped midway closes its connection and settles", async () => {
   writer.exec("PRAGMA locking_mode = EXCLUSIVE");
   writer.exec("BEGIN EXCLUSIVE; COMMIT");
   writer.close();
-});
+}, 30_000);
