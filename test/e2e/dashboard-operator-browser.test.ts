@@ -163,13 +163,18 @@ maybe("one search box finds a task by id, by idempotency key, or the tasks of a 
   await search(other!.id.toUpperCase());
   await page.waitForSelector("#last-error, #why");
   expect(page.url()).toEndWith(`#/task/${other!.id}`);
+  // The list before the search is every task: wait for the search's own URL, then for its rows.
+  const rows = async (n: number): Promise<number> => {
+    for (let i = 0; i < 100 && (await page.locator("table.stack tbody tr").count()) !== n; i++) await page.waitForTimeout(100);
+    return page.locator("table.stack tbody tr").count();
+  };
   await search("order-7731");
-  await page.waitForSelector(`a[data-task="${keyed!.id}"]`);
-  expect(await page.locator("table.stack tbody tr").count()).toBe(1);
+  await page.waitForURL(/#\/tasks\?key=order-7731/);
+  expect(await rows(1)).toBe(1);
+  expect(await page.locator(`a[data-task="${keyed!.id}"]`).count()).toBe(1);
   await search("invoice.render");
-  await page.locator("table.stack tbody tr").nth(1).waitFor();
-  expect(await page.locator("table.stack tbody tr").count()).toBe(2);
-  expect(page.url()).toContain("type=invoice.render");
+  await page.waitForURL(/#\/tasks\?type=invoice\.render/);
+  expect(await rows(2)).toBe(2);
   await page.context().close();
 }, 30_000);
 
