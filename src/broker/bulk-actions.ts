@@ -38,6 +38,9 @@ export interface BulkSource {
   delete(id: string): Promise<Task>;
 }
 
+/** What an action does to a task, in words (messages name it). */
+const PAST: Readonly<Record<BulkAction, string>> = { retry: "re-run", cancel: "cancelled", delete: "deleted" };
+
 /** The statuses `action` works on: a filter on any other status matches nothing to act on. */
 export function actionStatuses(action: BulkAction): readonly TaskStatus[] {
   return action === "retry" ? OPERATOR_MOVES.rerun.from : action === "cancel" ? OPERATOR_MOVES.cancel.from : OPERATOR_MOVES.delete.from;
@@ -52,7 +55,7 @@ export function checkBulkFilter(action: BulkAction, filter: TaskFilter): void {
     throw new BrokerError(ErrorCode.InvalidField, `status: a bulk ${action} needs a status (one of ${actionStatuses(action).join(", ")})`, { field: "status" });
   }
   if (!actionStatuses(action).includes(filter.status)) {
-    throw new BrokerError(ErrorCode.InvalidField, `status: ${filter.status} tasks cannot be ${action === "retry" ? "re-run" : `${action}ed`}; ${action} takes ${actionStatuses(action).join(", ")}`, {
+    throw new BrokerError(ErrorCode.InvalidField, `status: ${filter.status} tasks cannot be ${PAST[action]}; ${action} takes ${actionStatuses(action).join(", ")}`, {
       field: "status",
     });
   }

@@ -1,12 +1,13 @@
 // Why a waiting task is not running: scheduled or backing off until when, its queue paused, no live
-// worker serving its queue (or every one quiet or busy), the ready tasks ahead of it. whyWaiting()
-// is pure and judges facts; explainTask() gathers them from the broker. Changes nothing.
+// worker serving its queue or handling its type (or every one quiet or busy), the ready tasks ahead
+// of it. whyWaiting() is pure and judges facts; explainTask() gathers them from the broker.
 
 import type { Task } from "../rules/task.ts";
 import type { ReadyAhead } from "../store/store.ts";
+import { declaredTypes } from "../protocol/worker-types-label.ts";
 import { workerStatus, type WorkerState } from "../workers/registry.ts";
 
-export const WAIT_REASONS = ["scheduled", "backing_off", "paused", "no_worker", "workers_stopping", "workers_busy", "behind", "next"] as const;
+export const WAIT_REASONS = ["scheduled", "backing_off", "paused", "no_worker", "no_handler", "workers_stopping", "workers_busy", "behind", "next"] as const;
 export type WaitCode = (typeof WAIT_REASONS)[number];
 
 export interface WaitReason {
@@ -60,12 +61,23 @@ export function whyWaiting(task: Task, facts: WaitFacts): WaitReason[] {
   if (facts.paused) reasons.push({ code: "paused", message: `Its queue "${task.queue}" is paused: no claim takes its tasks until it is resumed.` });
   const live = facts.serving.filter((s) => workerStatus(s.worker) !== "dead");
   const taking = live.filter((s) => s.worker.command === "none");
+  // Workers that say which types they handle (the tq.types label; the SDK's Worker sends it) and
+  // leave this one out: a claim would hand them the task only for it to fail with no handler.
+  const declared = live.map((s) => declaredTypes(s.worker.labels));
+  const unhandled = live.length > 0 && declared.every((types) => types !== null && !types.includes(task.type));
   if (live.length === 0) {
     const dead = facts.serving.length - live.length;
     reasons.push({
       code: "no_worker",
       count: 0,
-      message: `No live worker serves queue "${task.queue}"${dead > 0 ? ` (${dead} that did are dead)` : ""}. Workers say which queues they take, not which types, so check too that one handles type "${task.type}".`,
+      message: `No live worker serves queue "${task.queue}"${dead > 0 ? ` (${dead} that did are dead)` : ""}.`,
+    });
+  } else if (unhandled) {
+    const known = [...new Set(declared.flat() as string[])].sort();
+    reasons.push({
+      code: "no_handler",
+      count: 0,
+      message: `No live worker serving queue "${task.queue}" handles type "${task.type}": the ${live.length} that serve it handle ${known.map((t) => `"${t}"`).join(", ")}.`,
     });
   } else if (taking.length === 0) {
     reasons.push({ code: "workers_stopping", count: live.length, message: `The ${live.length} worker(s) serving queue "${task.queue}" are quiet or shutting down: they take no new tasks.` });

@@ -2,6 +2,7 @@
 // --queue mail --type email.send --older-than 1h), counted first (--dry-run stops there), asked,
 // then done through the REST API's bulk route until nothing matching is left.
 
+import { WIRE_TASK_STATUSES } from "../protocol/wire-values.ts";
 import { ADMIN_FLAGS, AdminError, adminApi, confirm } from "./admin-http.ts";
 import { parseDuration, toJson } from "./client-options.ts";
 import type { CliContext } from "./command.ts";
@@ -23,6 +24,7 @@ export const BULK_FLAGS: Readonly<Record<string, FlagSpec>> = {
 export async function runBulkCommand(action: string, args: ParsedArgs, ctx: CliContext): Promise<ExitCode> {
   const s = args.strings;
   if (s.status === undefined) throw new UsageError(`${action} needs --status (e.g. --status dead)`);
+  if (!(WIRE_TASK_STATUSES as readonly string[]).includes(s.status)) throw new UsageError(`--status: ${JSON.stringify(s.status)} is not one of ${WIRE_TASK_STATUSES.join(", ")}`);
   const body: Record<string, unknown> = { action, status: s.status };
   if (s.queue !== undefined) body.queue = s.queue;
   if (s.type !== undefined) body.type = s.type;

@@ -9,6 +9,7 @@ import * as os from "node:os";
 import { ErrorCode } from "../protocol/errors.ts";
 import { MAX_SUBSCRIBE_CREDITS, NOTICE, QUEUE_NAME_PATTERN } from "../protocol/limits.ts";
 import type { ClaimedTask, DeliveryPush, LeaseRef, TaskCancelledNotice, TaskResultItem } from "../protocol/messages.ts";
+import { withTypesLabel } from "../protocol/worker-types-label.ts";
 import { ClaimLoop } from "./claim-loop.ts";
 import { Client } from "./client.ts";
 import type { ClientOptions } from "./client-options.ts";
@@ -266,7 +267,7 @@ export class Worker extends EventEmitter implements TaskRunHost {
           queues: this.queues,
           concurrency: this.concurrency,
           version: "tq-client",
-          labels: Object.entries(this.options.labels ?? {}).map(([key, value]) => ({ key, value })),
+          labels: withTypesLabel(this.options.labels ?? {}, this.handlerTypes()),
         },
         "Registered",
         { setup: true },

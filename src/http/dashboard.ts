@@ -62,6 +62,7 @@ const INDEX_HTML = `<!doctype html>
 <form id="login" hidden>
   <h2>API key</h2>
   <p>Auth is on: paste a key from <code>auth.api_keys</code>. It is kept in this tab only (sessionStorage) and sent as an <code>Authorization</code> header.</p>
+  <p id="login-error" class="error" role="alert" hidden></p>
   <label for="key">Key</label>
   <input id="key" type="password" autocomplete="off" required>
   <button type="submit">Use key</button>

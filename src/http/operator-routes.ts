@@ -75,7 +75,7 @@ function parseBulk(body: Body, nowMs: number): { action: BulkAction; filter: Tas
     filter.status = status as TaskStatus;
   }
   const queue = str(body, "queue");
-  if (queue !== undefined) filter.queue = queue;
+  if (queue !== undefined) filter.queue = checkQueueName("queue", queue);
   const type = str(body, "type");
   if (type !== undefined) filter.type = type;
   const worker = str(body, "worker_id");
@@ -155,7 +155,7 @@ export const OPERATOR_ROUTES: readonly Route[] = [
       const part = rawPart(ctx);
       const task = await ctx.broker.get(taskIdParam(ctx.params));
       const bytes = part === "payload" ? task.payload : task.result;
-      if (bytes === null) throw invalidField("part", `task ${task.id} has no result yet (it is ${task.status})`);
+      if (bytes === null) throw invalidField("part", `task ${task.id} has no result (it is ${task.status})`);
       const json = part === "payload" ? task.payloadIsJson : task.resultIsJson;
       return new Response(bytes, {
         headers: {

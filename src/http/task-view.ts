@@ -13,6 +13,11 @@ import { taskJson } from "./task-json.ts";
 export const MAX_SHOWN_CHARS = 64 * 1024;
 /** Bytes of an opaque body shown as a hex dump (16 per line). */
 export const MAX_HEX_BYTES = 4096;
+/**
+ * Longest JSON text pretty-printed before it is cut: parsing it takes about 10 ms per MiB, and a
+ * large JSON body is just the one an operator cannot read on one line. Longer ones are cut as text.
+ */
+export const MAX_PRETTY_CHARS = 1024 * 1024;
 
 export interface BodyView {
   bytes: number;
@@ -55,7 +60,7 @@ export function bodyView(bytes: Uint8Array, isJson: boolean, download: string): 
     const shown = bytes.subarray(0, MAX_HEX_BYTES);
     return { ...base, shown_as: "hex", text: hexDump(shown), truncated: shown.byteLength < bytes.byteLength };
   }
-  if (isJson && text.length <= MAX_SHOWN_CHARS) {
+  if (isJson && text.length <= MAX_PRETTY_CHARS) {
     try {
       const pretty = JSON.stringify(JSON.parse(text), null, 2);
       return { ...base, shown_as: "json", text: pretty.slice(0, MAX_SHOWN_CHARS), truncated: pretty.length > MAX_SHOWN_CHARS };

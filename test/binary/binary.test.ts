@@ -113,6 +113,26 @@ describe("compiled tq-broker", () => {
     expect(await broker.stop("SIGTERM")).toBe(0);
   });
 
+  test("serves the dashboard from an empty dir: page, script and style are embedded, and the log names its URL", async () => {
+    const cwd = emptyDir();
+    const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });
+    try {
+      await broker.waitForStdout('"msg":"tq-broker started"');
+      const dashboard = /"msg":"tq-broker started".*"dashboard":"(http:\/\/127\.0\.0\.1:\d+\/)"/.exec(broker.stdout())?.[1];
+      expect(dashboard).toBeDefined();
+      const page = await fetch(dashboard!);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<script src="/dashboard/app.js" defer></script>');
+      for (const file of ["app.js", "style.css"]) {
+        const served = await fetch(`${dashboard}dashboard/${file}`);
+        expect(served.status).toBe(200);
+        expect(await served.text()).toBe(await Bun.file(resolve(REPO_ROOT, "src/http/dashboard", file)).text());
+      }
+    } finally {
+      expect(await broker.stop("SIGTERM")).toBe(0);
+    }
+  });
+
   test("serves gRPC from an empty dir: the .proto files are embedded (a call and reflection answer)", async () => {
     const cwd = emptyDir();
     const broker = spawnCli(["serve", "--port", "0"], { cwd, bin, env: LOOPBACK_ENV });

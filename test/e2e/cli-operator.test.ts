@@ -65,6 +65,20 @@ test("tasks delete --older-than leaves newer tasks; a bulk action without --stat
   expect(usage.stderr).toContain("--status");
 });
 
+test("tasks cancel --status in_progress ends running tasks of one type; an unknown --status is a usage error", async () => {
+  await h.broker.submit([{ type: "crawl", queue: "bulk-run" }, { type: "crawl", queue: "bulk-run" }, { type: "index", queue: "bulk-run" }]);
+  const leases = await h.broker.claim({ queues: ["bulk-run"], workerId: "w-run", max: 3, waitMs: 0 });
+  expect(leases).toHaveLength(3);
+  const run = await cli(["tasks", "cancel", "--status", "in_progress", "--type", "crawl", "--yes"]);
+  expect(run.stdout).toContain("cancelled 2 task(s)");
+  const left = (await h.broker.list({ status: "in_progress", queue: "bulk-run", limit: 10 })).tasks;
+  expect(left.map((t) => t.type)).toEqual(["index"]);
+  expect((await h.broker.list({ status: "cancelled", queue: "bulk-run", limit: 10 })).tasks).toHaveLength(2);
+  const bad = await cli(["tasks", "retry", "--status", "deadd", "--dry-run"]);
+  expect(bad.exitCode).toBe(64);
+  expect(bad.stderr).toContain('--status: "deadd" is not one of pending, scheduled, in_progress, completed, failed, dead, cancelled');
+});
+
 test("queues list, pause, resume and purge", async () => {
   await h.broker.submit([{ type: "a", queue: "purgeable" }, { type: "b", queue: "purgeable", delayMs: 60_000 }]);
   expect((await cli(["queues", "pause", "purgeable"])).stdout).toContain("queue purgeable paused");

@@ -110,9 +110,13 @@ maybe("from the dead count to the error, a retry that completes live, and a bulk
   await b.complete({ id, token: lease!.token }, { result: null, resultIsJson: false });
   await page.waitForSelector("h2 .status.completed", { timeout: 10_000 });
   await shot(page, "task-completed");
-  // The two siblings: retried together from the list, after a confirmation with the count.
-  await page.goto(url() + "#/tasks?status=dead&queue=mail");
+  // The two siblings (same queue and type, still dead): one link away, retried together after a
+  // confirmation with the count.
+  await page.click("#siblings");
   await page.waitForSelector('[data-bulk="retry"]');
+  expect(page.url()).toEndWith("#/tasks?status=dead&queue=mail&type=email.send");
+  expect(await page.locator("table.stack tbody tr").count()).toBe(2);
+  await shot(page, "tasks-siblings");
   await page.click('[data-bulk="retry"]');
   await page.waitForSelector("dialog[open]");
   expect(await page.textContent("#confirm-ok")).toBe("retry 2");

@@ -1,6 +1,7 @@
 // TLS for the HTTP API with a self-signed certificate made by openssl in a temp dir: handshake
 // (1.2 and 1.3 served, 1.0 and 1.1 refused), a full REST round trip, client certificates when a
-// CA is configured, and every start-up failure naming the config key and the path.
+// CA is configured, the dashboard over https on the REST listener only, and every start-up failure
+// naming the config key and the path.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { constants } from "node:crypto";
@@ -81,6 +82,23 @@ describe("HTTPS", () => {
     await h.broker.complete({ id, token: lease!.token }, { result: new TextEncoder().encode('"done"'), resultIsJson: true });
     const got = await fetch(`${base}/api/v1/tasks/${id}/result`, { tls: { ca: cert } });
     expect(await got.json()).toMatchObject({ id, status: "completed", payload: { n: 1 }, result: "done" });
+  });
+
+  test("the dashboard and its event stream come over https from the REST listener only", async () => {
+    const base = `https://127.0.0.1:${h.http.port}`;
+    const page = await fetch(`${base}/`, { tls: { ca: cert } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script src="/dashboard/app.js" defer></script>');
+    expect((await fetch(`${base}/dashboard/app.js`, { tls: { ca: cert } })).status).toBe(200);
+    const abort = new AbortController();
+    const events = await fetch(`${base}/api/v1/events`, { tls: { ca: cert }, signal: abort.signal });
+    const first = await events.body!.getReader().read();
+    expect(new TextDecoder().decode(first.value)).toContain("retry: 2000");
+    abort.abort();
+    // The metrics listener (TLS too) serves /metrics, not the dashboard.
+    const other = await fetch(`https://127.0.0.1:${h.metricsPort}/`, { tls: { ca: cert } });
+    expect(other.status).toBe(404);
+    expect((await fetch(`https://127.0.0.1:${h.metricsPort}/dashboard/app.js`, { tls: { ca: cert } })).status).toBe(404);
   });
 
   test("a client that does not trust the certificate is refused, and plain HTTP gets no reply", async () => {

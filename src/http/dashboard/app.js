@@ -8,7 +8,7 @@ const KEY_STORE = "tq-api-key";
 const STATUSES = ["pending", "scheduled", "failed", "in_progress", "dead", "completed", "cancelled"];
 const STATUS_LABEL = { pending: "pending", scheduled: "scheduled", failed: "retrying", in_progress: "running", dead: "dead", completed: "completed", cancelled: "cancelled" };
 const BULK = { dead: ["retry", "delete"], cancelled: ["retry", "delete"], failed: ["retry-no", "cancel", "delete"], pending: ["cancel", "delete"], scheduled: ["cancel", "delete"], in_progress: ["cancel"], completed: ["delete"] };
-const state = { overview: null, activity: null, whoami: null, page: null, liveAbort: null, refreshing: false };
+const state = { overview: null, activity: null, whoami: null, page: null, liveAbort: null, refreshing: false, liveRender: false };
 const $ = (id) => document.getElementById(id);
 
 // ---- DOM helpers -------------------------------------------------------------------------------
@@ -31,6 +31,31 @@ function svg(tag, attrs) {
   const node = document.createElementNS(svgNs, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   return node;
+}
+
+/**
+ * A page's content in place of what it showed, as live updates redraw it about once a second: the
+ * element that had the keyboard focus gets it back (a keyboard user keeps their place), and while a
+ * person selects text in the page (to copy an error) a live redraw leaves it as it is.
+ */
+function show(main, ...nodes) {
+  const sel = window.getSelection();
+  if (state.liveRender && sel && !sel.isCollapsed && main.contains(sel.anchorNode)) return;
+  const active = document.activeElement;
+  const focused = active && active !== main && main.contains(active) ? focusKey(active) : null;
+  main.replaceChildren(...nodes);
+  const again = focused && main.querySelector(focused);
+  if (again) again.focus({ preventScroll: true });
+}
+
+/** A selector that finds the same control after a redraw, or null. */
+function focusKey(node) {
+  if (node.id) return "#" + CSS.escape(node.id);
+  for (const attr of ["data-action", "data-bulk", "data-queue-action", "data-worker-action", "data-task", "data-count"]) {
+    if (node.hasAttribute(attr)) return node.tagName.toLowerCase() + "[" + attr + '="' + CSS.escape(node.getAttribute(attr)) + '"]';
+  }
+  const href = node.tagName === "A" ? node.getAttribute("href") : null;
+  return href ? 'a[href="' + CSS.escape(href) + '"]' : null;
 }
 
 function table(headers, rows, opts) {
@@ -101,7 +126,7 @@ async function api(method, path, body) {
   const text = await res.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
-  if (res.status === 401) { showLogin(); throw new ApiError(401, parsed); }
+  if (res.status === 401) { const err = new ApiError(401, parsed); showLogin(err); throw err; }
   if (!res.ok) throw new ApiError(res.status, parsed);
   return parsed;
 }
@@ -113,7 +138,14 @@ function showBanner(err) {
   b.textContent = String(err.message || err);
 }
 
-function showLogin() {
+/** The key form; after a refused key, says why (and forgets that key, so a reload asks again). */
+function showLogin(err) {
+  const refused = $("login-error");
+  if (sessionStorage.getItem(KEY_STORE)) {
+    sessionStorage.removeItem(KEY_STORE);
+    refused.textContent = "That key was refused: " + (err ? err.message : "not valid") + ".";
+    refused.hidden = false;
+  } else refused.hidden = true;
   $("login").hidden = false;
   $("main").replaceChildren();
   $("key").focus();
@@ -140,7 +172,9 @@ async function live() {
   while (!abort.signal.aborted) {
     try {
       const res = await fetch("/api/v1/events", { headers: authHeaders(), signal: abort.signal });
-      if (res.status === 401) { setLive(false, "no key"); showLogin(); return; }
+      if (res.status === 401) { setLive(false, "no key"); return; }
+      // A key whose role may not read (a worker key): retrying would only be refused again.
+      if (res.status === 403) { setLive(false, "no access"); return; }
       if (!res.ok || !res.body) throw new Error("HTTP " + res.status);
       setLive(true, "live");
       const reader = res.body.getReader();
@@ -173,7 +207,10 @@ function onOverview(o) {
     if (last && last.at_ms === o.activity.at_ms) pts[pts.length - 1] = o.activity;
     else if (!last || o.activity.at_ms > last.at_ms) { pts.push(o.activity); if (pts.length > 360) pts.shift(); }
   }
-  if (state.page && state.page.live) state.page.live(o);
+  if (state.page && state.page.live) {
+    state.liveRender = true;
+    Promise.resolve(state.page.live(o)).finally(() => { state.liveRender = false; });
+  }
 }
 
 // ---- charts (inline SVG, no library) -----------------------------------------------------------
@@ -206,7 +243,9 @@ function chart(title, points, keys, perSecond) {
     i.style.background = SERIES_COLORS[k];
     return el("span", {}, i, k.replace("_", " "));
   }), el("span", {}, "max " + (perSecond ? max.toFixed(1) + "/s" : num(Math.round(max)))));
-  return el("div", { class: "card chart" }, el("h3", {}, title), s, legend);
+  const span = points.length > 1 ? points[points.length - 1].at_ms - points[0].at_ms : 0;
+  const axis = el("div", { class: "axis", "aria-hidden": "true" }, el("span", {}, span ? age(span) + " ago" : ""), el("span", {}, "now"));
+  return el("div", { class: "card chart" }, el("h3", {}, title), s, axis, legend);
 }
 
 // ---- pages -------------------------------------------------------------------------------------
@@ -239,9 +278,9 @@ async function overviewPage(main) {
   const o = state.overview || (await api("GET", "/api/v1/overview"));
   if (!state.activity) state.activity = await api("GET", "/api/v1/activity");
   const render = (ov) => {
-    if (!ov) { main.replaceChildren(el("p", { class: "empty" }, "Waiting for the first update…")); return; }
+    if (!ov) { show(main, el("p", { class: "empty" }, "Waiting for the first update…")); return; }
     const pts = state.activity.points;
-    main.replaceChildren(
+    show(main,
       el("h2", {}, "Overview"), tiles(ov),
       el("div", { class: "charts" },
         chart("Tasks per second, last hour", pts, ["submitted", "completed", "failed"], true),
@@ -274,12 +313,17 @@ async function tasksPage(main, params) {
   for (const k of ["status", "queue", "type", "idempotency_key", "cursor"]) if (filters[k]) listQuery.set(k, filters[k]);
   const page = await api("GET", "/api/v1/tasks?" + listQuery);
   const counts = state.overview ? state.overview.tasks : null;
+  // The tabs count what they would list: the queue's own counts under a queue filter; none under a
+  // type filter (the broker counts by queue, not by type).
+  const scope = !counts || filters.type ? null : filters.queue ? counts.queues.find((q) => q.name === filters.queue) || null : counts;
   const countOf = (s) => {
-    if (!counts) return "";
-    const n = s === "scheduled" ? counts.scheduled - counts.retrying : s === "failed" ? counts.retrying : s === "in_progress" ? counts.in_progress : counts[s];
+    if (!scope) return "";
+    const pending = typeof scope.pending === "number" ? scope.pending : scope.pending_total;
+    const n = s === "pending" ? pending : s === "scheduled" ? scope.scheduled - scope.retrying : s === "failed" ? scope.retrying : scope[s];
     return " (" + num(n) + ")";
   };
-  const tab = (s, label) => el("a", { href: "#/tasks?" + new URLSearchParams(Object.assign({}, s ? { status: s } : {}, filters.queue ? { queue: filters.queue } : {})), "aria-current": s === status ? "true" : "false" }, label + (s ? countOf(s) : ""));
+  // A tab changes the status only: the queue and type chosen stay (dead, then retrying, of one type).
+  const tab = (s, label) => el("a", { href: "#/tasks?" + new URLSearchParams(Object.assign({}, s ? { status: s } : {}, filters.queue ? { queue: filters.queue } : {}, filters.type ? { type: filters.type } : {})), "aria-current": s === status ? "true" : "false" }, label + (s ? countOf(s) : ""));
   const search = el("input", { id: "search", type: "search", placeholder: "id, type or idempotency key", "aria-label": "Search by id, type or idempotency key", value: filters.type || filters.idempotency_key });
   const queueInput = el("input", { id: "filter-queue", value: filters.queue, "aria-label": "Queue", size: 12 });
   const order = el("select", { id: "order", "aria-label": "Order" }, el("option", { value: "newest" }, "newest first"), el("option", { value: "oldest" }, "oldest first"));
@@ -300,18 +344,20 @@ async function tasksPage(main, params) {
     ago(t.finished_at_ms || t.updated_at_ms), el("span", { class: "mono" }, firstLine(t.error))]);
   const nodes = [el("h2", {}, "Tasks"), el("nav", { class: "tabs", "aria-label": "Status" }, tab("", "all"), STATUSES.map((s) => tab(s, STATUS_LABEL[s]))), form];
   if (status && canAct()) nodes.push(await bulkBar(status, filters));
-  nodes.push(rows.length ? table(["id", "type", "queue", "status", "attempts", "changed", "last error"], rows) : el("p", { class: "empty" }, "No task matches."));
+  // A page reads a bounded part of the table: an empty one with a cursor means "none here yet", not "none".
+  const none = page.next_cursor ? "No match in this part of the table; Next page reads on." : "No task matches.";
+  nodes.push(rows.length ? table(["id", "type", "queue", "status", "attempts", "changed", "last error"], rows) : el("p", { class: "empty" }, none));
   const pager = el("div", { class: "row" });
   if (filters.cursor) pager.append(el("button", { type: "button", onclick: () => go("#/tasks", Object.assign({}, filtersParams(filters), { cursor: "" })) }, "First page"));
   if (page.next_cursor) pager.append(el("button", { type: "button", id: "next-page", onclick: () => go("#/tasks", Object.assign({}, filtersParams(filters), { cursor: page.next_cursor })) }, "Next page"));
   nodes.push(pager);
-  main.replaceChildren(...nodes);
+  show(main, ...nodes);
   // A live list on its first page: new and changed tasks show up on their own.
   let last = JSON.stringify(counts);
   return { live: (o) => {
     const now = JSON.stringify(o.tasks);
     const typing = document.activeElement && ["INPUT", "SELECT"].includes(document.activeElement.tagName);
-    if (!filters.cursor && now !== last && !document.querySelector("dialog[open]") && !typing) { last = now; route(); }
+    if (!filters.cursor && now !== last && !document.querySelector("dialog[open]") && !typing) { last = now; return route(); }
   } };
 }
 
@@ -391,9 +437,12 @@ async function download(path, name) {
 }
 
 async function taskPage(main, id) {
+  // The status the page was opened in: its siblings link stays "dead email.send of mail" after a retry.
+  let openedAs = null;
   const render = async () => {
     const v = await api("GET", "/api/v1/tasks/" + encodeURIComponent(id) + "/inspect");
     const t = v.task;
+    openedAs = openedAs || t.status;
     const act = (label, method, path, confirmText, cls) => el("button", { type: "button", class: cls || "", "data-action": label, onclick: async () => {
       if (confirmText && !(await confirmDialog(label + " this task?", confirmText, label))) return;
       try { await api(method, path); showBanner(null); if (label === "delete") location.hash = "#/tasks?status=" + t.status; else render(); } catch (err) { showBanner(err); }
@@ -404,10 +453,12 @@ async function taskPage(main, id) {
     if (canAct() && t.status !== "in_progress") actions.append(act("delete", "POST", "/api/v1/tasks/" + t.id + "/delete", "The task and its history are removed for good.", "danger"));
     const fields = el("dl", { class: "fields" }, [
       ["id", el("span", { class: "mono" }, t.id)], ["type", t.type], ["queue", link("#/tasks?queue=" + encodeURIComponent(t.queue), t.queue)],
-      ["priority", t.priority + " (" + t.priority_tier + ")"], ["attempts", t.attempts + " of " + (t.max_retries + 1)], ["lease", t.lease_ms + " ms"],
+      ["priority", t.priority + " (" + t.priority_tier + ")"], ["attempts", t.status === "in_progress" ? "running attempt " + (t.attempts + 1) + " of " + (t.max_retries + 1) : t.attempts + " of " + (t.max_retries + 1)], ["lease", t.lease_ms + " ms"],
       ["idempotency key", t.idempotency_key || "-"], ["submitted", when(t.created_at_ms)], ["run at", when(t.run_at_ms)],
       ["started", when(t.started_at_ms)], ["finished", when(t.finished_at_ms)], ["worker", t.worker_id || "-"],
     ].flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
+    const siblings = "#/tasks?" + new URLSearchParams({ status: openedAs, queue: t.queue, type: t.type });
+    actions.append(link(siblings, "All " + STATUS_LABEL[openedAs] + " " + t.type + " tasks of " + t.queue, { id: "siblings", class: "button" }));
     const nodes = [el("p", {}, link("#/tasks?status=" + t.status + "&queue=" + encodeURIComponent(t.queue), "← " + STATUS_LABEL[t.status] + " tasks of " + t.queue)),
       el("h2", {}, "Task ", el("span", { class: "mono" }, t.id.slice(0, 8)), " ", badge(t.status)), actions];
     if (v.waiting.length) nodes.push(el("div", { class: "card", id: "why" }, el("h3", {}, "Why it is not running"), el("ul", { class: "reasons" }, v.waiting.map((w) => el("li", { "data-code": w.code }, w.message)))));
@@ -418,7 +469,7 @@ async function taskPage(main, id) {
     nodes.push(bodyBlock("Payload", v.payload, t.id, "payload"), bodyBlock("Result", v.result, t.id, "result"));
     nodes.push(el("h3", {}, "Runs"), v.runs.length ? table(["worker", "started", "took", "outcome", "error"], v.runs.map((r) => [r.worker_id, when(r.started_at_ms), age(r.duration_ms), badge(r.outcome), el("span", { class: "mono" }, firstLine(r.error))])) : el("p", { class: "muted" }, "No run has ended yet."));
     nodes.push(el("h3", {}, "Timeline"), el("ol", { id: "timeline" }, v.timeline.map((e) => el("li", {}, when(e.at_ms) + " — " + e.event + (e.detail ? ": " + e.detail : "")))));
-    main.replaceChildren(...nodes);
+    show(main, ...nodes);
     return t.status;
   };
   await render();
@@ -441,7 +492,7 @@ async function queuesPage(main) {
       }
       return cells.concat([buttons]);
     });
-    main.replaceChildren(el("h2", {}, "Queues"), rows.length ? table(QUEUE_HEAD.concat([""]), rows) : el("p", { class: "empty" }, "No queue has tasks or is paused."));
+    show(main, el("h2", {}, "Queues"), rows.length ? table(QUEUE_HEAD.concat([""]), rows) : el("p", { class: "empty" }, "No queue has tasks or is paused."));
   };
   const o = state.overview;
   if (o) render(o);
@@ -490,13 +541,13 @@ async function workersPage(main) {
       return el("div", { class: "card worker", "data-worker": w.id },
         el("div", { class: "row" }, el("strong", { class: "mono" }, w.id), badge(w.status), buttons),
         el("dl", { class: "fields" }, [
-          ["address", w.address || "in-process"], ["host", w.hostname + " pid " + w.pid], ["queues", w.queues.join(", ") || "-"],
+          ["address", w.address || "in-process"], ["host", w.hostname + " pid " + w.pid], ["queues", w.queues.join(", ") || "-"], ["handles", handledTypes(w.labels)],
           ["running", (w.running_count ?? 0) + " of " + w.concurrency], ["cpu / memory", w.cpu_percent.toFixed(1) + "% / " + w.memory_mb.toFixed(0) + " MB"],
           ["last seen", ago(w.last_seen_at_ms)], ["command", w.command], ...(w.dead_at_ms ? [["dead since", when(w.dead_at_ms)]] : []),
         ].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
         running.length ? el("ul", { class: "running" }, running) : el("p", { class: "muted" }, "Running nothing now."));
     });
-    main.replaceChildren(el("h2", {}, "Workers"), cards.length ? el("div", {}, cards) : el("p", { class: "empty" }, "No worker is connected, and none died recently."));
+    show(main, el("h2", {}, "Workers"), cards.length ? el("div", {}, cards) : el("p", { class: "empty" }, "No worker is connected, and none died recently."));
   };
   await render();
   let busy = false;
@@ -505,6 +556,15 @@ async function workersPage(main) {
     busy = true;
     try { await render(); } catch (err) { showBanner(err); } finally { busy = false; }
   } };
+}
+
+/** The types a worker declares in its tq.types label (the SDK's Worker sends it), else "any type". */
+function handledTypes(labels) {
+  try {
+    const types = JSON.parse((labels || {})["tq.types"]);
+    if (Array.isArray(types)) return types.join(", ");
+  } catch { /* no label, or not JSON: it did not say */ }
+  return "any type (not declared)";
 }
 
 async function workerAction(id, command) {
