@@ -85,13 +85,14 @@ export const ADMIN_ROUTES: readonly Route[] = [
     path: "/api/v1/workers",
     operation: "workers",
     operationId: "listWorkers",
-    summary: "Workers the broker knows (dead ones until forgotten): identity, address, queues, load, last heartbeat, pending command, and the tasks each holds leases on now.",
+    summary: "Workers the broker knows (dead ones until forgotten): identity, address, queues, load, last heartbeat, pending command, and the tasks each holds leases on now; recently_dead: those that died in the last hour and were forgotten since.",
     tag: "workers",
     responses: [{ status: 200, description: "Workers.", schema: ref("WorkerList") }],
     errors: [],
     async handle(ctx) {
       const workers = await Promise.all(ctx.broker.workers.list().map(async (w) => workerJson(w, await runningOf(ctx, w.id))));
-      return { body: { workers } };
+      const recentlyDead = ctx.broker.workers.recentlyDead(ctx.server.now()).map((w) => workerJson(w));
+      return { body: { workers, recently_dead: recentlyDead } };
     },
   },
   workerAction("quiet"),

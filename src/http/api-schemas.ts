@@ -293,7 +293,18 @@ export const SCHEMAS = {
       command: { type: "string", enum: [...WORKER_COMMANDS], description: "What the operator asked; sent in the next heartbeat reply." },
     },
   },
-  WorkerList: { type: "object", required: ["workers"], properties: { workers: { type: "array", items: { $ref: "#/components/schemas/Worker" } } } },
+  WorkerList: {
+    type: "object",
+    required: ["workers", "recently_dead"],
+    properties: {
+      workers: { type: "array", items: { $ref: "#/components/schemas/Worker" } },
+      recently_dead: {
+        type: "array",
+        description: "Workers that died in the last hour and were forgotten since (after worker.max_inactivity_secs), newest death first, at most 100; without running/running_count. One registered again under the same id is not repeated here.",
+        items: { $ref: "#/components/schemas/Worker" },
+      },
+    },
+  },
   Stats: {
     type: "object",
     required: ["uptime_ms", "tasks", "workers", "parked_claims", "paused_queues", "totals"],

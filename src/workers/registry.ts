@@ -72,8 +72,18 @@ export interface HeartbeatIn {
   inFlight: number;
 }
 
+/**
+ * How long, and how many, dead workers stay visible after the registry forgot them: long enough
+ * for an operator paged about a death to still see who died, where and when (the registry itself
+ * forgets after worker.max_inactivity_secs, a minute by default).
+ */
+export const RECENTLY_DEAD_KEPT_MS = 60 * 60_000;
+export const RECENTLY_DEAD_MAX = 100;
+
 export class WorkerRegistry {
   private readonly workers = new Map<string, WorkerState>();
+  /** Dead workers the registry forgot, oldest first: a copy without their connection. */
+  private readonly forgottenDead: WorkerState[] = [];
 
   constructor(private readonly options: RegistryOptions) {}
 
@@ -150,6 +160,29 @@ export class WorkerRegistry {
     return [...this.workers.values()];
   }
 
+  /**
+   * Workers that died in the last hour and were forgotten since (newest death first), unless one
+   * with the same id is registered again: the dashboard's and REST's "recently dead".
+   */
+  recentlyDead(nowMs: number): WorkerState[] {
+    this.pruneDead(nowMs);
+    return this.forgottenDead.filter((w) => !this.workers.has(w.id)).reverse();
+  }
+
+  private rememberDead(state: WorkerState): void {
+    const at = this.forgottenDead.findIndex((w) => w.id === state.id);
+    if (at >= 0) this.forgottenDead.splice(at, 1);
+    // Without the connection's notify closure: a forgotten worker holds no connection's memory.
+    const owner = state.owner === null ? null : { connectionId: state.owner.connectionId, principal: state.owner.principal, address: state.owner.address };
+    this.forgottenDead.push({ ...state, owner });
+    if (this.forgottenDead.length > RECENTLY_DEAD_MAX) this.forgottenDead.shift();
+  }
+
+  private pruneDead(nowMs: number): void {
+    const kept = this.forgottenDead.filter((w) => (w.deadAtMs ?? 0) >= nowMs - RECENTLY_DEAD_KEPT_MS);
+    this.forgottenDead.splice(0, this.forgottenDead.length, ...kept);
+  }
+
   /** Workers not dead. */
   get size(): number {
     let n = 0;
@@ -185,8 +218,10 @@ export class WorkerRegistry {
         dead.push(state);
       }
       const forgetMs = Math.max(state.deadAtMs ?? nowMs, state.lastSeenAtMs + this.options.maxInactivityMs);
-      if (forgetMs <= nowMs) this.workers.delete(state.id);
-      else due(forgetMs);
+      if (forgetMs <= nowMs) {
+        this.workers.delete(state.id);
+        this.rememberDead(state);
+      } else due(forgetMs);
     }
     return { dead, nextCheckMs };
   }

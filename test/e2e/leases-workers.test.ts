@@ -274,6 +274,17 @@ describe("worker visibility and worker.max_inactivity_secs", () => {
     expect((await listed(admin)).find((w) => w.id === "visible")?.status).toBe("dead");
     at(90_000 + REAPER_FLOOR_MS);
     await eventually(async () => (await listed(admin)).every((w) => w.id !== "visible"), 5000, 2);
+    // Forgotten, but an operator paged later still finds who died, where and when (for an hour).
+    const later = (await (await fetch(`http://127.0.0.1:${vis.httpPort}/api/v1/workers`)).json()) as { workers: Record<string, unknown>[]; recently_dead: Record<string, unknown>[] };
+    expect(later.workers.find((w) => w.id === "visible")).toBeUndefined();
+    expect(later.recently_dead.find((w) => w.id === "visible")).toMatchObject({ status: "dead", address: "127.0.0.1", dead_at_ms: dead.deadAtMs, queues: ["vis"] });
+    const deadFor = (ms: number): void => visClock.advance((dead.deadAtMs as number) + ms - visClock.now());
+    deadFor(3_600_000);
+    const hourOn = (await (await fetch(`http://127.0.0.1:${vis.httpPort}/api/v1/workers`)).json()) as { recently_dead: Record<string, unknown>[] };
+    expect(hourOn.recently_dead.find((w) => w.id === "visible")).toMatchObject({ status: "dead" });
+    deadFor(3_600_001);
+    const gone = (await (await fetch(`http://127.0.0.1:${vis.httpPort}/api/v1/workers`)).json()) as { recently_dead: Record<string, unknown>[] };
+    expect(gone.recently_dead.find((w) => w.id === "visible")).toBeUndefined();
   });
 });
 

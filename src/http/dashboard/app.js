@@ -530,7 +530,7 @@ async function purge(name) {
 
 async function workersPage(main) {
   const render = async () => {
-    const { workers } = await api("GET", "/api/v1/workers");
+    const { workers, recently_dead: recentlyDead = [] } = await api("GET", "/api/v1/workers");
     const cards = workers.map((w) => {
       const buttons = el("div", { class: "row" });
       if (canAct() && w.status !== "dead") {
@@ -547,7 +547,13 @@ async function workersPage(main) {
         ].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
         running.length ? el("ul", { class: "running" }, running) : el("p", { class: "muted" }, "Running nothing now."));
     });
-    show(main, el("h2", {}, "Workers"), cards.length ? el("div", {}, cards) : el("p", { class: "empty" }, "No worker is connected, and none died recently."));
+    // Forgotten by the registry (after worker.max_inactivity_secs) but dead within the hour: who, where, when.
+    const goneTable = recentlyDead.length
+      ? [el("h3", {}, "Died in the last hour"),
+        table(["worker", "address", "host", "queues", "dead since", "last seen"],
+          recentlyDead.map((w) => [el("span", { class: "mono", "data-dead-worker": w.id }, w.id), w.address || "in-process", w.hostname + " pid " + w.pid, w.queues.join(", ") || "-", when(w.dead_at_ms), ago(w.last_seen_at_ms)]))]
+      : [];
+    show(main, el("h2", {}, "Workers"), cards.length ? el("div", {}, cards) : el("p", { class: "empty" }, recentlyDead.length ? "No worker is connected." : "No worker is connected, and none died recently."), ...goneTable);
   };
   await render();
   let busy = false;

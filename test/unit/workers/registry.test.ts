@@ -1,7 +1,7 @@
 // Worker liveness: two missed heartbeat intervals, or a closed connection past the grace period.
 import { describe, expect, test } from "bun:test";
 import { WORKER_COMMAND_BYTE } from "../../../src/protocol/wire-values.ts";
-import { WorkerRegistry, workerStatus, workerView } from "../../../src/workers/registry.ts";
+import { RECENTLY_DEAD_KEPT_MS, RECENTLY_DEAD_MAX, WorkerRegistry, workerStatus, workerView } from "../../../src/workers/registry.ts";
 
 const info = (id: string) => ({ id, hostname: "h", pid: 1, queues: ["default"], concurrency: 2, version: "1", labels: {} });
 
@@ -131,5 +131,40 @@ describe("dead workers and worker.max_inactivity_secs", () => {
     expect(workerStatus(reg.get("w")!)).toBe("quiet");
     reg.setCommand("w", "shutdown");
     expect(workerStatus(reg.get("w")!)).toBe("shutting_down");
+  });
+
+  test("a forgotten dead worker stays in recentlyDead for an hour, newest death first, without its connection; not while one with its id is registered", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 5000 });
+    const notify = (): void => {};
+    reg.register(info("a"), 0, { connectionId: 1, principal: "k", address: "10.0.0.1", notify });
+    reg.register(info("b"), 1000);
+    expect(reg.reapDead(2000).dead.map((w) => w.id)).toEqual(["a"]);
+    expect(reg.recentlyDead(2000)).toEqual([]); // dead but still listed: not "forgotten" yet
+    expect(reg.reapDead(3000).dead.map((w) => w.id)).toEqual(["b"]);
+    reg.reapDead(6000); // both silent for max_inactivity: forgotten
+    expect(reg.list()).toEqual([]);
+    const gone = reg.recentlyDead(6000);
+    expect(gone.map((w) => [w.id, w.deadAtMs])).toEqual([["b", 3000], ["a", 2000]]);
+    expect(gone[1]!.owner).toEqual({ connectionId: 1, principal: "k", address: "10.0.0.1" });
+    expect(workerStatus(gone[0]!)).toBe("dead");
+    // One registered again under a dead id is alive, not repeated as dead.
+    reg.register(info("a"), 7000);
+    expect(reg.recentlyDead(7000).map((w) => w.id)).toEqual(["b"]);
+    // An hour after its death it is gone for good.
+    expect(reg.recentlyDead(3000 + RECENTLY_DEAD_KEPT_MS).map((w) => w.id)).toEqual(["b"]);
+    expect(reg.recentlyDead(3001 + RECENTLY_DEAD_KEPT_MS)).toEqual([]);
+  });
+
+  test("recentlyDead keeps at most RECENTLY_DEAD_MAX, dropping the oldest", () => {
+    const reg = new WorkerRegistry({ heartbeatIntervalMs: 1000, disconnectGraceMs: 500, maxInactivityMs: 2000 });
+    for (let i = 0; i < RECENTLY_DEAD_MAX + 5; i++) {
+      reg.register(info(`w${i}`), i * 10_000);
+      reg.reapDead(i * 10_000 + 5000);
+    }
+    reg.reapDead(RECENTLY_DEAD_MAX * 10_000 + 50_000);
+    const gone = reg.recentlyDead(RECENTLY_DEAD_MAX * 10_000 + 50_000);
+    expect(gone.length).toBe(RECENTLY_DEAD_MAX);
+    expect(gone[0]!.id).toBe(`w${RECENTLY_DEAD_MAX + 4}`);
+    expect(gone.some((w) => w.id === "w4")).toBe(false);
   });
 });
