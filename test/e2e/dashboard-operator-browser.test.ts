@@ -246,6 +246,8 @@ maybe("a real SDK worker: its running task from the leases, CPU and memory, Quie
   const page = await open("#/workers");
   const card = '[data-worker="sdk-worker-1"]';
   await page.waitForSelector(`${card} a[data-task="${task!.id}"]`, { timeout: 15_000 });
+  // CPU and memory come with the worker's first heartbeat (500 ms here), which may follow its first task.
+  await page.locator(`${card} dl`, { hasText: /\d+\.\d% \/ [1-9]\d* MB/ }).waitFor({ timeout: 15_000 });
   const fields = await page.locator(`${card} dl`).innerText();
   expect(fields).toMatch(/running\s+1 of 2/);
   expect(fields).toMatch(/handles\s+hold\n/);

@@ -542,7 +542,7 @@ async function workersPage(main) {
         el("div", { class: "row" }, el("strong", { class: "mono" }, w.id), badge(w.status), buttons),
         el("dl", { class: "fields" }, [
           ["address", w.address || "in-process"], ["host", w.hostname + " pid " + w.pid], ["queues", w.queues.join(", ") || "-"], ["handles", handledTypes(w.labels)],
-          ["running", (w.running_count ?? 0) + " of " + w.concurrency], ["cpu / memory", w.cpu_percent.toFixed(1) + "% / " + w.memory_mb.toFixed(0) + " MB"],
+          ["running", (w.running_count ?? 0) + " of " + w.concurrency], ["cpu / memory", w.memory_mb > 0 ? w.cpu_percent.toFixed(1) + "% / " + w.memory_mb.toFixed(0) + " MB" : "not reported yet"],
           ["last seen", ago(w.last_seen_at_ms)], ["command", w.command], ...(w.dead_at_ms ? [["dead since", when(w.dead_at_ms)]] : []),
         ].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
         running.length ? el("ul", { class: "running" }, running) : el("p", { class: "muted" }, "Running nothing now."));
