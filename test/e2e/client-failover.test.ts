@@ -113,6 +113,20 @@ describe("several broker URLs", () => {
     expect((await b.app.broker.stats()).tasks.pending).toBe(1);
   });
 
+  test("the operator commands take a list in --api-url: an unreachable REST API first, then a live one", async () => {
+    const b = await broker();
+    await client(`tq://127.0.0.1:${b.port}`).submit("listed", null, { queue: "ops" });
+    const out = await runCli(["queues", "list", "--json", "--api-url", `http://127.0.0.1:${deadPort()},http://127.0.0.1:${b.httpPort}`], { cwd: tmpdir() });
+    expect(out.stderr).toBe("");
+    expect(out.exitCode).toBe(0);
+    expect(out.stdout).toContain('"ops"');
+    const [d1, d2] = [deadPort(), deadPort()];
+    const none = await runCli(["queues", "list", "--api-url", `http://127.0.0.1:${d1},http://127.0.0.1:${d2}`], { cwd: tmpdir() });
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toContain(`cannot reach the REST API at http://127.0.0.1:${d1} (`);
+    expect(none.stderr).toContain(`http://127.0.0.1:${d2} (`);
+  });
+
   test("a bad entry in the list is a usage error naming it", async () => {
     const out = await runCli(["stats", "--url", "tq://127.0.0.1:1,,127.0.0.1:2"], { cwd: tmpdir() });
     expect(out.exitCode).toBe(64);
