@@ -169,6 +169,7 @@ export const WORKER_JSON = {
   inFlight: 1,
   autoRegistered: false,
   command: 0,
+  running: 1,
 };
 
 /** GetStats's JSON as the broker sends it (docs/PROTOCOL.md shows the same object key by key). */
