@@ -346,6 +346,7 @@ export const ROUTES: RouteTable = {
         type: req.type,
         limit: req.limit,
         cursor: req.cursor,
+        order: req.order,
       });
       const tasks: TaskInfo[] = page.tasks.map(fitOneReply);
       return { kind: "TaskList", requestId: req.requestId, tasks, nextCursor: page.nextCursor };
