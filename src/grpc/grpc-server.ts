@@ -17,6 +17,7 @@ import { grpcStatusName, statusOf } from "./grpc-status.ts";
 import { HealthService } from "./health-service.ts";
 import { protoDefinitions } from "./proto-files.ts";
 import { Reflection } from "./reflection-service.ts";
+import { fastBrokerService } from "./submit-codec.ts";
 import { openWorkStream, type WorkStreams } from "./work-stream.ts";
 
 /** Calls one connection may have open at once: the TCP door works on at most 256 requests per connection. */
@@ -208,7 +209,8 @@ export async function startGrpcServer(broker: Broker, o: GrpcServerOptions): Pro
     }
   };
 
-  const brokerService = (definitions["tq.v1.Broker"] as unknown as ServiceDefinition);
+  // SubmitBatch on the hand-written codec (submit-codec.ts): W1's hot path; the rest is proto-loader's.
+  const brokerService = fastBrokerService(definitions) as unknown as ServiceDefinition;
   const handlers: UntypedServiceImplementation = {};
   for (const [method, route] of Object.entries(UNARY_ROUTES)) handlers[method] = unary(method, route);
   streams = openWorkStream({ broker, admission, ctx, log, newId: () => connections.nextId(), failure,
