@@ -19,7 +19,7 @@ import { grpcStatusName, statusOf } from "./grpc-status.ts";
 import { HealthService } from "./health-service.ts";
 import { protoDefinitions } from "./proto-files.ts";
 import { Reflection } from "./reflection-service.ts";
-import { fastBrokerService } from "./submit-codec.ts";
+import { fastBrokerService } from "./fast-service.ts";
 import { openWorkStream, type WorkStreams } from "./work-stream.ts";
 
 /** Calls one connection may have open at once: the TCP door works on at most 256 requests per connection. */
