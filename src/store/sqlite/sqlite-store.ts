@@ -54,6 +54,13 @@ const MAX_WAITING_SHARE_FOR_SNAPSHOT = 1 / 8;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
 
+/** Where the open filled memory from (SqliteStore.memoryFrom). */
+export interface MemoryFrom {
+  source: "snapshot" | "table" | "checked rows";
+  /** Why a start after a clean stop did not use the snapshot; null when it did, or had no record. */
+  snapshotUnused: string | null;
+}
+
 export class SqliteStore implements Store {
   private readonly db: Database;
   private readonly stmts: Statements;
@@ -89,7 +96,10 @@ export class SqliteStore implements Store {
    * "table" (every row read), "checked rows" (the scan that checked every row before serving), and
    * why not the snapshot after a clean stop, when there was one that did not fit.
    */
-  readonly memoryFrom: { source: "snapshot" | "table" | "checked rows"; snapshotUnused: string | null };
+  get memoryFrom(): MemoryFrom {
+    return this.loadedFrom;
+  }
+  private loadedFrom: MemoryFrom = { source: "table", snapshotUnused: null };
 
   constructor(private readonly options: SqliteStoreOptions) {
     const full = (options.sync ?? "full") === "full";
@@ -159,23 +169,20 @@ export class SqliteStore implements Store {
       // Rows not checked yet (they are, right after serving): memory from the last clean stop's
       // snapshot, or reading only the columns it needs from every row.
       if (opened.checkAfterServing) {
-        this.memoryFrom = this.loadAfterCleanStop(opened.cleanStopFile, snapshot);
+        this.loadedFrom = this.loadAfterCleanStop(opened.cleanStopFile, snapshot);
         phases.lap("load");
-      } else this.memoryFrom = { source: "checked rows", snapshotUnused: null };
+      } else this.loadedFrom = { source: "checked rows", snapshotUnused: null };
+      if (requeued > 0 && !opened.checkAfterServing) this.loadFromIndexes(phases);
+      // Loading a million rows leaves their row objects as garbage: collect it now, while the
+      // structure check runs on its worker and before the broker serves, rather than carry it in
+      // RSS until the collector gets round to it (a snapshot leaves its 16 MB buffer).
+      this.collectAfterLoad(phases);
       const finished = opened.finish();
       this.dataLoss = finished.report;
       this.openChecks = finished.figures;
-      if ((requeued > 0 && !opened.checkAfterServing) || finished.reload) {
-        loadMemory(this.stmts, this.mem);
-        this.memoryFrom = { ...this.memoryFrom, source: "table" };
-        phases.lap("load");
-      }
-      // Loading a million rows leaves their row objects as garbage: collect it now, before the
-      // broker serves, rather than carry it in RSS until the collector gets round to it. A
-      // snapshot leaves one buffer (16 bytes per ready task), which the collector frees soon enough.
-      if (this.mem.ready.size > RECOVERY_GC_ROWS && this.memoryFrom.source !== "snapshot") {
-        Bun.gc(true);
-        phases.lap("gc");
+      if (finished.reload) {
+        this.loadFromIndexes(phases);
+        this.collectAfterLoad(phases);
       }
     } catch (err) {
       const thrown = opened.abandon(err);
@@ -484,11 +491,24 @@ export class SqliteStore implements Store {
     return this.mem.indexBytes;
   }
 
+  /** Memory again, through the status index (after a re-queue at open, or rows moved out). */
+  private loadFromIndexes(phases: PhaseClock): void {
+    loadMemory(this.stmts, this.mem);
+    this.loadedFrom = { ...this.memoryFrom, source: "table" };
+    phases.lap("load");
+  }
+
+  private collectAfterLoad(phases: PhaseClock): void {
+    if (this.mem.ready.size <= RECOVERY_GC_ROWS) return;
+    Bun.gc(true);
+    phases.lap("gc");
+  }
+
   /**
    * Memory after a clean stop: the snapshot that stop wrote when it is for this file and the
    * file's indexes agree with it (pending seqs, finished counts), else every row's columns.
    */
-  private loadAfterCleanStop(file: FileStamp | null, snapshot: MemorySnapshot | null): SqliteStore["memoryFrom"] {
+  private loadAfterCleanStop(file: FileStamp | null, snapshot: MemorySnapshot | null): MemoryFrom {
     let unused = "no snapshot, or not whole (its checksums failed)";
     if (snapshot !== null && file !== null && this.dbId !== null) {
       if (snapshotFits(snapshot, this.dbId, file)) {
