@@ -619,7 +619,10 @@ export class SqliteStore implements Store {
         this.group.run(() => {
           for (const name of names) this.db.exec(`REINDEX "${name.replaceAll('"', '""')}"`);
           // A snapshot was checked against these indexes: memory is read again from the table.
-          if (this.memoryFrom.source === "snapshot") reloadKeepingLeases(this.stmts, this.mem, [...this.mem.leasesBySerial.values()]);
+          if (this.loadedFrom.source === "snapshot") {
+            reloadKeepingLeases(this.stmts, this.mem, [...this.mem.leasesBySerial.values()]);
+            this.loadedFrom = { source: "table", snapshotUnused: "the indexes it was checked against were rebuilt after serving" };
+          }
         }),
     });
     checks.start();

@@ -9,7 +9,9 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { memorySnapshotPath } from "../../../src/store/sqlite/memory-snapshot.ts";
 import type { SqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import type { MemoryState } from "../../../src/store/sqlite/memory-state.ts";
-import { cleanStopPath } from "../../../src/store/sqlite/clean-stop.ts";
+import { cleanStopPath, writeCleanStop, type CleanStop } from "../../../src/store/sqlite/clean-stop.ts";
+import { uuidFromString } from "../../../src/protocol/uuid.ts";
+import { flipByte } from "../../helpers/data-damage.ts";
 import { identityPath } from "../../../src/store/sqlite/db-identity.ts";
 import { task } from "../../contract/store.contract.ts";
 import { storeHarness } from "../../helpers/sqlite-store-harness.ts";
@@ -144,4 +146,49 @@ test("a start that checks everything before serving removes the snapshot unused 
   expect(next.openChecks.rowsAndIndexes).toBe("before serving");
   expect(next.memoryFrom.source).toBe("checked rows");
   expect(existsSync(memorySnapshotPath(path))).toBe(false);
+});
+
+/** Re-binds the snapshot to the file as the (re-written) record stamps it: the snapshot a stop would have written for it. */
+function rebindSnapshot(path: string): void {
+  const record = JSON.parse(readFileSync(cleanStopPath(path), "utf8")) as CleanStop;
+  const bytes = readFileSync(memorySnapshotPath(path));
+  const headerLength = bytes.readUInt32LE(0);
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8")) as { file: unknown };
+  const body = bytes.subarray((8 + headerLength + 7) & ~7);
+  const headerBytes = Buffer.from(JSON.stringify({ ...header, file: record.file }));
+  const out = Buffer.alloc(((8 + headerBytes.length + 7) & ~7) + body.length);
+  out.writeUInt32LE(headerBytes.length, 0);
+  out.writeUInt32LE(Bun.hash.crc32(headerBytes), 4);
+  headerBytes.copy(out, 8);
+  body.copy(out, (8 + headerBytes.length + 7) & ~7);
+  writeFileSync(memorySnapshotPath(path), out);
+}
+
+test("when the checks after serving rebuild an index a snapshot was checked against, memory is read again from the table", async () => {
+  const path = tempPath();
+  const store = open({ path });
+  const ids = (await store.submit(Array.from({ length: 200 }, (_, i) => task({ type: `t${i}` })), T0)).map((o) => o.id);
+  await store.close();
+  const dbId = (JSON.parse(readFileSync(identityPath(path), "utf8")) as { db_id: number }).db_id;
+  // A disk changing an index entry under the file system: the record and snapshot as a stop would have written them for it.
+  const id = Buffer.from(uuidFromString(ids[77]!)!);
+  const bytes = readFileSync(path);
+  const pageSize = bytes.readUInt16BE(16);
+  let inIndex = -1;
+  for (let at = bytes.indexOf(id); at >= 0 && inIndex < 0; at = bytes.indexOf(id, at + 1)) {
+    if (bytes[Math.floor(at / pageSize) * pageSize] === 0x0a) inIndex = at;
+  }
+  expect(inIndex).toBeGreaterThan(0);
+  flipByte(path, inIndex + 15);
+  await writeCleanStop(path, dbId);
+  rebindSnapshot(path);
+
+  const again = open({ path });
+  expect(again.memoryFrom).toEqual({ source: "snapshot", snapshotUnused: null });
+  const report = (await again.checksAfterOpen)!;
+  expect(report).toMatchObject({ damagedRows: [], indexesRebuilt: ["sqlite_autoindex_tasks_1"], ended: "completed" });
+  expect(again.memoryFrom).toEqual({ source: "table", snapshotUnused: "the indexes it was checked against were rebuilt after serving" });
+  expect((await again.counts()).pending).toBe(200);
+  const claimed = await claim(again, { queues: ["default"], max: 200, workerId: "w", nowMs: T0 + 10 });
+  expect(claimed.map((l) => l.task.id)).toEqual(ids);
 });
