@@ -37,6 +37,9 @@ interface Start {
   rssMiBAfterChecks: number | null;
   openMs: Record<string, number>;
   rowsAndIndexes: string;
+  memoryFrom: string;
+  /** SIGTERM to exit (the clean stop, which writes the record and, from this build on, the memory snapshot). */
+  stopMs: number;
 }
 
 function arg(args: string[], name: string): string | undefined {
@@ -123,21 +126,32 @@ async function startOnce(side: string, entry: string, dir: string): Promise<Star
     const rssMiBAtClaim = rssMiB(proc.pid);
     conn.close();
     if (r.kind !== "Claimed" || r.tasks.length === 0) throw new Error(`the restarted broker answered ${r.kind}`);
-    const o = (opened ?? {}) as { open_ms?: Record<string, number>; rows_and_indexes_checked?: string };
+    const o = (opened ?? {}) as { open_ms?: Record<string, number>; rows_and_indexes_checked?: string; memory_from?: string };
     let rssMiBAfterChecks: number | null = null;
     if (o.rows_and_indexes_checked === "after serving") {
       await withDeadline(checks, CHECKS_DEADLINE_MS, "the checks after serving did not end");
       rssMiBAfterChecks = rssMiB(proc.pid);
     }
-    return { side, listeningMs, firstClaimMs, cpuMsAtClaim, rssMiBAtClaim, checksEndMs: checksAt, rssMiBAfterChecks, openMs: o.open_ms ?? {}, rowsAndIndexes: o.rows_and_indexes_checked ?? "?" };
+    const stopped = performance.now();
+    await stop(proc);
+    const stopMs = performance.now() - stopped;
+    return {
+      side, listeningMs, firstClaimMs, cpuMsAtClaim, rssMiBAtClaim, checksEndMs: checksAt, rssMiBAfterChecks, openMs: o.open_ms ?? {},
+      rowsAndIndexes: o.rows_and_indexes_checked ?? "?", memoryFrom: o.memory_from ?? "-", stopMs,
+    };
   } catch (err) {
     throw new Error(`${String(err)}; last lines:\n${tail.join("\n")}`);
   } finally {
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-    await proc.exited;
-    clearTimeout(timer);
+    await stop(proc);
   }
+}
+
+async function stop(proc: Bun.Subprocess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+  await proc.exited;
+  clearTimeout(timer);
 }
 
 function median(xs: number[]): number {
@@ -186,7 +200,7 @@ async function run(args: string[]): Promise<void> {
       `${side}: listening ${spread(mine.map((s) => s.listeningMs))} ms, first claim ${spread(mine.map((s) => s.firstClaimMs))} ms, ` +
         `CPU at claim ${spread(mine.map((s) => s.cpuMsAtClaim))} ms, RSS at claim ${spread(mine.map((s) => s.rssMiBAtClaim))} MiB, ` +
         `RSS after checks ${spread(mine.flatMap((s) => (s.rssMiBAfterChecks === null ? [] : [s.rssMiBAfterChecks])))} MiB, ` +
-        `checks end ${spread(mine.flatMap((s) => (s.checksEndMs === null ? [] : [s.checksEndMs])))} ms`,
+        `checks end ${spread(mine.flatMap((s) => (s.checksEndMs === null ? [] : [s.checksEndMs])))} ms, stop ${spread(mine.map((s) => s.stopMs))} ms`,
     );
   }
   if (sides.length === 2) {
