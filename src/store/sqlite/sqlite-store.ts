@@ -169,7 +169,7 @@ export class SqliteStore implements Store {
       // Rows not checked yet (they are, right after serving): memory from the last clean stop's
       // snapshot, or reading only the columns it needs from every row.
       if (opened.checkAfterServing) {
-        this.loadedFrom = this.loadAfterCleanStop(opened.cleanStopFile, snapshot);
+        this.loadedFrom = this.loadAfterCleanStop(opened.cleanStopFile, snapshot, requeued);
         phases.lap("load");
       } else this.loadedFrom = { source: "checked rows", snapshotUnused: null };
       if (requeued > 0 && !opened.checkAfterServing) this.loadFromIndexes(phases);
@@ -508,15 +508,16 @@ export class SqliteStore implements Store {
    * Memory after a clean stop: the snapshot that stop wrote when it is for this file and the
    * file's indexes agree with it (pending seqs, finished counts), else every row's columns.
    */
-  private loadAfterCleanStop(file: FileStamp | null, snapshot: MemorySnapshot | null): MemoryFrom {
+  private loadAfterCleanStop(file: FileStamp | null, snapshot: MemorySnapshot | null, requeued: number): MemoryFrom {
     let unused = "no snapshot, or not whole (its checksums failed)";
     if (snapshot !== null && file !== null && this.dbId !== null) {
-      if (snapshotFits(snapshot, this.dbId, file)) {
+      // Rows an earlier build left in_progress went back to pending at this open: not in the snapshot.
+      if (requeued > 0) unused = "rows of an earlier build were re-queued at this open";
+      else if (snapshotFits(snapshot, this.dbId, file)) {
         applyMemorySnapshot(snapshot, this.mem);
         loadWaiting(this.stmts, this.mem);
         return { source: "snapshot", snapshotUnused: null };
-      }
-      unused = "the snapshot is for another file or database";
+      } else unused = "the snapshot is for another file or database";
     }
     loadFromTable(this.options.path, this.mem);
     return { source: "table", snapshotUnused: unused };
