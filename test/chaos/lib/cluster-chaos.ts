@@ -285,7 +285,7 @@ export async function runClusterChaos(params: ClusterChaosParams): Promise<Clust
     `submits ok ${batches}/unknown ${check.submitsUnknown}/failed ${check.submitsFailed} ${JSON.stringify(check.submitFailureCodes)}; unfinished at the end of the faults ${backlog}, drained in ${Math.round(drainMs / 1000)} s; deliveries ${check.deliveries}; completions ok ${check.completionsOk}; ` +
     `redelivered in window ${check.duplicatesInWindow}; ${Math.round((Date.now() - startedMs) / 1000)} s`;
   return {
-    row: { test: params.sabotage ? "cluster (sabotaged)" : "cluster", operations: check.operations, lost, unexpected, duplicates, crashes: unexpectedExits.length, pass, note },
+    row: { test: params.sabotage ? "cluster (sabotaged: FAIL expected)" : "cluster", operations: check.operations, lost, unexpected, duplicates, crashes: unexpectedExits.length, pass, note },
     check,
     brokerKills,
     workerKills,
