@@ -249,8 +249,8 @@ try {
   }
   const list = brokers.map((b) => b.addresses.get("broker.port")).join(",");
   console.log(`cluster: ready. Clients and workers: TQ_URL=tq://${list}`);
-  console.log(`cluster:   TQ_URL=tq://${list} bun src/cli/main.ts worker --handlers examples/handlers.ts --queues default,media`);
-  console.log(`cluster:   TQ_URL=tq://${list} bun examples/producer.ts`);
+  console.log(`cluster:   TQ_URL=tq://${list} npx bun src/cli/main.ts worker --handlers examples/handlers.ts --queues default,media`);
+  console.log(`cluster:   TQ_URL=tq://${list} npx bun examples/producer.ts`);
   console.log("cluster: Ctrl-C stops every broker and PostgreSQL.");
 } catch (err) {
   console.error(`cluster: ${err instanceof Error ? err.message : String(err)}`);

@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { MAX_FRAME_BYTES } from "../protocol/limits.ts";
 import { protoDefinitions } from "../grpc/proto-files.ts";
-import { fastBrokerService } from "../grpc/submit-codec.ts";
+import { fastBrokerService } from "../grpc/fast-service.ts";
 import { countError, epochMs, type ErrorCounts, type JobResult, type ProducerReport, type ProducerSpec, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
 
 const BENCH_TASK_TYPE = "bench.noop";

@@ -12,12 +12,10 @@
 // bytes, a value the encoder does not expect — is handed to proto-loader's function as it is, so
 // its answer (or its error) is the one given. proto-loader keeps serving every other method.
 
-import type { MethodDefinition, PackageDefinition } from "@grpc/proto-loader";
+import type { MethodDefinition } from "@grpc/proto-loader";
 import type { TaskSpecMsg } from "./task-messages.ts";
+import { begin, cachedString, FALLBACK, finish, isUint32, isUint64, present, QUEUE_SLOT, rd, readLengthEnd, readString, readTag, readVarint, skipField, TYPE_SLOT, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
 
-/** Thrown inside the fast path: "not a case it takes, ask proto-loader". */
-class Fallback extends Error {}
-const FALLBACK = new Fallback("fallback");
 
 // ---- enums (test/unit/grpc/submit-codec.test.ts checks them against the .proto) ------------------
 
@@ -35,122 +33,6 @@ export const TASK_STATUS_NAMES: readonly string[] = [
 const TIER_NUMBER = new Map(TIER_NAMES.map((name, i) => [name, i]));
 const TASK_STATUS_NUMBER = new Map(TASK_STATUS_NAMES.map((name, i) => [name, i]));
 
-// ---- reading -----------------------------------------------------------------------------------
-
-let buf: Buffer = Buffer.alloc(0);
-let pos = 0;
-/** The high 32 bits of the last varint read (readVarint returns the low 32). */
-let hi = 0;
-
-/**
- * A varint's low 32 bits (unsigned); its high 32 bits in `hi`. At most 10 bytes, else Fallback;
- * unless `long`, at most 5: protobufjs reads a 32-bit varint (tags, lengths, uint32, bool, enum)
- * of more bytes by skipping five, which the fast path leaves to it.
- */
-function readVarint(end: number, long = false): number {
-  const start = pos;
-  const lo = readVarintBits(end);
-  if (!long && pos - start > 5) throw FALLBACK;
-  return lo;
-}
-
-function readVarintBits(end: number): number {
-  let lo = 0;
-  hi = 0;
-  let b = 0;
-  for (let shift = 0; shift < 28; shift += 7) {
-    if (pos >= end) throw FALLBACK;
-    b = buf[pos++]!;
-    lo |= (b & 0x7f) << shift;
-    if (b < 0x80) return lo >>> 0;
-  }
-  if (pos >= end) throw FALLBACK;
-  b = buf[pos++]!;
-  lo |= (b & 0x7f) << 28;
-  hi = (b & 0x7f) >> 4;
-  if (b < 0x80) return lo >>> 0;
-  for (let shift = 3; shift < 38; shift += 7) {
-    if (pos >= end) throw FALLBACK;
-    b = buf[pos++]!;
-    hi |= (b & 0x7f) << shift;
-    if (b < 0x80) {
-      hi >>>= 0;
-      return lo >>> 0;
-    }
-  }
-  throw FALLBACK;
-}
-
-/** A length-delimited field's end, checked against its message's end. */
-function readLengthEnd(end: number): number {
-  const len = readVarint(end);
-  if (hi !== 0 || len > end - pos) throw FALLBACK;
-  return pos + len;
-}
-
-/** Skips an unknown field of wire type `wire`; groups and invalid wire types are proto-loader's. */
-function skipField(wire: number, end: number): void {
-  switch (wire) {
-    case 0:
-      readVarint(end, true);
-      return;
-    case 1:
-      if (end - pos < 8) throw FALLBACK;
-      pos += 8;
-      return;
-    case 2:
-      pos = readLengthEnd(end);
-      return;
-    case 5:
-      if (end - pos < 4) throw FALLBACK;
-      pos += 4;
-      return;
-    default:
-      throw FALLBACK;
-  }
-}
-
-/** The tag's field number, with its wire type checked; Fallback for field 0. */
-function readTag(end: number): number {
-  const tag = readVarint(end);
-  if (hi !== 0 || tag >>> 3 === 0) throw FALLBACK;
-  return tag;
-}
-
-/** Buffer's own UTF-8 slice (what protobufjs's reader uses): half the cost of toString("utf8", ...). */
-type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
-
-function readString(start: number, stop: number): string {
-  return (buf as Utf8Sliceable).utf8Slice(start, stop);
-}
-
-/**
- * The tasks of one batch mostly share their type and queue: the last bytes decoded in each slot
- * and their string are kept, and equal bytes give the same string without decoding them again.
- */
-interface StringSlot {
-  readonly bytes: Buffer;
-  len: number;
-  text: string;
-}
-const TYPE_SLOT: StringSlot = { bytes: Buffer.alloc(256), len: -1, text: "" };
-const QUEUE_SLOT: StringSlot = { bytes: Buffer.alloc(256), len: -1, text: "" };
-
-function cachedString(slot: StringSlot, start: number, stop: number): string {
-  const len = stop - start;
-  if (len > slot.bytes.length) return readString(start, stop);
-  if (slot.len === len) {
-    const kept = slot.bytes;
-    let i = 0;
-    while (i < len && kept[i] === buf[start + i]) i++;
-    if (i === len) return slot.text;
-  }
-  slot.text = readString(start, stop);
-  buf.copy(slot.bytes, 0, start, stop);
-  slot.len = len;
-  return slot.text;
-}
-
 function readTaskSpec(end: number): TaskSpecMsg {
   let type = "";
   let queue = "";
@@ -163,7 +45,7 @@ function readTaskSpec(end: number): TaskSpecMsg {
   let delayMs = -1;
   let maxRetries = -1;
   let leaseMs = -1;
-  while (pos < end) {
+  while (rd.pos < end) {
     const tag = readTag(end);
     const wire = tag & 7;
     const field = tag >>> 3;
@@ -176,11 +58,11 @@ function readTaskSpec(end: number): TaskSpecMsg {
     if (wire !== (lengthDelimited ? 2 : 0)) throw FALLBACK;
     if (lengthDelimited) {
       const stop = readLengthEnd(end);
-      if (field === 3) payload = buf.subarray(pos, stop);
-      else if (field === 1) type = cachedString(TYPE_SLOT, pos, stop);
-      else if (field === 2) queue = cachedString(QUEUE_SLOT, pos, stop);
-      else idempotencyKey = readString(pos, stop);
-      pos = stop;
+      if (field === 3) payload = rd.buf.subarray(rd.pos, stop);
+      else if (field === 1) type = cachedString(TYPE_SLOT, rd.pos, stop);
+      else if (field === 2) queue = cachedString(QUEUE_SLOT, rd.pos, stop);
+      else idempotencyKey = readString(rd.pos, stop);
+      rd.pos = stop;
       continue;
     }
     const lo = readVarint(end, field === 7 || field === 8);
@@ -197,10 +79,10 @@ function readTaskSpec(end: number): TaskSpecMsg {
         tier = lo;
         break;
       case 7:
-        runAtMs = lo + hi * 4294967296;
+        runAtMs = lo + rd.hi * 4294967296;
         break;
       case 8:
-        delayMs = lo + hi * 4294967296;
+        delayMs = lo + rd.hi * 4294967296;
         break;
       case 9:
         maxRetries = lo;
@@ -245,12 +127,11 @@ function readTaskSpec(end: number): TaskSpecMsg {
 
 /** SubmitBatchRequest's bytes as proto-loader's object; null = not a case the fast path takes. */
 function tryDecodeSubmitBatchRequest(bytes: Buffer): { tasks: TaskSpecMsg[] } | null {
-  buf = bytes;
-  pos = 0;
+  begin(bytes);
   const end = bytes.length;
   const tasks: TaskSpecMsg[] = [];
   try {
-    while (pos < end) {
+    while (rd.pos < end) {
       const tag = readTag(end);
       if (tag >>> 3 !== 1) {
         skipField(tag & 7, end);
@@ -265,11 +146,10 @@ function tryDecodeSubmitBatchRequest(bytes: Buffer): { tasks: TaskSpecMsg[] } | 
     if (err === FALLBACK) return null;
     throw err;
   } finally {
-    buf = EMPTY;
+    finish();
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 
 interface OutcomeMsg {
   id: string;
@@ -279,12 +159,11 @@ interface OutcomeMsg {
 
 /** SubmitBatchResponse's bytes as proto-loader's object (clients); null = not a fast-path case. */
 function tryDecodeSubmitBatchResponse(bytes: Buffer): { outcomes: OutcomeMsg[] } | null {
-  buf = bytes;
-  pos = 0;
+  begin(bytes);
   const end = bytes.length;
   const outcomes: OutcomeMsg[] = [];
   try {
-    while (pos < end) {
+    while (rd.pos < end) {
       const tag = readTag(end);
       if (tag >>> 3 !== 1) {
         skipField(tag & 7, end);
@@ -295,7 +174,7 @@ function tryDecodeSubmitBatchResponse(bytes: Buffer): { outcomes: OutcomeMsg[] }
       let id = "";
       let status = 0;
       let duplicate = false;
-      while (pos < stop) {
+      while (rd.pos < stop) {
         const t = readTag(stop);
         const field = t >>> 3;
         if (field > 3) {
@@ -305,8 +184,8 @@ function tryDecodeSubmitBatchResponse(bytes: Buffer): { outcomes: OutcomeMsg[] }
         if (field === 1) {
           if ((t & 7) !== 2) throw FALLBACK;
           const s = readLengthEnd(stop);
-          id = readString(pos, s);
-          pos = s;
+          id = readString(rd.pos, s);
+          rd.pos = s;
           continue;
         }
         if ((t & 7) !== 0) throw FALLBACK;
@@ -323,53 +202,9 @@ function tryDecodeSubmitBatchResponse(bytes: Buffer): { outcomes: OutcomeMsg[] }
     if (err === FALLBACK) return null;
     throw err;
   } finally {
-    buf = EMPTY;
+    finish();
   }
 }
-
-// ---- writing -----------------------------------------------------------------------------------
-
-/** Bytes of a varint of a non-negative integer below 2^64 given as a JS number. */
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(out: Buffer, at: number, v: number): number {
-  while (v >= 0x80) {
-    out[at++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[at++] = v;
-  return at;
-}
-
-/** A string's UTF-8 length: its length when it is short ASCII (most ids, types, queues), else Buffer's count. */
-function utf8Length(s: string): number {
-  if (s.length <= 64) {
-    let i = 0;
-    while (i < s.length && s.charCodeAt(i) < 0x80) i++;
-    if (i === s.length) return s.length;
-  }
-  return Buffer.byteLength(s, "utf8");
-}
-
-/** Writes `s` of UTF-8 length `len` at `at`; a byte loop when it is ASCII (len equals its length). */
-function writeString(out: Buffer, at: number, s: string, len: number): number {
-  if (len === s.length && len <= 64) {
-    for (let i = 0; i < len; i++) out[at + i] = s.charCodeAt(i);
-    return at + len;
-  }
-  return at + out.write(s, at, len, "utf8");
-}
-
-const isUint32 = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
-const isUint64 = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-const present = (v: unknown): boolean => v !== null && v !== undefined;
 
 /**
  * SubmitBatchResponse as bytes, exactly as proto-loader writes it (every field the object has,
@@ -550,25 +385,5 @@ export function submitBatchCodec(method: MethodDefinition<unknown, unknown>): Su
     encodeRequest: (value) => tryEncodeSubmitBatchRequest(value) ?? method.requestSerialize(value),
     decodeResponse: (bytes) => tryDecodeSubmitBatchResponse(bytes) ?? method.responseDeserialize(bytes),
     encodeResponse: (value) => tryEncodeSubmitBatchResponse(value) ?? method.responseSerialize(value),
-  };
-}
-
-/**
- * tq.v1.Broker's service definition with SubmitBatch on the hand-written codec, for the server
- * and for clients (grpc.makeGenericClientConstructor); every other method is proto-loader's.
- */
-export function fastBrokerService(definitions: PackageDefinition): Record<string, MethodDefinition<unknown, unknown>> {
-  const service = definitions["tq.v1.Broker"] as unknown as Record<string, MethodDefinition<unknown, unknown>>;
-  const submitBatch = service.SubmitBatch!;
-  const codec = submitBatchCodec(submitBatch);
-  return {
-    ...service,
-    SubmitBatch: {
-      ...submitBatch,
-      requestDeserialize: codec.decodeRequest,
-      requestSerialize: codec.encodeRequest,
-      responseDeserialize: codec.decodeResponse,
-      responseSerialize: codec.encodeResponse,
-    },
   };
 }

@@ -22,8 +22,10 @@ import { FLAG, STATUS, statusName, type TaskRow } from "./sqlite/task-row.ts";
 
 /** The database file inside persistence.data_dir (as app-store.ts names it). */
 const DATABASE_FILE = "tq.db";
-/** Rows read and inserted per statement. */
+/** Rows read per page, and most inserted per statement. */
 const CHUNK_ROWS = 1000;
+/** Most payload and result bytes per INSERT (a task may carry 16 MiB). */
+const CHUNK_BYTES = 32 * 1024 * 1024;
 /** Who the cluster's notifications say they come from: no broker ignores them as its own. */
 const NOTIFY_INSTANCE = "tq-broker-migrate";
 
@@ -129,7 +131,7 @@ export async function migrateSqliteToPostgres(options: SqliteToPostgresOptions):
             report.finishedSkipped++;
           } else take.push(row);
         }
-        if (take.length > 0) await copyChunk(tx, source, take, nowMs, report, notes);
+        for (const chunk of byBytes(take)) await copyChunk(tx, source, chunk, nowMs, report, notes);
       }
       const paused = source.query<{ queue: string; paused_at: number }, []>("SELECT queue, paused_at FROM paused_queues").all();
       if (paused.length > 0) {
@@ -150,6 +152,25 @@ export async function migrateSqliteToPostgres(options: SqliteToPostgresOptions):
     db?.close();
     lock.release();
   }
+}
+
+/** Rows cut into runs of at most CHUNK_BYTES of payloads and results (at least one row each). */
+function byBytes(rows: TaskRow[]): TaskRow[][] {
+  const chunks: TaskRow[][] = [];
+  let current: TaskRow[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    const size = row.payload.byteLength + (row.result?.byteLength ?? 0) + (row.error?.length ?? 0);
+    if (current.length > 0 && bytes + size > CHUNK_BYTES) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(row);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 /** One INSERT for a chunk of rows; what PostgreSQL already holds (by id or key) is skipped and reported. */

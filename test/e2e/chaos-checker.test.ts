@@ -148,7 +148,7 @@ describe("checker rules for cluster runs (a lease dies with its holder or at its
     h.delivered("a", "id-a", 1, h.claimInvoked(), lease("w1", Date.now()));
     h.holderGone("w9");
     h.delivered("a", "id-a", 2, h.claimInvoked(), lease("w2", Date.now()));
-    expect(h.check([]).duplicatesBeyondWindow).toEqual(["a tokens 1,2"]);
+    expect(h.check([]).duplicatesBeyondWindow.map((d) => d.split(" (")[0])).toEqual(["a tokens 1,2"]);
   });
 
   test("once the first holder is gone, or its lease has run out, a second delivery is in the window", () => {
@@ -174,6 +174,6 @@ describe("checker rules for cluster runs (a lease dies with its holder or at its
     h.delivered("a", "id-a", 1, h.claimInvoked(), lease("w1", Date.now()));
     h.delivered("a", "id-a", 2, h.claimInvoked(), lease("w2", Date.now()));
     h.holderGone("w1");
-    expect(h.check([]).duplicatesBeyondWindow).toEqual(["a tokens 1,2"]);
+    expect(h.check([]).duplicatesBeyondWindow.map((d) => d.split(" (")[0])).toEqual(["a tokens 1,2"]);
   });
 });

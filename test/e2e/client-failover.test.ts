@@ -8,7 +8,8 @@ import { Client } from "../../src/client/client.ts";
 import { Worker } from "../../src/client/worker.ts";
 import { ConnectionError } from "../../src/client/tq-error.ts";
 import { startBroker, whenParked, type TestBroker } from "../helpers/broker.ts";
-import { runCli } from "../helpers/cli.ts";
+import { REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+import { join } from "node:path";
 import { tmpdir } from "node:os";
 
 const started: TestBroker[] = [];
@@ -111,6 +112,39 @@ describe("several broker URLs", () => {
     const out = await runCli(["submit", "cli.hop", "--url", `tq://127.0.0.1:${deadPort()},127.0.0.1:${b.port}`], { cwd: tmpdir() });
     expect(out.exitCode).toBe(0);
     expect((await b.app.broker.stats()).tasks.pending).toBe(1);
+  });
+
+  test("tq-broker worker with a list in --url says when it moves to the next broker, and keeps working there", async () => {
+    const [a, b] = [await broker(), await broker()];
+    const cli = spawnCli(["worker", "--handlers", join(REPO_ROOT, "examples/handlers.ts"), "--queues", "default", "--json", "--url", `tq://127.0.0.1:${a.port},127.0.0.1:${b.port}`], { cwd: tmpdir() });
+    try {
+      await cli.waitForStdout('"event":"started"');
+      expect(cli.stdout()).toContain(`"broker":"tq://127.0.0.1:${a.port}"`);
+      await a.stopKeepData();
+      await cli.waitForStdout('"event":"connected"', 15_000);
+      const moved = JSON.parse(cli.stdout().split("\n").find((l) => l.includes('"event":"connected"'))!) as { broker: string; from: string };
+      expect(moved).toMatchObject({ broker: `tq://127.0.0.1:${b.port}`, from: `tq://127.0.0.1:${a.port}` });
+      const onB = client(`tq://127.0.0.1:${b.port}`);
+      const { id } = await onB.submit("email.send", { to: "ada@example.com", subject: "moved" });
+      expect(await onB.result(id, { wait: 15_000 })).toMatchObject({ delivered: true });
+      expect(await cli.stop("SIGTERM")).toBe(0);
+    } finally {
+      if (cli.proc.exitCode === null) cli.proc.kill("SIGKILL");
+    }
+  }, 30_000);
+
+  test("the operator commands take a list in --api-url: an unreachable REST API first, then a live one", async () => {
+    const b = await broker();
+    await client(`tq://127.0.0.1:${b.port}`).submit("listed", null, { queue: "ops" });
+    const out = await runCli(["queues", "list", "--json", "--api-url", `http://127.0.0.1:${deadPort()},http://127.0.0.1:${b.httpPort}`], { cwd: tmpdir() });
+    expect(out.stderr).toBe("");
+    expect(out.exitCode).toBe(0);
+    expect(out.stdout).toContain('"ops"');
+    const [d1, d2] = [deadPort(), deadPort()];
+    const none = await runCli(["queues", "list", "--api-url", `http://127.0.0.1:${d1},http://127.0.0.1:${d2}`], { cwd: tmpdir() });
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toContain(`cannot reach the REST API at http://127.0.0.1:${d1} (`);
+    expect(none.stderr).toContain(`http://127.0.0.1:${d2} (`);
   });
 
   test("a bad entry in the list is a usage error naming it", async () => {

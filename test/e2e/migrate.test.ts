@@ -70,6 +70,8 @@ describe("tq-broker migrate", () => {
     ids.running = (await c.submit("long", null, { queue: "r" })).id;
     await claimOne("r");
     expect((await c.status(ids.failed)).status).toBe("failed");
+    // A paused queue stays paused in the cluster.
+    await sqlite.app.broker.pause("d");
 
     const refused = await migrate();
     expect(refused.exitCode).toBe(1);
@@ -88,7 +90,7 @@ describe("tq-broker migrate", () => {
     expect(out.exitCode).toBe(0);
     expect(out.stdout).toContain("copied 6 tasks");
     expect(out.stdout).toContain("3 pending, 1 scheduled, 1 failed, 1 completed, 0 dead, 0 cancelled");
-    expect(out.stdout).toContain("run history entries: 1;");
+    expect(out.stdout).toContain("run history entries: 1; paused queues: 1");
 
     const pg = await startBroker(await postgresBrokerConfig(schema, "after-migrate"));
     brokers.push(pg);
@@ -108,6 +110,7 @@ describe("tq-broker migrate", () => {
     // Priority order survives: the high task first, then priority 7.
     const res = await c.request({ kind: "ClaimTask", queues: ["m"], max: 2, waitMs: 0 });
     expect(res.kind === "Claimed" && res.tasks.map((t) => t.id)).toEqual([ids.high!, ids.low!]);
+    expect((await pg.app.broker.stats()).pausedQueues).toEqual(["d"]);
   }, 60_000);
 
   test("a second run copies nothing twice and says so", async () => {
@@ -116,6 +119,19 @@ describe("tq-broker migrate", () => {
     const report = JSON.parse(out.stdout) as { copied: Record<string, number>; alreadyThere: number };
     expect(report.copied).toEqual({});
     expect(report.alreadyThere).toBe(6);
+  }, 60_000);
+
+  test("--unfinished-only leaves completed, dead and cancelled tasks out", async () => {
+    const other = freshSchema("migrate_open");
+    try {
+      const out = await runCli(["migrate", "--data-dir", dataDir, "--postgres-url", pgUrl, "--schema", other, "--unfinished-only", "--json"], { cwd: tmpdir() }, 60_000);
+      expect(out.exitCode).toBe(0);
+      const report = JSON.parse(out.stdout) as { copied: Record<string, number>; finishedSkipped: number };
+      expect(report.copied).toEqual({ pending: 3, scheduled: 1, failed: 1 });
+      expect(report.finishedSkipped).toBe(1);
+    } finally {
+      await dropSchema(other);
+    }
   }, 60_000);
 
   test("a dir without a broker's database is refused by name, and no PostgreSQL is a usage error", async () => {

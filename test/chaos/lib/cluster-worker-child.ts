@@ -15,7 +15,11 @@ setTimeout(() => process.exit(3), Number(lifetimeArg)).unref();
 const random = seededRandom(Number(seedArg));
 const holdFraction = Number(holdArg);
 
-/** One event for the parent: claim (before sending), del (a task received), ci (before a result is sent), co (its outcome). */
+/**
+ * One event for the parent: claim (before sending, stamped with this clock: a lease starts after
+ * it), del (a task received, stamped: its lease was granted before), ci (before a result is
+ * sent), co (its outcome). The parent may read a line late; the stamps are not.
+ */
 function emit(event: Record<string, unknown>): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
@@ -43,7 +47,7 @@ async function complete(task: { id: string; token: number }): Promise<void> {
 
 // Bounded by the lifetime timer; each round is one claim.
 for (let round = 0; round < 10_000_000 && !conn.closed; round++) {
-  emit({ e: "claim" });
+  emit({ e: "claim", at: Date.now() });
   let r;
   try {
     r = await conn.call({ kind: "ClaimTask", queues: [queue], max: 10, waitMs: 100 }, 10_000);
@@ -54,7 +58,8 @@ for (let round = 0; round < 10_000_000 && !conn.closed; round++) {
     await Bun.sleep(50);
     continue;
   }
-  for (const task of r.tasks) emit({ e: "del", k: keyOf(task) ?? `?${task.id}`, id: task.id, t: task.token });
+  const at = Date.now();
+  for (const task of r.tasks) emit({ e: "del", k: keyOf(task) ?? `?${task.id}`, id: task.id, t: task.token, at });
   await Promise.all(r.tasks.filter(() => random() >= holdFraction).map(complete));
 }
 process.exit(0);

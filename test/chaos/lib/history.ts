@@ -30,8 +30,8 @@ interface Delivery {
 /**
  * In a cluster run a lease dies with its holder (a worker process or the broker it spoke to),
  * not with "the" broker: a second delivery is in the window when the first holder was gone
- * before it, or the first lease had run out (`leaseMs` after its claim, less `slackMs` for the
- * time a child's line takes to reach the parent).
+ * before it, or the first lease had run out (`leaseMs` after its claim was sent, as its holder
+ * stamped it, less `slackMs`).
  */
 export interface HolderLease {
   holder: string;
@@ -100,6 +100,12 @@ export interface CheckResult {
   falseFailures: string[];
 }
 
+/** " (w1 -> w2, 1234 ms after the first claim)" for a cluster run's duplicate, else nothing. */
+function holderDetail(previous: Delivery, d: Delivery): string {
+  if (previous.holder === undefined) return "";
+  return ` (${previous.holder.holder} -> ${d.holder?.holder ?? "?"}, ${d.deliveredWallMs - previous.holder.claimWallMs} ms after the first claim, lease ${previous.holder.leaseMs} ms)`;
+}
+
 export class History {
   private time = 0;
   private incarnationNo = 0;
@@ -159,8 +165,9 @@ export class History {
     return ++this.time;
   }
 
-  delivered(key: string, id: string, token: number, claimInvokedAt: number, holder?: HolderLease): void {
-    this.deliveries.push({ key, id, token, claimInvokedAt, incarnation: this.incarnationNo, deliveredAt: ++this.time, deliveredWallMs: Date.now(), ...(holder === undefined ? {} : { holder }) });
+  /** `deliveredWallMs`: when the claim's reply arrived (default now; a worker process stamps its own). */
+  delivered(key: string, id: string, token: number, claimInvokedAt: number, holder?: HolderLease, deliveredWallMs = Date.now()): void {
+    this.deliveries.push({ key, id, token, claimInvokedAt, incarnation: this.incarnationNo, deliveredAt: ++this.time, deliveredWallMs, ...(holder === undefined ? {} : { holder }) });
   }
 
   /** A lease holder died (kill -9 of a worker, or of the broker it was connected to); its first death counts. */
@@ -295,7 +302,7 @@ export class History {
       const previous = lastDelivery.get(d.id);
       if (previous) {
         if (this.inWindow(previous, d)) duplicatesInWindow++;
-        else duplicatesBeyondWindow.push(`${d.key} tokens ${previous.token},${d.token}`);
+        else duplicatesBeyondWindow.push(`${d.key} tokens ${previous.token},${d.token}${holderDetail(previous, d)}`);
       }
       lastDelivery.set(d.id, d);
     }

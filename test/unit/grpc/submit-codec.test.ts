@@ -7,33 +7,11 @@ import { describe, expect, test } from "bun:test";
 import type { MethodDefinition } from "@grpc/proto-loader";
 import { protoDefinitions } from "../../../src/grpc/proto-files.ts";
 import { FAST_PATHS, submitBatchCodec, TASK_STATUS_NAMES, TIER_NAMES } from "../../../src/grpc/submit-codec.ts";
+import { bytes, chance, corrupt, int, lengthDelimited, outcome, pick, tag, text, uint32, uint64, unknownField, varint } from "../../helpers/wire-fuzz.ts";
 
 const definitions = protoDefinitions();
 const reference = (definitions["tq.v1.Broker"] as unknown as Record<string, MethodDefinition<unknown, unknown>>).SubmitBatch!;
 const codec = submitBatchCodec(reference);
-
-/** mulberry32: a small seeded generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = rng(23);
-const int = (n: number): number => Math.floor(random() * n);
-const chance = (p: number): boolean => random() < p;
-const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-
-const CHARS = ["a", "Z", "0", ".", ":", "-", "é", "ß", "日", "本", "😀", "\u0000", " "];
-const text = (max: number): string => Array.from({ length: int(max + 1) }, () => pick(CHARS)).join("");
-const bytes = (max: number): Buffer => Buffer.from(Array.from({ length: int(max + 1) }, () => int(256)));
-const uint32 = (): number => pick([0, 1, 127, 128, 150, 255, 16383, 16384, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, int(2 ** 32)]);
-const uint64 = (): number => pick([0, 1, 127, 128, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 7, Date.now(), Number.MAX_SAFE_INTEGER, int(2 ** 53)]);
 
 const POOL = ["a", "b", "ab", "ba", "日", "bench.noop", "bench.nooé", ""];
 
@@ -57,37 +35,6 @@ function randomSpec(): Record<string, unknown> {
 }
 
 const randomRequest = (): { tasks: Record<string, unknown>[] } => ({ tasks: Array.from({ length: int(6) }, randomSpec) });
-
-// ---- a wire writer of its own (not the codec's): to build what a protobuf writer may send -----------
-
-function varint(v: bigint, pad = 0): number[] {
-  const out: number[] = [];
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n || pad > 0) b |= 0x80;
-    out.push(b);
-  } while (v > 0n);
-  for (let i = 0; i < pad; i++) out.push(i === pad - 1 ? 0 : 0x80);
-  return out;
-}
-const tag = (field: number, wire: number): number[] => varint(BigInt((field << 3) | wire));
-const lengthDelimited = (field: number, body: readonly number[]): number[] => [...tag(field, 2), ...varint(BigInt(body.length)), ...body];
-
-/** An unknown field (numbers 12-40 in a TaskSpec, 2-40 outside) of any wire type but groups. */
-function unknownField(minField: number): number[] {
-  const field = minField + int(30);
-  switch (pick([0, 1, 2, 5])) {
-    case 0:
-      return [...tag(field, 0), ...varint(BigInt(uint64()))];
-    case 1:
-      return [...tag(field, 1), ...Array.from({ length: 8 }, () => int(256))];
-    case 2:
-      return lengthDelimited(field, [...bytes(10)]);
-    default:
-      return [...tag(field, 5), ...Array.from({ length: 4 }, () => int(256))];
-  }
-}
 
 /** A TaskSpec's fields as a protobuf writer might send them: any order, some twice, padded varints. */
 function wireSpec(): number[] {
@@ -122,29 +69,6 @@ function wireRequest(): Buffer {
   const parts: number[][] = Array.from({ length: int(5) }, () => lengthDelimited(1, wireSpec()));
   if (chance(0.4)) parts.splice(int(parts.length + 1), 0, unknownField(2));
   return Buffer.from(parts.flat());
-}
-
-function corrupt(b: Buffer): Buffer {
-  const c = Buffer.from(b);
-  if (c.length === 0) return Buffer.from([int(256)]);
-  switch (int(3)) {
-    case 0:
-      c[int(c.length)] = int(256);
-      return c;
-    case 1:
-      return c.subarray(0, int(c.length));
-    default:
-      return Buffer.concat([c, Buffer.from([int(256), int(256)])]);
-  }
-}
-
-/** What a function gives: its value, or its error's message. */
-function outcome(fn: () => unknown): { value: unknown } | { error: string } {
-  try {
-    return { value: fn() };
-  } catch (err) {
-    return { error: String(err) };
-  }
 }
 
 const ROUNDS = 3000;
