@@ -2,7 +2,7 @@
 // work-codec.ts) against proto-loader's reflection functions they stand in for (STYLE.md: a speed
 // device stays only with a gain beyond the noise): each message of the hot paths as the bench
 // and the broker send it — SubmitBatch of 100 tasks of 100 B and its outcomes (both sides), a
-// delivery of 200 tasks and the ack of a report of 200 (the broker's side) — proto-loader then
+// delivery of 200 tasks, a report of 200 results and its ack (the broker's side) — proto-loader then
 // hand-written, pair after pair in one process; prints µs per message and the median ratio.
 // Usage: bun bench/grpc-codecs.ts [--pairs 10]
 
@@ -58,17 +58,20 @@ const delivery = {
     })),
   },
 };
+const report = { report: { ref: 7, results: Array.from({ length: 200 }, (_, i) => ({ id, token: 1000 + i, outcome: "OUTCOME_COMPLETED" })) } };
 const ack = { report_ack: { ref: 7, entries: Array.from({ length: 200 }, () => ({ ok: {} })) } };
 
 const sb = (m: Record<string, Method>) => m.SubmitBatch!;
 const work = (m: Record<string, Method>) => m.Work!;
 const submitBytes = sb(plain).requestSerialize(submit);
 const outcomeBytes = sb(plain).responseSerialize(outcomes);
+const reportBytes = work(plain).requestSerialize(report);
 
 console.log(`grpc codecs, ${PAIRS} interleaved pairs of ${ROUNDS} messages each; load average ${(await Bun.file("/proc/loadavg").text().catch(() => "?")).split(" ").slice(0, 3).join(" ")}`);
 ab("broker: decode SubmitBatch (100 tasks)", () => sb(plain).requestDeserialize(submitBytes), () => sb(fast).requestDeserialize(submitBytes));
 ab("broker: encode its outcomes (100)", () => sb(plain).responseSerialize(outcomes), () => sb(fast).responseSerialize(outcomes));
 ab("broker: encode a delivery (200 tasks)", () => work(plain).responseSerialize(delivery), () => work(fast).responseSerialize(delivery));
+ab("broker: decode a report (200 results)", () => work(plain).requestDeserialize(reportBytes), () => work(fast).requestDeserialize(reportBytes));
 ab("broker: encode its ack (200 entries)", () => work(plain).responseSerialize(ack), () => work(fast).responseSerialize(ack));
 ab("client: encode SubmitBatch (100 tasks)", () => sb(plain).requestSerialize(submit), () => sb(fast).requestSerialize(submit));
 ab("client: decode its outcomes (100)", () => sb(plain).responseDeserialize(outcomeBytes), () => sb(fast).responseDeserialize(outcomeBytes));

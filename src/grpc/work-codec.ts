@@ -5,7 +5,7 @@
 // (test/unit/grpc/work-codec.test.ts compares both on random messages). Decoding stays proto-loader's.
 
 import type { MethodDefinition } from "@grpc/proto-loader";
-import { FALLBACK, isUint32, isUint64, Out, present, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
+import { begin, FALLBACK, finish, isUint32, isUint64, Out, present, rd, readLengthEnd, readString, readTag, readVarint, skipField, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
 import { TASK_STATUS_NAMES } from "./submit-codec.ts";
 
 type Kind = "string" | "bytes" | "bool" | "uint32" | "uint64" | readonly string[];
@@ -269,8 +269,92 @@ function tryEncodeWorkResponse(value: unknown): Buffer | null {
   }
 }
 
-/** The fast path alone (null where proto-loader's function would be asked), for the codec's tests. */
-export const WORK_FAST_PATHS = { encodeResponse: tryEncodeWorkResponse };
+// ---- reading reports ---------------------------------------------------------------------------
+
+const OUTCOME_NAMES: readonly string[] = ["OUTCOME_UNSPECIFIED", "OUTCOME_COMPLETED", "OUTCOME_FAILED", "OUTCOME_UNRECOVERABLE"];
+const NO_BYTES = Buffer.alloc(0);
+
+/** One TaskResult (id 1, token 2, outcome 3, result 4, result_is_json 5, error 6) as proto-loader's object. */
+function readTaskResult(end: number): Msg {
+  let id = "";
+  let token = 0;
+  let outcome = 0;
+  let result: Buffer = NO_BYTES;
+  let resultIsJson = false;
+  let error = "";
+  while (rd.pos < end) {
+    const tag = readTag(end);
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (field > 6) {
+      skipField(wire, end);
+      continue;
+    }
+    const lengthDelimited = field === 1 || field === 4 || field === 6;
+    if (wire !== (lengthDelimited ? 2 : 0)) throw FALLBACK;
+    if (lengthDelimited) {
+      const stop = readLengthEnd(end);
+      if (field === 4) result = rd.buf.subarray(rd.pos, stop);
+      else if (field === 1) id = readString(rd.pos, stop);
+      else error = readString(rd.pos, stop);
+      rd.pos = stop;
+      continue;
+    }
+    const lo = readVarint(end);
+    if (field === 2) token = lo;
+    else if (field === 5) resultIsJson = lo !== 0;
+    else {
+      // An outcome number the .proto lacks: proto-loader gives it as a number; its path.
+      if (lo >= OUTCOME_NAMES.length) throw FALLBACK;
+      outcome = lo;
+    }
+  }
+  return { id, token, outcome: OUTCOME_NAMES[outcome], result, result_is_json: resultIsJson, error };
+}
+
+/** WorkRequest bytes holding a `report` (field 2) and no other member, as proto-loader's object; null = its case. */
+function tryDecodeWorkRequest(bytes: Buffer): Msg | null {
+  begin(bytes);
+  try {
+    const end = bytes.length;
+    let report: Msg | null = null;
+    while (rd.pos < end) {
+      const tag = readTag(end);
+      const field = tag >>> 3;
+      if (field > 5) {
+        skipField(tag & 7, end);
+        continue;
+      }
+      // Another member (start, heartbeat, nack, credits), or a second report: proto-loader's.
+      if (field !== 2 || (tag & 7) !== 2 || report !== null) throw FALLBACK;
+      const stop = readLengthEnd(end);
+      const results: Msg[] = [];
+      let ref = 0;
+      while (rd.pos < stop) {
+        const t = readTag(stop);
+        const n = t >>> 3;
+        if (n === 2) {
+          if ((t & 7) !== 2) throw FALLBACK;
+          results.push(readTaskResult(readLengthEnd(stop)));
+        } else if (n === 1) {
+          if ((t & 7) !== 0) throw FALLBACK;
+          const lo = readVarint(stop, true);
+          ref = lo + rd.hi * 4294967296;
+        } else skipField(t & 7, stop);
+      }
+      report = { results, ref };
+    }
+    return report === null ? null : { report, kind: "report" };
+  } catch (err) {
+    if (err === FALLBACK) return null;
+    throw err;
+  } finally {
+    finish();
+  }
+}
+
+/** The fast paths alone (null where proto-loader's function would be asked), for the codec's tests. */
+export const WORK_FAST_PATHS = { encodeResponse: tryEncodeWorkResponse, decodeRequest: tryDecodeWorkRequest };
 
 /**
  * Work's method definition with the broker's encoder of WorkResponse on the fast path, falling
@@ -281,5 +365,6 @@ export function fastWorkMethod(method: MethodDefinition<unknown, unknown>): Meth
   return {
     ...method,
     responseSerialize: (value: unknown) => tryEncodeWorkResponse(value) ?? method.responseSerialize(value),
+    requestDeserialize: (bytes: Buffer) => tryDecodeWorkRequest(bytes) ?? method.requestDeserialize(bytes),
   };
 }

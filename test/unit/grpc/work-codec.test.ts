@@ -1,12 +1,14 @@
-// The worker stream's hand-written encoder (src/grpc/work-codec.ts) against proto-loader's, the
+// The worker stream's hand-written codec (src/grpc/work-codec.ts) against proto-loader's, the
 // reference: tasks pushed and report acks (WorkResponse) on random messages — every field set as
-// the broker's deliveries are, or some absent — give the same bytes; every other message, and
-// values it does not take, are proto-loader's. Seeded, so a failure repeats.
+// the broker's deliveries are, or some absent — give the same bytes; reports (WorkRequest) decode
+// to the same object or the same error on random messages, hand-built wire bytes (any field
+// order, repeats, unknown fields, padded varints, outcomes outside the .proto) and corrupted
+// bytes; everything else is proto-loader's. Seeded, so a failure repeats.
 import { describe, expect, test } from "bun:test";
 import type { MethodDefinition } from "@grpc/proto-loader";
 import { protoDefinitions } from "../../../src/grpc/proto-files.ts";
 import { CLAIMED_TASK, ERROR_MESSAGE, FAIL_OUTCOME, fastWorkMethod, WORK_FAST_PATHS } from "../../../src/grpc/work-codec.ts";
-import { bytes, chance, int, outcome, pick, text, uint32, uint64 } from "../../helpers/wire-fuzz.ts";
+import { bytes, chance, corrupt, int, lengthDelimited, outcome, pick, tag, text, uint32, uint64, unknownField, varint } from "../../helpers/wire-fuzz.ts";
 
 const definitions = protoDefinitions();
 const reference = (definitions["tq.v1.Broker"] as unknown as Record<string, MethodDefinition<unknown, unknown>>).Work!;
@@ -61,6 +63,55 @@ function randomResponse(): Msg {
   return { report_ack: { ...(chance(0.8) ? { ref: uint64() } : {}), entries: Array.from({ length: int(5) }, randomEntry), ...(chance(0.1) ? { error: randomFlat(ERROR_MESSAGE) } : {}) } };
 }
 
+/** TaskResult's fields, as the .proto numbers them (the reports' items). */
+const TASK_RESULT: Flat = [
+  [1, "id", "string"],
+  [2, "token", "uint32"],
+  [3, "outcome", ["OUTCOME_UNSPECIFIED", "OUTCOME_COMPLETED", "OUTCOME_FAILED", "OUTCOME_UNRECOVERABLE"]],
+  [4, "result", "bytes"],
+  [5, "result_is_json", "bool"],
+  [6, "error", "string"],
+];
+
+function randomRequest(): Msg {
+  if (chance(0.1)) return { heartbeat: { ref: 1, cpu_percent: 0.5, memory_mb: 3, in_flight: [] } };
+  return { report: { ...(chance(0.8) ? { ref: uint64() } : {}), results: Array.from({ length: int(5) }, () => randomFlat(TASK_RESULT)) } };
+}
+
+
+/** A scalar message's fields as a writer might send them: any order, some twice, padded varints, unknown fields. */
+function wireFlat(fields: Flat): number[] {
+  const parts: number[][] = [];
+  for (const [n, , kind] of fields) {
+    if (!chance(0.7)) continue;
+    if (kind === "string") parts.push(lengthDelimited(n, [...Buffer.from(text(8), "utf8")]));
+    else if (kind === "bytes") parts.push(lengthDelimited(n, [...bytes(12)]));
+    else {
+      const v = kind === "uint64" ? uint64() : kind === "bool" ? int(3) : typeof kind === "string" ? uint32() : chance(0.9) ? int(kind.length) : kind.length + int(5);
+      const plain = varint(BigInt(v)).length;
+      parts.push([...tag(n, 0), ...varint(BigInt(v), chance(0.25) ? int(11 - plain) : 0)]);
+    }
+  }
+  if (chance(0.3) && parts.length > 0) parts.push(pick(parts));
+  for (let k = int(3); k > 0; k--) parts.push(unknownField(fields.length + 1));
+  for (let i = parts.length - 1; i > 0; i--) {
+    const j = int(i + 1);
+    [parts[i], parts[j]] = [parts[j]!, parts[i]!];
+  }
+  return parts.flat();
+}
+
+function wireRequest(): Buffer {
+  const body: number[][] = Array.from({ length: int(4) }, () => lengthDelimited(2, wireFlat(TASK_RESULT)));
+  if (chance(0.7)) body.splice(int(body.length + 1), 0, [...tag(1, 0), ...varint(BigInt(uint64()))]);
+  if (chance(0.3)) body.push(unknownField(3));
+  const top: number[][] = [lengthDelimited(2, body.flat())];
+  if (chance(0.3)) top.push(unknownField(6));
+  if (chance(0.05)) top.push(lengthDelimited(5, [8, 4])); // a second member of the oneof
+  return Buffer.from(top.flat());
+}
+
+
 const ROUNDS = 2000;
 
 describe("WorkResponse: tasks and report acks", () => {
@@ -80,5 +131,27 @@ describe("WorkResponse: tasks and report acks", () => {
       expect(WORK_FAST_PATHS.encodeResponse(value)).toBeNull();
       expect(outcome(() => codec.responseSerialize(value))).toStrictEqual(outcome(() => reference.responseSerialize(value)));
     }
+  });
+});
+
+describe("WorkRequest: reports", () => {
+  test("decoding proto-loader's encoding of random requests gives its object, by the fast path for reports", () => {
+    for (let i = 0; i < ROUNDS; i++) {
+      const value = randomRequest();
+      const bytes = reference.requestSerialize(value);
+      if ("report" in value) expect(WORK_FAST_PATHS.decodeRequest(bytes)).not.toBeNull();
+      expect(codec.requestDeserialize(bytes)).toStrictEqual(reference.requestDeserialize(bytes) as never);
+    }
+  });
+
+  test("decoding hand-built and corrupted bytes: the same object or the same error", () => {
+    let fastTaken = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      const built = wireRequest();
+      const bytes = chance(0.3) ? corrupt(built) : built;
+      if (WORK_FAST_PATHS.decodeRequest(bytes) !== null) fastTaken++;
+      expect(outcome(() => codec.requestDeserialize(bytes))).toStrictEqual(outcome(() => reference.requestDeserialize(bytes)));
+    }
+    expect(fastTaken).toBeGreaterThan(ROUNDS / 10);
   });
 });
