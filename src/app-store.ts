@@ -133,6 +133,8 @@ function openSqlite(config: Config, log: Logger, wiring: StoreWiring): Promise<O
       rows_checked: opened.openChecks.rowsChecked,
       check_ms: Math.round(opened.openChecks.checkMs),
       open_ms: opened.openChecks.phasesMs,
+      memory_from: opened.memoryFrom.source,
+      ...(opened.memoryFrom.snapshotUnused === null ? {} : { memory_snapshot_unused: opened.memoryFrom.snapshotUnused }),
     });
     return {
       store: opened,

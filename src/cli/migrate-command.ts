@@ -94,5 +94,6 @@ function describe(r: SqliteToPostgresReport, target: string): string {
   lines.push(`  run history entries: ${r.runs}; paused queues: ${r.pausedQueues}`);
   if (r.keyTaken.length > 0) lines.push(`NOT copied, their idempotency key is held by another task in PostgreSQL: ${r.keyTaken.join(", ")}`);
   if (r.damaged.length > 0) lines.push(`NOT copied, damaged in the file (fail their checksums): ${r.damaged.join(", ")}`);
+  lines.push(`${r.dataDir} is unchanged: do not start a SQLite broker on it again (it would run these tasks a second time).`);
   return lines.join("\n");
 }

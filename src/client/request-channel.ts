@@ -37,6 +37,9 @@ interface Pending {
 
 type State = "idle" | "connecting" | "ready" | "closed";
 
+/** With several brokers: how long a broker that answered ShuttingDown may take to close before the client leaves it. */
+const DRAIN_WAIT_MS = 5000;
+
 
 /**
  * Events: "connected" (HelloOk), "disconnected" (Error | null), "notice" (a TaskCancelled the
@@ -278,9 +281,17 @@ export class RequestChannel extends EventEmitter {
       // to the next broker, once this one has closed the connection. Sending nothing more here
       // lets it go quiet and close.
       this.inFlight.delete(m.requestId);
-      this.draining = true;
       this.lastError = errorFromResponse(m);
       this.waiting.push(p);
+      if (!this.draining) {
+        this.draining = true;
+        // A stopping broker closes once its connections are quiet; one that does not is left.
+        const conn = this.conn;
+        const timer = setTimeout(() => {
+          if (this.conn === conn && this.draining) conn?.destroy(new Error(`${this.endpoint.display} answered ShuttingDown and did not close the connection within ${DRAIN_WAIT_MS} ms`));
+        }, DRAIN_WAIT_MS);
+        (timer as { unref?: () => void }).unref?.();
+      }
       return;
     }
     if (p === undefined) {

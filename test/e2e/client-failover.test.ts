@@ -8,7 +8,8 @@ import { Client } from "../../src/client/client.ts";
 import { Worker } from "../../src/client/worker.ts";
 import { ConnectionError } from "../../src/client/tq-error.ts";
 import { startBroker, whenParked, type TestBroker } from "../helpers/broker.ts";
-import { runCli } from "../helpers/cli.ts";
+import { REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+import { join } from "node:path";
 import { tmpdir } from "node:os";
 
 const started: TestBroker[] = [];
@@ -112,6 +113,25 @@ describe("several broker URLs", () => {
     expect(out.exitCode).toBe(0);
     expect((await b.app.broker.stats()).tasks.pending).toBe(1);
   });
+
+  test("tq-broker worker with a list in --url says when it moves to the next broker, and keeps working there", async () => {
+    const [a, b] = [await broker(), await broker()];
+    const cli = spawnCli(["worker", "--handlers", join(REPO_ROOT, "examples/handlers.ts"), "--queues", "default", "--json", "--url", `tq://127.0.0.1:${a.port},127.0.0.1:${b.port}`], { cwd: tmpdir() });
+    try {
+      await cli.waitForStdout('"event":"started"');
+      expect(cli.stdout()).toContain(`"broker":"tq://127.0.0.1:${a.port}"`);
+      await a.stopKeepData();
+      await cli.waitForStdout('"event":"connected"', 15_000);
+      const moved = JSON.parse(cli.stdout().split("\n").find((l) => l.includes('"event":"connected"'))!) as { broker: string; from: string };
+      expect(moved).toMatchObject({ broker: `tq://127.0.0.1:${b.port}`, from: `tq://127.0.0.1:${a.port}` });
+      const onB = client(`tq://127.0.0.1:${b.port}`);
+      const { id } = await onB.submit("email.send", { to: "ada@example.com", subject: "moved" });
+      expect(await onB.result(id, { wait: 15_000 })).toMatchObject({ delivered: true });
+      expect(await cli.stop("SIGTERM")).toBe(0);
+    } finally {
+      if (cli.proc.exitCode === null) cli.proc.kill("SIGKILL");
+    }
+  }, 30_000);
 
   test("the operator commands take a list in --api-url: an unreachable REST API first, then a live one", async () => {
     const b = await broker();

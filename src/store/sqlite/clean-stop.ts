@@ -56,15 +56,17 @@ export function stampDifference(recorded: FileStamp, now: FileStamp | null): str
 
 /**
  * Writes the record for the closed database at `dbPath` whole (temp file, fsync, rename, fsync of
- * the directory). Call after the last connection closed.
+ * the directory). Call after the last connection closed. `beforeRecord` is handed the stamp the
+ * record will hold, just before it is written (the memory snapshot binds itself to it).
  */
-export async function writeCleanStop(dbPath: string, dbId: number): Promise<void> {
+export async function writeCleanStop(dbPath: string, dbId: number, beforeRecord?: (file: FileStamp) => void): Promise<void> {
   const before = stampOf(dbPath);
   if (before === null) return;
   const sinceChangeMs = Date.now() - Number(BigInt(before.ctimeNs) / 1_000_000n);
   if (sinceChangeMs < TIMESTAMP_TICK_MS) await Bun.sleep(TIMESTAMP_TICK_MS - Math.max(0, sinceChangeMs));
   const file = stampOf(dbPath);
   if (file === null) return;
+  beforeRecord?.(file);
   const record: CleanStop = { dbId, closedAtMs: Date.now(), file };
   const path = cleanStopPath(dbPath);
   const temp = `${path}.tmp`;

@@ -8,7 +8,7 @@
 
 import type { Database } from "bun:sqlite";
 import { closeSync, copyFileSync, openSync, readSync, statSync } from "node:fs";
-import { stampDifference, stampOf, takeCleanStop, type CleanStop } from "./clean-stop.ts";
+import { stampDifference, stampOf, takeCleanStop, type CleanStop, type FileStamp } from "./clean-stop.ts";
 import { readIdentity, writeIdentity, type DbIdentity } from "./db-identity.ts";
 import { Quarantine, type QuarantinedRow } from "./quarantine.ts";
 import { CorruptDatabaseError, judgeIntegrity, openDatabase, type SchemaState } from "./schema.ts";
@@ -123,6 +123,8 @@ export interface CheckedDatabase {
    * the structure of every page (quick_check) is checked before serving.
    */
   checkAfterServing: boolean;
+  /** With checkAfterServing: the file as the clean stop's record stamped it (and as it is now). */
+  cleanStopFile: FileStamp | null;
   /**
    * The rest of the checks, once the store has loaded its memory (the integrity check runs on
    * another thread meanwhile): throws CorruptDatabaseError for a damaged file (the caller closes
@@ -267,6 +269,7 @@ export function openChecked(options: CheckedOpenOptions): CheckedDatabase {
     quarantine,
     dbId,
     checkAfterServing: beforeServingBecause === null,
+    cleanStopFile: beforeServingBecause === null ? (cleanStop?.file ?? null) : null,
     finish() {
       const waitStarted = performance.now();
       const damagedIndexes = judgeIntegrity(path, opened.integrity.result());

@@ -43,10 +43,30 @@ class LevelRing {
     this.size++;
   }
 
-  private grow(): void {
+  /** Pushes every (seqs[i], readyAt[i]) in order, growing the ring once. */
+  pushAll(seqs: Float64Array, readyAt: Float64Array): void {
+    const n = seqs.length;
+    let cap = this.seqs.length;
+    while (cap < this.size + n) cap *= 2;
+    if (cap !== this.seqs.length) this.grow(cap);
+    const mask = this.seqs.length - 1;
+    const tail = (this.head + this.size) & mask;
+    if (tail + n <= this.seqs.length) {
+      this.seqs.set(seqs, tail);
+      this.readyAt.set(readyAt, tail);
+    } else {
+      for (let i = 0; i < n; i++) {
+        this.seqs[(tail + i) & mask] = seqs[i]!;
+        this.readyAt[(tail + i) & mask] = readyAt[i]!;
+      }
+    }
+    this.size += n;
+  }
+
+  private grow(to = this.seqs.length * 2): void {
     const cap = this.seqs.length;
-    const seqs = new Float64Array(cap * 2);
-    const readyAt = new Float64Array(cap * 2);
+    const seqs = new Float64Array(to);
+    const readyAt = new Float64Array(to);
     for (let i = 0; i < this.size; i++) {
       const from = (this.head + i) & (cap - 1);
       seqs[i] = this.seqs[from]!;
@@ -93,6 +113,20 @@ export class QueueReady {
     this.bitmap[priority >>> 5]! |= 1 << (priority & 31);
     this.tiers[tierOf(priority)]++;
     this.liveCount++;
+  }
+
+  /** push() of each entry in order, at one level (a whole level from memory-snapshot.ts). */
+  pushAll(priority: number, seqs: Float64Array, readyAt: Float64Array): void {
+    if (seqs.length === 0) return;
+    let ring = this.levels[priority];
+    if (ring === undefined) {
+      ring = new LevelRing();
+      this.levels[priority] = ring;
+    }
+    ring.pushAll(seqs, readyAt);
+    this.bitmap[priority >>> 5]! |= 1 << (priority & 31);
+    this.tiers[tierOf(priority)] += seqs.length;
+    this.liveCount += seqs.length;
   }
 
   /** Puts an entry just popped back at the head of its level, where it was. */
@@ -185,6 +219,32 @@ export class QueueReady {
     return bytes;
   }
 
+  /**
+   * Every live entry, level by level (highest first), each level in the order pops take it: what
+   * pushing them again, in this order, into an empty index rebuilds (memory-snapshot.ts). Reads
+   * only. A removed seq's dead entries are the first of its entries a level holds (pops meet them
+   * first), so those are the ones left out.
+   */
+  forEachLive(visit: (seq: number, priority: number, readyAtMs: number) => void): void {
+    const dead = new Map(this.tombstones);
+    for (let level = LEVELS - 1; level >= 0; level--) {
+      const ring = this.levels[level];
+      if (ring === undefined) continue;
+      const mask = ring.seqs.length - 1;
+      for (let i = 0; i < ring.size; i++) {
+        const at = (ring.head + i) & mask;
+        const seq = ring.seqs[at]!;
+        const d = dead.get(seq);
+        if (d !== undefined) {
+          if (d === 1) dead.delete(seq);
+          else dead.set(seq, d - 1);
+          continue;
+        }
+        visit(seq, level, ring.readyAt[at]!);
+      }
+    }
+  }
+
   // True when the level's head is live; false when the level turned out empty.
   private cleanHead(level: number): boolean {
     const ring = this.levels[level];
@@ -240,6 +300,17 @@ export class ReadyIndex {
     }
     q.push(seq, priority, readyAtMs);
     this.total++;
+  }
+
+  /** See QueueReady.pushAll. */
+  pushAll(queue: string, priority: number, seqs: Float64Array, readyAt: Float64Array): void {
+    let q = this.queues.get(queue);
+    if (q === undefined) {
+      q = new QueueReady();
+      this.queues.set(queue, q);
+    }
+    q.pushAll(priority, seqs, readyAt);
+    this.total += seqs.length;
   }
 
   remove(queue: string, seq: number, priority: number): void {
@@ -309,5 +380,10 @@ export class ReadyIndex {
     let bytes = 0;
     for (const q of this.queues.values()) bytes += q.capacityBytes;
     return bytes;
+  }
+
+  /** See QueueReady.forEachLive; queue by queue. */
+  forEachLive(visit: (queue: string, seq: number, priority: number, readyAtMs: number) => void): void {
+    for (const [name, q] of this.queues) q.forEachLive((seq, priority, at) => visit(name, seq, priority, at));
   }
 }

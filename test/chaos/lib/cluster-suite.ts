@@ -3,7 +3,7 @@
 // reports a task lost behind the brokers' backs.
 
 import { afterAll, expect, test } from "bun:test";
-import { runClusterChaos, type ClusterChaosReport } from "./cluster-chaos.ts";
+import { DRAIN_CAP_MS, runClusterChaos, type ClusterChaosReport } from "./cluster-chaos.ts";
 import { printSummary, recordRow } from "./summary.ts";
 import { chaosSeed, type ChaosTier } from "./tier.ts";
 
@@ -39,7 +39,7 @@ export function defineClusterTests(tier: ChaosTier): void {
     expect(report.postgresRestarts).toBe(1);
     expect(report.check.submitsOk).toBeGreaterThan(0);
     expect(report.check.completionsOk).toBeGreaterThan(0);
-  }, durationMs + 180_000);
+  }, durationMs + DRAIN_CAP_MS + 120_000);
 
   test("the same run reports a task deleted behind the brokers' backs as lost (the checker can fail)", async () => {
     const report = await runClusterChaos({ seed: chaosSeed(), durationMs: 4000, restartPostgres: false, sabotage: true });

@@ -146,3 +146,39 @@ describe("unpop", () => {
     expect(order).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
   });
 });
+
+describe("snapshot support (memory-snapshot.ts)", () => {
+  test("forEachLive visits the live entries in pop order, leaving out a removed seq's dead entry; pushAll rebuilds the same pops, also into a ring that wraps", () => {
+    const q = new ReadyIndex();
+    for (let seq = 1; seq <= 40; seq++) q.push(seq % 2 === 0 ? "a" : "b", seq, [5, 9, 200][seq % 3]!, 1000 + seq);
+    // Cancelled while pending, then retried: its first entry is dead, the one pushed after it live.
+    q.remove("a", 8, [5, 9, 200][8 % 3]!);
+    q.push("a", 8, [5, 9, 200][8 % 3]!, 5000);
+    q.remove("b", 13, [5, 9, 200][13 % 3]!);
+    const seen: [string, number, number, number][] = [];
+    q.forEachLive((queue, seq, priority, at) => seen.push([queue, seq, priority, at]));
+    expect(seen).toHaveLength(39);
+    expect(seen.filter(([, seq]) => seq === 8)).toEqual([["a", 8, 200, 5000]]);
+    expect(seen.some(([, seq]) => seq === 13)).toBe(false);
+
+    // Rebuilt level by level with pushAll into an index whose rings already wrapped around.
+    const rebuilt = new ReadyIndex();
+    for (let i = 0; i < 12; i++) rebuilt.push("a", 1000 + i, 200, 0);
+    for (let i = 0; i < 12; i++) rebuilt.popBest(["a"]);
+    const levels = new Map<string, [string, number, number[], number[]]>();
+    for (const [queue, seq, priority, at] of seen) {
+      const key = `${queue}/${priority}`;
+      if (!levels.has(key)) levels.set(key, [queue, priority, [], []]);
+      levels.get(key)![2].push(seq);
+      levels.get(key)![3].push(at);
+    }
+    for (const [queue, priority, seqs, ats] of levels.values()) rebuilt.pushAll(queue, priority, Float64Array.from(seqs), Float64Array.from(ats));
+    expect(rebuilt.size).toBe(q.size);
+    const drain = (index: ReadyIndex): number[] => {
+      const out: number[] = [];
+      for (let e = index.popBest(["a", "b"]); e !== null; e = index.popBest(["a", "b"])) out.push(e.seq);
+      return out;
+    };
+    expect(drain(rebuilt)).toEqual(drain(q));
+  });
+});
