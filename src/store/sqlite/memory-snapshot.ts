@@ -10,9 +10,10 @@
 // (and reads the database's indexes); the store decides when.
 
 import { Database } from "bun:sqlite";
-import { readFileSync, unlinkSync, writeFileSync, renameSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import type { FileStamp } from "./clean-stop.ts";
 import type { FinishedStatus, MemoryState } from "./memory-state.ts";
+import { ringCapacityFor } from "./ready-index.ts";
 import { STATUS } from "./task-row.ts";
 
 const FORMAT = 1;
@@ -58,10 +59,14 @@ interface Header {
   bodyCrc: number;
 }
 
-/** A snapshot read back and found whole (its checksums pass); not yet checked against the file. */
+/** A snapshot read back and found whole (its checksums pass). */
 export interface MemorySnapshot {
   header: Header;
-  body: Float64Array;
+  /**
+   * Per header level, its seqs and ready times, each read straight into an array of the length
+   * its ring will have (the ready index keeps them: no second copy of a million entries).
+   */
+  levels: { seqs: Float64Array; readyAt: Float64Array }[];
 }
 
 /**
@@ -164,42 +169,57 @@ function align8(n: number): number {
  */
 export function takeMemorySnapshot(dbPath: string): MemorySnapshot | null {
   const path = memorySnapshotPath(dbPath);
-  let bytes: Uint8Array;
+  let fd: number;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, "r");
   } catch {
     return null;
   }
   try {
-    unlinkSync(path);
-  } catch {
-    // One that cannot be removed could outlive the file it describes: not used.
-    return null;
-  }
-  try {
-    if (bytes.byteLength < 8) return null;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerLength = view.getUint32(0, true);
-    if (8 + headerLength > bytes.byteLength) return null;
-    const headerBytes = bytes.subarray(8, 8 + headerLength);
-    if (Bun.hash.crc32(headerBytes) !== view.getUint32(4, true)) return null;
-    const header = JSON.parse(new TextDecoder().decode(headerBytes)) as Header;
-    if (header.format !== FORMAT) return null;
-    const bodyAt = align8(8 + headerLength);
-    if ((bytes.byteLength - bodyAt) !== header.pending * 16) return null;
-    let entries = 0;
-    for (const [, , n] of header.levels) entries += n;
-    if (entries !== header.pending) return null;
-    const start = bytes.byteOffset + bodyAt;
-    // The file's own bytes when they are aligned for a Float64Array, else a copy.
-    const body = start % 8 === 0 ? new Float64Array(bytes.buffer, start, header.pending * 2) : new Float64Array(header.pending * 2);
-    const bodyBytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    if (start % 8 !== 0) bodyBytes.set(bytes.subarray(bodyAt));
-    if (Bun.hash.crc32(bodyBytes) !== header.bodyCrc) return null;
-    return { header, body };
+    try {
+      unlinkSync(path);
+    } catch {
+      // One that cannot be removed could outlive the file it describes: not used.
+      return null;
+    }
+    return readSnapshot(fd);
   } catch {
     return null;
+  } finally {
+    closeSync(fd);
   }
+}
+
+function readSnapshot(fd: number): MemorySnapshot | null {
+  const size = fstatSync(fd).size;
+  const read = (into: Uint8Array, at: number): boolean => readSync(fd, into, 0, into.byteLength, at) === into.byteLength;
+  const head = new Uint8Array(8);
+  if (!read(head, 0)) return null;
+  const view = new DataView(head.buffer);
+  const headerLength = view.getUint32(0, true);
+  if (8 + headerLength > size) return null;
+  const headerBytes = new Uint8Array(headerLength);
+  if (!read(headerBytes, 8) || Bun.hash.crc32(headerBytes) !== view.getUint32(4, true)) return null;
+  const header = JSON.parse(new TextDecoder().decode(headerBytes)) as Header;
+  if (header.format !== FORMAT) return null;
+  let at = align8(8 + headerLength);
+  if (size - at !== header.pending * 16) return null;
+  let entries = 0;
+  for (const [, , n] of header.levels) entries += n;
+  if (entries !== header.pending) return null;
+  const levels: MemorySnapshot["levels"] = [];
+  let crc = 0;
+  for (const [, , n] of header.levels) {
+    const level = { seqs: new Float64Array(ringCapacityFor(n)), readyAt: new Float64Array(ringCapacityFor(n)) };
+    for (const array of [level.seqs, level.readyAt]) {
+      const bytes = new Uint8Array(array.buffer, 0, n * 8);
+      if (!read(bytes, at)) return null;
+      crc = Bun.hash.crc32(bytes, crc);
+      at += n * 8;
+    }
+    levels.push(level);
+  }
+  return crc === header.bodyCrc ? { header, levels } : null;
 }
 
 /** True when the snapshot was written for this database, as `file` stamps it. */
@@ -255,12 +275,11 @@ export function memoryDiffers(h: CapturedMemory, tally: FileTally): string | nul
 /** Fills the ready index and finished counts of `mem` (cleared first) from the snapshot. */
 export function applyMemorySnapshot(snapshot: MemorySnapshot, mem: MemoryState): void {
   mem.clear();
-  const { header, body } = snapshot;
-  let at = 0;
-  for (const [queue, priority, n] of header.levels) {
-    mem.ready.pushAll(queue, priority, body.subarray(at, at + n), body.subarray(at + n, at + 2 * n));
-    at += 2 * n;
-  }
+  const { header, levels } = snapshot;
+  header.levels.forEach(([queue, priority, n], i) => {
+    const { seqs, readyAt } = levels[i]!;
+    mem.ready.pushAll(queue, priority, seqs.subarray(0, n), readyAt.subarray(0, n), { seqs, readyAt });
+  });
   for (const [queue, completed, dead, cancelled] of header.finished) {
     if (completed > 0) mem.finished.add(queue, "completed", completed);
     if (dead > 0) mem.finished.add(queue, "dead", dead);
