@@ -10,7 +10,7 @@
 // (and reads the database's indexes); the store decides when.
 
 import { Database } from "bun:sqlite";
-import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import type { FileStamp } from "./clean-stop.ts";
 import { loadFromTable, loadWaiting } from "./load-memory.ts";
 import type { FinishedStatus, MemoryState } from "./memory-state.ts";
@@ -50,8 +50,8 @@ export function memorySnapshotPath(dbPath: string): string {
 interface Level {
   queue: string;
   priority: number;
-  seqs: number[];
-  readyAt: number[];
+  seqs: Float64Array;
+  readyAt: Float64Array;
 }
 
 /** What close() captured, before it is written. */
@@ -89,36 +89,34 @@ export interface MemorySnapshot {
 /**
  * The ready index (every live entry, and every leased task: a restart voids its lease, so it is
  * ready again, at the time `leaseReadyAt` gives — the row's updated_at, as a read of the table
- * would — or left out when that is null) and the finished counts. A level that is not in seq
- * order after the leases joined it is sorted by seq, the order a read of the table gives.
+ * would — or left out when that is null) and the finished counts. Each level in seq order, the
+ * order a read of the table gives: memory's order is that already but for entries pushed again
+ * (hand-backs, retries, expired leases) and the leases, which are merged in (O(n + k log k)).
  */
 export function captureMemory(mem: MemoryState, leaseReadyAt: (seq: number) => number | null): CapturedMemory {
-  const byKey = new Map<string, Level>();
-  const levelOf = (queue: string, priority: number): Level => {
-    const key = `${priority}\u0000${queue}`;
-    let level = byKey.get(key);
-    if (level === undefined) {
-      level = { queue, priority, seqs: [], readyAt: [] };
-      byKey.set(key, level);
-    }
-    return level;
-  };
-  mem.ready.forEachLive((queue, seq, priority, at) => {
-    const level = levelOf(queue, priority);
-    level.seqs.push(seq);
-    level.readyAt.push(at);
-  });
+  const leases = new Map<string, { seq: number; at: number }[]>();
   for (const lease of mem.leasesBySeq.values()) {
     const at = leaseReadyAt(lease.seq);
     if (at === null) continue;
-    const level = levelOf(lease.queue, lease.priority);
-    level.seqs.push(lease.seq);
-    level.readyAt.push(at);
+    const key = `${lease.priority}\u0000${lease.queue}`;
+    const list = leases.get(key) ?? [];
+    list.push({ seq: lease.seq, at });
+    leases.set(key, list);
+  }
+  const levels: Level[] = [];
+  mem.ready.forEachLevel((queue, priority, seqs, readyAt) => {
+    const key = `${priority}\u0000${queue}`;
+    levels.push({ queue, priority, ...inSeqOrder(seqs, readyAt, leases.get(key) ?? []) });
+    leases.delete(key);
+  });
+  // Leased tasks of levels that hold nothing else.
+  for (const [key, list] of leases) {
+    const cut = key.indexOf("\u0000");
+    levels.push({ queue: key.slice(cut + 1), priority: Number(key.slice(0, cut)), ...inSeqOrder(new Float64Array(0), new Float64Array(0), list) });
   }
   let pending = 0;
   let seqSum = 0;
-  for (const level of byKey.values()) {
-    sortBySeq(level);
+  for (const level of levels) {
     pending += level.seqs.length;
     for (const seq of level.seqs) seqSum = (seqSum + (seq % SEQ_SUM_MOD)) % SEQ_SUM_MOD;
   }
@@ -127,17 +125,40 @@ export function captureMemory(mem: MemoryState, leaseReadyAt: (seq: number) => n
     const f = mem.finished.of(queue);
     finished.push([queue, f.completed, f.dead, f.cancelled]);
   }
-  return { levels: [...byKey.values()], finished, pending, seqSum };
+  return { levels, finished, pending, seqSum };
 }
 
-function sortBySeq(level: Level): void {
-  const { seqs, readyAt } = level;
-  let sorted = true;
-  for (let i = 1; i < seqs.length && sorted; i++) if (seqs[i]! < seqs[i - 1]!) sorted = false;
-  if (sorted) return;
-  const order = seqs.map((_, i) => i).sort((a, b) => seqs[a]! - seqs[b]!);
-  level.seqs = order.map((i) => seqs[i]!);
-  level.readyAt = order.map((i) => readyAt[i]!);
+/**
+ * The entries and `extra` sorted by seq: the longest increasing run memory's order already has is
+ * kept as it is, the rest (few: entries pushed again, leases) sorted and merged into it.
+ */
+function inSeqOrder(seqs: Float64Array, readyAt: Float64Array, extra: { seq: number; at: number }[]): { seqs: Float64Array; readyAt: Float64Array } {
+  const n = seqs.length + extra.length;
+  const outSeqs = new Float64Array(n);
+  const outAt = new Float64Array(n);
+  const rest = [...extra];
+  let run = 0;
+  for (let i = 0; i < seqs.length; i++) {
+    if (run === 0 || seqs[i]! > outSeqs[run - 1]!) {
+      outSeqs[run] = seqs[i]!;
+      outAt[run++] = readyAt[i]!;
+    } else rest.push({ seq: seqs[i]!, at: readyAt[i]! });
+  }
+  if (rest.length === 0) return { seqs: outSeqs, readyAt: outAt };
+  rest.sort((a, b) => a.seq - b.seq);
+  // Merged from the back, in place: the run sits at the start of the output.
+  let i = run - 1;
+  let j = rest.length - 1;
+  for (let k = n - 1; k >= 0; k--) {
+    if (j < 0 || (i >= 0 && outSeqs[i]! > rest[j]!.seq)) {
+      outSeqs[k] = outSeqs[i]!;
+      outAt[k] = outAt[i--]!;
+    } else {
+      outSeqs[k] = rest[j]!.seq;
+      outAt[k] = rest[j--]!.at;
+    }
+  }
+  return { seqs: outSeqs, readyAt: outAt };
 }
 
 /**
@@ -145,12 +166,14 @@ function sortBySeq(level: Level): void {
  * synced: a snapshot a power loss cut short fails its checksums, and the start reads the table.
  */
 export function writeMemorySnapshot(dbPath: string, dbId: number, file: FileStamp, captured: CapturedMemory): void {
-  const body = new Float64Array(captured.pending * 2);
-  let at = 0;
+  const parts: Uint8Array[] = [];
+  let bodyCrc = 0;
   for (const level of captured.levels) {
-    body.set(level.seqs, at);
-    body.set(level.readyAt, at + level.seqs.length);
-    at += 2 * level.seqs.length;
+    for (const array of [level.seqs, level.readyAt]) {
+      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+      bodyCrc = Bun.hash.crc32(bytes, bodyCrc);
+      parts.push(bytes);
+    }
   }
   const header: Header = {
     format: FORMAT,
@@ -160,19 +183,24 @@ export function writeMemorySnapshot(dbPath: string, dbId: number, file: FileStam
     finished: captured.finished,
     pending: captured.pending,
     seqSum: captured.seqSum,
-    bodyCrc: Bun.hash.crc32(new Uint8Array(body.buffer)),
+    bodyCrc,
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
-  // [header length u32][header crc u32][header][padding to 8][body]
-  const bodyAt = align8(8 + headerBytes.length);
-  const out = new Uint8Array(bodyAt + body.byteLength);
-  const view = new DataView(out.buffer);
+  // [header length u32][header crc u32][header][padding to 8][body: per level its seqs, then its ready times]
+  const head = new Uint8Array(align8(8 + headerBytes.length));
+  const view = new DataView(head.buffer);
   view.setUint32(0, headerBytes.length, true);
   view.setUint32(4, Bun.hash.crc32(headerBytes), true);
-  out.set(headerBytes, 8);
-  out.set(new Uint8Array(body.buffer), bodyAt);
+  head.set(headerBytes, 8);
   const path = memorySnapshotPath(dbPath);
-  writeFileSync(`${path}.tmp`, out, { mode: 0o644 });
+  const fd = openSync(`${path}.tmp`, "w", 0o644);
+  try {
+    for (const part of [head, ...parts]) {
+      for (let done = 0; done < part.byteLength; ) done += writeSync(fd, part, done, part.byteLength - done);
+    }
+  } finally {
+    closeSync(fd);
+  }
   renameSync(`${path}.tmp`, path);
 }
 

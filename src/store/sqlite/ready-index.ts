@@ -250,28 +250,40 @@ export class QueueReady {
   }
 
   /**
-   * Every live entry, level by level (highest first), each level in the order pops take it: what
-   * pushing them again, in this order, into an empty index rebuilds (memory-snapshot.ts). Reads
-   * only. A removed seq's dead entries are the first of its entries a level holds (pops meet them
-   * first), so those are the ones left out.
+   * Every non-empty level (highest first) as copies of its live entries, in the order pops take
+   * them: what pushing them again, in this order, into an empty index rebuilds
+   * (memory-snapshot.ts). Reads only. A removed seq's dead entries are the first of its entries
+   * a level holds (pops meet them first), so those are the ones left out.
    */
-  forEachLive(visit: (seq: number, priority: number, readyAtMs: number) => void): void {
+  forEachLevel(visit: (priority: number, seqs: Float64Array, readyAt: Float64Array) => void): void {
     const dead = new Map(this.tombstones);
     for (let level = LEVELS - 1; level >= 0; level--) {
       const ring = this.levels[level];
-      if (ring === undefined) continue;
-      const mask = ring.seqs.length - 1;
-      for (let i = 0; i < ring.size; i++) {
-        const at = (ring.head + i) & mask;
-        const seq = ring.seqs[at]!;
+      if (ring === undefined || ring.size === 0) continue;
+      const seqs = new Float64Array(ring.size);
+      const readyAt = new Float64Array(ring.size);
+      const firstPart = Math.min(ring.size, ring.seqs.length - ring.head);
+      seqs.set(ring.seqs.subarray(ring.head, ring.head + firstPart));
+      seqs.set(ring.seqs.subarray(0, ring.size - firstPart), firstPart);
+      readyAt.set(ring.readyAt.subarray(ring.head, ring.head + firstPart));
+      readyAt.set(ring.readyAt.subarray(0, ring.size - firstPart), firstPart);
+      if (dead.size === 0) {
+        visit(level, seqs, readyAt);
+        continue;
+      }
+      let kept = 0;
+      for (let i = 0; i < seqs.length; i++) {
+        const seq = seqs[i]!;
         const d = dead.get(seq);
         if (d !== undefined) {
           if (d === 1) dead.delete(seq);
           else dead.set(seq, d - 1);
           continue;
         }
-        visit(seq, level, ring.readyAt[at]!);
+        seqs[kept] = seq;
+        readyAt[kept++] = readyAt[i]!;
       }
+      if (kept > 0) visit(level, seqs.subarray(0, kept), readyAt.subarray(0, kept));
     }
   }
 
@@ -412,8 +424,8 @@ export class ReadyIndex {
     return bytes;
   }
 
-  /** See QueueReady.forEachLive; queue by queue. */
-  forEachLive(visit: (queue: string, seq: number, priority: number, readyAtMs: number) => void): void {
-    for (const [name, q] of this.queues) q.forEachLive((seq, priority, at) => visit(name, seq, priority, at));
+  /** See QueueReady.forEachLevel; queue by queue. */
+  forEachLevel(visit: (queue: string, priority: number, seqs: Float64Array, readyAt: Float64Array) => void): void {
+    for (const [name, q] of this.queues) q.forEachLevel((priority, seqs, readyAt) => visit(name, priority, seqs, readyAt));
   }
 }
