@@ -284,16 +284,14 @@ export interface FileTally {
 
 /** Counts from the indexes alone (covering scans of tasks_open_status_seq and tasks_finished). */
 export function tallyFile(db: Database): FileTally {
-  const open = db
-    .query(`SELECT status, count(*), sum(seq % ${SEQ_SUM_MOD}) % ${SEQ_SUM_MOD} FROM tasks WHERE status <> ${STATUS.completed} GROUP BY status`)
-    .values() as [number, number, number | null][];
-  const tally: FileTally = { pending: 0, seqSum: 0, waiting: 0, finished: { completed: 0, dead: 0, cancelled: 0 } };
-  for (const [status, n, sum] of open) {
-    if (status === STATUS.pending) {
-      tally.pending = n;
-      tally.seqSum = sum ?? 0;
-    } else if (status === STATUS.scheduled || status === STATUS.failed) tally.waiting += n;
-  }
+  // Through tasks_open_status_seq (its condition repeated, so that SQLite uses the partial index).
+  const [pending, seqSum] = db
+    .query(`SELECT count(*), coalesce(sum(seq % ${SEQ_SUM_MOD}) % ${SEQ_SUM_MOD}, 0) FROM tasks WHERE status = ${STATUS.pending} AND status <> ${STATUS.completed}`)
+    .values()[0] as [number, number];
+  const [waiting] = db
+    .query(`SELECT count(*) FROM tasks WHERE status IN (${STATUS.scheduled}, ${STATUS.failed}) AND status <> ${STATUS.completed}`)
+    .values()[0] as [number];
+  const tally: FileTally = { pending, seqSum, waiting, finished: { completed: 0, dead: 0, cancelled: 0 } };
   const done = db.query("SELECT status, count(*) FROM tasks WHERE finished_at IS NOT NULL GROUP BY status").values() as [number, number][];
   for (const [status, n] of done) {
     const name = FINISHED.find(([, code]) => code === status)?.[0];
