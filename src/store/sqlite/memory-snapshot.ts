@@ -283,16 +283,21 @@ export interface FileTally {
 }
 
 /** Counts from the indexes alone (covering scans of tasks_open_status_seq and tasks_finished). */
+/**
+ * The tally's statements: covering scans of tasks_open_status_seq (its condition repeated, so
+ * that SQLite uses the partial index) and tasks_finished, never of the table.
+ */
+export const TALLY_SQL = {
+  pending: `SELECT count(*), coalesce(sum(seq % ${SEQ_SUM_MOD}) % ${SEQ_SUM_MOD}, 0) FROM tasks WHERE status = ${STATUS.pending} AND status <> ${STATUS.completed}`,
+  waiting: `SELECT count(*) FROM tasks WHERE status IN (${STATUS.scheduled}, ${STATUS.failed}) AND status <> ${STATUS.completed}`,
+  finished: "SELECT status, count(*) FROM tasks WHERE finished_at IS NOT NULL GROUP BY status",
+} as const;
+
 export function tallyFile(db: Database): FileTally {
-  // Through tasks_open_status_seq (its condition repeated, so that SQLite uses the partial index).
-  const [pending, seqSum] = db
-    .query(`SELECT count(*), coalesce(sum(seq % ${SEQ_SUM_MOD}) % ${SEQ_SUM_MOD}, 0) FROM tasks WHERE status = ${STATUS.pending} AND status <> ${STATUS.completed}`)
-    .values()[0] as [number, number];
-  const [waiting] = db
-    .query(`SELECT count(*) FROM tasks WHERE status IN (${STATUS.scheduled}, ${STATUS.failed}) AND status <> ${STATUS.completed}`)
-    .values()[0] as [number];
+  const [pending, seqSum] = db.query(TALLY_SQL.pending).values()[0] as [number, number];
+  const [waiting] = db.query(TALLY_SQL.waiting).values()[0] as [number];
   const tally: FileTally = { pending, seqSum, waiting, finished: { completed: 0, dead: 0, cancelled: 0 } };
-  const done = db.query("SELECT status, count(*) FROM tasks WHERE finished_at IS NOT NULL GROUP BY status").values() as [number, number][];
+  const done = db.query(TALLY_SQL.finished).values() as [number, number][];
   for (const [status, n] of done) {
     const name = FINISHED.find(([, code]) => code === status)?.[0];
     if (name !== undefined) tally.finished[name] = n;

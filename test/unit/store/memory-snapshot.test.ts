@@ -215,3 +215,17 @@ test("captureMemory puts every level in seq order, whatever order memory holds i
     expect(captured.pending).toBe(all.length);
   }
 });
+
+test("the stop's tally reads indexes only: covering scans, no scan of the table and no sort", async () => {
+  const { TALLY_SQL } = await import("../../../src/store/sqlite/memory-snapshot.ts");
+  const path = tempPath();
+  const store = open({ path });
+  await store.close();
+  const { Database } = await import("bun:sqlite");
+  const db = new Database(path, { readonly: true });
+  for (const sql of Object.values(TALLY_SQL)) {
+    const plan = (db.query(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(" | ");
+    expect({ sql, plan }).toEqual({ sql, plan: expect.stringMatching(/^(SCAN|SEARCH) tasks USING COVERING INDEX tasks_(open_status_seq|finished)\b[^|]*$/) });
+  }
+  db.close();
+});
