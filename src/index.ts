@@ -4,7 +4,7 @@
 
 export { Client, type ListTasksOptions, type ResultOptions, type SubmitResult, type TaskPage } from "./client/client.ts";
 export { Worker, type Handler, type TaskContext, type WorkerOptions, type WorkerTask } from "./client/worker.ts";
-export { DEFAULT_URL, parseBrokerUrl, type ClientOptions, type ReconnectOptions, type TlsOptions } from "./client/client-options.ts";
+export { DEFAULT_URL, parseBrokerUrl, parseBrokerUrls, type ClientOptions, type ReconnectOptions, type TlsOptions } from "./client/client-options.ts";
 export type { SubmitItem, SubmitOptions } from "./client/submit-options.ts";
 export type { Task, TaskStatus } from "./client/task-view.ts";
 export * from "./client/tq-error.ts";

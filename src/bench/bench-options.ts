@@ -11,6 +11,10 @@ export type WorkloadName = keyof typeof WORKLOADS;
 
 export type SyncMode = "full" | "interval";
 
+/** Where a spawned broker keeps its tasks: its own SQLite file, or a PostgreSQL server the bench starts. */
+export const BACKENDS = ["sqlite", "postgres"] as const;
+export type Backend = (typeof BACKENDS)[number];
+
 /** The front door the load goes through: the binary TCP protocol, or gRPC (W1-W3). */
 export const FRONTS = ["tcp", "grpc"] as const;
 export type Front = (typeof FRONTS)[number];
@@ -23,7 +27,7 @@ export type Consumer = "sdk" | "raw";
 
 export interface BenchOptions {
   /** Broker to load: given by --url, or spawned (then host/port are filled in per run). */
-  target: { kind: "url"; host: string; port: number } | { kind: "spawn"; sync: SyncMode };
+  target: { kind: "url"; host: string; port: number } | { kind: "spawn"; sync: SyncMode; backend: Backend; brokers: number };
   workloads: WorkloadName[];
   /** Default tcp. grpc needs a spawned broker (its gRPC port is read from its start-up lines). */
   front: Front;

@@ -6,6 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { MAX_FRAME_BYTES } from "../protocol/limits.ts";
 import { protoDefinitions } from "../grpc/proto-files.ts";
+import { fastBrokerService } from "../grpc/fast-service.ts";
 import { countError, epochMs, type ErrorCounts, type JobResult, type ProducerReport, type ProducerSpec, type WorkerReport, type WorkerSpec } from "./agent-protocol.ts";
 
 const BENCH_TASK_TYPE = "bench.noop";
@@ -15,8 +16,9 @@ const MAX_QUEUE_FULL_RETRIES = 2000;
 type Msg = Record<string, any>;
 
 function client(host: string, port: number): grpc.Client & Record<string, any> {
-  const { tq } = grpc.loadPackageDefinition(protoDefinitions()) as any;
-  return new tq.v1.Broker(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.credentials.createInsecure(), {
+  // SubmitBatch on the hand-written codec, as the broker's side: the bench measures the door, not protobufjs.
+  const Broker = grpc.makeGenericClientConstructor(fastBrokerService(protoDefinitions()) as unknown as grpc.ServiceDefinition, "Broker") as any;
+  return new Broker(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.credentials.createInsecure(), {
     // One HTTP/2 connection per client, as the TCP agents have one socket per lane.
     "grpc.use_local_subchannel_pool": 1,
     "grpc.max_receive_message_length": MAX_FRAME_BYTES,

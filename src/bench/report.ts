@@ -21,7 +21,10 @@ function pad(rows: string[][]): string {
 }
 
 export function formatTable(results: readonly WorkloadResult[]): string {
-  const rows: string[][] = [["workload", "sync", "tasks", "tasks/s", "latency p50 / p99 / p99.9 / max ms", "broker peak RSS MiB", "broker CPU s", "load CPU s", "exactly once"]];
+  const postgres = results.some((r) => r.postgresCpuSecs !== null);
+  const rows: string[][] = [
+    ["workload", "sync", "tasks", "tasks/s", "latency p50 / p99 / p99.9 / max ms", "broker peak RSS MiB", "broker CPU s", ...(postgres ? ["PostgreSQL CPU s"] : []), "load CPU s", "exactly once"],
+  ];
   for (const r of results) {
     const n = r.runs.length;
     const latency =
@@ -30,12 +33,13 @@ export function formatTable(results: readonly WorkloadResult[]): string {
         : [r.latency.p50Ms, r.latency.p99Ms, r.latency.p999Ms, r.latency.maxMs].map((s) => withRange(s, n, 3)).join(" / ");
     rows.push([
       r.workload,
-      r.sync ?? "(url)",
+      r.backend === "postgres" ? `postgres, ${r.brokers} broker${r.brokers === 1 ? "" : "s"}` : (r.sync ?? "(url)"),
       num(r.runs.reduce((s, run) => s + run.tasks, 0) / n),
       withRange(r.tasksPerSec, n),
       latency,
       r.peakRssMiB === null ? "-" : withRange(r.peakRssMiB, n, 1),
       r.cpuSecs === null ? "-" : withRange(r.cpuSecs, n, 2),
+      ...(postgres ? [r.postgresCpuSecs === null ? "-" : withRange(r.postgresCpuSecs, n, 2)] : []),
       withRange(r.agentsCpuSecs, n, 2),
       r.exactlyOnce === null ? "-" : r.exactlyOnce ? "yes" : "NO",
     ]);
@@ -43,6 +47,14 @@ export function formatTable(results: readonly WorkloadResult[]): string {
   const notes: string[] = [];
   const consumers = new Set(results.filter((r) => r.workload !== "W1").map(consumerNote));
   notes.push(...consumers);
+  const pg = results.find((r) => r.backend === "postgres");
+  if (pg !== undefined) {
+    notes.push(
+      `${pg.brokers} broker${pg.brokers === 1 ? "" : "s"} on the bench's own PostgreSQL server (synchronous_commit on, fsync on, a fresh schema per run)` +
+        (pg.brokers > 1 ? "; producers round-robin over the brokers, one worker per broker with the concurrency split between them" : "") +
+        "; broker CPU is the brokers' sum, PostgreSQL CPU its processes' over the timed run",
+    );
+  }
   for (const r of results) {
     const n = r.runs.length;
     if (n > 1) notes.push(`${r.workload}: median of ${n} runs (range in brackets)`);
@@ -98,6 +110,8 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         workload: r.workload,
         description: r.description,
         sync: r.sync,
+        backend: r.backend,
+        brokers: r.brokers,
         front: r.front,
         consumer: r.consumer,
         concurrency: r.concurrency,
@@ -108,6 +122,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
         tasksPerSec: r.tasksPerSec,
         latencyMs: r.latency,
         broker: r.peakRssMiB === null ? null : { peakRssMiB: r.peakRssMiB, cpuSecs: r.cpuSecs },
+        postgresCpuSecs: r.postgresCpuSecs,
         agentsCpuSecs: r.agentsCpuSecs,
         commits: r.commits,
         restart: r.restart,
@@ -121,6 +136,7 @@ export function formatJsonLines(results: readonly WorkloadResult[]): string {
           tasksPerSec: run.tasksPerSec,
           latencyMs: run.latency,
           broker: run.broker,
+          postgresCpuSecs: run.postgresCpuSecs,
           agentsCpuSecs: run.agentsCpuSecs,
           agentsWarm: run.agentsWarm,
           commits: run.commits,

@@ -3,7 +3,8 @@
 // figure. Owns the broker's life in --spawn mode; prints nothing (report.ts formats).
 
 import { epochMs } from "./agent-protocol.ts";
-import { WORKLOADS, warmupFor, type BenchOptions, type Consumer, type SyncMode, type WorkloadName } from "./bench-options.ts";
+import { WORKLOADS, warmupFor, type Backend, type BenchOptions, type Consumer, type SyncMode, type WorkloadName } from "./bench-options.ts";
+import { startBenchPostgres, type BenchPostgres } from "./bench-postgres.ts";
 import { AgentPool } from "./agent-process.ts";
 import { ProcSampler, type ProcUsage } from "./proc-sampler.ts";
 import { drainQueue, runWorkload, type CompletionCheck, type Endpoint, type WorkloadRun } from "./run-workload.ts";
@@ -47,7 +48,10 @@ export interface CommitFigures {
 export interface RunFigures extends WorkloadRun {
   /** Tasks the warm-up ran on this run's broker before the timed run. */
   warmedUp: number;
+  /** The spawned brokers together: the highest peak RSS of one, the sum of their CPU seconds. */
   broker: ProcUsage | null;
+  /** --backend postgres: CPU seconds of the PostgreSQL server's processes over the timed run. */
+  postgresCpuSecs: number | null;
   commits: CommitFigures | null;
   restart: RestartFigures | null;
 }
@@ -56,6 +60,9 @@ export interface WorkloadResult {
   workload: WorkloadName;
   description: string;
   sync: SyncMode | null;
+  /** Spawned brokers' backend and how many shared it (null with --url). */
+  backend: Backend | null;
+  brokers: number;
   /** The front door the load went through. */
   front: BenchOptions["front"];
   /** Who consumed W2-W4's tasks: the SDK Worker (default) or the raw claimer (--raw). */
@@ -70,6 +77,8 @@ export interface WorkloadResult {
   latency: { p50Ms: Spread; p90Ms: Spread; p99Ms: Spread; p999Ms: Spread; maxMs: Spread } | null;
   peakRssMiB: Spread | null;
   cpuSecs: Spread | null;
+  /** --backend postgres: the server's CPU seconds over each timed run. */
+  postgresCpuSecs: Spread | null;
   /** CPU seconds of the load processes (producers + workers) per run. */
   agentsCpuSecs: Spread;
   /** Operations per group commit and commit duration, medians over runs (spawned broker only). */
@@ -108,6 +117,16 @@ type StageReporter = (phase: BenchStage["phase"], target: number | null, pool: A
 export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}): Promise<WorkloadResult[]> {
   const results: WorkloadResult[] = [];
   const runTag = Math.floor(epochMs()).toString(36);
+  const postgres = opts.target.kind === "spawn" && opts.target.backend === "postgres" ? await startBenchPostgres() : null;
+  try {
+    await runAll(opts, hooks, runTag, postgres, results);
+  } finally {
+    await postgres?.stop();
+  }
+  return results;
+}
+
+async function runAll(opts: BenchOptions, hooks: BenchHooks, runTag: string, postgres: BenchPostgres | null, results: WorkloadResult[]): Promise<void> {
   for (const workload of opts.workloads) {
     const runs: RunFigures[] = [];
     for (let i = 0; i < opts.runs; i++) {
@@ -116,13 +135,12 @@ export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}): Prom
         const sinceMs = performance.now();
         hooks.onStage?.({ workload, run: i + 1, runs: opts.runs, phase, target, counts: () => pool?.progress(sinceMs) ?? { submitted: 0, completed: 0 } });
       };
-      const run = opts.target.kind === "spawn" ? await spawnedRun(workload, opts, opts.target.sync, queue, stage) : await urlRun(workload, opts, queue, stage);
+      const run = opts.target.kind === "spawn" ? await spawnedRun(workload, opts, opts.target.sync, queue, stage, postgres) : await urlRun(workload, opts, queue, stage);
       runs.push(run);
       hooks.onRun?.(run, i);
     }
     results.push(summarize(workload, opts, runs));
   }
-  return results;
 }
 
 async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string, stage: StageReporter): Promise<RunFigures> {
@@ -136,13 +154,41 @@ async function urlRun(workload: WorkloadName, opts: BenchOptions, queue: string,
       stage("drain", run.tasks, pool);
       await drainQueue(opts, at, run.tasks, pool);
     }
-    return { ...run, warmedUp: 0, broker: null, commits: null, restart: null };
+    return { ...run, warmedUp: 0, broker: null, postgresCpuSecs: null, commits: null, restart: null };
   } finally {
     await pool.close();
   }
 }
 
-async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string, stage: StageReporter): Promise<RunFigures> {
+/**
+ * Config of broker `index` of a run on the bench's PostgreSQL server: the run's own schema (a
+ * fresh queue table per run, as a fresh SQLite file is), its own node id, synchronous_commit on.
+ */
+function postgresEnv(postgres: BenchPostgres, queue: string, index: number): Record<string, string> {
+  return {
+    TQ_PERSISTENCE_BACKEND: "postgres",
+    TQ_PERSISTENCE_POSTGRES_URL: postgres.url,
+    TQ_PERSISTENCE_POSTGRES_SCHEMA: queue.replaceAll("-", "_"),
+    TQ_PERSISTENCE_POSTGRES_SYNCHRONOUS_COMMIT: "true",
+    TQ_RAFT_NODE_ID: `bench-${index}`,
+  };
+}
+
+/** The run's brokers: one, or with --brokers B several on one database (the first makes the schema, then the rest start). */
+async function spawnBrokers(options: Parameters<typeof spawnBroker>[0], count: number, postgres: BenchPostgres | null, queue: string): Promise<SpawnedBroker[]> {
+  if (postgres === null) return [await spawnBroker(options)];
+  const first = await spawnBroker({ ...options, env: postgresEnv(postgres, queue, 0) });
+  const started = [first];
+  try {
+    for (const b of await Promise.all(Array.from({ length: count - 1 }, (_, i) => spawnBroker({ ...options, env: postgresEnv(postgres, queue, i + 1) })))) started.push(b);
+  } catch (err) {
+    await Promise.all(started.map((b) => b.stop()));
+    throw err;
+  }
+  return started;
+}
+
+async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: SyncMode, queue: string, stage: StageReporter, postgres: BenchPostgres | null): Promise<RunFigures> {
   const warmup = warmupFor(workload, opts.warmup);
   const brokerOptions = {
     sync,
@@ -155,19 +201,26 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
     grpc: opts.front === "grpc",
   };
   stage("starting broker", null, null);
-  let broker: SpawnedBroker = await spawnBroker(brokerOptions);
+  const count = opts.target.kind === "spawn" ? opts.target.brokers : 1;
+  const brokers = await spawnBrokers(brokerOptions, count, postgres, queue);
+  let broker: SpawnedBroker = brokers[0]!;
+  const several = brokers.length > 1 ? { brokers: brokers.map((b) => ({ host: b.host, port: b.port })) } : {};
   // The warm-up's agents run the timed load too: a producer in service is as warm as its broker.
   const pool = new AgentPool();
   try {
     if (warmup > 0) stage("warm-up", workload === "W4" ? Math.min(warmup, WARMUP_W4_MAX) : warmup, pool);
     const front = opts.front === "grpc" ? { grpcPort: broker.grpcPort } : {};
-    const warmedUp = warmup > 0 ? await warmUp(workload, opts, warmup, { host: broker.host, port: broker.port, queue: `${queue}-warmup`, ...front }, pool) : 0;
+    const warmedUp = warmup > 0 ? await warmUp(workload, opts, warmup, { host: broker.host, port: broker.port, queue: `${queue}-warmup`, ...front, ...several }, pool) : 0;
     const before = await commitFigures(broker);
-    const sampler = new ProcSampler(broker.pid);
-    sampler.start();
+    const samplers = brokers.map((b) => new ProcSampler(b.pid));
+    for (const sampler of samplers) sampler.start();
+    const postgresBefore = postgres?.cpuSecs() ?? null;
     stage("timed", timedTarget(workload, opts), pool);
-    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue, ...front }, pool).finally(() => sampler.stop());
-    const usage = sampler.stop();
+    const run = await runWorkload(workload, opts, { host: broker.host, port: broker.port, queue, ...front, ...several }, pool).finally(() => {
+      for (const sampler of samplers) sampler.stop();
+    });
+    const postgresCpuSecs = postgres === null || postgresBefore === null ? null : postgres.cpuSecs() - postgresBefore;
+    const usage = combined(samplers.map((s) => s.stop()));
     const commits = since(await commitFigures(broker), before);
     let restart: RestartFigures | null = null;
     if (opts.restart && workload === "W1") {
@@ -178,11 +231,22 @@ async function spawnedRun(workload: WorkloadName, opts: BenchOptions, sync: Sync
       const readyMs = await withDeadline(firstClaim(broker, queue, t0), RESTART_READY_DEADLINE_MS, "the restarted broker did not hand out a task");
       restart = { pending: run.tasks, listeningMs: broker.startMs, readyMs, rssMiB: new ProcSampler(broker.pid).rssMiB() };
     }
-    return { ...run, warmedUp, broker: usage, commits, restart };
+    return { ...run, warmedUp, broker: usage, postgresCpuSecs, commits, restart };
   } finally {
     await pool.close();
-    await broker.stop();
+    await Promise.all([broker, ...brokers.slice(1)].map((b) => b.stop()));
   }
+}
+
+/** Several brokers' usage as one: the highest peak RSS, the sum of CPU seconds. */
+function combined(usages: readonly ProcUsage[]): ProcUsage {
+  if (usages.length === 1) return usages[0]!;
+  const peaks = usages.map((u) => u.peakRssMiB);
+  const cpus = usages.map((u) => u.cpuSecs);
+  return {
+    peakRssMiB: peaks.some((p) => p === null) ? null : Math.max(...(peaks as number[])),
+    cpuSecs: cpus.some((c) => c === null) ? null : (cpus as number[]).reduce((a, b) => a + b, 0),
+  };
 }
 
 /** Tasks a timed run of `workload` goes through: N, or W4's rate x seconds. */
@@ -254,6 +318,8 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
     workload,
     description: WORKLOADS[workload],
     sync: opts.target.kind === "spawn" ? opts.target.sync : null,
+    backend: opts.target.kind === "spawn" ? opts.target.backend : null,
+    brokers: opts.target.kind === "spawn" ? opts.target.brokers : 1,
     front: opts.front,
     consumer: opts.consumer,
     concurrency: opts.concurrency,
@@ -273,6 +339,7 @@ function summarize(workload: WorkloadName, opts: BenchOptions, runs: RunFigures[
           },
     peakRssMiB: usages.length === 0 ? null : spread(usages.map((u) => u.peakRssMiB ?? Number.NaN)),
     cpuSecs: usages.length === 0 ? null : spread(usages.map((u) => u.cpuSecs ?? Number.NaN)),
+    postgresCpuSecs: runs.some((r) => r.postgresCpuSecs !== null) ? spread(runs.map((r) => r.postgresCpuSecs ?? Number.NaN)) : null,
     agentsCpuSecs: spread(runs.map((r) => r.agentsCpuSecs)),
     commits: commitSpread(runs),
     restart: restartSpread(runs),

@@ -45,6 +45,18 @@ export interface Endpoint {
   grpcPort?: number;
   /** Unique per run, so runs never see each other's tasks on a shared broker. */
   queue: string;
+  /**
+   * Several brokers on one database (bench --brokers): every broker's address, this one first.
+   * Producers go round-robin over them, and the worker's lanes are split into one worker process
+   * per broker; W4's producer submits on the first and its worker claims on the last.
+   */
+  brokers?: readonly { host: string; port: number }[];
+}
+
+/** The address of broker `i` (round-robin) of the endpoint. */
+function brokerAt(at: Endpoint, i: number): { host: string; port: number } {
+  const all = at.brokers ?? [];
+  return all.length === 0 ? { host: at.host, port: at.port } : all[i % all.length]!;
 }
 
 function deadlineMsFor(n: number): number {
@@ -123,8 +135,7 @@ function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: b
     `producer-${i}`,
     {
       role: "producer",
-      host: at.host,
-      port: at.port,
+      ...brokerAt(at, i),
       queue: at.queue,
       n: k,
       payloadBytes: opts.payloadBytes,
@@ -137,16 +148,21 @@ function producerSpecs(opts: BenchOptions, at: Endpoint, n: number, recordIds: b
   ]);
 }
 
-function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolean, preloaded: boolean): readonly [string, WorkerSpec] {
+/** One worker process per broker of the endpoint, the concurrency split over them. */
+function workerSpecs(opts: BenchOptions, at: Endpoint, n: number, latency: boolean, preloaded: boolean): (readonly [string, WorkerSpec])[] {
+  const brokers = Math.max(1, at.brokers?.length ?? 1);
+  return split(opts.concurrency, brokers).map((lanes, i) => workerSpec(opts, at, n, latency, preloaded, i, lanes));
+}
+
+function workerSpec(opts: BenchOptions, at: Endpoint, n: number, latency: boolean, preloaded: boolean, index = 0, lanes = opts.concurrency): readonly [string, WorkerSpec] {
   return [
-    "worker-0",
+    `worker-${index}`,
     {
       role: "worker",
       consumer: opts.consumer,
-      host: at.host,
-      port: at.port,
+      ...brokerAt(at, index),
       queue: at.queue,
-      lanes: opts.concurrency,
+      lanes,
       prefetch: opts.prefetch,
       batch: opts.batch,
       waitMs: WORKER_WAIT_MS,
@@ -183,26 +199,27 @@ async function runAgents(name: WorkloadName, opts: BenchOptions, at: Endpoint, p
     // Pre-enqueue, untimed, with the same producers W1 uses.
     const preload = await reports<ProducerReport>(await startAll(pool, producerSpecs(opts, at, opts.n, true)));
     for (const p of preload) mergeErrors(errors, p.errors);
-    const workers = await startAll(pool, [workerSpec(opts, at, opts.n, false, true)]);
+    const workers = await startAll(pool, workerSpecs(opts, at, opts.n, false, true));
     const target = preload.reduce((s, p) => s + p.submitted, 0);
     await stopWhenDone(workers, target, deadlineMsFor(opts.n), []);
     const done = await reports<WorkerReport>(workers);
     return finishThroughput(name, done, errors, check(preload, done), Math.min(...done.map((w) => w.firstClaimMs)), loadOf(done));
   }
   if (name === "W3") {
-    const workers = workerSpec(opts, at, opts.n, false, false);
-    const agents = await startAll(pool, [workers, ...producerSpecs(opts, at, opts.n, true)]);
-    const [workerAgent, ...producerAgents] = agents;
-    await stopWhenDone([workerAgent!], opts.n, deadlineMsFor(opts.n), producerAgents);
+    const workers = workerSpecs(opts, at, opts.n, false, false);
+    const agents = await startAll(pool, [...workers, ...producerSpecs(opts, at, opts.n, true)]);
+    const workerAgents = agents.slice(0, workers.length);
+    const producerAgents = agents.slice(workers.length);
+    await stopWhenDone(workerAgents, opts.n, deadlineMsFor(opts.n), producerAgents);
     const produced = await reports<ProducerReport>(producerAgents);
-    const done = await reports<WorkerReport>([workerAgent!]);
+    const done = await reports<WorkerReport>(workerAgents);
     for (const p of produced) mergeErrors(errors, p.errors);
     return finishThroughput(name, done, errors, check(produced, done), Math.min(...produced.map((p) => p.firstSendMs)), loadOf([...produced, ...done]));
   }
   const count = Math.max(1, Math.round(opts.ratePerSec * opts.seconds));
   const deadlineMs = opts.seconds * 1000 + 60_000;
   const agents = await startAll(pool, [
-    workerSpec(opts, at, count, true, false),
+    workerSpec(opts, at, count, true, false, Math.max(0, (at.brokers?.length ?? 1) - 1)),
     ["paced-producer-0", { role: "paced-producer", host: at.host, port: at.port, queue: at.queue, ratePerSec: opts.ratePerSec, count, payloadBytes: opts.payloadBytes, deadlineMs }],
   ]);
   const [workerAgent, producerAgent] = agents;

@@ -25,6 +25,8 @@ export interface SpawnBrokerOptions {
   runtimeArgs?: readonly string[];
   /** Wait for the gRPC listener too, and report its port (bench --front grpc). */
   grpc?: boolean;
+  /** Config overrides as TQ_<SECTION>_<KEY> variables (bench --backend postgres: the database and node id). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface SpawnedBroker {
@@ -54,6 +56,7 @@ function childEnv(options: SpawnBrokerOptions): Record<string, string> {
     TQ_PERSISTENCE_SYNC: options.sync,
     TQ_BROKER_QUEUE_DEPTH_THRESHOLD: String(options.queueDepthThreshold),
     ...(options.maxBatchClaim === null ? {} : { TQ_BROKER_MAX_BATCH_CLAIM: String(options.maxBatchClaim) }),
+    ...options.env,
   };
 }
 

@@ -108,6 +108,13 @@ export class WorkerDesk {
     const state = this.registry.get(workerId);
     if (!state) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)}`, { field: "worker_id" });
     state.command = command;
+    // The connection hears it now if it takes such notices (a gRPC worker stream does); every
+    // worker hears it on its next heartbeat either way, so failing to tell it is only logged.
+    try {
+      state.owner?.notify?.({ kind: "command", command });
+    } catch (err) {
+      this.o.log.error("could not tell a worker the operator's command", { err, worker: workerId, command });
+    }
     return state;
   }
 

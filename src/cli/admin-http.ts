@@ -9,7 +9,7 @@ import { UsageError } from "./exit-codes.ts";
 import type { FlagSpec, ParsedArgs } from "./parse-args.ts";
 
 export const ADMIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  "api-url": { type: "string", valueName: "URL", description: "the broker's REST API, http(s)://host:port (default $TQ_API_URL, else http://127.0.0.1:8080)" },
+  "api-url": { type: "string", valueName: "URL", description: "the broker's REST API, http(s)://host:port; several brokers comma-separated are tried in turn (default $TQ_API_URL, else http://127.0.0.1:8080)" },
   "api-key": { type: "string", valueName: "KEY", description: "an admin API key (default $TQ_API_KEY)" },
   "tls-ca": { type: "string", valueName: "FILE", description: "PEM CA to trust for an https:// broker with a private certificate" },
   json: { type: "boolean", description: "print JSON (one document) instead of text" },
@@ -23,8 +23,12 @@ export interface AdminApi {
 }
 
 export function adminApi(args: ParsedArgs, ctx: CliContext): AdminApi {
-  const base = (args.strings["api-url"] ?? ctx.env.TQ_API_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
-  if (!/^https?:\/\/[^/]+$/.test(base)) throw new UsageError(`--api-url: ${JSON.stringify(base)} is not http(s)://host:port`);
+  // Several brokers of one cluster (comma-separated): each is tried in turn while the one before
+  // is unreachable or stopping (ShuttingDown: the request was not carried out).
+  const bases = (args.strings["api-url"] ?? ctx.env.TQ_API_URL ?? "http://127.0.0.1:8080").split(",").map((b) => b.trim().replace(/\/+$/, ""));
+  for (const base of bases) {
+    if (!/^https?:\/\/[^/]+$/.test(base)) throw new UsageError(`--api-url: ${JSON.stringify(base)} is not http(s)://host:port`);
+  }
   const key = args.strings["api-key"] ?? ctx.env.TQ_API_KEY ?? "";
   let ca: string | undefined;
   const caFile = args.strings["tls-ca"];
@@ -37,30 +41,50 @@ export function adminApi(args: ParsedArgs, ctx: CliContext): AdminApi {
   }
   return {
     async call(method, path, body) {
-      let res: Response;
-      try {
-        res = await fetch(`${base}${path}`, {
-          method,
-          headers: { ...(key === "" ? {} : { authorization: `Bearer ${key}` }), ...(body === undefined ? {} : { "content-type": "application/json" }) },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-          ...(ca === undefined ? {} : { tls: { ca } }),
-          signal: AbortSignal.timeout(60_000),
-        });
-      } catch (err) {
-        throw new AdminError(`cannot reach the REST API at ${base} (${err instanceof Error ? err.message : String(err)}); is api.rest_port right? (--api-url)`);
+      const unreachable: string[] = [];
+      for (const base of bases) {
+        const answer = await callOne(base, method, path, body);
+        if (answer.kind === "ok") return answer.value;
+        if (answer.kind === "stopping" && base === bases[bases.length - 1]) throw new AdminError(answer.why);
+        unreachable.push(`${base} (${answer.why})`);
       }
-      const text = await res.text();
-      let parsed: any = null;
-      try {
-        parsed = text === "" ? null : JSON.parse(text);
-      } catch {
-        throw new AdminError(`${base}${path} answered ${res.status} with something that is not JSON: is --api-url the broker's REST port?`);
-      }
-      if (!res.ok) throw new AdminError(parsed?.error ? `${parsed.error.name}: ${parsed.error.message}` : `HTTP ${res.status}`);
-      return parsed;
+      throw new AdminError(`cannot reach the REST API at ${unreachable.join(", ")}; is api.rest_port right? (--api-url)`);
     },
   };
+
+  async function callOne(base: string, method: string, path: string, body: unknown): Promise<{ kind: "ok"; value: any } | { kind: "unreachable" | "stopping"; why: string }> {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers: { ...(key === "" ? {} : { authorization: `Bearer ${key}` }), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(ca === undefined ? {} : { tls: { ca } }),
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      const why = err instanceof Error ? err.message : String(err);
+      // Only failures before anything was sent move on; a request cut off mid-way may have been carried out.
+      if (NOT_SENT.has(code) || bases.length === 1) return { kind: "unreachable", why };
+      throw new AdminError(`the REST API at ${base} did not answer (${why}); the request may or may not have been carried out`);
+    }
+    const text = await res.text();
+    let parsed: any = null;
+    try {
+      parsed = text === "" ? null : JSON.parse(text);
+    } catch {
+      throw new AdminError(`${base}${path} answered ${res.status} with something that is not JSON: is --api-url the broker's REST port?`);
+    }
+    const why = parsed?.error ? `${parsed.error.name}: ${parsed.error.message}` : `HTTP ${res.status}`;
+    if (parsed?.error?.name === "ShuttingDown") return { kind: "stopping", why };
+    if (!res.ok) throw new AdminError(why);
+    return { kind: "ok", value: parsed };
+  }
 }
+
+/** Connection errors that mean the request never left: safe to send to the next broker. */
+const NOT_SENT = new Set(["ECONNREFUSED", "ConnectionRefused", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "FailedToOpenSocket", "EAI_AGAIN"]);
 
 /**
  * Asks before a destructive action: `--yes` says yes; at a terminal the person is asked; on a pipe

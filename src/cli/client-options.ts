@@ -13,7 +13,7 @@ import type { FlagSpec, ParsedArgs } from "./parse-args.ts";
 import { PLAIN, statusColor, type Style } from "./style.ts";
 
 export const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  url: { type: "string", valueName: "URL", description: "broker, tq://host:port or tqs://host:port (default $TQ_URL, else tq://127.0.0.1:6379)" },
+  url: { type: "string", valueName: "URL", description: "broker, tq://host:port or tqs://host:port; several comma-separated (tq://a:6379,b:6379) are tried in turn (default $TQ_URL, else tq://127.0.0.1:6379)" },
   "api-key": { type: "string", valueName: "KEY", description: "API key (default $TQ_API_KEY)" },
   "tls-ca": { type: "string", valueName: "FILE", description: "PEM CA to trust for a tqs:// broker with a private certificate" },
   json: { type: "boolean", description: "print JSON (one document) instead of text" },

@@ -7,6 +7,7 @@ import { cancelCommand } from "./cancel.ts";
 import { completionCommand } from "./completion-command.ts";
 import { configCommand } from "./config-command.ts";
 import { helpCommand } from "./help-command.ts";
+import { migrateCommand } from "./migrate-command.ts";
 import { queuesCommand } from "./queues.ts";
 import { retryCommand } from "./retry.ts";
 import { serveCommand } from "./serve-command.ts";
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   benchCommand,
   benchAgentCommand,
   configCommand,
+  migrateCommand,
   versionCommand,
   completionCommand,
   helpCommand,

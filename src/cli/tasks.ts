@@ -18,7 +18,8 @@ const spec: ArgsSpec = {
     queue: { type: "string", valueName: "Q", description: "only this queue" },
     type: { type: "string", valueName: "T", description: "only this task type" },
     limit: { type: "string", valueName: "N", description: `at most N tasks, 1-${MAX_LIST_LIMIT} (default 50)` },
-    cursor: { type: "string", valueName: "C", description: "continue after the page that printed this cursor" },
+    cursor: { type: "string", valueName: "C", description: "continue after the page that printed this cursor (give the same --order)" },
+    order: { type: "string", valueName: "O", choices: ["oldest", "newest"], description: "oldest (default) or newest first: finished tasks by finish time, others by submission" },
     ...CLIENT_FLAGS,
   },
   positionals: ["list"],
@@ -30,10 +31,10 @@ export const tasksCommand: Command = {
   name: "tasks",
   summary: "list tasks; retry, cancel or delete every task a filter matches",
   actions: { list: spec.flags, retry: BULK_FLAGS, cancel: BULK_FLAGS, delete: BULK_FLAGS },
-  help: `usage: tq-broker tasks list [--status S] [--queue Q] [--type T] [--limit N] [--cursor C] [--json]
+  help: `usage: tq-broker tasks list [--status S] [--queue Q] [--type T] [--order oldest|newest] [--limit N] [--cursor C] [--json]
        tq-broker tasks retry|cancel|delete --status S [--queue Q] [--type T] [--older-than AGE] [--dry-run] [--yes]
 
-list: tasks, oldest first, filtered by status, queue and type (the TCP protocol, --url). When more
+list: tasks, oldest first (or --order newest), filtered by status, queue and type (the TCP protocol, --url). When more
 match than --limit, the last line gives the --cursor for the next page.
 
 retry / cancel / delete: every task the filter matches. The count comes first; --dry-run stops
@@ -42,6 +43,7 @@ matching task is left. Speaks the REST API (api.rest_port, --api-url) with an ad
 
 examples:
   tq-broker tasks list --status dead
+  tq-broker tasks list --status completed --order newest --limit 20
   tq-broker tasks retry --status dead --queue mail --type email.send --dry-run
   tq-broker tasks retry --status dead --queue mail --yes
   tq-broker tasks delete --status dead --older-than 7d
@@ -66,6 +68,10 @@ ${formatFlags(BULK_FLAGS)}`,
     if (s.queue !== undefined) options.queue = s.queue;
     if (s.type !== undefined) options.type = s.type;
     if (s.cursor !== undefined) options.cursor = s.cursor;
+    if (s.order !== undefined) {
+      if (s.order !== "oldest" && s.order !== "newest") throw new UsageError(`--order: ${JSON.stringify(s.order)} is not one of oldest, newest`);
+      options.order = s.order;
+    }
     return withClient(args, ctx, async (client) => {
       const page = await client.listTasks(options);
       if (args.booleans.json) {

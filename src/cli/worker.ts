@@ -172,12 +172,21 @@ ${formatFlags(spec.flags)}`,
         );
       }
       const prefetch = worker.prefetch ?? "auto";
-      const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, prefetch, handlers: [...handlers.keys()] };
+      const channel = worker.client.channel;
+      let broker = channel.endpoint.display;
+      const info = { workerId: worker.workerId, queues: worker.queues, concurrency: worker.concurrency, prefetch, handlers: [...handlers.keys()], broker };
       line(
         "started",
         info,
-        `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency} (prefetch ${prefetch}); handles ${info.handlers.join(", ")}`,
+        `worker ${worker.workerId} serving ${worker.queues.join(",")} with concurrency ${worker.concurrency} (prefetch ${prefetch}); handles ${info.handlers.join(", ")}; broker ${broker}`,
       );
+      // With several brokers (--url a,b): say when the worker moved to another one.
+      channel.on("connected", () => {
+        const now = channel.endpoint.display;
+        if (now === broker) return;
+        line("connected", { broker: now, from: broker }, `connected to ${now} (was ${broker}): registered and subscribed there`);
+        broker = now;
+      });
       // The broker told the worker to shut down (heartbeat command): nothing left to wait for.
       worker.once("stopped", () => resolveStop("broker shutdown command"));
       const reason = await why;

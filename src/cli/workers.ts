@@ -28,8 +28,8 @@ function cell(v: unknown): string {
 const listWorkers = clientCommand({
   name: "workers",
   summary: "list connected workers",
-  description: `Lists the workers the broker knows: id, host and pid, queues, running/concurrency, CPU and memory
-from the last heartbeat, when it was last heard from, and its status: alive, quiet, shutting_down (what an
+  description: `Lists the workers the broker knows: id, host and pid, queues, running (the tasks it holds leases on
+now) / concurrency, CPU and memory from the last heartbeat, when it was last heard from, and its status: alive, quiet, shutting_down (what an
 operator asked), or dead (listed until silent for worker.max_inactivity_secs).`,
   async run(client, args, ctx) {
     const workers = await client.workers();
@@ -45,7 +45,7 @@ operator asked), or dead (listed until silent for worker.max_inactivity_secs).`,
       cell(w.id),
       `${cell(w.hostname)}:${cell(w.pid)}`,
       cell(w.queues),
-      `${cell(w.inFlight)}/${cell(w.concurrency)}`,
+      `${cell(w.running ?? w.inFlight)}/${cell(w.concurrency)}`,
       `${oneDecimal(w.cpuPercent)}%`,
       `${oneDecimal(w.memoryMb)} MB`,
       showTime(typeof w.lastSeenAtMs === "number" ? w.lastSeenAtMs : null),

@@ -27,7 +27,11 @@ export interface ReconnectOptions {
 }
 
 export interface ClientOptions {
-  /** tq://host:port or tqs://host:port (TLS). Default $TQ_URL, else tq://127.0.0.1:6379. */
+  /**
+   * tq://host:port or tqs://host:port (TLS), or several brokers comma-separated
+   * (tq://a:6379,b:6379: entries without a scheme take the first one's): the client uses one and
+   * moves to the next when it is gone. Default $TQ_URL, else tq://127.0.0.1:6379.
+   */
   url?: string;
   /** Sent in Hello. Default $TQ_API_KEY, else none. */
   apiKey?: string;
@@ -47,17 +51,29 @@ export interface ClientOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** One broker of the URL list. */
+export interface Endpoint {
+  host: string;
+  port: number;
+  tls: boolean;
+  /** tq://host:port, for messages. */
+  display: string;
+}
+
 export interface ResolvedClientOptions {
+  /** The first broker of the list (the only one, usually). */
   host: string;
   port: number;
   tls: (TlsOptions & { enabled: boolean });
+  /** Every broker of the URL, in order: the client connects to one and moves round robin when it is gone. */
+  endpoints: Endpoint[];
   apiKey: string;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
   reconnect: Required<ReconnectOptions> | null;
   keepAliveMs: number;
   clientName: string;
-  /** For messages: the URL with no secrets. */
+  /** For messages: the URL (every broker of the list) with no secrets. */
   display: string;
 }
 
@@ -91,6 +107,24 @@ export function parseBrokerUrl(url: string): ParsedUrl {
   return { host, port, tls: scheme === "tqs" };
 }
 
+/**
+ * A comma-separated list of brokers: `tq://a:6379,b:6379`, `tqs://a,b:7000`. An entry without a
+ * scheme takes the first entry's (so the whole list is TLS or not by its first word); one with a
+ * scheme keeps its own. A single URL gives a list of one.
+ */
+export function parseBrokerUrls(url: string): ParsedUrl[] {
+  const parts = url.split(",").map((p) => p.trim());
+  if (parts.some((p) => p === "")) throw invalidOption("url", `${JSON.stringify(url)} has an empty entry (expected tq://host:port[,host:port...])`);
+  const first = parseBrokerUrl(parts[0]!);
+  const scheme = first.tls ? "tqs" : "tq";
+  return [first, ...parts.slice(1).map((p) => parseBrokerUrl(p.includes("://") ? p : `${scheme}://${p}`))];
+}
+
+function endpointOf(parsed: ParsedUrl): Endpoint {
+  const host = parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host;
+  return { ...parsed, display: `${parsed.tls ? "tqs" : "tq"}://${host}:${parsed.port}` };
+}
+
 function positiveMs(field: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) throw invalidOption(field, `expected a positive number of ms, got ${value}`);
@@ -100,7 +134,8 @@ function positiveMs(field: string, value: number | undefined, fallback: number):
 export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
   const env = options.env ?? (typeof process === "undefined" ? {} : process.env);
   const url = options.url ?? (env.TQ_URL || DEFAULT_URL);
-  const parsed = parseBrokerUrl(url);
+  const endpoints = parseBrokerUrls(url).map(endpointOf);
+  const parsed = endpoints[0]!;
   const reconnect =
     options.reconnect === false
       ? null
@@ -108,17 +143,17 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
           initialDelayMs: positiveMs("reconnect.initialDelayMs", options.reconnect === true ? undefined : options.reconnect?.initialDelayMs, 100),
           maxDelayMs: positiveMs("reconnect.maxDelayMs", options.reconnect === true ? undefined : options.reconnect?.maxDelayMs, 5000),
         };
-  const host = parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host;
   return {
     host: parsed.host,
     port: parsed.port,
     tls: { ...options.tls, enabled: parsed.tls },
+    endpoints,
     apiKey: options.apiKey ?? env.TQ_API_KEY ?? "",
     requestTimeoutMs: positiveMs("requestTimeoutMs", options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
     connectTimeoutMs: positiveMs("connectTimeoutMs", options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
     reconnect,
     keepAliveMs: options.keepAliveMs === 0 ? 0 : positiveMs("keepAliveMs", options.keepAliveMs, DEFAULT_KEEPALIVE_MS),
     clientName: options.clientName ?? "tq-client",
-    display: `${parsed.tls ? "tqs" : "tq"}://${host}:${parsed.port}`,
+    display: endpoints.map((e) => e.display).join(","),
   };
 }

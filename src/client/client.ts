@@ -29,8 +29,10 @@ export interface ListTasksOptions {
   type?: string;
   /** 1-1000. Default 100. */
   limit?: number;
-  /** nextCursor of the previous page. */
+  /** nextCursor of the previous page (of the same order). */
   cursor?: string;
+  /** "oldest" (default) or "newest" first: finished tasks by finish time, the others by submission. */
+  order?: "oldest" | "newest";
 }
 
 export interface TaskPage {
@@ -147,6 +149,7 @@ export class Client {
     if (options.queue !== undefined) body.queue = options.queue;
     if (options.type !== undefined) body.type = options.type;
     if (options.cursor !== undefined) body.cursor = options.cursor;
+    if (options.order !== undefined) body.order = options.order;
     const res = await this.call(body, "TaskList", { idempotent: true });
     return { tasks: res.tasks.map(toTask), nextCursor: res.nextCursor };
   }

@@ -1,13 +1,15 @@
 // RequestChannel: one logical link to the broker over successive connections. Says Hello on
 // each, pipelines requests matched by request id, holds requests while disconnected (bounded by
 // their timeout), reconnects with backoff, and decides what a drop means for each request:
-// resend the idempotent ones, fail the others as "outcome unknown". No task semantics here.
+// resend the idempotent ones, fail the others as "outcome unknown". With several broker URLs it
+// moves to the next broker (round robin) whenever one is gone: the connection refused or closed,
+// or the broker answering ShuttingDown. No task semantics here.
 
 import { EventEmitter } from "node:events";
 import { BrokerError, ErrorCode } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/limits.ts";
 import type { HelloOkResponse, Request, Response } from "../protocol/messages.ts";
-import type { ResolvedClientOptions } from "./client-options.ts";
+import type { Endpoint, ResolvedClientOptions } from "./client-options.ts";
 import { Connection } from "./connection.ts";
 import { ClientClosedError, ConnectionError, TimeoutError, TqError, errorForCode, errorFromResponse } from "./tq-error.ts";
 
@@ -35,6 +37,9 @@ interface Pending {
 
 type State = "idle" | "connecting" | "ready" | "closed";
 
+/** With several brokers: how long a broker that answered ShuttingDown may take to close before the client leaves it. */
+const DRAIN_WAIT_MS = 5000;
+
 
 /**
  * Events: "connected" (HelloOk), "disconnected" (Error | null), "notice" (a TaskCancelled the
@@ -53,6 +58,15 @@ export class RequestChannel extends EventEmitter {
   private lastSendMs = 0;
   private failedAttempts = 0;
   private lastError: Error | null = null;
+  /** Index in options.endpoints of the broker of the current (or next) connection. */
+  private endpointAt = 0;
+  /** Connection attempts that failed since the last one that got ready (for reconnect: false with several brokers: one round). */
+  private failedInRound = 0;
+  /**
+   * The broker of the current connection answered ShuttingDown (several brokers only): nothing more
+   * is sent on it; requests wait for the connection to the next broker, which follows its close.
+   */
+  private draining = false;
   private readonly sessionHooks: Array<(hello: HelloOkResponse) => Promise<void>> = [];
   /** Reconnect after a drop even with nothing waiting (a worker must re-register and keep heartbeating). */
   keepConnected = false;
@@ -65,7 +79,12 @@ export class RequestChannel extends EventEmitter {
   }
 
   get isReady(): boolean {
-    return this.state === "ready";
+    return this.state === "ready" && !this.draining;
+  }
+
+  /** The broker the current (or next) connection is to. */
+  get endpoint(): Endpoint {
+    return this.options.endpoints[this.endpointAt]!;
   }
 
   get isClosed(): boolean {
@@ -96,7 +115,7 @@ export class RequestChannel extends EventEmitter {
         resolve,
         reject,
       };
-      if (this.state === "ready" || (p.setup && this.state === "connecting" && this.conn !== null)) {
+      if ((this.state === "ready" && !this.draining) || (p.setup && this.state === "connecting" && this.conn !== null)) {
         this.transmit(p);
       } else {
         this.waiting.push(p);
@@ -186,13 +205,13 @@ export class RequestChannel extends EventEmitter {
     if (at !== -1) {
       this.waiting.splice(at, 1);
       const why = this.lastError ? ` (last error: ${this.lastError.message})` : "";
-      p.reject(new ConnectionError(`no connection to ${this.options.display} within ${timeoutMs} ms${why}; the request was not sent`, false, this.lastError ?? undefined));
+      p.reject(new ConnectionError(`no connection to ${this.options.endpoints.length > 1 ? `any of ${this.options.display}` : this.options.display} within ${timeoutMs} ms${why}; the request was not sent`, false, this.lastError ?? undefined));
       return;
     }
     if (this.inFlight.get(p.requestId) !== p) return;
     this.inFlight.delete(p.requestId);
     p.reject(
-      new TimeoutError(ErrorCode.Timeout, `${p.body.kind}: no answer from ${this.options.display} within ${timeoutMs} ms; it may or may not have taken effect`),
+      new TimeoutError(ErrorCode.Timeout, `${p.body.kind}: no answer from ${this.endpoint.display} within ${timeoutMs} ms; it may or may not have taken effect`),
     );
   }
 
@@ -203,8 +222,9 @@ export class RequestChannel extends EventEmitter {
 
   private startConnect(): void {
     this.state = "connecting";
+    const at = this.endpoint;
     const conn = new Connection(
-      { host: this.options.host, port: this.options.port, tls: this.options.tls, connectTimeoutMs: this.options.connectTimeoutMs },
+      { host: at.host, port: at.port, tls: { ...this.options.tls, enabled: at.tls }, connectTimeoutMs: this.options.connectTimeoutMs },
       { response: (m) => this.onResponse(m), closed: (err) => this.onClosed(conn, err) },
     );
     this.conn = conn;
@@ -224,6 +244,7 @@ export class RequestChannel extends EventEmitter {
     if (this.conn !== conn || this.state !== "connecting") return;
     this.state = "ready";
     this.failedAttempts = 0;
+    this.failedInRound = 0;
     this.lastError = null;
     this.emit("connected", hello);
     this.armKeepAlive(this.options.keepAliveMs);
@@ -255,6 +276,24 @@ export class RequestChannel extends EventEmitter {
       return;
     }
     const p = this.inFlight.get(m.requestId);
+    if (p !== undefined && m.kind === "Error" && m.code === ErrorCode.ShuttingDown && !p.setup && this.options.endpoints.length > 1 && this.state !== "closed") {
+      // Not carried out (that is what ShuttingDown says), so safe to send again whatever it was:
+      // to the next broker, once this one has closed the connection. Sending nothing more here
+      // lets it go quiet and close.
+      this.inFlight.delete(m.requestId);
+      this.lastError = errorFromResponse(m);
+      this.waiting.push(p);
+      if (!this.draining) {
+        this.draining = true;
+        // A stopping broker closes once its connections are quiet; one that does not is left.
+        const conn = this.conn;
+        const timer = setTimeout(() => {
+          if (this.conn === conn && this.draining) conn?.destroy(new Error(`${this.endpoint.display} answered ShuttingDown and did not close the connection within ${DRAIN_WAIT_MS} ms`));
+        }, DRAIN_WAIT_MS);
+        (timer as { unref?: () => void }).unref?.();
+      }
+      return;
+    }
     if (p === undefined) {
       // An Error frame for no request of ours (or one already timed out): the broker is about to
       // close (TooManyConnections, ShuttingDown...); remember why for the waiting requests.
@@ -269,6 +308,7 @@ export class RequestChannel extends EventEmitter {
     if (this.conn !== conn) return;
     this.conn = null;
     this.stopKeepAlive();
+    this.draining = false;
     const wasReady = this.state === "ready";
     if (this.state !== "closed") this.state = "idle";
     if (err !== null) this.lastError = err;
@@ -279,7 +319,7 @@ export class RequestChannel extends EventEmitter {
       if (p.idempotent && !p.setup && this.state !== "closed") resend.push(p);
       else {
         this.settle(p, new ConnectionError(
-          `connection to ${this.options.display} lost after ${p.body.kind} was sent${err ? ` (${err.message})` : ""}; it may or may not have taken effect`,
+          `connection to ${this.endpoint.display} lost after ${p.body.kind} was sent${err ? ` (${err.message})` : ""}; it may or may not have taken effect`,
           true,
           err ?? undefined,
         ));
@@ -288,11 +328,23 @@ export class RequestChannel extends EventEmitter {
     this.waiting.unshift(...resend);
     this.emit("disconnected", err);
     if (this.state === "closed") return;
-    if (!wasReady) this.failedAttempts++;
+    if (!wasReady) {
+      this.failedAttempts++;
+      this.failedInRound++;
+    }
+    const several = this.options.endpoints.length > 1;
+    // The broker is gone (or was never there): the next connection goes to the next one.
+    if (several) this.endpointAt = (this.endpointAt + 1) % this.options.endpoints.length;
     if (this.options.reconnect === null) {
+      // No backoff, but each broker of the list is tried once before giving up.
+      if (several && this.failedInRound < this.options.endpoints.length && (this.waiting.length > 0 || this.keepConnected)) {
+        this.startConnect();
+        return;
+      }
+      this.failedInRound = 0;
       const queued = this.waiting.splice(0);
       const why = this.lastError ? `: ${this.lastError.message}` : "";
-      for (const p of queued) this.settle(p, new ConnectionError(`cannot reach ${this.options.display}${why}`, false, this.lastError ?? undefined));
+      for (const p of queued) this.settle(p, new ConnectionError(`cannot reach ${this.options.endpoints.length > 1 ? `any of ${this.options.display}` : this.options.display}${why}`, false, this.lastError ?? undefined));
       return;
     }
     if (this.waiting.length > 0 || this.keepConnected) this.scheduleReconnect();
@@ -300,7 +352,10 @@ export class RequestChannel extends EventEmitter {
 
   private scheduleReconnect(): void {
     const r = this.options.reconnect!;
-    const base = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** Math.min(this.failedAttempts, 20));
+    // With several brokers the delay doubles once per round of them that all failed, so a gone
+    // broker costs one short wait before the next is tried.
+    const rounds = Math.floor(this.failedAttempts / this.options.endpoints.length);
+    const base = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** Math.min(rounds, 20));
     // Full jitter on half the delay: many clients dropped by one restart do not return in step.
     const delayMs = base / 2 + Math.random() * (base / 2);
     this.reconnectTimer = setTimeout(() => {

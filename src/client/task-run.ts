@@ -51,6 +51,8 @@ export interface TaskRunHost {
   reportError(err: unknown): void;
   /** Sends one result (coalesced with the others of this turn); rejects with that result's own error. */
   sendResult(item: TaskResultItem): Promise<ResultSettled>;
+  /** The clock handlers are timed by, in ms (performance.now()). */
+  now(): number;
 }
 
 type RunState = "running" | "reporting" | "lost" | "handedBack";
@@ -67,7 +69,7 @@ export class TaskRun {
   readonly lease: LeaseRef;
   /** Settles once the handler has returned (or thrown) and the outcome is dealt with. */
   done: Promise<void> = Promise.resolve();
-  /** performance.now() when the handler was called (the worker times handlers to size its prefetch). */
+  /** host.now() when the handler was called (the worker times handlers to size its prefetch). */
   startedMs = 0;
   private readonly host: TaskRunHost;
   private readonly client: Client;
@@ -105,7 +107,7 @@ export class TaskRun {
   }
 
   start(): void {
-    this.startedMs = performance.now();
+    this.startedMs = this.host.now();
     this.done = this.execute();
   }
 

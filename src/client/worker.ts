@@ -226,10 +226,18 @@ export class Worker extends EventEmitter implements TaskRunHost {
     return this.client.channel.hello?.defaultLeaseMs ?? 30_000;
   }
 
+  /**
+   * The clock handlers are timed by (performance.now()), which sizes the adaptive prefetch window.
+   * A subclass may override it (tests: a clock that does not depend on the machine's load).
+   */
+  now(): number {
+    return performance.now();
+  }
+
   handlerReturned(run: TaskRun): void {
     if (this.running.get(run.task.id) === run) this.running.delete(run.task.id);
     this.reporting.add(run);
-    const nowMs = performance.now();
+    const nowMs = this.now();
     if (this.window.observe(nowMs - run.startedMs, nowMs) !== null) this.resubscribe();
     this.slotFreed();
   }

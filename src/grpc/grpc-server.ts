@@ -5,6 +5,8 @@
 // server reflection. Translates only: no queue rules.
 
 import { Server, ServerCredentials, type Metadata, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from "@grpc/grpc-js";
+import type { EventEmitter as NodeEventEmitter } from "node:events";
+import type { Http2Session } from "node:http2";
 import type { Socket } from "node:net";
 import { ANONYMOUS_ADMIN, authorize, type Authenticator, type Principal } from "../broker/auth.ts";
 import type { Broker, BrokerLog } from "../broker/broker.ts";
@@ -17,6 +19,7 @@ import { grpcStatusName, statusOf } from "./grpc-status.ts";
 import { HealthService } from "./health-service.ts";
 import { protoDefinitions } from "./proto-files.ts";
 import { Reflection } from "./reflection-service.ts";
+import { fastBrokerService } from "./fast-service.ts";
 import { openWorkStream, type WorkStreams } from "./work-stream.ts";
 
 /** Calls one connection may have open at once: the TCP door works on at most 256 requests per connection. */
@@ -76,6 +79,38 @@ function bearerKey(metadata: Metadata): string {
   return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
 }
 
+/**
+ * HTTP/2 flow-control windows of the broker's receiving side. At the protocol's 64 KiB default a
+ * client has about five SubmitBatch calls of 100 tasks (12 KiB each) on the way at once, whatever
+ * its window of calls. The connection's window is as large as a message may be; each call's
+ * stream gets 1 MiB (a larger message is still taken, at the window's pace).
+ */
+export const CONNECTION_WINDOW_BYTES = MAX_FRAME_BYTES;
+export const STREAM_WINDOW_BYTES = 1 << 20;
+
+/**
+ * A connection injector whose HTTP/2 sessions announce the windows above. grpc-js has no server
+ * option for them: the stream window goes into the settings it passes to http2.createServer, the
+ * connection window is set on each session as it opens (both are node:http2 API).
+ */
+function injectorWithWindows(server: Server): ReturnType<Server["createConnectionInjector"]> {
+  const internals = server as unknown as { commonServerOptions: { settings?: Record<string, unknown> }; http2Servers: Map<NodeEventEmitter, unknown> };
+  internals.commonServerOptions.settings = { ...internals.commonServerOptions.settings, initialWindowSize: STREAM_WINDOW_BYTES };
+  const before = new Set(internals.http2Servers.keys());
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  for (const http2Server of internals.http2Servers.keys()) {
+    if (before.has(http2Server)) continue;
+    http2Server.on("session", (session: Http2Session) => {
+      try {
+        session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+      } catch {
+        // A session already closing: nothing to widen.
+      }
+    });
+  }
+  return injector;
+}
+
 export async function startGrpcServer(broker: Broker, o: GrpcServerOptions): Promise<GrpcServer> {
   const log = o.log;
   const definitions = protoDefinitions();
@@ -89,8 +124,10 @@ export async function startGrpcServer(broker: Broker, o: GrpcServerOptions): Pro
     // Clients that keep their channel alive with pings (a worker between tasks) are welcome to.
     "grpc.http2.min_ping_interval_without_data_ms": 5000,
     "grpc.keepalive_permit_without_calls": 1,
+    // No channelz: nothing here serves it, and it traces every call.
+    "grpc.enable_channelz": 0,
   });
-  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const injector = injectorWithWindows(server);
   let streams: WorkStreams | null = null;
   const connections = await listenGrpc({
     host: o.host,
@@ -208,7 +245,8 @@ export async function startGrpcServer(broker: Broker, o: GrpcServerOptions): Pro
     }
   };
 
-  const brokerService = (definitions["tq.v1.Broker"] as unknown as ServiceDefinition);
+  // SubmitBatch on the hand-written codec (submit-codec.ts): W1's hot path; the rest is proto-loader's.
+  const brokerService = fastBrokerService(definitions) as unknown as ServiceDefinition;
   const handlers: UntypedServiceImplementation = {};
   for (const [method, route] of Object.entries(UNARY_ROUTES)) handlers[method] = unary(method, route);
   streams = openWorkStream({ broker, admission, ctx, log, newId: () => connections.nextId(), failure,

@@ -101,6 +101,7 @@ export function openWorkStream(o: WorkStreamOptions): WorkStreams {
 
     const notify = (notice: WorkerNotice): void => {
       if (notice.kind === "taskCancelled") write({ cancelled: { id: notice.id, token: notice.token } });
+      else write({ command: { command: commandName(notice.command) } });
     };
 
     const subscribe = (credits: number): void => {

@@ -16,6 +16,7 @@ import { Router, routeLabel, type DiskCheck, type ListenerCheck, type Route, typ
 import { HTTP_ROUTES } from "./routes.ts";
 import { MAX_HTTP_WAIT_MS } from "./task-routes.ts";
 import { LiveEvents } from "./live-events.ts";
+import { BUN_BODY_CAP_BYTES, withinBodyLimit } from "./body-limit.ts";
 
 /** What the server reports; the Metrics class satisfies it. */
 export interface HttpHooks {
@@ -78,6 +79,7 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
   const protectedMode = isProtectedListener(judgedHost, options.auth.enabled);
   let inFlight = 0;
   const live = new LiveEvents(broker, clock, log);
+  const maxBodyBytes = options.maxRequestBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const facts: ServerFacts = {
     live,
@@ -89,7 +91,7 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     now: () => clock.now(),
   };
 
-  function fail(err: BrokerError, route: Route | null, remote: string | null): Response {
+  function fail(err: BrokerError, route: Route | null, remote: string | null, headers: Record<string, string> = {}): Response {
     options.hooks?.protocolError("http", err.code);
     if (err.code === ErrorCode.Unauthorized) {
       options.hooks?.authFailure("http");
@@ -97,12 +99,14 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     } else if (err.code === ErrorCode.Internal) {
       log.error("http request failed", { remote, route: route ? routeLabel(route) : null, err: err.cause ?? err });
     }
-    return errorResponse(err);
+    return errorResponse(err, headers);
   }
 
-  async function serve(request: Request, server: Server<undefined>): Promise<Response> {
-    const url = new URL(request.url);
-    const remote = options.simulate?.remoteAddress ?? server.requestIP(request)?.address ?? null;
+  async function serve(received: Request, server: Server<undefined>): Promise<Response> {
+    const url = new URL(received.url);
+    const remote = options.simulate?.remoteAddress ?? server.requestIP(received)?.address ?? null;
+    const request = await withinBodyLimit(received, maxBodyBytes);
+    if (request instanceof BrokerError) return fail(request, null, remote, { connection: "close" });
     if (!PROTECTED_MODE_EXEMPT.has(url.pathname) && protectedModeRefuses({ bindHost: judgedHost, remoteAddress: remote, authEnabled: options.auth.enabled })) {
       log.warn("http client refused by protected mode", { remote });
       return fail(protectedModeError(judgedHost), null, remote);
@@ -121,7 +125,7 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     let response: Response;
     try {
       const principal = route.operation === null ? null : authorizeRequest(options.auth, request.headers.get("authorization"), route.operation);
-      const keepOpen = (): void => server.timeout(request, 0);
+      const keepOpen = (): void => server.timeout(received, 0);
       const reply = await route.handle({ broker, request, params: match.params, query: url.searchParams, principal, server: facts, keepOpen });
       response = reply instanceof Response ? reply : jsonResponse(reply.status ?? route.responses[0]?.status ?? 200, reply.body);
     } catch (err) {
@@ -137,7 +141,8 @@ export function startHttpServer(broker: Broker, options: HttpServerOptions): Htt
     port: options.port,
     // Long enough for the longest result wait; Bun caps this at 255 s.
     idleTimeout: Math.ceil(MAX_HTTP_WAIT_MS / 1000) + 10,
-    maxRequestBodySize: options.maxRequestBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    // Bun's own refusal is a bare 413; the limit is enforced in serve(), with the API's error.
+    maxRequestBodySize: Math.max(BUN_BODY_CAP_BYTES, maxBodyBytes + 1),
     ...(options.tls ? { tls: bunTlsOptions(options.tls) } : {}),
     async fetch(request, srv) {
       inFlight++;

@@ -346,6 +346,7 @@ export const ROUTES: RouteTable = {
         type: req.type,
         limit: req.limit,
         cursor: req.cursor,
+        order: req.order,
       });
       const tasks: TaskInfo[] = page.tasks.map(fitOneReply);
       return { kind: "TaskList", requestId: req.requestId, tasks, nextCursor: page.nextCursor };
@@ -359,8 +360,12 @@ export const ROUTES: RouteTable = {
   },
   ListWorkers: {
     operation: "workers",
-    handle(ctx, _s, req) {
-      return { kind: "Workers", requestId: req.requestId, json: JSON.stringify(ctx.broker.workers.list().map(workerView)) };
+    async handle(ctx, _s, req) {
+      const workers = ctx.broker.workers.list();
+      // What each holds now, from the broker's leases: a heartbeat's inFlight is up to an interval old.
+      const running = await Promise.all(workers.map((w) => ctx.broker.count({ status: "in_progress", workerId: w.id })));
+      const json = JSON.stringify(workers.map((w, i) => ({ ...workerView(w), running: running[i] })));
+      return { kind: "Workers", requestId: req.requestId, json };
     },
   },
 };

@@ -147,6 +147,8 @@ export interface ListTasksRequest {
   /** 1..MAX_LIST_LIMIT. */
   limit: number;
   cursor?: string;
+  /** Default "oldest": finished tasks by finish time, the others by submission (flag bit newestFirst). */
+  order?: "oldest" | "newest";
 }
 export interface GetStatsRequest { kind: "GetStats"; requestId: number }
 export interface ListWorkersRequest { kind: "ListWorkers"; requestId: number }

@@ -37,8 +37,8 @@ import {
 } from "./task-codecs.ts";
 import { TASK_STATUS_BYTE, WIRE_TASK_STATUSES } from "./wire-values.ts";
 
-export const ListTasksFlag = { hasStatus: 0x01, hasQueue: 0x02, hasType: 0x04, hasCursor: 0x08 } as const;
-const LIST_TASKS_KNOWN_FLAGS = 0x0f;
+export const ListTasksFlag = { hasStatus: 0x01, hasQueue: 0x02, hasType: 0x04, hasCursor: 0x08, newestFirst: 0x10 } as const;
+const LIST_TASKS_KNOWN_FLAGS = 0x1f;
 
 type BodyWriters = { [K in RequestKind]: (w: ByteWriter, m: RequestOf<K>) => void };
 type BodyReaders = { [K in RequestKind]: (r: ByteReader, requestId: number) => RequestOf<K> };
@@ -133,6 +133,7 @@ const WRITERS: BodyWriters = {
     if (m.queue !== undefined) flags |= ListTasksFlag.hasQueue;
     if (m.type !== undefined) flags |= ListTasksFlag.hasType;
     if (m.cursor !== undefined) flags |= ListTasksFlag.hasCursor;
+    if (m.order === "newest") flags |= ListTasksFlag.newestFirst;
     w.u8("flags", flags);
     if (m.status !== undefined) w.u8("status", TASK_STATUS_BYTE[m.status]);
     if (m.queue !== undefined) w.str("queue", m.queue);
@@ -234,6 +235,7 @@ const READERS: BodyReaders = {
     m.limit = r.u16("limit");
     if (m.limit === 0 || m.limit > MAX_LIST_LIMIT) throw r.fail("limit", `${m.limit} is outside 1..${MAX_LIST_LIMIT}`);
     if ((flags & ListTasksFlag.hasCursor) !== 0) m.cursor = r.str("cursor", MAX_QUEUE_BYTES + MAX_TYPE_BYTES);
+    if ((flags & ListTasksFlag.newestFirst) !== 0) m.order = "newest";
     return m;
   },
   GetStats(_r, requestId) {

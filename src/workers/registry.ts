@@ -19,7 +19,7 @@ export interface WorkerInfo {
 }
 
 /** What the broker may push to a worker unasked (when its connection enabled such notices). */
-export type WorkerNotice = { kind: "taskCancelled"; id: string; token: number };
+export type WorkerNotice = { kind: "taskCancelled"; id: string; token: number } | { kind: "command"; command: "quiet" | "shutdown" };
 
 /** The connection a worker registered on (or last spoke on): it alone acts for the worker. */
 export interface WorkerOwner {

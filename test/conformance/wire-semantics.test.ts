@@ -202,7 +202,7 @@ describe("paused queues and fair claims", () => {
   });
 
   test("undefined ListTasks flag bits are InvalidField flags", async () => {
-    c.send(new Uint8Array([0, 0, 0, 8, 0x0f, 0, 0, 0, 77, 0x10, 0, 1]));
+    c.send(new Uint8Array([0, 0, 0, 8, 0x0f, 0, 0, 0, 77, 0x20, 0, 1]));
     expect(await c.reply(77)).toMatchObject({ kind: "Error", code: 4, field: "flags" });
   });
 });

@@ -231,8 +231,8 @@ describe("workers", () => {
     expect((hb.renewed as number[]).every((x) => x > Date.now())).toBe(true);
     const list = JSON.parse(String((await w.ok({ kind: "ListWorkers" }, "Workers")).json)) as Record<string, unknown>[];
     const w1 = list.find((x) => x.id === "w1")!;
-    expect(w1).toMatchObject({ status: "alive", address: "127.0.0.1", hostname: "host-a", pid: 4242, queues: ["default"], concurrency: 4, version: "1.0.0", labels: { zone: "eu-1" }, cpuPercent: 12.5, memoryMb: 256, inFlight: got.length, autoRegistered: false, command: 0, disconnectedAtMs: null, deadAtMs: null });
-    expect(Object.keys(w1).sort()).toEqual(["address", "autoRegistered", "command", "concurrency", "cpuPercent", "deadAtMs", "disconnectedAtMs", "hostname", "id", "inFlight", "labels", "lastSeenAtMs", "memoryMb", "pid", "queues", "registeredAtMs", "status", "version"]);
+    expect(w1).toMatchObject({ status: "alive", address: "127.0.0.1", hostname: "host-a", pid: 4242, queues: ["default"], concurrency: 4, version: "1.0.0", labels: { zone: "eu-1" }, cpuPercent: 12.5, memoryMb: 256, inFlight: got.length, autoRegistered: false, command: 0, running: got.length, disconnectedAtMs: null, deadAtMs: null });
+    expect(Object.keys(w1).sort()).toEqual(["address", "autoRegistered", "command", "concurrency", "cpuPercent", "deadAtMs", "disconnectedAtMs", "hostname", "id", "inFlight", "labels", "lastSeenAtMs", "memoryMb", "pid", "queues", "registeredAtMs", "running", "status", "version"]);
     // Deregister: its tasks go back at once, not counted as an attempt.
     expect((await w.call({ kind: "DeregisterWorker", workerId: "w1" })).kind).toBe("Ack");
     expect(await query(String(mine[0]!.id))).toMatchObject({ status: "pending", attempts: 0 });

@@ -158,6 +158,40 @@ describe("tq-broker bench", () => {
     expect(urlGrpc.stderr).toContain("--front grpc needs --spawn");
   }, 90_000);
 
+  test("--backend postgres --brokers 2 starts its own PostgreSQL and two brokers on it; W2 and W3 split over them complete every task exactly once", async () => {
+    const r = await runCli(["bench", "--spawn", "--backend", "postgres", "--brokers", "2", "--workload", "W2,W3", "-n", "600", "--batch", "50", "--warmup", "0", "--json"], { cwd }, 120_000);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    const lines = parseLines(r.stdout);
+    expect([...lines.keys()]).toEqual(["W2", "W3"]);
+    for (const line of lines.values()) {
+      const pg = line as unknown as { backend: string; brokers: number; postgresCpuSecs: { median: number } | null };
+      expect([pg.backend, pg.brokers]).toEqual(["postgres", 2]);
+      // The server's processes did the storing: their CPU time over the run is read from /proc.
+      expect(pg.postgresCpuSecs!.median).toBeGreaterThan(0);
+      expect(line.checks).toEqual([{ submitted: 600, completed: 600, duplicates: 0, missing: 0, unknown: 0, exactlyOnce: true }] as never);
+      expect(line.errors).toEqual({});
+    }
+    const table = await runCli(["bench", "--spawn", "--backend", "postgres", "--workload", "W1", "-n", "300", "--warmup", "0"], { cwd }, 120_000);
+    expect(table.exitCode).toBe(0);
+    expect(table.stdout).toContain("PostgreSQL CPU s");
+    expect(table.stdout).toContain("postgres, 1 broker");
+  }, 240_000);
+
+  test("--brokers and --backend refuse what they cannot do (exit 64), naming the option", async () => {
+    for (const [args, text] of [
+      [["--brokers", "2"], "--brokers needs --backend postgres"],
+      [["--backend", "postgres", "--sync", "interval"], "--sync is the SQLite store's"],
+      [["--backend", "postgres", "--restart"], "--restart"],
+      [["--backend", "postgres", "--brokers", "2", "--front", "grpc"], "--front grpc runs with one broker"],
+      [["--backend", "mysql"], "--backend"],
+      [["--url", "tq://127.0.0.1:1", "--backend", "postgres"], "--backend applies to --spawn"],
+    ] as const) {
+      const r = await runCli(["bench", ...args], { cwd });
+      expect({ args, exitCode: r.exitCode, named: r.stderr.includes(text) }).toEqual({ args, exitCode: 64, named: true });
+    }
+  }, 60_000);
+
   test("conflicting or bad options are usage errors (exit 64) naming the option", async () => {
     const both = await runCli(["bench", "--spawn", "--url", "tq://127.0.0.1:1"], { cwd });
     expect(both.exitCode).toBe(64);

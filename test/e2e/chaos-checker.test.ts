@@ -137,3 +137,43 @@ describe("checker rules for process crashes (a claim hands out committed rows on
     expect(h.unfinishedDeliveries(1)).toBe(0);
   });
 });
+
+describe("checker rules for cluster runs (a lease dies with its holder or at its end)", () => {
+  const lease = (holder: string, claimWallMs: number) => ({ holder, claimWallMs, leaseMs: 60_000, slackMs: 1000 });
+
+  test("a second delivery while the first holder lives and its lease runs is beyond the window", () => {
+    const h = new History();
+    h.submitInvoked("a");
+    h.submitOk("a", "id-a");
+    h.delivered("a", "id-a", 1, h.claimInvoked(), lease("w1", Date.now()));
+    h.holderGone("w9");
+    h.delivered("a", "id-a", 2, h.claimInvoked(), lease("w2", Date.now()));
+    expect(h.check([]).duplicatesBeyondWindow.map((d) => d.split(" (")[0])).toEqual(["a tokens 1,2"]);
+  });
+
+  test("once the first holder is gone, or its lease has run out, a second delivery is in the window", () => {
+    const h = new History();
+    for (const key of ["a", "b"]) {
+      h.submitInvoked(key);
+      h.submitOk(key, `id-${key}`);
+    }
+    h.delivered("a", "id-a", 1, h.claimInvoked(), lease("w1", Date.now()));
+    h.holderGone("w1");
+    h.delivered("a", "id-a", 2, h.claimInvoked(), lease("w2", Date.now()));
+    h.delivered("b", "id-b", 3, h.claimInvoked(), lease("w2", Date.now() - 59_500));
+    h.delivered("b", "id-b", 4, h.claimInvoked(), lease("w3", Date.now()));
+    const r = h.check([]);
+    expect(r.duplicatesBeyondWindow).toEqual([]);
+    expect(r.duplicatesInWindow).toBe(2);
+  });
+
+  test("a holder's death after the second delivery does not excuse it", () => {
+    const h = new History();
+    h.submitInvoked("a");
+    h.submitOk("a", "id-a");
+    h.delivered("a", "id-a", 1, h.claimInvoked(), lease("w1", Date.now()));
+    h.delivered("a", "id-a", 2, h.claimInvoked(), lease("w2", Date.now()));
+    h.holderGone("w1");
+    expect(h.check([]).duplicatesBeyondWindow.map((d) => d.split(" (")[0])).toEqual(["a tokens 1,2"]);
+  });
+});

@@ -85,6 +85,27 @@ describe("task subcommands", () => {
     expect(page.tasks.map((t: { id: string }) => t.id)).toContain(id);
   });
 
+  test("tasks list --order newest: the last finished first, paged in that order", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const [out] = await client.submitMany([{ type: "ordered", queue: "cli-order" }]);
+      ids.push(out!.id);
+      const [lease] = await broker.app.broker.claim({ queues: ["cli-order"], workerId: "w-order", max: 1, waitMs: 0 });
+      await broker.app.broker.complete({ id: lease!.task.id, token: lease!.token }, { result: null, resultIsJson: false });
+      await Bun.sleep(5); // distinct finish times
+    }
+    const page = async (...extra: string[]) =>
+      JSON.parse((await cli("tasks", "list", "--status", "completed", "--queue", "cli-order", "--json", ...extra)).out) as { tasks: { id: string }[]; nextCursor: string | null };
+    expect((await page()).tasks.map((t) => t.id)).toEqual(ids);
+    expect((await page("--order", "newest")).tasks.map((t) => t.id)).toEqual([...ids].reverse());
+    const first = await page("--order", "newest", "--limit", "2");
+    expect(first.tasks.map((t) => t.id)).toEqual([ids[2]!, ids[1]!]);
+    expect((await page("--order", "newest", "--limit", "2", "--cursor", first.nextCursor!)).tasks.map((t) => t.id)).toEqual([ids[0]!]);
+    const bad = await cli("tasks", "list", "--order", "sideways");
+    expect(bad.code).toBe(64);
+    expect(bad.err).toContain("--order");
+  });
+
   test("stats and workers print text and JSON", async () => {
     const stats = await cli("stats");
     expect(stats.code).toBe(0);

@@ -1,5 +1,6 @@
 // The gRPC worker stream (tq.v1.Broker/Work) through the real port: tasks pushed within the
-// worker's credits, reports, a lost lease, a cancel pushed to the worker, quiet, the clean goodbye
+// worker's credits, reports, a lost lease, a cancel pushed to the worker, quiet, an operator's
+// command pushed at once, the clean goodbye
 // (half-close) and the cut stream whose task goes back after broker.disconnect_grace_secs; and
 // tasks crossing front doors (submitted over gRPC, claimed over TCP, and the reverse).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -115,6 +116,21 @@ describe("the worker stream", () => {
     expect((await client.call("GetTask", { id: ids[0] })).status).toBe("TASK_STATUS_PENDING");
     stream.send({ nack: { ref: 9, leases: [{ id: task!.id, token: task!.token }] } });
     expect((await stream.next("nack_ack")).nack_ack.error.name).toBe("LeaseLost");
+    stream.call.end();
+    await stream.ended();
+  });
+
+  test("an operator's quiet, then shutdown, are pushed to the stream at once, not held for the next heartbeat", async () => {
+    const stream = client.work();
+    await started(stream, "ws-command-w", "ws-command", 1);
+    // Over REST, as an operator asks; the heartbeat interval (15 s) is far off.
+    const quiet = await fetch(`http://127.0.0.1:${broker.httpPort}/api/v1/workers/ws-command-w/quiet`, { method: "POST" });
+    expect(quiet.status).toBe(200);
+    expect((await stream.next("command")).command).toEqual({ command: "WORKER_COMMAND_QUIET" });
+    broker.app.broker.setWorkerCommand("ws-command-w", "shutdown");
+    expect((await stream.next("command")).command).toEqual({ command: "WORKER_COMMAND_SHUTDOWN" });
+    stream.send({ heartbeat: { ref: 1, cpu_percent: 0, memory_mb: 0, in_flight: [] } });
+    expect((await stream.next("heartbeat_ack")).heartbeat_ack.command).toBe("WORKER_COMMAND_SHUTDOWN");
     stream.call.end();
     await stream.ended();
   });

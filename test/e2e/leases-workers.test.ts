@@ -106,6 +106,21 @@ describe("leases", () => {
 });
 
 describe("workers", () => {
+  test("ListWorkers counts what a worker runs from the leases, not from its last heartbeat", async () => {
+    const worker = await connect();
+    const other = await connect();
+    expectKind(await register(worker, "counted", ["count-q"]), "Registered");
+    expectKind(await worker.call({ kind: "Heartbeat", workerId: "counted", cpuPercent: 1, memoryMb: 10, inFlight: [] }), "HeartbeatOk");
+    for (let i = 0; i < 3; i++) await submit(other, spec("t", { queue: "count-q", leaseMs: 600_000 }));
+    const held = await claim(worker, { queues: ["count-q"], max: 2 });
+    expect(held).toHaveLength(2);
+    const listed = async () =>
+      (JSON.parse(expectKind(await other.call({ kind: "ListWorkers" }), "Workers").json) as Record<string, unknown>[]).find((w) => w.id === "counted")!;
+    expect(await listed()).toMatchObject({ inFlight: 0, running: 2 });
+    await complete(worker, held[0]!);
+    expect(await listed()).toMatchObject({ inFlight: 0, running: 1 });
+  });
+
   test("a worker that stops heartbeating is dead at two intervals and its task goes back before the lease ends", async () => {
     const quiet = await connect();
     const other = await connect();

@@ -21,6 +21,23 @@ interface Delivery {
   /** Logical time the claim was sent. */
   claimInvokedAt: number;
   incarnation: number;
+  /** Cluster runs: who held the lease, and when (logical and wall-clock) it was delivered. */
+  holder?: HolderLease;
+  deliveredAt: number;
+  deliveredWallMs: number;
+}
+
+/**
+ * In a cluster run a lease dies with its holder (a worker process or the broker it spoke to),
+ * not with "the" broker: a second delivery is in the window when the first holder was gone
+ * before it, or the first lease had run out (`leaseMs` after its claim was sent, as its holder
+ * stamped it, less `slackMs`).
+ */
+export interface HolderLease {
+  holder: string;
+  claimWallMs: number;
+  leaseMs: number;
+  slackMs: number;
 }
 
 interface CompleteOp {
@@ -83,6 +100,12 @@ export interface CheckResult {
   falseFailures: string[];
 }
 
+/** " (w1 -> w2, 1234 ms after the first claim)" for a cluster run's duplicate, else nothing. */
+function holderDetail(previous: Delivery, d: Delivery): string {
+  if (previous.holder === undefined) return "";
+  return ` (${previous.holder.holder} -> ${d.holder?.holder ?? "?"}, ${d.deliveredWallMs - previous.holder.claimWallMs} ms after the first claim, lease ${previous.holder.leaseMs} ms)`;
+}
+
 export class History {
   private time = 0;
   private incarnationNo = 0;
@@ -90,6 +113,8 @@ export class History {
   private readonly deliveries: Delivery[] = [];
   private readonly completes: CompleteOp[] = [];
   private readonly ackListeners = new Set<() => void>();
+  /** Logical time each holder was killed or lost its broker (cluster runs). */
+  private readonly goneAt = new Map<string, number>();
   operations = 0;
 
   get incarnation(): number {
@@ -140,8 +165,14 @@ export class History {
     return ++this.time;
   }
 
-  delivered(key: string, id: string, token: number, claimInvokedAt: number): void {
-    this.deliveries.push({ key, id, token, claimInvokedAt, incarnation: this.incarnationNo });
+  /** `deliveredWallMs`: when the claim's reply arrived (default now; a worker process stamps its own). */
+  delivered(key: string, id: string, token: number, claimInvokedAt: number, holder?: HolderLease, deliveredWallMs = Date.now()): void {
+    this.deliveries.push({ key, id, token, claimInvokedAt, incarnation: this.incarnationNo, deliveredAt: ++this.time, deliveredWallMs, ...(holder === undefined ? {} : { holder }) });
+  }
+
+  /** A lease holder died (kill -9 of a worker, or of the broker it was connected to); its first death counts. */
+  holderGone(holder: string): void {
+    if (!this.goneAt.has(holder)) this.goneAt.set(holder, ++this.time);
   }
 
   /** Returns a handle for completeEnded. */
@@ -187,6 +218,20 @@ export class History {
   /** True if the submit of `key` was answered ok. */
   acknowledged(key: string): boolean {
     return this.submits.get(key)?.outcome === "ok";
+  }
+
+  /**
+   * Single-broker runs: leases outlast the run and worker connections only die with the broker, so
+   * only a crash in between explains a second delivery. Cluster runs: the first holder's death or
+   * its lease's end (HolderLease).
+   */
+  private inWindow(previous: Delivery, d: Delivery): boolean {
+    if (previous.incarnation !== d.incarnation) return true;
+    const lease = previous.holder;
+    if (lease === undefined) return false;
+    const gone = this.goneAt.get(lease.holder);
+    if (gone !== undefined && gone < d.deliveredAt) return true;
+    return d.deliveredWallMs - lease.claimWallMs >= lease.leaseMs - lease.slackMs;
   }
 
   check(finalTasks: readonly FinalTask[]): CheckResult {
@@ -256,10 +301,8 @@ export class History {
       if (done !== undefined && d.claimInvokedAt > done) deliveredAfterComplete.push(`${d.key} token ${d.token}`);
       const previous = lastDelivery.get(d.id);
       if (previous) {
-        // Leases in these runs outlast the run, and worker connections only die with the broker:
-        // the only legitimate cause of a second delivery is a crash in between.
-        if (previous.incarnation === d.incarnation) duplicatesBeyondWindow.push(`${d.key} tokens ${previous.token},${d.token}`);
-        else duplicatesInWindow++;
+        if (this.inWindow(previous, d)) duplicatesInWindow++;
+        else duplicatesBeyondWindow.push(`${d.key} tokens ${previous.token},${d.token}${holderDetail(previous, d)}`);
       }
       lastDelivery.set(d.id, d);
     }

@@ -6,7 +6,7 @@ import type { ClaimedTask, TaskInfo, TaskSpec } from "../../../src/protocol/mess
 import { ErrorCode } from "../../../src/protocol/errors.ts";
 import { RawConn } from "../../helpers/raw-conn.ts";
 import { launchBroker, reap } from "./broker-proc.ts";
-import type { CheckResult, FinalTask, History } from "./history.ts";
+import type { CheckResult, FinalTask, History, HolderLease } from "./history.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -30,12 +30,27 @@ export interface LoadControl {
 }
 
 /** Submits batches of keyed tasks until stopped or the connection dies; every key gets an outcome. */
-export async function produce(conn: RawConn, history: History, options: { queue: string; prefix: string; leaseMs: number; random: () => number; control: LoadControl; maxBatches: number }): Promise<void> {
+export async function produce(
+  conn: RawConn,
+  history: History,
+  options: {
+    queue: string;
+    prefix: string;
+    leaseMs: number;
+    random: () => number;
+    control: LoadControl;
+    maxBatches: number;
+    /** Each task's max_retries (default 5). */
+    maxRetries?: number;
+    /** Error codes whose submit may have happened anyway (PostgreSQL: StorageUnavailable after COMMIT was sent). */
+    ambiguousCodes?: readonly number[];
+  },
+): Promise<void> {
   for (let batch = 0; batch < options.maxBatches && !options.control.stop && !conn.closed; batch++) {
     const size = 1 + Math.floor(options.random() * 20);
     const keys = Array.from({ length: size }, (_, i) => `${options.prefix}-${batch}-${i}`);
     for (const key of keys) history.submitInvoked(key);
-    const tasks = keys.map((key) => keyedSpec(options.queue, key, options.leaseMs, Math.floor(options.random() * 256)));
+    const tasks = keys.map((key) => ({ ...keyedSpec(options.queue, key, options.leaseMs, Math.floor(options.random() * 256)), ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }) }));
     let response;
     try {
       response = await conn.call({ kind: "SubmitBatch", tasks }, 10_000);
@@ -47,7 +62,7 @@ export async function produce(conn: RawConn, history: History, options: { queue:
       response.outcomes.forEach((o, i) => history.submitOk(keys[i]!, o.id));
     } else {
       // Internal means "may or may not have happened"; every other error frame is definite.
-      if (response.kind === "Error" && response.code !== 255) for (const key of keys) history.submitEnded(key, "failed", response.code);
+      if (response.kind === "Error" && response.code !== 255 && !(options.ambiguousCodes ?? []).includes(response.code)) for (const key of keys) history.submitEnded(key, "failed", response.code);
       else for (const key of keys) history.submitEnded(key, "unknown");
       if (response.kind === "Error" && (response.code === 13 || response.code === 11)) await Bun.sleep(50);
     }
@@ -55,9 +70,14 @@ export async function produce(conn: RawConn, history: History, options: { queue:
 }
 
 /** Claims and completes until stopped or the connection dies; holds some leases open when `holdFraction` > 0. */
-export async function work(conn: RawConn, history: History, options: { queue: string; random: () => number; control: LoadControl; holdFraction: number; maxClaims: number; onIdle?: () => void }): Promise<void> {
+export async function work(
+  conn: RawConn,
+  history: History,
+  options: { queue: string; random: () => number; control: LoadControl; holdFraction: number; maxClaims: number; onIdle?: () => void; holder?: (claimWallMs: number) => HolderLease },
+): Promise<void> {
   for (let round = 0; round < options.maxClaims && !options.control.stop && !conn.closed; round++) {
     const at = history.claimInvoked();
+    const lease = options.holder?.(Date.now());
     let response;
     try {
       response = await conn.call({ kind: "ClaimTask", queues: [options.queue], max: 10, waitMs: 100 }, 10_000);
@@ -69,7 +89,7 @@ export async function work(conn: RawConn, history: History, options: { queue: st
       continue;
     }
     if (response.tasks.length === 0) options.onIdle?.();
-    for (const task of response.tasks) history.delivered(keyOf(task) ?? `?${task.id}`, task.id, task.token, at);
+    for (const task of response.tasks) history.delivered(keyOf(task) ?? `?${task.id}`, task.id, task.token, at, lease);
     const finishing = response.tasks.filter(() => options.random() >= options.holdFraction);
     await Promise.all(finishing.map((task) => completeOne(conn, history, task)));
   }

@@ -5,6 +5,7 @@
 
 import { describe } from "bun:test";
 import { defineClockTests } from "./clock-suite.ts";
+import { defineClusterTests } from "./cluster-suite.ts";
 import { defineConnectionTests } from "./connection-suite.ts";
 import { defineFuzzTests } from "./fuzz-suite.ts";
 import { defineGracefulTests } from "./graceful-suite.ts";
@@ -20,7 +21,7 @@ export interface ChaosScenario {
   define(tier: ChaosTier): void;
 }
 
-/** In the order of docs/guarantees.md (scenarios 1-8). */
+/** In the order of docs/guarantees.md (scenarios 1-9). */
 export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   { name: "kill-nine", define: defineKillNineTests },
   { name: "codec-fuzz", define: defineFuzzTests },
@@ -31,6 +32,7 @@ export const CHAOS_SCENARIOS: readonly ChaosScenario[] = [
   { name: "clock-jumps", define: defineClockTests },
   { name: "graceful-stop", define: defineGracefulTests },
   { name: "hostile", define: defineHostileTests },
+  { name: "cluster", define: defineClusterTests },
 ];
 
 /** Every scenario's tests at `tier`, each under a describe of its name. */

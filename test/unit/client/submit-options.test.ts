@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { PRIORITY_TIERS } from "../../../src/protocol/limits.ts";
 import { chunkSpecs } from "../../../src/client/client.ts";
-import { parseBrokerUrl, resolveClientOptions } from "../../../src/client/client-options.ts";
+import { parseBrokerUrl, parseBrokerUrls, resolveClientOptions } from "../../../src/client/client-options.ts";
 import { decodeValue, encodeValue } from "../../../src/client/payload.ts";
 import { priorityValue, toTaskSpec } from "../../../src/client/submit-options.ts";
 import { describeError } from "../../../src/client/task-run.ts";
@@ -20,6 +20,20 @@ describe("URLs and defaults", () => {
   test("a wrong scheme or a bad URL is rejected naming the field and value", () => {
     expect(() => parseBrokerUrl("http://x:1")).toThrow(/scheme "http"/);
     expect(() => parseBrokerUrl("tq://")).toThrow(TqError);
+  });
+
+  test("a comma-separated list: entries without a scheme take the first one's; an empty entry is refused", () => {
+    expect(parseBrokerUrls("tq://a:1,b:2")).toEqual([{ host: "a", port: 1, tls: false }, { host: "b", port: 2, tls: false }]);
+    expect(parseBrokerUrls("tqs://a, b ,tq://c:3")).toEqual([
+      { host: "a", port: 6379, tls: true },
+      { host: "b", port: 6379, tls: true },
+      { host: "c", port: 3, tls: false },
+    ]);
+    expect(() => parseBrokerUrls("tq://a:1,")).toThrow(/empty entry/);
+    expect(() => parseBrokerUrls("tq://a:1,http://b")).toThrow(/scheme "http"/);
+    const resolved = resolveClientOptions({ url: "tq://a:1,[::1]:2", env: {} });
+    expect(resolved.endpoints.map((e) => e.display)).toEqual(["tq://a:1", "tq://[::1]:2"]);
+    expect([resolved.host, resolved.port, resolved.display]).toEqual(["a", 1, "tq://a:1,tq://[::1]:2"]);
   });
 
   test("defaults: 127.0.0.1:6379, env TQ_URL / TQ_API_KEY, options beat env", () => {

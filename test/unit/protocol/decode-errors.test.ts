@@ -131,7 +131,7 @@ describe("wrong field types and values", () => {
     ["a lease list longer than the body", rawRequest(RequestType.Nack, (w) => { w.u16("leases", 2); w.uuid("id", TASK_ID); w.u32("token", 1); }), "leases"],
     ["a zero concurrency", rawRequest(RequestType.RegisterWorker, (w) => { w.str("workerId", "w"); w.str("hostname", "h"); w.u32("pid", 1); w.u16("queues", 0); w.u16("concurrency", 0); }), "concurrency"],
     ["a status past the table", rawRequest(RequestType.ListTasks, (w) => { w.u8("flags", 0x01); w.u8("status", 7); }), "status"],
-    ["unknown ListTasks flags", rawRequest(RequestType.ListTasks, (w) => w.u8("flags", 0x10)), "flags"],
+    ["unknown ListTasks flags", rawRequest(RequestType.ListTasks, (w) => w.u8("flags", 0x20)), "flags"],
     ["a list limit of 0", rawRequest(RequestType.ListTasks, (w) => { w.u8("flags", 0); w.u16("limit", 0); }), "limit"],
   ];
   for (const [what, frame, field] of cases) {

@@ -119,6 +119,7 @@ export const REQUEST_SAMPLES: { [K in RequestKind]: RequestOf<K>[] } = {
     { kind: "ListTasks", requestId: 16, status: "dead", queue: "reports", limit: 100 },
     { kind: "ListTasks", requestId: 16, type: "email.send", limit: 1, cursor: "c-123" },
     { kind: "ListTasks", requestId: 16, limit: 1000 },
+    { kind: "ListTasks", requestId: 16, status: "completed", limit: 20, order: "newest" },
   ],
   GetStats: [{ kind: "GetStats", requestId: 17 }],
   ListWorkers: [{ kind: "ListWorkers", requestId: 18 }],
@@ -169,6 +170,7 @@ export const WORKER_JSON = {
   inFlight: 1,
   autoRegistered: false,
   command: 0,
+  running: 1,
 };
 
 /** GetStats's JSON as the broker sends it (docs/PROTOCOL.md shows the same object key by key). */
