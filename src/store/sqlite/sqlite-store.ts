@@ -162,7 +162,8 @@ export class SqliteStore implements Store {
       if (requeued > 0 && !opened.checkAfterServing) this.loadFromIndexes(phases);
       // Loading a million rows leaves their row objects as garbage: collect it now, while the
       // structure check runs on its worker and before the broker serves, rather than carry it in
-      // RSS until the collector gets round to it (a snapshot leaves its 16 MB buffer).
+      // RSS until the collector gets round to it (after a snapshot there is less, but the wait
+      // for the check is there anyway).
       this.collectAfterLoad(phases);
       const finished = opened.finish();
       this.dataLoss = finished.report;
@@ -451,8 +452,8 @@ export class SqliteStore implements Store {
     const recording = this.walPath !== null && this.dbId !== null && checked && !this.fatal;
     let captured: CapturedMemory | null = null;
     try {
+      // After the last commit, before the checkpoint: memory and the file as the record will find them.
       if (recording) captured = this.captureForSnapshot();
-
       if (this.walPath !== null) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {
       this.db.close();
