@@ -9,7 +9,7 @@
 // checksums pass; otherwise the store reads the table as before. Reads and writes only this file
 // (and reads the database's indexes); the store decides when.
 
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import type { FileStamp } from "./clean-stop.ts";
 import { loadFromTable, loadWaiting } from "./load-memory.ts";
@@ -46,7 +46,7 @@ export function memorySnapshotPath(dbPath: string): string {
   return `${dbPath}-memory`;
 }
 
-/** One ready level of one queue, in pop order. */
+/** One ready level of one queue, in seq order (the order claims take it after the restart). */
 interface Level {
   queue: string;
   priority: number;
