@@ -19,8 +19,12 @@ import { ringCapacityFor } from "./ready-index.ts";
 import { STATUS } from "./task-row.ts";
 
 const FORMAT = 1;
-/** Modulus of the seq checksum: per-row terms and sums stay exact in doubles and in SQLite's int64. */
-const SEQ_SUM_MOD = 2_147_483_647;
+/**
+ * The seq checksum is the sum of the seqs modulo 2^32: `>>> 0` in JS (integer ops: a tenth of
+ * the time of a double `%` per seq), `& 4294967295` in SQLite, whose int64 sum of 32-bit terms
+ * overflows only past 2^31 rows (an error: no snapshot).
+ */
+const LOW_32 = 4_294_967_295;
 const FINISHED: readonly [FinishedStatus, number][] = [
   ["completed", STATUS.completed],
   ["dead", STATUS.dead],
@@ -118,7 +122,9 @@ export function captureMemory(mem: MemoryState, leaseReadyAt: (seq: number) => n
   let seqSum = 0;
   for (const level of levels) {
     pending += level.seqs.length;
-    for (const seq of level.seqs) seqSum = (seqSum + (seq % SEQ_SUM_MOD)) % SEQ_SUM_MOD;
+    // An indexed loop: for-of over a typed array costs several times more here.
+    const seqs = level.seqs;
+    for (let i = 0; i < seqs.length; i++) seqSum = (seqSum + (seqs[i]! >>> 0)) >>> 0;
   }
   const finished: [string, number, number, number][] = [];
   for (const queue of mem.finished.queueNames()) {
@@ -288,7 +294,7 @@ export interface FileTally {
  * that SQLite uses the partial index) and tasks_finished, never of the table.
  */
 export const TALLY_SQL = {
-  pending: `SELECT count(*), coalesce(sum(seq % ${SEQ_SUM_MOD}) % ${SEQ_SUM_MOD}, 0) FROM tasks WHERE status = ${STATUS.pending} AND status <> ${STATUS.completed}`,
+  pending: `SELECT count(*), coalesce(sum(seq & ${LOW_32}) & ${LOW_32}, 0) FROM tasks WHERE status = ${STATUS.pending} AND status <> ${STATUS.completed}`,
   waiting: `SELECT count(*) FROM tasks WHERE status IN (${STATUS.scheduled}, ${STATUS.failed}) AND status <> ${STATUS.completed}`,
   finished: "SELECT status, count(*) FROM tasks WHERE finished_at IS NOT NULL GROUP BY status",
 } as const;
