@@ -352,6 +352,14 @@ export class SqliteStore implements Store {
     return countTasks(this.stmts, this.mem, filter, () => this.group.settled());
   }
 
+  async runningByWorker(): Promise<Map<string, number>> {
+    this.assertOpen();
+    // Leases live in memory: one pass over them, no read of the file.
+    const out = new Map<string, number>();
+    for (const lease of this.mem.leasesBySeq.values()) out.set(lease.workerId, (out.get(lease.workerId) ?? 0) + 1);
+    return out;
+  }
+
   async setPaused(queue: string, paused: boolean, nowMs: number): Promise<void> {
     this.assertOpen();
     await this.group.run(() => {
