@@ -186,6 +186,11 @@ export class Broker {
     return this.store.count(filter);
   }
 
+  /** How many tasks each worker runs now (holds leases on), by worker id, in one read. */
+  runningByWorker(): Promise<Map<string, number>> {
+    return this.store.runningByWorker();
+  }
+
   // ---- workers ---------------------------------------------------------------------------
 
   registerWorker(info: WorkerInfo, caller: WorkerCaller = IN_PROCESS): WorkerState {

@@ -54,10 +54,10 @@ function workerAction(command: Exclude<WorkerCommand, "none">): Route {
 }
 
 /** The tasks a worker holds leases on now, from the store's leases. */
-async function runningOf(ctx: RouteContext, workerId: string): Promise<WorkerRunning> {
+async function runningOf(ctx: RouteContext, workerId: string, count: number): Promise<WorkerRunning> {
+  if (count === 0) return { tasks: [], count };
   const page = await ctx.broker.list({ status: "in_progress", workerId, limit: MAX_RUNNING_SHOWN });
-  const count = page.nextCursor === null ? page.tasks.length : await ctx.broker.count({ status: "in_progress", workerId });
-  return { tasks: page.tasks, count };
+  return { tasks: page.tasks, count: Math.max(count, page.tasks.length) };
 }
 
 export const ADMIN_ROUTES: readonly Route[] = [
@@ -90,7 +90,8 @@ export const ADMIN_ROUTES: readonly Route[] = [
     responses: [{ status: 200, description: "Workers.", schema: ref("WorkerList") }],
     errors: [],
     async handle(ctx) {
-      const workers = await Promise.all(ctx.broker.workers.list().map(async (w) => workerJson(w, await runningOf(ctx, w.id))));
+      const running = await ctx.broker.runningByWorker();
+      const workers = await Promise.all(ctx.broker.workers.list().map(async (w) => workerJson(w, await runningOf(ctx, w.id, running.get(w.id) ?? 0))));
       const recentlyDead = ctx.broker.workers.recentlyDead(ctx.server.now()).map((w) => workerJson(w));
       return { body: { workers, recently_dead: recentlyDead } };
     },

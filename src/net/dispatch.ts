@@ -361,10 +361,9 @@ export const ROUTES: RouteTable = {
   ListWorkers: {
     operation: "workers",
     async handle(ctx, _s, req) {
-      const workers = ctx.broker.workers.list();
-      // What each holds now, from the broker's leases: a heartbeat's inFlight is up to an interval old.
-      const running = await Promise.all(workers.map((w) => ctx.broker.count({ status: "in_progress", workerId: w.id })));
-      const json = JSON.stringify(workers.map((w, i) => ({ ...workerView(w), running: running[i] })));
+      // What each holds now, from the broker's leases (one read for all): a heartbeat's inFlight is up to an interval old.
+      const running = await ctx.broker.runningByWorker();
+      const json = JSON.stringify(ctx.broker.workers.list().map((w) => ({ ...workerView(w), running: running.get(w.id) ?? 0 })));
       return { kind: "Workers", requestId: req.requestId, json };
     },
   },

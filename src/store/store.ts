@@ -234,6 +234,12 @@ export interface Store {
    */
   count(filter: TaskFilter): Promise<number>;
 
+  /**
+   * How many tasks each worker holds leases on now (in progress), by worker id; workers holding
+   * none are absent. One read for every worker (what ListWorkers and the workers page show).
+   */
+  runningByWorker(): Promise<Map<string, number>>;
+
   /** Pauses (true) or resumes a queue, durably: paused queues stay paused across restarts. */
   setPaused(queue: string, paused: boolean, nowMs: number): Promise<void>;
 

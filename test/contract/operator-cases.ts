@@ -55,6 +55,24 @@ export function operatorCases({ setup, claimOne }: ContractContext): void {
     }
   });
 
+  test("runningByWorker counts each worker's leases in one read, as in_progress listings by worker do", async () => {
+    const { clock, h, store } = await setup();
+    try {
+      expect(await store.runningByWorker()).toEqual(new Map());
+      await store.submit([task(), task(), task(), task()], clock.now());
+      const a1 = await claimOne(store, clock, ["default"], "w-a");
+      await claimOne(store, clock, ["default"], "w-a");
+      const b1 = await claimOne(store, clock, ["default"], "w-b");
+      expect(await store.runningByWorker()).toEqual(new Map([["w-a", 2], ["w-b", 1]]));
+      await complete(store, ref(a1!), { result: null, resultIsJson: false }, clock.now());
+      await fail(store, ref(b1!), { error: "x", unrecoverable: true }, clock.now());
+      expect(await store.runningByWorker()).toEqual(new Map([["w-a", 1]]));
+      for (const [workerId, n] of await store.runningByWorker()) expect(await store.count({ status: "in_progress", workerId })).toBe(n);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test("a filter the index does not serve pages through many rows, each task once, in order", async () => {
     const { clock, h, store } = await setup();
     try {

@@ -189,6 +189,14 @@ export class PostgresStore implements Store, WorkerPresence {
     return this.read(() => countMatching(this.sql, filter));
   }
 
+  async runningByWorker(): Promise<Map<string, number>> {
+    this.assertOpen();
+    return this.read(async () => {
+      const rows = (await this.sql`SELECT worker_id, count(*)::int AS n FROM tasks WHERE status = 'in_progress' GROUP BY worker_id`) as { worker_id: string; n: number }[];
+      return new Map(rows.map((r) => [r.worker_id, r.n]));
+    });
+  }
+
   /** Durable and cluster-wide: every broker hears of it (the paused event) and stops serving the queue. */
   async setPaused(queue: string, paused: boolean, nowMs: number): Promise<void> {
     this.assertOpen();

@@ -9,6 +9,18 @@ const MIN_RING = 16;
 // An emptied level bigger than this is dropped so a drained backlog gives its memory back.
 const KEEP_EMPTY_RING = 4096;
 
+/** Ring lengths are powers of two (index masks), at least MIN_RING. */
+export function isRingCapacity(n: number): boolean {
+  return n >= MIN_RING && (n & (n - 1)) === 0;
+}
+
+/** The ring length that holds n entries. */
+export function ringCapacityFor(n: number): number {
+  let cap = MIN_RING;
+  while (cap < n) cap *= 2;
+  return cap;
+}
+
 /** A growable ring of (seq, readyAtMs) pairs. */
 class LevelRing {
   seqs: Float64Array;
@@ -41,6 +53,18 @@ class LevelRing {
     this.seqs[this.head] = seq;
     this.readyAt[this.head] = readyAtMs;
     this.size++;
+  }
+
+  /**
+   * A ring holding the first `size` entries of these arrays, taken as they are (no copy); their
+   * length must be a power of two, at least MIN_RING.
+   */
+  static adopt(seqs: Float64Array, readyAt: Float64Array, size: number): LevelRing {
+    const ring = new LevelRing(0);
+    ring.seqs = seqs;
+    ring.readyAt = readyAt;
+    ring.size = size;
+    return ring;
   }
 
   /** Pushes every (seqs[i], readyAt[i]) in order, growing the ring once. */
@@ -115,15 +139,21 @@ export class QueueReady {
     this.liveCount++;
   }
 
-  /** push() of each entry in order, at one level (a whole level from memory-snapshot.ts). */
-  pushAll(priority: number, seqs: Float64Array, readyAt: Float64Array): void {
+  /**
+   * push() of each entry in order, at one level (a whole level from memory-snapshot.ts). When the
+   * level is empty and `capacity` says the arrays may be kept (a power of two, at least 16, with
+   * the entries at their start), the level takes them as its ring, without a copy.
+   */
+  pushAll(priority: number, seqs: Float64Array, readyAt: Float64Array, capacity?: { seqs: Float64Array; readyAt: Float64Array }): void {
     if (seqs.length === 0) return;
     let ring = this.levels[priority];
-    if (ring === undefined) {
+    if ((ring === undefined || ring.size === 0) && capacity !== undefined && isRingCapacity(capacity.seqs.length) && capacity.readyAt.length === capacity.seqs.length && capacity.seqs.length >= seqs.length) {
+      this.levels[priority] = LevelRing.adopt(capacity.seqs, capacity.readyAt, seqs.length);
+    } else if (ring === undefined) {
       ring = new LevelRing();
       this.levels[priority] = ring;
-    }
-    ring.pushAll(seqs, readyAt);
+      ring.pushAll(seqs, readyAt);
+    } else ring.pushAll(seqs, readyAt);
     this.bitmap[priority >>> 5]! |= 1 << (priority & 31);
     this.tiers[tierOf(priority)] += seqs.length;
     this.liveCount += seqs.length;
@@ -220,28 +250,40 @@ export class QueueReady {
   }
 
   /**
-   * Every live entry, level by level (highest first), each level in the order pops take it: what
-   * pushing them again, in this order, into an empty index rebuilds (memory-snapshot.ts). Reads
-   * only. A removed seq's dead entries are the first of its entries a level holds (pops meet them
-   * first), so those are the ones left out.
+   * Every non-empty level (highest first) as copies of its live entries, in the order pops take
+   * them: what pushing them again, in this order, into an empty index rebuilds
+   * (memory-snapshot.ts). Reads only. A removed seq's dead entries are the first of its entries
+   * a level holds (pops meet them first), so those are the ones left out.
    */
-  forEachLive(visit: (seq: number, priority: number, readyAtMs: number) => void): void {
+  forEachLevel(visit: (priority: number, seqs: Float64Array, readyAt: Float64Array) => void): void {
     const dead = new Map(this.tombstones);
     for (let level = LEVELS - 1; level >= 0; level--) {
       const ring = this.levels[level];
-      if (ring === undefined) continue;
-      const mask = ring.seqs.length - 1;
-      for (let i = 0; i < ring.size; i++) {
-        const at = (ring.head + i) & mask;
-        const seq = ring.seqs[at]!;
+      if (ring === undefined || ring.size === 0) continue;
+      const seqs = new Float64Array(ring.size);
+      const readyAt = new Float64Array(ring.size);
+      const firstPart = Math.min(ring.size, ring.seqs.length - ring.head);
+      seqs.set(ring.seqs.subarray(ring.head, ring.head + firstPart));
+      seqs.set(ring.seqs.subarray(0, ring.size - firstPart), firstPart);
+      readyAt.set(ring.readyAt.subarray(ring.head, ring.head + firstPart));
+      readyAt.set(ring.readyAt.subarray(0, ring.size - firstPart), firstPart);
+      if (dead.size === 0) {
+        visit(level, seqs, readyAt);
+        continue;
+      }
+      let kept = 0;
+      for (let i = 0; i < seqs.length; i++) {
+        const seq = seqs[i]!;
         const d = dead.get(seq);
         if (d !== undefined) {
           if (d === 1) dead.delete(seq);
           else dead.set(seq, d - 1);
           continue;
         }
-        visit(seq, level, ring.readyAt[at]!);
+        seqs[kept] = seq;
+        readyAt[kept++] = readyAt[i]!;
       }
+      if (kept > 0) visit(level, seqs.subarray(0, kept), readyAt.subarray(0, kept));
     }
   }
 
@@ -303,13 +345,13 @@ export class ReadyIndex {
   }
 
   /** See QueueReady.pushAll. */
-  pushAll(queue: string, priority: number, seqs: Float64Array, readyAt: Float64Array): void {
+  pushAll(queue: string, priority: number, seqs: Float64Array, readyAt: Float64Array, capacity?: { seqs: Float64Array; readyAt: Float64Array }): void {
     let q = this.queues.get(queue);
     if (q === undefined) {
       q = new QueueReady();
       this.queues.set(queue, q);
     }
-    q.pushAll(priority, seqs, readyAt);
+    q.pushAll(priority, seqs, readyAt, capacity);
     this.total += seqs.length;
   }
 
@@ -382,8 +424,8 @@ export class ReadyIndex {
     return bytes;
   }
 
-  /** See QueueReady.forEachLive; queue by queue. */
-  forEachLive(visit: (queue: string, seq: number, priority: number, readyAtMs: number) => void): void {
-    for (const [name, q] of this.queues) q.forEachLive((seq, priority, at) => visit(name, seq, priority, at));
+  /** See QueueReady.forEachLevel; queue by queue. */
+  forEachLevel(visit: (queue: string, priority: number, seqs: Float64Array, readyAt: Float64Array) => void): void {
+    for (const [name, q] of this.queues) q.forEachLevel((priority, seqs, readyAt) => visit(name, priority, seqs, readyAt));
   }
 }

@@ -19,8 +19,8 @@ import { KILL_POINTS, killPoint } from "./kill-points.ts";
 import { LeaseBook } from "./lease-book.ts";
 import { LeaseTokens } from "./lease-tokens.ts";
 import { countTasks, listPage } from "./list-pages.ts";
-import { loadFromTable, loadMemory, loadRow, loadWaiting, recountFinished, reloadKeepingLeases } from "./load-memory.ts";
-import { applyMemorySnapshot, captureMemory, memoryDiffers, snapshotFits, takeMemorySnapshot, tallyFile, writeMemorySnapshot, type CapturedMemory, type MemorySnapshot } from "./memory-snapshot.ts";
+import { loadMemory, loadRow, recountFinished, reloadKeepingLeases } from "./load-memory.ts";
+import { memoryAfterCleanStop, snapshotAtStop, takeMemorySnapshot, writeMemorySnapshot, type CapturedMemory, type MemoryFrom } from "./memory-snapshot.ts";
 import { MemoryState, type LeaseState } from "./memory-state.ts";
 import { openChecked, PhaseClock, type DataLossReport, type OpenCheckFigures } from "./open-checks.ts";
 import type { Quarantine } from "./quarantine.ts";
@@ -45,21 +45,8 @@ const MAX_TICK_STEPS = 2000;
 const RECOVERY_GC_ROWS = 100_000;
 // Checkpoint period with sync full (growth past checkpointStepBytes still triggers one sooner).
 const FULL_SYNC_CHECKPOINT_MS = 1000;
-/**
- * With a memory snapshot, scheduled and failed rows are still read from the table at open, one
- * index seek each (~2.5 us against ~0.5 us per row for reading the whole table): past this share
- * of the table's rows no snapshot is written, and the next start reads the whole table.
- */
-const MAX_WAITING_SHARE_FOR_SNAPSHOT = 1 / 8;
 
 export type CommitStats = CommitFigures & CheckpointFigures;
-
-/** Where the open filled memory from (SqliteStore.memoryFrom). */
-export interface MemoryFrom {
-  source: "snapshot" | "table" | "checked rows";
-  /** Why a start after a clean stop did not use the snapshot; null when it did, or had no record. */
-  snapshotUnused: string | null;
-}
 
 export class SqliteStore implements Store {
   private readonly db: Database;
@@ -169,13 +156,14 @@ export class SqliteStore implements Store {
       // Rows not checked yet (they are, right after serving): memory from the last clean stop's
       // snapshot, or reading only the columns it needs from every row.
       if (opened.checkAfterServing) {
-        this.loadedFrom = this.loadAfterCleanStop(opened.cleanStopFile, snapshot, requeued);
+        this.loadedFrom = memoryAfterCleanStop({ path: options.path, stmts: this.stmts, mem: this.mem, dbId: this.dbId, file: opened.cleanStopFile, snapshot, requeued });
         phases.lap("load");
       } else this.loadedFrom = { source: "checked rows", snapshotUnused: null };
       if (requeued > 0 && !opened.checkAfterServing) this.loadFromIndexes(phases);
       // Loading a million rows leaves their row objects as garbage: collect it now, while the
       // structure check runs on its worker and before the broker serves, rather than carry it in
-      // RSS until the collector gets round to it (a snapshot leaves its 16 MB buffer).
+      // RSS until the collector gets round to it (after a snapshot there is less, but the wait
+      // for the check is there anyway).
       this.collectAfterLoad(phases);
       const finished = opened.finish();
       this.dataLoss = finished.report;
@@ -364,6 +352,14 @@ export class SqliteStore implements Store {
     return countTasks(this.stmts, this.mem, filter, () => this.group.settled());
   }
 
+  async runningByWorker(): Promise<Map<string, number>> {
+    this.assertOpen();
+    // Leases live in memory: one pass over them, no read of the file.
+    const out = new Map<string, number>();
+    for (const lease of this.mem.leasesBySeq.values()) out.set(lease.workerId, (out.get(lease.workerId) ?? 0) + 1);
+    return out;
+  }
+
   async setPaused(queue: string, paused: boolean, nowMs: number): Promise<void> {
     this.assertOpen();
     await this.group.run(() => {
@@ -464,6 +460,7 @@ export class SqliteStore implements Store {
     const recording = this.walPath !== null && this.dbId !== null && checked && !this.fatal;
     let captured: CapturedMemory | null = null;
     try {
+      // After the last commit, before the checkpoint: memory and the file as the record will find them.
       if (recording) captured = this.captureForSnapshot();
       if (this.walPath !== null) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {
@@ -504,41 +501,12 @@ export class SqliteStore implements Store {
     phases.lap("gc");
   }
 
-  /**
-   * Memory after a clean stop: the snapshot that stop wrote when it is for this file and the
-   * file's indexes agree with it (pending seqs, finished counts), else every row's columns.
-   */
-  private loadAfterCleanStop(file: FileStamp | null, snapshot: MemorySnapshot | null, requeued: number): MemoryFrom {
-    let unused = "no snapshot, or not whole (its checksums failed)";
-    if (snapshot !== null && file !== null && this.dbId !== null) {
-      // Rows an earlier build left in_progress went back to pending at this open: not in the snapshot.
-      if (requeued > 0) unused = "rows of an earlier build were re-queued at this open";
-      else if (snapshotFits(snapshot, this.dbId, file)) {
-        applyMemorySnapshot(snapshot, this.mem);
-        loadWaiting(this.stmts, this.mem);
-        return { source: "snapshot", snapshotUnused: null };
-      } else unused = "the snapshot is for another file or database";
-    }
-    loadFromTable(this.options.path, this.mem);
-    return { source: "table", snapshotUnused: unused };
-  }
-
-  /**
-   * What the snapshot at the stop holds, once checked against the file's indexes; null when it
-   * cannot be taken or does not agree (the next start reads the table).
-   */
+  /** What the snapshot at the stop holds; null when it cannot be taken or does not agree with the file (the next start reads the table). */
   private captureForSnapshot(): CapturedMemory | null {
     try {
-      const captured = captureMemory(this.mem, (seq) => {
-        const row = this.stmts.bySeq.get(seq);
-        return row !== null && row.status === STATUS.pending ? row.updated_at : null;
-      });
-      const tally = tallyFile(this.db);
-      const rows = tally.pending + tally.waiting + tally.finished.completed + tally.finished.dead + tally.finished.cancelled;
-      let differs = memoryDiffers(captured, tally);
-      if (differs === null && tally.waiting > rows * MAX_WAITING_SHARE_FOR_SNAPSHOT) differs = "scheduled and failed rows are too many to read one by one at the start";
-      if (differs === null) return captured;
-      this.options.log?.("no memory snapshot written: the next start reads every row", { because: differs });
+      const taken = snapshotAtStop(this.db, this.stmts, this.mem);
+      if ("captured" in taken) return taken.captured;
+      this.options.log?.("no memory snapshot written: the next start reads every row", { because: taken.unused });
     } catch (err) {
       this.options.log?.("could not take the memory snapshot; the next start reads every row", { error: String(err) });
     }

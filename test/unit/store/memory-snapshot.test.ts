@@ -192,3 +192,40 @@ test("when the checks after serving rebuild an index a snapshot was checked agai
   const claimed = await claim(again, { queues: ["default"], max: 200, workerId: "w", nowMs: T0 + 10 });
   expect(claimed.map((l) => l.task.id)).toEqual(ids);
 });
+
+test("captureMemory puts every level in seq order, whatever order memory holds it in, with the leased tasks merged in at their row's time", async () => {
+  const { captureMemory } = await import("../../../src/store/sqlite/memory-snapshot.ts");
+  const { MemoryState } = await import("../../../src/store/sqlite/memory-state.ts");
+  let s = 7;
+  const rand = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (const shape of ["sorted with a shuffled tail", "shuffled", "reversed"]) {
+    const mem = new MemoryState();
+    const seqs = Array.from({ length: 500 }, (_, i) => i * 3 + 1);
+    if (shape === "shuffled") seqs.sort(() => rand() - 0.5);
+    if (shape === "reversed") seqs.reverse();
+    if (shape === "sorted with a shuffled tail") seqs.push(...[2, 50, 5, 20].map((x) => x * 3 + 2));
+    for (const seq of seqs) mem.ready.push("q", seq, 7, seq * 10);
+    const leased = [0, 299, 1000, 2000];
+    for (const seq of leased) mem.addLease({ seq, id: `id${seq}`, serial: seq + 1, token: 1, workerId: "w", expiresAtMs: 1, queue: "q", priority: 7, leaseMs: 1, startedAtMs: 0, payloadBytes: 0, runAtMs: null, attempts: 0, maxRetries: 0, flags: 0 });
+    const captured = captureMemory(mem, (seq) => seq * 10);
+    expect(captured.levels).toHaveLength(1);
+    const all = [...seqs, ...leased].sort((a, b) => a - b);
+    expect([...captured.levels[0]!.seqs]).toEqual(all);
+    expect([...captured.levels[0]!.readyAt]).toEqual(all.map((x) => x * 10));
+    expect(captured.pending).toBe(all.length);
+  }
+});
+
+test("the stop's tally reads indexes only: covering scans, no scan of the table and no sort", async () => {
+  const { TALLY_SQL } = await import("../../../src/store/sqlite/memory-snapshot.ts");
+  const path = tempPath();
+  const store = open({ path });
+  await store.close();
+  const { Database } = await import("bun:sqlite");
+  const db = new Database(path, { readonly: true });
+  for (const sql of Object.values(TALLY_SQL)) {
+    const plan = (db.query(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(" | ");
+    expect({ sql, plan }).toEqual({ sql, plan: expect.stringMatching(/^(SCAN|SEARCH) tasks USING COVERING INDEX tasks_(open_status_seq|finished)\b[^|]*$/) });
+  }
+  db.close();
+});

@@ -148,7 +148,7 @@ describe("unpop", () => {
 });
 
 describe("snapshot support (memory-snapshot.ts)", () => {
-  test("forEachLive visits the live entries in pop order, leaving out a removed seq's dead entry; pushAll rebuilds the same pops, also into a ring that wraps", () => {
+  test("forEachLevel copies out the live entries in pop order, leaving out a removed seq's dead entry; pushAll rebuilds the same pops, also into a ring that wraps", () => {
     const q = new ReadyIndex();
     for (let seq = 1; seq <= 40; seq++) q.push(seq % 2 === 0 ? "a" : "b", seq, [5, 9, 200][seq % 3]!, 1000 + seq);
     // Cancelled while pending, then retried: its first entry is dead, the one pushed after it live.
@@ -156,7 +156,7 @@ describe("snapshot support (memory-snapshot.ts)", () => {
     q.push("a", 8, [5, 9, 200][8 % 3]!, 5000);
     q.remove("b", 13, [5, 9, 200][13 % 3]!);
     const seen: [string, number, number, number][] = [];
-    q.forEachLive((queue, seq, priority, at) => seen.push([queue, seq, priority, at]));
+    q.forEachLevel((queue, priority, seqs, ats) => seqs.forEach((seq, i) => seen.push([queue, seq, priority, ats[i]!])));
     expect(seen).toHaveLength(39);
     expect(seen.filter(([, seq]) => seq === 8)).toEqual([["a", 8, 200, 5000]]);
     expect(seen.some(([, seq]) => seq === 13)).toBe(false);
