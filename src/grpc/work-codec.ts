@@ -1,9 +1,8 @@
-// Hand-written protobuf codec for the worker stream's hot messages (tq.v1.Broker/Work): tasks
-// pushed and report acks (WorkResponse), reports (WorkRequest) — both directions, for the broker
-// and for clients such as `bench --front grpc`. Every other message (start, heartbeat, nack,
-// credits, cancelled, command, ...) and anything unusual on the wire goes to proto-loader's
-// functions, as in submit-codec.ts, whose contract this shares: the result is always proto-loader's
-// (test/unit/grpc/work-codec.test.ts compares both on random messages and bytes).
+// Hand-written protobuf encoder for the worker stream's hot messages from the broker
+// (tq.v1.Broker/Work's WorkResponse): tasks pushed and report acks. Every other message (started,
+// heartbeat acks, cancelled, command, ...) and any value it does not expect goes to proto-loader's
+// function, as in submit-codec.ts, whose contract this shares: the bytes are always proto-loader's
+// (test/unit/grpc/work-codec.test.ts compares both on random messages). Decoding stays proto-loader's.
 
 import type { MethodDefinition } from "@grpc/proto-loader";
 import { begin, FALLBACK, finish, isUint32, isUint64, Out, present, rd, readLengthEnd, readString, readTag, readVarint, skipField, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
@@ -12,8 +11,6 @@ import { TASK_STATUS_NAMES } from "./submit-codec.ts";
 type Kind = "string" | "bytes" | "bool" | "uint32" | "uint64" | readonly string[];
 /** A message of scalar fields: [field number, name, kind], ascending numbers; an array kind is an enum's names by number. */
 type Flat = ReadonlyArray<readonly [number, string, Kind]>;
-
-const OUTCOME_NAMES = ["OUTCOME_UNSPECIFIED", "OUTCOME_COMPLETED", "OUTCOME_FAILED", "OUTCOME_UNRECOVERABLE"] as const;
 
 export const CLAIMED_TASK: Flat = [
   [1, "id", "string"],
@@ -29,14 +26,6 @@ export const CLAIMED_TASK: Flat = [
   [11, "max_retries", "uint32"],
   [12, "lease_ms", "uint32"],
 ];
-export const TASK_RESULT: Flat = [
-  [1, "id", "string"],
-  [2, "token", "uint32"],
-  [3, "outcome", OUTCOME_NAMES],
-  [4, "result", "bytes"],
-  [5, "result_is_json", "bool"],
-  [6, "error", "string"],
-];
 export const FAIL_OUTCOME: Flat = [
   [1, "status", TASK_STATUS_NAMES],
   [2, "retry_at_ms", "uint64"],
@@ -49,7 +38,6 @@ export const ERROR_MESSAGE: Flat = [
   [4, "message", "string"],
   [5, "retry_after_ms", "uint32"],
 ];
-export const ENUMS = { OUTCOME_NAMES };
 
 type Msg = Record<string, unknown>;
 
@@ -281,110 +269,82 @@ function tryEncodeWorkResponse(value: unknown): Buffer | null {
   }
 }
 
-const REQUEST_MEMBERS = ["start", "report", "heartbeat", "nack", "credits"];
+// ---- reading reports ---------------------------------------------------------------------------
 
-/** WorkRequest `report` as proto-loader writes it; null = another message, proto-loader's. */
-function tryEncodeWorkRequest(value: unknown): Buffer | null {
-  if (onlyMember(value, REQUEST_MEMBERS) !== "report") return null;
-  try {
-    const report = (value as Msg).report;
-    if (report === null || typeof report !== "object") throw FALLBACK;
-    const r = report as Msg;
-    const mark = out.open(2);
-    if (present(r.ref)) {
-      if (!isUint64(r.ref)) throw FALLBACK;
-      out.varint(1, r.ref);
-    }
-    if (present(r.results)) {
-      if (!Array.isArray(r.results)) throw FALLBACK;
-      for (const result of r.results) {
-        const m = out.open(2);
-        writeFlat(TASK_RESULT, result);
-        out.close(m);
-      }
-    }
-    out.close(mark);
-    return out.take();
-  } catch (err) {
-    out.reset();
-    if (err === FALLBACK) return null;
-    throw err;
-  }
-}
+const OUTCOME_NAMES: readonly string[] = ["OUTCOME_UNSPECIFIED", "OUTCOME_COMPLETED", "OUTCOME_FAILED", "OUTCOME_UNRECOVERABLE"];
+const NO_BYTES = Buffer.alloc(0);
 
-// ---- reading -----------------------------------------------------------------------------------
-
-const EMPTY_BYTES = Buffer.alloc(0);
-
-function defaultOf(kind: Kind): unknown {
-  switch (kind) {
-    case "string":
-      return "";
-    case "bytes":
-      return EMPTY_BYTES;
-    case "bool":
-      return false;
-    case "uint32":
-    case "uint64":
-      return 0;
-    default:
-      return kind[0];
-  }
-}
-
-/** A scalar message as proto-loader gives it (every field, defaults where absent). */
-function readFlat(fields: Flat, end: number): Msg {
-  const m: Msg = {};
-  for (let i = 0; i < fields.length; i++) m[fields[i]![1]] = defaultOf(fields[i]![2]);
+/** One TaskResult (id 1, token 2, outcome 3, result 4, result_is_json 5, error 6) as proto-loader's object. */
+function readTaskResult(end: number): Msg {
+  let id = "";
+  let token = 0;
+  let outcome = 0;
+  let result: Buffer = NO_BYTES;
+  let resultIsJson = false;
+  let error = "";
   while (rd.pos < end) {
     const tag = readTag(end);
-    const n = tag >>> 3;
-    const spec = n <= fields.length && fields[n - 1]![0] === n ? fields[n - 1]! : fields.find((f) => f[0] === n);
-    if (spec === undefined) {
-      skipField(tag & 7, end);
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (field > 6) {
+      skipField(wire, end);
       continue;
     }
-    const kind = spec[2];
-    if (kind === "string" || kind === "bytes") {
-      if ((tag & 7) !== 2) throw FALLBACK;
+    const lengthDelimited = field === 1 || field === 4 || field === 6;
+    if (wire !== (lengthDelimited ? 2 : 0)) throw FALLBACK;
+    if (lengthDelimited) {
       const stop = readLengthEnd(end);
-      m[spec[1]] = kind === "string" ? readString(rd.pos, stop) : rd.buf.subarray(rd.pos, stop);
+      if (field === 4) result = rd.buf.subarray(rd.pos, stop);
+      else if (field === 1) id = readString(rd.pos, stop);
+      else error = readString(rd.pos, stop);
       rd.pos = stop;
       continue;
     }
-    if ((tag & 7) !== 0) throw FALLBACK;
-    const lo = readVarint(end, kind === "uint64");
-    if (kind === "bool") m[spec[1]] = lo !== 0;
-    else if (kind === "uint32") m[spec[1]] = lo;
-    else if (kind === "uint64") m[spec[1]] = lo + rd.hi * 4294967296;
+    const lo = readVarint(end);
+    if (field === 2) token = lo;
+    else if (field === 5) resultIsJson = lo !== 0;
     else {
-      // proto-loader gives an enum number outside the .proto as a number: its path, not this one.
-      if (lo >= kind.length) throw FALLBACK;
-      m[spec[1]] = kind[lo];
+      // An outcome number the .proto lacks: proto-loader gives it as a number; its path.
+      if (lo >= OUTCOME_NAMES.length) throw FALLBACK;
+      outcome = lo;
     }
   }
-  return m;
+  return { id, token, outcome: OUTCOME_NAMES[outcome], result, result_is_json: resultIsJson, error };
 }
 
-/** The one length-delimited message field `member` (field `field`) of a top-level oneof, read by `read`. */
-function readOnly(bytes: Buffer, field: number, known: number, read: (end: number) => Msg): Msg | null {
+/** WorkRequest bytes holding a `report` (field 2) and no other member, as proto-loader's object; null = its case. */
+function tryDecodeWorkRequest(bytes: Buffer): Msg | null {
   begin(bytes);
   try {
-    let found: Msg | null = null;
     const end = bytes.length;
+    let report: Msg | null = null;
     while (rd.pos < end) {
       const tag = readTag(end);
-      const n = tag >>> 3;
-      if (n > known) {
+      const field = tag >>> 3;
+      if (field > 5) {
         skipField(tag & 7, end);
         continue;
       }
-      if (n !== field || (tag & 7) !== 2 || found !== null) throw FALLBACK;
+      // Another member (start, heartbeat, nack, credits), or a second report: proto-loader's.
+      if (field !== 2 || (tag & 7) !== 2 || report !== null) throw FALLBACK;
       const stop = readLengthEnd(end);
-      found = read(stop);
-      if (rd.pos !== stop) throw FALLBACK;
+      const results: Msg[] = [];
+      let ref = 0;
+      while (rd.pos < stop) {
+        const t = readTag(stop);
+        const n = t >>> 3;
+        if (n === 2) {
+          if ((t & 7) !== 2) throw FALLBACK;
+          results.push(readTaskResult(readLengthEnd(stop)));
+        } else if (n === 1) {
+          if ((t & 7) !== 0) throw FALLBACK;
+          const lo = readVarint(stop, true);
+          ref = lo + rd.hi * 4294967296;
+        } else skipField(t & 7, stop);
+      }
+      report = { results, ref };
     }
-    return found;
+    return report === null ? null : { report, kind: "report" };
   } catch (err) {
     if (err === FALLBACK) return null;
     throw err;
@@ -393,95 +353,18 @@ function readOnly(bytes: Buffer, field: number, known: number, read: (end: numbe
   }
 }
 
-/** Repeated message field `field` of the message ending at `end`; a uint64 `ref` (field 1) if `withRef`. */
-function readList(end: number, field: number, read: (stop: number) => Msg, into: Msg, listName: string, withRef: boolean): Msg {
-  const list: Msg[] = [];
-  into[listName] = list;
-  if (withRef) into.ref = 0;
-  while (rd.pos < end) {
-    const tag = readTag(end);
-    const n = tag >>> 3;
-    if (n === field) {
-      if ((tag & 7) !== 2) throw FALLBACK;
-      const stop = readLengthEnd(end);
-      list.push(read(stop));
-      if (rd.pos !== stop) throw FALLBACK;
-    } else if (withRef && n === 1) {
-      if ((tag & 7) !== 0) throw FALLBACK;
-      const lo = readVarint(end, true);
-      into.ref = lo + rd.hi * 4294967296;
-    } else if (withRef && n === 3) {
-      // WorkReportAck.error: proto-loader's path (rare: a report refused whole).
-      throw FALLBACK;
-    } else skipField(tag & 7, end);
-  }
-  return into;
-}
-
-const readTaskResult = (stop: number): Msg => readFlat(TASK_RESULT, stop);
-const readClaimedTask = (stop: number): Msg => readFlat(CLAIMED_TASK, stop);
-
-function readReportEntry(end: number): Msg {
-  let entry: Msg = {};
-  let members = 0;
-  while (rd.pos < end) {
-    const tag = readTag(end);
-    const n = tag >>> 3;
-    if (n > 3) {
-      skipField(tag & 7, end);
-      continue;
-    }
-    if ((tag & 7) !== 2 || ++members > 1) throw FALLBACK;
-    const stop = readLengthEnd(end);
-    if (n === 1) {
-      // Ok has no fields: what it holds is unknown fields, skipped.
-      while (rd.pos < stop) skipField(readTag(stop) & 7, stop);
-      entry = { ok: {}, entry: "ok" };
-    } else if (n === 2) entry = { fail: readFlat(FAIL_OUTCOME, stop), entry: "fail" };
-    else entry = { error: readFlat(ERROR_MESSAGE, stop), entry: "error" };
-    if (rd.pos !== stop) throw FALLBACK;
-  }
-  return entry;
-}
-
-/** WorkRequest bytes holding a `report`, as proto-loader's object; null = proto-loader's case. */
-function tryDecodeWorkRequest(bytes: Buffer): Msg | null {
-  const report = readOnly(bytes, 2, 5, (stop) => readList(stop, 2, readTaskResult, {}, "results", true));
-  return report === null ? null : { report, kind: "report" };
-}
-
-/** WorkResponse bytes holding `tasks` or `report_ack`, as proto-loader's object; null = proto-loader's case. */
-function tryDecodeWorkResponse(bytes: Buffer): Msg | null {
-  // The member is the first tag's field: 2 tasks, 3 report_ack.
-  const first = bytes.length > 0 ? bytes[0]! >>> 3 : 0;
-  if (first === 2) {
-    const tasks = readOnly(bytes, 2, 7, (stop) => readList(stop, 1, readClaimedTask, {}, "tasks", false));
-    return tasks === null ? null : { tasks, kind: "tasks" };
-  }
-  if (first === 3) {
-    const ack = readOnly(bytes, 3, 7, (stop) => readList(stop, 2, readReportEntry, {}, "entries", true));
-    if (ack === null) return null;
-    ack.error = null;
-    return { report_ack: ack, kind: "report_ack" };
-  }
-  return null;
-}
-
 /** The fast paths alone (null where proto-loader's function would be asked), for the codec's tests. */
-export const WORK_FAST_PATHS = {
-  decodeRequest: tryDecodeWorkRequest,
-  encodeRequest: tryEncodeWorkRequest,
-  decodeResponse: tryDecodeWorkResponse,
-  encodeResponse: tryEncodeWorkResponse,
-};
+export const WORK_FAST_PATHS = { encodeResponse: tryEncodeWorkResponse, decodeRequest: tryDecodeWorkRequest };
 
-/** Work's method definition with the fast functions, each falling back on proto-loader's `method`. */
+/**
+ * Work's method definition with the broker's encoder of WorkResponse on the fast path, falling
+ * back on proto-loader's; decoding (reports, deliveries on the client) stays proto-loader's: a
+ * table-driven reader for them showed no gain in bench/grpc-codecs.ts.
+ */
 export function fastWorkMethod(method: MethodDefinition<unknown, unknown>): MethodDefinition<unknown, unknown> {
   return {
     ...method,
-    requestDeserialize: (bytes: Buffer) => tryDecodeWorkRequest(bytes) ?? method.requestDeserialize(bytes),
-    requestSerialize: (value: unknown) => tryEncodeWorkRequest(value) ?? method.requestSerialize(value),
-    responseDeserialize: (bytes: Buffer) => tryDecodeWorkResponse(bytes) ?? method.responseDeserialize(bytes),
     responseSerialize: (value: unknown) => tryEncodeWorkResponse(value) ?? method.responseSerialize(value),
+    requestDeserialize: (bytes: Buffer) => tryDecodeWorkRequest(bytes) ?? method.requestDeserialize(bytes),
   };
 }

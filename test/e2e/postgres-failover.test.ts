@@ -1,7 +1,8 @@
 // A worker given two brokers that share one PostgreSQL database (tq://a,b) loses its broker to
 // kill -9 while it runs a task submitted through that broker: it moves to the other broker,
 // re-registers and subscribes there, and the task's result goes through the survivor (the lease
-// lives in the database, so the run is not lost or repeated). Real brokers: the doomed one is a
+// lives in the database, so the run is not lost or repeated). A producer given both URLs, whose
+// result wait was parked on the dead broker, gets the result through the survivor. Real brokers: the doomed one is a
 // process, killed for real.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -56,10 +57,13 @@ test("a worker moves from a broker killed with -9 to the other one and finishes 
   await worker.start();
   expect(worker.client.channel.endpoint.port).toBe(a.port);
 
-  const onA = new Client({ url: `tq://127.0.0.1:${a.port}`, env: {}, reconnect: false });
-  const { id } = await onA.submit("hold", "through-a", { queue: "moving" });
+  // A producer given the same two brokers submits through the first and waits for the result there.
+  const producer = new Client({ url: `tq://127.0.0.1:${a.port},127.0.0.1:${b.port}`, env: {}, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+  closers.push(() => producer.close());
+  const { id } = await producer.submit("hold", "through-a", { queue: "moving" });
+  expect(producer.channel.endpoint.port).toBe(a.port);
   await running;
-  await onA.close();
+  const awaited = producer.result(id, { wait: 30_000 });
 
   a.proc.kill("SIGKILL");
   await a.exited;
@@ -72,6 +76,9 @@ test("a worker moves from a broker killed with -9 to the other one and finishes 
 
   release();
   expect(await onB.result(id, { wait: 15_000 })).toEqual({ done: "through-a" });
+  // The producer's result wait, parked on the killed broker, was resent to the survivor and answered there.
+  expect(await awaited).toEqual({ done: "through-a" });
+  expect(producer.channel.endpoint.port).toBe(b.port);
   // One run: the lease held across the move, so the task was neither reclaimed nor retried.
   expect((await onB.status(id)).attempts).toBe(0);
   // And new work reaches it through the survivor's subscription.

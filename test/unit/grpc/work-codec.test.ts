@@ -1,13 +1,13 @@
 // The worker stream's hand-written codec (src/grpc/work-codec.ts) against proto-loader's, the
-// reference: tasks pushed and report acks (WorkResponse), reports (WorkRequest), both directions,
-// on random messages, on hand-built wire bytes (fields in any order, repeated, unknown fields,
-// padded varints, enum numbers outside the .proto) and on corrupted bytes: the same object or the
-// same error, and the same bytes from the encoders. Every other message is proto-loader's.
+// reference: tasks pushed and report acks (WorkResponse) on random messages — every field set as
+// the broker's deliveries are, or some absent — give the same bytes; reports (WorkRequest) decode
+// to the same object or the same error on random messages, hand-built wire bytes (any field
+// order, repeats, unknown fields, padded varints, outcomes outside the .proto) and corrupted
+// bytes; everything else is proto-loader's. Seeded, so a failure repeats.
 import { describe, expect, test } from "bun:test";
 import type { MethodDefinition } from "@grpc/proto-loader";
 import { protoDefinitions } from "../../../src/grpc/proto-files.ts";
-import { TASK_STATUS_NAMES } from "../../../src/grpc/submit-codec.ts";
-import { CLAIMED_TASK, ENUMS, ERROR_MESSAGE, FAIL_OUTCOME, fastWorkMethod, TASK_RESULT, WORK_FAST_PATHS } from "../../../src/grpc/work-codec.ts";
+import { CLAIMED_TASK, ERROR_MESSAGE, FAIL_OUTCOME, fastWorkMethod, WORK_FAST_PATHS } from "../../../src/grpc/work-codec.ts";
 import { bytes, chance, corrupt, int, lengthDelimited, outcome, pick, tag, text, uint32, uint64, unknownField, varint } from "../../helpers/wire-fuzz.ts";
 
 const definitions = protoDefinitions();
@@ -63,12 +63,21 @@ function randomResponse(): Msg {
   return { report_ack: { ...(chance(0.8) ? { ref: uint64() } : {}), entries: Array.from({ length: int(5) }, randomEntry), ...(chance(0.1) ? { error: randomFlat(ERROR_MESSAGE) } : {}) } };
 }
 
+/** TaskResult's fields, as the .proto numbers them (the reports' items). */
+const TASK_RESULT: Flat = [
+  [1, "id", "string"],
+  [2, "token", "uint32"],
+  [3, "outcome", ["OUTCOME_UNSPECIFIED", "OUTCOME_COMPLETED", "OUTCOME_FAILED", "OUTCOME_UNRECOVERABLE"]],
+  [4, "result", "bytes"],
+  [5, "result_is_json", "bool"],
+  [6, "error", "string"],
+];
+
 function randomRequest(): Msg {
   if (chance(0.1)) return { heartbeat: { ref: 1, cpu_percent: 0.5, memory_mb: 3, in_flight: [] } };
   return { report: { ...(chance(0.8) ? { ref: uint64() } : {}), results: Array.from({ length: int(5) }, () => randomFlat(TASK_RESULT)) } };
 }
 
-// ---- hand-built wire bytes -------------------------------------------------------------------------
 
 /** A scalar message's fields as a writer might send them: any order, some twice, padded varints, unknown fields. */
 function wireFlat(fields: Flat): number[] {
@@ -102,45 +111,18 @@ function wireRequest(): Buffer {
   return Buffer.from(top.flat());
 }
 
-function wireResponse(): Buffer {
-  let member: number[];
-  if (chance(0.5)) member = lengthDelimited(2, Array.from({ length: int(4) }, () => lengthDelimited(1, wireFlat(CLAIMED_TASK))).flat());
-  else {
-    const entries = Array.from({ length: int(4) }, () => {
-      const which = int(4);
-      if (which === 0) return lengthDelimited(2, lengthDelimited(1, chance(0.2) ? unknownField(1) : []));
-      if (which === 1) return lengthDelimited(2, lengthDelimited(2, wireFlat(FAIL_OUTCOME)));
-      if (which === 2) return lengthDelimited(2, lengthDelimited(3, wireFlat(ERROR_MESSAGE)));
-      return lengthDelimited(2, [...lengthDelimited(1, []), ...lengthDelimited(3, [])]); // two members
-    });
-    member = lengthDelimited(3, [...tag(1, 0), ...varint(BigInt(uint64())), ...entries.flat()]);
-  }
-  return Buffer.from([...member, ...(chance(0.3) ? unknownField(8) : [])]);
-}
 
 const ROUNDS = 2000;
 
 describe("WorkResponse: tasks and report acks", () => {
-  test("encoding random ones gives proto-loader's bytes by the fast path; decoding them its object", () => {
-    let fastDecoded = 0;
+  test("encoding random ones gives proto-loader's bytes, by the fast path", () => {
     for (let i = 0; i < ROUNDS; i++) {
       const value = randomResponse();
       const fast = WORK_FAST_PATHS.encodeResponse(value);
       expect(fast).not.toBeNull();
       const bytes = reference.responseSerialize(value);
       expect(fast!.equals(bytes)).toBe(true);
-      if (WORK_FAST_PATHS.decodeResponse(bytes) !== null) fastDecoded++;
-      expect(codec.responseDeserialize(bytes)).toStrictEqual(reference.responseDeserialize(bytes) as never);
-    }
-    // All but the acks refused whole (a tenth) and entries with two members.
-    expect(fastDecoded).toBeGreaterThan(ROUNDS / 2);
-  });
-
-  test("decoding hand-built and corrupted bytes: the same object or the same error", () => {
-    for (let i = 0; i < ROUNDS; i++) {
-      const built = wireResponse();
-      const bytes = chance(0.3) ? corrupt(built) : built;
-      expect(outcome(() => codec.responseDeserialize(bytes))).toStrictEqual(outcome(() => reference.responseDeserialize(bytes)));
+      expect(codec.responseSerialize(value).equals(bytes)).toBe(true);
     }
   });
 
@@ -153,15 +135,11 @@ describe("WorkResponse: tasks and report acks", () => {
 });
 
 describe("WorkRequest: reports", () => {
-  test("encoding random ones gives proto-loader's bytes; decoding them its object, by the fast path for reports", () => {
+  test("decoding proto-loader's encoding of random requests gives its object, by the fast path for reports", () => {
     for (let i = 0; i < ROUNDS; i++) {
       const value = randomRequest();
       const bytes = reference.requestSerialize(value);
-      expect(codec.requestSerialize(value).equals(bytes)).toBe(true);
-      if ("report" in value) {
-        expect(WORK_FAST_PATHS.encodeRequest(value)).not.toBeNull();
-        expect(WORK_FAST_PATHS.decodeRequest(bytes)).not.toBeNull();
-      }
+      if ("report" in value) expect(WORK_FAST_PATHS.decodeRequest(bytes)).not.toBeNull();
       expect(codec.requestDeserialize(bytes)).toStrictEqual(reference.requestDeserialize(bytes) as never);
     }
   });
@@ -175,13 +153,5 @@ describe("WorkRequest: reports", () => {
       expect(outcome(() => codec.requestDeserialize(bytes))).toStrictEqual(outcome(() => reference.requestDeserialize(bytes)));
     }
     expect(fastTaken).toBeGreaterThan(ROUNDS / 10);
-  });
-});
-
-describe("the codec's enums are the .proto's", () => {
-  test("Outcome, number by number (TaskStatus: submit-codec.test.ts)", () => {
-    const e = (definitions["tq.v1.Outcome"] as unknown as { type: { value: Array<{ name: string; number: number }> } }).type.value;
-    expect([...ENUMS.OUTCOME_NAMES] as string[]).toEqual([...e].sort((a, b) => a.number - b.number).map((v) => v.name));
-    expect(FAIL_OUTCOME[0]![2]).toBe(TASK_STATUS_NAMES);
   });
 });
