@@ -208,6 +208,8 @@ describe("after a clean stop (checks before serving: WAL, identity, schema, page
     expect(await startAndWaitForChecks(dir)).toMatch(/"rows_and_indexes_checked":"before serving","because":"the database file was replaced \(another inode\)"/);
     const second = await startAndWaitForChecks(dir);
     expect(second).toContain('"rows_and_indexes_checked":"after serving"');
+    // Memory from the snapshot the first start's stop wrote, not from every row.
+    expect(second).toContain('"memory_from":"snapshot"');
     expect(second).toMatch(new RegExp(`"level":"info","msg":"checks after start found every row and index whole".*"rows_checked":${TASKS}`));
 
     flipByte(join(dir, DB_FILE), offsetOf(join(dir, DB_FILE), "task-123-payload") + 5);

@@ -199,15 +199,26 @@ export function writeMemorySnapshot(dbPath: string, dbId: number, file: FileStam
   view.setUint32(4, Bun.hash.crc32(headerBytes), true);
   head.set(headerBytes, 8);
   const path = memorySnapshotPath(dbPath);
-  const fd = openSync(`${path}.tmp`, "w", 0o644);
+  const temp = `${path}.tmp`;
   try {
-    for (const part of [head, ...parts]) {
-      for (let done = 0; done < part.byteLength; ) done += writeSync(fd, part, done, part.byteLength - done);
+    const fd = openSync(temp, "w", 0o644);
+    try {
+      for (const part of [head, ...parts]) {
+        for (let done = 0; done < part.byteLength; ) done += writeSync(fd, part, done, part.byteLength - done);
+      }
+    } finally {
+      closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
+    renameSync(temp, path);
+  } catch (err) {
+    // A full disk, say: no half-written file is left behind.
+    try {
+      unlinkSync(temp);
+    } catch {
+      // Not there.
+    }
+    throw err;
   }
-  renameSync(`${path}.tmp`, path);
 }
 
 function align8(n: number): number {

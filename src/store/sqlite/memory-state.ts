@@ -165,7 +165,8 @@ export type FinishedStatus = "completed" | "dead" | "cancelled";
 type Finished = Record<FinishedStatus, number>;
 
 /**
- * Finished rows per queue: counted once at open (the scan that checks every row), then changed
+ * Finished rows per queue: counted once at open (the scan that reads every row, or the last clean
+ * stop's snapshot, memory-snapshot.ts, checked against the file's index at that stop), then changed
  * with each row that reaches or leaves a finished status, in the group that writes it; a failed
  * group reloads memory and counts them again (load-memory.ts). So the counts survive restarts and
  * never need a scan of the table.
