@@ -1,16 +1,10 @@
 // Seeded random values and a protobuf wire writer of the tests' own (not the codecs'), for the
 // fuzz tests that hold the hand-written gRPC codecs equal to proto-loader's.
-/** mulberry32: a small seeded generator. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
+import { seededRandom } from "./seeded-random.ts";
+
+/** mulberry32: a small seeded generator (seeded-random.ts). */
+export const rng = seededRandom;
 
 export const random = rng(23);
 

@@ -1,6 +1,8 @@
 // Which tier of the reliability suite runs: "short" (default, in `npm test`) or "long"
 // (TQ_CHAOS_TIER=long); each scenario's suite takes it as a parameter and picks its numbers.
 
+import { seededRandom } from "../../helpers/seeded-random.ts";
+
 export type ChaosTier = "short" | "long";
 
 export const TIER: ChaosTier = process.env.TQ_CHAOS_TIER === "long" ? "long" : "short";
@@ -12,13 +14,4 @@ export function chaosSeed(): number {
 }
 
 /** A small seeded PRNG (mulberry32): replayable runs without a dependency. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom };

@@ -11,18 +11,9 @@ import type { Request, Response } from "../../../src/protocol/messages.ts";
 import { decodeRequest } from "../../../src/protocol/request-codec.ts";
 import { decodeResponse } from "../../../src/protocol/response-codec.ts";
 import { ALL_REQUESTS, ALL_RESPONSES } from "./sample-messages.ts";
+import { seededRandom } from "../../helpers/seeded-random.ts";
 
-/** mulberry32: small, fast, and the same sequence on every run for a given seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 const TYPE_BYTES = [...Object.values(RequestType), ...Object.values(ResponseType)];
 const SAMPLE_FRAMES = [...ALL_REQUESTS.map((m) => encodeRequest(m)), ...ALL_RESPONSES.map((m) => encodeResponse(m))];

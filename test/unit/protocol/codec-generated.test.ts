@@ -8,17 +8,9 @@ import type { ClaimedTask, Request, Response, ResultEntry, TaskInfo, TaskSpec } 
 import { decodeRequest } from "../../../src/protocol/request-codec.ts";
 import { decodeResponse } from "../../../src/protocol/response-codec.ts";
 import { TASK_OUTCOMES, WIRE_TASK_STATUSES } from "../../../src/protocol/wire-values.ts";
+import { seededRandom } from "../../helpers/seeded-random.ts";
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 const rand = prng(2024);
 const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
