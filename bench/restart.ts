@@ -16,6 +16,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { CLOCK_TICKS_PER_SEC, ProcSampler, readCpuTicks } from "../src/bench/proc-sampler.ts";
 import { drainLines, withDeadline } from "../src/bench/stream-lines.ts";
 import { WireConn } from "../src/bench/wire-conn.ts";
 import { openSqliteStore } from "../src/store/sqlite/sqlite-store.ts";
@@ -25,7 +26,6 @@ import type { NewTask } from "../src/rules/task.ts";
 const QUEUE = "restart-bench";
 const START_DEADLINE_MS = 120_000;
 const CHECKS_DEADLINE_MS = 180_000;
-const CLOCK_TICKS_PER_SEC = 100;
 
 interface Start {
   side: string;
@@ -61,14 +61,11 @@ async function prepare(dir: string, n: number): Promise<void> {
 }
 
 function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SEC;
+  return ((readCpuTicks(pid) ?? 0) * 1000) / CLOCK_TICKS_PER_SEC;
 }
 
 function rssMiB(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(match?.[1] ?? 0) / 1024;
+  return new ProcSampler(pid).rssMiB() ?? 0;
 }
 
 async function startOnce(side: string, entry: string, dir: string): Promise<Start> {

@@ -4,12 +4,11 @@
 // synchronous_commit on), stopped and deleted after. Also reads its processes' CPU time from /proc.
 
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { CLOCK_TICKS_PER_SEC, treeCpuTicks } from "./proc-sampler.ts";
 
-/** Kernel clock ticks per second in /proc/<pid>/stat. */
-const CLOCK_TICKS_PER_SEC = 100;
 const USER = "postgres";
 const PASSWORD = "tq-bench";
 
@@ -42,7 +41,8 @@ async function embeddedPostgres(): Promise<EmbeddedPostgresClass> {
   }
 }
 
-export async function startBenchPostgres(): Promise<BenchPostgres> {
+/** `postgresFlags`: more `-c name=value` settings (e.g. pg_stat_statements for bench/pg-statements.ts). */
+export async function startBenchPostgres(postgresFlags: readonly string[] = []): Promise<BenchPostgres> {
   const EmbeddedPostgres = await embeddedPostgres();
   // Not made here: as root initdb runs as "postgres", which must be able to create and own it.
   const dir = join(tmpdir(), `tq-bench-pg-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -58,7 +58,7 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
     // PostgreSQL refuses to run as root; as root the package makes (if missing) and uses the user "postgres".
     createPostgresUser: userInfo().uid === 0,
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200", ...postgresFlags],
     onLog: (line: unknown) => log.push(String(line)),
     onError: (err: unknown) => log.push(String(err)),
   });
@@ -83,24 +83,7 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
   };
 }
 
-/** utime + stime of `root` and its live children, in ticks (a backend that exited takes its ticks with it). */
-function treeCpuTicks(root: number): number {
-  let ticks = 0;
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // After ')': field 1 is the parent pid, 11 and 12 utime and stime.
-      if (Number(name) === root || Number(fields[1]) === root) ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks;
-}
-
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = listener.port;
   listener.stop(true);

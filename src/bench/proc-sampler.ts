@@ -1,10 +1,10 @@
 // ProcSampler: peak RSS and CPU seconds of one process, read from /proc/<pid>/status and
 // /proc/<pid>/stat (Linux only; elsewhere it reports nulls). Reads only; never signals the process.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Kernel clock ticks per second for utime/stime; 100 on every mainstream Linux build. */
-const CLOCK_TICKS_PER_SEC = 100;
+export const CLOCK_TICKS_PER_SEC = 100;
 const SAMPLE_EVERY_MS = 20;
 
 export interface ProcUsage {
@@ -23,16 +23,35 @@ function readRssKiB(pid: number): number | null {
   }
 }
 
-/** utime + stime in ticks. The comm field may hold spaces, so fields are counted after its ')'. */
-function readCpuTicks(pid: number): number | null {
+/** The fields of /proc/<pid>/stat after the comm field (which may hold spaces): [0] is state, [1] the parent pid, [11] and [12] utime and stime. */
+function statFields(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** utime + stime in ticks, or null when /proc cannot tell. */
+export function readCpuTicks(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After ')' field 0 is state (field 3 of stat(5)); utime and stime are fields 14 and 15.
+    const fields = statFields(pid);
     return Number(fields[11]) + Number(fields[12]);
   } catch {
     return null;
   }
+}
+
+/** utime + stime of `root` and its live children, in ticks (a child that exited takes its ticks with it). */
+export function treeCpuTicks(root: number): number {
+  let ticks = 0;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const fields = statFields(name);
+      if (Number(name) === root || Number(fields[1]) === root) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
 }
 
 export class ProcSampler {
