@@ -26,6 +26,34 @@ export function finish(): void {
   rd.buf = EMPTY;
 }
 
+/** Runs a decoder over `bytes` between begin and finish; null when it gave up (FALLBACK): proto-loader's case. */
+export function tryRead<T>(bytes: Buffer, read: (end: number) => T): T | null {
+  begin(bytes);
+  try {
+    return read(bytes.length);
+  } catch (err) {
+    if (err === FALLBACK) return null;
+    throw err;
+  } finally {
+    finish();
+  }
+}
+
+/** Every field-1 embedded message up to `end` (a `repeated` message field 1), each read by `item` to its own end; other fields skipped. */
+export function readRepeatedField1<T>(end: number, item: (stop: number) => T): T[] {
+  const items: T[] = [];
+  while (rd.pos < end) {
+    const tag = readTag(end);
+    if (tag >>> 3 !== 1) {
+      skipField(tag & 7, end);
+      continue;
+    }
+    if ((tag & 7) !== 2) throw FALLBACK;
+    items.push(item(readLengthEnd(end)));
+  }
+  return items;
+}
+
 /**
  * A varint's low 32 bits (unsigned); its high 32 bits in `rd.hi`. At most 10 bytes, else Fallback;
  * unless `long`, at most 5: protobufjs reads a 32-bit varint (tags, lengths, uint32, bool, enum)

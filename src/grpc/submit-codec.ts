@@ -14,7 +14,7 @@
 
 import type { MethodDefinition } from "@grpc/proto-loader";
 import type { TaskSpecMsg } from "./task-messages.ts";
-import { begin, cachedString, FALLBACK, finish, isUint32, isUint64, present, QUEUE_SLOT, rd, readLengthEnd, readString, readTag, readVarint, skipField, TYPE_SLOT, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
+import { cachedString, FALLBACK, isUint32, isUint64, present, QUEUE_SLOT, rd, readLengthEnd, readRepeatedField1, readString, readTag, readVarint, skipField, TYPE_SLOT, tryRead, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
 
 
 // ---- enums (test/unit/grpc/submit-codec.test.ts checks them against the .proto) ------------------
@@ -127,27 +127,7 @@ function readTaskSpec(end: number): TaskSpecMsg {
 
 /** SubmitBatchRequest's bytes as proto-loader's object; null = not a case the fast path takes. */
 function tryDecodeSubmitBatchRequest(bytes: Buffer): { tasks: TaskSpecMsg[] } | null {
-  begin(bytes);
-  const end = bytes.length;
-  const tasks: TaskSpecMsg[] = [];
-  try {
-    while (rd.pos < end) {
-      const tag = readTag(end);
-      if (tag >>> 3 !== 1) {
-        skipField(tag & 7, end);
-        continue;
-      }
-      if ((tag & 7) !== 2) throw FALLBACK;
-      const stop = readLengthEnd(end);
-      tasks.push(readTaskSpec(stop));
-    }
-    return { tasks };
-  } catch (err) {
-    if (err === FALLBACK) return null;
-    throw err;
-  } finally {
-    finish();
-  }
+  return tryRead(bytes, (end) => ({ tasks: readRepeatedField1(end, readTaskSpec) }));
 }
 
 
@@ -157,53 +137,38 @@ interface OutcomeMsg {
   duplicate: boolean;
 }
 
+/** One SubmitOutcome up to `stop`. */
+function readOutcome(stop: number): OutcomeMsg {
+  let id = "";
+  let status = 0;
+  let duplicate = false;
+  while (rd.pos < stop) {
+    const t = readTag(stop);
+    const field = t >>> 3;
+    if (field > 3) {
+      skipField(t & 7, stop);
+      continue;
+    }
+    if (field === 1) {
+      if ((t & 7) !== 2) throw FALLBACK;
+      const s = readLengthEnd(stop);
+      id = readString(rd.pos, s);
+      rd.pos = s;
+      continue;
+    }
+    if ((t & 7) !== 0) throw FALLBACK;
+    const lo = readVarint(stop);
+    if (field === 2) {
+      if (lo >= TASK_STATUS_NAMES.length) throw FALLBACK;
+      status = lo;
+    } else duplicate = lo !== 0;
+  }
+  return { id, status: TASK_STATUS_NAMES[status]!, duplicate };
+}
+
 /** SubmitBatchResponse's bytes as proto-loader's object (clients); null = not a fast-path case. */
 function tryDecodeSubmitBatchResponse(bytes: Buffer): { outcomes: OutcomeMsg[] } | null {
-  begin(bytes);
-  const end = bytes.length;
-  const outcomes: OutcomeMsg[] = [];
-  try {
-    while (rd.pos < end) {
-      const tag = readTag(end);
-      if (tag >>> 3 !== 1) {
-        skipField(tag & 7, end);
-        continue;
-      }
-      if ((tag & 7) !== 2) throw FALLBACK;
-      const stop = readLengthEnd(end);
-      let id = "";
-      let status = 0;
-      let duplicate = false;
-      while (rd.pos < stop) {
-        const t = readTag(stop);
-        const field = t >>> 3;
-        if (field > 3) {
-          skipField(t & 7, stop);
-          continue;
-        }
-        if (field === 1) {
-          if ((t & 7) !== 2) throw FALLBACK;
-          const s = readLengthEnd(stop);
-          id = readString(rd.pos, s);
-          rd.pos = s;
-          continue;
-        }
-        if ((t & 7) !== 0) throw FALLBACK;
-        const lo = readVarint(stop);
-        if (field === 2) {
-          if (lo >= TASK_STATUS_NAMES.length) throw FALLBACK;
-          status = lo;
-        } else duplicate = lo !== 0;
-      }
-      outcomes.push({ id, status: TASK_STATUS_NAMES[status]!, duplicate });
-    }
-    return { outcomes };
-  } catch (err) {
-    if (err === FALLBACK) return null;
-    throw err;
-  } finally {
-    finish();
-  }
+  return tryRead(bytes, (end) => ({ outcomes: readRepeatedField1(end, readOutcome) }));
 }
 
 /**

@@ -5,7 +5,7 @@
 // (test/unit/grpc/work-codec.test.ts compares both on random messages). Decoding stays proto-loader's.
 
 import type { MethodDefinition } from "@grpc/proto-loader";
-import { begin, FALLBACK, finish, isUint32, isUint64, Out, present, rd, readLengthEnd, readString, readTag, readVarint, skipField, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
+import { FALLBACK, isUint32, isUint64, Out, present, rd, readLengthEnd, readString, readTag, readVarint, skipField, tryRead, utf8Length, varintSize, writeString, writeVarint } from "./proto-wire.ts";
 import { TASK_STATUS_NAMES } from "./submit-codec.ts";
 
 type Kind = "string" | "bytes" | "bool" | "uint32" | "uint64" | readonly string[];
@@ -314,9 +314,7 @@ function readTaskResult(end: number): Msg {
 
 /** WorkRequest bytes holding a `report` (field 2) and no other member, as proto-loader's object; null = its case. */
 function tryDecodeWorkRequest(bytes: Buffer): Msg | null {
-  begin(bytes);
-  try {
-    const end = bytes.length;
+  return tryRead(bytes, (end) => {
     let report: Msg | null = null;
     while (rd.pos < end) {
       const tag = readTag(end);
@@ -344,13 +342,9 @@ function tryDecodeWorkRequest(bytes: Buffer): Msg | null {
       }
       report = { results, ref };
     }
-    return report === null ? null : { report, kind: "report" };
-  } catch (err) {
-    if (err === FALLBACK) return null;
-    throw err;
-  } finally {
-    finish();
-  }
+    if (report === null) throw FALLBACK;
+    return { report, kind: "report" };
+  });
 }
 
 /** The fast paths alone (null where proto-loader's function would be asked), for the codec's tests. */
