@@ -6,17 +6,9 @@ import { expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Client } from "../../src/client/client.ts";
+import { processIsAlive } from "../../src/store/data-dir.ts";
 
 const SCRIPT = resolve(import.meta.dir, "../../scripts/cluster.ts");
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Pids of processes whose command line mentions `text` (the cluster's data dir: PostgreSQL and its backends). */
 function processesMentioning(text: string): number[] {
@@ -82,12 +74,12 @@ test("npm run cluster: three brokers on one PostgreSQL, a submit on broker 1 cla
     await three.close();
     client = null;
 
-    expect([pgPid, ...brokers.map((b) => b.pid)].every(alive)).toBe(true);
+    expect([pgPid, ...brokers.map((b) => b.pid)].every(processIsAlive)).toBe(true);
     expect(processesMentioning(baseDir).length).toBeGreaterThan(0);
     proc.kill("SIGINT");
     expect(await proc.exited).toBe(0);
     expect(out).toContain("cluster: stopped");
-    for (const pid of [pgPid, ...brokers.map((b) => b.pid)]) expect({ pid, alive: alive(pid) }).toEqual({ pid, alive: false });
+    for (const pid of [pgPid, ...brokers.map((b) => b.pid)]) expect({ pid, alive: processIsAlive(pid) }).toEqual({ pid, alive: false });
     expect(processesMentioning(baseDir)).toEqual([]);
     expect(existsSync(baseDir)).toBe(false);
   } finally {
@@ -95,7 +87,7 @@ test("npm run cluster: three brokers on one PostgreSQL, a submit on broker 1 cla
     if (proc.exitCode === null) {
       // A failed test must not leave the cluster running: the script's children by their printed pids.
       proc.kill("SIGKILL");
-      for (const pid of started) if (alive(pid)) process.kill(pid, "SIGKILL");
+      for (const pid of started) if (processIsAlive(pid)) process.kill(pid, "SIGKILL");
     }
   }
 }, 150_000);

