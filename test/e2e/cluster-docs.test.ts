@@ -1,0 +1,54 @@
+// What docs/cluster.md, docs/storage-postgres.md and docs/configuration.md promise about a broker
+// on PostgreSQL, checked on the real `serve` process (spawned from source, loopback port 0, the
+// run's test PostgreSQL server): the node id on every log line, a clear error when the database
+// cannot be reached at start, and a banner that describes the PostgreSQL store, not a data dir.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnBroker } from "../helpers/broker-process.ts";
+import { dropSchema, freshSchema, testPostgres } from "../helpers/postgres.ts";
+
+const schema = freshSchema("docs");
+const root = mkdtempSync(join(tmpdir(), "tq-cluster-docs-"));
+let url = "";
+
+beforeAll(async () => {
+  url = (await testPostgres()).url;
+}, 120_000);
+
+afterAll(async () => {
+  await dropSchema(schema);
+  rmSync(root, { recursive: true, force: true });
+});
+
+function postgresEnv(nodeId: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    TQ_PERSISTENCE_BACKEND: "postgres",
+    TQ_PERSISTENCE_POSTGRES_URL: url,
+    TQ_PERSISTENCE_POSTGRES_SCHEMA: schema,
+    TQ_PERSISTENCE_POSTGRES_POOL_SIZE: "3",
+    TQ_RAFT_NODE_ID: nodeId,
+    TQ_MONITORING_JSON_LOGGING: "true",
+    ...overrides,
+  };
+}
+
+describe("serve with persistence.backend: postgres", () => {
+  test("every log line names the node (raft.node_id), the start and stop lines of serve included", async () => {
+    const broker = await spawnBroker({ dataDir: join(root, "logs"), env: postgresEnv("docs-logs") });
+    broker.proc.kill("SIGTERM");
+    expect(await broker.exited).toBe(0);
+    const records = broker
+      .output()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { msg: string; node?: string });
+    const msgs = records.map((r) => r.msg);
+    expect(msgs).toContain("tq-broker started");
+    expect(msgs).toContain("listening");
+    expect(msgs).toContain("stopped");
+    expect(records.filter((r) => r.node !== "docs-logs").map((r) => r.msg)).toEqual([]);
+  }, 60_000);
+});
