@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnBroker } from "../helpers/broker-process.ts";
+import { runCli } from "../helpers/cli.ts";
 import { dropSchema, freshSchema, testPostgres } from "../helpers/postgres.ts";
 
 const schema = freshSchema("docs");
@@ -50,5 +51,26 @@ describe("serve with persistence.backend: postgres", () => {
     expect(msgs).toContain("listening");
     expect(msgs).toContain("stopped");
     expect(records.filter((r) => r.node !== "docs-logs").map((r) => r.msg)).toEqual([]);
+  }, 60_000);
+
+  test("a database that cannot be reached at start: exit 1 with an error naming the URL (password masked) and schema, not a crash", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const cwd = mkdtempSync(join(root, "down-"));
+    const env = postgresEnv("docs-down", {
+      TQ_PERSISTENCE_POSTGRES_URL: `postgres://tq:not-this-secret@127.0.0.1:${port}/tq`,
+      TQ_BROKER_HOST: "127.0.0.1",
+      TQ_BROKER_PORT: "0",
+      TQ_API_REST_PORT: "0",
+      TQ_API_GRPC_PORT: "0",
+      TQ_MONITORING_PROMETHEUS_PORT: "0",
+    });
+    const r = await runCli(["serve", "--data-dir", join(cwd, "data")], { cwd, env }, 40_000);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`cannot open the PostgreSQL store at postgres://tq:***@127.0.0.1:${port}/tq (schema ${schema})`);
+    expect(r.stderr).not.toContain("unexpected error");
+    expect(r.stdout + r.stderr).not.toContain("not-this-secret");
+    expect(r.stdout).not.toContain('"msg":"listening"');
   }, 60_000);
 });
