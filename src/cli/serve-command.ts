@@ -4,6 +4,7 @@
 import { startApp, type App } from "../app.ts";
 import { DataLossError } from "../store/sqlite/open-checks.ts";
 import { loadConfig, maskSecrets, type Config } from "../config/index.ts";
+import { maskUrlPassword } from "../config/mask-secrets.ts";
 import { createLogger, type LogFields, type Logger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -38,7 +39,8 @@ export const serveCommand: Command = {
 Runs the broker until SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly and exits 0.
 Settings come from built-in defaults < FILE < TQ_<SECTION>_<KEY> environment < these flags.
 On a terminal, a short banner comes first: where each listener is (protocol, REST API,
-dashboard, metrics), the data dir, durability (persistence.sync), auth and TLS. On a pipe or
+dashboard, metrics), the data dir and durability (persistence.sync) or, with backend postgres,
+the database (password masked), schema, node id and synchronous_commit, auth and TLS. On a pipe or
 under systemd only the log lines are written; the "tq-broker started" line names the dashboard.
 A data dir whose data cannot be trusted (see docs/guarantees.md) is refused with exit code 65 and
 a list of what is damaged; --accept-data-loss starts anyway, once, and logs what was lost.
@@ -120,6 +122,16 @@ function serveBanner(config: Config, app: App, urls: ListenerUrls, style: Style)
       urls,
       allInterfaces: config.broker.host === "0.0.0.0" || config.broker.host === "::",
       dataDir: app.dataDir,
+      ...(config.persistence.backend === "postgres"
+        ? {
+            postgres: {
+              url: maskUrlPassword(config.persistence.postgres.url),
+              schema: config.persistence.postgres.schema,
+              nodeId: config.raft.node_id,
+              synchronousCommit: config.persistence.postgres.synchronous_commit,
+            },
+          }
+        : {}),
       sync: config.persistence.sync,
       walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
       authEnabled: config.auth.enabled,

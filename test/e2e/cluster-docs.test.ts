@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnBroker } from "../helpers/broker-process.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runCli, spawnCliOnTerminal } from "../helpers/cli.ts";
 import { dropSchema, freshSchema, testPostgres } from "../helpers/postgres.ts";
 
 const schema = freshSchema("docs");
@@ -72,5 +72,24 @@ describe("serve with persistence.backend: postgres", () => {
     expect(r.stderr).not.toContain("unexpected error");
     expect(r.stdout + r.stderr).not.toContain("not-this-secret");
     expect(r.stdout).not.toContain('"msg":"listening"');
+  }, 60_000);
+
+  test("on a terminal the banner names the PostgreSQL store (password masked), schema, node and synchronous_commit, not a data dir or fsync", async () => {
+    const cwd = mkdtempSync(join(root, "banner-"));
+    const dataDir = join(cwd, "unused-data");
+    const env = postgresEnv("docs-banner", { TQ_BROKER_HOST: "127.0.0.1", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0", NO_COLOR: "1" });
+    const serve = spawnCliOnTerminal(["serve", "--port", "0", "--data-dir", dataDir], { cwd, env });
+    try {
+      await serve.waitForOutput('"key":"monitoring.prometheus_port"', 30_000);
+    } finally {
+      expect(await serve.stop("SIGTERM")).toBe(0);
+    }
+    const text = serve.output();
+    const masked = url.replace(/:[^:@/]*@/, ":***@");
+    expect(text).toMatch(new RegExp(`^  store\\s+${masked.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(schema ${schema}, node docs-banner\\)\r?$`, "m"));
+    expect(text).toMatch(/^ {2}durability\s+synchronous_commit on \(each acknowledged task is in PostgreSQL's WAL first\)\r?$/m);
+    expect(text).not.toContain("data dir");
+    expect(text).not.toContain("fsynced");
+    expect(text).not.toContain(new URL(url).password);
   }, 60_000);
 });
