@@ -8,8 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnBroker } from "../helpers/broker-process.ts";
+import { startBroker } from "../helpers/broker.ts";
 import { runCli, spawnCliOnTerminal } from "../helpers/cli.ts";
-import { dropSchema, freshSchema, testPostgres } from "../helpers/postgres.ts";
+import { dropSchema, freshSchema, postgresBrokerConfig, testPostgres } from "../helpers/postgres.ts";
+import { RawConn } from "../helpers/raw-conn.ts";
+import { expectKind, spec, submit } from "../helpers/wire.ts";
 
 const schema = freshSchema("docs");
 const root = mkdtempSync(join(tmpdir(), "tq-cluster-docs-"));
@@ -91,5 +94,34 @@ describe("serve with persistence.backend: postgres", () => {
     expect(text).not.toContain("data dir");
     expect(text).not.toContain("fsynced");
     expect(text).not.toContain(new URL(url).password);
+  }, 60_000);
+});
+
+describe("a cluster's REST API", () => {
+  test("a waiting task's diagnosis on a broker its queue's worker is not connected to says it sees only its own workers", async () => {
+    const a = await startBroker(await postgresBrokerConfig(schema, "docs-a"));
+    const b = await startBroker(await postgresBrokerConfig(schema, "docs-b"));
+    const conns: RawConn[] = [];
+    try {
+      const onB = await RawConn.connect(b.port);
+      conns.push(onB);
+      const registered = await onB.call({ kind: "RegisterWorker", workerId: "docs-idle", hostname: "h", pid: 1, queues: ["docs-idle-q"], concurrency: 1, version: "t", labels: [] });
+      expectKind(registered, "Registered");
+      const onA = await RawConn.connect(a.port);
+      conns.push(onA);
+      const id = await submit(onA, spec("job", { queue: "docs-idle-q" }));
+      const inspect = async (port: number): Promise<{ code: string; message: string }[]> =>
+        ((await (await fetch(`http://127.0.0.1:${port}/api/v1/tasks/${id}/inspect`)).json()) as { waiting: { code: string; message: string }[] }).waiting;
+      // B, where the worker is connected: it takes the task next.
+      expect((await inspect(b.httpPort)).map((w) => w.code)).toEqual(["next"]);
+      // A sees none of B's workers: its no_worker must not read as "nobody serves this queue".
+      const onAView = await inspect(a.httpPort);
+      expect(onAView.map((w) => w.code)).toEqual(["no_worker"]);
+      expect(onAView[0]!.message).toBe('No live worker connected to this broker serves queue "docs-idle-q" (workers connected to other brokers of the cluster are not seen here).');
+    } finally {
+      for (const conn of conns) conn.close();
+      await a.stop();
+      await b.stop();
+    }
   }, 60_000);
 });
