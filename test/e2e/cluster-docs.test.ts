@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { spawnBroker } from "../helpers/broker-process.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { runCli, spawnCliOnTerminal } from "../helpers/cli.ts";
+import { SQL } from "bun";
 import { dropSchema, freshSchema, postgresBrokerConfig, testPostgres } from "../helpers/postgres.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
 import { expectKind, spec, submit } from "../helpers/wire.ts";
@@ -94,6 +95,34 @@ describe("serve with persistence.backend: postgres", () => {
     expect(text).not.toContain("data dir");
     expect(text).not.toContain("fsynced");
     expect(text).not.toContain(new URL(url).password);
+  }, 60_000);
+});
+
+describe("persistence.postgres.schema", () => {
+  test("a name too long for its notification channel (tq_events_<schema>, 63 bytes) is a config error before anything is created; 53 characters work", async () => {
+    const cwd = mkdtempSync(join(root, "schema-"));
+    const tooLong = `docs_${"x".repeat(49)}`; // 54 characters
+    const env = postgresEnv("docs-long", { TQ_PERSISTENCE_POSTGRES_SCHEMA: tooLong, TQ_BROKER_HOST: "127.0.0.1", TQ_BROKER_PORT: "0", TQ_API_REST_PORT: "0", TQ_API_GRPC_PORT: "0", TQ_MONITORING_PROMETHEUS_PORT: "0" });
+    const refused = await runCli(["serve", "--data-dir", join(cwd, "data")], { cwd, env }, 40_000);
+    expect(refused.exitCode).toBe(78);
+    expect(refused.stderr).toContain("persistence.postgres.schema: expected a schema name: lowercase letters, digits and _, starting with a letter or _, at most 53 characters");
+    const sql = new SQL(url);
+    try {
+      expect(await sql`SELECT nspname FROM pg_namespace WHERE nspname = ${tooLong}`).toEqual([]);
+    } finally {
+      await sql.close();
+    }
+    const longest = `docs_${"y".repeat(48)}`; // 53 characters
+    const broker = await spawnBroker({ dataDir: join(cwd, "ok"), env: postgresEnv("docs-longest", { TQ_PERSISTENCE_POSTGRES_SCHEMA: longest }) });
+    try {
+      const conn = await RawConn.connect(broker.port);
+      expect(await submit(conn, spec("fits", { queue: "long-schema" }))).toBeString();
+      conn.close();
+    } finally {
+      broker.proc.kill("SIGTERM");
+      expect(await broker.exited).toBe(0);
+      await dropSchema(longest);
+    }
   }, 60_000);
 });
 
