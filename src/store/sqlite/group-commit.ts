@@ -26,9 +26,10 @@ export interface GroupCommitOptions {
   commitAtOnce?: () => boolean;
   /**
    * How long a group of operations that may wait (run(op, true): results of task runs) can stay
-   * open after its flush for the next group that must commit at once (a submit), in ms: the two
-   * share one COMMIT and one fsync instead of one each. 0 (default): it commits at its flush, or
-   * when the sync in flight returns. Its acknowledgement is still only after a sync that covers it.
+   * open after its flush for the next urgent operation (a submit), in ms: the two share one COMMIT
+   * and one fsync instead of one each. It waits only when urgent work committed within the last
+   * mayWaitMs (more is then likely to come). 0 (default): it commits at its flush, or when the
+   * sync in flight returns. Its acknowledgement is still only after a sync that covers it.
    */
   mayWaitMs?: number;
   /** After a rollback: the owner must make its memory match the database again. */
@@ -97,6 +98,8 @@ export class GroupCommit {
   private waitTimer: ReturnType<typeof setTimeout> | null = null;
   /** The open group has had its wait: its next flush commits it (or leaves it for the sync in flight). */
   private waited = false;
+  /** performance.now() of the last COMMIT of a group with urgent operations (a submit's, mostly). */
+  private lastUrgentCommitMs = Number.NEGATIVE_INFINITY;
   /** The held group's wait ended, bound once. */
   private readonly waitOver = (): void => {
     this.waitTimer = null;
@@ -183,7 +186,8 @@ export class GroupCommit {
    * a sync is in flight the group stays open and commits when that sync returns: its
    * acknowledgement needs the next sync either way, and one COMMIT then writes each page once for
    * all the operations that arrived meanwhile instead of once per event-loop turn. A group of
-   * operations that may wait is first held up to mayWaitMs, until urgent work joins it.
+   * operations that may wait is first held up to mayWaitMs, until urgent work joins it, when such
+   * work is likely to come (see companyLikely).
    */
   flush(): void {
     this.flushScheduled = false;
@@ -191,7 +195,7 @@ export class GroupCommit {
       this.flushNow();
       return;
     }
-    if (this.urgentOps === 0 && !this.waited && (this.options.mayWaitMs ?? 0) > 0) {
+    if (this.urgentOps === 0 && !this.waited && this.companyLikely()) {
       // Only operations that may wait: hold the group for the next submit's COMMIT and fsync, within the bound.
       this.waitTimer ??= setTimeout(this.waitOver, this.options.mayWaitMs);
       return;
@@ -211,10 +215,11 @@ export class GroupCommit {
   flushNow(): void {
     if (!this.open) return;
     this.flushAfterSync = false;
+    const startMs = performance.now();
+    if (this.urgentOps > 0) this.lastUrgentCommitMs = startMs;
     this.endWait();
     const waiters = this.waiters;
     this.waiters = [];
-    const startMs = performance.now();
     try {
       this.options.beforeCommit?.();
       this.commit.run();
@@ -241,6 +246,16 @@ export class GroupCommit {
   /** The open group may not wait for the sync in flight: see GroupCommitOptions.commitAtOnce, settled(). */
   private mustCommitAtOnce(): boolean {
     return this.settleWaiters.length > 0 || this.waiters.length >= MAX_DEFERRED_OPS || this.options.commitAtOnce?.() === true;
+  }
+
+  /**
+   * Urgent work committed within the last mayWaitMs, so more is likely within the wait (one task
+   * at a time at a steady rate). Without it (a drain of results alone, or a quiet broker) a wait
+   * would only add latency and a timer.
+   */
+  private companyLikely(): boolean {
+    const mayWaitMs = this.options.mayWaitMs ?? 0;
+    return mayWaitMs > 0 && performance.now() - this.lastUrgentCommitMs < mayWaitMs;
   }
 
   /** The open group was flushed and is kept open: for the sync in flight, or for company. */

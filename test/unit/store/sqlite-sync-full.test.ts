@@ -179,9 +179,9 @@ test("sync full: a group of results alone waits for the next submit and shares i
 });
 
 test("sync full: a result alone is committed once its wait ends when nothing else comes, and acknowledged only after a sync", async () => {
-  const { pending, reader, statusOf, complete, acked } = await withLeases(1, 1);
+  const { pending, reader, statusOf, complete, acked } = await withLeases(1, 200);
   const done = complete(0);
-  // Bounded by the test's timeout: the 1 ms wait ends, the group commits and asks for a sync.
+  // Bounded by the test's timeout: the wait ends, the group commits and asks for a sync.
   while (pending.length === 0) await turn();
   expect(statusOf(0)).toBe(STATUS_COMPLETED);
   await turn();
@@ -204,5 +204,19 @@ test("sync full: a submit that makes nothing ready (a delayed task) also ends th
   expect(countOf("delayed")).toBe(1);
   expect(statusOf(0)).toBe(STATUS_COMPLETED);
   await withSyncs(pending, Promise.all([done, delayed]));
+  reader.close();
+});
+
+test("sync full: results with no submit committed within the wait (a drain, a quiet broker) do not wait: nothing is likely to join them", async () => {
+  const { pending, reader, statusOf, complete } = await withLeases(1, 20);
+  // Let the wait's length pass since the last submit's COMMIT (a loop of event-loop turns, no timer).
+  const since = performance.now();
+  while (performance.now() - since < 25) await turn();
+  const done = complete(0);
+  await turn();
+  await turn();
+  expect(statusOf(0)).toBe(STATUS_COMPLETED);
+  expect(pending).toHaveLength(1);
+  await withSyncs(pending, done);
   reader.close();
 });
