@@ -98,8 +98,9 @@ export class GroupCommit {
   private waitTimer: ReturnType<typeof setTimeout> | null = null;
   /** The open group has had its wait: its next flush commits it (or leaves it for the sync in flight). */
   private waited = false;
-  /** performance.now() of the last COMMIT of a group with urgent operations (a submit's, mostly). */
+  /** performance.now() of the last two COMMITs of groups with urgent operations (submits, mostly). */
   private lastUrgentCommitMs = Number.NEGATIVE_INFINITY;
+  private urgentCommitGapMs = Number.POSITIVE_INFINITY;
   /** The held group's wait ended, bound once. */
   private readonly waitOver = (): void => {
     this.waitTimer = null;
@@ -216,7 +217,10 @@ export class GroupCommit {
     if (!this.open) return;
     this.flushAfterSync = false;
     const startMs = performance.now();
-    if (this.urgentOps > 0) this.lastUrgentCommitMs = startMs;
+    if (this.urgentOps > 0) {
+      this.urgentCommitGapMs = startMs - this.lastUrgentCommitMs;
+      this.lastUrgentCommitMs = startMs;
+    }
     this.endWait();
     const waiters = this.waiters;
     this.waiters = [];
@@ -249,13 +253,14 @@ export class GroupCommit {
   }
 
   /**
-   * Urgent work committed within the last mayWaitMs, so more is likely within the wait (one task
-   * at a time at a steady rate). Without it (a drain of results alone, or a quiet broker) a wait
-   * would only add latency and a timer.
+   * The last two urgent commits came less than mayWaitMs apart and the last one less than
+   * mayWaitMs ago, so more is likely within the wait (one task at a time, 500/s or more). Otherwise
+   * (a drain of results alone, a slower trickle, a quiet broker) a wait would only add latency
+   * and a timer.
    */
   private companyLikely(): boolean {
     const mayWaitMs = this.options.mayWaitMs ?? 0;
-    return mayWaitMs > 0 && performance.now() - this.lastUrgentCommitMs < mayWaitMs;
+    return mayWaitMs > 0 && this.urgentCommitGapMs < mayWaitMs && performance.now() - this.lastUrgentCommitMs < mayWaitMs;
   }
 
   /** The open group was flushed and is kept open: for the sync in flight, or for company. */

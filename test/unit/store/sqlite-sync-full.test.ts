@@ -136,6 +136,8 @@ async function withLeases(count: number, resultsWaitMs: number) {
   const { pending, syncWal } = manualSync();
   const path = tempPath();
   const store = open({ path, syncWal, resultsWaitMs });
+  // Two submits in a row, as at a steady rate: results then expect more to come (companyLikely).
+  await withSyncs(pending, store.submit([task({ queue: "other" })], 1000));
   await withSyncs(pending, store.submit(Array.from({ length: count }, () => task()), 1000));
   const leases = await withSyncs(pending, claim(store, { queues: ["default"], workerId: "w", max: count, nowMs: 1000 }));
   expect(leases).toHaveLength(count);
@@ -207,7 +209,7 @@ test("sync full: a submit that makes nothing ready (a delayed task) also ends th
   reader.close();
 });
 
-test("sync full: results with no submit committed within the wait (a drain, a quiet broker) do not wait: nothing is likely to join them", async () => {
+test("sync full: results with no submit committed within the wait (a drain, a quiet broker, a slow trickle) do not wait: nothing is likely to join them", async () => {
   const { pending, reader, statusOf, complete } = await withLeases(1, 20);
   // Let the wait's length pass since the last submit's COMMIT (a loop of event-loop turns, no timer).
   const since = performance.now();
@@ -216,6 +218,25 @@ test("sync full: results with no submit committed within the wait (a drain, a qu
   await turn();
   await turn();
   expect(statusOf(0)).toBe(STATUS_COMPLETED);
+  expect(pending).toHaveLength(1);
+  await withSyncs(pending, done);
+  reader.close();
+});
+
+test("sync full: results right after a submit do not wait when submits come further apart than the wait (a slow trickle)", async () => {
+  const { pending, syncWal } = manualSync();
+  const path = tempPath();
+  const store = open({ path, syncWal, resultsWaitMs: 20 });
+  await withSyncs(pending, store.submit([task()], 1000));
+  const [lease] = await withSyncs(pending, claim(store, { queues: ["default"], workerId: "w", max: 1, nowMs: 1000 }));
+  const since = performance.now();
+  while (performance.now() - since < 25) await turn();
+  await withSyncs(pending, store.submit([task({ queue: "other" })], 1001));
+  const done = store.report([{ lease: { id: lease!.task.id, token: lease!.token }, completed: { result: null, resultIsJson: false } }], 1001);
+  await turn();
+  await turn();
+  const reader = new Database(path, { readonly: true });
+  expect((reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(lease!.task.id)!) as { status: number }).status).toBe(STATUS_COMPLETED);
   expect(pending).toHaveLength(1);
   await withSyncs(pending, done);
   reader.close();
