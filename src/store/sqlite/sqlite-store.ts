@@ -263,7 +263,7 @@ export class SqliteStore implements Store {
     return this.leases.renew(leases, nowMs);
   }
 
-  async report(items: readonly ReportItem[], nowMs: number): Promise<ReportItemResult[]> {
+  async report(items: readonly ReportItem[], nowMs: number, mayWait = false): Promise<ReportItemResult[]> {
     this.assertOpen();
     return this.group.run(() => {
       // Completions are written together after the loop (row-batches.ts); each lease ends as its
@@ -282,7 +282,7 @@ export class SqliteStore implements Store {
       });
       writeCompletions(this.stmts, completions, nowMs);
       return out;
-    }, true);
+    }, mayWait);
   }
 
   /** A hand-back is a memory write: the row never left pending in the file. */

@@ -131,7 +131,10 @@ test("sync full with the real WAL fdatasync: acknowledged submits survive a reop
   expect((await again.pendingCount())).toBe(50);
 });
 
-/** A store with one claimed task per lease asked for, a reader on the file, and helpers to look at committed rows and complete leases. */
+/**
+ * A store with one claimed task per lease asked for, a reader on the file, and helpers to look at
+ * committed rows and complete leases (as results that may wait: Store.report's mayWait).
+ */
 async function withLeases(count: number, resultsWaitMs: number) {
   const { pending, syncWal } = manualSync();
   const path = tempPath();
@@ -145,8 +148,8 @@ async function withLeases(count: number, resultsWaitMs: number) {
   const statusOf = (i: number): number => (reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(leases[i]!.task.id)!) as { status: number }).status;
   const countOf = (type: string): number => (reader.query("SELECT count(*) AS n FROM tasks WHERE type = ?").get(type) as { n: number }).n;
   let acked = 0;
-  const complete = (i: number) =>
-    store.report([{ lease: { id: leases[i]!.task.id, token: leases[i]!.token }, completed: { result: null, resultIsJson: false } }], 1001).then((out) => {
+  const complete = (i: number, mayWait = true) =>
+    store.report([{ lease: { id: leases[i]!.task.id, token: leases[i]!.token }, completed: { result: null, resultIsJson: false } }], 1001, mayWait).then((out) => {
       acked++;
       return out;
     });
@@ -232,11 +235,22 @@ test("sync full: results right after a submit do not wait when submits come furt
   const since = performance.now();
   while (performance.now() - since < 25) await turn();
   await withSyncs(pending, store.submit([task({ queue: "other" })], 1001));
-  const done = store.report([{ lease: { id: lease!.task.id, token: lease!.token }, completed: { result: null, resultIsJson: false } }], 1001);
+  const done = store.report([{ lease: { id: lease!.task.id, token: lease!.token }, completed: { result: null, resultIsJson: false } }], 1001, true);
   await turn();
   await turn();
   const reader = new Database(path, { readonly: true });
   expect((reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(lease!.task.id)!) as { status: number }).status).toBe(STATUS_COMPLETED);
+  expect(pending).toHaveLength(1);
+  await withSyncs(pending, done);
+  reader.close();
+});
+
+test("sync full: a result that may not wait (the broker's default: a claim-based worker, or someone waiting on it) commits at its flush", async () => {
+  const { pending, reader, statusOf, complete } = await withLeases(1, 60_000);
+  const done = complete(0, false);
+  await turn();
+  await turn();
+  expect(statusOf(0)).toBe(STATUS_COMPLETED);
   expect(pending).toHaveLength(1);
   await withSyncs(pending, done);
   reader.close();
