@@ -281,16 +281,18 @@ export class Broker {
   }
 
   async complete(lease: LeaseRef, result: TaskResultIn): Promise<void> {
+    const mayWait = this.nobodyWaitsOn(lease);
     this.leasesEnded([lease]);
     const nowMs = this.clock.now();
-    const [r] = await this.store.report([{ lease, completed: result }], nowMs);
+    const [r] = await this.store.report([{ lease, completed: result }], nowMs, mayWait);
     if (!r!.ok) throw r!.error;
     if ("completed" in r!) this.completed(r.completed, nowMs);
   }
 
   async fail(lease: LeaseRef, failure: FailureIn): Promise<FailureOutcome> {
+    const mayWait = this.nobodyWaitsOn(lease);
     this.leasesEnded([lease]);
-    const [r] = await this.store.report([{ lease, failed: failure }], this.clock.now());
+    const [r] = await this.store.report([{ lease, failed: failure }], this.clock.now(), mayWait);
     if (!r!.ok) throw r!.error;
     if (!("failed" in r!)) throw new BrokerError(ErrorCode.Internal, "a failure report came back as a completion");
     this.failed(r.failed);
@@ -303,11 +305,13 @@ export class Broker {
    * failure fails every item. In input order.
    */
   async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
+    let mayWait = true;
+    for (const r of reports) if (!this.nobodyWaitsOn(r.lease)) mayWait = false;
     if (this.subs.leasesEnded(reports, reportRef)) this.serveWaiters();
     const nowMs = this.clock.now();
     let results: ReportItemResult[];
     try {
-      results = await this.store.report(reports, nowMs);
+      results = await this.store.report(reports, nowMs, mayWait);
     } catch (err) {
       const error = toBrokerError(err);
       // Answered per item, so the connection never sees it: a bug must be logged here.
@@ -323,6 +327,15 @@ export class Broker {
       this.failed(r.failed);
       return { ok: true, failure: r.failed };
     });
+  }
+
+  /**
+   * The acknowledgement of this lease's result may come a little later (Store.report's mayWait):
+   * its worker gets its next task by push, not by a claim after the answer, and nobody waits on
+   * the task's result. Asked before the lease ends.
+   */
+  private nobodyWaitsOn(lease: LeaseRef): boolean {
+    return this.subs.pushed(lease) && !this.resultWaiters.has(lease.id);
   }
 
   /** A run's completion, for metrics; result waits are woken by the store's finished event. */

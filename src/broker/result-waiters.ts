@@ -14,6 +14,11 @@ export class ResultWaiters {
     return this.byId.size;
   }
 
+  /** Someone waits on `id`. */
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
   ids(): string[] {
     return [...this.byId.keys()];
   }

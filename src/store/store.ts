@@ -177,8 +177,12 @@ export interface Store {
    * InvalidField "result" (payload + result would pass MAX_TASK_DATA_BYTES). An error message is
    * kept cut to what fits beside the payload. A storage failure rejects the whole call.
    * Announces finished for completed and dead tasks.
+   * `mayWait`: nobody needs this acknowledgement soon (each item's worker gets its next task by
+   * push, not by a claim after this answer, and nobody waits on the result), so a store may hold
+   * it briefly to share a commit and fsync with other work (SQLite with sync full: resultsWaitMs).
+   * Never earlier than durable either way.
    */
-  report(items: readonly ReportItem[], nowMs: number): Promise<ReportItemResult[]>;
+  report(items: readonly ReportItem[], nowMs: number, mayWait?: boolean): Promise<ReportItemResult[]>;
 
   /** in_progress -> pending at once, not counted as an attempt (a worker handing work back). Throws LeaseLost / NotFound, all or none. */
   release(leases: readonly LeaseRef[], nowMs: number): Promise<void>;

@@ -24,6 +24,14 @@ export interface GroupCommitOptions {
    * tasks ready: workers get them at COMMIT, before any sync). Other groups wait for that sync.
    */
   commitAtOnce?: () => boolean;
+  /**
+   * How long a group of operations that may wait (run(op, true): results of task runs) can stay
+   * open after its flush for the next urgent operation (a submit), in ms: the two share one COMMIT
+   * and one fsync instead of one each. It waits only when urgent work committed within the last
+   * mayWaitMs (more is then likely to come). 0 (default): it commits at its flush, or when the
+   * sync in flight returns. Its acknowledgement is still only after a sync that covers it.
+   */
+  mayWaitMs?: number;
   /** After a rollback: the owner must make its memory match the database again. */
   onRolledBack: (err: unknown) => void;
   /** After each successful COMMIT (visible to reads, not yet acknowledged when there is a `sync`). */
@@ -84,6 +92,21 @@ export class GroupCommit {
   private syncFailure: unknown = null;
   /** The open group's flush came while a sync was in flight: it commits when that sync returns. */
   private flushAfterSync = false;
+  /** Operations in the open group that did not say they may wait (see GroupCommitOptions.mayWaitMs). */
+  private urgentOps = 0;
+  /** The open group, all of whose operations may wait, is held until this timer (or urgent work) commits it. */
+  private waitTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The open group has had its wait: its next flush commits it (or leaves it for the sync in flight). */
+  private waited = false;
+  /** performance.now() of the last two COMMITs of groups with urgent operations (submits, mostly). */
+  private lastUrgentCommitMs = Number.NEGATIVE_INFINITY;
+  private urgentCommitGapMs = Number.POSITIVE_INFINITY;
+  /** The held group's wait ended, bound once. */
+  private readonly waitOver = (): void => {
+    this.waitTimer = null;
+    this.waited = true;
+    this.flush();
+  };
   private flushScheduled = false;
   private idleWaiters: (() => void)[] = [];
   private readonly commitMs = new Float64Array(COMMIT_SAMPLES);
@@ -108,8 +131,10 @@ export class GroupCommit {
    * (committed, and synced when there is a `sync`).
    * `op` must throw BrokerErrors only before it writes: such an error rejects just this call.
    * Any other throw is a storage failure: the whole group is rolled back and rejected.
+   * `mayWait`: this operation's acknowledgement may wait up to GroupCommitOptions.mayWaitMs for
+   * other work to share its COMMIT and fsync.
    */
-  run<T>(op: () => T): Promise<T> {
+  run<T>(op: () => T, mayWait = false): Promise<T> {
     if (!this.open) {
       try {
         this.begin.run();
@@ -128,8 +153,9 @@ export class GroupCommit {
       this.fail(err);
       return Promise.reject(failure);
     }
-    // A group left waiting for the sync in flight commits after all once it holds work that must not wait.
-    if (this.flushAfterSync && this.mustCommitAtOnce()) this.stopWaitingForSync();
+    if (!mayWait) this.urgentOps++;
+    // A group left waiting (for the sync in flight, or for company) commits after all once it holds work that must not wait.
+    if (this.isHeld() && (this.mustCommitAtOnce() || (!mayWait && this.waitTimer !== null))) this.stopWaitingForSync();
     return new Promise<T>((resolve, reject) => {
       this.waiters.push({ value, resolve: resolve as (value: unknown) => void, reject });
     });
@@ -146,7 +172,7 @@ export class GroupCommit {
   settled(): Promise<void> {
     if (!this.open) return Promise.resolve();
     // Someone reads after this group (a claim of tasks it made ready, a get): do not keep it open.
-    if (this.flushAfterSync) this.stopWaitingForSync();
+    if (this.isHeld()) this.stopWaitingForSync();
     return new Promise((resolve) => this.settleWaiters.push(resolve));
   }
 
@@ -160,12 +186,26 @@ export class GroupCommit {
    * Commits the open group; its operations are acknowledged now, or when a sync covers it. While
    * a sync is in flight the group stays open and commits when that sync returns: its
    * acknowledgement needs the next sync either way, and one COMMIT then writes each page once for
-   * all the operations that arrived meanwhile instead of once per event-loop turn.
+   * all the operations that arrived meanwhile instead of once per event-loop turn. A group of
+   * operations that may wait is first held up to mayWaitMs, until urgent work joins it, when such
+   * work is likely to come (see companyLikely).
    */
   flush(): void {
     this.flushScheduled = false;
-    if (!this.open) return;
-    if (this.syncing && !this.mustCommitAtOnce()) {
+    if (!this.open || this.mustCommitAtOnce()) {
+      this.flushNow();
+      return;
+    }
+    if (this.urgentOps === 0 && !this.waited && this.companyLikely()) {
+      // Only operations that may wait: hold the group for the next submit's COMMIT and fsync, within the bound.
+      this.waitTimer ??= setTimeout(this.waitOver, this.options.mayWaitMs);
+      return;
+    }
+    if (this.waitTimer !== null) {
+      clearTimeout(this.waitTimer);
+      this.waitTimer = null;
+    }
+    if (this.syncing) {
       this.flushAfterSync = true;
       return;
     }
@@ -176,9 +216,14 @@ export class GroupCommit {
   flushNow(): void {
     if (!this.open) return;
     this.flushAfterSync = false;
+    const startMs = performance.now();
+    if (this.urgentOps > 0) {
+      this.urgentCommitGapMs = startMs - this.lastUrgentCommitMs;
+      this.lastUrgentCommitMs = startMs;
+    }
+    this.endWait();
     const waiters = this.waiters;
     this.waiters = [];
-    const startMs = performance.now();
     try {
       this.options.beforeCommit?.();
       this.commit.run();
@@ -207,7 +252,31 @@ export class GroupCommit {
     return this.settleWaiters.length > 0 || this.waiters.length >= MAX_DEFERRED_OPS || this.options.commitAtOnce?.() === true;
   }
 
-  /** The open group, left waiting for the sync in flight, commits at the next flush instead. */
+  /**
+   * The last two urgent commits came less than mayWaitMs apart and the last one less than
+   * mayWaitMs ago, so more is likely within the wait (one task at a time, 500/s or more). Otherwise
+   * (a drain of results alone, a slower trickle, a quiet broker) a wait would only add latency
+   * and a timer.
+   */
+  private companyLikely(): boolean {
+    const mayWaitMs = this.options.mayWaitMs ?? 0;
+    return mayWaitMs > 0 && this.urgentCommitGapMs < mayWaitMs && performance.now() - this.lastUrgentCommitMs < mayWaitMs;
+  }
+
+  /** The open group was flushed and is kept open: for the sync in flight, or for company. */
+  private isHeld(): boolean {
+    return this.flushAfterSync || this.waitTimer !== null;
+  }
+
+  /** The next group starts with no wait had and no urgent operation. */
+  private endWait(): void {
+    if (this.waitTimer !== null) clearTimeout(this.waitTimer);
+    this.waitTimer = null;
+    this.waited = false;
+    this.urgentOps = 0;
+  }
+
+  /** The open group, left waiting, commits at the next flush instead. */
   private stopWaitingForSync(): void {
     if (!this.flushScheduled) this.scheduleFlush();
   }
@@ -286,6 +355,7 @@ export class GroupCommit {
     }
     this.open = false;
     this.flushAfterSync = false;
+    this.endWait();
     const waiters = this.waiters;
     this.waiters = [];
     this.options.onRolledBack(err);

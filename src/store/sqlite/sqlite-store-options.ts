@@ -41,6 +41,12 @@ export interface SqliteStoreOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   flushOn?: FlushOn;
   /**
+   * Sync full: how long a group holding only results of task runs (Report) may stay open for the
+   * next submit, so that both share one COMMIT and one fsync, in ms (default 2; 0 = commit at once).
+   * A result is still acknowledged only once durable; only that acknowledgement can be later.
+   */
+  resultsWaitMs?: number;
+  /**
    * Where checkpoints run: "worker" (default with sync full: a Worker thread with its own
    * connection copies and fsyncs; the main thread only finishes the job once the WAL file is long)
    * or "inline" (default with sync interval: on this thread between groups, every

@@ -130,3 +130,128 @@ test("sync full with the real WAL fdatasync: acknowledged submits survive a reop
   const again = open({ path });
   expect((await again.pendingCount())).toBe(50);
 });
+
+/**
+ * A store with one claimed task per lease asked for, a reader on the file, and helpers to look at
+ * committed rows and complete leases (as results that may wait: Store.report's mayWait).
+ */
+async function withLeases(count: number, resultsWaitMs: number) {
+  const { pending, syncWal } = manualSync();
+  const path = tempPath();
+  const store = open({ path, syncWal, resultsWaitMs });
+  // Two submits in a row, as at a steady rate: results then expect more to come (companyLikely).
+  await withSyncs(pending, store.submit([task({ queue: "other" })], 1000));
+  await withSyncs(pending, store.submit(Array.from({ length: count }, () => task()), 1000));
+  const leases = await withSyncs(pending, claim(store, { queues: ["default"], workerId: "w", max: count, nowMs: 1000 }));
+  expect(leases).toHaveLength(count);
+  const reader = new Database(path, { readonly: true });
+  const statusOf = (i: number): number => (reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(leases[i]!.task.id)!) as { status: number }).status;
+  const countOf = (type: string): number => (reader.query("SELECT count(*) AS n FROM tasks WHERE type = ?").get(type) as { n: number }).n;
+  let acked = 0;
+  const complete = (i: number, mayWait = true) =>
+    store.report([{ lease: { id: leases[i]!.task.id, token: leases[i]!.token }, completed: { result: null, resultIsJson: false } }], 1001, mayWait).then((out) => {
+      acked++;
+      return out;
+    });
+  return { store, pending, reader, statusOf, countOf, complete, acked: () => acked };
+}
+
+test("sync full: a group of results alone waits for the next submit and shares its COMMIT and its sync; it is acknowledged only after that sync", async () => {
+  // A wait far longer than the test: only the submit can end it.
+  const { store, pending, reader, statusOf, countOf, complete, acked } = await withLeases(2, 60_000);
+  const commitsBefore = store.commitStats().commits;
+  const done0 = complete(0);
+  const done1 = complete(1);
+  await turn();
+  await turn();
+  // Held open: not in the file, no sync asked for, not acknowledged.
+  expect([statusOf(0), statusOf(1)]).toEqual([STATUS_PENDING, STATUS_PENDING]);
+  expect(pending).toHaveLength(0);
+  expect(acked()).toBe(0);
+  const submitted = store.submit([task({ type: "next" })], 1002);
+  await turn();
+  // One COMMIT for the submit and both results, one sync for all three.
+  expect(countOf("next")).toBe(1);
+  expect([statusOf(0), statusOf(1)]).toEqual([STATUS_COMPLETED, STATUS_COMPLETED]);
+  expect(pending).toHaveLength(1);
+  await turn();
+  expect(acked()).toBe(0);
+  pending.shift()!(null);
+  await Promise.all([done0, done1, submitted]);
+  expect(acked()).toBe(2);
+  expect(store.commitStats().commits - commitsBefore).toBe(1);
+  reader.close();
+});
+
+test("sync full: a result alone is committed once its wait ends when nothing else comes, and acknowledged only after a sync", async () => {
+  const { pending, reader, statusOf, complete, acked } = await withLeases(1, 200);
+  const done = complete(0);
+  // Bounded by the test's timeout: the wait ends, the group commits and asks for a sync.
+  while (pending.length === 0) await turn();
+  expect(statusOf(0)).toBe(STATUS_COMPLETED);
+  await turn();
+  expect(acked()).toBe(0);
+  pending.shift()!(null);
+  await done;
+  expect(acked()).toBe(1);
+  reader.close();
+});
+
+test("sync full: a submit that makes nothing ready (a delayed task) also ends the wait of the results before it", async () => {
+  const { store, pending, reader, statusOf, countOf, complete } = await withLeases(1, 60_000);
+  const done = complete(0);
+  await turn();
+  await turn();
+  expect(statusOf(0)).toBe(STATUS_PENDING);
+  const delayed = store.submit([task({ type: "delayed", runAtMs: 60_000 })], 1002);
+  await turn();
+  await turn();
+  expect(countOf("delayed")).toBe(1);
+  expect(statusOf(0)).toBe(STATUS_COMPLETED);
+  await withSyncs(pending, Promise.all([done, delayed]));
+  reader.close();
+});
+
+test("sync full: results with no submit committed within the wait (a drain, a quiet broker, a slow trickle) do not wait: nothing is likely to join them", async () => {
+  const { pending, reader, statusOf, complete } = await withLeases(1, 20);
+  // Let the wait's length pass since the last submit's COMMIT (a loop of event-loop turns, no timer).
+  const since = performance.now();
+  while (performance.now() - since < 25) await turn();
+  const done = complete(0);
+  await turn();
+  await turn();
+  expect(statusOf(0)).toBe(STATUS_COMPLETED);
+  expect(pending).toHaveLength(1);
+  await withSyncs(pending, done);
+  reader.close();
+});
+
+test("sync full: results right after a submit do not wait when submits come further apart than the wait (a slow trickle)", async () => {
+  const { pending, syncWal } = manualSync();
+  const path = tempPath();
+  const store = open({ path, syncWal, resultsWaitMs: 20 });
+  await withSyncs(pending, store.submit([task()], 1000));
+  const [lease] = await withSyncs(pending, claim(store, { queues: ["default"], workerId: "w", max: 1, nowMs: 1000 }));
+  const since = performance.now();
+  while (performance.now() - since < 25) await turn();
+  await withSyncs(pending, store.submit([task({ queue: "other" })], 1001));
+  const done = store.report([{ lease: { id: lease!.task.id, token: lease!.token }, completed: { result: null, resultIsJson: false } }], 1001, true);
+  await turn();
+  await turn();
+  const reader = new Database(path, { readonly: true });
+  expect((reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(lease!.task.id)!) as { status: number }).status).toBe(STATUS_COMPLETED);
+  expect(pending).toHaveLength(1);
+  await withSyncs(pending, done);
+  reader.close();
+});
+
+test("sync full: a result that may not wait (the broker's default: a claim-based worker, or someone waiting on it) commits at its flush", async () => {
+  const { pending, reader, statusOf, complete } = await withLeases(1, 60_000);
+  const done = complete(0, false);
+  await turn();
+  await turn();
+  expect(statusOf(0)).toBe(STATUS_COMPLETED);
+  expect(pending).toHaveLength(1);
+  await withSyncs(pending, done);
+  reader.close();
+});
