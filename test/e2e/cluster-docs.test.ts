@@ -126,6 +126,44 @@ describe("persistence.postgres.schema", () => {
   }, 60_000);
 });
 
+describe("raft.node_id shared by two brokers", () => {
+  const NODE_WARNING = "another broker is running with this node id";
+
+  test("two live brokers with one node id both warn, at their next sign of life (here a /readyz)", async () => {
+    const linesA: string[] = [];
+    const linesB: string[] = [];
+    const a = await startBroker(await postgresBrokerConfig(schema, "docs-twin"), undefined, { logSink: (l) => linesA.push(l) });
+    const b = await startBroker(await postgresBrokerConfig(schema, "docs-twin"), undefined, { logSink: (l) => linesB.push(l) });
+    try {
+      expect((await fetch(`http://127.0.0.1:${a.httpPort}/readyz`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${b.httpPort}/readyz`)).status).toBe(200);
+      expect(linesA.filter((l) => l.includes(NODE_WARNING)).length).toBe(1);
+      expect(linesB.filter((l) => l.includes(NODE_WARNING)).length).toBe(1);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 60_000);
+
+  test("a broker started again at once after kill -9 (as systemd does) does not warn about its own earlier run", async () => {
+    const env = postgresEnv("docs-crash");
+    const first = await spawnBroker({ dataDir: join(root, "crash1"), env });
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    const again = await spawnBroker({ dataDir: join(root, "crash2"), env });
+    try {
+      const rest = /"msg":"listening","key":"api\.rest_port","address":"[^"]*:(\d+)"/.exec(again.output());
+      expect(rest).not.toBeNull();
+      for (let i = 0; i < 2; i++) expect((await fetch(`http://127.0.0.1:${rest![1]}/readyz`)).status).toBe(200);
+    } finally {
+      again.proc.kill("SIGTERM");
+      expect(await again.exited).toBe(0);
+    }
+    expect(again.output()).toContain('"msg":"store opened"');
+    expect(again.output()).not.toContain("node id");
+  }, 60_000);
+});
+
 describe("a cluster's REST API", () => {
   test("a waiting task's diagnosis on a broker its queue's worker is not connected to says it sees only its own workers", async () => {
     const a = await startBroker(await postgresBrokerConfig(schema, "docs-a"));
