@@ -1,7 +1,9 @@
-// What docs/cluster.md, docs/storage-postgres.md and docs/configuration.md promise about a broker
-// on PostgreSQL, checked on the real `serve` process (spawned from source, loopback port 0, the
-// run's test PostgreSQL server): the node id on every log line, a clear error when the database
-// cannot be reached at start, and a banner that describes the PostgreSQL store, not a data dir.
+// What docs/cluster.md, docs/storage-postgres.md and docs/configuration.md promise about brokers
+// on PostgreSQL, checked on real `serve` processes (spawned from source) and in-process brokers on
+// loopback sockets, on the run's test PostgreSQL server: the node id on every log line, a clear
+// error when the database cannot be reached at start, a banner that describes the PostgreSQL
+// store, the schema name's limit, the shared-node-id warning (two live brokers, not a restart
+// after a crash), and a waiting task's diagnosis that says it sees only its broker's workers.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
