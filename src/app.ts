@@ -119,6 +119,7 @@ export async function startApp(config: Config, rootLog: Logger, options: StartOp
         finished: (ends, elsewhere) => broker?.onFinished(ends, elsewhere),
         due: (atMs) => scheduler?.poke(atMs),
         paused: (queue, paused) => broker?.onPaused(queue, paused),
+        workerCommand: (workerId, command) => broker?.onForwardedWorkerCommand(workerId, command),
       },
       onCommit: (ops, ms) => metrics.groupCommitted(ops, ms),
       onFatal: (err) => {

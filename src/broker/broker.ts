@@ -215,6 +215,31 @@ export class Broker {
     return this.desk.setCommand(workerId, command);
   }
 
+  /**
+   * An operator's command for a worker anywhere in the cluster: applied here if this broker holds
+   * it (the worker with its command), else passed to the broker that last saw it within
+   * worker.max_inactivity_secs, which applies it on receipt (that broker's node id). NotFound when
+   * no broker has.
+   */
+  async commandWorker(workerId: string, command: "quiet" | "shutdown"): Promise<{ worker: WorkerState } | { forwardedTo: string }> {
+    const presence = this.options.presence;
+    if (presence == null || this.workers.get(workerId) !== undefined) return { worker: this.desk.setCommand(workerId, command) };
+    const nodeId = await presence.forwardWorkerCommand(workerId, command, this.clock.now() - this.options.maxInactivityMs);
+    if (nodeId === null) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)} on any broker of the cluster`, { field: "worker_id" });
+    this.log.info("operator's worker command passed to the broker serving the worker", { worker: workerId, command, node_id: nodeId });
+    return { forwardedTo: nodeId };
+  }
+
+  /** Another broker passed on an operator's command for a worker the cluster's records say is here. */
+  onForwardedWorkerCommand(workerId: string, command: "quiet" | "shutdown"): void {
+    if (this.workers.get(workerId) === undefined) {
+      this.log.info("a forwarded worker command names a worker no longer here; dropped", { worker: workerId, command });
+      return;
+    }
+    this.desk.setCommand(workerId, command);
+    this.log.info("worker command from another broker applied", { worker: workerId, command });
+  }
+
   async claim(command: ClaimCommand): Promise<Lease[]> {
     this.checkOpen();
     const { queues, max } = checkClaimCommand(command, this.options.maxBatchClaim);

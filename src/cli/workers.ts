@@ -74,7 +74,8 @@ export const workersCommand: Command = {
 usage: tq-broker workers quiet|stop ID [--api-url URL] [--api-key KEY] [--json]
 
 quiet: the worker takes no new task and finishes what it runs; stop: it also exits when done. Told in
-its next heartbeat reply, and enforced by the broker at once. Speaks the REST API (api.rest_port).
+its next heartbeat reply, and enforced by the broker at once. Speaks the REST API (api.rest_port); in a
+cluster any broker passes the command on to the one the worker is connected to.
 
 options of quiet, stop:
 ${formatFlags(ADMIN_FLAGS)}`,
@@ -84,7 +85,10 @@ ${formatFlags(ADMIN_FLAGS)}`,
     const args = parseArgs(argv, commandSpec);
     try {
       const worker = await adminApi(args, ctx).call("POST", `/api/v1/workers/${encodeURIComponent(args.positionals[1]!)}/${COMMANDS_BY_ACTION[action]}`);
-      ctx.out(args.booleans.json ? toJson(worker) : `worker ${worker.id}: ${action === "stop" ? "told to finish its tasks and exit" : "told to take no new tasks"}`);
+      const told = action === "stop" ? "told to finish its tasks and exit" : "told to take no new tasks";
+      // 202 from a broker of a cluster the worker is not connected to: it passed the command on.
+      const via = worker.forwarded === true ? ` (through broker ${worker.node_id}, which serves it)` : "";
+      ctx.out(args.booleans.json ? toJson(worker) : `worker ${worker.id}: ${told}${via}`);
       return EXIT.ok;
     } catch (err) {
       if (!(err instanceof AdminError)) throw err;

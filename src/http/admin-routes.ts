@@ -40,15 +40,25 @@ function workerAction(command: Exclude<WorkerCommand, "none">): Route {
     operationId: `${command}Worker`,
     summary:
       command === "quiet"
-        ? "Ask a worker to stop claiming and finish what it runs (told in its next heartbeat reply)."
-        : "Ask a worker to finish what it runs and exit (told in its next heartbeat reply).",
+        ? "Ask a worker to stop claiming and finish what it runs (told in its next heartbeat reply). In a cluster any broker takes it: one the worker is not connected to passes it on (202)."
+        : "Ask a worker to finish what it runs and exit (told in its next heartbeat reply). In a cluster any broker takes it: one the worker is not connected to passes it on (202).",
     tag: "workers",
     pathParams: { id: "Worker id." },
-    responses: [{ status: 200, description: "The worker with its pending command.", schema: ref("Worker") }],
+    responses: [
+      { status: 200, description: "The worker (connected to this broker) with its pending command.", schema: ref("Worker") },
+      {
+        status: 202,
+        description: "The worker is connected to another broker of the cluster, which was passed the command and applies it on receipt (milliseconds); node_id names it.",
+        schema: ref("ForwardedWorkerCommand"),
+      },
+    ],
     errors: ["NotFound"],
     async handle(ctx: RouteContext) {
       await noBody(ctx.request);
-      return { body: workerJson(ctx.broker.setWorkerCommand(ctx.params.id ?? "", command)) };
+      const id = ctx.params.id ?? "";
+      const done = await ctx.broker.commandWorker(id, command);
+      if ("worker" in done) return { body: workerJson(done.worker) };
+      return { status: 202, body: { id, command, node_id: done.forwardedTo, forwarded: true } };
     },
   };
 }

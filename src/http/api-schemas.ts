@@ -293,6 +293,17 @@ export const SCHEMAS = {
       command: { type: "string", enum: [...WORKER_COMMANDS], description: "What the operator asked; sent in the next heartbeat reply." },
     },
   },
+  ForwardedWorkerCommand: {
+    type: "object",
+    required: ["id", "command", "node_id", "forwarded"],
+    description: "The worker is served by another broker of the cluster (persistence.backend: postgres): the command was passed to it, which applies it on receipt.",
+    properties: {
+      id: { type: "string", description: "Worker id." },
+      command: { type: "string", enum: ["quiet", "shutdown"] },
+      node_id: { type: "string", description: "raft.node_id of the broker that last saw the worker and applies the command." },
+      forwarded: { type: "boolean", enum: [true] },
+    },
+  },
   WorkerList: {
     type: "object",
     required: ["workers", "recently_dead"],

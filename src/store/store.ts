@@ -6,6 +6,7 @@
 // SQL. Nothing here knows the wire format; the broker passes its limits (the reply budget) in.
 
 import type { BrokerError } from "../protocol/errors.ts";
+import type { WorkerCommand } from "../protocol/wire-values.ts";
 import type { RetryPolicy } from "../rules/transitions.ts";
 import type {
   CancelOutcome, CompletedInfo, ExpiredLease, FailureIn, FailureOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskResultIn, TaskRun, TaskStatus,
@@ -141,6 +142,12 @@ export interface StoreEvents {
   due(atMs: number): void;
   /** A queue was paused or resumed; a store with several brokers passes on what the others did. */
   paused(queue: string, paused: boolean): void;
+  /**
+   * Another broker of the cluster passed on an operator's command (quiet, shutdown) for a worker
+   * the store's records say this broker serves (WorkerPresence.forwardWorkerCommand). Only a store
+   * with several brokers sends it.
+   */
+  workerCommand(workerId: string, command: Exclude<WorkerCommand, "none">): void;
 }
 
 /** What every store takes besides its own settings. */

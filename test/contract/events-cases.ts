@@ -4,6 +4,7 @@
 
 import { expect, test } from "bun:test";
 import { ErrorCode } from "../../src/protocol/errors.ts";
+import type { WorkerPresence } from "../../src/store/cluster.ts";
 import { claim, complete, fail } from "../helpers/store-ops.ts";
 import { expectCode, task, type ContractContext } from "./store.contract.ts";
 
@@ -136,6 +137,23 @@ export function eventsCases({ setup, claimOne }: ContractContext): void {
         retryAtMs: null,
         attempts: 4,
       });
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test("an operator's command for a worker no other broker has seen goes nowhere: not passed on, no workerCommand event", async () => {
+    const { clock, h, store, events } = await setup();
+    try {
+      // A store of one broker (SQLite) has no other broker to pass it to and offers no forwarding;
+      // a store shared by brokers answers null for a worker none of them saw (the broker then says NotFound).
+      const presence = store as Partial<WorkerPresence>;
+      if (presence.forwardWorkerCommand !== undefined) {
+        expect(await presence.forwardWorkerCommand("never-seen", "quiet", clock.now() - 60_000)).toBeNull();
+        expect(await presence.forwardWorkerCommand("never-seen", "shutdown", 0)).toBeNull();
+      }
+      await store.submit([task({ queue: "wc" })], clock.now());
+      expect(events.workerCommands).toEqual([]);
     } finally {
       await h.cleanup();
     }

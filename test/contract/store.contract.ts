@@ -38,6 +38,7 @@ export class EventLog implements StoreEvents {
   readonly ended: TaskEnd[] = [];
   readonly dues: number[] = [];
   readonly pauses: Array<[string, boolean]> = [];
+  readonly workerCommands: Array<[string, string]> = [];
 
   ready(queue: string, count: number): void {
     this.readied.push([queue, count]);
@@ -55,6 +56,10 @@ export class EventLog implements StoreEvents {
     this.pauses.push([queue, paused]);
   }
 
+  workerCommand(workerId: string, command: string): void {
+    this.workerCommands.push([workerId, command]);
+  }
+
   /** Tasks announced ready per queue, summed. */
   readyCounts(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -67,6 +72,7 @@ export class EventLog implements StoreEvents {
     this.ended.length = 0;
     this.dues.length = 0;
     this.pauses.length = 0;
+    this.workerCommands.length = 0;
   }
 }
 

@@ -1,10 +1,11 @@
 // How the brokers of one cluster hear of each other's commits: a NOTIFY in the committing
 // transaction (delivered only if it commits) carrying what became ready (queue, count) and what
 // finished (ids, and a cancelled run's lease so its worker's broker can tell it) and which queues
-// were paused or resumed, and, since
+// were paused or resumed, an operator's command for a worker another broker serves, and, since
 // notifications are lost while a listener reconnects, a slow poll of the queues holding ready tasks.
 
 import type { SQL } from "bun";
+import type { WorkerCommand } from "../../protocol/wire-values.ts";
 import type { TaskEnd } from "../store.ts";
 import type { TxNotes } from "./pg-group.ts";
 
@@ -22,7 +23,18 @@ interface Message {
   f?: (string | number)[][];
   /** Queues paused (1) or resumed (0). */
   p?: [string, number][];
+  /** An operator's commands for workers: [worker id, command, node id of the broker to apply it]. */
+  w?: [string, string, string][];
 }
+
+/** An operator's command for a worker, addressed to the broker (node id) that serves it. */
+export interface ForwardedCommand {
+  workerId: string;
+  command: Exclude<WorkerCommand, "none">;
+  nodeId: string;
+}
+
+const FORWARDED_COMMANDS: readonly string[] = ["quiet", "shutdown"];
 
 /** The channel of one schema's cluster (several clusters may share a database). */
 export function channelOf(schema: string): string {
@@ -65,11 +77,18 @@ export function encodeNotes(instance: string, notes: TxNotes): string[] {
   return out;
 }
 
+/** The payload carrying one operator's command to the broker serving the worker (sent outside any transaction). */
+export function encodeWorkerCommand(instance: string, forwarded: ForwardedCommand): string {
+  const message: Message = { o: instance, w: [[forwarded.workerId, forwarded.command, forwarded.nodeId]] };
+  return JSON.stringify(message);
+}
+
 export interface Decoded {
   from: string;
   ready: [string, number][];
   ends: TaskEnd[];
   pauses: [string, boolean][];
+  commands: ForwardedCommand[];
 }
 
 /** A payload read back; null for one that is not ours (another program on the channel). */
@@ -91,7 +110,12 @@ export function decodeNotes(payload: string): Decoded | null {
     ends.push(end);
   }
   const pauses = (message.p ?? []).filter((p) => typeof p?.[0] === "string").map((p): [string, boolean] => [p[0], p[1] === 1]);
-  return { from: message.o, ready, ends, pauses };
+  const commands: ForwardedCommand[] = [];
+  for (const w of message.w ?? []) {
+    if (typeof w?.[0] !== "string" || typeof w[2] !== "string" || !FORWARDED_COMMANDS.includes(String(w[1]))) continue;
+    commands.push({ workerId: w[0], command: w[1] as ForwardedCommand["command"], nodeId: w[2] });
+  }
+  return { from: message.o, ready, ends, pauses, commands };
 }
 
 /** Sends the notifications inside `tx`: delivered to every listener when it commits, never if it rolls back. */

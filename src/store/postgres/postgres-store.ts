@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { SQL } from "bun";
 import { systemClock } from "../../clock.ts";
 import { BrokerError, ErrorCode } from "../../protocol/errors.ts";
+import type { WorkerCommand } from "../../protocol/wire-values.ts";
 import { DEFAULT_RETRY_POLICY } from "../../rules/transitions.ts";
 import type { CancelOutcome, Lease, LeaseRef, NewTask, SubmitOutcome, Task, TaskCounts, TaskRun } from "../../rules/task.ts";
 import type { WorkerPresence } from "../cluster.ts";
@@ -15,7 +16,7 @@ import type {
 } from "../store.ts";
 import { TOKEN_KEY_BYTES, TokenCipher } from "../token-cipher.ts";
 import { claimBatch } from "./claim-batch.ts";
-import { channelOf, decodeNotes, encodeNotes, notifyInTx, readyQueues } from "./cluster-bus.ts";
+import { channelOf, decodeNotes, encodeNotes, encodeWorkerCommand, notifyInTx, readyQueues } from "./cluster-bus.ts";
 import { recoverOwnLeases } from "./lease-ends.ts";
 import { nextDueMs, reclaimWorkerLeases, releaseLeases, renewBatch, tickWrites } from "./lease-ops.ts";
 import { PendingCount } from "./pending-count.ts";
@@ -277,6 +278,16 @@ export class PostgresStore implements Store, WorkerPresence {
     if (!this.closed) this.presence.workerGone(workerId);
   }
 
+  async forwardWorkerCommand(workerId: string, command: Exclude<WorkerCommand, "none">, seenSinceMs: number): Promise<string | null> {
+    this.assertOpen();
+    return this.read(async () => {
+      const seen = await this.presence.lastSeen(workerId);
+      if (seen === null || seen.nodeId === this.options.nodeId || seen.seenAtMs < seenSinceMs) return null;
+      await this.sql`SELECT pg_notify(${this.channel}, ${encodeWorkerCommand(this.instance, { workerId, command, nodeId: seen.nodeId })})`;
+      return seen.nodeId;
+    });
+  }
+
   // ---- inside ------------------------------------------------------------------------------
 
   private committed(notes: TxNotes, ops: number, commitMs: number): void {
@@ -301,6 +312,9 @@ export class PostgresStore implements Store, WorkerPresence {
     if (message.ends.length > 0) this.tell("finished", () => events.finished?.(message.ends, true));
     // This broker's own pauses are the broker's to apply; another broker's come this way.
     for (const [queue, paused] of message.pauses) this.tell("paused", () => events.paused?.(queue, paused));
+    for (const c of message.commands) {
+      if (c.nodeId === this.options.nodeId) this.tell("workerCommand", () => events.workerCommand?.(c.workerId, c.command));
+    }
   }
 
   /**

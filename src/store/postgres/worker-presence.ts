@@ -8,7 +8,8 @@ import type { WorkerPresence } from "../cluster.ts";
 /** Records older than this are dropped: the worker has been gone a day. */
 const FORGET_AFTER_MS = 24 * 60 * 60 * 1000;
 
-export class PgWorkerPresence implements WorkerPresence {
+/** The workers table; forwarding a command is the store's (it owns the channel). */
+export class PgWorkerPresence implements Omit<WorkerPresence, "forwardWorkerCommand"> {
   private readonly unwritten = new Map<string, number>();
   /** Workers whose record names this broker, as far as this broker wrote it. */
   private readonly written = new Set<string>();
@@ -27,8 +28,14 @@ export class PgWorkerPresence implements WorkerPresence {
     // checks this record before declaring it dead.
     if (!this.written.has(workerId) && !this.urgent) {
       this.urgent = true;
-      queueMicrotask(() => void this.flush());
+      queueMicrotask(() => void this.flushUrgent());
     }
+  }
+
+  /** A flush for a worker new here: after the one under way, if any (it took its batch before this worker was seen). */
+  private async flushUrgent(): Promise<void> {
+    while (this.flushing !== null) await this.flushing;
+    if (this.urgent) await this.flush();
   }
 
   async workerSeenElsewhere(workerId: string, sinceMs: number): Promise<boolean> {
@@ -41,6 +48,12 @@ export class PgWorkerPresence implements WorkerPresence {
       this.log("could not read where a worker was last seen; taking its tasks back", { worker: workerId, error: String(err) });
       return false;
     }
+  }
+
+  /** The broker (node id) that last wrote the worker's record and when, or null without a record. Throws on a failed read. */
+  async lastSeen(workerId: string): Promise<{ nodeId: string; seenAtMs: number } | null> {
+    const [row] = (await this.sql`SELECT node_id, seen_at FROM workers WHERE worker_id = ${workerId}`) as { node_id: string; seen_at: string }[];
+    return row === undefined ? null : { nodeId: row.node_id, seenAtMs: Number(row.seen_at) };
   }
 
   workerGone(workerId: string): void {
