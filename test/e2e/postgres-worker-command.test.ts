@@ -2,7 +2,8 @@
 // database): the broker the request lands on, if the worker is not connected to it, passes the
 // command (a NOTIFY) to the broker the workers table says serves it, and answers 202 naming that
 // broker; a worker no broker has seen is NotFound, as on one broker. Real brokers on real sockets:
-// an SDK Worker on B, the REST API and the CLI on A.
+// an SDK Worker and a gRPC worker stream on B (pushed the command at once), the REST API and the
+// CLI on A.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { Client, Worker } from "../../src/index.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { runCli } from "../helpers/cli.ts";
+import { GrpcTestClient } from "../helpers/grpc-client.ts";
 import { dropSchema, freshSchema, postgresBrokerConfig, testPostgres } from "../helpers/postgres.ts";
 import { RawConn } from "../helpers/raw-conn.ts";
 import { eventually, sleep } from "../helpers/wire.ts";
@@ -76,6 +78,25 @@ describe("an operator's worker command through a broker the worker is not connec
       expect((await client.status(after.id)).status).toBe("pending");
     } finally {
       await worker.stop();
+    }
+  });
+
+  test("a gRPC worker stream on B is told through A at once, as by B itself: the command is pushed, no heartbeat needed", async () => {
+    const grpc = new GrpcTestClient(b.grpcPort);
+    const stream = grpc.work();
+    try {
+      stream.send({ start: { worker_id: "wc-grpc", hostname: "h", pid: 1, queues: ["wc-grpc"], concurrency: 1, version: "test" } });
+      await stream.next("started");
+      // B writes the worker's record within milliseconds of its start; until then A knows of no such worker.
+      let reply = { status: 0, body: null as any };
+      await eventually(async () => (reply = await post(a, "/api/v1/workers/wc-grpc/quiet")).status === 202);
+      expect(reply.body).toEqual({ id: "wc-grpc", command: "quiet", node_id: "b", forwarded: true });
+      expect((await stream.next("command")).command).toEqual({ command: "WORKER_COMMAND_QUIET" });
+      expect((await post(a, "/api/v1/workers/wc-grpc/shutdown")).status).toBe(202);
+      expect((await stream.next("command")).command).toEqual({ command: "WORKER_COMMAND_SHUTDOWN" });
+    } finally {
+      stream.call.end();
+      grpc.close();
     }
   });
 
