@@ -216,15 +216,20 @@ export class Broker {
   }
 
   /**
-   * An operator's command for a worker anywhere in the cluster: applied here if this broker holds
-   * it (the worker with its command), else passed to the broker that last saw it within
-   * worker.max_inactivity_secs, which applies it on receipt (that broker's node id). NotFound when
-   * no broker has.
+   * An operator's command for a worker anywhere in the cluster: applied here if the worker is
+   * connected to this broker (the worker with its command), else passed to the broker that last
+   * saw it within worker.max_inactivity_secs (after it left here, if it did), which applies it on
+   * receipt (that broker's node id). A worker that left here and was seen nowhere since gets it
+   * here, as on one broker; NotFound when no broker knows it.
    */
   async commandWorker(workerId: string, command: "quiet" | "shutdown"): Promise<{ worker: WorkerState } | { forwardedTo: string }> {
     const presence = this.options.presence;
-    if (presence == null || this.workers.get(workerId) !== undefined) return { worker: this.desk.setCommand(workerId, command) };
-    const nodeId = await presence.forwardWorkerCommand(workerId, command, this.clock.now() - this.options.maxInactivityMs);
+    const here = this.workers.get(workerId);
+    if (presence == null || (here !== undefined && here.disconnectedAtMs === null && here.deadAtMs === null)) return { worker: this.desk.setCommand(workerId, command) };
+    // Gone from here (connection closed, or dead, and not yet forgotten): it may have reconnected to another broker.
+    const since = Math.max(this.clock.now() - this.options.maxInactivityMs, here?.disconnectedAtMs ?? here?.lastSeenAtMs ?? 0);
+    const nodeId = await presence.forwardWorkerCommand(workerId, command, since);
+    if (nodeId === null && here !== undefined) return { worker: this.desk.setCommand(workerId, command) };
     if (nodeId === null) throw new BrokerError(ErrorCode.NotFound, `no worker with id ${JSON.stringify(workerId)} on any broker of the cluster`, { field: "worker_id" });
     this.log.info("operator's worker command passed to the broker serving the worker", { worker: workerId, command, node_id: nodeId });
     return { forwardedTo: nodeId };

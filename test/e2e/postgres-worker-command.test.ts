@@ -39,6 +39,20 @@ afterAll(async () => {
   await dropSchema(schema);
 });
 
+/** Waits until the workers table says `node` served the worker last (a broker writes it within milliseconds of a register). */
+async function recordedOn(workerId: string, node: string): Promise<void> {
+  const { SQL } = await import("bun");
+  const sql = new SQL((await testPostgres()).url, { max: 1 });
+  try {
+    await eventually(async () => {
+      const rows = (await sql.unsafe(`SELECT node_id FROM "${schema}".workers WHERE worker_id = $1`, [workerId])) as { node_id: string }[];
+      return rows[0]?.node_id === node;
+    });
+  } finally {
+    await sql.close();
+  }
+}
+
 async function post(broker: TestBroker, path: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`http://127.0.0.1:${broker.httpPort}${path}`, { method: "POST" });
   return { status: res.status, body: await res.json() };
@@ -88,9 +102,8 @@ describe("an operator's worker command through a broker the worker is not connec
       stream.send({ start: { worker_id: "wc-grpc", hostname: "h", pid: 1, queues: ["wc-grpc"], concurrency: 1, version: "test" } });
       await stream.next("started");
       // B writes the worker's record within milliseconds of its start; until then A knows of no such worker.
-      let reply = { status: 0, body: null as any };
-      await eventually(async () => (reply = await post(a, "/api/v1/workers/wc-grpc/quiet")).status === 202);
-      expect(reply.body).toEqual({ id: "wc-grpc", command: "quiet", node_id: "b", forwarded: true });
+      await recordedOn("wc-grpc", "b");
+      expect(await post(a, "/api/v1/workers/wc-grpc/quiet")).toEqual({ status: 202, body: { id: "wc-grpc", command: "quiet", node_id: "b", forwarded: true } });
       expect((await stream.next("command")).command).toEqual({ command: "WORKER_COMMAND_QUIET" });
       expect((await post(a, "/api/v1/workers/wc-grpc/shutdown")).status).toBe(202);
       expect((await stream.next("command")).command).toEqual({ command: "WORKER_COMMAND_SHUTDOWN" });
@@ -119,6 +132,21 @@ describe("an operator's worker command through a broker the worker is not connec
     const reply = await post(a, "/api/v1/workers/wc-ghost/quiet");
     expect(reply.status).toBe(404);
     expect(reply.body.error).toMatchObject({ name: "NotFound", field: "worker_id" });
+  });
+
+  test("a worker that left A (its connection closed, still listed there) and reconnected to B: through A the command goes to B", async () => {
+    const onA = await RawConn.connect(a.port);
+    await onA.call({ kind: "RegisterWorker", workerId: "wc-moved", hostname: "h", pid: 1, queues: ["wc-moved"], concurrency: 1, version: "t", labels: [] });
+    onA.close();
+    await eventually(() => a.app.broker.workers.get("wc-moved")?.disconnectedAtMs != null);
+    const onB = await RawConn.connect(b.port);
+    conns.push(onB);
+    await onB.call({ kind: "RegisterWorker", workerId: "wc-moved", hostname: "h", pid: 1, queues: ["wc-moved"], concurrency: 1, version: "t", labels: [] });
+    await recordedOn("wc-moved", "b");
+    // A still lists it (until broker.disconnect_grace_secs, 5 s, pass), disconnected.
+    expect(a.app.broker.workers.get("wc-moved")?.disconnectedAtMs).not.toBeNull();
+    expect(await post(a, "/api/v1/workers/wc-moved/quiet")).toEqual({ status: 202, body: { id: "wc-moved", command: "quiet", node_id: "b", forwarded: true } });
+    await eventually(() => b.app.broker.workers.get("wc-moved")?.command === "quiet");
   });
 
   test("a worker connected to A itself: 200 with the worker, as before", async () => {
