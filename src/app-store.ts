@@ -46,21 +46,37 @@ export async function openConfiguredStore(config: Config, log: Logger, wiring: S
   return config.persistence.backend === "postgres" ? openPostgres(config, log, wiring) : openSqlite(config, log, wiring);
 }
 
+/**
+ * The PostgreSQL store could not be opened at start (unreachable, refused the login, a schema
+ * newer than this broker): serve exits 1 with this message, naming the URL (password masked).
+ */
+export class PostgresOpenError extends Error {
+  override get name(): string {
+    return "PostgresOpenError";
+  }
+}
+
 async function openPostgres(config: Config, log: Logger, wiring: StoreWiring): Promise<OpenedStore> {
   const pg = config.persistence.postgres;
   const nodeId = config.raft.node_id;
-  const store = await openPostgresStore({
-    url: pg.url,
-    schema: pg.schema,
-    nodeId,
-    poolSize: pg.pool_size,
-    synchronousCommit: pg.synchronous_commit,
-    clock: wiring.clock,
-    retry: wiring.retry,
-    events: wiring.events,
-    onCommit: wiring.onCommit,
-    log: (msg, fields) => log.warn(msg, { component: "store", ...fields }),
-  });
+  let store;
+  try {
+    store = await openPostgresStore({
+      url: pg.url,
+      schema: pg.schema,
+      nodeId,
+      poolSize: pg.pool_size,
+      synchronousCommit: pg.synchronous_commit,
+      clock: wiring.clock,
+      retry: wiring.retry,
+      events: wiring.events,
+      onCommit: wiring.onCommit,
+      log: (msg, fields) => log.warn(msg, { component: "store", ...fields }),
+    });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new PostgresOpenError(`cannot open the PostgreSQL store at ${maskUrlPassword(pg.url)} (schema ${pg.schema}): ${maskPassword(reason, pg.url)}`, { cause: err });
+  }
   log.info("store opened", {
     backend: "postgres",
     url: maskUrlPassword(pg.url),
@@ -151,4 +167,15 @@ function openSqlite(config: Config, log: Logger, wiring: StoreWiring): Promise<O
       },
     };
   });
+}
+
+/** `text` with the URL's password, should a driver message quote it, masked. */
+function maskPassword(text: string, url: string): string {
+  let password = "";
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    return text;
+  }
+  return password === "" ? text : text.split(password).join("***");
 }

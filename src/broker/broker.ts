@@ -382,6 +382,11 @@ export class Broker {
     else if (this.paused.delete(queue)) this.serveWaiters();
   }
 
+  /** One of several brokers on one database (PostgreSQL): its worker registry holds only the workers connected to it. */
+  get clustered(): boolean {
+    return this.options.presence != null;
+  }
+
   isPaused(queue: string): boolean {
     return this.paused.has(queue);
   }

@@ -33,6 +33,11 @@ export interface WaitFacts {
   serving: readonly ServingWorker[];
   /** For a pending task: what is ahead of it; null otherwise. */
   ahead: ReadyAhead | null;
+  /**
+   * One of several brokers on one database: `serving` holds only the workers connected to this
+   * broker, so the messages say so (a worker on another broker is not seen here).
+   */
+  cluster?: boolean;
 }
 
 const WAITING = new Set(["pending", "scheduled", "failed"]);
@@ -65,27 +70,30 @@ export function whyWaiting(task: Task, facts: WaitFacts): WaitReason[] {
   // leave this one out: a claim would hand them the task only for it to fail with no handler.
   const declared = live.map((s) => declaredTypes(s.worker.labels));
   const unhandled = live.length > 0 && declared.every((types) => types !== null && !types.includes(task.type));
+  // In a cluster this broker knows only its own workers, and says so.
+  const here = facts.cluster === true ? " connected to this broker" : "";
+  const elsewhere = facts.cluster === true ? " (workers connected to other brokers of the cluster are not seen here)" : "";
   if (live.length === 0) {
     const dead = facts.serving.length - live.length;
     reasons.push({
       code: "no_worker",
       count: 0,
-      message: `No live worker serves queue "${task.queue}"${dead > 0 ? ` (${dead} that did are dead)` : ""}.`,
+      message: `No live worker${here} serves queue "${task.queue}"${dead > 0 ? ` (${dead} that did are dead)` : ""}${elsewhere}.`,
     });
   } else if (unhandled) {
     const known = [...new Set(declared.flat() as string[])].sort();
     reasons.push({
       code: "no_handler",
       count: 0,
-      message: `No live worker serving queue "${task.queue}" handles type "${task.type}": the ${live.length} that serve it handle ${known.map((t) => `"${t}"`).join(", ")}.`,
+      message: `No live worker${here} serving queue "${task.queue}" handles type "${task.type}": the ${live.length} that serve it handle ${known.map((t) => `"${t}"`).join(", ")}${elsewhere}.`,
     });
   } else if (taking.length === 0) {
-    reasons.push({ code: "workers_stopping", count: live.length, message: `The ${live.length} worker(s) serving queue "${task.queue}" are quiet or shutting down: they take no new tasks.` });
+    reasons.push({ code: "workers_stopping", count: live.length, message: `The ${live.length} worker(s)${here} serving queue "${task.queue}" are quiet or shutting down: they take no new tasks${elsewhere}.` });
   } else if (task.status === "pending") {
     const slots = taking.reduce((n, s) => n + Math.max(1, s.worker.concurrency), 0);
     const running = taking.reduce((n, s) => n + s.running, 0);
     if (running >= slots) {
-      reasons.push({ code: "workers_busy", count: taking.length, message: `Every worker serving queue "${task.queue}" is busy: ${running} tasks running in ${slots} slots on ${taking.length} worker(s).` });
+      reasons.push({ code: "workers_busy", count: taking.length, message: `Every worker${here} serving queue "${task.queue}" is busy: ${running} tasks running in ${slots} slots on ${taking.length} worker(s)${elsewhere}.` });
     }
   }
   if (task.status === "pending" && facts.ahead !== null) {
@@ -110,6 +118,8 @@ export interface ExplainSource {
   workers: { list(): WorkerState[] };
   readyAhead(id: string): Promise<ReadyAhead | null>;
   count(filter: { status: "in_progress"; workerId: string }): Promise<number>;
+  /** True on one of several brokers sharing a database (its registry holds only its own workers). */
+  readonly clustered?: boolean;
 }
 
 /** whyWaiting with the broker's facts as they are now. */
@@ -120,5 +130,5 @@ export async function explainTask(source: ExplainSource, task: Task, nowMs: numb
     workers.map(async (worker) => ({ worker, running: workerStatus(worker) === "dead" ? 0 : await source.count({ status: "in_progress", workerId: worker.id }) })),
   );
   const ahead = task.status === "pending" ? await source.readyAhead(task.id) : null;
-  return whyWaiting(task, { nowMs, paused: source.isPaused(task.queue), serving, ahead });
+  return whyWaiting(task, { nowMs, paused: source.isPaused(task.queue), serving, ahead, cluster: source.clustered === true });
 }

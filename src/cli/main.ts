@@ -6,6 +6,7 @@ import { CorruptDatabaseError } from "../store/sqlite/schema.ts";
 import { TlsConfigError } from "../tls.ts";
 import { ConfigError, formatConfigErrors, ListenError } from "../config/index.ts";
 import { DataDirError } from "../store/data-dir.ts";
+import { PostgresOpenError } from "../app-store.ts";
 import type { CliContext, Command } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
 import { EXIT, HelpRequested, UsageError, type ExitCode } from "./exit-codes.ts";
@@ -62,7 +63,7 @@ function report(err: unknown, command: Command | undefined, ctx: CliContext): Ex
     ctx.err(`tq-broker: ${err.message}\nRestore the data dir from a backup, or move it aside to start empty.`);
     return EXIT.corruptData;
   }
-  if (err instanceof DataDirError || err instanceof ListenError) {
+  if (err instanceof DataDirError || err instanceof ListenError || err instanceof PostgresOpenError) {
     ctx.err(`tq-broker: ${err.message}`);
     return EXIT.failure;
   }

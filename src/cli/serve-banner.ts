@@ -1,6 +1,7 @@
 // What `serve` shows a person at a terminal: the URL of each listener (protocol, gRPC, REST API,
-// dashboard, metrics) and a short banner with them, the data dir, durability, auth and TLS; and
-// the hold that keeps start-up log lines until the banner is out. Text only; serve decides when.
+// dashboard, metrics) and a short banner with them, the data dir (or the PostgreSQL store),
+// durability, auth and TLS; and the hold that keeps start-up log lines until the banner is out.
+// Text only; serve decides when.
 
 import type { Style } from "./style.ts";
 
@@ -49,6 +50,8 @@ export interface BannerFacts {
   /** True when the listeners bind every interface (broker.host 0.0.0.0 or ::). */
   allInterfaces: boolean;
   dataDir: string;
+  /** Set with persistence.backend postgres: the store is the database, not dataDir, and durability is its synchronous_commit. */
+  postgres?: { url: string; schema: string; nodeId: string; synchronousCommit: boolean };
   sync: "full" | "interval";
   walSyncIntervalMs: number;
   authEnabled: boolean;
@@ -66,13 +69,24 @@ export function banner(f: BannerFacts, style: Style): string {
   add("REST API", f.urls.rest);
   add("dashboard", f.urls.dashboard === null ? null : style.cyan(f.urls.dashboard));
   add("metrics", f.urls.metrics);
-  add("data dir", f.dataDir);
-  add(
-    "durability",
-    f.sync === "full"
-      ? "full (each acknowledged task is fsynced first)"
-      : `interval (fsync every ${f.walSyncIntervalMs} ms: a power loss can lose what was acknowledged since)`,
-  );
+  if (f.postgres !== undefined) {
+    const pg = f.postgres;
+    add("store", `${pg.url} (schema ${pg.schema}, node ${pg.nodeId})`);
+    add(
+      "durability",
+      pg.synchronousCommit
+        ? "synchronous_commit on (each acknowledged task is in PostgreSQL's WAL first)"
+        : "synchronous_commit off (a PostgreSQL crash can lose the last moments of acknowledged work)",
+    );
+  } else {
+    add("data dir", f.dataDir);
+    add(
+      "durability",
+      f.sync === "full"
+        ? "full (each acknowledged task is fsynced first)"
+        : `interval (fsync every ${f.walSyncIntervalMs} ms: a power loss can lose what was acknowledged since)`,
+    );
+  }
   add("auth", f.authEnabled ? style.green(`on (${f.apiKeys} API key${f.apiKeys === 1 ? "" : "s"})`) : style.yellow("off"));
   add("TLS", f.tls ? style.green("on") : "off");
   const width = Math.max(...rows.map(([label]) => label.length));

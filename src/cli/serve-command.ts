@@ -4,7 +4,8 @@
 import { startApp, type App } from "../app.ts";
 import { DataLossError } from "../store/sqlite/open-checks.ts";
 import { loadConfig, maskSecrets, type Config } from "../config/index.ts";
-import { createLogger } from "../log.ts";
+import { maskUrlPassword } from "../config/mask-secrets.ts";
+import { createLogger, type LogFields, type Logger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { EXIT } from "./exit-codes.ts";
 import { flushStdio, stdout } from "./stdio.ts";
@@ -38,7 +39,8 @@ export const serveCommand: Command = {
 Runs the broker until SIGTERM or SIGINT (Ctrl-C), then shuts down cleanly and exits 0.
 Settings come from built-in defaults < FILE < TQ_<SECTION>_<KEY> environment < these flags.
 On a terminal, a short banner comes first: where each listener is (protocol, REST API,
-dashboard, metrics), the data dir, durability (persistence.sync), auth and TLS. On a pipe or
+dashboard, metrics), the data dir and durability (persistence.sync) or, with backend postgres,
+the database (password masked), schema, node id and synchronous_commit, auth and TLS. On a pipe or
 under systemd only the log lines are written; the "tq-broker started" line names the dashboard.
 A data dir whose data cannot be trusted (see docs/guarantees.md) is refused with exit code 65 and
 a list of what is damaged; --accept-data-loss starts anyway, once, and logs what was lost.
@@ -57,7 +59,10 @@ ${formatFlags(spec.flags)}`,
     const onTerminal = ctx.terminal?.stdout === true;
     const hold = new StartupHold((text) => stdout.write(text), onTerminal ? BANNER_HOLD_MS : 0);
     // Log lines go through the CLI's stdout writer so that main flushes them before exiting.
-    const log = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging, sink: (line) => hold.line(`${line}\n`) });
+    const lines = createLogger({ level: config.monitoring.log_level, json: config.monitoring.json_logging, sink: (line) => hold.line(`${line}\n`) });
+    // With several brokers on one database every line names its broker (docs/cluster.md), serve's
+    // own too; last, so that readers matching `"msg":"listening","key":...` keep working.
+    const log = config.persistence.backend === "postgres" ? withTrailingFields(lines, { node: config.raft.node_id }) : lines;
     const version = versionInfo();
     if (log.enabled("debug")) log.debug("effective config", { config: maskSecrets(config) });
 
@@ -70,7 +75,7 @@ ${formatFlags(spec.flags)}`,
     });
     let app;
     try {
-      app = await startApp(config, log, { acceptDataLoss: args.booleans["accept-data-loss"] === true });
+      app = await startApp(config, lines, { acceptDataLoss: args.booleans["accept-data-loss"] === true });
     } catch (err) {
       if (err instanceof DataLossError) {
         log.error("refusing to start: the data cannot be trusted", { path: err.path, found: err.details, hint: "restore from a backup, or start once with --accept-data-loss" });
@@ -117,6 +122,16 @@ function serveBanner(config: Config, app: App, urls: ListenerUrls, style: Style)
       urls,
       allInterfaces: config.broker.host === "0.0.0.0" || config.broker.host === "::",
       dataDir: app.dataDir,
+      ...(config.persistence.backend === "postgres"
+        ? {
+            postgres: {
+              url: maskUrlPassword(config.persistence.postgres.url),
+              schema: config.persistence.postgres.schema,
+              nodeId: config.raft.node_id,
+              synchronousCommit: config.persistence.postgres.synchronous_commit,
+            },
+          }
+        : {}),
       sync: config.persistence.sync,
       walSyncIntervalMs: config.persistence.wal_sync_interval_ms,
       authEnabled: config.auth.enabled,
@@ -144,4 +159,17 @@ function waitForStopSignal(onSecond: () => void): Promise<NodeJS.Signals> {
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+}
+
+/** `log` with `extra` added after each line's own fields. */
+function withTrailingFields(log: Logger, extra: LogFields): Logger {
+  const add = (fields: LogFields | undefined): LogFields => ({ ...fields, ...extra });
+  return {
+    debug: (msg, fields) => log.debug(msg, add(fields)),
+    info: (msg, fields) => log.info(msg, add(fields)),
+    warn: (msg, fields) => log.warn(msg, add(fields)),
+    error: (msg, fields) => log.error(msg, add(fields)),
+    child: (fields) => withTrailingFields(log.child(fields), extra),
+    enabled: (level) => log.enabled(level),
+  };
 }

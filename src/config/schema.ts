@@ -167,11 +167,12 @@ const postgresSchema = section({
   pool_size: int(3, 1000, 10, "Connections this broker opens to PostgreSQL (one more listens for the other brokers' notifications)."),
   schema: z
     .string({ error: "a schema name" })
-    .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "a schema name: lowercase letters, digits and _, starting with a letter or _" })
+    // 53: the brokers' notification channel, tq_events_<schema>, must fit PostgreSQL's 63-byte names.
+    .regex(/^[a-z_][a-z0-9_]{0,52}$/, { error: "a schema name: lowercase letters, digits and _, starting with a letter or _, at most 53 characters" })
     .default("tq")
     .meta({
       description: "Schema holding tq-broker's tables (created and migrated by the broker at start); brokers of one cluster use the same one.",
-      expected: "a schema name: lowercase letters, digits and _",
+      expected: "a schema name: lowercase letters, digits and _, at most 53 characters",
     } satisfies KeyMeta),
   synchronous_commit: bool(true, "Each commit waits until PostgreSQL has flushed it to its WAL before a submit or result is acknowledged; false acknowledges sooner, and a PostgreSQL crash may lose the last moments of acknowledged work."),
 });

@@ -51,7 +51,7 @@ export const ERRORS: Readonly<Record<ErrorCodeValue, ErrorSpec>> = {
   10: { name: "LeaseLost", httpStatus: 409, retryable: false, closesConnection: false, meaning: "the lease token is stale: the task was reclaimed and may run elsewhere" },
   11: { name: "QueueFull", httpStatus: 429, retryable: true, closesConnection: false, meaning: "pending tasks reached queue_depth_threshold; retry after the hint" },
   12: { name: "TooManyConnections", httpStatus: 503, retryable: true, closesConnection: true, meaning: "the broker is at max_connections" },
-  13: { name: "StorageUnavailable", httpStatus: 503, retryable: true, closesConnection: false, meaning: "the store could not commit (disk full, I/O error); nothing was acknowledged" },
+  13: { name: "StorageUnavailable", httpStatus: 503, retryable: true, closesConnection: false, meaning: "the store could not commit (disk full, I/O error, PostgreSQL unreachable); nothing was acknowledged" },
   14: { name: "ShuttingDown", httpStatus: 503, retryable: true, closesConnection: true, meaning: "the broker is stopping: the request was not carried out" },
   15: { name: "ProtectedMode", httpStatus: 403, retryable: false, closesConnection: true, meaning: "auth is off and the broker serves only loopback clients" },
   16: { name: "Timeout", httpStatus: 504, retryable: true, closesConnection: false, meaning: "the operation did not finish in the time allowed" },

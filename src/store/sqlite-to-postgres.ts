@@ -78,7 +78,7 @@ function targetStatus(code: number): TaskStatus {
 export async function migrateSqliteToPostgres(options: SqliteToPostgresOptions): Promise<SqliteToPostgresReport> {
   const finished = options.finished ?? true;
   const nowMs = options.nowMs ?? Date.now();
-  if (!SCHEMA_NAME.test(options.schema)) throw new MigrateError(`schema ${JSON.stringify(options.schema)}: expected lowercase letters, digits and _`);
+  if (!SCHEMA_NAME.test(options.schema)) throw new MigrateError(`schema ${JSON.stringify(options.schema)}: expected lowercase letters, digits and _, at most 53 characters`);
   const file = join(options.dataDir, DATABASE_FILE);
   // Checked before the lock: taking it would create a missing directory.
   if (!existsSync(file)) throw new MigrateError(`no ${DATABASE_FILE} in ${options.dataDir}: not a tq-broker data dir (persistence.data_dir of the broker to migrate)`);

@@ -44,6 +44,8 @@ const MAX_CLOCK_SKEW_MS = 1000;
 export class PostgresStore implements Store, WorkerPresence {
   /** This run of the broker: notifications it sent itself are ignored when they come back. */
   readonly instance = randomBytes(8).toString("hex");
+  /** Another broker with this node id was seen (and logged once). */
+  private twinWarned = false;
   private readonly group: PgGroup;
   private readonly pending: PendingCount;
   private readonly presence: PgWorkerPresence;
@@ -112,8 +114,8 @@ export class PostgresStore implements Store, WorkerPresence {
     const keyBytes = Buffer.from(key?.value ?? "", "hex");
     if (keyBytes.byteLength !== TOKEN_KEY_BYTES) throw new Error(`meta.lease_token_key of schema ${this.options.schema} is damaged`);
     this.cipher = new TokenCipher(keyBytes);
-    await this.checkClockAndNode();
-    await this.signOfLife();
+    await this.checkClock();
+    await this.signOfLife(true);
     const notes = new TxNotes();
     this.recoveredLeases = await recoverOwnLeases(this.sql, this.options.nodeId, (this.options.clock ?? systemClock).now(), notes);
     if (notes.ready.size > 0) await this.sql`SELECT pg_notify(${this.channel}, p) FROM unnest(${encodeNotes(this.instance, notes)}::text[]) AS p`;
@@ -325,24 +327,30 @@ export class PostgresStore implements Store, WorkerPresence {
     );
   }
 
-  private async signOfLife(): Promise<void> {
+  /**
+   * Writes this run's row in the brokers table. The row held another run's instance: at start,
+   * that was this node's earlier run (maybe crashed seconds ago, not a reason to warn); after
+   * that, another broker is running with the same node id and wrote it since (both warn).
+   */
+  private async signOfLife(atStart = false): Promise<void> {
     const now = Date.now();
-    await this.sql`
+    const [row] = (await this.sql`
+      WITH prev AS (SELECT instance FROM brokers WHERE node_id = ${this.options.nodeId})
       INSERT INTO brokers (node_id, instance, started_at, seen_at) VALUES (${this.options.nodeId}, ${this.instance}, ${now}, ${now})
       ON CONFLICT (node_id) DO UPDATE SET instance = excluded.instance, seen_at = excluded.seen_at,
-        started_at = CASE WHEN brokers.instance = excluded.instance THEN brokers.started_at ELSE excluded.started_at END`;
+        started_at = CASE WHEN brokers.instance = excluded.instance THEN brokers.started_at ELSE excluded.started_at END
+      RETURNING (SELECT instance FROM prev) AS previous`) as { previous: string | null }[];
+    const previous = row?.previous ?? null;
+    if (atStart || previous === null || previous === this.instance || this.twinWarned) return;
+    this.twinWarned = true;
+    this.log("another broker is running with this node id: give every broker its own raft.node_id", { node_id: this.options.nodeId });
   }
 
-  private async checkClockAndNode(): Promise<void> {
-    const [row] = (await this.sql`
-      SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now,
-             (SELECT seen_at FROM brokers WHERE node_id = ${this.options.nodeId}) AS seen_at`) as { now: string; seen_at: string | null }[];
+  private async checkClock(): Promise<void> {
+    const [row] = (await this.sql`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now`) as { now: string }[];
     const skew = Date.now() - Number(row!.now);
     if (Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
       this.log("this machine's clock differs from the database's: leases and delays follow each broker's clock, keep them in step (NTP)", { skew_ms: skew });
-    }
-    if (row!.seen_at !== null && Number(row!.now) - Number(row!.seen_at) < 10_000) {
-      this.log("a broker with this node id was alive seconds ago: give every broker its own raft.node_id", { node_id: this.options.nodeId });
     }
   }
 

@@ -76,8 +76,12 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Letters, digits and underscores, starting with a letter or underscore: safe in an identifier as written. */
-export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * Letters, digits and underscores, starting with a letter or underscore: safe in an identifier as
+ * written. At most 53, so that the notification channel tq_events_<schema> fits PostgreSQL's
+ * 63-byte names (a longer one made every broker fail at start, after creating the schema).
+ */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,52}$/;
 
 export interface MigrateResult {
   from: number;
@@ -90,7 +94,7 @@ export interface MigrateResult {
  * while another migrates waits, then finds nothing left to do.
  */
 export async function migrate(sql: SQL, schema: string): Promise<MigrateResult> {
-  if (!SCHEMA_NAME.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)}: expected lowercase letters, digits and _`);
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)}: expected lowercase letters, digits and _, at most 53 characters`);
   const session = await sql.reserve();
   const lockKey = `tq-broker migrate ${schema}`;
   try {

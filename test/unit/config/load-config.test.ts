@@ -294,7 +294,7 @@ describe("persistence.postgres (a section inside a section)", () => {
     expect(lines).toEqual([
       `persistence.postgres.url: expected a postgres://user:password@host:port/database URL, got "mysql://root:***@db/x" (${file} line 3)`,
       `persistence.postgres.pool_size: expected an integer 3-1000, got 1 (${file} line 4)`,
-      `persistence.postgres.schema: expected a schema name: lowercase letters, digits and _, starting with a letter or _, got "Bad-Name" (${file} line 5)`,
+      `persistence.postgres.schema: expected a schema name: lowercase letters, digits and _, starting with a letter or _, at most 53 characters, got "Bad-Name" (${file} line 5)`,
     ]);
     expect(lines.join("\n")).not.toContain("hunter2");
   });
