@@ -1,7 +1,8 @@
 // Group commit: every mutating call issued in the same turn of the event loop runs inside one open
 // transaction; one COMMIT then acknowledges them all. With a `sync` (sync full) the acknowledgement
 // waits for an fsync that runs off the event loop, and the groups committed while one fsync is in
-// flight share the next: the event loop never waits for the disk. Owns the transaction boundaries
+// flight share the next: the event loop never waits for the disk. A group of operations that may
+// wait (results) can be held briefly for a submit to share its COMMIT. Owns the transaction boundaries
 // and acknowledgements only; the operations and the in-memory state belong to the store.
 
 import type { Database, Statement } from "bun:sqlite";
@@ -27,9 +28,9 @@ export interface GroupCommitOptions {
   /**
    * How long a group of operations that may wait (run(op, true): results of task runs) can stay
    * open after its flush for the next urgent operation (a submit), in ms: the two share one COMMIT
-   * and one fsync instead of one each. It waits only when urgent work committed within the last
-   * mayWaitMs (more is then likely to come). 0 (default): it commits at its flush, or when the
-   * sync in flight returns. Its acknowledgement is still only after a sync that covers it.
+   * and one fsync instead of one each. It waits only when urgent work is likely to come within
+   * that time (see companyLikely). 0 (default): it commits at its flush, or when the sync in
+   * flight returns. Its acknowledgement is still only after a sync that covers it.
    */
   mayWaitMs?: number;
   /** After a rollback: the owner must make its memory match the database again. */

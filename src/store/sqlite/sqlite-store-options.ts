@@ -41,8 +41,9 @@ export interface SqliteStoreOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   flushOn?: FlushOn;
   /**
-   * Sync full: how long a group holding only results of task runs (Report) may stay open for the
-   * next submit, so that both share one COMMIT and one fsync, in ms (default 2; 0 = commit at once).
+   * Sync full: how long a group holding only results that may wait (Store.report's mayWait) may
+   * stay open for the next submit, so that both share one COMMIT and one fsync, in ms (default 2;
+   * 0 = commit at once).
    * A result is still acknowledged only once durable; only that acknowledgement can be later.
    */
   resultsWaitMs?: number;
