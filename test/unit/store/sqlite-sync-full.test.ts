@@ -22,6 +22,12 @@ const STATUS_PENDING = 0;
 const STATUS_COMPLETED = 3;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Lets `ms` pass in event-loop turns (no timer of its own that a held group could share). */
+async function turnsFor(ms: number): Promise<void> {
+  const since = performance.now();
+  while (performance.now() - since < ms) await turn();
+}
+
 test("sync full: a group is acknowledged only after a sync that started after its COMMIT; groups committed meanwhile share the next", async () => {
   const { pending, syncWal } = manualSync();
   const store = open({ path: tempPath(), syncWal });
@@ -214,9 +220,8 @@ test("sync full: a submit that makes nothing ready (a delayed task) also ends th
 
 test("sync full: results with no submit committed within the wait (a drain, a quiet broker, a slow trickle) do not wait: nothing is likely to join them", async () => {
   const { pending, reader, statusOf, complete } = await withLeases(1, 20);
-  // Let the wait's length pass since the last submit's COMMIT (a loop of event-loop turns, no timer).
-  const since = performance.now();
-  while (performance.now() - since < 25) await turn();
+  // Let the wait's length pass since the last submit's COMMIT.
+  await turnsFor(25);
   const done = complete(0);
   await turn();
   await turn();
@@ -232,8 +237,7 @@ test("sync full: results right after a submit do not wait when submits come furt
   const store = open({ path, syncWal, resultsWaitMs: 20 });
   await withSyncs(pending, store.submit([task()], 1000));
   const [lease] = await withSyncs(pending, claim(store, { queues: ["default"], workerId: "w", max: 1, nowMs: 1000 }));
-  const since = performance.now();
-  while (performance.now() - since < 25) await turn();
+  await turnsFor(25);
   await withSyncs(pending, store.submit([task({ queue: "other" })], 1001));
   const done = store.report([{ lease: { id: lease!.task.id, token: lease!.token }, completed: { result: null, resultIsJson: false } }], 1001, true);
   await turn();
