@@ -71,7 +71,7 @@ async function openPostgres(config: Config, log: Logger, wiring: StoreWiring): P
       retry: wiring.retry,
       events: wiring.events,
       onCommit: wiring.onCommit,
-      log: (msg, fields) => log.warn(msg, { component: "store", ...fields }),
+      log: (msg, fields, level) => log[level ?? "warn"](msg, { component: "store", ...fields }),
     });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

@@ -87,10 +87,15 @@ ${formatFlags(spec.flags)}`,
     const urls = listenerUrls(app.addresses, config.api.enable_tls);
     if (onTerminal) stdout.write(serveBanner(config, app, urls, styleFor(ctx, "stdout")));
     hold.release();
+    // On PostgreSQL the data dir is unused (docs/storage-postgres.md): the line names the store.
+    const where =
+      config.persistence.backend === "postgres"
+        ? { store: maskUrlPassword(config.persistence.postgres.url), schema: config.persistence.postgres.schema }
+        : { data_dir: app.dataDir };
     log.info("tq-broker started", {
       version: version.version,
       pid: process.pid,
-      data_dir: app.dataDir,
+      ...where,
       config_file: args.strings.config ?? null,
       dashboard: urls.dashboard,
     });

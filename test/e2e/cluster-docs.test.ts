@@ -54,6 +54,13 @@ describe("serve with persistence.backend: postgres", () => {
       .map((line) => JSON.parse(line) as { msg: string; node?: string });
     const msgs = records.map((r) => r.msg);
     expect(msgs).toContain("tq-broker started");
+    // The start line names the store (password masked), not the data dir a PostgreSQL broker leaves unused.
+    const started = records.find((r) => r.msg === "tq-broker started") as unknown as Record<string, unknown>;
+    expect(started.data_dir).toBeUndefined();
+    expect(String(started.store)).toMatch(/^postgres:\/\/[^:]+:\*\*\*@127\.0\.0\.1:\d+\//);
+    expect(started.schema).toBeString();
+    // A fresh schema is migrated at start: news, not a warning.
+    expect((records as unknown as { msg: string; level: string }[]).filter((r) => r.msg === "schema migrated").map((r) => r.level)).toEqual(["info"]);
     expect(msgs).toContain("listening");
     expect(msgs).toContain("stopped");
     expect(records.filter((r) => r.node !== "docs-logs").map((r) => r.msg)).toEqual([]);

@@ -30,5 +30,6 @@ export interface PostgresStoreOptions {
   connectTimeoutSecs?: number;
   /** Told after each commit with its operations and the time from BEGIN to COMMIT done (metrics). */
   onCommit?: (ops: number, commitMs: number) => void;
-  log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** What the store reports: warnings (a failed poll, a clock skew), and news at "info" (a schema migrated). */
+  log?: (message: string, fields?: Record<string, unknown>, level?: "info" | "warn") => void;
 }

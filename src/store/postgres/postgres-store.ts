@@ -110,7 +110,7 @@ export class PostgresStore implements Store, WorkerPresence {
 
   private async start(): Promise<void> {
     const migrated = await migrate(this.sql, this.options.schema);
-    if (migrated.from !== migrated.to) this.log("schema migrated", { schema: this.options.schema, ...migrated });
+    if (migrated.from !== migrated.to) this.log("schema migrated", { schema: this.options.schema, ...migrated }, "info");
     const [key] = (await this.sql`SELECT value FROM meta WHERE key = 'lease_token_key'`) as { value: string }[];
     const keyBytes = Buffer.from(key?.value ?? "", "hex");
     if (keyBytes.byteLength !== TOKEN_KEY_BYTES) throw new Error(`meta.lease_token_key of schema ${this.options.schema} is damaged`);
@@ -386,8 +386,8 @@ export class PostgresStore implements Store, WorkerPresence {
     }
   }
 
-  private log(message: string, fields?: Record<string, unknown>): void {
-    this.options.log?.(message, fields);
+  private log(message: string, fields?: Record<string, unknown>, level: "info" | "warn" = "warn"): void {
+    this.options.log?.(message, fields, level);
   }
 
   private assertOpen(): void {
