@@ -147,6 +147,30 @@ maybe("live redraws keep the keyboard focus where it was, and leave a text selec
   await page.context().close();
 }, 60_000);
 
+maybe("a live redraw that was fetching when typing began keeps the typed text", async () => {
+  const b = broker.app.broker;
+  const page = await open("#/tasks");
+  await page.waitForSelector("#search");
+  // The next list read (a live redraw's) is held back, so that typing begins while it fetches.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route(/\/api\/v1\/tasks\?/, async (r) => {
+    await held;
+    await r.continue();
+  });
+  const fetching = page.waitForRequest(/\/api\/v1\/tasks\?/);
+  await b.submit([{ type: "typing", queue: "typing" }]); // the overview changes: the list redraws
+  await fetching;
+  await page.fill("#search", "invoice.ren");
+  const redrawn = page.evaluate(`new Promise((resolve) => new MutationObserver((_, o) => { o.disconnect(); resolve(true); }).observe(document.querySelector("main"), { childList: true }))`);
+  release();
+  await redrawn;
+  expect(await page.inputValue("#search")).toBe("invoice.ren");
+  expect(await page.evaluate(`document.activeElement.id`)).toBe("search");
+  await page.unroute(/\/api\/v1\/tasks\?/);
+  await page.context().close();
+}, 30_000);
+
 maybe("one search box finds a task by id, by idempotency key, or the tasks of a type", async () => {
   const b = broker.app.broker;
   const [keyed, other] = await b.submit([

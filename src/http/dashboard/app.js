@@ -45,7 +45,22 @@ function show(main, ...nodes) {
   const focused = active && active !== main && main.contains(active) ? focusKey(active) : null;
   main.replaceChildren(...nodes);
   const again = focused && main.querySelector(focused);
-  if (again) again.focus({ preventScroll: true });
+  if (!again) return;
+  // A live redraw must not wipe what is being typed (typing may begin while it fetches): the
+  // field keeps its text and caret.
+  if (state.liveRender && isTextField(active) && isTextField(again) && again.value !== active.value) {
+    again.value = active.value;
+    try {
+      again.setSelectionRange(active.selectionStart, active.selectionEnd);
+    } catch {
+      // A field type without a caret: the text is enough.
+    }
+  }
+  again.focus({ preventScroll: true });
+}
+
+function isTextField(node) {
+  return node.tagName === "TEXTAREA" || (node.tagName === "INPUT" && !["checkbox", "radio", "button", "submit", "reset", "file"].includes(node.type));
 }
 
 /** A selector that finds the same control after a redraw, or null. */
