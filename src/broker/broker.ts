@@ -335,8 +335,7 @@ export class Broker {
    * failure fails every item. In input order.
    */
   async reportAll(reports: readonly ResultReport[]): Promise<ReportSettled[]> {
-    let mayWait = true;
-    for (const r of reports) if (!this.nobodyWaitsOn(r.lease)) mayWait = false;
+    const mayWait = reports.every((r) => this.nobodyWaitsOn(r.lease));
     if (this.subs.leasesEnded(reports, reportRef)) this.serveWaiters();
     const nowMs = this.clock.now();
     let results: ReportItemResult[];

@@ -180,16 +180,16 @@ export class Subscriptions {
     this.waitIfHungry(sub);
   }
 
-  /**
-   * These leases ended (a result or hand-back received, a cancel, an expiry, a reclaim): each that
-   * a subscription delivered gives its credit back. True when one went to a subscription that can
-   * now use it. A lease it did not deliver, or an older token of the task, changes nothing.
-   */
   /** The lease was handed out by a subscription (and has not ended): its worker's next task comes by push. */
   pushed(ref: LeaseRef): boolean {
     return this.delivered.get(ref.id)?.token === ref.token;
   }
 
+  /**
+   * These leases ended (a result or hand-back received, a cancel, an expiry, a reclaim): each that
+   * a subscription delivered gives its credit back. True when one went to a subscription that can
+   * now use it. A lease it did not deliver, or an older token of the task, changes nothing.
+   */
   leasesEnded<T>(items: readonly T[], refOf: (item: T) => LeaseRef): boolean {
     if (this.delivered.size === 0) return false;
     let freed = false;

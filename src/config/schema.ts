@@ -3,6 +3,7 @@
 // files or the environment.
 
 import { z } from "zod";
+import { SCHEMA_NAME, SCHEMA_NAME_RULE } from "../store/postgres/schema.ts";
 
 /** What each leaf carries besides its type: read back by the docs generator and error messages. */
 export interface KeyMeta {
@@ -167,12 +168,11 @@ const postgresSchema = section({
   pool_size: int(3, 1000, 10, "Connections this broker opens to PostgreSQL (one more listens for the other brokers' notifications)."),
   schema: z
     .string({ error: "a schema name" })
-    // 53: the brokers' notification channel, tq_events_<schema>, must fit PostgreSQL's 63-byte names.
-    .regex(/^[a-z_][a-z0-9_]{0,52}$/, { error: "a schema name: lowercase letters, digits and _, starting with a letter or _, at most 53 characters" })
+    .regex(SCHEMA_NAME, { error: `a schema name: ${SCHEMA_NAME_RULE}` })
     .default("tq")
     .meta({
       description: "Schema holding tq-broker's tables (created and migrated by the broker at start); brokers of one cluster use the same one.",
-      expected: "a schema name: lowercase letters, digits and _, at most 53 characters",
+      expected: `a schema name: ${SCHEMA_NAME_RULE}`,
     } satisfies KeyMeta),
   synchronous_commit: bool(true, "Each commit waits until PostgreSQL has flushed it to its WAL before a submit or result is acknowledged; false acknowledges sooner, and a PostgreSQL crash may lose the last moments of acknowledged work."),
 });

@@ -15,7 +15,7 @@ import { RUN_OUTCOMES, type TaskStatus } from "../rules/task.ts";
 import { openDataDir } from "./data-dir.ts";
 import { channelOf, encodeNotes, notifyInTx } from "./postgres/cluster-bus.ts";
 import { TxNotes } from "./postgres/pg-group.ts";
-import { migrate, SCHEMA_NAME } from "./postgres/schema.ts";
+import { migrate, SCHEMA_NAME, SCHEMA_NAME_RULE } from "./postgres/schema.ts";
 import { rowDamage } from "./sqlite/row-checksum.ts";
 import { SCHEMA_VERSION as SQLITE_SCHEMA_VERSION } from "./sqlite/schema.ts";
 import { FLAG, STATUS, statusName, type TaskRow } from "./sqlite/task-row.ts";
@@ -78,7 +78,7 @@ function targetStatus(code: number): TaskStatus {
 export async function migrateSqliteToPostgres(options: SqliteToPostgresOptions): Promise<SqliteToPostgresReport> {
   const finished = options.finished ?? true;
   const nowMs = options.nowMs ?? Date.now();
-  if (!SCHEMA_NAME.test(options.schema)) throw new MigrateError(`schema ${JSON.stringify(options.schema)}: expected lowercase letters, digits and _, at most 53 characters`);
+  if (!SCHEMA_NAME.test(options.schema)) throw new MigrateError(`schema ${JSON.stringify(options.schema)}: expected ${SCHEMA_NAME_RULE}`);
   const file = join(options.dataDir, DATABASE_FILE);
   // Checked before the lock: taking it would create a missing directory.
   if (!existsSync(file)) throw new MigrateError(`no ${DATABASE_FILE} in ${options.dataDir}: not a tq-broker data dir (persistence.data_dir of the broker to migrate)`);

@@ -5,7 +5,7 @@
 // notifications are lost while a listener reconnects, a slow poll of the queues holding ready tasks.
 
 import type { SQL } from "bun";
-import type { WorkerCommand } from "../../protocol/wire-values.ts";
+import { WORKER_COMMAND_BYTE, type WorkerCommand } from "../../protocol/wire-values.ts";
 import type { TaskEnd } from "../store.ts";
 import type { TxNotes } from "./pg-group.ts";
 
@@ -34,7 +34,8 @@ export interface ForwardedCommand {
   nodeId: string;
 }
 
-const FORWARDED_COMMANDS: readonly string[] = ["quiet", "shutdown"];
+/** Every worker command but "none": what an operator may send. */
+const FORWARDED_COMMANDS: readonly string[] = Object.keys(WORKER_COMMAND_BYTE).filter((c) => c !== "none");
 
 /** The channel of one schema's cluster (several clusters may share a database). */
 export function channelOf(schema: string): string {

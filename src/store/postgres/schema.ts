@@ -82,6 +82,8 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * 63-byte names (a longer one made every broker fail at start, after creating the schema).
  */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,52}$/;
+/** SCHEMA_NAME in words, for the errors that refuse a name. */
+export const SCHEMA_NAME_RULE = "lowercase letters, digits and _, starting with a letter or _, at most 53 characters";
 
 export interface MigrateResult {
   from: number;
@@ -94,7 +96,7 @@ export interface MigrateResult {
  * while another migrates waits, then finds nothing left to do.
  */
 export async function migrate(sql: SQL, schema: string): Promise<MigrateResult> {
-  if (!SCHEMA_NAME.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)}: expected lowercase letters, digits and _, at most 53 characters`);
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)}: expected ${SCHEMA_NAME_RULE}`);
   const session = await sql.reserve();
   const lockKey = `tq-broker migrate ${schema}`;
   try {

@@ -162,6 +162,15 @@ async function withLeases(count: number, resultsWaitMs: number) {
   return { store, pending, reader, statusOf, countOf, complete, acked: () => acked };
 }
 
+/** The result is in the file after its own flush (it did not wait), one sync was asked for, and it is acknowledged after it. */
+async function committedAtItsFlush(pending: ((err: Error | null) => void)[], status: () => number, done: Promise<unknown>): Promise<void> {
+  await turn();
+  await turn();
+  expect(status()).toBe(STATUS_COMPLETED);
+  expect(pending).toHaveLength(1);
+  await withSyncs(pending, done);
+}
+
 test("sync full: a group of results alone waits for the next submit and shares its COMMIT and its sync; it is acknowledged only after that sync", async () => {
   // A wait far longer than the test: only the submit can end it.
   const { store, pending, reader, statusOf, countOf, complete, acked } = await withLeases(2, 60_000);
@@ -222,12 +231,7 @@ test("sync full: results with no submit committed within the wait (a drain, a qu
   const { pending, reader, statusOf, complete } = await withLeases(1, 20);
   // Let the wait's length pass since the last submit's COMMIT.
   await turnsFor(25);
-  const done = complete(0);
-  await turn();
-  await turn();
-  expect(statusOf(0)).toBe(STATUS_COMPLETED);
-  expect(pending).toHaveLength(1);
-  await withSyncs(pending, done);
+  await committedAtItsFlush(pending, () => statusOf(0), complete(0));
   reader.close();
 });
 
@@ -240,22 +244,13 @@ test("sync full: results right after a submit do not wait when submits come furt
   await turnsFor(25);
   await withSyncs(pending, store.submit([task({ queue: "other" })], 1001));
   const done = store.report([{ lease: { id: lease!.task.id, token: lease!.token }, completed: { result: null, resultIsJson: false } }], 1001, true);
-  await turn();
-  await turn();
   const reader = new Database(path, { readonly: true });
-  expect((reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(lease!.task.id)!) as { status: number }).status).toBe(STATUS_COMPLETED);
-  expect(pending).toHaveLength(1);
-  await withSyncs(pending, done);
+  await committedAtItsFlush(pending, () => (reader.query("SELECT status FROM tasks WHERE id = ?").get(uuidFromString(lease!.task.id)!) as { status: number }).status, done);
   reader.close();
 });
 
 test("sync full: a result that may not wait (the broker's default: a claim-based worker, or someone waiting on it) commits at its flush", async () => {
   const { pending, reader, statusOf, complete } = await withLeases(1, 60_000);
-  const done = complete(0, false);
-  await turn();
-  await turn();
-  expect(statusOf(0)).toBe(STATUS_COMPLETED);
-  expect(pending).toHaveLength(1);
-  await withSyncs(pending, done);
+  await committedAtItsFlush(pending, () => statusOf(0), complete(0, false));
   reader.close();
 });
